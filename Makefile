@@ -1,0 +1,150 @@
+# corral: build, install, test. `make demo` and `make check` are the two commands a newcomer needs.
+
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= /lib/systemd/system
+UDEVDIR     ?= /lib/udev/rules.d
+
+CC          ?= cc
+CLANG       ?= clang
+PKG_CONFIG  ?= pkg-config
+PKGS        := libmicrohttpd libwebsockets jansson libserialport libudev sqlite3 libsystemd zlib libcrypto
+PKG_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS    := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+TEST_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+UMOCK_CFLAGS:= $(shell $(PKG_CONFIG) --cflags umockdev-1.0 2>/dev/null)
+UMOCK_LIBS  := $(shell $(PKG_CONFIG) --libs umockdev-1.0 2>/dev/null)
+
+WARN        := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wformat=2
+CPPFLAGS    += -D_GNU_SOURCE -Idaemon -Iapi -MMD -MP
+CFLAGS      ?= -O2 -g
+BASE_CFLAGS := -std=c11 $(WARN) $(PKG_CFLAGS) -pthread
+SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# Sources: every .c under daemon/ and api/; main.c only goes into the daemon binary.
+LIB_SRCS    := $(sort $(shell find daemon api -name '*.c' ! -path daemon/main.c))
+MAIN_SRC    := daemon/main.c
+UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_HELPERS:= $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+B           := build
+# Release flavour (demo, install, bench)
+REL_OBJS    := $(LIB_SRCS:%.c=$(B)/rel/%.o)
+# Sanitized flavour (make check)
+SAN_OBJS    := $(LIB_SRCS:%.c=$(B)/san/%.o)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/san/tests/%)
+UNIT_HOBJS  := $(UNIT_HELPERS:%.c=$(B)/san/%.o)
+FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_OBJS   := $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o)
+
+.PHONY: all corrald check check-build unit fuzz fuzz-check bench demo deps install clean web lab-check distcheck
+all: corrald
+
+corrald: $(B)/corrald
+
+$(B)/corrald: $(B)/rel/daemon/main.o $(B)/rel/libcorral.a
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(B)/rel/libcorral.a: $(REL_OBJS)
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/rel/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# --- sanitized build for tests ---
+$(B)/san/corrald: $(B)/san/daemon/main.o $(B)/san/libcorral.a
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(B)/san/libcorral.a: $(SAN_OBJS)
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit $(UMOCK_CFLAGS) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -c -o $@ $<
+
+$(B)/san/tests/%: $(B)/san/tests/unit/%.o $(UNIT_HOBJS) $(B)/san/libcorral.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(TEST_LIBS) $(UMOCK_LIBS) -lm
+
+# --- libFuzzer targets (clang) ---
+$(B)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CLANG) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(B)/fuzz/libcorral.a: $(FUZZ_OBJS)
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/fuzz/libcorral.a
+	@mkdir -p $(@D)
+	$(CLANG) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lm
+
+FUZZ_SECONDS ?= 300
+fuzz: $(FUZZ_BINS)
+	tests/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# Short fuzz runs on the committed corpus, part of make check.
+FUZZ_CHECK_SECONDS ?= 30
+fuzz-check: $(FUZZ_BINS)
+	tests/run-fuzz $(FUZZ_CHECK_SECONDS) $(FUZZ_BINS)
+
+# --- tests ---
+unit: $(UNIT_BINS)
+	tests/run-unit $(UNIT_BINS)
+
+# deps first, then a fresh make that sees the installed packages' pkg-config flags.
+check: deps
+	@$(MAKE) --no-print-directory check-build
+	tests/run-all
+
+check-build: $(B)/san/corrald $(B)/corrald $(UNIT_BINS) $(FUZZ_BINS) web
+
+bench: deps
+	@$(MAKE) --no-print-directory $(B)/corrald web
+	tests/bench/run
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web: node_modules/.package-lock.json
+	@mkdir -p $(B)/web/vendor
+	cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
+	   node_modules/@xterm/addon-fit/lib/addon-fit.js $(B)/web/vendor/
+
+# Debian packages the build, the lab and the tests need (installed only when missing).
+APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
+	libmicrohttpd-dev libwebsockets-dev libjansson-dev libserialport-dev libudev-dev \
+	libsqlite3-dev libsystemd-dev zlib1g-dev libssl-dev libcmocka-dev libcurl4-openssl-dev \
+	umockdev libumockdev-dev qemu-system-arm firmware-microbit-micropython binutils-arm-none-eabi \
+	nodejs npm chromium socat systemd wrk
+deps:
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing $$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (or install: $$missing)" >&2; exit 1; fi; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@$(MAKE) --no-print-directory node_modules/.package-lock.json
+
+demo: deps
+	@$(MAKE) --no-print-directory $(B)/corrald web
+	tests/demo/run
+
+install: $(B)/corrald web
+	install -D -m 0755 $(B)/corrald $(DESTDIR)$(PREFIX)/sbin/corrald
+	install -D -m 0644 systemd/corrald.service $(DESTDIR)$(UNITDIR)/corrald.service
+	sed -i 's#/usr/local#$(PREFIX)#g' $(DESTDIR)$(UNITDIR)/corrald.service
+	install -D -m 0644 systemd/60-corral.rules $(DESTDIR)$(UDEVDIR)/60-corral.rules
+	install -d $(DESTDIR)$(PREFIX)/share/corral/web
+	cp -r web/. $(DESTDIR)$(PREFIX)/share/corral/web/
+	cp -r $(B)/web/vendor $(DESTDIR)$(PREFIX)/share/corral/web/
+	test -e $(DESTDIR)$(SYSCONFDIR)/corral/corrald.conf || \
+	  install -D -m 0640 systemd/corrald.conf.example $(DESTDIR)$(SYSCONFDIR)/corral/corrald.conf
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,299 @@
+/* libmicrohttpd server: accumulates bodies within limits, splits the path, dispatches to the
+ * resource handlers and turns every failure into a JSON error with the right status. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "api.h"
+#include "config.h"
+#include "log.h"
+
+struct http_server {
+        struct MHD_Daemon *mhd;
+        struct http_ctx ctx;
+        unsigned port;
+};
+
+struct conn_state {
+        char *body;
+        size_t len, cap;
+        bool too_big;
+};
+
+enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text)
+{
+        size_t len = text ? strlen(text) : 0;
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (!resp) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
+        MHD_destroy_response(resp);
+        return r;
+}
+
+enum MHD_Result api_reply_json(struct api_req *rq, unsigned status, json_t *body)
+{
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (!text)
+                return MHD_NO;
+        size_t n = strlen(text);
+        char *withnl = realloc(text, n + 2);
+        if (withnl) {
+                withnl[n] = '\n';
+                withnl[n + 1] = '\0';
+                text = withnl;
+        }
+        return api_reply_text(rq, status, "application/json", text);
+}
+
+enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char *code, json_t *details,
+                                const char *fmt, ...)
+{
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        json_t *err = json_pack("{s:s, s:s, s:o}", "code", code, "message", msg, "details",
+                                details ? details : json_object());
+        return api_reply_json(rq, status, json_pack("{s:o}", "error", err));
+}
+
+json_t *api_body_json(struct api_req *rq, enum MHD_Result *reply)
+{
+        if (!rq->body || rq->body_len == 0) {
+                *reply = api_reply_error(rq, 400, "missing_body", NULL, "This request needs a JSON object body.");
+                return NULL;
+        }
+        json_error_t e;
+        json_t *j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &e);
+        if (!j) {
+                *reply = api_reply_error(rq, 400, "malformed_json",
+                                         json_pack("{s:i, s:i, s:s}", "line", e.line, "column", e.column, "reason", e.text),
+                                         "The body is not valid JSON: %s (line %d, column %d).", e.text, e.line, e.column);
+                return NULL;
+        }
+        if (!json_is_object(j)) {
+                json_decref(j);
+                *reply = api_reply_error(rq, 400, "invalid_body", NULL, "The body must be a JSON object.");
+                return NULL;
+        }
+        return j;
+}
+
+const char *api_query(struct api_req *rq, const char *key)
+{
+        return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static int hexval(int c)
+{
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        c = tolower(c);
+        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Split "/api/v1/boards/x/jobs" after the prefix; decodes %XX. Returns -EINVAL on bad escapes. */
+static int split_path(char *path, struct api_req *rq)
+{
+        rq->nsegs = 0;
+        char *save = NULL;
+        for (char *s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+                if (rq->nsegs >= API_MAX_SEGS)
+                        return -E2BIG;
+                char *o = s;
+                for (char *i = s; *i; i++) {
+                        if (*i == '%') {
+                                int h = hexval((unsigned char)i[1]), l = h >= 0 ? hexval((unsigned char)i[2]) : -1;
+                                if (h < 0 || l < 0 || (h == 0 && l == 0))
+                                        return -EINVAL;
+                                *o++ = (char)(h * 16 + l);
+                                i += 2;
+                        } else {
+                                *o++ = *i;
+                        }
+                }
+                *o = '\0';
+                rq->segs[rq->nsegs++] = s;
+        }
+        return 0;
+}
+
+static enum MHD_Result dispatch(struct api_req *rq)
+{
+        const char *url = rq->url;
+        if (!strcmp(url, "/metrics"))
+                return routes_metrics(rq);
+        if (strncmp(url, "/api/", 5) != 0)
+                return routes_static(rq);
+        char path[2048];
+        if (strlen(url) >= sizeof(path))
+                return api_reply_error(rq, 414, "uri_too_long", NULL, "The request path is too long.");
+        snprintf(path, sizeof(path), "%s", url + 5);
+        if (split_path(path, rq) < 0)
+                return api_reply_error(rq, 400, "bad_path", NULL, "The request path has a bad escape or too many parts.");
+        if (rq->nsegs < 2 || strcmp(rq->segs[0], "v1"))
+                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", url),
+                                       "No such API path '%s'; the API lives under /api/v1/.", url);
+        /* Drop "v1". */
+        for (int i = 1; i < rq->nsegs; i++)
+                rq->segs[i - 1] = rq->segs[i];
+        rq->nsegs--;
+        const char *res = rq->segs[0];
+        if (!strcmp(res, "health"))
+                return routes_health(rq);
+        if (!strcmp(res, "boards"))
+                return routes_boards(rq);
+        if (!strcmp(res, "jobs"))
+                return routes_jobs(rq);
+        if (!strcmp(res, "events"))
+                return routes_events(rq);
+        return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", url), "No such API path '%s'.", url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+        (void)version;
+        struct http_server *s = cls;
+        struct conn_state *cs = *con_cls;
+        if (!cs) {
+                cs = calloc(1, sizeof(*cs));
+                if (!cs)
+                        return MHD_NO;
+                *con_cls = cs;
+                /* Refuse early when the declared length is over the limit. */
+                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                if (cl && strtoull(cl, NULL, 10) > s->ctx.cfg->max_body)
+                        cs->too_big = true;
+                return MHD_YES;
+        }
+        if (*upload_data_size) {
+                if (!cs->too_big) {
+                        if (cs->len + *upload_data_size > s->ctx.cfg->max_body) {
+                                cs->too_big = true;
+                                free(cs->body);
+                                cs->body = NULL;
+                                cs->len = cs->cap = 0;
+                        } else {
+                                if (cs->len + *upload_data_size + 1 > cs->cap) {
+                                        size_t cap = cs->cap ? cs->cap * 2 : 4096;
+                                        while (cap < cs->len + *upload_data_size + 1)
+                                                cap *= 2;
+                                        char *nb = realloc(cs->body, cap);
+                                        if (!nb)
+                                                return MHD_NO;
+                                        cs->body = nb;
+                                        cs->cap = cap;
+                                }
+                                memcpy(cs->body + cs->len, upload_data, *upload_data_size);
+                                cs->len += *upload_data_size;
+                                cs->body[cs->len] = '\0';
+                        }
+                }
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+        struct api_req rq = { .conn = conn, .ctx = &s->ctx, .method = method, .url = url, .body = cs->body,
+                              .body_len = cs->len };
+        if (cs->too_big)
+                return api_reply_error(&rq, 413, "body_too_large",
+                                       json_pack("{s:I}", "limit_bytes", (json_int_t)s->ctx.cfg->max_body),
+                                       "The request body is larger than the limit of %zu bytes.", s->ctx.cfg->max_body);
+        return dispatch(&rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+        (void)cls;
+        (void)conn;
+        (void)toe;
+        struct conn_state *cs = *con_cls;
+        if (cs) {
+                free(cs->body);
+                free(cs);
+                *con_cls = NULL;
+        }
+}
+
+int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, size_t msg_size)
+{
+        struct http_server *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->ctx = *ctx;
+        const struct config *cfg = ctx->cfg;
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof(ss));
+        socklen_t slen;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        if (inet_pton(AF_INET, cfg->listen_host, &in4->sin_addr) == 1) {
+                in4->sin_family = AF_INET;
+                in4->sin_port = htons((uint16_t)cfg->listen_port);
+                slen = sizeof(*in4);
+        } else if (inet_pton(AF_INET6, cfg->listen_host, &in6->sin6_addr) == 1) {
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = htons((uint16_t)cfg->listen_port);
+                slen = sizeof(*in6);
+                flags |= MHD_USE_IPv6;
+        } else if (!strcmp(cfg->listen_host, "localhost")) {
+                in4->sin_family = AF_INET;
+                in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                in4->sin_port = htons((uint16_t)cfg->listen_port);
+                slen = sizeof(*in4);
+        } else {
+                snprintf(msg, msg_size, "listen host '%s' is not an IP address", cfg->listen_host);
+                free(s);
+                return -EINVAL;
+        }
+        (void)slen;
+        s->mhd = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
+                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                  MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                  MHD_OPTION_END);
+        if (!s->mhd) {
+                snprintf(msg, msg_size, "cannot listen on %s:%u (address in use or not permitted)", cfg->listen_host,
+                         cfg->listen_port);
+                free(s);
+                return -EADDRINUSE;
+        }
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = info ? info->port : cfg->listen_port;
+        *ret = s;
+        return 0;
+}
+
+unsigned http_port(struct http_server *s)
+{
+        return s ? s->port : 0;
+}
+
+struct http_server *http_stop(struct http_server *s)
+{
+        if (!s)
+                return NULL;
+        MHD_stop_daemon(s->mhd);
+        free(s);
+        return NULL;
+}

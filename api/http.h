@@ -1,0 +1,29 @@
+/* The HTTP side of corrald: libmicrohttpd server, request bodies with limits, routing to the
+ * REST handlers, JSON replies and errors ({"error": {"code","message","details"}}). */
+#ifndef CORRAL_HTTP_H
+#define CORRAL_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct registry;
+struct store;
+struct events;
+struct config;
+struct http_server;
+
+struct http_ctx {
+        struct registry *registry;  /* borrowed */
+        struct store *store;        /* borrowed */
+        struct events *events;      /* borrowed */
+        const struct config *cfg;   /* borrowed; replaced on reload under the daemon's control */
+        const char *version;
+};
+
+/* Start listening on cfg->listen_host:listen_port. msg gets a plain reason on failure. */
+int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, size_t msg_size);
+struct http_server *http_stop(struct http_server *s); /* NULL-safe */
+/* The port actually bound (useful with port 0). */
+unsigned http_port(struct http_server *s);
+
+#endif

@@ -1,0 +1,106 @@
+/* Small resources: /api/v1/health, /metrics (Prometheus text), /api/v1/events (poll). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "events.h"
+#include "registry.h"
+#include "store.h"
+
+enum MHD_Result routes_health(struct api_req *rq)
+{
+        if (strcmp(rq->method, "GET"))
+                return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use GET on /health.");
+        struct registry_stats st;
+        registry_stats(rq->ctx->registry, &st);
+        return api_reply_json(rq, 200,
+                              json_pack("{s:s, s:s, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i}}", "status", "ok", "version",
+                                        rq->ctx->version, "schema_version", store_schema_version(rq->ctx->store),
+                                        "boards", "online", st.boards_online, "busy", st.boards_busy, "offline",
+                                        st.boards_offline, "jobs", "queued", st.jobs_queued, "running", st.jobs_running));
+}
+
+static void appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+        va_list ap;
+        for (;;) {
+                va_start(ap, fmt);
+                int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+                va_end(ap);
+                if (n < 0)
+                        return;
+                if ((size_t)n < *cap - *len) {
+                        *len += (size_t)n;
+                        return;
+                }
+                size_t ncap = *cap * 2 + (size_t)n;
+                char *nb = realloc(*buf, ncap);
+                if (!nb)
+                        return;
+                *buf = nb;
+                *cap = ncap;
+        }
+}
+
+enum MHD_Result routes_metrics(struct api_req *rq)
+{
+        struct registry_stats st;
+        registry_stats(rq->ctx->registry, &st);
+        size_t cap = 4096, len = 0;
+        char *b = malloc(cap);
+        if (!b)
+                return MHD_NO;
+        b[0] = '\0';
+        appendf(&b, &len, &cap, "# HELP corral_boards Boards known to corrald by state.\n# TYPE corral_boards gauge\n");
+        appendf(&b, &len, &cap, "corral_boards{state=\"online\"} %u\ncorral_boards{state=\"busy\"} %u\n"
+                                "corral_boards{state=\"offline\"} %u\n",
+                st.boards_online, st.boards_busy, st.boards_offline);
+        json_t *stats = NULL;
+        if (store_job_stats(rq->ctx->store, &stats) == 0) {
+                size_t i;
+                json_t *row;
+                appendf(&b, &len, &cap, "# HELP corral_jobs Jobs by kind and state.\n# TYPE corral_jobs gauge\n");
+                json_array_foreach(stats, i, row)
+                        appendf(&b, &len, &cap, "corral_jobs{kind=\"%s\",state=\"%s\"} %lld\n",
+                                json_string_value(json_object_get(row, "kind")),
+                                json_string_value(json_object_get(row, "state")),
+                                (long long)json_integer_value(json_object_get(row, "count")));
+                appendf(&b, &len, &cap, "# HELP corral_job_duration_seconds Time finished jobs took, by kind.\n"
+                                        "# TYPE corral_job_duration_seconds summary\n");
+                json_array_foreach(stats, i, row)
+                {
+                        json_int_t n = json_integer_value(json_object_get(row, "finished"));
+                        if (!n)
+                                continue;
+                        const char *kind = json_string_value(json_object_get(row, "kind"));
+                        const char *state = json_string_value(json_object_get(row, "state"));
+                        appendf(&b, &len, &cap,
+                                "corral_job_duration_seconds_sum{kind=\"%s\",state=\"%s\"} %.3f\n"
+                                "corral_job_duration_seconds_count{kind=\"%s\",state=\"%s\"} %lld\n",
+                                kind, state, json_number_value(json_object_get(row, "duration_s_sum")), kind, state,
+                                (long long)n);
+                }
+        }
+        json_decref(stats);
+        appendf(&b, &len, &cap, "# HELP corral_jobs_active Jobs queued or running now.\n# TYPE corral_jobs_active gauge\n"
+                                "corral_jobs_active{state=\"queued\"} %u\ncorral_jobs_active{state=\"running\"} %u\n",
+                st.jobs_queued, st.jobs_running);
+        return api_reply_text(rq, 200, "text/plain; version=0.0.4", b);
+}
+
+enum MHD_Result routes_events(struct api_req *rq)
+{
+        if (strcmp(rq->method, "GET") || rq->nsegs != 1)
+                return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use GET on /events?since=SEQ.");
+        const char *since = api_query(rq, "since");
+        char *end = NULL;
+        unsigned long long s = since ? strtoull(since, &end, 10) : 0;
+        if (since && (*end || !*since))
+                return api_reply_error(rq, 400, "invalid_filter", json_pack("{s:s}", "since", since),
+                                       "'since' must be an event sequence number, not '%s'.", since);
+        json_t *list = events_since(rq->ctx->events, s);
+        return api_reply_json(rq, 200, json_pack("{s:I, s:o}", "last_seq", (json_int_t)events_last_seq(rq->ctx->events),
+                                                 "events", list));
+}

@@ -1,0 +1,420 @@
+/* Parser for corrald.conf: "key = value" lines, "[port NAME]" and "[token NAME]" sections,
+ * '#' comments. Strict: unknown keys and bad values are errors with file:line. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void config_defaults(struct config *c)
+{
+        memset(c, 0, sizeof(*c));
+        snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
+        c->listen_port = 7070;
+        const char *sd = getenv("STATE_DIRECTORY");
+        snprintf(c->state_dir, sizeof(c->state_dir), "%s", sd && *sd ? sd : "/var/lib/corral");
+        char *colon = strchr(c->state_dir, ':'); /* systemd may list several */
+        if (colon)
+                *colon = '\0';
+        snprintf(c->web_root, sizeof(c->web_root), "/usr/local/share/corral/web");
+        c->udev = true;
+        c->max_body = 1024 * 1024;
+        c->max_upload = 16 * 1024 * 1024;
+        c->job_timeout_s = 300;
+        c->max_queued_jobs = 64;
+}
+
+static char *trim(char *s)
+{
+        while (isspace((unsigned char)*s))
+                s++;
+        char *e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+                *--e = '\0';
+        return s;
+}
+
+bool config_url_valid(const char *url)
+{
+        if (!url || !*url)
+                return false;
+        const char *rest = NULL;
+        if (!strncmp(url, "rfc2217://", 10))
+                rest = url + 10;
+        else if (!strncmp(url, "socket://", 9))
+                rest = url + 9;
+        else
+                return url[0] == '/' && strlen(url) > 1;
+        const char *colon = strrchr(rest, ':');
+        if (!colon || colon == rest)
+                return false;
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        return *end == '\0' && port > 0 && port < 65536;
+}
+
+int config_parse_listen(struct config *c, const char *value, char *msg, size_t msg_size)
+{
+        const char *colon = strrchr(value, ':');
+        if (!colon) {
+                snprintf(msg, msg_size, "listen address '%s' must be HOST:PORT", value);
+                return -EINVAL;
+        }
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || !colon[1] || port < 0 || port > 65535) {
+                snprintf(msg, msg_size, "listen port in '%s' must be 0..65535 (0 picks a free port)", value);
+                return -EINVAL;
+        }
+        size_t hl = (size_t)(colon - value);
+        const char *h = value;
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+                h++;
+                hl -= 2;
+        }
+        if (hl >= sizeof(c->listen_host)) {
+                snprintf(msg, msg_size, "listen host in '%s' is too long", value);
+                return -EINVAL;
+        }
+        if (hl == 0) {
+                snprintf(c->listen_host, sizeof(c->listen_host), "0.0.0.0");
+        } else {
+                memcpy(c->listen_host, h, hl);
+                c->listen_host[hl] = '\0';
+        }
+        c->listen_port = (unsigned)port;
+        return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+        if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+                *out = true;
+        else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+                *out = false;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* "1048576", "64K", "16M" */
+static int parse_size(const char *v, size_t *out)
+{
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (errno || end == v)
+                return -EINVAL;
+        if (*end == 'K' || *end == 'k')
+                n *= 1024, end++;
+        else if (*end == 'M' || *end == 'm')
+                n *= 1024 * 1024, end++;
+        else if (*end == 'G' || *end == 'g')
+                n *= 1024ULL * 1024 * 1024, end++;
+        if (*end || n == 0)
+                return -EINVAL;
+        *out = (size_t)n;
+        return 0;
+}
+
+static int parse_uint(const char *v, unsigned lo, unsigned hi, unsigned *out)
+{
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (errno || end == v || *end || n < lo || n > hi)
+                return -EINVAL;
+        *out = (unsigned)n;
+        return 0;
+}
+
+static int parse_usb_list(const char *v, struct config_usb_id *ids, size_t *n)
+{
+        char tmp[1024];
+        snprintf(tmp, sizeof(tmp), "%s", v);
+        char *save = NULL;
+        for (char *tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+                unsigned vid, pid = 0xFFFF;
+                char star;
+                if (*n >= CONFIG_MAX_USB_IDS)
+                        return -E2BIG;
+                if (sscanf(tok, "%4x:%4x", &vid, &pid) == 2 && strlen(tok) == 9) {
+                } else if (sscanf(tok, "%4x:%c", &vid, &star) == 2 && star == '*' && strlen(tok) == 6) {
+                        pid = 0xFFFF;
+                } else {
+                        return -EINVAL;
+                }
+                ids[*n].vid = (unsigned short)vid;
+                ids[*n].pid = (unsigned short)pid;
+                (*n)++;
+        }
+        return 0;
+}
+
+static bool name_valid(const char *s)
+{
+        if (!*s || strlen(s) >= 64)
+                return false;
+        for (; *s; s++)
+                if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+                        return false;
+        return true;
+}
+
+enum section { SEC_MAIN, SEC_PORT, SEC_TOKEN };
+
+static int set_main(struct config *c, const char *k, const char *v, char *err, size_t es)
+{
+        if (!strcmp(k, "listen"))
+                return config_parse_listen(c, v, err, es);
+        if (!strcmp(k, "state_dir") || !strcmp(k, "web_root") || !strcmp(k, "stub_dir")) {
+                char *dst = !strcmp(k, "state_dir") ? c->state_dir
+                            : !strcmp(k, "web_root") ? c->web_root : c->stub_dir;
+                if (v[0] != '/' || strlen(v) >= sizeof(c->state_dir)) {
+                        snprintf(err, es, "'%s' must be an absolute path", k);
+                        return -EINVAL;
+                }
+                snprintf(dst, sizeof(c->state_dir), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "udev")) {
+                if (parse_bool(v, &c->udev) < 0) {
+                        snprintf(err, es, "'udev' must be on or off, not '%s'", v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "max_body") || !strcmp(k, "max_upload")) {
+                if (parse_size(v, !strcmp(k, "max_body") ? &c->max_body : &c->max_upload) < 0) {
+                        snprintf(err, es, "'%s' must be a size like 1048576, 64K or 16M, not '%s'", k, v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "job_timeout") || !strcmp(k, "max_queued_jobs")) {
+                unsigned *dst = !strcmp(k, "job_timeout") ? &c->job_timeout_s : &c->max_queued_jobs;
+                if (parse_uint(v, 1, 86400, dst) < 0) {
+                        snprintf(err, es, "'%s' must be a whole number from 1 to 86400, not '%s'", k, v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "udev_allow") || !strcmp(k, "udev_deny")) {
+                bool allow = !strcmp(k, "udev_allow");
+                int r = parse_usb_list(v, allow ? c->usb_allow : c->usb_deny,
+                                       allow ? &c->nusb_allow : &c->nusb_deny);
+                if (r < 0) {
+                        snprintf(err, es, "'%s' must be a list of VID:PID (hex, e.g. 10c4:ea60 or 1a86:*)", k);
+                        return r;
+                }
+                return 0;
+        }
+        snprintf(err, es, "unknown key '%s'", k);
+        return -EINVAL;
+}
+
+static int set_port(struct config_port *p, const char *k, const char *v, char *err, size_t es)
+{
+        if (!strcmp(k, "url")) {
+                if (!config_url_valid(v) || strlen(v) >= sizeof(p->url)) {
+                        snprintf(err, es, "'url' must be rfc2217://HOST:PORT, socket://HOST:PORT or /dev/PATH, not '%s'", v);
+                        return -EINVAL;
+                }
+                snprintf(p->url, sizeof(p->url), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "family")) {
+                if (!name_valid(v) || strlen(v) >= sizeof(p->family)) {
+                        snprintf(err, es, "'family' must be a short word like esp8266 or micropython");
+                        return -EINVAL;
+                }
+                snprintf(p->family, sizeof(p->family), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "baud")) {
+                if (parse_uint(v, 300, 12000000, &p->baud) < 0) {
+                        snprintf(err, es, "'baud' must be a number from 300 to 12000000, not '%s'", v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        snprintf(err, es, "unknown key '%s' in a [port] section (known: url, family, baud)", k);
+        return -EINVAL;
+}
+
+static int set_token(struct config_token *t, const char *k, const char *v, char *err, size_t es)
+{
+        if (!strcmp(k, "role")) {
+                if (strcmp(v, "viewer") && strcmp(v, "operator") && strcmp(v, "admin")) {
+                        snprintf(err, es, "'role' must be viewer, operator or admin, not '%s'", v);
+                        return -EINVAL;
+                }
+                snprintf(t->role, sizeof(t->role), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "secret")) {
+                if (strlen(v) < 16 || strlen(v) >= sizeof(t->secret)) {
+                        snprintf(err, es, "'secret' must be 16 to 127 characters");
+                        return -EINVAL;
+                }
+                snprintf(t->secret, sizeof(t->secret), "%s", v);
+                return 0;
+        }
+        snprintf(err, es, "unknown key '%s' in a [token] section (known: role, secret)", k);
+        return -EINVAL;
+}
+
+int config_add_port_arg(struct config *c, const char *arg, char *msg, size_t msg_size)
+{
+        const char *eq = strchr(arg, '=');
+        if (!eq) {
+                snprintf(msg, msg_size, "--port wants NAME=URL, not '%s'", arg);
+                return -EINVAL;
+        }
+        if (c->nports >= CONFIG_MAX_PORTS) {
+                snprintf(msg, msg_size, "too many static ports (at most %d)", CONFIG_MAX_PORTS);
+                return -E2BIG;
+        }
+        struct config_port *p = &c->ports[c->nports];
+        memset(p, 0, sizeof(*p));
+        size_t nl = (size_t)(eq - arg);
+        if (nl == 0 || nl >= sizeof(p->name)) {
+                snprintf(msg, msg_size, "--port name in '%s' must be 1..63 characters", arg);
+                return -EINVAL;
+        }
+        memcpy(p->name, arg, nl);
+        if (!name_valid(p->name)) {
+                snprintf(msg, msg_size, "--port name '%s' may only use letters, digits, '-', '_' and '.'", p->name);
+                return -EINVAL;
+        }
+        /* Optional ",family=X,baud=N" suffix. */
+        char rest[512];
+        snprintf(rest, sizeof(rest), "%s", eq + 1);
+        char *opts = strchr(rest, ',');
+        if (opts)
+                *opts++ = '\0';
+        int r = set_port(p, "url", rest, msg, msg_size);
+        if (r < 0)
+                return r;
+        char *save = NULL;
+        for (char *kv = opts ? strtok_r(opts, ",", &save) : NULL; kv; kv = strtok_r(NULL, ",", &save)) {
+                char *e = strchr(kv, '=');
+                if (!e) {
+                        snprintf(msg, msg_size, "--port option '%s' wants KEY=VALUE", kv);
+                        return -EINVAL;
+                }
+                *e = '\0';
+                r = set_port(p, kv, e + 1, msg, msg_size);
+                if (r < 0)
+                        return r;
+        }
+        c->nports++;
+        return 0;
+}
+
+int config_load_file(struct config *c, const char *path, char *msg, size_t msg_size)
+{
+        FILE *f = fopen(path, "re");
+        if (!f) {
+                int e = errno;
+                snprintf(msg, msg_size, "%s: %s", path, strerror(e));
+                return -e;
+        }
+        char line[1024], err[512];
+        unsigned lineno = 0;
+        enum section sec = SEC_MAIN;
+        int r = 0;
+        while (fgets(line, sizeof(line), f)) {
+                lineno++;
+                if (!strchr(line, '\n') && !feof(f)) {
+                        snprintf(msg, msg_size, "%s:%u: line too long (at most %zu characters)", path, lineno,
+                                 sizeof(line) - 2);
+                        r = -EINVAL;
+                        break;
+                }
+                char *s = trim(line);
+                if (!*s || *s == '#' || *s == ';')
+                        continue;
+                if (*s == '[') {
+                        char *end = strchr(s, ']');
+                        char kind[16] = "", name[128] = "";
+                        if (!end || end[1] != '\0' || sscanf(s, "[%15s %127[^]]]", kind, name) != 2 ||
+                            !name_valid(trim(name))) {
+                                snprintf(msg, msg_size, "%s:%u: a section is written [port NAME] or [token NAME] (NAME: letters, digits, - _ .)", path, lineno);
+                                r = -EINVAL;
+                                break;
+                        }
+                        if (!strcmp(kind, "port")) {
+                                if (c->nports >= CONFIG_MAX_PORTS) {
+                                        snprintf(msg, msg_size, "%s:%u: too many ports (at most %d)", path, lineno, CONFIG_MAX_PORTS);
+                                        r = -E2BIG;
+                                        break;
+                                }
+                                memset(&c->ports[c->nports], 0, sizeof(c->ports[0]));
+                                snprintf(c->ports[c->nports].name, sizeof(c->ports[0].name), "%s", trim(name));
+                                c->nports++;
+                                sec = SEC_PORT;
+                        } else if (!strcmp(kind, "token")) {
+                                if (c->ntokens >= CONFIG_MAX_TOKENS) {
+                                        snprintf(msg, msg_size, "%s:%u: too many tokens (at most %d)", path, lineno, CONFIG_MAX_TOKENS);
+                                        r = -E2BIG;
+                                        break;
+                                }
+                                memset(&c->tokens[c->ntokens], 0, sizeof(c->tokens[0]));
+                                snprintf(c->tokens[c->ntokens].name, sizeof(c->tokens[0].name), "%s", trim(name));
+                                c->ntokens++;
+                                sec = SEC_TOKEN;
+                        } else {
+                                snprintf(msg, msg_size, "%s:%u: unknown section '[%s ...]' (known: port, token)", path, lineno, kind);
+                                r = -EINVAL;
+                                break;
+                        }
+                        continue;
+                }
+                char *eq = strchr(s, '=');
+                if (!eq) {
+                        snprintf(msg, msg_size, "%s:%u: expected 'key = value'", path, lineno);
+                        r = -EINVAL;
+                        break;
+                }
+                *eq = '\0';
+                char *k = trim(s), *v = trim(eq + 1);
+                if (sec == SEC_MAIN)
+                        r = set_main(c, k, v, err, sizeof(err));
+                else if (sec == SEC_PORT)
+                        r = set_port(&c->ports[c->nports - 1], k, v, err, sizeof(err));
+                else
+                        r = set_token(&c->tokens[c->ntokens - 1], k, v, err, sizeof(err));
+                if (r < 0) {
+                        snprintf(msg, msg_size, "%s:%u: %s", path, lineno, err);
+                        break;
+                }
+        }
+        fclose(f);
+        if (r == 0)
+                r = config_validate(c, msg, msg_size);
+        return r;
+}
+
+int config_validate(const struct config *c, char *msg, size_t msg_size)
+{
+        for (size_t i = 0; i < c->nports; i++) {
+                if (!c->ports[i].url[0]) {
+                        snprintf(msg, msg_size, "port '%s' has no url", c->ports[i].name);
+                        return -EINVAL;
+                }
+                for (size_t j = 0; j < i; j++)
+                        if (!strcmp(c->ports[i].name, c->ports[j].name)) {
+                                snprintf(msg, msg_size, "port name '%s' is used twice", c->ports[i].name);
+                                return -EINVAL;
+                        }
+        }
+        for (size_t i = 0; i < c->ntokens; i++)
+                if (!c->tokens[i].role[0] || !c->tokens[i].secret[0]) {
+                        snprintf(msg, msg_size, "token '%s' needs both role and secret", c->tokens[i].name);
+                        return -EINVAL;
+                }
+        return 0;
+}

@@ -1,0 +1,62 @@
+/* corrald configuration: one INI-style file plus command-line overrides. Every unknown key or bad
+ * value is an error naming file, line and key; the daemon does not start on a bad config. */
+#ifndef CORRAL_CONFIG_H
+#define CORRAL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_MAX_PORTS 128
+#define CONFIG_MAX_USB_IDS 64
+#define CONFIG_MAX_TOKENS 64
+
+struct config_port {
+        char name[64];    /* board name and id of a static port */
+        char url[256];    /* rfc2217://host:port, socket://host:port, /dev/... */
+        char family[24];  /* hint: "esp8266", "esp32", "micropython", ... (may be empty) */
+        unsigned baud;    /* 0 = default 115200 */
+};
+
+struct config_usb_id {
+        unsigned short vid, pid; /* pid 0xFFFF = any pid of that vendor */
+};
+
+struct config_token {
+        char name[64];
+        char role[16];   /* viewer | operator | admin */
+        char secret[128];/* as configured: "sha256:<hex>" or plain text */
+};
+
+struct config {
+        char listen_host[64];
+        unsigned listen_port;
+        char state_dir[512];
+        char web_root[512];
+        char stub_dir[512];      /* Espressif flasher-stub JSON directory (optional) */
+        bool udev;
+        size_t max_body;         /* request body limit, bytes */
+        size_t max_upload;       /* firmware upload limit, bytes */
+        unsigned job_timeout_s;  /* default when a kind has none */
+        unsigned max_queued_jobs;/* per port */
+        struct config_port ports[CONFIG_MAX_PORTS];
+        size_t nports;
+        struct config_usb_id usb_allow[CONFIG_MAX_USB_IDS], usb_deny[CONFIG_MAX_USB_IDS];
+        size_t nusb_allow, nusb_deny;
+        struct config_token tokens[CONFIG_MAX_TOKENS];
+        size_t ntokens;
+};
+
+/* Defaults: listen 127.0.0.1:7070, state dir $STATE_DIRECTORY or /var/lib/corral, udev on. */
+void config_defaults(struct config *c);
+/* Parse a file into c (on top of what is there). -ENOENT if missing; -EINVAL with
+ * "path:line: message" in msg on a bad line. */
+int config_load_file(struct config *c, const char *path, char *msg, size_t msg_size);
+/* Parse one "[port NAME]"-style static port given as "NAME=URL" (the --port flag). */
+int config_add_port_arg(struct config *c, const char *arg, char *msg, size_t msg_size);
+/* "127.0.0.1:7070", "[::1]:80", ":7070" */
+int config_parse_listen(struct config *c, const char *value, char *msg, size_t msg_size);
+/* Checks across keys (duplicate port names, ...). */
+int config_validate(const struct config *c, char *msg, size_t msg_size);
+bool config_url_valid(const char *url);
+
+#endif

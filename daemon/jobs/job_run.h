@@ -1,0 +1,59 @@
+/* What a job kind's run() sees: the open port, its parameters, and calls to report progress,
+ * log lines, facts, live output and the result. Implemented by the port worker (worker.c);
+ * job kinds never touch the store, HTTP or threads directly. */
+#ifndef CORRAL_JOB_RUN_H
+#define CORRAL_JOB_RUN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ports/port.h"
+
+struct job_run;
+
+/* A job kind. run() returns 0 on success; on failure it returns negative errno after calling
+ * jr_fail() with a code and a plain-language message (if it did not, a generic message is used). */
+struct job_kind {
+        const char *name;        /* "identify", "reset", "flash", "run", ... */
+        const char *summary;     /* one line for error messages and docs */
+        unsigned default_timeout_s;
+        /* Validate params before queueing (HTTP 400/422 on failure). msg gets a static or
+         * snprintf'd reason into buf. NULL = anything goes. Returns 0 or -EINVAL / -EBADMSG (422). */
+        int (*check)(const json_t *params, char *msg, size_t msg_size);
+        int (*run)(struct job_run *jr);
+};
+
+/* The table of kinds (job_kinds.c); NULL-terminated. */
+extern const struct job_kind *const job_kinds[];
+const struct job_kind *job_kind_find(const char *name);
+/* "identify, reset, ..." into buf, for error messages. */
+void job_kinds_list(char *buf, size_t size);
+
+/* Accessors (borrowed). */
+struct port *jr_port(struct job_run *jr);
+const json_t *jr_params(struct job_run *jr);
+const char *jr_board_id(struct job_run *jr);
+/* Facts already known about the board (object, borrowed; may be empty). */
+const json_t *jr_board_facts(struct job_run *jr);
+/* Static hints from configuration or udev: "family" ("esp", "micropython", ...), "vid", "pid". */
+const json_t *jr_board_hints(struct job_run *jr);
+
+/* Reporting. All thread-safe, all cheap. */
+void jr_progress(struct job_run *jr, int percent, const char *phase);
+void jr_log(struct job_run *jr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Store a fact about the board with the time it was learned; steals value. */
+void jr_fact(struct job_run *jr, const char *key, json_t *value);
+/* Set a key of the job's result object; steals value. */
+void jr_result_set(struct job_run *jr, const char *key, json_t *value);
+/* Live output of a run job (stream "stdout" / "stderr" / "console"). */
+void jr_output(struct job_run *jr, const char *stream, const void *data, size_t len);
+/* Record failure: code is a stable identifier ("no_answer", "board_gone", ...). Returns -EIO
+ * so callers can `return jr_fail(...)`. The first call wins. */
+int jr_fail(struct job_run *jr, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+bool jr_cancelled(struct job_run *jr);
+/* Milliseconds left before the job's timeout (0 when expired). */
+int jr_time_left_ms(struct job_run *jr);
+
+#endif

@@ -1,0 +1,197 @@
+/* Job kind "run": put files, run a MicroPython script (or a file on the board) in the raw REPL,
+ * stream its output live and report it like a process: exit_status 0 / 1 (exception) / 124 (timeout). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engines/mp_fs.h"
+#include "engines/mp_repl.h"
+#include "jobs/job_run.h"
+#include "jobs/kinds.h"
+
+#define RUN_MARGIN_MS 3000 /* kept back from the job's time to interrupt and report */
+
+static int files_check(const json_t *files, char *msg, size_t size)
+{
+        size_t i;
+        json_t *f;
+        if (!files)
+                return 0;
+        if (!json_is_array(files)) {
+                snprintf(msg, size, "'files' must be a list of {\"path\", \"content_b64\"}.");
+                return -EINVAL;
+        }
+        json_array_foreach(files, i, f) {
+                const char *path = json_string_value(json_object_get(f, "path"));
+                const char *b64 = json_string_value(json_object_get(f, "content_b64"));
+                uint8_t *d;
+                size_t n;
+                if (!path || !*path || !b64) {
+                        snprintf(msg, size, "files[%zu] needs a 'path' and a 'content_b64' string.", i);
+                        return -EINVAL;
+                }
+                if (mp_b64_decode(b64, strlen(b64), &d, &n) < 0) {
+                        snprintf(msg, size, "files[%zu].content_b64 is not valid base64.", i);
+                        return -EBADMSG;
+                }
+                free(d);
+        }
+        return 0;
+}
+
+static int run_check(const json_t *params, char *msg, size_t size)
+{
+        json_t *script = json_object_get(params, "script"), *file = json_object_get(params, "file");
+        json_t *t = json_object_get(params, "timeout_s");
+        if (script && !json_is_string(script)) {
+                snprintf(msg, size, "'script' must be Python source text.");
+                return -EINVAL;
+        }
+        if (file && (!json_is_string(file) || !*json_string_value(file))) {
+                snprintf(msg, size, "'file' must be a path on the board, like \"/main.py\".");
+                return -EINVAL;
+        }
+        if (!script && !file) {
+                snprintf(msg, size, "Give a 'script' to run, or the 'file' on the board to run.");
+                return -EINVAL;
+        }
+        if (script) {
+                const char *s = json_string_value(script);
+                for (size_t i = 0; s[i]; i++)
+                        if (s[i] >= 0x01 && s[i] <= 0x05) {
+                                snprintf(msg, size, "'script' contains the control character 0x%02x at "
+                                         "offset %zu, which the raw REPL reserves.", s[i], i);
+                                return -EBADMSG;
+                        }
+        }
+        if (t && (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 86400)) {
+                snprintf(msg, size, "'timeout_s' must be a whole number of seconds from 1 to 86400.");
+                return -EINVAL;
+        }
+        return files_check(json_object_get(params, "files"), msg, size);
+}
+
+static void log_line(const char *line, void *user)
+{
+        jr_log(user, "%s", line);
+}
+
+static void on_output(enum mp_stream s, const uint8_t *data, size_t len, void *user)
+{
+        jr_output(user, s == MP_STREAM_STDOUT ? "stdout" : "stderr", data, len);
+}
+
+/* JSON string of board output; bytes that are not UTF-8 become '?'. */
+static json_t *text(const char *s, size_t len)
+{
+        json_t *j = json_stringn(s ? s : "", s ? len : 0);
+        if (j)
+                return j;
+        char *c = malloc(len + 1);
+        if (!c)
+                return json_null();
+        for (size_t i = 0; i < len; i++)
+                c[i] = (unsigned char)s[i] < 0x80 && s[i] ? s[i] : '?';
+        j = json_stringn(c, len);
+        free(c);
+        return j ? j : json_null();
+}
+
+static int connect_board(struct job_run *jr, struct mp_repl *r)
+{
+        struct mp_diag d = { 0 };
+        char msg[512];
+        mp_repl_init(r, jr_port(jr));
+        r->log = log_line;
+        r->log_user = jr;
+        jr_progress(jr, 5, "connecting");
+        int rc = mp_repl_connect(r, &d, msg, sizeof(msg));
+        if (rc < 0)
+                return jr_fail(jr, d.code ? d.code : "no_answer", "%s", msg);
+        return 0;
+}
+
+static int run_run(struct job_run *jr)
+{
+        const json_t *params = jr_params(jr);
+        const char *script = json_string_value(json_object_get(params, "script"));
+        const char *file = json_string_value(json_object_get(params, "file"));
+        json_t *t = json_object_get(params, "timeout_s");
+        struct mp_repl r;
+        struct mp_exec_result res = { 0 };
+        char msg[512], *code = NULL;
+        int rc;
+
+        if ((rc = connect_board(jr, &r)) < 0)
+                return rc;
+        const json_t *files = json_object_get(params, "files");
+        if (json_array_size(files)) {
+                jr_progress(jr, 10, "putting files");
+                rc = mp_fs_put_files(&r, files, msg, sizeof(msg));
+                if (rc < 0)
+                        return jr_fail(jr, rc == -ENODEV ? "board_gone" : "put_failed", "%s", msg);
+        }
+        if (!script) {
+                char q[600];
+                if (mp_fs_quote(file, q, sizeof(q)) < 0)
+                        return jr_fail(jr, "bad_params", "'file' is too long.");
+                if (asprintf(&code, "exec(open(%s).read())\n", q) < 0)
+                        return jr_fail(jr, "no_memory", "Out of memory.");
+                script = code;
+        }
+        int left = jr_time_left_ms(jr) - RUN_MARGIN_MS;
+        int timeout_ms = t ? (int)json_integer_value(t) * 1000 : left;
+        if (timeout_ms > left)
+                timeout_ms = left;
+        if (timeout_ms < 1000)
+                timeout_ms = 1000;
+        jr_progress(jr, 50, "running");
+        struct mp_exec_opts o = { .timeout_ms = timeout_ms, .on_output = on_output, .user = jr };
+        rc = mp_repl_exec(&r, script, strlen(script), &o, &res, msg, sizeof(msg));
+        free(code);
+        int status = mp_exit_status(rc, &res);
+        if (status < 0) {
+                mp_exec_result_clear(&res);
+                return jr_fail(jr, rc == -ENODEV ? "board_gone" : rc == -ECANCELED ? "cancelled" : "exec_failed",
+                               "%s", msg);
+        }
+        jr_result_set(jr, "exit_status", json_integer(status));
+        jr_result_set(jr, "stdout", text(res.out, res.out_len));
+        jr_result_set(jr, "stderr", text(res.err, res.err_len));
+        jr_result_set(jr, "duration_ms", json_integer(res.duration_ms));
+        if (res.truncated)
+                jr_result_set(jr, "output_truncated", json_true());
+        if (status == 1) {
+                struct mp_exception e;
+                if (mp_exception_parse(res.err, res.err_len, &e) == 0) {
+                        jr_result_set(jr, "exception_type", json_string(e.type));
+                        jr_result_set(jr, "exception_message", text(e.message, strlen(e.message)));
+                        if (e.line >= 0)
+                                jr_result_set(jr, "exception_line", json_integer(e.line));
+                        jr_log(jr, "uncaught %s%s%s", e.type, e.message[0] ? ": " : "", e.message);
+                }
+        } else if (status == 124) {
+                jr_log(jr, "%s", msg);
+                if (!res.board_usable) {
+                        /* Ctrl-C was not enough: climb the ladder (up to a hard reset). */
+                        res.board_usable = mp_repl_recover(&r, msg, sizeof(msg)) == 0;
+                        if (!res.board_usable)
+                                jr_log(jr, "the board is not usable after the timeout: %s", msg);
+                }
+                jr_result_set(jr, "board_usable", json_boolean(res.board_usable));
+        }
+        mp_exec_result_clear(&res);
+        if (r.mode == MP_MODE_RAW)
+                mp_repl_exit_raw(&r, msg, sizeof(msg)); /* leave a friendly prompt for people */
+        jr_progress(jr, 100, "done");
+        return 0;
+}
+
+const struct job_kind job_kind_run = {
+        .name = "run",
+        .summary = "run a MicroPython script on the board (optionally after putting files) and report its output",
+        .default_timeout_s = 120,
+        .check = run_check,
+        .run = run_run,
+};

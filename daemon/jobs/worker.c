@@ -1,0 +1,592 @@
+/* Port worker thread: runs a board's jobs one at a time over the port it owns, records progress,
+ * logs, facts and results in the store, and publishes job events. Implements job_run.h. */
+#include "jobs/worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "jobs/job_run.h"
+#include "log.h"
+#include "ports/port.h"
+#include "store.h"
+#include "util.h"
+
+#define HARD_GRACE_MS 10000 /* after the soft deadline, the port is cancelled */
+#define PUMP_SLICE_MS 100
+#define REOPEN_BACKOFF_MS 2000
+
+struct job {
+        int64_t id;
+        const struct job_kind *kind;
+        json_t *params;
+        int timeout_s;
+        struct job *next;
+};
+
+struct worker {
+        pthread_t thread;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct job *head, *tail;
+        unsigned nqueued;
+        struct job *running;
+        bool running_cancel;      /* cancel requested for the running job */
+        bool running_timed_out;
+        uint64_t running_hard_deadline;
+        bool stop, gone;
+        struct port *port;        /* touched only by the worker thread, except port_cancel() */
+        char port_error[256];
+        uint64_t next_open_ms;
+        char *board_id, *url, *stub_dir;
+        unsigned baud, max_queued;
+        json_t *hints;
+        struct store *store;
+        struct events *events;
+        void (*on_state)(void *user, const char *board_id);
+        void *user;
+};
+
+struct job_run {
+        struct worker *w;
+        struct job *job;
+        uint64_t soft_deadline;
+        bool failed;
+        char fail_code[48];
+        char fail_msg[1024];
+        json_t *result;
+        json_t *facts;
+        int last_pct;
+        char last_phase[48];
+        uint64_t last_progress_ms;
+};
+
+static struct job *job_free(struct job *j)
+{
+        if (j) {
+                json_decref(j->params);
+                free(j);
+        }
+        return NULL;
+}
+
+/* ---- job_run.h implementation ---- */
+
+struct port *jr_port(struct job_run *jr) { return jr->w->port; }
+const json_t *jr_params(struct job_run *jr) { return jr->job->params; }
+const char *jr_board_id(struct job_run *jr) { return jr->w->board_id; }
+const json_t *jr_board_hints(struct job_run *jr) { return jr->w->hints; }
+
+const json_t *jr_board_facts(struct job_run *jr)
+{
+        if (!jr->facts) {
+                json_t *b = NULL;
+                if (store_board_get(jr->w->store, jr->w->board_id, &b) == 0) {
+                        json_t *f = json_object();
+                        const char *k;
+                        json_t *v;
+                        json_object_foreach(json_object_get(b, "facts"), k, v)
+                                json_object_set(f, k, json_object_get(v, "value"));
+                        jr->facts = f;
+                }
+                json_decref(b);
+                if (!jr->facts)
+                        jr->facts = json_object();
+        }
+        return jr->facts;
+}
+
+void jr_progress(struct job_run *jr, int percent, const char *phase)
+{
+        if (percent < 0)
+                percent = 0;
+        if (percent > 100)
+                percent = 100;
+        if (!phase)
+                phase = jr->last_phase;
+        uint64_t now = util_mono_ms();
+        bool phase_changed = strcmp(phase, jr->last_phase) != 0;
+        if (!phase_changed && percent == jr->last_pct)
+                return;
+        /* Throttle to 10 updates/s within a phase, but always record 100 % and phase changes. */
+        if (!phase_changed && percent != 100 && now - jr->last_progress_ms < 100)
+                return;
+        jr->last_pct = percent;
+        snprintf(jr->last_phase, sizeof(jr->last_phase), "%s", phase);
+        jr->last_progress_ms = now;
+        store_job_set_progress(jr->w->store, jr->job->id, percent, jr->last_phase);
+        events_publish(jr->w->events, "job.progress",
+                       json_pack("{s:I, s:s, s:i, s:s}", "job", (json_int_t)jr->job->id, "board", jr->w->board_id,
+                                 "progress", percent, "phase", jr->last_phase));
+}
+
+void jr_log(struct job_run *jr, const char *fmt, ...)
+{
+        char line[2048];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        store_job_log_append(jr->w->store, jr->job->id, line);
+        events_publish(jr->w->events, "job.log",
+                       json_pack("{s:I, s:s, s:s}", "job", (json_int_t)jr->job->id, "board", jr->w->board_id,
+                                 "line", line));
+}
+
+void jr_fact(struct job_run *jr, const char *key, json_t *value)
+{
+        if (!value)
+                return;
+        store_fact_set(jr->w->store, jr->w->board_id, key, value, jr->job->id);
+        if (jr->facts)
+                json_object_set(jr->facts, key, value);
+        events_publish(jr->w->events, "board.fact",
+                       json_pack("{s:s, s:s, s:O, s:I}", "board", jr->w->board_id, "key", key, "value", value,
+                                 "job", (json_int_t)jr->job->id));
+        json_decref(value);
+}
+
+void jr_result_set(struct job_run *jr, const char *key, json_t *value)
+{
+        if (!jr->result)
+                jr->result = json_object();
+        json_object_set_new(jr->result, key, value ? value : json_null());
+}
+
+void jr_output(struct job_run *jr, const char *stream, const void *data, size_t len)
+{
+        if (!len)
+                return;
+        /* Board output is bytes; events are JSON text: invalid UTF-8 becomes U+FFFD. */
+        json_t *text = json_stringn((const char *)data, len);
+        if (!text) {
+                char *clean = malloc(len * 3 + 1);
+                size_t o = 0;
+                if (!clean)
+                        return;
+                for (size_t i = 0; i < len; i++) {
+                        unsigned char c = ((const unsigned char *)data)[i];
+                        if (c < 0x80) {
+                                clean[o++] = (char)c;
+                        } else {
+                                memcpy(clean + o, "\xEF\xBF\xBD", 3);
+                                o += 3;
+                        }
+                }
+                text = json_stringn(clean, o);
+                free(clean);
+                if (!text)
+                        return;
+        }
+        events_publish(jr->w->events, "job.output",
+                       json_pack("{s:I, s:s, s:s, s:o}", "job", (json_int_t)jr->job->id, "board",
+                                 jr->w->board_id, "stream", stream, "data", text));
+}
+
+int jr_fail(struct job_run *jr, const char *code, const char *fmt, ...)
+{
+        if (!jr->failed) {
+                jr->failed = true;
+                snprintf(jr->fail_code, sizeof(jr->fail_code), "%s", code ? code : "failed");
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(jr->fail_msg, sizeof(jr->fail_msg), fmt, ap);
+                va_end(ap);
+        }
+        return -EIO;
+}
+
+bool jr_cancelled(struct job_run *jr)
+{
+        pthread_mutex_lock(&jr->w->mu);
+        bool c = jr->w->running_cancel || jr->w->running_timed_out || jr->w->stop;
+        pthread_mutex_unlock(&jr->w->mu);
+        return c;
+}
+
+int jr_time_left_ms(struct job_run *jr)
+{
+        uint64_t now = util_mono_ms();
+        return now >= jr->soft_deadline ? 0 : (int)(jr->soft_deadline - now);
+}
+
+/* ---- worker thread ---- */
+
+static void notify_state(struct worker *w)
+{
+        if (w->on_state)
+                w->on_state(w->user, w->board_id);
+}
+
+static void publish_job_state(struct worker *w, int64_t id, const char *kind, const char *state,
+                              const char *code, const char *message)
+{
+        json_t *d = json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", w->board_id, "kind", kind,
+                              "state", state);
+        if (code)
+                json_object_set_new(d, "error", json_pack("{s:s, s:s}", "code", code, "message", message ? message : ""));
+        events_publish(w->events, "job.state", d);
+}
+
+static void finish_job(struct worker *w, struct job *j, const char *state, json_t *result, const char *code,
+                       const char *msg)
+{
+        store_job_finish(w->store, j->id, state, result, code, msg);
+        publish_job_state(w, j->id, j->kind->name, state, code, msg);
+}
+
+/* Open the port if it is not open; returns 0 or negative errno with w->port_error set. */
+static int ensure_port(struct worker *w)
+{
+        if (w->port)
+                return 0;
+        struct port *p = NULL;
+        int r = port_open(w->url, w->baud ? w->baud : 115200, &p);
+        pthread_mutex_lock(&w->mu);
+        if (r < 0) {
+                if (r == -EBUSY)
+                        snprintf(w->port_error, sizeof(w->port_error),
+                                 "%s is held by another program (close it, or stop ModemManager/brltty)", w->url);
+                else if (r == -EACCES)
+                        snprintf(w->port_error, sizeof(w->port_error),
+                                 "no permission to open %s (is corrald in the dialout group?)", w->url);
+                else
+                        snprintf(w->port_error, sizeof(w->port_error), "cannot open %s: %s", w->url, strerror(-r));
+        } else {
+                w->port = p;
+                w->port_error[0] = '\0';
+        }
+        pthread_mutex_unlock(&w->mu);
+        return r;
+}
+
+static void drop_port(struct worker *w, const char *why)
+{
+        pthread_mutex_lock(&w->mu);
+        struct port *p = w->port;
+        w->port = NULL;
+        if (why)
+                snprintf(w->port_error, sizeof(w->port_error), "%s", why);
+        pthread_mutex_unlock(&w->mu);
+        port_close(p);
+}
+
+static void run_job(struct worker *w, struct job *j)
+{
+        struct job_run jr = { .w = w, .job = j, .last_pct = -1 };
+        int timeout_s = j->timeout_s > 0 ? j->timeout_s : (int)j->kind->default_timeout_s;
+        uint64_t start = util_mono_ms();
+        jr.soft_deadline = start + (uint64_t)timeout_s * 1000u;
+        pthread_mutex_lock(&w->mu);
+        w->running_hard_deadline = jr.soft_deadline + HARD_GRACE_MS;
+        pthread_mutex_unlock(&w->mu);
+
+        store_job_set_state(w->store, j->id, "running");
+        publish_job_state(w, j->id, j->kind->name, "running", NULL, NULL);
+        notify_state(w);
+
+        int r = ensure_port(w);
+        if (r < 0) {
+                jr_fail(&jr, r == -EBUSY ? "port_busy" : "port_unavailable", "%s", w->port_error);
+        } else {
+                port_cancel(w->port, false);
+                r = j->kind->run(&jr);
+        }
+
+        pthread_mutex_lock(&w->mu);
+        bool cancelled = w->running_cancel, timed_out = w->running_timed_out, gone = w->gone;
+        bool stopping = w->stop;
+        pthread_mutex_unlock(&w->mu);
+
+        const char *state = "succeeded";
+        const char *code = NULL;
+        char msg[1200];
+        msg[0] = '\0';
+        if (r < 0 || jr.failed) {
+                state = "failed";
+                code = jr.failed ? jr.fail_code : "failed";
+                snprintf(msg, sizeof(msg), "%s", jr.failed ? jr.fail_msg : strerror(-r));
+                if (r == -ENODEV || gone) {
+                        code = "board_gone";
+                        if (!jr.failed || strcmp(jr.fail_code, "board_gone"))
+                                snprintf(msg, sizeof(msg), "The board was disconnected during the %s job%s%s",
+                                         j->kind->name, jr.failed ? ": " : ".", jr.failed ? jr.fail_msg : "");
+                }
+                if (stopping) {
+                        state = "interrupted";
+                        code = "interrupted";
+                        snprintf(msg, sizeof(msg), "corrald was stopped while this job was running.");
+                } else if (cancelled) {
+                        state = "cancelled";
+                        code = "cancelled";
+                        snprintf(msg, sizeof(msg), "Cancelled on request.");
+                } else if (timed_out && r == -ECANCELED) {
+                        code = "timeout";
+                        snprintf(msg, sizeof(msg), "The %s job did not finish within its %d s timeout.",
+                                 j->kind->name, timeout_s);
+                }
+        }
+        if (!jr.result)
+                jr.result = json_object();
+        json_object_set_new(jr.result, "duration_ms", json_integer((json_int_t)(util_mono_ms() - start)));
+        finish_job(w, j, state, jr.result, code, code ? msg : NULL);
+        if (code)
+                log_notice("board %s: job %lld (%s) %s: %s", w->board_id, (long long)j->id, j->kind->name, state,
+                           msg);
+        json_decref(jr.result);
+        json_decref(jr.facts);
+        /* A port that reported the device gone is closed; the next job reopens it. */
+        if (r == -ENODEV || (w->port && r == -ECANCELED))
+                drop_port(w, r == -ENODEV ? "the device disappeared" : NULL);
+}
+
+static void *worker_main(void *arg)
+{
+        struct worker *w = arg;
+        uint8_t buf[1024];
+        pthread_mutex_lock(&w->mu);
+        for (;;) {
+                if (w->stop || (w->gone && !w->head))
+                        break;
+                struct job *j = w->head;
+                if (j) {
+                        w->head = j->next;
+                        if (!w->head)
+                                w->tail = NULL;
+                        w->nqueued--;
+                        w->running = j;
+                        w->running_cancel = false;
+                        w->running_timed_out = false;
+                        pthread_mutex_unlock(&w->mu);
+                        run_job(w, j);
+                        pthread_mutex_lock(&w->mu);
+                        w->running = NULL;
+                        w->running_hard_deadline = 0;
+                        pthread_mutex_unlock(&w->mu);
+                        job_free(j);
+                        notify_state(w);
+                        pthread_mutex_lock(&w->mu);
+                        continue;
+                }
+                /* Idle: keep the port open and drained (console pump). */
+                pthread_mutex_unlock(&w->mu);
+                uint64_t now = util_mono_ms();
+                if (!w->port && now >= w->next_open_ms) {
+                        bool had_error = w->port_error[0] != '\0';
+                        if (ensure_port(w) < 0) {
+                                w->next_open_ms = now + REOPEN_BACKOFF_MS;
+                                if (!had_error)
+                                        notify_state(w);
+                        } else {
+                                notify_state(w);
+                        }
+                }
+                if (w->port) {
+                        int n = port_read(w->port, buf, sizeof(buf), PUMP_SLICE_MS);
+                        if (n < 0 && n != -ECANCELED) {
+                                drop_port(w, n == -ENODEV ? "the device disappeared" : strerror(-n));
+                                w->next_open_ms = util_mono_ms() + REOPEN_BACKOFF_MS;
+                                notify_state(w);
+                        }
+                        pthread_mutex_lock(&w->mu);
+                        /* A wake-up cancel with nothing queued must not leave reads failing. */
+                        if (n == -ECANCELED && !w->head && !w->stop && w->port)
+                                port_cancel(w->port, false);
+                } else {
+                        pthread_mutex_lock(&w->mu);
+                        if (!w->head && !w->stop && !w->gone) {
+                                struct timespec ts;
+                                clock_gettime(CLOCK_REALTIME, &ts);
+                                ts.tv_nsec += PUMP_SLICE_MS * 1000000L;
+                                if (ts.tv_nsec >= 1000000000L) {
+                                        ts.tv_sec++;
+                                        ts.tv_nsec -= 1000000000L;
+                                }
+                                pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+                        }
+                }
+        }
+        pthread_mutex_unlock(&w->mu);
+        drop_port(w, NULL);
+        return NULL;
+}
+
+int worker_start(const struct worker_opts *o, struct worker **ret)
+{
+        struct worker *w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        w->board_id = strdup(o->board_id);
+        w->url = strdup(o->url);
+        w->stub_dir = o->stub_dir ? strdup(o->stub_dir) : NULL;
+        w->baud = o->baud;
+        w->max_queued = o->max_queued ? o->max_queued : 64;
+        w->hints = o->hints ? json_deep_copy(o->hints) : json_object();
+        if (w->stub_dir && !json_object_get(w->hints, "stub_dir"))
+                json_object_set_new(w->hints, "stub_dir", json_string(w->stub_dir));
+        w->store = o->store;
+        w->events = o->events;
+        w->on_state = o->on_state;
+        w->user = o->user;
+        if (!w->board_id || !w->url || !w->hints) {
+                worker_free(w);
+                return -ENOMEM;
+        }
+        int r = pthread_create(&w->thread, NULL, worker_main, w);
+        if (r) {
+                w->thread = 0;
+                worker_free(w);
+                return -r;
+        }
+        *ret = w;
+        return 0;
+}
+
+int worker_enqueue(struct worker *w, int64_t job_id, const struct job_kind *kind, const json_t *params,
+                   int timeout_s)
+{
+        struct job *j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        j->id = job_id;
+        j->kind = kind;
+        j->params = json_deep_copy(params ? params : json_object());
+        j->timeout_s = timeout_s;
+        pthread_mutex_lock(&w->mu);
+        int r = 0;
+        if (w->gone || w->stop)
+                r = -ENODEV;
+        else if (w->nqueued >= w->max_queued)
+                r = -ENOSPC;
+        if (r == 0) {
+                if (w->tail)
+                        w->tail->next = j;
+                else
+                        w->head = j;
+                w->tail = j;
+                w->nqueued++;
+                pthread_cond_signal(&w->cv);
+                /* Wake an idle pump read so the job starts at once (never a running job's reads). */
+                if (w->port && !w->running)
+                        port_cancel(w->port, true);
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (r < 0)
+                job_free(j);
+        return r;
+}
+
+int worker_cancel(struct worker *w, int64_t job_id)
+{
+        pthread_mutex_lock(&w->mu);
+        if (w->running && w->running->id == job_id) {
+                w->running_cancel = true;
+                if (w->port)
+                        port_cancel(w->port, true);
+                pthread_mutex_unlock(&w->mu);
+                return 0;
+        }
+        struct job *prev = NULL, *j = w->head;
+        while (j && j->id != job_id) {
+                prev = j;
+                j = j->next;
+        }
+        if (j) {
+                if (prev)
+                        prev->next = j->next;
+                else
+                        w->head = j->next;
+                if (w->tail == j)
+                        w->tail = prev;
+                w->nqueued--;
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (!j)
+                return -ENOENT;
+        finish_job(w, j, "cancelled", NULL, "cancelled", "Cancelled before it started.");
+        job_free(j);
+        return 0;
+}
+
+void worker_gone(struct worker *w, bool force)
+{
+        if (!w)
+                return;
+        pthread_mutex_lock(&w->mu);
+        w->gone = true;
+        struct job *q = w->head;
+        w->head = w->tail = NULL;
+        w->nqueued = 0;
+        if (force && w->port)
+                port_cancel(w->port, true);
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        while (q) {
+                struct job *next = q->next;
+                finish_job(w, q, "failed", NULL, "board_gone",
+                           "The board was disconnected before this job started.");
+                job_free(q);
+                q = next;
+        }
+}
+
+void worker_check_deadline(struct worker *w, uint64_t now_ms)
+{
+        pthread_mutex_lock(&w->mu);
+        if (w->running && w->running_hard_deadline && now_ms >= w->running_hard_deadline &&
+            !w->running_timed_out) {
+                w->running_timed_out = true;
+                if (w->port)
+                        port_cancel(w->port, true);
+        }
+        pthread_mutex_unlock(&w->mu);
+}
+
+void worker_status(struct worker *w, struct worker_status *s)
+{
+        memset(s, 0, sizeof(*s));
+        pthread_mutex_lock(&w->mu);
+        s->busy = w->running != NULL;
+        s->port_open = w->port != NULL;
+        s->queued = w->nqueued;
+        s->running_job = w->running ? w->running->id : 0;
+        snprintf(s->port_error, sizeof(s->port_error), "%s", w->port_error);
+        pthread_mutex_unlock(&w->mu);
+}
+
+struct worker *worker_free(struct worker *w)
+{
+        if (!w)
+                return NULL;
+        if (w->thread) {
+                pthread_mutex_lock(&w->mu);
+                w->stop = true;
+                if (w->running)
+                        w->running_cancel = true;
+                if (w->port)
+                        port_cancel(w->port, true);
+                pthread_cond_signal(&w->cv);
+                pthread_mutex_unlock(&w->mu);
+                pthread_join(w->thread, NULL);
+        }
+        /* Jobs still queued at shutdown stay "queued" in the store; the next start marks them. */
+        for (struct job *j = w->head; j;) {
+                struct job *next = j->next;
+                job_free(j);
+                j = next;
+        }
+        json_decref(w->hints);
+        free(w->board_id);
+        free(w->url);
+        free(w->stub_dir);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w);
+        return NULL;
+}

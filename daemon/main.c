@@ -1,0 +1,283 @@
+/* corrald: the board-farm daemon. Parses flags and config, opens the store, starts discovery,
+ * the port workers and the HTTP API, then waits for signals (TERM/INT stop, HUP reloads). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <poll.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "events.h"
+#include "http.h"
+#include "log.h"
+#include "registry.h"
+#include "store.h"
+#include "udev/udev_watch.h"
+
+#ifndef CORRAL_VERSION
+#define CORRAL_VERSION "0.1.0"
+#endif
+
+#define DEFAULT_CONFIG "/etc/corral/corrald.conf"
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: corrald [OPTIONS]\n"
+                "Board-farm daemon: discovers USB serial boards, keeps an inventory, runs flash and run jobs,\n"
+                "serves a REST API and a web console.\n\n"
+                "  -c, --config PATH       configuration file (default " DEFAULT_CONFIG " if it exists)\n"
+                "  -l, --listen ADDR:PORT  listen address (default 127.0.0.1:7070)\n"
+                "  -s, --state-dir DIR     state directory (database, firmware)\n"
+                "  -p, --port NAME=URL     add a static port (repeatable); URL: rfc2217://HOST:PORT,\n"
+                "                          socket://HOST:PORT or /dev/...; optional ,family=F,baud=N\n"
+                "      --no-udev           do not watch USB serial devices\n"
+                "      --web-root DIR      directory with the web console\n"
+                "      --stub-dir DIR      Espressif flasher-stub JSON files (optional)\n"
+                "  -v, --verbose           debug logging\n"
+                "      --version           print the version and exit\n"
+                "  -h, --help              this help\n");
+}
+
+enum { OPT_NO_UDEV = 256, OPT_WEB_ROOT, OPT_STUB_DIR, OPT_VERSION };
+
+static const struct option long_opts[] = {
+        { "config", required_argument, NULL, 'c' },  { "listen", required_argument, NULL, 'l' },
+        { "state-dir", required_argument, NULL, 's' }, { "port", required_argument, NULL, 'p' },
+        { "no-udev", no_argument, NULL, OPT_NO_UDEV }, { "web-root", required_argument, NULL, OPT_WEB_ROOT },
+        { "stub-dir", required_argument, NULL, OPT_STUB_DIR }, { "verbose", no_argument, NULL, 'v' },
+        { "version", no_argument, NULL, OPT_VERSION }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+};
+
+/* Build the configuration: defaults, then the file, then flags. Used at start and on SIGHUP. */
+static int build_config(int argc, char **argv, struct config *c, char *msg, size_t msg_size, bool *exit_now)
+{
+        config_defaults(c);
+        const char *path = NULL;
+        optind = 1;
+        int opt;
+        while ((opt = getopt_long(argc, argv, "c:l:s:p:vh", long_opts, NULL)) != -1) {
+                if (opt == 'c')
+                        path = optarg;
+                else if (opt == 'h') {
+                        usage(stdout);
+                        *exit_now = true;
+                        return 0;
+                } else if (opt == OPT_VERSION) {
+                        printf("corrald %s\n", CORRAL_VERSION);
+                        *exit_now = true;
+                        return 0;
+                } else if (opt == '?') {
+                        snprintf(msg, msg_size, "bad command line (see corrald --help)");
+                        return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                snprintf(msg, msg_size, "unexpected argument '%s' (see corrald --help)", argv[optind]);
+                return -EINVAL;
+        }
+        int r;
+        if (path) {
+                r = config_load_file(c, path, msg, msg_size);
+                if (r < 0)
+                        return r;
+        } else if (access(DEFAULT_CONFIG, F_OK) == 0) {
+                r = config_load_file(c, DEFAULT_CONFIG, msg, msg_size);
+                if (r < 0)
+                        return r;
+        }
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "c:l:s:p:vh", long_opts, NULL)) != -1) {
+                switch (opt) {
+                case 'l':
+                        r = config_parse_listen(c, optarg, msg, msg_size);
+                        if (r < 0)
+                                return r;
+                        break;
+                case 's':
+                        snprintf(c->state_dir, sizeof(c->state_dir), "%s", optarg);
+                        break;
+                case 'p':
+                        r = config_add_port_arg(c, optarg, msg, msg_size);
+                        if (r < 0)
+                                return r;
+                        break;
+                case OPT_NO_UDEV:
+                        c->udev = false;
+                        break;
+                case OPT_WEB_ROOT:
+                        snprintf(c->web_root, sizeof(c->web_root), "%s", optarg);
+                        break;
+                case OPT_STUB_DIR:
+                        snprintf(c->stub_dir, sizeof(c->stub_dir), "%s", optarg);
+                        break;
+                case 'v':
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                default:
+                        break;
+                }
+        }
+        return config_validate(c, msg, msg_size);
+}
+
+static bool usb_listed(const struct config_usb_id *ids, size_t n, unsigned vid, unsigned pid)
+{
+        for (size_t i = 0; i < n; i++)
+                if (ids[i].vid == vid && (ids[i].pid == 0xFFFF || ids[i].pid == pid))
+                        return true;
+        return false;
+}
+
+struct daemon_ctx {
+        struct registry *registry;
+        const struct config *cfg;
+};
+
+/* udev thread → registry (plain structs only cross the thread boundary). */
+static void on_udev(const struct udev_port_info *info, void *user)
+{
+        struct daemon_ctx *d = user;
+        if (!strcmp(info->action, "ready")) {
+                log_info("USB discovery: initial enumeration done");
+                return;
+        }
+        if (!strcmp(info->action, "remove")) {
+                registry_port_removed(d->registry, info->identity);
+                return;
+        }
+        unsigned vid = (unsigned)strtoul(info->vid, NULL, 16), pid = (unsigned)strtoul(info->pid, NULL, 16);
+        if (d->cfg->nusb_allow && !usb_listed(d->cfg->usb_allow, d->cfg->nusb_allow, vid, pid))
+                return;
+        if (usb_listed(d->cfg->usb_deny, d->cfg->nusb_deny, vid, pid))
+                return;
+        json_t *hints = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "source", "udev", "vid", info->vid,
+                                  "pid", info->pid, "serial", info->serial, "bridge", info->bridge, "family",
+                                  info->family[0] ? info->family : "unknown", "devnode", info->devnode, "by_id",
+                                  info->by_id, "by_path", info->by_path, "product", info->product);
+        struct board_source src = { .identity = info->identity, .name = info->product[0] ? info->product : NULL,
+                                    .url = info->devnode, .baud = 115200, .hints = hints };
+        registry_port_added(d->registry, &src);
+        json_decref(hints);
+}
+
+int main(int argc, char **argv)
+{
+        static struct config cfg, newcfg;
+        char msg[1024] = "";
+        bool exit_now = false;
+        json_object_seed(0);
+        if (build_config(argc, argv, &cfg, msg, sizeof(msg), &exit_now) < 0) {
+                log_error("corrald: %s", msg);
+                return 2;
+        }
+        if (exit_now)
+                return 0;
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+        struct store *store = NULL;
+        if (store_open(cfg.state_dir, &store, msg, sizeof(msg)) < 0) {
+                log_error("corrald: cannot open the store: %s", msg);
+                return 1;
+        }
+        int n = store_jobs_mark_interrupted(store);
+        if (n > 0)
+                log_notice("%d job(s) left unfinished by the previous run are now marked interrupted", n);
+
+        struct events *events = NULL;
+        struct registry *registry = NULL;
+        if (events_new(&events) < 0 || registry_new(store, events, &cfg, &registry) < 0) {
+                log_error("corrald: out of memory");
+                return 1;
+        }
+        struct daemon_ctx dctx = { .registry = registry, .cfg = &cfg };
+        registry_sync_static(registry, &cfg);
+
+        struct udev_watch *uw = NULL;
+        if (cfg.udev) {
+                /* allow/deny are applied in on_udev() so SIGHUP changes take effect. */
+                int r = udev_watch_start(NULL, on_udev, &dctx, &uw, msg, sizeof(msg));
+                if (r < 0)
+                        log_warning("USB discovery is off: %s", msg);
+                else if (!udev_watch_monitor_live(uw))
+                        log_notice("no udev daemon runs here: boards present at start are listed, hotplug is not seen");
+        }
+
+        struct http_ctx hctx = { .registry = registry, .store = store, .events = events, .cfg = &cfg,
+                                 .version = CORRAL_VERSION };
+        struct http_server *http = NULL;
+        if (http_start(&hctx, &http, msg, sizeof(msg)) < 0) {
+                log_error("corrald: %s", msg);
+                udev_watch_stop(uw);
+                registry_free(registry);
+                events_free(events);
+                store_close(store);
+                return 1;
+        }
+        log_notice("corrald %s listening on http://%s:%u/ (state in %s)", CORRAL_VERSION, cfg.listen_host,
+                   http_port(http), cfg.state_dir);
+        sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", cfg.listen_host, http_port(http));
+
+        uint64_t wd_usec = 0;
+        int wd = sd_watchdog_enabled(0, &wd_usec);
+        int tick_ms = wd > 0 ? (int)(wd_usec / 2000) : -1;
+        for (;;) {
+                struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+                int pr = poll(&pfd, 1, tick_ms);
+                if (wd > 0)
+                        sd_notify(0, "WATCHDOG=1");
+                if (pr <= 0)
+                        continue;
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                        continue;
+                if (si.ssi_signo == SIGHUP) {
+                        sd_notify(0, "RELOADING=1");
+                        bool dummy = false;
+                        if (build_config(argc, argv, &newcfg, msg, sizeof(msg), &dummy) < 0) {
+                                log_error("reload refused, keeping the running configuration: %s", msg);
+                        } else {
+                                /* Listen address and state dir need a restart; ports and limits apply now. */
+                                memcpy(cfg.ports, newcfg.ports, sizeof(cfg.ports));
+                                cfg.nports = newcfg.nports;
+                                cfg.max_body = newcfg.max_body;
+                                cfg.max_upload = newcfg.max_upload;
+                                cfg.job_timeout_s = newcfg.job_timeout_s;
+                                cfg.max_queued_jobs = newcfg.max_queued_jobs;
+                                memcpy(cfg.usb_allow, newcfg.usb_allow, sizeof(cfg.usb_allow));
+                                memcpy(cfg.usb_deny, newcfg.usb_deny, sizeof(cfg.usb_deny));
+                                cfg.nusb_allow = newcfg.nusb_allow;
+                                cfg.nusb_deny = newcfg.nusb_deny;
+                                registry_sync_static(registry, &cfg);
+                                log_notice("configuration reloaded: %zu static port(s)", cfg.nports);
+                        }
+                        sd_notify(0, "READY=1");
+                        continue;
+                }
+                log_notice("corrald stopping (signal %u)", si.ssi_signo);
+                break;
+        }
+        sd_notify(0, "STOPPING=1");
+        http = http_stop(http);
+        udev_watch_stop(uw);
+        registry = registry_free(registry);
+        events = events_free(events);
+        store = store_close(store);
+        close(sfd);
+        return 0;
+}

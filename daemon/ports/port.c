@@ -1,0 +1,149 @@
+/* Backend-independent port wrappers: cancellation, exact reads, URL dispatch. */
+#include "ports/port.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PORT_SLICE_MS 100
+
+int port_alloc(const struct port_ops *ops, const char *url, unsigned baud, struct port **ret)
+{
+        struct port *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->url = strdup(url ? url : "");
+        if (!p->url) {
+                free(p);
+                return -ENOMEM;
+        }
+        p->ops = ops;
+        p->baud = baud;
+        atomic_init(&p->cancel, false);
+        *ret = p;
+        return 0;
+}
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int port_read(struct port *p, void *buf, size_t len, int timeout_ms)
+{
+        if (!p || !p->ops || !p->ops->read)
+                return -EINVAL;
+        if (timeout_ms < 0)
+                timeout_ms = 0;
+        /* Fakes with a virtual clock see the whole timeout at once. */
+        if (p->ops->sleep_ms)
+                return atomic_load(&p->cancel) ? -ECANCELED : p->ops->read(p, buf, len, timeout_ms);
+        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+        for (;;) {
+                if (atomic_load(&p->cancel))
+                        return -ECANCELED;
+                uint64_t now = now_ms();
+                int left = now >= deadline ? 0 : (int)(deadline - now);
+                int slice = left > PORT_SLICE_MS ? PORT_SLICE_MS : left;
+                int r = p->ops->read(p, buf, len, slice);
+                if (r != 0 || left <= PORT_SLICE_MS)
+                        return r;
+        }
+}
+
+int port_read_exact(struct port *p, void *buf, size_t len, int timeout_ms)
+{
+        size_t got = 0;
+        uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+        while (got < len) {
+                uint64_t now = now_ms();
+                int left = now >= deadline ? 0 : (int)(deadline - now);
+                int r = port_read(p, (char *)buf + got, len - got, left);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return -ETIMEDOUT;
+                got += (size_t)r;
+        }
+        return (int)got;
+}
+
+int port_write(struct port *p, const void *buf, size_t len, int timeout_ms)
+{
+        if (!p || !p->ops || !p->ops->write)
+                return -EINVAL;
+        if (atomic_load(&p->cancel))
+                return -ECANCELED;
+        if (len == 0)
+                return 0;
+        return p->ops->write(p, buf, len, timeout_ms);
+}
+
+int port_write_str(struct port *p, const char *s, int timeout_ms)
+{
+        return port_write(p, s, strlen(s), timeout_ms);
+}
+
+int port_set_baud(struct port *p, unsigned baud)
+{
+        if (!p || !p->ops)
+                return -EINVAL;
+        if (!p->ops->set_baud)
+                return -ENOTSUP;
+        int r = p->ops->set_baud(p, baud);
+        if (r == 0)
+                p->baud = baud;
+        return r;
+}
+
+int port_set_lines(struct port *p, bool dtr, bool rts)
+{
+        if (!p || !p->ops)
+                return -EINVAL;
+        if (!p->ops->set_lines)
+                return -ENOTSUP;
+        int r = p->ops->set_lines(p, dtr, rts);
+        if (r == 0) {
+                p->dtr = dtr;
+                p->rts = rts;
+        }
+        return r;
+}
+
+int port_flush_input(struct port *p)
+{
+        if (!p || !p->ops)
+                return -EINVAL;
+        return p->ops->flush_input ? p->ops->flush_input(p) : 0;
+}
+
+void port_sleep_ms(struct port *p, unsigned ms)
+{
+        if (p && p->ops && p->ops->sleep_ms) {
+                p->ops->sleep_ms(p, ms);
+                return;
+        }
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
+}
+
+void port_cancel(struct port *p, bool on)
+{
+        if (p)
+                atomic_store(&p->cancel, on);
+}
+
+struct port *port_close(struct port *p)
+{
+        if (!p)
+                return NULL;
+        if (p->ops && p->ops->close)
+                p->ops->close(p);
+        free(p->url);
+        free(p);
+        return NULL;
+}

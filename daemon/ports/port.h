@@ -1,0 +1,65 @@
+/* struct port: the one interface every serial backend implements and every protocol engine uses.
+ * Backends: serial (libserialport tty), pty (termios), rfc2217 client, raw socket, and test fakes. */
+#ifndef CORRAL_PORT_H
+#define CORRAL_PORT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct port;
+
+/* Backend operations. All return 0 or a positive count on success, negative errno on failure.
+ * A backend whose device vanished (USB unplug, peer closed) returns -ENODEV from then on. */
+struct port_ops {
+        const char *name; /* "serial", "pty", "rfc2217", "socket", "fake" */
+        /* Read up to len bytes, waiting at most timeout_ms (0 = poll). Returns bytes read (>0),
+         * 0 on timeout, negative errno on error. */
+        int (*read)(struct port *p, void *buf, size_t len, int timeout_ms);
+        /* Write all len bytes within timeout_ms. Returns len, -ETIMEDOUT, or negative errno. */
+        int (*write)(struct port *p, const void *buf, size_t len, int timeout_ms);
+        int (*set_baud)(struct port *p, unsigned baud);
+        /* Set DTR and RTS together (logical: true = asserted). -ENOTSUP where the backend has no lines. */
+        int (*set_lines)(struct port *p, bool dtr, bool rts);
+        /* Drop buffered input (host side and, where the protocol allows, the remote side). */
+        int (*flush_input)(struct port *p);
+        /* Optional: sleep; test fakes advance a virtual clock. NULL = real nanosleep. */
+        void (*sleep_ms)(struct port *p, unsigned ms);
+        /* Release everything; the struct itself is freed by port_close(). */
+        void (*close)(struct port *p);
+};
+
+struct port {
+        const struct port_ops *ops;
+        char *url;           /* owned: what was opened ("rfc2217://127.0.0.1:4000", "/dev/ttyUSB0") */
+        unsigned baud;       /* current host-side baud */
+        bool dtr, rts;       /* last lines set */
+        atomic_bool cancel;  /* set by another thread: blocking calls return -ECANCELED soon after */
+        void *priv;          /* backend state */
+};
+
+/* Open a port by URL: "rfc2217://host:port", "socket://host:port", "/dev/..." (tty via
+ * libserialport, or termios when it is a pty). On success *ret owns the new port. */
+int port_open(const char *url, unsigned baud, struct port **ret);
+
+/* Wrappers engines call. They honour p->cancel (-ECANCELED) by slicing long waits. */
+int port_read(struct port *p, void *buf, size_t len, int timeout_ms);
+/* Read exactly len bytes or fail with -ETIMEDOUT (partial data is consumed and lost). */
+int port_read_exact(struct port *p, void *buf, size_t len, int timeout_ms);
+int port_write(struct port *p, const void *buf, size_t len, int timeout_ms);
+int port_write_str(struct port *p, const char *s, int timeout_ms);
+int port_set_baud(struct port *p, unsigned baud);
+int port_set_lines(struct port *p, bool dtr, bool rts);
+int port_flush_input(struct port *p);
+void port_sleep_ms(struct port *p, unsigned ms);
+/* Ask a port's blocking calls to return -ECANCELED; safe from any thread. */
+void port_cancel(struct port *p, bool on);
+
+/* Close and free; NULL-safe. Returns NULL. */
+struct port *port_close(struct port *p);
+
+/* Used by backends. */
+int port_alloc(const struct port_ops *ops, const char *url, unsigned baud, struct port **ret);
+
+#endif

@@ -1,0 +1,585 @@
+/* Board registry: merges the stored inventory with what is present now, owns one worker per
+ * present board, validates and routes job submissions, and publishes board events. */
+#include "registry.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "events.h"
+#include "jobs/job_run.h"
+#include "jobs/worker.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define MAX_BOARDS 512
+
+struct present {
+        char id[72];
+        char identity[256];
+        char url[256];
+        unsigned baud;
+        bool is_static;
+        json_t *hints;
+        struct worker *worker;
+};
+
+struct registry {
+        pthread_mutex_t mu;
+        struct store *store;
+        struct events *events;
+        const struct config *cfg;
+        struct present *boards[MAX_BOARDS];
+        size_t nboards;
+        pthread_t reaper;
+        bool reaper_running;
+        bool stopping;
+        pthread_cond_t reaper_cv;
+};
+
+void reg_error_clear(struct reg_error *e)
+{
+        if (!e)
+                return;
+        json_decref(e->details);
+        memset(e, 0, sizeof(*e));
+}
+
+static int set_err(struct reg_error *e, int status, const char *code, json_t *details, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+static int set_err(struct reg_error *e, int status, const char *code, json_t *details, const char *fmt, ...)
+{
+        if (e) {
+                e->status = status;
+                snprintf(e->code, sizeof(e->code), "%s", code);
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(e->message, sizeof(e->message), fmt, ap);
+                va_end(ap);
+                json_decref(e->details);
+                e->details = details;
+        } else {
+                json_decref(details);
+        }
+        return -EINVAL;
+}
+
+static struct present *find_by_id(struct registry *r, const char *id)
+{
+        for (size_t i = 0; i < r->nboards; i++)
+                if (!strcmp(r->boards[i]->id, id))
+                        return r->boards[i];
+        return NULL;
+}
+
+static struct present *find_by_identity(struct registry *r, const char *identity)
+{
+        for (size_t i = 0; i < r->nboards; i++)
+                if (!strcmp(r->boards[i]->identity, identity))
+                        return r->boards[i];
+        return NULL;
+}
+
+/* Stable short id for a discovered board: "b" + 10 hex digits of SHA-256(identity). */
+static void derive_id(const char *identity, char *buf, size_t size)
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        EVP_Digest(identity, strlen(identity), md, &mdlen, EVP_sha256(), NULL);
+        snprintf(buf, size, "b%02x%02x%02x%02x%02x", md[0], md[1], md[2], md[3], md[4]);
+}
+
+static const char *state_of(struct present *p, struct worker_status *ws)
+{
+        if (!p)
+                return "offline";
+        worker_status(p->worker, ws);
+        if (ws->busy)
+                return "busy";
+        return "online";
+}
+
+/* Board JSON = stored row + live state. Caller holds r->mu. */
+static json_t *board_json_locked(struct registry *r, json_t *row)
+{
+        const char *id = json_string_value(json_object_get(row, "id"));
+        struct present *p = id ? find_by_id(r, id) : NULL;
+        struct worker_status ws;
+        memset(&ws, 0, sizeof(ws));
+        json_object_set_new(row, "state", json_string(state_of(p, &ws)));
+        if (p) {
+                json_object_set_new(row, "port", json_pack("{s:s, s:b, s:i, s:s*}", "url", p->url, "open",
+                                                           ws.port_open, "queued", (int)ws.queued, "error",
+                                                           ws.port_error[0] ? ws.port_error : NULL));
+                json_object_set_new(row, "running_job", ws.running_job ? json_integer(ws.running_job) : json_null());
+                json_object_set_new(row, "static", json_boolean(p->is_static));
+        } else {
+                json_object_set_new(row, "port", json_null());
+                json_object_set_new(row, "running_job", json_null());
+        }
+        /* Convenience for filters and the console: family from facts, else hints. */
+        json_t *facts = json_object_get(row, "facts");
+        json_t *chip = json_object_get(json_object_get(facts, "chip"), "value");
+        json_t *fam = json_object_get(json_object_get(row, "hints"), "family");
+        json_object_set_new(row, "family", json_string(json_is_string(fam) ? json_string_value(fam) : "unknown"));
+        if (json_is_string(chip))
+                json_object_set(row, "chip", chip);
+        return row;
+}
+
+static void publish_board(struct registry *r, const char *type, const char *id)
+{
+        json_t *row = NULL;
+        if (store_board_get(r->store, id, &row) < 0)
+                return;
+        pthread_mutex_lock(&r->mu);
+        board_json_locked(r, row);
+        pthread_mutex_unlock(&r->mu);
+        events_publish(r->events, type, row);
+}
+
+static void on_worker_state(void *user, const char *board_id)
+{
+        publish_board(user, "board.state", board_id);
+}
+
+static void *reaper_main(void *arg)
+{
+        struct registry *r = arg;
+        pthread_mutex_lock(&r->mu);
+        while (!r->stopping) {
+                uint64_t now = util_mono_ms();
+                for (size_t i = 0; i < r->nboards; i++)
+                        worker_check_deadline(r->boards[i]->worker, now);
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 200 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&r->reaper_cv, &r->mu, &ts);
+        }
+        pthread_mutex_unlock(&r->mu);
+        return NULL;
+}
+
+int registry_new(struct store *st, struct events *ev, const struct config *cfg, struct registry **ret)
+{
+        struct registry *r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        pthread_mutex_init(&r->mu, NULL);
+        pthread_cond_init(&r->reaper_cv, NULL);
+        r->store = st;
+        r->events = ev;
+        r->cfg = cfg;
+        if (pthread_create(&r->reaper, NULL, reaper_main, r) == 0)
+                r->reaper_running = true;
+        *ret = r;
+        return 0;
+}
+
+static struct present *present_free(struct present *p)
+{
+        if (!p)
+                return NULL;
+        worker_free(p->worker);
+        json_decref(p->hints);
+        free(p);
+        return NULL;
+}
+
+void registry_shutdown(struct registry *r, int timeout_ms)
+{
+        (void)timeout_ms; /* workers cancel their port I/O; each job ends within one read slice */
+        pthread_mutex_lock(&r->mu);
+        size_t n = r->nboards;
+        struct present *list[MAX_BOARDS];
+        memcpy(list, r->boards, n * sizeof(list[0]));
+        r->nboards = 0;
+        r->stopping = true;
+        pthread_cond_signal(&r->reaper_cv);
+        pthread_mutex_unlock(&r->mu);
+        for (size_t i = 0; i < n; i++)
+                present_free(list[i]);
+}
+
+struct registry *registry_free(struct registry *r)
+{
+        if (!r)
+                return NULL;
+        registry_shutdown(r, 5000);
+        if (r->reaper_running)
+                pthread_join(r->reaper, NULL);
+        pthread_cond_destroy(&r->reaper_cv);
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return NULL;
+}
+
+int registry_port_added(struct registry *r, const struct board_source *src)
+{
+        char id[72];
+        if (store_board_find_identity(r->store, src->identity, id, sizeof(id)) < 0) {
+                if (src->id)
+                        snprintf(id, sizeof(id), "%s", src->id);
+                else
+                        derive_id(src->identity, id, sizeof(id));
+        }
+        json_t *hints = src->hints ? json_deep_copy(src->hints) : json_object();
+        json_object_set_new(hints, "url", json_string(src->url));
+        int rc = store_board_upsert(r->store, id, src->identity, src->name ? src->name : id, hints);
+        if (rc < 0) {
+                log_error("cannot record board %s (%s): %s", id, src->identity, strerror(-rc));
+                json_decref(hints);
+                return rc;
+        }
+        pthread_mutex_lock(&r->mu);
+        struct present *old = find_by_identity(r, src->identity);
+        if (old) {
+                /* Same board seen again (udev change, renumbered tty): restart on the new url. */
+                for (size_t i = 0; i < r->nboards; i++)
+                        if (r->boards[i] == old) {
+                                r->boards[i] = r->boards[--r->nboards];
+                                break;
+                        }
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (old) {
+                worker_gone(old->worker, true);
+                present_free(old);
+        }
+        struct present *p = calloc(1, sizeof(*p));
+        if (!p) {
+                json_decref(hints);
+                return -ENOMEM;
+        }
+        snprintf(p->id, sizeof(p->id), "%s", id);
+        snprintf(p->identity, sizeof(p->identity), "%s", src->identity);
+        snprintf(p->url, sizeof(p->url), "%s", src->url);
+        p->baud = src->baud;
+        p->is_static = src->is_static;
+        p->hints = hints;
+        struct worker_opts wo = {
+                .board_id = p->id,
+                .url = p->url,
+                .baud = p->baud,
+                .hints = hints,
+                .stub_dir = r->cfg && r->cfg->stub_dir[0] ? r->cfg->stub_dir : NULL,
+                .max_queued = r->cfg ? r->cfg->max_queued_jobs : 64,
+                .store = r->store,
+                .events = r->events,
+                .on_state = on_worker_state,
+                .user = r,
+        };
+        pthread_mutex_lock(&r->mu);
+        rc = r->nboards >= MAX_BOARDS ? -ENOSPC : worker_start(&wo, &p->worker);
+        if (rc == 0)
+                r->boards[r->nboards++] = p;
+        pthread_mutex_unlock(&r->mu);
+        if (rc < 0) {
+                log_error("cannot start a worker for board %s: %s", id, strerror(-rc));
+                present_free(p);
+                return rc;
+        }
+        log_info("board %s online at %s (%s)", id, src->url, src->identity);
+        publish_board(r, "board.online", id);
+        return 0;
+}
+
+int registry_port_removed(struct registry *r, const char *identity)
+{
+        pthread_mutex_lock(&r->mu);
+        struct present *p = find_by_identity(r, identity);
+        if (p) {
+                for (size_t i = 0; i < r->nboards; i++)
+                        if (r->boards[i] == p) {
+                                r->boards[i] = r->boards[--r->nboards];
+                                break;
+                        }
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (!p)
+                return -ENOENT;
+        char id[72];
+        snprintf(id, sizeof(id), "%s", p->id);
+        worker_gone(p->worker, p->is_static);
+        present_free(p);
+        store_board_touch(r->store, id);
+        log_info("board %s offline (%s)", id, identity);
+        publish_board(r, "board.offline", id);
+        return 0;
+}
+
+int registry_sync_static(struct registry *r, const struct config *cfg)
+{
+        /* Remove static boards no longer configured or whose url/baud changed. */
+        char gone[MAX_BOARDS][256];
+        size_t ngone = 0;
+        pthread_mutex_lock(&r->mu);
+        r->cfg = cfg;
+        for (size_t i = 0; i < r->nboards; i++) {
+                struct present *p = r->boards[i];
+                if (!p->is_static)
+                        continue;
+                bool keep = false;
+                for (size_t k = 0; k < cfg->nports; k++)
+                        if (!strcmp(cfg->ports[k].name, p->id) && !strcmp(cfg->ports[k].url, p->url) &&
+                            (cfg->ports[k].baud ? cfg->ports[k].baud : 115200) == (p->baud ? p->baud : 115200))
+                                keep = true;
+                if (!keep)
+                        snprintf(gone[ngone++], sizeof(gone[0]), "%s", p->identity);
+        }
+        pthread_mutex_unlock(&r->mu);
+        for (size_t i = 0; i < ngone; i++)
+                registry_port_removed(r, gone[i]);
+        for (size_t k = 0; k < cfg->nports; k++) {
+                const struct config_port *cp = &cfg->ports[k];
+                char identity[128];
+                snprintf(identity, sizeof(identity), "static-%s", cp->name);
+                pthread_mutex_lock(&r->mu);
+                bool present = find_by_identity(r, identity) != NULL;
+                pthread_mutex_unlock(&r->mu);
+                if (present)
+                        continue;
+                json_t *hints = json_pack("{s:s}", "source", "config");
+                if (cp->family[0])
+                        json_object_set_new(hints, "family", json_string(cp->family));
+                struct board_source src = { .identity = identity, .id = cp->name, .name = cp->name, .url = cp->url,
+                                            .baud = cp->baud, .hints = hints, .is_static = true };
+                registry_port_added(r, &src);
+                json_decref(hints);
+        }
+        return 0;
+}
+
+static bool labels_match(json_t *row, const char *label)
+{
+        size_t i;
+        json_t *l;
+        json_array_foreach(json_object_get(row, "labels"), i, l)
+                if (json_is_string(l) && !strcmp(json_string_value(l), label))
+                        return true;
+        return false;
+}
+
+int registry_boards_json(struct registry *r, const char *label, const char *family, const char *state,
+                         json_t **ret)
+{
+        json_t *rows = NULL;
+        int rc = store_board_list(r->store, &rows);
+        if (rc < 0)
+                return rc;
+        json_t *out = json_array();
+        size_t i;
+        json_t *row;
+        pthread_mutex_lock(&r->mu);
+        json_array_foreach(rows, i, row)
+        {
+                board_json_locked(r, row);
+                if (label && !labels_match(row, label))
+                        continue;
+                if (family && strcmp(json_string_value(json_object_get(row, "family")), family))
+                        continue;
+                if (state && strcmp(json_string_value(json_object_get(row, "state")), state))
+                        continue;
+                json_array_append(out, row);
+        }
+        pthread_mutex_unlock(&r->mu);
+        json_decref(rows);
+        *ret = out;
+        return 0;
+}
+
+int registry_board_json(struct registry *r, const char *id, json_t **ret)
+{
+        json_t *row = NULL;
+        int rc = store_board_get(r->store, id, &row);
+        if (rc < 0)
+                return rc;
+        pthread_mutex_lock(&r->mu);
+        board_json_locked(r, row);
+        pthread_mutex_unlock(&r->mu);
+        *ret = row;
+        return 0;
+}
+
+int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct reg_error *err)
+{
+        if (!json_is_object(patch))
+                return set_err(err, 400, "invalid_body", NULL, "The body must be a JSON object.");
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)patch, key, v)
+        {
+                if (strcmp(key, "name") && strcmp(key, "labels") && strcmp(key, "notes"))
+                        return set_err(err, 400, "unknown_field", json_pack("{s:s}", "field", key),
+                                       "Field '%s' cannot be changed; editable fields are name, labels and notes.", key);
+        }
+        json_t *name = json_object_get(patch, "name");
+        json_t *labels = json_object_get(patch, "labels");
+        json_t *notes = json_object_get(patch, "notes");
+        if (name && (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 64))
+                return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "name"),
+                               "'name' must be a string of 1 to 64 characters.");
+        if (notes && (!json_is_string(notes) || json_string_length(notes) > 4096))
+                return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "notes"),
+                               "'notes' must be a string of at most 4096 characters.");
+        if (labels) {
+                size_t i;
+                json_t *l;
+                if (!json_is_array(labels) || json_array_size(labels) > 32)
+                        return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "labels"),
+                                       "'labels' must be an array of at most 32 strings.");
+                json_array_foreach(labels, i, l)
+                {
+                        if (!json_is_string(l) || json_string_length(l) == 0 || json_string_length(l) > 64)
+                                return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "labels"),
+                                               "Each label must be a string of 1 to 64 characters.");
+                }
+        }
+        int rc = store_board_update(r->store, id, name ? json_string_value(name) : NULL, labels,
+                                    notes ? json_string_value(notes) : NULL);
+        if (rc == -ENOENT)
+                return set_err(err, 404, "board_not_found", json_pack("{s:s}", "board", id), "No board with id '%s'.", id);
+        if (rc < 0)
+                return set_err(err, 500, "store_error", NULL, "Could not save the board: %s", strerror(-rc));
+        publish_board(r, "board.updated", id);
+        return 0;
+}
+
+int registry_job_submit(struct registry *r, const char *board_id, const json_t *body, json_t **ret_job,
+                        struct reg_error *err)
+{
+        if (!json_is_object(body))
+                return set_err(err, 400, "invalid_body", NULL, "The body must be a JSON object with a \"kind\".");
+        json_t *jk = json_object_get(body, "kind");
+        char kinds[512];
+        job_kinds_list(kinds, sizeof(kinds));
+        if (!json_is_string(jk))
+                return set_err(err, 400, "missing_kind", json_pack("{s:s}", "allowed", kinds),
+                               "The job needs a \"kind\"; one of: %s.", kinds);
+        const struct job_kind *kind = job_kind_find(json_string_value(jk));
+        if (!kind)
+                return set_err(err, 400, "unknown_kind",
+                               json_pack("{s:s, s:s}", "kind", json_string_value(jk), "allowed", kinds),
+                               "Unknown job kind '%s'; allowed kinds: %s.", json_string_value(jk), kinds);
+        int timeout_s = (int)kind->default_timeout_s;
+        json_t *jt = json_object_get(body, "timeout_s");
+        if (jt) {
+                if (!json_is_integer(jt) || json_integer_value(jt) < 1 || json_integer_value(jt) > 86400)
+                        return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "timeout_s"),
+                                       "'timeout_s' must be a whole number of seconds from 1 to 86400.");
+                timeout_s = (int)json_integer_value(jt);
+        }
+        if (timeout_s <= 0)
+                timeout_s = r->cfg ? (int)r->cfg->job_timeout_s : 300;
+        if (kind->check) {
+                char msg[512] = "";
+                int c = kind->check(body, msg, sizeof(msg));
+                if (c < 0)
+                        return set_err(err, c == -EBADMSG ? 422 : 400, c == -EBADMSG ? "unprocessable" : "invalid_params",
+                                       json_pack("{s:s}", "kind", kind->name), "%s",
+                                       msg[0] ? msg : "Invalid parameters for this job kind.");
+        }
+        json_t *row = NULL;
+        if (store_board_get(r->store, board_id, &row) < 0)
+                return set_err(err, 404, "board_not_found", json_pack("{s:s}", "board", board_id),
+                               "No board with id '%s'.", board_id);
+        json_decref(row);
+        int64_t id = 0;
+        pthread_mutex_lock(&r->mu);
+        struct present *p = find_by_id(r, board_id);
+        int rc = 0;
+        if (!p) {
+                pthread_mutex_unlock(&r->mu);
+                return set_err(err, 409, "board_offline", json_pack("{s:s}", "board", board_id),
+                               "Board '%s' is offline (not plugged in or its port is not configured).", board_id);
+        }
+        rc = store_job_create(r->store, board_id, kind->name, body, timeout_s, &id);
+        if (rc < 0) {
+                pthread_mutex_unlock(&r->mu);
+                return set_err(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error", NULL,
+                               "Could not record the job: %s", rc == -ENOSPC ? "the disk is full" : strerror(-rc));
+        }
+        rc = worker_enqueue(p->worker, id, kind, body, timeout_s);
+        pthread_mutex_unlock(&r->mu);
+        if (rc < 0) {
+                if (id)
+                        store_job_finish(r->store, id, "failed", NULL, rc == -ENOSPC ? "queue_full" : "not_queued",
+                                         rc == -ENOSPC ? "The board's job queue is full." : strerror(-rc));
+                if (rc == -ENOSPC)
+                        return set_err(err, 429, "queue_full", json_pack("{s:s}", "board", board_id),
+                                       "Board '%s' already has the maximum number of queued jobs; try again later.",
+                                       board_id);
+                if (rc == -ENODEV)
+                        return set_err(err, 409, "board_offline", json_pack("{s:s}", "board", board_id),
+                                       "Board '%s' went offline.", board_id);
+                return set_err(err, 500, "store_error", NULL, "Could not queue the job: %s", strerror(-rc));
+        }
+        events_publish(r->events, "job.state",
+                       json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
+                                 "state", "queued"));
+        rc = store_job_get(r->store, id, false, ret_job);
+        return rc < 0 ? set_err(err, 500, "store_error", NULL, "Job %lld was queued but cannot be read back.",
+                                (long long)id)
+                      : 0;
+}
+
+int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, struct reg_error *err)
+{
+        json_t *job = NULL;
+        if (store_job_get(r->store, job_id, false, &job) < 0)
+                return set_err(err, 404, "job_not_found", json_pack("{s:I}", "job", (json_int_t)job_id),
+                               "No job with id %lld.", (long long)job_id);
+        const char *state = json_string_value(json_object_get(job, "state"));
+        const char *board = json_string_value(json_object_get(job, "board"));
+        if (!state || (strcmp(state, "queued") && strcmp(state, "running"))) {
+                int rc = set_err(err, 409, "job_finished", json_pack("{s:I, s:s}", "job", (json_int_t)job_id, "state", state ? state : "?"),
+                                 "Job %lld has already finished (%s).", (long long)job_id, state ? state : "?");
+                json_decref(job);
+                return rc;
+        }
+        pthread_mutex_lock(&r->mu);
+        struct present *p = board ? find_by_id(r, board) : NULL;
+        int rc = p ? worker_cancel(p->worker, job_id) : -ENOENT;
+        pthread_mutex_unlock(&r->mu);
+        json_decref(job);
+        if (rc < 0)
+                return set_err(err, 409, "job_finished", json_pack("{s:I}", "job", (json_int_t)job_id),
+                               "Job %lld is no longer queued or running.", (long long)job_id);
+        /* A running job finishes asynchronously; report what the store says now. */
+        if (store_job_get(r->store, job_id, false, ret_job) < 0)
+                *ret_job = json_pack("{s:I}", "id", (json_int_t)job_id);
+        return 0;
+}
+
+void registry_stats(struct registry *r, struct registry_stats *s)
+{
+        memset(s, 0, sizeof(*s));
+        json_t *rows = NULL;
+        size_t total = 0;
+        if (store_board_list(r->store, &rows) == 0)
+                total = json_array_size(rows);
+        json_decref(rows);
+        pthread_mutex_lock(&r->mu);
+        for (size_t i = 0; i < r->nboards; i++) {
+                struct worker_status ws;
+                worker_status(r->boards[i]->worker, &ws);
+                if (ws.busy)
+                        s->boards_busy++;
+                else
+                        s->boards_online++;
+                s->jobs_queued += ws.queued;
+                s->jobs_running += ws.busy ? 1 : 0;
+        }
+        size_t present = r->nboards;
+        pthread_mutex_unlock(&r->mu);
+        s->boards_offline = total > present ? (unsigned)(total - present) : 0;
+}

@@ -1,0 +1,68 @@
+/* The board registry: every board corrald knows (from the store, udev and static ports), which
+ * are present, and the port worker that owns each present board's port. Entry point for the
+ * API: board snapshots, edits, and job submission/cancel. Thread-safe (one mutex). */
+#ifndef CORRAL_REGISTRY_H
+#define CORRAL_REGISTRY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+struct events;
+struct config;
+
+struct registry;
+
+/* A port that appeared: from udev or a static config entry. All strings borrowed for the call. */
+struct board_source {
+        const char *identity;     /* stable key: "usb-10c4:ea60-0001", "path-pci-...", "static-NAME" */
+        const char *id;           /* wanted id for a new board (static: its name); NULL = derive */
+        const char *name;         /* default display name for a new board */
+        const char *url;          /* what to open */
+        unsigned baud;            /* 0 = 115200 */
+        const json_t *hints;      /* {"family","bridge","vid","pid","serial","devnode",...}; may be NULL */
+        bool is_static;
+};
+
+/* Error detail for API mapping: code is a stable identifier, message plain words. */
+struct reg_error {
+        int status;               /* HTTP status to use */
+        char code[32];
+        char message[512];
+        json_t *details;          /* owned; may be NULL */
+};
+void reg_error_clear(struct reg_error *e);
+
+int registry_new(struct store *st, struct events *ev, const struct config *cfg, struct registry **ret);
+/* Stops every worker (running jobs are cancelled and end as interrupted within a few seconds). */
+struct registry *registry_free(struct registry *r);
+
+int registry_port_added(struct registry *r, const struct board_source *src);
+/* The port of that identity is gone (unplug, static port removed). */
+int registry_port_removed(struct registry *r, const char *identity);
+/* Static ports: bring the set in line with cfg (add new, remove missing, re-open changed). */
+int registry_sync_static(struct registry *r, const struct config *cfg);
+
+/* JSON snapshots (new references). Filters may be NULL. */
+int registry_boards_json(struct registry *r, const char *label, const char *family, const char *state,
+                         json_t **ret);
+int registry_board_json(struct registry *r, const char *id, json_t **ret);
+int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct reg_error *err);
+
+/* Jobs. submit validates kind and params, persists, queues; *ret_job is the job as JSON. */
+int registry_job_submit(struct registry *r, const char *board_id, const json_t *body, json_t **ret_job,
+                        struct reg_error *err);
+int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, struct reg_error *err);
+
+/* Counters for /metrics and /health. */
+struct registry_stats {
+        unsigned boards_online, boards_offline, boards_busy;
+        unsigned jobs_queued, jobs_running;
+};
+void registry_stats(struct registry *r, struct registry_stats *s);
+
+/* Ask all workers to stop (SIGTERM path) and wait up to timeout_ms. */
+void registry_shutdown(struct registry *r, int timeout_ms);
+
+#endif

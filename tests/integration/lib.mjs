@@ -1,0 +1,103 @@
+// Helpers for black-box tests: start the real corrald (sanitized build under make check) and
+// virtual boards as child processes, talk to corrald over its real HTTP API.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const CORRALD = process.env.CORRALD || path.join(ROOT, "build/san/corrald");
+export const VBOARD = path.join(ROOT, "tests/vboard/vboard");
+
+const children = new Set();
+process.on("exit", () => { for (const c of children) try { c.kill("SIGKILL"); } catch {} });
+
+/** Wait until pred() returns a truthy value (async allowed) or throw after ms. */
+export async function waitFor(pred, ms = 10000, what = "condition") {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try { last = await pred(); if (last) return last; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}` + (last instanceof Error ? `: ${last.message}` : ""));
+}
+
+/**
+ * Start corrald. Returns {url, stateDir, proc, stderr(), stop(signal), restart()}.
+ * opts.args: extra flags; opts.stateDir: reuse a state dir; opts.keepState: don't delete it.
+ */
+export async function startCorrald(opts = {}) {
+  const stateDir = opts.stateDir || mkdtempSync(path.join(tmpdir(), "corral-test-"));
+  const args = ["--listen", "127.0.0.1:0", "--state-dir", stateDir, "--no-udev",
+    "--web-root", process.env.CORRAL_WEB_ROOT || path.join(ROOT, "web"), ...(opts.args || [])];
+  const proc = spawn(opts.bin || CORRALD, args, { stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || "detect_leaks=1", ...(opts.env || {}) } });
+  children.add(proc);
+  let err = "";
+  proc.stderr.on("data", (d) => { err += d.toString(); if (process.env.CORRAL_TEST_VERBOSE) process.stderr.write(d); });
+  const exited = new Promise((resolve) => proc.on("exit", (code, sig) => { children.delete(proc); resolve({ code, sig }); }));
+  const port = await Promise.race([
+    waitFor(() => { const m = err.match(/listening on http:\/\/[^:]+:(\d+)\//); return m && Number(m[1]); }, 20000, "corrald to listen"),
+    exited.then(({ code, sig }) => { throw new Error(`corrald exited (${code ?? sig}) before listening:\n${err}`); }),
+  ]);
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url, stateDir, proc, exited,
+    stderr: () => err,
+    async stop(signal = "SIGTERM") {
+      if (proc.exitCode !== null || proc.signalCode) return exited;
+      proc.kill(signal);
+      const r = await exited;
+      if (!opts.keepState && !opts.stateDir && signal !== "SIGKILL") rmSync(stateDir, { recursive: true, force: true });
+      return r;
+    },
+  };
+}
+
+/** fetch + JSON; returns {status, headers, body} (body parsed when JSON). */
+export async function api(base, method, p, body, headers = {}) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body);
+    init.headers["content-type"] ??= "application/json";
+  }
+  const res = await fetch(base + p, init);
+  const text = await res.text();
+  let parsed = text;
+  if ((res.headers.get("content-type") || "").includes("json")) parsed = JSON.parse(text);
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** Poll a job until it leaves queued/running. */
+export async function waitJob(base, id, ms = 60000) {
+  return waitFor(async () => {
+    const r = await api(base, "GET", `/api/v1/jobs/${id}`);
+    return ["queued", "running"].includes(r.body.state) ? null : r.body;
+  }, ms, `job ${id} to finish`);
+}
+
+/** Start a virtual board: `tests/vboard/vboard KIND ...args`; resolves to its JSON line + stop(). */
+export async function startVboard(kind, args = []) {
+  const proc = spawn(VBOARD, [kind, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  children.add(proc);
+  let out = "", err = "";
+  proc.stderr.on("data", (d) => { err += d; });
+  proc.stdout.on("data", (d) => { out += d; });
+  const exited = new Promise((resolve) => proc.on("exit", (code, sig) => { children.delete(proc); resolve({ code, sig }); }));
+  const info = await Promise.race([
+    waitFor(() => { const nl = out.indexOf("\n"); return nl >= 0 && JSON.parse(out.slice(0, nl)); }, 60000, `vboard ${kind}`),
+    exited.then(({ code, sig }) => { throw new Error(`vboard ${kind} exited (${code ?? sig}):\n${err}`); }),
+  ]);
+  return { ...info, proc, stderr: () => err, async stop() { if (proc.exitCode === null && !proc.signalCode) { proc.kill("SIGTERM"); } return exited; } };
+}
+
+/** A TCP server that accepts connections and never says a word (a silent board). */
+export async function silentServer() {
+  const socks = new Set();
+  const srv = net.createServer((s) => { socks.add(s); s.on("error", () => {}); s.on("close", () => socks.delete(s)); });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  return { port: srv.address().port, close: () => { for (const s of socks) s.destroy(); srv.close(); } };
+}

@@ -1,0 +1,250 @@
+// Virtual ESP8266 / ESP32 / ESP32-C3 / ESP32-S3 boards: the chip side of a USB-serial bridge with the
+// two-transistor auto-reset circuit, ROM download mode, flasher stub, boot from flash, MicroPython REPL.
+// Entry point for the vboard CLI: createEspBoard(kind, opts) -> Board (tests/vboard/lib/board.js).
+import { Board } from "../../lib/board.js";
+import { getChip, parseMac, defaultMac, macToString, FLASH_MODES, KINDS } from "./chips.js";
+import { Flash, makeTiming } from "./flash.js";
+import { Registers } from "./regs.js";
+import { SlipDecoder, slipEncode } from "./slip.js";
+import { RomLoader } from "./rom.js";
+import { StubLoader } from "./stub.js";
+import { planBoot, downloadBanner } from "./boot.js";
+import { createRepl } from "./repl.js";
+
+export { KINDS };
+
+/**
+ * Options (all optional):
+ *   flashSize "4MB" | moduleModes ["dio","dout"] (default all four) | images [{file|data, offset}] (fresh flash only,
+ *   or always with reloadImages) | stateDir (flash.bin persisted there) | holdIo0 (always download mode) |
+ *   mac "aa:bb:.." | fast (no erase/program delays) | timeScale | eraseMs (sector erase, 30) | blockEraseMs (150) |
+ *   pageProgramMs (0.5) | chipEraseMsPerMB (1200) | md5MsPerMB (250) | bootDelayMs (5: EN release -> strap sample) |
+ *   minResetMs (1: EN low time that resets) | bootLoopMs (400) | appStartMs | hostBaud (115200: assumed host baud
+ *   until onHostBaud says otherwise) | unsupportedOpcode (0x00 | "echo") | requireSpiAttach (true) |
+ *   useSharedRepl (true) | log(fn)
+ */
+export class EspBoard extends Board {
+  constructor(kind, opts = {}) {
+    const chip = getChip(kind);
+    super({ ...opts, baud: chip.romBaud });
+    this.kind = chip.kind;
+    this.chip = chip;
+    this.opts = opts;
+    this.timing = makeTiming(opts);
+    this.flash = new Flash({ size: opts.flashSize ?? "4MB", stateDir: opts.stateDir, timing: this.timing, images: opts.images, reloadImages: opts.reloadImages });
+    this.macBytes = opts.mac ? parseMac(opts.mac) : defaultMac(chip, opts.stateDir || opts.name || "");
+    this.mac = macToString(this.macBytes);
+    this.regs = new Registers(chip, this.macBytes, this.flash, () => this.rxBaud);
+    this.moduleModes = (opts.moduleModes ?? FLASH_MODES).map((m) => String(m).toLowerCase());
+    this.hostBaud = opts.hostBaud ?? 115200;
+    this.mode = "off"; // off | reset | rom | stub | booting | app | loop | silent
+    this.lines = { dtr: false, rts: false };
+    this.enLow = false;
+    this.io0Low = false;
+    this.decoder = new SlipDecoder();
+    this.loader = null;
+    this.repl = null;
+    this.gen = 0;
+    this.timers = new Set();
+    this.txBusyUntil = 0;
+    this.bootCount = 0;
+    this.lastBoot = null;
+    this.log = opts.log || (() => {});
+  }
+
+  // ---------------------------------------------------------------- Board hooks
+
+  async start() {
+    this.powerOn();
+  }
+
+  async stop() {
+    this._cancel();
+    this.mode = "off";
+    this.flash.close();
+  }
+
+  onLines({ dtr, rts }) {
+    if (dtr !== undefined) this.lines.dtr = !!dtr;
+    if (rts !== undefined) this.lines.rts = !!rts;
+    const enLow = this.lines.rts && !this.lines.dtr;
+    this.io0Low = this.lines.dtr && !this.lines.rts;
+    if (enLow === this.enLow) return;
+    this.enLow = enLow;
+    if (enLow) {
+      clearTimeout(this._bootTimer);
+      this._bootTimer = null;
+      // the EN capacitor: a glitch shorter than minResetMs does not reset the chip
+      this._resetTimer = setTimeout(() => { this._resetTimer = null; this._enterReset(); }, this.opts.minResetMs ?? 1);
+    } else if (this._resetTimer) {
+      clearTimeout(this._resetTimer);
+      this._resetTimer = null;
+    } else if (this.mode === "reset") {
+      // EN released: the chip samples its strap pin(s) after the RC delay
+      this._bootTimer = setTimeout(() => {
+        this._bootTimer = null;
+        if (this.enLow || this.mode !== "reset") return;
+        if (this.io0Low || this.opts.holdIo0) this.enterDownload("en");
+        else this.bootFromFlash("en");
+      }, this.opts.bootDelayMs ?? 5);
+    }
+  }
+
+  onRx(buf) {
+    if (this.mode === "rom" || this.mode === "stub") {
+      for (const f of this.decoder.push(buf)) this.loader?.onFrame(f);
+    } else if (this.mode === "app") {
+      this.repl?.onRx(buf);
+    }
+  }
+
+  onHostBaud(baud) {
+    this.hostBaud = baud;
+    if (this.acceptsAnyBaud && Date.now() >= this.txBusyUntil) this.setBaud(baud);
+  }
+
+  onPurge() {
+    this.decoder.reset();
+  }
+
+  setBaud(baud) {
+    if (baud === this.rxBaud && baud === this.txBaud) return;
+    super.setBaud(baud);
+    this.emit("baud", baud);
+  }
+
+  /** True while the ROM autobauds (download mode before CHANGE_BAUDRATE): any host baud is accepted. */
+  get acceptsAnyBaud() {
+    return this.mode === "rom" && !!this.loader?.autobaud;
+  }
+
+  // ---------------------------------------------------------------- power, reset, boot
+
+  powerOn() {
+    this._cancel();
+    if (this.opts.holdIo0) this.enterDownload("poweron");
+    else this.bootFromFlash("poweron");
+  }
+
+  _enterReset() {
+    this._cancel();
+    this.mode = "reset";
+    this.emit("mode", "reset");
+  }
+
+  _cancel() {
+    this.gen++;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.loader?.kill();
+    this.loader = null;
+    if (this.repl) { const r = this.repl; this.repl = null; r.removeAllListeners("tx"); r.stop().catch(() => {}); }
+    this.decoder.reset();
+  }
+
+  _schedule(ms, fn) {
+    const gen = this.gen;
+    const t = setTimeout(() => { this.timers.delete(t); if (gen === this.gen) fn(); }, Math.max(0, ms));
+    this.timers.add(t);
+    return t;
+  }
+
+  /** Transmit at the current TX baud, keeping track of when the UART will have drained. */
+  _out(bytes) {
+    const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, "latin1");
+    if (!b.length) return;
+    const now = Date.now();
+    this.txBusyUntil = Math.max(now, this.txBusyUntil) + (b.length * 10 * 1000) / this.txBaud;
+    this.tx(b);
+  }
+
+  /** Run fn once everything transmitted so far has left the UART (plus a small margin). */
+  afterDrain(fn, extraMs = 2) {
+    this._schedule(Math.max(0, this.txBusyUntil - Date.now()) + extraMs, fn);
+  }
+
+  enterDownload(cause) {
+    this._cancel();
+    this.setBaud(this.chip.romBaud);
+    this._out(downloadBanner(this.chip, cause));
+    this.loader = new RomLoader(this._ctx());
+    this.mode = "rom";
+    this.emit("mode", "rom");
+    // the ROM autobauds on the host's SYNC: follow the host baud once the banner is out
+    this.afterDrain(() => { if (this.acceptsAnyBaud) this.setBaud(this.hostBaud); }, 1);
+  }
+
+  bootFromFlash(cause) {
+    this._cancel();
+    this.mode = "booting";
+    this.emit("mode", "booting");
+    this.setBaud(this.chip.romBaud);
+    const plan = planBoot({ chip: this.chip, flash: this.flash, moduleModes: this.moduleModes, cause });
+    this.bootCount++;
+    this.lastBoot = { cause, outcome: plan.next.type, reason: plan.next.reason, banner: plan.next.marker?.banner, at: Date.now() };
+    this.emit("boot", this.lastBoot);
+    this._out(plan.rom);
+    if (plan.app) this._out(plan.app); // ESP-IDF 2nd-stage output: 115200 like the ESP32-family ROM
+    const next = plan.next;
+    if (next.type === "loop") {
+      this.mode = "loop";
+      this._schedule(this.opts.bootLoopMs ?? 400, () => this.bootFromFlash(next.cause || "wdt"));
+    } else if (next.type === "app") {
+      const startMs = this.opts.appStartMs ?? (this.timing.scale === 0 ? 5 : 60);
+      this.afterDrain(() => this._startApp(next.marker), startMs);
+    } else {
+      this.mode = "silent";
+    }
+  }
+
+  async _startApp(marker) {
+    const gen = this.gen;
+    this.setBaud(this.chip.appBaud);
+    const repl = await createRepl({ ...marker }, { preferShared: this.opts.useSharedRepl !== false, log: this.log });
+    if (gen !== this.gen) { repl.stop().catch(() => {}); return; }
+    this.repl = repl;
+    repl.on("tx", (b) => this._out(b));
+    this.mode = "app";
+    this.emit("mode", "app");
+    await repl.start();
+  }
+
+  // ---------------------------------------------------------------- loader context
+
+  _ctx() {
+    const board = this;
+    return {
+      chip: this.chip,
+      flash: this.flash,
+      regs: this.regs,
+      opts: this.opts,
+      timing: this.timing,
+      log: this.log,
+      send: (payload) => board._out(slipEncode(payload)),
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      afterDrain: (fn) => board.afterDrain(fn),
+      setBaud: (b) => board.setBaud(b),
+      enterStub: () => {
+        board.loader = new StubLoader(board._ctx());
+        board.mode = "stub";
+        board.emit("mode", "stub");
+        // the stub needs a moment to start, then greets with the only unsolicited frame: "OHAI"
+        board.afterDrain(() => board._out(slipEncode(Buffer.from("OHAI", "ascii"))), 3);
+      },
+      leaveLoader: () => board.afterDrain(() => board.bootFromFlash("sw")),
+    };
+  }
+
+  /** Snapshot for tests and the CLI's status output. */
+  status() {
+    return {
+      kind: this.kind, mode: this.mode, baud: this.txBaud, mac: this.mac, flashSize: this.flash.size,
+      moduleModes: this.moduleModes, bootCount: this.bootCount, lastBoot: this.lastBoot, flash: { ...this.flash.stats },
+    };
+  }
+}
+
+/** Factory used by the vboard CLI. kind: "esp8266" | "esp32" | "esp32c3" | "esp32s3". */
+export function createEspBoard(kind, opts = {}) {
+  return new EspBoard(kind, opts);
+}
