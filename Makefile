@@ -28,6 +28,7 @@ MAIN_SRC    := daemon/main.c
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_HELPERS:= $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 FUZZ_SRCS   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+TOOL_SRCS   := $(sort $(wildcard tests/tools/*.c))
 
 B           := build
 # Release flavour (demo, install, bench)
@@ -37,6 +38,7 @@ SAN_OBJS    := $(LIB_SRCS:%.c=$(B)/san/%.o)
 UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(B)/san/tests/%)
 UNIT_HOBJS  := $(UNIT_HELPERS:%.c=$(B)/san/%.o)
 FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+TOOL_BINS   := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o)
 
 .PHONY: all corrald check check-build unit fuzz fuzz-check bench demo deps install clean web lab-check distcheck
@@ -69,6 +71,11 @@ $(B)/san/tests/%: $(B)/san/tests/unit/%.o $(UNIT_HOBJS) $(B)/san/libcorral.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(TEST_LIBS) $(UMOCK_LIBS) -lm
 
+# Test tools (helpers the Node suites drive, e.g. a umockdev testbed), sanitized.
+$(B)/tools/%: $(B)/san/tests/tools/%.o $(B)/san/libcorral.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(UMOCK_LIBS) -lm
+
 # --- libFuzzer targets (clang) ---
 $(B)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -99,7 +106,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-build
 	tests/run-all
 
-check-build: $(B)/san/corrald $(B)/corrald $(UNIT_BINS) $(FUZZ_BINS) web
+check-build: $(B)/san/corrald $(B)/corrald $(UNIT_BINS) $(FUZZ_BINS) $(TOOL_BINS) web
 
 bench: deps
 	@$(MAKE) --no-print-directory $(B)/corrald web
@@ -119,9 +126,12 @@ APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
 	libmicrohttpd-dev libwebsockets-dev libjansson-dev libserialport-dev libudev-dev \
 	libsqlite3-dev libsystemd-dev zlib1g-dev libssl-dev libcmocka-dev libcurl4-openssl-dev \
 	umockdev libumockdev-dev qemu-system-arm firmware-microbit-micropython binutils-arm-none-eabi \
-	nodejs npm chromium socat systemd wrk
+	chromium socat systemd wrk
+# Node.js >= 18.19 with npm: Debian's nodejs + npm when no node is installed (a NodeSource
+# nodejs already bundles npm and conflicts with Debian's npm package).
 deps:
-	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
+	  command -v node >/dev/null || echo nodejs; command -v npm >/dev/null || echo npm); \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing $$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (or install: $$missing)" >&2; exit 1; fi; \

@@ -1,5 +1,7 @@
-/* libmicrohttpd server: accumulates bodies within limits, splits the path, dispatches to the
- * resource handlers and turns every failure into a JSON error with the right status. */
+/* corrald's HTTP side: one listening socket shared by REST and WebSocket (the front door splits
+ * connections between libmicrohttpd and libwebsockets); the MHD part accumulates bodies within
+ * limits, splits the path, dispatches to the resource handlers and turns every failure into a
+ * JSON error with the right status. */
 #include "http.h"
 
 #include <arpa/inet.h>
@@ -11,13 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "config.h"
+#include "jobs/console.h"
 #include "log.h"
+#include "ws.h"
+#include "ws_frontdoor.h"
 
 struct http_server {
         struct MHD_Daemon *mhd;
+        struct ws_server *ws;
+        struct frontdoor *door;
         struct http_ctx ctx;
         unsigned port;
 };
@@ -137,6 +145,10 @@ static int split_path(char *path, struct api_req *rq)
 static enum MHD_Result dispatch(struct api_req *rq)
 {
         const char *url = rq->url;
+        if (!strncmp(url, "/ws/", 4))
+                return api_reply_error(rq, 400, "websocket_on_reused_connection", NULL,
+                                       "A WebSocket upgrade must be the first request on its connection; this "
+                                       "connection already carried HTTP requests.");
         if (!strcmp(url, "/metrics"))
                 return routes_metrics(rq);
         if (strncmp(url, "/api/", 5) != 0)
@@ -232,17 +244,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         }
 }
 
-int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, size_t msg_size)
+/* Bind and listen on cfg->listen_host:listen_port (non-blocking). Returns the fd or -errno. */
+static int listen_on(const struct config *cfg, unsigned *ret_port, char *msg, size_t msg_size)
 {
-        struct http_server *s = calloc(1, sizeof(*s));
-        if (!s)
-                return -ENOMEM;
-        s->ctx = *ctx;
-        const struct config *cfg = ctx->cfg;
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof(ss));
         socklen_t slen;
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
         struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
         if (inet_pton(AF_INET, cfg->listen_host, &in4->sin_addr) == 1) {
@@ -253,7 +260,6 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 in6->sin6_family = AF_INET6;
                 in6->sin6_port = htons((uint16_t)cfg->listen_port);
                 slen = sizeof(*in6);
-                flags |= MHD_USE_IPv6;
         } else if (!strcmp(cfg->listen_host, "localhost")) {
                 in4->sin_family = AF_INET;
                 in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -261,25 +267,92 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 slen = sizeof(*in4);
         } else {
                 snprintf(msg, msg_size, "listen host '%s' is not an IP address", cfg->listen_host);
-                free(s);
                 return -EINVAL;
         }
-        (void)slen;
-        s->mhd = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, on_request, s,
-                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                int e = errno;
+                snprintf(msg, msg_size, "cannot create a socket: %s", strerror(e));
+                return -e;
+        }
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 128) < 0) {
+                int e = errno;
+                snprintf(msg, msg_size, "cannot listen on %s:%u (%s)", cfg->listen_host, cfg->listen_port,
+                         strerror(e));
+                close(fd);
+                return -e;
+        }
+        slen = sizeof(ss);
+        getsockname(fd, (struct sockaddr *)&ss, &slen);
+        *ret_port = ss.ss_family == AF_INET6 ? ntohs(in6->sin6_port) : ntohs(in4->sin_port);
+        return fd;
+}
+
+static void door_to_http(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+        struct http_server *s = user;
+        /* MHD closes the socket itself when it cannot take it. */
+        if (MHD_add_connection(s->mhd, fd, addr, addrlen) != MHD_YES)
+                log_warning("HTTP: could not take a connection: %s", strerror(errno));
+}
+
+static void door_to_ws(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+        (void)addr;
+        (void)addrlen;
+        struct http_server *s = user;
+        if (ws_adopt(s->ws, fd) < 0)
+                log_warning("WebSocket: could not take a connection (server busy or stopping)");
+}
+
+int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, size_t msg_size)
+{
+        struct http_server *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->ctx = *ctx;
+        const struct config *cfg = ctx->cfg;
+        int fd = listen_on(cfg, &s->port, msg, msg_size);
+        if (fd < 0) {
+                free(s);
+                return fd;
+        }
+        /* No listener of its own: the front door hands it connections (which needs the ITC). */
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                         MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+        s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                   MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                   MHD_OPTION_END);
         if (!s->mhd) {
-                snprintf(msg, msg_size, "cannot listen on %s:%u (address in use or not permitted)", cfg->listen_host,
-                         cfg->listen_port);
+                snprintf(msg, msg_size, "cannot start the HTTP server (libmicrohttpd)");
+                close(fd);
                 free(s);
-                return -EADDRINUSE;
+                return -ENOMEM;
         }
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
-        s->port = info ? info->port : cfg->listen_port;
+        struct ws_opts wo = { .registry = ctx->registry, .events = ctx->events, .cfg = cfg,
+                              .consoles = console_dir_shared() };
+        int r = ws_start(&wo, &s->ws, msg, msg_size);
+        if (r < 0) {
+                close(fd);
+                MHD_stop_daemon(s->mhd);
+                free(s);
+                return r;
+        }
+        struct frontdoor_opts fo = { .listen_fd = fd, .to_http = door_to_http, .to_ws = door_to_ws, .user = s };
+        r = frontdoor_start(&fo, &s->door);
+        if (r < 0) {
+                snprintf(msg, msg_size, "cannot start the accept thread: %s", strerror(-r));
+                close(fd);
+                ws_stop(s->ws);
+                MHD_stop_daemon(s->mhd);
+                free(s);
+                return r;
+        }
         *ret = s;
         return 0;
 }
@@ -293,6 +366,8 @@ struct http_server *http_stop(struct http_server *s)
 {
         if (!s)
                 return NULL;
+        s->door = frontdoor_stop(s->door); /* no new connections */
+        s->ws = ws_stop(s->ws);
         MHD_stop_daemon(s->mhd);
         free(s);
         return NULL;

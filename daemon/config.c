@@ -153,6 +153,55 @@ static int parse_usb_list(const char *v, struct config_usb_id *ids, size_t *n)
         return 0;
 }
 
+/* One origin: http:// or https://, a host name, IPv4 or [IPv6] literal, an optional :port,
+ * nothing after. Stored lowercase, as browsers send it. */
+static bool origin_valid(const char *o)
+{
+        const char *h = !strncmp(o, "http://", 7) ? o + 7 : !strncmp(o, "https://", 8) ? o + 8 : NULL;
+        if (!h || !*h)
+                return false;
+        const char *p = h;
+        if (*p == '[') {
+                while (*p && *p != ']' && (isxdigit((unsigned char)*p) || *p == ':' || *p == '.' || *p == '['))
+                        p++;
+                if (*p++ != ']' || p - h < 4)
+                        return false;
+        } else {
+                while (isalnum((unsigned char)*p) || *p == '-' || *p == '.')
+                        p++;
+                if (p == h)
+                        return false;
+        }
+        if (*p == ':') {
+                char *end;
+                long port = strtol(p + 1, &end, 10);
+                if (!isdigit((unsigned char)p[1]) || *end || port < 1 || port > 65535)
+                        return false;
+                return true;
+        }
+        return *p == '\0';
+}
+
+static int parse_origin_list(const char *v, char list[][128], size_t *n)
+{
+        char tmp[1024];
+        snprintf(tmp, sizeof(tmp), "%s", v);
+        char *save = NULL;
+        size_t count = 0;
+        for (char *tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+                if (*n >= CONFIG_MAX_ORIGINS)
+                        return -E2BIG;
+                if (strlen(tok) >= 128 || !origin_valid(tok))
+                        return -EINVAL;
+                for (char *c = tok; *c; c++)
+                        *c = (char)tolower((unsigned char)*c);
+                snprintf(list[*n], 128, "%s", tok);
+                (*n)++;
+                count++;
+        }
+        return count ? 0 : -EINVAL;
+}
+
 static bool name_valid(const char *s)
 {
         if (!*s || strlen(s) >= 64)
@@ -210,6 +259,15 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                         return r;
                 }
                 return 0;
+        }
+        if (!strcmp(k, "ws_origins")) {
+                int r = parse_origin_list(v, c->ws_origins, &c->nws_origins);
+                if (r == -E2BIG)
+                        snprintf(err, es, "'ws_origins' lists more than %d origins", CONFIG_MAX_ORIGINS);
+                else if (r < 0)
+                        snprintf(err, es, "'ws_origins' must be a comma-separated list of origins like "
+                                 "https://farm.example or http://10.0.0.5:7070 (no path), not '%s'", v);
+                return r;
         }
         snprintf(err, es, "unknown key '%s'", k);
         return -EINVAL;

@@ -9,6 +9,7 @@
 #define CONFIG_MAX_PORTS 128
 #define CONFIG_MAX_USB_IDS 64
 #define CONFIG_MAX_TOKENS 64
+#define CONFIG_MAX_ORIGINS 16
 
 struct config_port {
         char name[64];    /* board name and id of a static port */
@@ -44,6 +45,10 @@ struct config {
         size_t nusb_allow, nusb_deny;
         struct config_token tokens[CONFIG_MAX_TOKENS];
         size_t ntokens;
+        /* ws_origins: extra Origins allowed to open WebSockets, lowercase "scheme://host[:port]"
+         * (no Origin and the server's own origin are always allowed). Needs a restart. */
+        char ws_origins[CONFIG_MAX_ORIGINS][128];
+        size_t nws_origins;
 };
 
 /* Defaults: listen 127.0.0.1:7070, state dir $STATE_DIRECTORY or /var/lib/corral, udev on. */

@@ -20,6 +20,7 @@ const char mp_fs_probe_py[] =
         "if _H and hasattr(_H,'sha256'):_c|=8\n"
         "for _i,_n in ((16,'ilistdir'),(32,'stat'),(64,'size'),(128,'mkdir')):\n"
         " if hasattr(os,_n):_c|=_i\n"
+        "try:\n import sys\n if sys.platform=='webassembly':_c|=256\nexcept:pass\n"
         "print(_c)\n"
         "del _c,_B,_H\n";
 
@@ -180,10 +181,31 @@ int mp_sha256_hex(const uint8_t *data, size_t len, char out[65])
 
 /* ---- board side ---- */
 
+/* An exception the board raised as "Type: message" in msg, "(strerror)" added after a bare
+ * number; returns the host errno negated, or -EREMOTEIO when it is no known OSError. */
+static int board_error(const struct mp_repl *r, const struct mp_exception *e, char *msg, size_t msg_size)
+{
+        int en = 0;
+        if (strcmp(e->type, "OSError") == 0)
+                en = r->fs_caps & MP_FS_WASI ? mp_exception_errno_wasi(e) : mp_exception_errno(e);
+        snprintf(msg, msg_size, "%s%s%s", e->type, e->message[0] ? ": " : "", e->message);
+        if (en && e->message[0] >= '0' && e->message[0] <= '9') {
+                size_t n = strlen(msg);
+                snprintf(msg + n, msg_size - n, " (%s)", strerror(en));
+        }
+        return en ? -en : -EREMOTEIO;
+}
+
 static int run(struct mp_repl *r, const char *code, int timeout_ms, struct mp_exec_result *res,
                char *msg, size_t msg_size)
 {
-        return mp_repl_eval(r, code, timeout_ms > 0 ? timeout_ms : 10000, res, msg, msg_size);
+        struct mp_exception e;
+        int rc = mp_repl_eval(r, code, timeout_ms > 0 ? timeout_ms : 10000, res, msg, msg_size);
+        /* mp_repl_eval reads errno numbers the Linux way; the board may number them otherwise. */
+        if (rc < 0 && res->err_len && mp_exception_parse(res->err, res->err_len, &e) == 0 &&
+            strcmp(e.type, "OSError") == 0)
+                rc = board_error(r, &e, msg, msg_size);
+        return rc;
 }
 
 static int run_sb(struct mp_repl *r, struct sb *b, int timeout_ms, struct mp_exec_result *res,
@@ -441,15 +463,19 @@ int mp_fs_put(struct mp_repl *r, const char *path, const uint8_t *data, size_t l
         if (o.make_dirs && (r->fs_caps & MP_FS_DIRS) && strchr(path + 1, '/') &&
             (rc = make_parents(r, path, msg, msg_size)) < 0)
                 return rc;
-        sb_add(&b, "%s_f=open(%s,'wb')\n_w=_f.write\n", b64 ? b64_import : "", q);
+        /* A full micro:bit filesystem takes part of a write and returns the count: a short write
+         * is ENOSPC, or the file would end up silently truncated. */
+        sb_add(&b, "%s_f=open(%s,'wb')\ndef _w(b):\n n=_f.write(b)\n"
+                   " if n is not None and n<len(b):raise OSError(28)\n", b64 ? b64_import : "", q);
         if ((rc = run_sb(r, &b, o.timeout_ms, &res, msg, msg_size)) < 0)
                 goto out;
         char *lit = malloc(4 * (size_t)o.chunk + 1);
+        size_t off = 0;
         if (!lit) {
                 rc = -ENOMEM;
                 goto close;
         }
-        for (size_t off = 0; off < len; off += o.chunk) {
+        for (; off < len; off += o.chunk) {
                 size_t n = len - off < o.chunk ? len - off : o.chunk;
                 if (b64) {
                         EVP_EncodeBlock((unsigned char *)lit, data + off, (int)n);
@@ -467,9 +493,18 @@ int mp_fs_put(struct mp_repl *r, const char *path, const uint8_t *data, size_t l
         free(lit);
 close:
         mp_exec_result_clear(&res);
+        if (rc == -ENOSPC) {
+                size_t n = strlen(msg);
+                snprintf(msg + n, msg_size - n, ": the board's filesystem is full after %zu of %zu bytes",
+                         off, len);
+        }
         {
                 char m2[128];
-                int rc2 = run(r, "_f.close()\ndel _f,_w\n", o.timeout_ms, &res, m2, sizeof(m2));
+                /* A failed write leaves no partial file behind. */
+                sb_add(&b, "_f.close()\ndel _f,_w\n");
+                if (rc < 0)
+                        sb_add(&b, "import os\ntry:os.remove(%s)\nexcept OSError:pass\n", q);
+                int rc2 = run_sb(r, &b, o.timeout_ms, &res, m2, sizeof(m2));
                 if (rc == 0 && rc2 < 0) {
                         snprintf(msg, msg_size, "closing the file failed: %s", m2);
                         rc = rc2;
@@ -550,7 +585,9 @@ int mp_fs_get(struct mp_repl *r, const char *path, uint8_t **ret_data, size_t *r
         sb_add(&b, "%s_f=open(%s,'rb')\nwhile 1:\n _b=_f.read(%u)\n if not _b:break\n print(%s)\n"
                    "_f.close()\ndel _f,_b\n",
                b64 ? b64_import : "", q, o.chunk,
-               b64 ? "_B.b2a_base64(_b).decode().strip()" : "''.join(['%02x'%x for x in _b])");
+               /* One format operation per chunk: a list of one str per byte runs a micro:bit
+                * (8 KB of heap) out of memory. */
+               b64 ? "_B.b2a_base64(_b).decode().strip()" : "'%02x'*len(_b)%tuple(_b)");
         struct mp_exec_opts eo = { .timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 60000,
                                    .capture_max = 64u << 20 };
         if (b.oom) {
@@ -561,14 +598,12 @@ int mp_fs_get(struct mp_repl *r, const char *path, uint8_t **ret_data, size_t *r
         free(b.s);
         if (rc == 0 && res.err_len) {
                 struct mp_exception e;
-                int en = 0;
                 if (mp_exception_parse(res.err, res.err_len, &e) == 0) {
-                        snprintf(msg, msg_size, "%s%s%s", e.type, e.message[0] ? ": " : "", e.message);
-                        en = mp_exception_errno(&e);
+                        rc = board_error(r, &e, msg, msg_size);
                 } else {
                         snprintf(msg, msg_size, "the board reported an error");
+                        rc = -EREMOTEIO;
                 }
-                rc = en ? -en : -EREMOTEIO;
         } else if (rc == 0 && res.truncated) {
                 snprintf(msg, msg_size, "the file is too large to read");
                 rc = -EFBIG;

@@ -19,6 +19,7 @@
 #define MP_FS_STAT     (1u << 5)
 #define MP_FS_SIZE     (1u << 6) /* os.size(name): micro:bit */
 #define MP_FS_DIRS     (1u << 7) /* os.mkdir exists; without it the fs is flat (micro:bit) */
+#define MP_FS_WASI     (1u << 8) /* sys.platform 'webassembly': OSError numbers are WASI's */
 
 /* Python script that prints the capability bits (exposed for tests). */
 extern const char mp_fs_probe_py[];

@@ -267,8 +267,17 @@ int mp_exception_errno(const struct mp_exception *e)
                 { "ENOSPC", ENOSPC }, { "EROFS", EROFS },     { "ENOTEMPTY", ENOTEMPTY },
                 { "ENOMEM", ENOMEM }, { "ETIMEDOUT", ETIMEDOUT }, { "EPERM", EPERM },
         };
+        static const struct {
+                const char *text;
+                int value;
+        } phrases[] = {
+                { "file not found", ENOENT }, /* micro:bit */
+        };
         if (!e)
                 return 0;
+        for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
+                if (strcmp(e->message, phrases[i].text) == 0)
+                        return phrases[i].value;
         const char *m = e->message;
         if (strncmp(m, "[Errno ", 7) == 0)
                 m += 7;
@@ -286,5 +295,29 @@ int mp_exception_errno(const struct mp_exception *e)
                 if (strncmp(m, names[i].name, n) == 0 && !is_name_char(m[n]))
                         return names[i].value;
         }
+        return 0;
+}
+
+int mp_exception_errno_wasi(const struct mp_exception *e)
+{
+        /* WASI's numbering (wasi/api.h), which Emscripten uses. */
+        static const struct {
+                int wasi, value;
+        } nums[] = {
+                { 2, EACCES },  { 8, EBADF },   { 20, EEXIST },  { 28, EINVAL },    { 29, EIO },
+                { 31, EISDIR }, { 43, ENODEV }, { 44, ENOENT },  { 48, ENOMEM },    { 51, ENOSPC },
+                { 54, ENOTDIR }, { 55, ENOTEMPTY }, { 63, EPERM }, { 69, EROFS }, { 73, ETIMEDOUT },
+        };
+        if (!e)
+                return 0;
+        const char *m = e->message;
+        if (strncmp(m, "[Errno ", 7) == 0)
+                m += 7;
+        if (*m < '0' || *m > '9')
+                return mp_exception_errno(e);
+        long v = strtol(m, NULL, 10);
+        for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+                if (nums[i].wasi == v)
+                        return nums[i].value;
         return 0;
 }

@@ -55,7 +55,11 @@ struct mp_exception {
 /* Parse exception text (a "Traceback (most recent call last):" block, or a bare "Type: msg" last
  * line). Returns 0 and fills *ret, or -ENOENT when no exception line is found. */
 int mp_exception_parse(const char *text, size_t len, struct mp_exception *ret);
-/* For OSError-like messages ("[Errno 2] ENOENT", "2", "ENOENT"): the errno (positive), else 0. */
+/* For OSError-like messages ("[Errno 2] ENOENT", "2", "ENOENT", micro:bit's "file not found"):
+ * the errno (positive), else 0. Numbers are read as MicroPython's own (Linux) values. */
 int mp_exception_errno(const struct mp_exception *e);
+/* The same for a board whose C library numbers errors the WASI way (the webassembly port built
+ * with Emscripten: ENOENT is 44, EEXIST 20): numbers are translated, names read as above. */
+int mp_exception_errno_wasi(const struct mp_exception *e);
 
 #endif

@@ -4,14 +4,11 @@
 #include <string.h>
 
 #include "engines/esp_rom.h"
+#include "jobs/job_esp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 
 /* From job_flash.c. */
-int job_esp_check_common(const json_t *params, char *msg, size_t size);
-void job_esp_connect_opts(struct job_run *jr, struct esp_connect_opts *o);
-void job_esp_report_facts(struct job_run *jr, const struct esp_loader *l);
-const char *job_esp_fail_code(int e);
 
 static int erase_check(const json_t *params, char *msg, size_t size)
 {

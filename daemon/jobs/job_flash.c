@@ -9,6 +9,7 @@
 
 #include "engines/esp_flash.h"
 #include "engines/esp_rom.h"
+#include "jobs/job_esp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 
@@ -73,7 +74,6 @@ static int check_offset(const char *what, const json_t *off, char *msg, size_t s
 }
 
 /* Shared by flash and erase: reset / stub_dir / baud. */
-int job_esp_check_common(const json_t *params, char *msg, size_t size);
 int job_esp_check_common(const json_t *params, char *msg, size_t size)
 {
         static const char *const resets[] = { "auto", "classic", "unix_tight", "usb_jtag", "none", NULL };
@@ -151,7 +151,6 @@ static int flash_check(const json_t *params, char *msg, size_t size)
 }
 
 /* Connect options from params and board hints. */
-void job_esp_connect_opts(struct job_run *jr, struct esp_connect_opts *o);
 void job_esp_connect_opts(struct job_run *jr, struct esp_connect_opts *o)
 {
         const json_t *params = jr_params(jr);
@@ -178,7 +177,6 @@ void job_esp_connect_opts(struct job_run *jr, struct esp_connect_opts *o)
 }
 
 /* Report the loader's facts; returns them (borrowed by the caller to free). */
-void job_esp_report_facts(struct job_run *jr, const struct esp_loader *l);
 void job_esp_report_facts(struct job_run *jr, const struct esp_loader *l)
 {
         json_t *facts = esp_loader_facts(l);
@@ -197,7 +195,6 @@ void job_esp_report_facts(struct job_run *jr, const struct esp_loader *l)
 }
 
 /* "board_gone", "esp_no_answer", ... for a failed step. */
-const char *job_esp_fail_code(int e);
 const char *job_esp_fail_code(int e)
 {
         switch (e) {

@@ -10,7 +10,10 @@
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 
-#define RUN_MARGIN_MS 3000 /* kept back from the job's time to interrupt and report */
+/* Without an explicit timeout_s the script gets the job's time minus this margin, kept back to
+ * interrupt it and report. With timeout_s (which is also the job's timeout) the script gets all
+ * of it: interrupting and reporting then happen in the worker's grace period after the deadline. */
+#define RUN_MARGIN_MS 3000
 
 static int files_check(const json_t *files, char *msg, size_t size)
 {
@@ -140,8 +143,8 @@ static int run_run(struct job_run *jr)
                         return jr_fail(jr, "no_memory", "Out of memory.");
                 script = code;
         }
-        int left = jr_time_left_ms(jr) - RUN_MARGIN_MS;
-        int timeout_ms = t ? (int)json_integer_value(t) * 1000 : left;
+        int left = jr_time_left_ms(jr);
+        int timeout_ms = t ? (int)json_integer_value(t) * 1000 : left - RUN_MARGIN_MS;
         if (timeout_ms > left)
                 timeout_ms = left;
         if (timeout_ms < 1000)
@@ -152,6 +155,11 @@ static int run_run(struct job_run *jr)
         free(code);
         int status = mp_exit_status(rc, &res);
         if (status < 0) {
+                /* Cancelled or lost mid-run: keep what the script printed so far. */
+                if (res.out_len)
+                        jr_result_set(jr, "stdout", text(res.out, res.out_len));
+                if (res.err_len)
+                        jr_result_set(jr, "stderr", text(res.err, res.err_len));
                 mp_exec_result_clear(&res);
                 return jr_fail(jr, rc == -ENODEV ? "board_gone" : rc == -ECANCELED ? "cancelled" : "exec_failed",
                                "%s", msg);

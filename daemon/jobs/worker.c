@@ -1,5 +1,6 @@
 /* Port worker thread: runs a board's jobs one at a time over the port it owns, records progress,
- * logs, facts and results in the store, and publishes job events. Implements job_run.h. */
+ * logs, facts and results in the store, and publishes job events. Implements job_run.h. Between
+ * jobs it pumps the console: board bytes into the ring, viewers' input out to the port. */
 #include "jobs/worker.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "jobs/console.h"
 #include "jobs/job_run.h"
 #include "log.h"
 #include "ports/port.h"
@@ -18,6 +20,10 @@
 
 #define HARD_GRACE_MS 10000 /* after the soft deadline, the port is cancelled */
 #define PUMP_SLICE_MS 100
+/* While someone holds the console's write lock the pump polls this often, because port reads
+ * cannot be woken early: it bounds keystroke latency (the port layer has no wake fd). */
+#define PUMP_FAST_SLICE_MS 2
+#define CONSOLE_RESET_HOLD_MS 100
 #define REOPEN_BACKOFF_MS 2000
 
 struct job {
@@ -47,6 +53,7 @@ struct worker {
         json_t *hints;
         struct store *store;
         struct events *events;
+        struct console *console;  /* this board's console (own reference) */
         void (*on_state)(void *user, const char *board_id);
         void *user;
 };
@@ -161,6 +168,8 @@ void jr_output(struct job_run *jr, const char *stream, const void *data, size_t 
 {
         if (!len)
                 return;
+        /* Viewers of the board's console see a job's output too (and it stays in the replay). */
+        console_feed(jr->w->console, data, len);
         /* Board output is bytes; events are JSON text: invalid UTF-8 becomes U+FFFD. */
         json_t *text = json_stringn((const char *)data, len);
         if (!text) {
@@ -260,7 +269,10 @@ static int ensure_port(struct worker *w)
                 w->port = p;
                 w->port_error[0] = '\0';
         }
+        char why[sizeof(w->port_error)];
+        snprintf(why, sizeof(why), "%s", w->port_error);
         pthread_mutex_unlock(&w->mu);
+        console_set_port(w->console, r == 0, why);
         return r;
 }
 
@@ -273,6 +285,7 @@ static void drop_port(struct worker *w, const char *why)
                 snprintf(w->port_error, sizeof(w->port_error), "%s", why);
         pthread_mutex_unlock(&w->mu);
         port_close(p);
+        console_set_port(w->console, false, why);
 }
 
 static void run_job(struct worker *w, struct job *j)
@@ -286,6 +299,7 @@ static void run_job(struct worker *w, struct job *j)
         pthread_mutex_unlock(&w->mu);
 
         store_job_set_state(w->store, j->id, "running");
+        console_set_job(w->console, j->id, j->kind->name);
         publish_job_state(w, j->id, j->kind->name, "running", NULL, NULL);
         notify_state(w);
 
@@ -342,12 +356,56 @@ static void run_job(struct worker *w, struct job *j)
         /* A port that reported the device gone is closed; the next job reopens it. */
         if (r == -ENODEV || (w->port && r == -ECANCELED))
                 drop_port(w, r == -ENODEV ? "the device disappeared" : NULL);
+        console_set_job(w->console, 0, NULL);
+}
+
+/* A hard reset asked for on the console: the same RTS pulse as the reset job. */
+static void console_hard_reset(struct worker *w)
+{
+        int r = port_set_lines(w->port, false, true);
+        if (r == 0) {
+                port_sleep_ms(w->port, CONSOLE_RESET_HOLD_MS);
+                r = port_set_lines(w->port, false, false);
+        }
+        char msg[512];
+        if (r == -ENOTSUP)
+                snprintf(msg, sizeof(msg), "This port (%s) carries no DTR/RTS lines, so corral cannot reset the "
+                         "board; press its RESET button or use an RFC 2217 or USB serial connection.", w->url);
+        else if (r < 0)
+                snprintf(msg, sizeof(msg), "Could not pulse the reset line: %s.", strerror(-r));
+        else
+                snprintf(msg, sizeof(msg), "EN was held low for %d ms (RTS); the board boots from flash.",
+                         CONSOLE_RESET_HOLD_MS);
+        console_report_reset(w->console, r == 0, msg);
+}
+
+/* One console pump step between jobs: send what the writer typed, then wait a slice for what the
+ * board prints and hand it to the console. Returns the read's result (bytes, 0, negative errno). */
+static int pump_console(struct worker *w, uint8_t *buf, size_t size)
+{
+        uint8_t in[1024];
+        bool reset = false;
+        size_t nin = console_input_take(w->console, in, sizeof(in), &reset);
+        if (reset)
+                console_hard_reset(w);
+        if (nin) {
+                int r = port_write(w->port, in, nin, 1000);
+                if (r < 0 && r != -ETIMEDOUT) /* a stalled port loses that input, nothing more */
+                        return r;
+        }
+        int slice = console_interactive(w->console) ? PUMP_FAST_SLICE_MS : PUMP_SLICE_MS;
+        int n = port_read(w->port, buf, size, slice);
+        if (n > 0)
+                console_feed(w->console, buf, (size_t)n);
+        return n;
 }
 
 static void *worker_main(void *arg)
 {
         struct worker *w = arg;
-        uint8_t buf[1024];
+        uint8_t buf[4096];
+        /* Nothing to wake: reads cannot be interrupted early, the pump polls fast instead. */
+        console_attach(w->console, NULL, NULL);
         pthread_mutex_lock(&w->mu);
         for (;;) {
                 if (w->stop || (w->gone && !w->head))
@@ -372,7 +430,7 @@ static void *worker_main(void *arg)
                         pthread_mutex_lock(&w->mu);
                         continue;
                 }
-                /* Idle: keep the port open and drained (console pump). */
+                /* Idle: keep the port open and pump the console. */
                 pthread_mutex_unlock(&w->mu);
                 uint64_t now = util_mono_ms();
                 if (!w->port && now >= w->next_open_ms) {
@@ -386,7 +444,7 @@ static void *worker_main(void *arg)
                         }
                 }
                 if (w->port) {
-                        int n = port_read(w->port, buf, sizeof(buf), PUMP_SLICE_MS);
+                        int n = pump_console(w, buf, sizeof(buf));
                         if (n < 0 && n != -ECANCELED) {
                                 drop_port(w, n == -ENODEV ? "the device disappeared" : strerror(-n));
                                 w->next_open_ms = util_mono_ms() + REOPEN_BACKOFF_MS;
@@ -412,6 +470,7 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&w->mu);
         drop_port(w, NULL);
+        console_detach(w->console);
         return NULL;
 }
 
@@ -437,6 +496,11 @@ int worker_start(const struct worker_opts *o, struct worker **ret)
         if (!w->board_id || !w->url || !w->hints) {
                 worker_free(w);
                 return -ENOMEM;
+        }
+        int cr = console_dir_get(console_dir_shared(), w->board_id, &w->console);
+        if (cr < 0) {
+                worker_free(w);
+                return cr;
         }
         int r = pthread_create(&w->thread, NULL, worker_main, w);
         if (r) {
@@ -581,6 +645,7 @@ struct worker *worker_free(struct worker *w)
                 job_free(j);
                 j = next;
         }
+        console_unref(w->console);
         json_decref(w->hints);
         free(w->board_id);
         free(w->url);

@@ -38,11 +38,15 @@ static int sock_write(struct port *p, const void *buf, size_t len, int timeout_m
 static int sock_set_baud(struct port *p, unsigned baud)
 {
         struct sock *s = p->priv;
+        (void)baud;
         return s->gone ? -ENODEV : 0; /* recorded in p->baud by port_set_baud() */
 }
 
 static int sock_set_lines(struct port *p, bool dtr, bool rts)
 {
+        (void)p;
+        (void)dtr;
+        (void)rts;
         return -ENOTSUP;
 }
 

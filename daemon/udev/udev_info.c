@@ -128,15 +128,15 @@ int udev_info_derive_id_path(const char *devpath, char *buf, size_t size)
                 return -ENOENT;
         const char *port = memchr(iface, '-', iface_len) + 1;
         int port_len = (int)(iface_len - (size_t)(port - iface));
+        char tmp[512];
         int n;
         if (host)
-                n = snprintf(buf, size, "%s-%.*s-usb-0:%.*s", is_pci_name(host, host_len) ? "pci" : "platform",
+                n = snprintf(tmp, sizeof(tmp), "%s-%.*s-usb-0:%.*s", is_pci_name(host, host_len) ? "pci" : "platform",
                              (int)host_len, host, port_len, port);
         else
-                n = snprintf(buf, size, "usb-0:%.*s", port_len, port);
-        if (n < 0 || (size_t)n >= size) {
-                buf[0] = '\0';
+                n = snprintf(tmp, sizeof(tmp), "usb-0:%.*s", port_len, port);
+        if (n < 0 || (size_t)n >= sizeof(tmp) || (size_t)n >= size)
                 return -ENOBUFS;
-        }
+        memcpy(buf, tmp, (size_t)n + 1);
         return 0;
 }

@@ -47,7 +47,8 @@ bool udev_info_serial_is_placeholder(const char *serial);
 /* Derive udev's ID_PATH for a USB tty from its sysfs devpath, the way udev's path_id builtin
  * does for the common case: ".../0000:00:14.0/usb1/1-2/1-2.3/1-2.3:1.0/ttyUSB0/tty/ttyUSB0"
  * -> "pci-0000:00:14.0-usb-0:2.3:1.0" (a non-PCI host controller gives "platform-NAME").
- * Returns 0, -ENOENT (no USB interface in the path) or -ENOBUFS. */
+ * Returns 0, -ENOENT (no USB interface in the path) or -ENOBUFS; buf is written only on
+ * success. */
 int udev_info_derive_id_path(const char *devpath, char *buf, size_t size);
 
 /* Copy src into dst[size], truncating; NULL src gives "". */

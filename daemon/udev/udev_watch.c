@@ -103,6 +103,30 @@ static void lower_hex(char *s)
                         *s = (char)(*s - 'A' + 'a');
 }
 
+/* DEVLINKS="/dev/serial/by-id/... /dev/serial/by-path/..." as found in the uevent environment
+ * when the udev database has no entry (mocked or replayed devices). */
+static void devlinks_from_property(struct udev_port_info *info, const char *links)
+{
+        while (links && *links) {
+                links += strspn(links, " ");
+                size_t len = strcspn(links, " ");
+                char *dst = NULL;
+                size_t size = 0;
+                if (len > 18 && strncmp(links, "/dev/serial/by-id/", 18) == 0 && !info->by_id[0]) {
+                        dst = info->by_id;
+                        size = sizeof(info->by_id);
+                } else if (len > 20 && strncmp(links, "/dev/serial/by-path/", 20) == 0 && !info->by_path[0]) {
+                        dst = info->by_path;
+                        size = sizeof(info->by_path);
+                }
+                if (dst && len < size) {
+                        memcpy(dst, links, len);
+                        dst[len] = '\0';
+                }
+                links += len;
+        }
+}
+
 /* Collect facts about a tty. Returns false when it is not a port we report. */
 static bool port_describe(struct udev_watch *w, struct udev_device *d, struct udev_port_info *info)
 {
@@ -150,6 +174,8 @@ static bool port_describe(struct udev_watch *w, struct udev_device *d, struct ud
                 else if (!info->by_path[0] && strncmp(link, "/dev/serial/by-path/", 20) == 0)
                         udev_info_copy(info->by_path, sizeof(info->by_path), link);
         }
+        if (!info->by_id[0] && !info->by_path[0])
+                devlinks_from_property(info, udev_device_get_property_value(d, "DEVLINKS"));
         return filter_pass(w, info);
 }
 

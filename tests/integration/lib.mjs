@@ -28,12 +28,17 @@ export async function waitFor(pred, ms = 10000, what = "condition") {
 /**
  * Start corrald. Returns {url, stateDir, proc, stderr(), stop(signal), restart()}.
  * opts.args: extra flags; opts.stateDir: reuse a state dir; opts.keepState: don't delete it.
+ * opts.udev: true = leave USB discovery on (omit --no-udev).
+ * opts.wrapper: command prefix, e.g. ["umockdev-wrapper"]: runs `wrapper... corrald args...`.
  */
 export async function startCorrald(opts = {}) {
   const stateDir = opts.stateDir || mkdtempSync(path.join(tmpdir(), "corral-test-"));
-  const args = ["--listen", "127.0.0.1:0", "--state-dir", stateDir, "--no-udev",
+  const args = ["--listen", "127.0.0.1:0", "--state-dir", stateDir, ...(opts.udev ? [] : ["--no-udev"]),
     "--web-root", process.env.CORRAL_WEB_ROOT || path.join(ROOT, "web"), ...(opts.args || [])];
-  const proc = spawn(opts.bin || CORRALD, args, { stdio: ["ignore", "pipe", "pipe"],
+  const wrap = opts.wrapper || [];
+  const cmd = wrap.length ? wrap[0] : opts.bin || CORRALD;
+  const argv = wrap.length ? [...wrap.slice(1), opts.bin || CORRALD, ...args] : args;
+  const proc = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ASAN_OPTIONS: process.env.ASAN_OPTIONS || "detect_leaks=1", ...(opts.env || {}) } });
   children.add(proc);
   let err = "";
@@ -100,4 +105,38 @@ export async function silentServer() {
   const srv = net.createServer((s) => { socks.add(s); s.on("error", () => {}); s.on("close", () => socks.delete(s)); });
   await new Promise((r) => srv.listen(0, "127.0.0.1", r));
   return { port: srv.address().port, close: () => { for (const s of socks) s.destroy(); srv.close(); } };
+}
+
+/**
+ * A TCP server that answers every byte it receives with pseudo-random non-text bytes (a board at
+ * the wrong baud rate). Deterministic: the same input gives the same noise.
+ */
+export async function garbageServer() {
+  const socks = new Set();
+  let seed = 0x2545f491;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const srv = net.createServer((s) => {
+    socks.add(s);
+    s.on("error", () => {});
+    s.on("close", () => socks.delete(s));
+    s.on("data", (d) => {
+      const out = Buffer.alloc(d.length * 4 + 8);
+      for (let i = 0; i < out.length; i++) out[i] = 0x80 | ((next() >>> 16) & 0x7f); // never ASCII text
+      s.write(out);
+    });
+  });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  return { port: srv.address().port, close: () => { for (const s of socks) s.destroy(); srv.close(); } };
+}
+
+/** POST a job to a board and wait until it finishes; returns the finished job. Throws unless 202. */
+export async function runJob(base, board, body, ms = 60000) {
+  const r = await api(base, "POST", `/api/v1/boards/${encodeURIComponent(board)}/jobs`, body);
+  if (r.status !== 202) throw new Error(`POST ${board} jobs ${JSON.stringify(body).slice(0, 200)}: ${r.status} ${JSON.stringify(r.body)}`);
+  return waitJob(base, r.body.id, ms);
+}
+
+/** Events of the /api/v1/events stream after seq `since` (at most the last 1024 are kept). */
+export async function eventsSince(base, since = 0) {
+  return (await api(base, "GET", `/api/v1/events?since=${since}`)).body.events;
 }

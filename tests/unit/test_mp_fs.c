@@ -22,6 +22,9 @@ struct minifs {
         char path[128];
         uint8_t data[16384];
         size_t len;
+        size_t space; /* bytes the filesystem can take (0: no limit) */
+        char open_code[512]; /* the script that opened the file for writing */
+        const char *missing_err; /* exception line for a missing file (default "[Errno 2] ENOENT") */
         bool exists, corrupt, wrong_size;
         unsigned probes, writes, b64_writes, mkdirs;
         char mkdir_log[512];
@@ -96,11 +99,18 @@ static void fs_exec(struct mp_model *m, const char *code, size_t len, void *user
         } else if ((s = strstr(code, "_f=open('")) && strstr(code, "'wb'")) {
                 size_t n = strcspn(s + 9, "'");
                 snprintf(fs->path, sizeof(fs->path), "%.*s", (int)n, s + 9);
+                snprintf(fs->open_code, sizeof(fs->open_code), "%s", code);
                 fs->len = 0;
                 fs->exists = true;
         } else if ((s = strstr(code, "_w(b'"))) {
                 fs->writes++;
                 fs->len += py_unescape(s + 5, fs->data + fs->len);
+                if (fs->space && fs->len > fs->space) {
+                        const char *tb = "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in "
+                                         "<module>\r\n  File \"<stdin>\", line 5, in _w\r\nOSError: 28\r\n";
+                        fs->len = fs->space;
+                        mp_model_reply(m, NULL, 0, tb, strlen(tb));
+                }
         } else if ((s = strstr(code, "a2b_base64(b'"))) {
                 uint8_t *d;
                 size_t n;
@@ -130,9 +140,10 @@ static void fs_exec(struct mp_model *m, const char *code, size_t len, void *user
                 reply(m, buf);
         } else if ((s = strstr(code, "os.remove('"))) {
                 if (!fs->exists || strncmp(s + 11, fs->path, strlen(fs->path)) != 0) {
-                        const char *tb = "Traceback (most recent call last):\r\n  File \"<stdin>\", line 2, in "
-                                         "<module>\r\nOSError: [Errno 2] ENOENT\r\n";
-                        mp_model_reply(m, NULL, 0, tb, strlen(tb));
+                        snprintf(buf, sizeof(buf), "Traceback (most recent call last):\r\n  File \"<stdin>\", "
+                                 "line 2, in <module>\r\nOSError: %s\r\n",
+                                 fs->missing_err ? fs->missing_err : "[Errno 2] ENOENT");
+                        mp_model_reply(m, NULL, 0, buf, strlen(buf));
                 } else {
                         fs->exists = false;
                 }
@@ -281,6 +292,27 @@ static void put_without_hashlib_compares_the_size(void **state)
         assert_non_null(strstr(f->msg, "11 bytes"));
 }
 
+static void put_on_a_full_filesystem_is_enospc_and_removes_the_partial_file(void **state)
+{
+        struct fx *f = *state;
+        uint8_t data[600];
+        all_bytes(data, sizeof(data));
+        f->fs.caps &= ~(MP_FS_B64DEC | MP_FS_B64ENC | MP_FS_SHA256 | MP_FS_DIRS);
+        f->fs.space = 300;
+        assert_int_equal(mp_fs_put(&f->r, "/big.bin", data, sizeof(data), NULL, f->msg, sizeof(f->msg)), -ENOSPC);
+        assert_non_null(strstr(f->msg, "filesystem is full after 256 of 600 bytes"));
+        assert_false(f->fs.exists);
+}
+
+static void put_checks_each_write_for_a_short_count(void **state)
+{
+        struct fx *f = *state;
+        uint8_t data[10] = { 0 };
+        assert_int_equal(mp_fs_put(&f->r, "/a.bin", data, sizeof(data), NULL, f->msg, sizeof(f->msg)), 0);
+        /* The micro:bit takes part of a write when full and returns the count, without an error. */
+        assert_non_null(strstr(f->fs.open_code, "n=_f.write(b)\n if n is not None and n<len(b):raise OSError(28)"));
+}
+
 static void put_can_create_parent_directories(void **state)
 {
         struct fx *f = *state;
@@ -371,11 +403,43 @@ static void get_reads_base64_or_hex(void **state)
         free(d);
 }
 
+static void get_without_binascii_hex_encodes_each_chunk_in_one_operation(void **state)
+{
+        struct fx *f = *state;
+        uint8_t *d;
+        size_t n;
+        all_bytes(f->fs.data, 300);
+        f->fs.len = 300;
+        f->fs.caps &= ~MP_FS_B64ENC;
+        assert_int_equal(mp_fs_get(&f->r, "/x", &d, &n, NULL, f->msg, sizeof(f->msg)), 0);
+        /* A per-byte list of str runs a micro:bit out of heap (MemoryError in the listcomp). */
+        assert_non_null(strstr(f->m.last_code, "'%02x'*len(_b)%tuple(_b)"));
+        assert_null(strstr(f->m.last_code, "for x in _b"));
+        free(d);
+}
+
 static void rm_of_a_missing_file_is_enoent_with_the_board_message(void **state)
 {
         struct fx *f = *state;
         assert_int_equal(mp_fs_rm(&f->r, "/nope.py", f->msg, sizeof(f->msg)), -ENOENT);
         assert_string_equal(f->msg, "OSError: [Errno 2] ENOENT");
+}
+
+static void rm_on_a_webassembly_board_reads_its_errno_numbers_the_wasi_way(void **state)
+{
+        struct fx *f = *state;
+        f->fs.caps |= MP_FS_WASI;
+        f->fs.missing_err = "44";
+        assert_int_equal(mp_fs_rm(&f->r, "/nope.py", f->msg, sizeof(f->msg)), -ENOENT);
+        assert_string_equal(f->msg, "OSError: 44 (No such file or directory)");
+}
+
+static void rm_on_a_microbit_reads_file_not_found_as_enoent(void **state)
+{
+        struct fx *f = *state;
+        f->fs.caps &= ~MP_FS_DIRS;
+        f->fs.missing_err = "file not found";
+        assert_int_equal(mp_fs_rm(&f->r, "/nope.py", f->msg, sizeof(f->msg)), -ENOENT);
 }
 
 int main(void)
@@ -390,13 +454,18 @@ int main(void)
                 T(put_honours_a_smaller_chunk_size),
                 T(put_detects_a_checksum_mismatch),
                 T(put_without_hashlib_compares_the_size),
+                T(put_on_a_full_filesystem_is_enospc_and_removes_the_partial_file),
+                T(put_checks_each_write_for_a_short_count),
                 T(put_can_create_parent_directories),
                 T(capabilities_are_probed_once_per_session),
                 T(flat_filesystem_drops_the_leading_slash_and_lists_with_os_size),
                 T(ls_parses_files_and_directories),
                 T(ls_without_ilistdir_falls_back_to_listdir_and_stat),
                 T(get_reads_base64_or_hex),
+                T(get_without_binascii_hex_encodes_each_chunk_in_one_operation),
                 T(rm_of_a_missing_file_is_enoent_with_the_board_message),
+                T(rm_on_a_webassembly_board_reads_its_errno_numbers_the_wasi_way),
+                T(rm_on_a_microbit_reads_file_not_found_as_enoent),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

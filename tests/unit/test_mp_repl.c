@@ -454,6 +454,29 @@ static void exception_errno_reads_oserror_forms(void **state)
         assert_int_equal(mp_exception_errno(&e), 0);
 }
 
+static void exception_errno_reads_the_microbit_file_not_found_message(void **state)
+{
+        (void)state;
+        struct mp_exception e = { .type = "OSError", .message = "file not found" };
+        assert_int_equal(mp_exception_errno(&e), ENOENT);
+}
+
+static void exception_errno_wasi_translates_emscripten_numbers(void **state)
+{
+        (void)state;
+        struct mp_exception e = { .type = "OSError" };
+        snprintf(e.message, sizeof(e.message), "44");
+        assert_int_equal(mp_exception_errno_wasi(&e), ENOENT);
+        snprintf(e.message, sizeof(e.message), "20"); /* ENOTDIR on Linux, EEXIST in WASI */
+        assert_int_equal(mp_exception_errno_wasi(&e), EEXIST);
+        snprintf(e.message, sizeof(e.message), "[Errno 55] ENOTEMPTY");
+        assert_int_equal(mp_exception_errno_wasi(&e), ENOTEMPTY);
+        snprintf(e.message, sizeof(e.message), "ENOSPC");
+        assert_int_equal(mp_exception_errno_wasi(&e), ENOSPC);
+        snprintf(e.message, sizeof(e.message), "9999");
+        assert_int_equal(mp_exception_errno_wasi(&e), 0);
+}
+
 static void response_parser_rejects_a_reply_without_ok(void **state)
 {
         (void)state;
@@ -709,6 +732,8 @@ int main(void)
                 cmocka_unit_test(exception_parser_table),
                 cmocka_unit_test(exception_parser_rejects_text_without_an_exception),
                 cmocka_unit_test(exception_errno_reads_oserror_forms),
+                cmocka_unit_test(exception_errno_reads_the_microbit_file_not_found_message),
+                cmocka_unit_test(exception_errno_wasi_translates_emscripten_numbers),
                 cmocka_unit_test(response_parser_rejects_a_reply_without_ok),
                 cmocka_unit_test(response_parser_stops_after_the_prompt),
                 T(soft_reset_from_raw_comes_back_to_the_raw_prompt),

@@ -109,7 +109,16 @@ static void test_pty_is_raw_8n1_and_keeps_lines_on_close(void **state)
 {
         struct pty *t = *state;
         struct termios tio;
-        /* On a pty master, TCGETS reports the slave's settings. */
+        /* Start from a "cooked" tty with HUPCL set (ptys start without it; USB ttys with it).
+         * On a pty master, TCGETS/TCSETS act on the slave's settings. */
+        t->p = port_close(t->p);
+        assert_int_equal(tcgetattr(t->master, &tio), 0);
+        tio.c_cflag |= HUPCL | PARENB | CSTOPB;
+        tio.c_lflag |= ICANON | ECHO | ISIG;
+        tio.c_iflag |= IXON | ICRNL;
+        tio.c_oflag |= OPOST;
+        assert_int_equal(tcsetattr(t->master, TCSANOW, &tio), 0);
+        assert_int_equal(port_open(t->slave, 115200, &t->p), 0);
         assert_int_equal(tcgetattr(t->master, &tio), 0);
         assert_int_equal(tio.c_cflag & HUPCL, 0);
         assert_int_equal(tio.c_cflag & CSIZE, CS8);

@@ -53,8 +53,11 @@ export class MicroPythonBoard extends Board {
     this.counts = { power: 0, hard: 0, soft: 0, interrupt: 0 };
   }
 
+  /** Power on; resolves once the first boot reached its prompt (or after 3 s, e.g. a main.py that loops). */
   async start() {
     this._boot("power");
+    const t0 = Date.now();
+    while (this.status === "booting" && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
   }
 
   async stop() {

@@ -351,17 +351,18 @@ def _vb_runfile(fn):
     except OSError:
         return
     g = globals()
-    micropython.kbd_intr(3)
     try:
-        exec(compile(src, fn, 'exec'), g)
+        micropython.kbd_intr(3)
+        try:
+            exec(compile(src, fn, 'exec'), g)
+        finally:
+            micropython.kbd_intr(-1)
     except SystemExit:
         pass
     except BaseException as e:
         s = io.StringIO()
         sys.print_exception(e, s)
         sys.stdout.write(''.join(l + '\\n' for l in s.getvalue().split('\\n') if l and 'in _vb_runfile' not in l))
-    finally:
-        micropython.kbd_intr(-1)
 _vb_runfile(${JSON.stringify(fn)})
 del _vb_runfile
 `;
@@ -468,8 +469,12 @@ async function main() {
   const runScript = (fn, phase) => {
     Atomics.store(ctl, SAB.PHASE, phase);
     Atomics.store(ctl, SAB.STATE, STATE.RUN);
-    mp.runPython(runFileSource(fn));
-    flush();
+    try {
+      mp.runPython(runFileSource(fn));
+    } catch (e) {
+      // Only an interrupt landing between the script and its handler gets here: report it like one.
+      sendStr(kbdTraceback(fn).replace("KeyboardInterrupt: ", String(e.type || "KeyboardInterrupt") + ": "));
+    }
     Atomics.store(ctl, SAB.PHASE, PHASE.REPL);
   };
   if (!intr || intr.phase === PHASE.REPL || intr.phase === PHASE.BOOT) {

@@ -36,8 +36,11 @@ export class TcpEndpoint {
     this.server = null;
     this.current = null; // {sock, link}
     this._onUnplug = () => this._closeListener();
+    this.opening = Promise.resolve();
     this._onReplug = () => {
-      this._open().catch((e) => this.log(`cannot reopen ${protocol} listener on port ${this.port}: ${e.message}`));
+      this.opening = this._open().catch((e) =>
+        this.log(`cannot reopen ${protocol} listener on port ${this.port}: ${e.message}`),
+      );
     };
     uart.on("unplug", this._onUnplug);
     uart.on("replug", this._onReplug);

@@ -61,6 +61,8 @@ export async function startBoard(kind, opts) {
         return {};
       case "replug":
         uart.replug();
+        await endpoint.opening; // reply once connections are accepted again
+        if (pty) await pty.raw.opening;
         return {};
       case "hang":
         uart.hang(true);

@@ -19,11 +19,12 @@ function mix32(x) {
 
 /**
  * Deterministic garble: what a receiver at `toBaud` makes of bytes sent at `fromBaud`.
- * About toBaud/fromBaud output bytes per input byte (a slow receiver sees fewer frames), each a hash of
- * the input byte, its position in the stream and the two bauds. `st` ({acc, n}) carries the stream position.
+ * A slower receiver sees fewer frames (toBaud/fromBaud per byte); a faster one splits each slow frame into
+ * at most two. Each output byte is a hash of the input byte, its position in the stream and the two bauds.
+ * `st` ({acc, n}) carries the stream position between calls.
  */
 export function garble(buf, fromBaud, toBaud, st = { acc: 0, n: 0 }) {
-  const ratio = toBaud / fromBaud;
+  const ratio = Math.min(2, toBaud / fromBaud);
   const out = [];
   for (const b of buf) {
     st.acc += ratio;

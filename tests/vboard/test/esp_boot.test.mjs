@@ -48,7 +48,7 @@ test("DIO-only module with a QIO image: ESP8266 boot loop (csum err / ets_main.c
   await waitFor(() => count(h.text(74880), "ets Jan  8 2013") >= 3, { timeout: 8000, what: "3 boot cycles" });
   const t = h.text(74880);
   assert.ok(count(t, "csum err\r\nets_main.c \r\n") >= 3, t);
-  assert.match(t, /load 0x40100000, len \d+, room 16 \r\ntail \d+\r\nchksum 0xef\r\nload 0x00000000, len 0, room/);
+  assert.match(t, /load 0x40100000, len \d+, room 16 \r\ntail \d+\r\nchksum 0xef\r\n(ho 0 tail \d+ room \d+\r\n)?load 0x00000000, len 0, room \d+ \r\ntail 0\r\n/);
   assert.match(t, /rst cause:4, boot mode:\(3,6\)\r\n\r\nwdt reset\r\n/);
   assert.equal(h.text(115200), "", "never reaches MicroPython");
   assert.equal(h.board.lastBoot.reason, "flash-mode");
@@ -165,4 +165,28 @@ test("mkimage: single images, --info, --multipart manifest, --corrupt, --size", 
   assert.equal(parseImageBuffer(fs.readFileSync(out), "esp8266").error, "checksum");
   assert.throws(() => execFileSync(MKIMAGE, ["--chip", "esp8266", "--info", out], { stdio: "pipe" }));
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("ESP8266 load lines: room/tail/ho bookkeeping matches published boot logs", async () => {
+  const { assembleImage } = await import("../kinds/esp/image.js");
+  const { planBoot } = await import("../kinds/esp/boot.js");
+  const { Flash } = await import("../kinds/esp/flash.js");
+  const { getChip } = await import("../kinds/esp/chips.js");
+  const cases = [
+    // esp8266/Arduino#2414
+    [[2408, 776, 632], "room 16 |tail 8|room 0 |tail 8|room 0 |tail 8"],
+    // esptool docs sample (boot-mode-selection.rst)
+    [[24236, 3008, 4816], "room 16 |tail 12|ho 0 tail 12 room 4|room 12 |tail 4|room 4 |tail 12"],
+    // bbs.espressif.com t=1896
+    [[816, 788, 288], "room 16 |tail 0|room 8 |tail 12|ho 0 tail 12 room 4|room 12 |tail 4"],
+  ];
+  for (const [lens, want] of cases) {
+    const addrs = [0x40100000, 0x3ffe8000, 0x3ffe8310];
+    const img = assembleImage({ chip: "esp8266", entry: 0x40100004, segments: lens.map((n, i) => ({ addr: addrs[i], data: Buffer.alloc(n, i + 1) })) });
+    const flash = new Flash({ size: "1MB" });
+    flash.load(0, img);
+    const { rom } = planBoot({ chip: getChip("esp8266"), flash, moduleModes: ["dio"], cause: "en" });
+    const got = rom.split("\r\n").map((l) => l.replace(/^load 0x[0-9a-f]+, len \d+, /, "")).filter((l) => /^(room|tail|ho)/.test(l)).join("|");
+    assert.equal(got, want);
+  }
 });

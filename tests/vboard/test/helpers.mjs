@@ -385,11 +385,17 @@ export async function controlCmd(url, line, { timeoutMs = T(10000) } = {}) {
 }
 
 /**
- * Bring a MicroPython board (over any client) to a fresh friendly prompt: Ctrl-C twice, Ctrl-B, wait for ">>> ".
+ * Bring a MicroPython board (over any client) to a fresh friendly prompt: Ctrl-C twice, then Ctrl-B, whose
+ * banner (the last thing it prints) marks the point after which all output is new.
  */
+let syncSeq = 0;
 export async function friendlyPrompt(c, { timeoutMs = T(10000) } = {}) {
   c.write("\x03\x03\x02");
-  await c.waitFor(/>>> $/, { timeoutMs });
+  await c.waitFor(/Type "help\(\)" for more information\.\r\n>>> $/, { timeoutMs });
+  // A board that was still booting may print a second banner: sync on a marker only this call can produce.
+  const n = ++syncSeq;
+  c.write(`print('sync%d' % ${n})\r`);
+  await c.waitFor(`sync${n}\r\n>>> `, { timeoutMs });
   c.mark();
 }
 

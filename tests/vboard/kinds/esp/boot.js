@@ -76,10 +76,10 @@ function planEsp8266(chip, flash, read, supported, cause) {
     // wrong flash mode: the first header (read slowly by the ROM) is right, the data reads as zeros
     if (!badMode && segs[i]) for (const b of read(segs[i].flashOffset, segs[i].len)) csum ^= b;
     s += `load ${hex(addr)}, len ${len}, room ${room} \r\n`;
-    const tail = (((len - room) % 16) + 16) % 16;
+    const tail = len === 0 ? 0 : (((len - room) % 16) + 16) % 16;
     s += `tail ${tail}\r\nchksum ${fmt2(csum)}\r\n`;
-    const after = 16 - tail;
-    if (i < img.segCount - 1 && after < 8) s += `ho 0 tail ${tail} room ${after}\r\n`;
+    const after = len === 0 ? room : 16 - tail;
+    if (i < img.segCount - 1 && len > 0 && after < 8) s += `ho 0 tail ${tail} room ${after}\r\n`;
     room = after - 8 >= 0 ? after - 8 : after + 8;
   }
   const stored = badMode ? 0xef : img.checksumStored;

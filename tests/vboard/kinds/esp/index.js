@@ -31,7 +31,8 @@ export class EspBoard extends Board {
     this.chip = chip;
     this.opts = opts;
     this.timing = makeTiming(opts);
-    this.flash = new Flash({ size: opts.flashSize ?? "4MB", stateDir: opts.stateDir, timing: this.timing, images: opts.images, reloadImages: opts.reloadImages });
+    const images = (opts.images || []).map((im) => ({ ...im, offset: im.offset ?? chip.bootOffset }));
+    this.flash = new Flash({ size: opts.flashSize ?? "4MB", stateDir: opts.stateDir, timing: this.timing, images, reloadImages: opts.reloadImages });
     this.macBytes = opts.mac ? parseMac(opts.mac) : defaultMac(chip, opts.stateDir || opts.name || "");
     this.mac = macToString(this.macBytes);
     this.regs = new Registers(chip, this.macBytes, this.flash, () => this.rxBaud);
@@ -59,12 +60,18 @@ export class EspBoard extends Board {
   }
 
   async stop() {
+    this.stopped = true;
+    clearTimeout(this._resetTimer);
+    clearTimeout(this._bootTimer);
+    const repl = this.repl;
     this._cancel();
     this.mode = "off";
     this.flash.close();
+    await repl?.stop().catch(() => {});
   }
 
   onLines({ dtr, rts }) {
+    if (this.stopped) return;
     if (dtr !== undefined) this.lines.dtr = !!dtr;
     if (rts !== undefined) this.lines.rts = !!rts;
     const enLow = this.lines.rts && !this.lines.dtr;
@@ -107,6 +114,36 @@ export class EspBoard extends Board {
     this.decoder.reset();
   }
 
+  /** USB power: off = silent and unresponsive; on = power-on boot (rst cause 1 / POWERON). */
+  onPower(on) {
+    if (on) {
+      this.powerOn();
+    } else {
+      this._cancel();
+      this.mode = "off";
+      this.emit("mode", "off");
+    }
+  }
+
+  /** Control-port commands: "hold-io0 on|off" (the BOOT button). "reset" is left to the lab's EN pulse. */
+  onControl(cmd, args = []) {
+    if (cmd === "hold-io0") {
+      const v = String(args[0] ?? "").toLowerCase();
+      if (!["on", "off", "1", "0", "true", "false"].includes(v)) throw new Error("hold-io0: expected on or off");
+      this.opts = { ...this.opts, holdIo0: ["on", "1", "true"].includes(v) };
+      return { hold_io0: this.opts.holdIo0 };
+    }
+    return undefined;
+  }
+
+  describe() {
+    const s = this.status();
+    return {
+      chip: this.chip.name, mode: s.mode, mac: s.mac, flash_size: s.flashSize, module_modes: s.moduleModes,
+      hold_io0: !!this.opts.holdIo0, boot_count: s.bootCount, last_boot: s.lastBoot, flash_stats: s.flash,
+    };
+  }
+
   setBaud(baud) {
     if (baud === this.rxBaud && baud === this.txBaud) return;
     super.setBaud(baud);
@@ -121,6 +158,7 @@ export class EspBoard extends Board {
   // ---------------------------------------------------------------- power, reset, boot
 
   powerOn() {
+    if (this.stopped) return;
     this._cancel();
     if (this.opts.holdIo0) this.enterDownload("poweron");
     else this.bootFromFlash("poweron");
@@ -200,9 +238,15 @@ export class EspBoard extends Board {
   async _startApp(marker) {
     const gen = this.gen;
     this.setBaud(this.chip.appBaud);
-    const repl = await createRepl({ ...marker }, { preferShared: this.opts.useSharedRepl !== false, log: this.log });
+    const o = this.opts;
+    const mpOpts = {
+      stateDir: o.stateDir ?? undefined, name: o.name ?? undefined, rawPaste: o.rawPaste, window: o.window ?? undefined,
+      intrGraceMs: o.intrGraceMs ?? undefined, uniqueId: o.uniqueId || this.macBytes.map((b) => b.toString(16).padStart(2, "0")).join(""),
+    };
+    const repl = await createRepl({ ...marker }, { preferShared: o.useSharedRepl !== false, mpOpts, log: this.log });
     if (gen !== this.gen) { repl.stop().catch(() => {}); return; }
     this.repl = repl;
+    repl.txPending = () => this.txPending();
     repl.on("tx", (b) => this._out(b));
     this.mode = "app";
     this.emit("mode", "app");

@@ -4,42 +4,80 @@
 import { EventEmitter } from "node:events";
 
 /**
- * Create the REPL for a booted board. Resolves to an object with onRx(buf), start(), stop() that emits
- * "tx" (Buffer). `info` = {banner, version, date, board, mcu}.
+ * Create the REPL for a booted board. Resolves to an EventEmitter emitting "tx" (Buffer) with onRx(buf),
+ * async start()/stop(). `info` = {banner, version, date, board, mcu}; `mpOpts` = options for the shared kind
+ * (stateDir, uniqueId, rawPaste, window, intrGraceMs, log).
  *
- * Shared-kind contract we look for (first match wins), all optional:
- *   export class MicroPythonRepl / MicroPythonBoard   new X({banner, ...info, embedded: true}) -> Board-like
- *   export function createMicroPythonBoard(opts)      -> Board-like
- * Board-like = EventEmitter emitting "tx", with onRx(buf) and async start()/stop().
+ * The shared kind is kinds/micropython.js: createMicroPythonBoard(opts) -> a Board running the real
+ * interpreter (wasm). We embed it (its reset logic is not used: the ESP board owns EN/IO0) and rewrite its
+ * banner line to the one found in flash. If it asks for opts.banner support later, we pass that too.
  */
-export async function createRepl(info, { preferShared = true, log } = {}) {
+export async function createRepl(info, { preferShared = true, mpOpts = {}, log } = {}) {
   if (preferShared) {
     try {
       const mod = await import(new URL("../micropython.js", import.meta.url).href);
-      const opts = { ...info, embedded: true };
+      const opts = { ...mpOpts, banner: info.banner, embedded: true, log };
       let inner = null;
-      const Cls = mod.MicroPythonRepl || mod.MicroPythonBoard;
-      if (typeof Cls === "function") inner = new Cls(opts);
-      else if (typeof mod.createMicroPythonBoard === "function") inner = await mod.createMicroPythonBoard(opts);
-      if (inner && typeof inner.on === "function" && typeof inner.onRx === "function") return new SharedRepl(inner);
+      if (typeof mod.createMicroPythonBoard === "function") inner = await mod.createMicroPythonBoard(opts);
+      else if (typeof mod.MicroPythonBoard === "function") inner = new mod.MicroPythonBoard(opts);
+      if (inner && typeof inner.on === "function" && typeof inner.onRx === "function") return new SharedRepl(inner, info);
     } catch (e) {
-      if (e?.code !== "ERR_MODULE_NOT_FOUND") log?.(`esp: micropython kind unusable, using fallback REPL: ${e.message}`);
+      if (e?.code !== "ERR_MODULE_NOT_FOUND") log?.(`esp: micropython kind unusable, using the fallback REPL: ${e.message}`);
     }
   }
   return new FallbackRepl(info);
 }
 
+const BANNER_RE = /MicroPython \S+ on \S+; [^\r\n]*/;
+const PREFIX = "MicroPython ";
+
+/** The shared interpreter, with its banner line replaced by the firmware's ("...; <board> with <mcu>"). */
 class SharedRepl extends EventEmitter {
-  constructor(inner) {
+  constructor(inner, info) {
     super();
     this.inner = inner;
+    this.info = info;
     this.shared = true;
-    this._fwd = (b) => this.emit("tx", Buffer.from(b));
+    this.hold = "";
+    this.timer = null;
+    this._fwd = (b) => this._rewrite(Buffer.from(b).toString("latin1"));
     inner.on("tx", this._fwd);
+  }
+  set txPending(fn) {
+    this.inner.txPending = fn;
+  }
+  _emit(s) {
+    if (s) this.emit("tx", Buffer.from(s, "latin1"));
+  }
+  _rewrite(chunk) {
+    clearTimeout(this.timer);
+    let s = this.hold + chunk;
+    this.hold = "";
+    let out = "";
+    for (;;) {
+      const i = s.indexOf(PREFIX);
+      if (i < 0) {
+        // keep a tail that could be the start of a split "MicroPython "
+        let keep = 0;
+        for (let k = Math.min(PREFIX.length - 1, s.length); k > 0; k--) if (PREFIX.startsWith(s.slice(-k))) { keep = k; break; }
+        out += s.slice(0, s.length - keep);
+        this.hold = s.slice(s.length - keep);
+        break;
+      }
+      const nl = s.indexOf("\r\n", i);
+      if (nl < 0 && s.length - i < 256) { out += s.slice(0, i); this.hold = s.slice(i); break; }
+      const end = nl < 0 ? s.length : nl;
+      const line = s.slice(i, end);
+      out += s.slice(0, i) + (BANNER_RE.test(line) ? this.info.banner : line);
+      s = s.slice(end);
+    }
+    this._emit(out);
+    if (this.hold) this.timer = setTimeout(() => { const h = this.hold; this.hold = ""; this._emit(h); }, 30);
   }
   onRx(buf) { this.inner.onRx(buf); }
   async start() { await this.inner.start?.(); }
   async stop() {
+    clearTimeout(this.timer);
     this.inner.off?.("tx", this._fwd);
     await this.inner.stop?.();
   }

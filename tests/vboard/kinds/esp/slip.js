@@ -66,10 +66,8 @@ export class SlipDecoder {
         if (this.overflow) this.dropped++;
         else frames.push(Buffer.from(this.buf));
         this.buf = [];
-        this.inFrame = true; // real ROMs treat the closing C0 as a possible new opening
-        // but a C0 followed by garbage and another C0 would form a junk frame; callers parse
-        // and discard frames that do not look like requests.
-        continue;
+        this.inFrame = true; // a closing C0 may also open the next frame; junk between frames then
+        continue; // forms a short frame that callers discard because it is not a valid request
       }
       this._put(b);
     }

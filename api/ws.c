@@ -1,0 +1,514 @@
+/* libwebsockets server without a listener: adopts sockets from the front door, checks Origin and
+ * path before the handshake (403/404 as JSON errors), routes sessions to the console or events
+ * endpoint, and runs the service thread that other threads wake with lws_cancel_service(). */
+#include "ws_internal.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "registry.h"
+
+#define WS_PROTOCOL "corral.v1"
+
+/* ---- waking and writing ---- */
+
+void ws_wake(void *server)
+{
+        struct ws_server *s = server;
+        pthread_mutex_lock(&s->mu);
+        if (s->live && !s->wake_pending) {
+                s->wake_pending = true;
+                lws_cancel_service(s->ctx);
+        }
+        pthread_mutex_unlock(&s->mu);
+}
+
+int ws_write_frame(struct ws_session *ss, unsigned char *buf, size_t len, bool text)
+{
+        int n = lws_write(ss->wsi, buf, len, text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+        return n < (int)len ? -1 : 0;
+}
+
+void ws_reply(struct ws_session *ss, const char *type, const char *code, const char *fmt, ...)
+{
+        char message[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        json_t *j = json_pack("{s:s, s:s*, s:s}", "type", type, "code", code, "message", message);
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!text)
+                return;
+        if (ss->nreplies == WS_REPLIES) { /* a client flooding bad requests loses old answers */
+                free(ss->replies[0]);
+                memmove(ss->replies, ss->replies + 1, (WS_REPLIES - 1) * sizeof(ss->replies[0]));
+                ss->nreplies--;
+        }
+        ss->replies[ss->nreplies++] = text;
+        lws_callback_on_writable(ss->wsi);
+}
+
+int ws_write_reply(struct ws_session *ss)
+{
+        if (!ss->nreplies)
+                return 0;
+        char *text = ss->replies[0];
+        memmove(ss->replies, ss->replies + 1, (ss->nreplies - 1) * sizeof(ss->replies[0]));
+        ss->nreplies--;
+        size_t len = strlen(text);
+        unsigned char buf[LWS_PRE + 1200];
+        int r = 1;
+        if (len < sizeof(buf) - LWS_PRE) {
+                memcpy(buf + LWS_PRE, text, len);
+                r = ws_write_frame(ss, buf + LWS_PRE, len, true) < 0 ? -1 : 1;
+        }
+        free(text);
+        return r;
+}
+
+/* ---- HTTP-level answers (before or instead of the handshake) ---- */
+
+/* A JSON error like the REST API's; returns 0 when written. */
+static int http_error(struct lws *wsi, unsigned status, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static int http_error(struct lws *wsi, unsigned status, const char *code, const char *fmt, ...)
+{
+        char message[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof(message), fmt, ap);
+        va_end(ap);
+        json_t *j = json_pack("{s:{s:s, s:s, s:{}}}", "error", "code", code, "message", message, "details");
+        char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!body)
+                return -1;
+        unsigned char buf[LWS_PRE + 2048];
+        unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
+        size_t len = strlen(body);
+        int r = -1;
+        if (len < 1024 && !lws_add_http_header_status(wsi, status, &p, end) &&
+            !lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (unsigned char *)"application/json", 16,
+                                          &p, end) &&
+            !lws_add_http_header_content_length(wsi, len, &p, end) && !lws_finalize_http_header(wsi, &p, end)) {
+                memcpy(p, body, len);
+                p += len;
+                r = lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP) == (int)(p - start) ? 0 : -1;
+        }
+        free(body);
+        return r;
+}
+
+/* ---- routing ---- */
+
+struct ws_target {
+        enum ws_kind kind;
+        char board[72];
+        char name[48];
+        int64_t since;                  /* -1: none */
+};
+
+static bool id_valid(const char *s, size_t n)
+{
+        if (n == 0 || n >= 72)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+                        return false;
+        return true;
+}
+
+/* Parse the request's path and query into t. Returns 0, -ENOENT (no such endpoint) or -EINVAL
+ * (bad query) with msg. */
+static int parse_target(struct lws *wsi, struct ws_target *t, char *msg, size_t msg_size)
+{
+        char uri[256];
+        memset(t, 0, sizeof(*t));
+        t->since = -1;
+        int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
+        if (n <= 0) {
+                snprintf(msg, msg_size, "The request path is missing or too long.");
+                return -ENOENT;
+        }
+        static const char bprefix[] = "/ws/v1/boards/", bsuffix[] = "/console";
+        size_t ul = strlen(uri);
+        if (!strcmp(uri, "/ws/v1/events")) {
+                t->kind = WS_EVENTS;
+        } else if (!strncmp(uri, bprefix, sizeof(bprefix) - 1) && ul > sizeof(bprefix) - 1 + sizeof(bsuffix) - 1 &&
+                   !strcmp(uri + ul - (sizeof(bsuffix) - 1), bsuffix) &&
+                   id_valid(uri + sizeof(bprefix) - 1, ul - (sizeof(bprefix) - 1) - (sizeof(bsuffix) - 1))) {
+                t->kind = WS_CONSOLE;
+                size_t il = ul - (sizeof(bprefix) - 1) - (sizeof(bsuffix) - 1);
+                memcpy(t->board, uri + sizeof(bprefix) - 1, il);
+                t->board[il] = '\0';
+        } else {
+                snprintf(msg, msg_size, "No WebSocket endpoint at '%s'; there are /ws/v1/events and "
+                         "/ws/v1/boards/{id}/console.", uri);
+                return -ENOENT;
+        }
+        char arg[128];
+        const char *v = lws_get_urlarg_by_name(wsi, "since=", arg, sizeof(arg));
+        if (v) {
+                char *end;
+                errno = 0;
+                unsigned long long s = strtoull(v, &end, 10);
+                if (t->kind != WS_EVENTS || !*v || *end || errno || s > INT64_MAX) {
+                        snprintf(msg, msg_size, "'since' must be an event sequence number (on /ws/v1/events).");
+                        return -EINVAL;
+                }
+                t->since = (int64_t)s;
+        }
+        v = lws_get_urlarg_by_name(wsi, "name=", arg, sizeof(arg));
+        if (v) {
+                size_t o = 0;
+                for (; *v && o < sizeof(t->name) - 1; v++)
+                        if (isprint((unsigned char)*v) && *v != '"' && *v != '\\')
+                                t->name[o++] = *v;
+                t->name[o] = '\0';
+        }
+        return 0;
+}
+
+/* Host part and port of an authority "host[:port]" / "[v6]:port"; port 80 when absent. */
+static bool split_authority(const char *a, char *host, size_t host_size, unsigned *port)
+{
+        const char *colon = a[0] == '[' ? strstr(a, "]:") : strrchr(a, ':');
+        if (colon && a[0] == '[')
+                colon++;
+        size_t hl = colon ? (size_t)(colon - a) : strlen(a);
+        if (hl == 0 || hl >= host_size)
+                return false;
+        memcpy(host, a, hl);
+        host[hl] = '\0';
+        *port = 80;
+        if (colon) {
+                char *end;
+                long p = strtol(colon + 1, &end, 10);
+                if (*end || p < 1 || p > 65535)
+                        return false;
+                *port = (unsigned)p;
+        }
+        return true;
+}
+
+/* Same origin: Origin is http://<Host> and that names this very socket's port by an address
+ * literal or "localhost" (a DNS name could be rebound to us; list those in ws_origins). */
+static bool same_origin(struct lws *wsi, const char *origin)
+{
+        char host_hdr[256], host[256];
+        unsigned port;
+        if (lws_hdr_copy(wsi, host_hdr, sizeof(host_hdr), WSI_TOKEN_HOST) <= 0)
+                return false;
+        for (char *c = host_hdr; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+        if (strncmp(origin, "http://", 7) || strcmp(origin + 7, host_hdr))
+                return false;
+        if (!split_authority(host_hdr, host, sizeof(host), &port))
+                return false;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getsockname(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl) < 0)
+                return false;
+        unsigned local = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                                  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        if (port != local)
+                return false;
+        unsigned char addr[16];
+        size_t hl = strlen(host);
+        if (!strcmp(host, "localhost") || inet_pton(AF_INET, host, addr) == 1)
+                return true;
+        if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+                host[hl - 1] = '\0';
+                return inet_pton(AF_INET6, host + 1, addr) == 1;
+        }
+        return false;
+}
+
+static bool origin_allowed(struct ws_server *s, struct lws *wsi, char *origin, size_t origin_size)
+{
+        int n = lws_hdr_copy(wsi, origin, (int)origin_size, WSI_TOKEN_ORIGIN);
+        if (n == 0)
+                return true; /* not a browser: CLI, tests, scripts */
+        if (n < 0) {
+                snprintf(origin, origin_size, "(too long)");
+                return false;
+        }
+        for (char *c = origin; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+        for (size_t i = 0; i < s->o.cfg->nws_origins; i++)
+                if (!strcmp(origin, s->o.cfg->ws_origins[i]))
+                        return true;
+        return same_origin(wsi, origin);
+}
+
+/* Before the 101: refuse bad origins, unknown endpoints and unknown boards with an HTTP status.
+ * Returns what LWS_CALLBACK_HTTP_CONFIRM_UPGRADE wants: 0 go on, 1 answered, -1 hang up. */
+static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
+{
+        char origin[256], msg[512];
+        if (!origin_allowed(s, wsi, origin, sizeof(origin)))
+                return http_error(wsi, 403, "origin_not_allowed",
+                                  "WebSocket connections from origin '%s' are not allowed; add it to ws_origins "
+                                  "in corrald.conf if it should be.", origin) < 0 ? -1 : 1;
+        struct ws_target t;
+        int r = parse_target(wsi, &t, msg, sizeof(msg));
+        if (r < 0)
+                return http_error(wsi, r == -EINVAL ? 400 : 404, r == -EINVAL ? "invalid_query" : "not_found", "%s",
+                                  msg) < 0 ? -1 : 1;
+        if (t.kind == WS_CONSOLE) {
+                json_t *b = NULL;
+                if (registry_board_json(s->o.registry, t.board, &b) < 0)
+                        return http_error(wsi, 404, "board_not_found", "No board with id '%s'.", t.board) < 0 ? -1 : 1;
+                json_decref(b);
+        }
+        return 0;
+}
+
+/* ---- sessions ---- */
+
+static int session_open(struct ws_server *s, struct lws *wsi, struct ws_session **pss)
+{
+        char msg[512];
+        struct ws_target t;
+        if (parse_target(wsi, &t, msg, sizeof(msg)) < 0)
+                return -1;
+        struct ws_session *ss = calloc(1, sizeof(*ss));
+        if (!ss)
+                return -1;
+        ss->wsi = wsi;
+        ss->s = s;
+        ss->kind = t.kind;
+        ss->next = s->sessions;
+        if (s->sessions)
+                s->sessions->prev = ss;
+        s->sessions = ss;
+        *pss = ss;
+        int r;
+        if (t.kind == WS_CONSOLE) {
+                if (!t.name[0]) {
+                        char peer[sizeof(t.name)] = "";
+                        lws_get_peer_simple(wsi, peer, sizeof(peer));
+                        snprintf(t.name, sizeof(t.name), "%s", peer);
+                }
+                r = ws_console_open(ss, t.board, t.name, msg, sizeof(msg));
+        } else {
+                r = ws_events_open(ss, t.since);
+                snprintf(msg, sizeof(msg), "cannot follow the event stream");
+        }
+        if (r < 0) {
+                lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)msg, strlen(msg));
+                return -1;
+        }
+        lws_callback_on_writable(wsi);
+        return 0;
+}
+
+static void session_close(struct ws_server *s, struct ws_session *ss)
+{
+        if (!ss)
+                return;
+        if (ss->kind == WS_CONSOLE)
+                ws_console_close(ss);
+        else
+                ws_events_close(ss);
+        if (ss->prev)
+                ss->prev->next = ss->next;
+        else
+                s->sessions = ss->next;
+        if (ss->next)
+                ss->next->prev = ss->prev;
+        for (unsigned i = 0; i < ss->nreplies; i++)
+                free(ss->replies[i]);
+        free(ss);
+}
+
+/* Service thread, after lws_cancel_service(): adopt queued sockets, ask for WRITEABLE where a
+ * session has something to send. */
+static void on_wake(struct ws_server *s)
+{
+        int fds[WS_ADOPT_QUEUE];
+        pthread_mutex_lock(&s->mu);
+        s->wake_pending = false;
+        unsigned n = s->nadopt;
+        memcpy(fds, s->adopt, n * sizeof(fds[0]));
+        s->nadopt = 0;
+        pthread_mutex_unlock(&s->mu);
+        for (unsigned i = 0; i < n; i++)
+                if (!lws_adopt_socket_vhost(s->vhost, fds[i])) /* closes the fd on failure */
+                        log_warning("WebSocket: could not adopt a connection");
+        for (struct ws_session *ss = s->sessions; ss; ss = ss->next) {
+                bool pending = ss->nreplies ||
+                               (ss->kind == WS_CONSOLE ? ws_console_pending(ss) : ws_events_pending(ss));
+                if (pending)
+                        lws_callback_on_writable(ss->wsi);
+        }
+}
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+        struct ws_server *s = lws_context_user(lws_get_context(wsi));
+        struct ws_session **pss = user;
+        struct ws_session *ss = pss ? *pss : NULL;
+        switch (reason) {
+        case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+                on_wake(s);
+                return 0;
+        case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+                return confirm_upgrade(s, wsi);
+        case LWS_CALLBACK_HTTP:
+                /* A plain request on a connection that started with /ws/... */
+                if (http_error(wsi, 426, "upgrade_required",
+                               "This path speaks WebSocket only; the REST API lives under /api/v1/.") < 0)
+                        return -1;
+                return lws_http_transaction_completed(wsi) ? -1 : 0;
+        case LWS_CALLBACK_ESTABLISHED:
+                return session_open(s, wsi, pss);
+        case LWS_CALLBACK_CLOSED:
+                session_close(s, ss);
+                if (pss)
+                        *pss = NULL;
+                return 0;
+        case LWS_CALLBACK_RECEIVE:
+                if (!ss)
+                        return -1;
+                if (ss->kind == WS_CONSOLE)
+                        return ws_console_receive(ss, in, len);
+                ws_reply(ss, "error", "read_only", "The event stream takes no messages.");
+                return 0;
+        case LWS_CALLBACK_SERVER_WRITEABLE: {
+                if (!ss)
+                        return 0;
+                int r = ws_write_reply(ss);
+                if (r < 0)
+                        return -1;
+                if (r > 0) {
+                        lws_callback_on_writable(wsi);
+                        return 0;
+                }
+                return ss->kind == WS_CONSOLE ? ws_console_writeable(ss) : ws_events_writeable(ss);
+        }
+        default:
+                return 0;
+        }
+}
+
+static const struct lws_protocols protocols[] = {
+        { WS_PROTOCOL, ws_callback, sizeof(struct ws_session *), 4096, 0, NULL, 0 },
+        { NULL, NULL, 0, 0, 0, NULL, 0 }, /* lws 4.1.6 has no LWS_PROTOCOL_LIST_TERM */
+};
+
+static void *service_main(void *arg)
+{
+        struct ws_server *s = arg;
+        while (!atomic_load(&s->stop))
+                lws_service(s->ctx, 0);
+        return NULL;
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+        size_t n = strlen(line);
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                n--;
+        log_msg(level == LLL_ERR ? LOG_ERR : LOG_WARNING, "libwebsockets: %.*s", (int)n, line);
+}
+
+int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t msg_size)
+{
+        struct ws_server *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->o = *o;
+        pthread_mutex_init(&s->mu, NULL);
+        atomic_init(&s->stop, false);
+        lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+        struct lws_context_creation_info info;
+        memset(&info, 0, sizeof(info));
+        info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+        info.protocols = protocols;
+        info.vhost_name = "corral";
+        info.user = s;
+        info.gid = -1;
+        info.uid = -1;
+        info.max_http_header_data = 8192; /* browsers send cookies with the upgrade */
+        info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+        int r = ws_events_init(s);
+        if (r < 0) {
+                snprintf(msg, msg_size, "cannot subscribe the WebSocket server to events");
+                ws_stop(s);
+                return r;
+        }
+        s->ctx = lws_create_context(&info);
+        s->vhost = s->ctx ? lws_get_vhost_by_name(s->ctx, "corral") : NULL;
+        if (!s->vhost) {
+                snprintf(msg, msg_size, "cannot create the WebSocket (libwebsockets) context");
+                ws_stop(s);
+                return -ENOMEM;
+        }
+        s->live = true;
+        r = pthread_create(&s->thread, NULL, service_main, s);
+        if (r) {
+                snprintf(msg, msg_size, "cannot start the WebSocket thread: %s", strerror(r));
+                ws_stop(s);
+                return -r;
+        }
+        s->thread_started = true;
+        *ret = s;
+        return 0;
+}
+
+int ws_adopt(struct ws_server *s, int fd)
+{
+        int r = 0;
+        pthread_mutex_lock(&s->mu);
+        if (!s->live)
+                r = -ESHUTDOWN;
+        else if (s->nadopt == WS_ADOPT_QUEUE)
+                r = -EAGAIN;
+        else
+                s->adopt[s->nadopt++] = fd;
+        if (r == 0 && !s->wake_pending) {
+                s->wake_pending = true;
+                lws_cancel_service(s->ctx);
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (r < 0)
+                close(fd);
+        return r;
+}
+
+struct ws_server *ws_stop(struct ws_server *s)
+{
+        if (!s)
+                return NULL;
+        ws_events_unsubscribe(s); /* no more bus callbacks after this */
+        if (s->thread_started) {
+                atomic_store(&s->stop, true);
+                lws_cancel_service(s->ctx);
+                pthread_join(s->thread, NULL);
+        }
+        pthread_mutex_lock(&s->mu);
+        s->live = false; /* console wakes from workers are ignored from now on */
+        for (unsigned i = 0; i < s->nadopt; i++)
+                close(s->adopt[i]);
+        s->nadopt = 0;
+        pthread_mutex_unlock(&s->mu);
+        if (s->ctx)
+                lws_context_destroy(s->ctx); /* closes every session (CLOSED callbacks) */
+        ws_events_free_ring(s);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return NULL;
+}

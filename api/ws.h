@@ -1,0 +1,31 @@
+/* The WebSocket side of corrald (libwebsockets): /ws/v1/boards/{id}/console and /ws/v1/events,
+ * on sockets the front door hands over after peeking at their request line. lws runs in its own
+ * service thread; other threads reach it only through ws_adopt() and the console/event wakes. */
+#ifndef CORRAL_WS_H
+#define CORRAL_WS_H
+
+#include <stddef.h>
+
+struct registry;
+struct events;
+struct config;
+struct console_dir;
+struct ws_server;
+
+struct ws_opts {
+        struct registry *registry;     /* borrowed: board lookups */
+        struct events *events;         /* borrowed: subscribed for /ws/v1/events */
+        const struct config *cfg;      /* borrowed: ws_origins */
+        struct console_dir *consoles;  /* borrowed: where the workers' consoles are */
+};
+
+/* Create the lws context (no listener), subscribe to events and start the service thread.
+ * msg gets a plain reason on failure. */
+int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t msg_size);
+/* Hand over an accepted socket whose first request is for /ws/...; lws does the handshake.
+ * Safe from any thread. Takes the fd in every case (closed on failure: -ESHUTDOWN, -EAGAIN). */
+int ws_adopt(struct ws_server *s, int fd);
+/* Stop the thread, close every session, free. NULL-safe; returns NULL. */
+struct ws_server *ws_stop(struct ws_server *s);
+
+#endif

@@ -1,0 +1,135 @@
+/* /ws/v1/boards/{id}/console: binary frames carry raw serial bytes both ways; text frames carry
+ * the small JSON control protocol (take, release, interrupt, soft_reset, reset, input) in, and
+ * the console's status messages out. Protocol: api/websocket.md. */
+#include "ws_internal.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "jobs/console.h"
+
+int ws_console_open(struct ws_session *ss, const char *board_id, const char *name, char *msg, size_t msg_size)
+{
+        struct console *c = NULL;
+        int r = console_dir_get(ss->s->o.consoles, board_id, &c);
+        if (r < 0) {
+                snprintf(msg, msg_size, "cannot open the console of '%s'", board_id);
+                return r;
+        }
+        r = console_viewer_join(c, name, ws_wake, ss->s, &ss->viewer);
+        console_unref(c); /* the viewer holds its own reference */
+        if (r == -EMFILE)
+                snprintf(msg, msg_size, "This console already has %d viewers.", CONSOLE_MAX_VIEWERS);
+        else if (r < 0)
+                snprintf(msg, msg_size, "cannot join the console of '%s'", board_id);
+        return r;
+}
+
+void ws_console_close(struct ws_session *ss)
+{
+        ss->viewer = console_viewer_leave(ss->viewer);
+}
+
+bool ws_console_pending(struct ws_session *ss)
+{
+        return ss->viewer && console_viewer_pending(ss->viewer);
+}
+
+static const char *error_code(int r, bool taking)
+{
+        switch (r) {
+        case -EBUSY:
+                return taking ? "lock_held" : "read_only";
+        case -EPERM:
+                return "not_writer";
+        case -ENODEV:
+                return "offline";
+        case -ENOBUFS:
+                return "input_full";
+        default:
+                return "failed";
+        }
+}
+
+static void answer(struct ws_session *ss, int r, bool taking, const char *msg)
+{
+        if (r < 0)
+                ws_reply(ss, "error", error_code(r, taking), "%s", msg);
+}
+
+/* One complete text message from the client. */
+static void control(struct ws_session *ss, const char *text, size_t len)
+{
+        char msg[512];
+        json_error_t e;
+        json_t *j = json_loadb(text, len, 0, &e);
+        const char *type = json_string_value(json_object_get(j, "type"));
+        struct console_viewer *v = ss->viewer;
+        if (!type) {
+                ws_reply(ss, "error", "bad_message", "Text messages are JSON objects with a \"type\": take, "
+                         "release, interrupt, soft_reset, reset or input.");
+        } else if (!strcmp(type, "take")) {
+                answer(ss, console_viewer_take(v, msg, sizeof(msg)), true, msg);
+        } else if (!strcmp(type, "release")) {
+                answer(ss, console_viewer_release(v, msg, sizeof(msg)), false, msg);
+        } else if (!strcmp(type, "interrupt")) {
+                answer(ss, console_viewer_input(v, "\x03", 1, msg, sizeof(msg)), false, msg);
+        } else if (!strcmp(type, "soft_reset")) {
+                answer(ss, console_viewer_input(v, "\x04", 1, msg, sizeof(msg)), false, msg);
+        } else if (!strcmp(type, "reset")) {
+                answer(ss, console_viewer_reset(v, msg, sizeof(msg)), false, msg);
+        } else if (!strcmp(type, "input")) {
+                json_t *d = json_object_get(j, "data");
+                if (!json_is_string(d))
+                        ws_reply(ss, "error", "bad_message", "\"input\" needs a \"data\" string.");
+                else
+                        answer(ss, console_viewer_input(v, json_string_value(d), json_string_length(d), msg,
+                                                        sizeof(msg)), false, msg);
+        } else {
+                ws_reply(ss, "error", "bad_message", "Unknown message type '%.64s'.", type);
+        }
+        json_decref(j);
+}
+
+int ws_console_receive(struct ws_session *ss, const void *in, size_t len)
+{
+        struct lws *wsi = ss->wsi;
+        if (!ss->viewer)
+                return -1;
+        if (lws_frame_is_binary(wsi)) {
+                char msg[512];
+                answer(ss, console_viewer_input(ss->viewer, in, len, msg, sizeof(msg)), false, msg);
+                return 0;
+        }
+        if (ss->nrx + len >= sizeof(ss->rx))
+                ss->rx_too_long = true;
+        else {
+                memcpy(ss->rx + ss->nrx, in, len);
+                ss->nrx += len;
+        }
+        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+                return 0;
+        if (ss->rx_too_long)
+                ws_reply(ss, "error", "bad_message", "Control messages are at most %zu bytes; send bytes for the "
+                         "board as binary frames.", sizeof(ss->rx) - 1);
+        else
+                control(ss, ss->rx, ss->nrx);
+        ss->nrx = 0;
+        ss->rx_too_long = false;
+        return 0;
+}
+
+int ws_console_writeable(struct ws_session *ss)
+{
+        unsigned char buf[LWS_PRE + WS_CHUNK];
+        bool text = false;
+        size_t n = console_viewer_next(ss->viewer, buf + LWS_PRE, WS_CHUNK, &text);
+        if (!n)
+                return 0; /* drained: the console wakes us when more arrives */
+        if (ws_write_frame(ss, buf + LWS_PRE, n, text) < 0)
+                return -1;
+        lws_callback_on_writable(ss->wsi);
+        return 0;
+}

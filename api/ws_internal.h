@@ -1,0 +1,93 @@
+/* Shared by ws.c (context, thread, routing, origin check), ws_console.c and ws_events.c (the two
+ * endpoints). Everything here runs on the lws service thread unless marked otherwise. */
+#ifndef CORRAL_WS_INTERNAL_H
+#define CORRAL_WS_INTERNAL_H
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ws.h"
+
+#define WS_CHUNK 8192            /* largest frame written per WRITEABLE callback */
+#define WS_REPLIES 8             /* per-session replies (errors) waiting to be written */
+#define WS_ADOPT_QUEUE 64
+#define WS_EVENTS_RING 256       /* events kept for slow /ws/v1/events clients */
+#define WS_EVENTS_BACKLOG 1024   /* at most this many replayed for ?since= */
+
+enum ws_kind { WS_CONSOLE, WS_EVENTS };
+
+struct ws_session {
+        enum ws_kind kind;
+        struct lws *wsi;
+        struct ws_server *s;
+        struct ws_session *prev, *next;
+        char *replies[WS_REPLIES];      /* owned strings, oldest first */
+        unsigned nreplies;
+        /* console */
+        struct console_viewer *viewer;
+        char rx[1024];                  /* a text (control) message being received */
+        size_t nrx;
+        bool rx_too_long;
+        /* events */
+        uint64_t ev_tail;               /* ring position of the next event to send */
+        char **backlog;                 /* ?since= replay, owned */
+        size_t nbacklog, backlog_at;
+        uint64_t ev_lost_pending;       /* events to announce as dropped */
+};
+
+/* Events fan-out: the bus callback (any thread) appends, sessions read at their own pace. */
+struct ws_evring {
+        pthread_mutex_t mu;
+        char *text[WS_EVENTS_RING];
+        uint64_t pos;                   /* events ever appended */
+        uint64_t last_seq;              /* bus sequence number of the last one */
+};
+
+struct ws_server {
+        struct ws_opts o;
+        struct lws_context *ctx;
+        struct lws_vhost *vhost;
+        pthread_t thread;
+        bool thread_started;
+        atomic_bool stop;
+        pthread_mutex_t mu;             /* live, wake_pending, adopt queue */
+        bool live, wake_pending;
+        int adopt[WS_ADOPT_QUEUE];
+        unsigned nadopt;
+        struct ws_session *sessions;    /* service thread only */
+        struct ws_evring ev;
+        bool subscribed;
+};
+
+/* Wake the service thread (any thread; coalesced). Matches console_wake_fn. */
+void ws_wake(void *server);
+/* Queue a JSON text reply for the session (e.g. an error) and ask for WRITEABLE. */
+void ws_reply(struct ws_session *ss, const char *type, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* Write the oldest queued reply; 1 if one was written, 0 if none, -1 on a write failure. */
+int ws_write_reply(struct ws_session *ss);
+/* Write one frame from buf (which has LWS_PRE bytes of headroom before it). */
+int ws_write_frame(struct ws_session *ss, unsigned char *buf, size_t len, bool text);
+
+/* /ws/v1/boards/{id}/console. open: 0 or negative errno with msg. */
+int ws_console_open(struct ws_session *ss, const char *board_id, const char *name, char *msg, size_t msg_size);
+void ws_console_close(struct ws_session *ss);
+int ws_console_receive(struct ws_session *ss, const void *in, size_t len);
+int ws_console_writeable(struct ws_session *ss);
+bool ws_console_pending(struct ws_session *ss);
+
+/* /ws/v1/events. init: ring + bus subscription (before the thread starts); unsubscribe: no bus
+ * callbacks once it returns; free_ring: after every session closed. */
+int ws_events_init(struct ws_server *s);
+void ws_events_unsubscribe(struct ws_server *s);
+void ws_events_free_ring(struct ws_server *s);
+/* since: replay events after this sequence number (-1: none). */
+int ws_events_open(struct ws_session *ss, int64_t since);
+void ws_events_close(struct ws_session *ss);
+int ws_events_writeable(struct ws_session *ss);
+bool ws_events_pending(struct ws_session *ss);
+
+#endif

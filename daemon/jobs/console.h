@@ -1,0 +1,86 @@
+/* A board's live console: the last 64 KB the board printed, the people watching it (each with
+ * its own lag limit and drop counter), one write lock, and the bytes waiting to go to the port.
+ * The port worker feeds and drains it; the WebSocket layer joins viewers. Thread-safe.
+ *
+ * Wire protocol (JSON text messages produced here, carried by /ws/v1/boards/{id}/console):
+ * hello, lock, status, dropped, reset, error; see api/websocket.md. */
+#ifndef CORRAL_CONSOLE_H
+#define CORRAL_CONSOLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONSOLE_HISTORY 65536    /* bytes kept and replayed on join; also each viewer's lag limit */
+#define CONSOLE_INPUT_MAX 16384  /* bytes queued for the port before input is refused */
+#define CONSOLE_TEXT_QUEUE 32    /* status messages queued per viewer before the oldest is dropped */
+#define CONSOLE_TEXT_MAX 1024    /* longest status message */
+#define CONSOLE_MAX_VIEWERS 64
+
+struct console_dir;
+struct console;
+struct console_viewer;
+
+/* Called when there is something new; runs on the caller's thread with the console lock held:
+ * it must only flag and wake (never call back into the console). */
+typedef void (*console_wake_fn)(void *user);
+
+/* ---- directory: one console per board id, shared by the board's worker and its viewers ---- */
+int console_dir_new(struct console_dir **ret);
+/* NULL-safe; every console must have been released first. Returns NULL. */
+struct console_dir *console_dir_free(struct console_dir *d);
+/* The process-wide directory used while the daemon context does not pass one around (borrowed,
+ * never freed; empty once every worker and viewer has released its console). */
+struct console_dir *console_dir_shared(void);
+/* The console of board_id, created empty when missing. *ret is a new reference. */
+int console_dir_get(struct console_dir *d, const char *board_id, struct console **ret);
+/* Drop a reference; the last one frees the console. NULL-safe; returns NULL. */
+struct console *console_unref(struct console *c);
+
+/* ---- port side (the board's worker thread) ---- */
+/* The worker owns the port now; wake() is called when input or a reset request is queued. */
+void console_attach(struct console *c, console_wake_fn wake, void *user);
+/* The worker is gone: the console says "offline", queued input is dropped, wake() is never
+ * called again once this returns. */
+void console_detach(struct console *c);
+/* Port open or not, with the reason in plain words when not (copied). */
+void console_set_port(struct console *c, bool open, const char *error);
+/* A job holds the port (job_id > 0, kind copied) or not (0): the console is read-only meanwhile
+ * and queued input is dropped. */
+void console_set_job(struct console *c, int64_t job_id, const char *kind);
+/* Bytes the board printed (or a job's output): into the history, towards every viewer. */
+void console_feed(struct console *c, const void *data, size_t len);
+/* Take up to cap queued input bytes; *reset says a hard reset was asked for (cleared). */
+size_t console_input_take(struct console *c, void *buf, size_t cap, bool *reset);
+/* True while someone holds the write lock or input is queued: the worker should poll fast. */
+bool console_interactive(struct console *c);
+/* Tell every viewer how a requested hard reset went. */
+void console_report_reset(struct console *c, bool ok, const char *message);
+
+/* ---- viewer side (the WebSocket thread) ---- */
+/* Join: the viewer is queued a hello and the history. name (may be NULL) labels the viewer in
+ * lock messages. -EMFILE when the console has CONSOLE_MAX_VIEWERS already. The viewer holds its
+ * own reference on c; free it with console_viewer_leave(). */
+int console_viewer_join(struct console *c, const char *name, console_wake_fn wake, void *user,
+                        struct console_viewer **ret);
+/* Leave (releases the write lock if held) and free. NULL-safe; returns NULL. */
+struct console_viewer *console_viewer_leave(struct console_viewer *v);
+/* Next thing to send: a status message (*is_text = true) or history bytes. Returns the length
+ * copied into buf (a status message needs cap >= CONSOLE_TEXT_MAX), 0 when nothing is pending
+ * (the viewer is woken again when something arrives). */
+size_t console_viewer_next(struct console_viewer *v, void *buf, size_t cap, bool *is_text);
+/* Anything waiting for this viewer (does not consume). */
+bool console_viewer_pending(struct console_viewer *v);
+/* Bytes this viewer has lost to its lag limit so far. */
+uint64_t console_viewer_dropped(struct console_viewer *v);
+
+/* Requests. Each returns 0 or a negative errno with a plain sentence in msg:
+ * -EBUSY lock held by another viewer (take) or a job holds the port (input/reset),
+ * -EPERM the viewer does not hold the write lock, -ENODEV the board is offline,
+ * -ENOBUFS the input queue is full. */
+int console_viewer_take(struct console_viewer *v, char *msg, size_t msg_size);
+int console_viewer_release(struct console_viewer *v, char *msg, size_t msg_size);
+int console_viewer_input(struct console_viewer *v, const void *data, size_t len, char *msg, size_t msg_size);
+int console_viewer_reset(struct console_viewer *v, char *msg, size_t msg_size);
+
+#endif

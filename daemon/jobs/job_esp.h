@@ -1,0 +1,21 @@
+/* Helpers shared by the ESP job kinds (flash, erase): parameter checks, connect options from
+ * params and hints, facts reporting, errno to failure code. Defined in job_flash.c. */
+#ifndef CORRAL_JOB_ESP_H
+#define CORRAL_JOB_ESP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "engines/esp_rom.h"
+#include "jobs/job_run.h"
+
+/* Checks the options every ESP job shares (reset, baud, stub_dir). 0 or -EINVAL + msg. */
+int job_esp_check_common(const json_t *params, char *msg, size_t size);
+/* Connect options from the job's params and the board's hints (USB-JTAG bridges, url scheme). */
+void job_esp_connect_opts(struct job_run *jr, struct esp_connect_opts *o);
+/* Store chip, MAC, flash size... of a prepared loader as board facts. */
+void job_esp_report_facts(struct job_run *jr, const struct esp_loader *l);
+/* Stable failure code for a negative errno from the ESP engines. */
+const char *job_esp_fail_code(int e);
+
+#endif

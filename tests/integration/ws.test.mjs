@@ -1,0 +1,367 @@
+// WebSocket endpoints of the real corrald on the same port as REST: the board console
+// (/ws/v1/boards/{id}/console: viewers, write lock, read-only during jobs, 64 KB replay,
+// per-viewer backpressure) and the event stream (/ws/v1/events). Boards here are local TCP
+// peers attached as socket:// static ports, so every byte is under the test's control.
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import WebSocket from "ws";
+import { api, silentServer, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
+
+/** A board the test drives: print() sends bytes to corrald, received holds what corrald wrote. */
+async function scriptedBoard({ echo = false } = {}) {
+  const socks = new Set();
+  const board = { received: Buffer.alloc(0), print(data) { for (const s of socks) s.write(data); } };
+  const srv = net.createServer((s) => {
+    socks.add(s);
+    s.on("error", () => {});
+    s.on("close", () => socks.delete(s));
+    s.on("data", (d) => { board.received = Buffer.concat([board.received, d]); if (echo) s.write(d); });
+  });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  board.port = srv.address().port;
+  board.connected = () => socks.size > 0;
+  board.close = () => { for (const s of socks) s.destroy(); srv.close(); };
+  return board;
+}
+
+/** A board printing `chunk` every `everyMs` for as long as corrald is connected. */
+async function streamingBoard(chunk, everyMs) {
+  const timers = new Set();
+  const srv = net.createServer((s) => {
+    s.on("error", () => {});
+    const t = setInterval(() => s.write(chunk), everyMs);
+    timers.add(t);
+    s.on("close", () => { clearInterval(t); timers.delete(t); });
+  });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  return { port: srv.address().port, close: () => { for (const t of timers) clearInterval(t); srv.close(); } };
+}
+
+/** Open a console or events socket; collects JSON messages and binary bytes. */
+function wsOpen(base, p, headers = {}) {
+  const ws = new WebSocket(base.replace(/^http/, "ws") + p, { headers });
+  const c = { ws, msgs: [], bytes: Buffer.alloc(0), nbytes: 0, keep: true };
+  ws.on("message", (data, isBinary) => {
+    if (isBinary) {
+      c.nbytes += data.length;
+      if (c.keep) c.bytes = Buffer.concat([c.bytes, data]);
+    } else c.msgs.push(JSON.parse(data.toString()));
+  });
+  c.ready = new Promise((resolve, reject) => {
+    ws.once("open", () => resolve(c));
+    ws.once("unexpected-response", (req, res) => {
+      let body = "";
+      res.on("data", (d) => { body += d; });
+      res.on("end", () => { const e = new Error(`HTTP ${res.statusCode}`); e.status = res.statusCode; e.body = body; reject(e); });
+    });
+    ws.once("error", reject);
+  });
+  c.send = (obj) => ws.send(JSON.stringify(obj));
+  c.msg = (pred, what = "message", ms = 10000) => waitFor(() => c.msgs.find(pred), ms, what);
+  c.close = () => new Promise((r) => { if (ws.readyState === WebSocket.CLOSED) return r(); ws.once("close", r); ws.close(); });
+  return c;
+}
+
+const consolePath = (id, q = "") => `/ws/v1/boards/${id}/console${q}`;
+const text = (c) => c.bytes.toString("latin1");
+
+describe("board console over WebSocket", () => {
+  let d, board, quiet;
+  before(async () => {
+    board = await scriptedBoard();
+    quiet = await silentServer();
+    d = await startCorrald({ args: ["--port", `b=socket://127.0.0.1:${board.port}`,
+      "--port", `quiet=socket://127.0.0.1:${quiet.port},family=micropython`] });
+    await waitFor(() => board.connected(), 10000, "corrald connected to the board");
+  });
+  after(async () => { await d.stop(); board.close(); quiet.close(); });
+
+  test("hello names the board, says nobody writes and the board is online", async () => {
+    const v = await wsOpen(d.url, consolePath("b", "?name=alice")).ready;
+    const hello = await v.msg((m) => m.type === "hello");
+    assert.equal(hello.board, "b");
+    assert.equal(hello.writer, false);
+    assert.equal(hello.holder, null);
+    assert.equal(hello.online, true);
+    assert.equal(hello.busy, false);
+    await v.close();
+  });
+
+  test("two viewers see the same bytes the board prints", async () => {
+    const a = await wsOpen(d.url, consolePath("b")).ready, b = await wsOpen(d.url, consolePath("b")).ready;
+    await a.msg((m) => m.type === "hello");
+    await b.msg((m) => m.type === "hello");
+    const skipA = a.bytes.length, skipB = b.bytes.length;
+    board.print("boot: two viewers\r\n>>> ");
+    await waitFor(() => text(a).slice(skipA).includes(">>> ") && text(b).slice(skipB).includes(">>> "), 5000, "both see it");
+    assert.equal(text(a).slice(skipA), "boot: two viewers\r\n>>> ");
+    assert.equal(text(b).slice(skipB), "boot: two viewers\r\n>>> ");
+    await a.close(); await b.close();
+  });
+
+  test("the writer's binary frames reach the board byte for byte", async () => {
+    const w = await wsOpen(d.url, consolePath("b")).ready;
+    w.send({ type: "take" });
+    await w.msg((m) => m.type === "lock" && m.writer === true, "lock granted");
+    const before = board.received.length;
+    w.ws.send(Buffer.from([0x00, 0xff, 0x0d, 0x0a, 0x41]));
+    await waitFor(() => board.received.length >= before + 5, 5000, "bytes at the board");
+    assert.deepEqual([...board.received.subarray(before)], [0x00, 0xff, 0x0d, 0x0a, 0x41]);
+    await w.close();
+  });
+
+  test("interrupt sends Ctrl-C and soft_reset sends Ctrl-D to the board", async () => {
+    const w = await wsOpen(d.url, consolePath("b")).ready;
+    w.send({ type: "take" });
+    await w.msg((m) => m.type === "lock" && m.writer === true, "lock granted");
+    const before = board.received.length;
+    w.send({ type: "interrupt" });
+    w.send({ type: "soft_reset" });
+    await waitFor(() => board.received.length >= before + 2, 5000, "control bytes at the board");
+    assert.deepEqual([...board.received.subarray(before)], [0x03, 0x04]);
+    await w.close();
+  });
+
+  test("a second writer is refused, naming the holder, until the first releases", async () => {
+    const a = await wsOpen(d.url, consolePath("b", "?name=alice")).ready;
+    const b = await wsOpen(d.url, consolePath("b", "?name=bob")).ready;
+    a.send({ type: "take" });
+    await a.msg((m) => m.type === "lock" && m.writer === true, "alice holds the lock");
+    const seen = await b.msg((m) => m.type === "lock" && m.holder?.name === "alice", "bob told who writes");
+    assert.equal(seen.writer, false);
+    b.send({ type: "take" });
+    const refused = await b.msg((m) => m.type === "error", "refusal");
+    assert.equal(refused.code, "lock_held");
+    assert.match(refused.message, /alice/);
+    const before = board.received.length;
+    b.ws.send(Buffer.from("rm -rf\n"));
+    const notWriter = await b.msg((m) => m.type === "error" && m.code === "not_writer", "input refused");
+    assert.match(notWriter.message, /write lock/);
+    a.send({ type: "release" });
+    await b.msg((m) => m.type === "lock" && m.holder === null, "lock free");
+    b.send({ type: "take" });
+    await b.msg((m) => m.type === "lock" && m.writer === true, "bob holds the lock");
+    assert.equal(board.received.length, before, "the refused input never reached the board");
+    await a.close(); await b.close();
+  });
+
+  test("the write lock is freed when its holder disconnects", async () => {
+    const a = await wsOpen(d.url, consolePath("b")).ready, b = await wsOpen(d.url, consolePath("b")).ready;
+    a.send({ type: "take" });
+    await b.msg((m) => m.type === "lock" && m.holder !== null, "a holds it");
+    await a.close();
+    await b.msg((m) => m.type === "lock" && m.holder === null, "freed on disconnect");
+    b.send({ type: "take" });
+    await b.msg((m) => m.type === "lock" && m.writer === true, "b takes it");
+    await b.close();
+  });
+
+  test("the console is read-only while a job runs and says which job", async () => {
+    const v = await wsOpen(d.url, consolePath("quiet")).ready;
+    v.send({ type: "take" });
+    await v.msg((m) => m.type === "lock" && m.writer === true, "lock");
+    const job = (await api(d.url, "POST", "/api/v1/boards/quiet/jobs", { kind: "identify", timeout_s: 60 })).body;
+    const busy = await v.msg((m) => m.type === "status" && m.busy === true, "busy status");
+    assert.equal(busy.job, job.id);
+    assert.equal(busy.kind, "identify");
+    assert.match(busy.reason, new RegExp(`Job ${job.id} \\(identify\\).*read-only`));
+    v.ws.send(Buffer.from("typed during the job\r"));
+    const refused = await v.msg((m) => m.type === "error", "input refused");
+    assert.equal(refused.code, "read_only");
+    assert.match(refused.message, new RegExp(`Job ${job.id} \\(identify\\)`));
+    await api(d.url, "POST", `/api/v1/jobs/${job.id}/cancel`);
+    await waitJob(d.url, job.id, 20000);
+    await v.msg((m) => m.type === "status" && m.busy === false, "idle again");
+    await v.close();
+  });
+
+  test("a viewer joining later is replayed the last 64 KB a previous viewer saw", async () => {
+    const a = await wsOpen(d.url, consolePath("b")).ready;
+    await a.msg((m) => m.type === "hello");
+    let out = "";
+    for (let i = 0; out.length < 100 * 1024; i++) out += `line ${String(i).padStart(6, "0")} ${"=".repeat(40)}\r\n`;
+    board.print(out);
+    await waitFor(() => text(a).endsWith(out), 10000, "first viewer got everything");
+    const b = await wsOpen(d.url, consolePath("b")).ready;
+    const hello = await b.msg((m) => m.type === "hello");
+    assert.equal(hello.replay_bytes, 65536);
+    await waitFor(() => b.bytes.length >= 65536, 5000, "replay complete");
+    assert.equal(b.bytes.length, 65536);
+    assert.ok(a.bytes.subarray(-65536).equals(b.bytes), "replay = the last 64 KB the first viewer saw");
+    await a.close(); await b.close();
+  });
+
+  test("an unknown board's console is refused with 404 before the handshake", async () => {
+    const e = await wsOpen(d.url, consolePath("no-such-board")).ready.catch((x) => x);
+    assert.equal(e.status, 404);
+    assert.equal(JSON.parse(e.body).error.code, "board_not_found");
+  });
+
+  test("an unknown WebSocket path is 404 and a plain GET on /ws/ is 426", async () => {
+    const e = await wsOpen(d.url, "/ws/v1/nothing").ready.catch((x) => x);
+    assert.equal(e.status, 404);
+    const r = await api(d.url, "GET", "/ws/v1/events");
+    assert.equal(r.status, 426);
+    assert.equal(r.body.error.code, "upgrade_required");
+  });
+
+  test("a foreign Origin is refused with 403; no Origin and the server's own origin are accepted", async () => {
+    const e = await wsOpen(d.url, consolePath("b"), { Origin: "http://evil.example" }).ready.catch((x) => x);
+    assert.equal(e.status, 403);
+    assert.equal(JSON.parse(e.body).error.code, "origin_not_allowed");
+    const own = await wsOpen(d.url, consolePath("b"), { Origin: d.url }).ready;
+    await own.close();
+    const none = await wsOpen(d.url, consolePath("b")).ready;
+    await none.close();
+  });
+
+  test("the REST API still answers on the same port while consoles are open", async () => {
+    const v = await wsOpen(d.url, consolePath("b")).ready;
+    const r = await api(d.url, "GET", "/api/v1/boards/b");
+    assert.equal(r.status, 200);
+    assert.equal(r.body.id, "b");
+    await v.close();
+  });
+});
+
+describe("console backpressure", () => {
+  // 100 bytes every 2 ms = 50 KB/s: far above a 115200-baud board, steady enough to measure.
+  const CHUNK = Buffer.alloc(100, "x"), EVERY_MS = 2;
+  let d, src;
+  before(async () => {
+    src = await streamingBoard(CHUNK, EVERY_MS);
+    d = await startCorrald({ args: ["--port", `s=socket://127.0.0.1:${src.port}`] });
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/s")).body.state === "online", 10000, "online");
+  });
+  after(async () => { await d.stop(); src.close(); });
+
+  async function rate(c, ms) {
+    const n0 = c.nbytes, t0 = Date.now();
+    await new Promise((r) => setTimeout(r, ms));
+    return (c.nbytes - n0) / ((Date.now() - t0) / 1000);
+  }
+
+  test("a viewer that never reads does not slow another viewer", async () => {
+    const fast = await wsOpen(d.url, consolePath("s")).ready;
+    fast.keep = false;
+    await fast.msg((m) => m.type === "hello");
+    await new Promise((r) => setTimeout(r, 1000)); // past the replay burst
+    const alone = await rate(fast, 3000);
+    const stalled = await wsOpen(d.url, consolePath("s")).ready;
+    stalled.ws._socket.pause();
+    await new Promise((r) => setTimeout(r, 1000));
+    const withStalled = await rate(fast, 3000);
+    assert.ok(alone > 20000, `the source streams (${alone.toFixed(0)} B/s)`);
+    assert.ok(Math.abs(withStalled - alone) / alone < 0.10,
+      `alone ${alone.toFixed(0)} B/s, beside a stalled viewer ${withStalled.toFixed(0)} B/s`);
+    stalled.ws.terminate();
+    await fast.close();
+  });
+
+  test("a viewer that falls more than 64 KB behind is told how many bytes it lost", async () => {
+    const slow = await wsOpen(d.url, consolePath("s")).ready;
+    slow.keep = false;
+    slow.ws._socket.pause();
+    // Kernel socket buffers hold some; the console ring holds 64 KB; the rest must be dropped.
+    const end = Date.now() + 60000;
+    let dropped;
+    while (!dropped && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 3000));
+      slow.ws._socket.resume();
+      await new Promise((r) => setTimeout(r, 200));
+      dropped = slow.msgs.find((m) => m.type === "dropped");
+      if (!dropped) slow.ws._socket.pause();
+    }
+    assert.ok(dropped, "a dropped notice arrived");
+    assert.ok(dropped.bytes > 0 && dropped.total >= dropped.bytes, JSON.stringify(dropped));
+    await slow.close();
+  });
+});
+
+describe("event stream over WebSocket", () => {
+  let d, quiet;
+  before(async () => {
+    quiet = await silentServer();
+    d = await startCorrald({ args: ["--port", `q=socket://127.0.0.1:${quiet.port}`] });
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/q")).body.state === "online", 10000, "online");
+  });
+  after(async () => { await d.stop(); quiet.close(); });
+
+  test("?since=0 replays the history, including board.online", async () => {
+    const e = await wsOpen(d.url, "/ws/v1/events?since=0").ready;
+    const online = await e.msg((m) => m.type === "board.online" && m.data.id === "q", "board.online");
+    assert.ok(online.seq >= 1);
+    assert.ok(online.time);
+    await e.close();
+  });
+
+  test("live job.state events arrive as the job runs, in sequence order", async () => {
+    const e = await wsOpen(d.url, "/ws/v1/events").ready;
+    await new Promise((r) => setTimeout(r, 200));
+    const job = (await api(d.url, "POST", "/api/v1/boards/q/jobs", { kind: "reset" })).body;
+    const done = await e.msg((m) => m.type === "job.state" && m.data.job === job.id && m.data.state === "failed", "job failed");
+    const running = e.msgs.find((m) => m.type === "job.state" && m.data.job === job.id && m.data.state === "running");
+    assert.ok(running, "running came first");
+    assert.ok(running.seq < done.seq);
+    const seqs = e.msgs.map((m) => m.seq);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+    await e.close();
+  });
+
+  test("a bad since is 400", async () => {
+    const e = await wsOpen(d.url, "/ws/v1/events?since=abc").ready.catch((x) => x);
+    assert.equal(e.status, 400);
+  });
+});
+
+describe("ws_origins", () => {
+  test("an origin listed in ws_origins is accepted, others still refused", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "corral-conf-"));
+    const conf = path.join(dir, "corrald.conf");
+    writeFileSync(conf, "ws_origins = https://farm.example, http://10.1.2.3:7070\n");
+    const d = await startCorrald({ args: ["--config", conf] });
+    try {
+      const ok = await wsOpen(d.url, "/ws/v1/events", { Origin: "https://farm.example" }).ready;
+      await ok.close();
+      const bad = await wsOpen(d.url, "/ws/v1/events", { Origin: "https://farm.example.evil" }).ready.catch((x) => x);
+      assert.equal(bad.status, 403);
+    } finally { await d.stop(); }
+  });
+});
+
+describe("console of a MicroPython board (virtual)", () => {
+  let d, vb;
+  before(async () => {
+    vb = await startVboard("micropython");
+    d = await startCorrald({ args: ["--port", `mp=${vb.endpoint},family=micropython`] });
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/mp")).body.state === "online", 10000, "online");
+  });
+  after(async () => { await d?.stop(); await vb?.stop(); });
+
+  test("typing at the REPL through the console echoes and evaluates", async () => {
+    const v = await wsOpen(d.url, consolePath("mp")).ready;
+    v.send({ type: "take" });
+    await v.msg((m) => m.type === "lock" && m.writer === true, "lock");
+    const skip = v.bytes.length;
+    v.ws.send(Buffer.from("\r"));
+    await waitFor(() => text(v).slice(skip).includes(">>> "), 10000, "prompt");
+    const at = v.bytes.length;
+    v.ws.send(Buffer.from("6*7\r"));
+    await waitFor(() => /6\*7\r\n42\r\n>>> /.test(text(v).slice(at)), 10000, "6*7 = 42");
+    await v.close();
+  });
+
+  test("a run job's output reaches console viewers", async () => {
+    const v = await wsOpen(d.url, consolePath("mp")).ready;
+    await v.msg((m) => m.type === "hello");
+    const skip = v.bytes.length;
+    const job = (await api(d.url, "POST", "/api/v1/boards/mp/jobs", { kind: "run", script: "print('from the job', 6*7)" })).body;
+    await waitFor(() => text(v).slice(skip).includes("from the job 42"), 20000, "job output on the console");
+    assert.equal((await waitJob(d.url, job.id)).state, "succeeded");
+    await v.close();
+  });
+});
