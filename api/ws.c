@@ -471,7 +471,8 @@ int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t 
 
 int ws_adopt(struct ws_server *s, int fd)
 {
-        int r = 0;
+        int r = 0, sndbuf = WS_SNDBUF;
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         pthread_mutex_lock(&s->mu);
         if (!s->live)
                 r = -ESHUTDOWN;

@@ -12,6 +12,10 @@
 #include "ws.h"
 
 #define WS_CHUNK 8192            /* largest frame written per WRITEABLE callback */
+/* Kernel send buffer of a WebSocket: without a cap, TCP autotuning would let megabytes (and
+ * seconds) pile up for a slow viewer before the console's own per-viewer limit and drop
+ * counter ever see it. */
+#define WS_SNDBUF 65536
 #define WS_REPLIES 8             /* per-session replies (errors) waiting to be written */
 #define WS_ADOPT_QUEUE 64
 #define WS_EVENTS_RING 256       /* events kept for slow /ws/v1/events clients */

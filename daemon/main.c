@@ -216,6 +216,9 @@ int main(int argc, char **argv)
                         log_warning("USB discovery is off: %s", msg);
                 else if (!udev_watch_monitor_live(uw))
                         log_notice("no udev daemon runs here: boards present at start are listed, hotplug is not seen");
+                /* Boards present now are listed online before the API and sd_notify say ready. */
+                if (uw && udev_watch_wait_ready(uw, 5000) < 0)
+                        log_warning("USB discovery: the start-up enumeration takes longer than 5 s; going on");
         }
 
         struct http_ctx hctx = { .registry = registry, .store = store, .events = events, .cfg = &cfg,

@@ -45,12 +45,15 @@ int store_fact_set(struct store *s, const char *board_id, const char *key, const
 
 /* Jobs. A job row as JSON: {"id", "board", "kind", "params", "state", "progress", "phase",
  * "result", "error": {"code","message"} | null, "created_at", "started_at", "finished_at",
- * "timeout_s"}. */
+ * "timeout_s", "progress_detail": {...} | null}. */
 /* board_id may be NULL; an unknown board is -ENOENT. params: object or NULL ({}). */
 int store_job_create(struct store *s, const char *board_id, const char *kind, const json_t *params,
                      int timeout_s, int64_t *ret_id);
 int store_job_set_state(struct store *s, int64_t id, const char *state); /* stamps started/finished */
 int store_job_set_progress(struct store *s, int64_t id, int percent, const char *phase);
+/* Same, plus the transfer figures shown as "progress_detail" (object, copied). */
+int store_job_set_progress_detail(struct store *s, int64_t id, int percent, const char *phase,
+                                  const json_t *detail);
 /* Final: state + result (may be NULL) + error (code/message may be NULL). */
 int store_job_finish(struct store *s, int64_t id, const char *state, const json_t *result,
                      const char *error_code, const char *error_message);

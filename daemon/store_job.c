@@ -10,7 +10,7 @@
 
 #define JOB_COLS                                                                                  \
         "id, board_id, kind, params, state, progress, phase, result, error_code, error_message," \
-        " created_at, started_at, finished_at, timeout_s"
+        " created_at, started_at, finished_at, timeout_s, progress_detail"
 
 static bool state_valid(const char *state)
 {
@@ -48,6 +48,7 @@ static json_t *job_from_row(sqlite3_stmt *st)
         json_object_set_new(j, "started_at", store_col_string(st, 11));
         json_object_set_new(j, "finished_at", store_col_string(st, 12));
         json_object_set_new(j, "timeout_s", store_col_int(st, 13));
+        json_object_set_new(j, "progress_detail", store_col_json(st, 14));
         return j;
 }
 
@@ -114,6 +115,16 @@ int store_job_set_progress(struct store *s, int64_t id, int percent, const char 
         int pct = percent < 0 ? 0 : percent > 100 ? 100 : percent;
         return job_write(s, "UPDATE jobs SET progress = ?2, phase = coalesce(?3, phase) WHERE id = ?1", "Iis", id,
                          pct, phase);
+}
+
+int store_job_set_progress_detail(struct store *s, int64_t id, int percent, const char *phase,
+                                  const json_t *detail)
+{
+        if (!s || !detail)
+                return -EINVAL;
+        int pct = percent < 0 ? 0 : percent > 100 ? 100 : percent;
+        return job_write(s, "UPDATE jobs SET progress = ?2, phase = coalesce(?3, phase), progress_detail = ?4"
+                         " WHERE id = ?1", "IisJ", id, pct, phase, detail);
 }
 
 int store_job_finish(struct store *s, int64_t id, const char *state, const json_t *result,

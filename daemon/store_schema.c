@@ -67,6 +67,8 @@ static const char *const migrations[] = {
         "  line    TEXT NOT NULL,"
         "  PRIMARY KEY (job_id, seq)"
         ") WITHOUT ROWID;",
+        /* 2: transfer figures of a running job (flash): {bytes_done, bytes_total, kbit_per_s}. */
+        "ALTER TABLE jobs ADD COLUMN progress_detail TEXT;",
 };
 
 int store_schema_latest(void)

@@ -144,10 +144,13 @@ bool esp_response_is_unsupported(const struct esp_response *r, uint8_t req_op)
 
 int esp_loader_fail(struct esp_loader *l, int err, const char *fmt, ...)
 {
+        /* Format into a copy first: callers often wrap the previous message (l->msg itself). */
+        char m[sizeof(l->msg)];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(l->msg, sizeof(l->msg), fmt, ap);
+        vsnprintf(m, sizeof(m), fmt, ap);
         va_end(ap);
+        memcpy(l->msg, m, sizeof(m));
         return err;
 }
 
@@ -325,6 +328,16 @@ static const char *err_text(const struct esp_loader *l, uint8_t status, uint8_t 
         }
 }
 
+/* The ROM sends its "invalid message" reply 8 times: swallow the other 7 (they arrive within
+ * milliseconds) so the next command does not take one of them for its own answer. */
+static void drain_unsupported(struct esp_loader *l)
+{
+        for (int i = 0; i < 7; i++)
+                if (read_frame(l, 50) != 1)
+                        break;
+        esp_loader_flush(l);
+}
+
 int esp_command(struct esp_loader *l, uint8_t op, const uint8_t *data, size_t len,
                 uint32_t checksum, size_t want_data, int timeout_ms, struct esp_response *resp)
 {
@@ -348,8 +361,12 @@ int esp_command(struct esp_loader *l, uint8_t op, const uint8_t *data, size_t le
                 if (esp_response_parse(l->dec.frame, l->dec.len, want_data, l->status_len, &r) < 0)
                         continue;
                 if (r.op != op) {
-                        if (esp_response_is_unsupported(&r, op)) {
-                                esp_loader_flush(l);
+                        /* The "invalid message" reply carries no data: its status is body[0..2]
+                         * whatever the status length (2 or 4) we assumed. */
+                        struct esp_response u;
+                        if (esp_response_parse(l->dec.frame, l->dec.len, 0, 2, &u) == 0 &&
+                            esp_response_is_unsupported(&u, op)) {
+                                drain_unsupported(l);
                                 return fail(l, -EOPNOTSUPP, "The loader does not support %s",
                                             op_name(op));
                         }

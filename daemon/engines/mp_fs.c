@@ -435,6 +435,11 @@ static int verify(struct mp_repl *r, const char *q, const uint8_t *data, size_t 
                                  (int)(glen > 64 ? 64 : glen), got, want);
                         rc = -EIO;
                 }
+        } else if (glen > 0 && got[0] >= '0' && got[0] <= '9' && strtoull(got, NULL, 10) < len) {
+                /* The micro:bit, when full, can drop the end of a file without any error. */
+                snprintf(msg, msg_size, "the board kept only %.*s of %zu bytes: its filesystem is full",
+                         (int)(glen > 20 ? 20 : glen), got, len);
+                rc = -ENOSPC;
         } else if (strtoull(got, NULL, 10) != len || glen == 0) {
                 snprintf(msg, msg_size, "verify failed: the board has %.*s bytes, expected %zu",
                          (int)(glen > 20 ? 20 : glen), got, len);
@@ -510,8 +515,15 @@ close:
                         rc = rc2;
                 }
         }
-        if (rc == 0 && !o.no_verify)
+        if (rc == 0 && !o.no_verify) {
                 rc = verify(r, q, data, len, o.timeout_ms, msg, msg_size);
+                if (rc == -ENOSPC) {
+                        char m2[128];
+                        sb_add(&b, "import os\ntry:os.remove(%s)\nexcept OSError:pass\n", q);
+                        mp_exec_result_clear(&res);
+                        run_sb(r, &b, o.timeout_ms, &res, m2, sizeof(m2));
+                }
+        }
 out:
         mp_exec_result_clear(&res);
         return rc;

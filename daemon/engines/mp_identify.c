@@ -128,6 +128,11 @@ int mp_identify(struct mp_repl *r, json_t **ret_facts, char *msg, size_t msg_siz
                 return rc;
         if ((rc = mp_repl_enter_raw(r, msg, msg_size)) < 0)
                 return rc;
+        /* Collect first, in an exec of its own: on a micro:bit (8 KB heap, fragmented by earlier
+         * jobs) compiling the probe below can fail for want of memory, which 1.9.2 reports as
+         * "SyntaxError: invalid syntax". */
+        (void)mp_repl_eval(r, "import gc\ngc.collect()\n", 5000, &res, msg, msg_size);
+        mp_exec_result_clear(&res);
         rc = mp_repl_eval(r, identify_py, 10000, &res, msg, msg_size);
         if (rc < 0) {
                 mp_exec_result_clear(&res);

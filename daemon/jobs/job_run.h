@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ports/port.h"
 
@@ -41,6 +42,10 @@ const json_t *jr_board_hints(struct job_run *jr);
 
 /* Reporting. All thread-safe, all cheap. */
 void jr_progress(struct job_run *jr, int percent, const char *phase);
+/* jr_progress() with transfer figures: GET /jobs/{id} shows them as "progress_detail"
+ * {bytes_done, bytes_total, kbit_per_s} and the job.progress event carries the same keys. */
+void jr_progress_bytes(struct job_run *jr, int percent, const char *phase, uint64_t done, uint64_t total,
+                       double kbit_per_s);
 void jr_log(struct job_run *jr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Store a fact about the board with the time it was learned; steals value. */
 void jr_fact(struct job_run *jr, const char *key, json_t *value);

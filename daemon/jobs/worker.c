@@ -107,7 +107,8 @@ const json_t *jr_board_facts(struct job_run *jr)
         return jr->facts;
 }
 
-void jr_progress(struct job_run *jr, int percent, const char *phase)
+/* Record progress (and, with detail, the transfer figures) unless throttled. Steals detail. */
+static void progress_set(struct job_run *jr, int percent, const char *phase, json_t *detail)
 {
         if (percent < 0)
                 percent = 0;
@@ -117,18 +118,38 @@ void jr_progress(struct job_run *jr, int percent, const char *phase)
                 phase = jr->last_phase;
         uint64_t now = util_mono_ms();
         bool phase_changed = strcmp(phase, jr->last_phase) != 0;
-        if (!phase_changed && percent == jr->last_pct)
-                return;
         /* Throttle to 10 updates/s within a phase, but always record 100 % and phase changes. */
-        if (!phase_changed && percent != 100 && now - jr->last_progress_ms < 100)
+        if ((!phase_changed && percent == jr->last_pct && !detail) ||
+            (!phase_changed && percent != 100 && now - jr->last_progress_ms < 100)) {
+                json_decref(detail);
                 return;
+        }
         jr->last_pct = percent;
         snprintf(jr->last_phase, sizeof(jr->last_phase), "%s", phase);
         jr->last_progress_ms = now;
-        store_job_set_progress(jr->w->store, jr->job->id, percent, jr->last_phase);
-        events_publish(jr->w->events, "job.progress",
-                       json_pack("{s:I, s:s, s:i, s:s}", "job", (json_int_t)jr->job->id, "board", jr->w->board_id,
-                                 "progress", percent, "phase", jr->last_phase));
+        json_t *ev = json_pack("{s:I, s:s, s:i, s:s}", "job", (json_int_t)jr->job->id, "board", jr->w->board_id,
+                               "progress", percent, "phase", jr->last_phase);
+        if (detail) {
+                store_job_set_progress_detail(jr->w->store, jr->job->id, percent, jr->last_phase, detail);
+                json_object_update(ev, detail);
+                json_decref(detail);
+        } else {
+                store_job_set_progress(jr->w->store, jr->job->id, percent, jr->last_phase);
+        }
+        events_publish(jr->w->events, "job.progress", ev);
+}
+
+void jr_progress(struct job_run *jr, int percent, const char *phase)
+{
+        progress_set(jr, percent, phase, NULL);
+}
+
+void jr_progress_bytes(struct job_run *jr, int percent, const char *phase, uint64_t done, uint64_t total,
+                       double kbit_per_s)
+{
+        progress_set(jr, percent, phase,
+                     json_pack("{s:I, s:I, s:f}", "bytes_done", (json_int_t)done, "bytes_total", (json_int_t)total,
+                               "kbit_per_s", kbit_per_s));
 }
 
 void jr_log(struct job_run *jr, const char *fmt, ...)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_PATTERNS 64
@@ -32,6 +33,7 @@ struct udev_watch {
         pthread_mutex_t mu;
         pthread_cond_t cv;
         bool init_done;
+        bool scan_done; /* the start-up "add"s and "ready" were delivered */
         int init_err;
         char init_msg[160];
 
@@ -371,6 +373,10 @@ static void watch_loop(struct udev_watch *w)
         struct udev_port_info ready;
         memset(&ready, 0, sizeof(ready));
         post(w, &ready, "ready");
+        pthread_mutex_lock(&w->mu);
+        w->scan_done = true;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
 
         for (;;) {
                 struct pollfd pfd[2] = {
@@ -459,6 +465,27 @@ int udev_watch_start(const struct udev_watch_options *opts, udev_watch_fn fn, vo
         }
         *ret = w;
         return 0;
+}
+
+int udev_watch_wait_ready(struct udev_watch *w, int timeout_ms)
+{
+        if (!w)
+                return -EINVAL;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        int r = 0;
+        pthread_mutex_lock(&w->mu);
+        while (!w->scan_done && r == 0)
+                r = pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        bool done = w->scan_done;
+        pthread_mutex_unlock(&w->mu);
+        return done ? 0 : -ETIMEDOUT;
 }
 
 bool udev_watch_monitor_live(const struct udev_watch *w)

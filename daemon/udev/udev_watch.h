@@ -39,6 +39,12 @@ struct udev_watch_options {
 int udev_watch_start(const struct udev_watch_options *opts, udev_watch_fn fn, void *user,
                      struct udev_watch **ret, char *msg, size_t msg_size);
 
+/* Wait until the start-up enumeration has been delivered: every "add" callback for the ports
+ * present at start and the "ready" callback have returned. Call before announcing readiness, so
+ * the first API request lists present boards online. Returns 0, -ETIMEDOUT after timeout_ms, or
+ * -EINVAL for NULL. Thread-safe; never from the callback (it would wait for itself). */
+int udev_watch_wait_ready(struct udev_watch *w, int timeout_ms);
+
 /* False when no udev daemon runs (containers, CI): libudev then creates a monitor that never
  * receives anything, so only the start-up enumeration is seen and hotplug goes unnoticed.
  * The caller should log this once at notice level. Thread-safe. */

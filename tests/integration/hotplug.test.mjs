@@ -4,11 +4,11 @@
 // The mocked ttys are ptys that corrald cannot open (umockdev answers TIOCEXCL with ENOTTY), so
 // nothing here depends on the port being open.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { api } from "./lib.mjs";
+import { api, waitFor } from "./lib.mjs";
 import { boardEvent, startHotplugCorrald, startTestbed, watchEvents } from "./udev_testbed.mjs";
 
 const ADD_BOUND_MS = 2000; // generous: the 100 ms target is measured by tests/bench/hotplug.bench.mjs
@@ -141,13 +141,30 @@ describe("USB hotplug under umockdev", () => {
   });
 });
 
+describe("USB hotplug: start-up enumeration", () => {
+  let tb, d;
+  after(async () => {
+    await d?.stop();
+    await tb?.stop();
+  });
+
+  test("every board plugged before start is online as soon as corrald listens", async () => {
+    tb = await startTestbed();
+    for (let i = 0; i < 24; i++)
+      await tb.add(`s${i}`, { vid: "0403", pid: "6001", serial: `START${i}`, busport: `1-${i + 1}`, tty: `ttyUSB${i}` });
+    d = await startHotplugCorrald(tb);
+    const list = (await api(d.url, "GET", "/api/v1/boards")).body.boards;
+    assert.equal(list.filter((b) => b.state === "online").length, 24);
+  });
+});
+
 describe("USB hotplug: udev_deny in the config file", () => {
   let tb, d, ev;
   before(async () => {
     tb = await startTestbed();
     const dir = mkdtempSync(path.join(tmpdir(), "corral-hotplug-"));
     const conf = path.join(dir, "corrald.conf");
-    writeFileSync(conf, "udev_deny = 1234:7523\n");
+    writeFileSync(conf, "udev_deny = 1a86:7523\n");
     d = await startHotplugCorrald(tb, { args: ["--config", conf] });
     ev = watchEvents(d.url);
   });
@@ -166,5 +183,46 @@ describe("USB hotplug: udev_deny in the config file", () => {
     const list = (await api(d.url, "GET", "/api/v1/boards")).body.boards;
     assert.deepEqual(list.map((b) => b.hints?.vid), ["0403"]);
     assert.equal(ev.events.filter((e) => e.data?.hints?.vid === "1a86").length, 0);
+  });
+});
+
+describe("USB hotplug: board ids across a corrald restart", () => {
+  let tb, stateDir;
+  before(async () => {
+    tb = await startTestbed();
+    stateDir = mkdtempSync(path.join(tmpdir(), "corral-hotplug-state-"));
+  });
+  after(async () => {
+    await tb?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  // Start corrald on the shared state dir and return the board on devnode once it is listed.
+  async function boardAfterStart(devnode) {
+    const d = await startHotplugCorrald(tb, { stateDir });
+    try {
+      return await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards")).body.boards
+        .find((b) => b.hints?.devnode === devnode), 5000, `board on ${devnode}`);
+    } finally {
+      assert.deepEqual(await d.stop(), { code: 0, sig: null });
+    }
+  }
+
+  test("a board present at start keeps its id across a restart", async () => {
+    await tb.add("stay", { vid: "0403", pid: "6001", serial: "KEEP01", busport: "1-2", tty: "ttyUSB0" });
+    const first = await boardAfterStart("/dev/ttyUSB0");
+    const second = await boardAfterStart("/dev/ttyUSB0");
+    assert.equal(second.id, first.id);
+    assert.equal(second.state, "online");
+  });
+
+  test("a board unplugged while corrald was down is listed offline after the restart", async () => {
+    await tb.add("left", { vid: "303a", pid: "1001", serial: "F4:12:FA:00:11:22", busport: "1-3", tty: "ttyACM0" });
+    const before = await boardAfterStart("/dev/ttyACM0");
+    assert.equal(before.state, "online");
+    await tb.remove("left");
+    const afterRestart = await boardAfterStart("/dev/ttyACM0");
+    assert.equal(afterRestart.id, before.id);
+    assert.equal(afterRestart.state, "offline");
   });
 });

@@ -10,11 +10,13 @@
  *
  * Commands, one per line; tokens separated by blanks, values contain no blanks:
  *     add NAME vid=10c4 pid=ea60 [serial=0001] [busport=1-2] tty=ttyUSB0 [product=X] [manufacturer=Y]
- *         USB device + interface (+ usb-serial node for ttyUSB*) + tty with a pty devnode, then an
- *         "add" uevent for the tty. No serial= means no serial attribute (CH340 style).
+ *         USB device + interface (+ usb-serial node for ttyUSB*) + tty, its devnode /dev/<tty> (a
+ *         pty this process owns), then an "add" uevent for the tty. No serial= means no serial
+ *         attribute (CH340 style).
  *         busport is BUS-PORTCHAIN ("1-2", "1-3.1"); default "1-<n>" with a fresh port n.
  *         Missing root hubs and intermediate hubs are created (and left in place).
- *     remove NAME         "remove" uevent for the tty, then the devices are deleted.
+ *     remove NAME         hang up the pty (master closed), "remove" uevent for the tty, then the
+ *                         devices and the devnode are deleted.
  *     renumber NAME tty=ttyUSB1
  *                         remove, then add again with the same USB identity on a new tty.
  *     quit                (or EOF) delete the testbed and exit 0.
@@ -22,8 +24,8 @@
  *     {"ok":true,"cmd":"add","name":"a","syspath":"/sys/devices/...","devnode":"/dev/ttyUSB0",
  *      "uevent_us":N}
  *     {"ok":false,"error":"..."}
- * uevent_us is CLOCK_MONOTONIC in microseconds right after the (last) uevent was sent: the same
- * clock as Node's process.hrtime on Linux, so a test can split its latency measurement. */
+ * uevent_us is CLOCK_MONOTONIC in microseconds right after the (last) uevent was sent (renumber:
+ * the "add"): the same clock as Node's process.hrtime on Linux, so a test can split its latency. */
 #include <errno.h>
 #include <jansson.h>
 #include <pty.h>
@@ -62,6 +64,7 @@ struct testbed {
         struct tb_board boards[MAX_BOARDS];
         size_t nboards;
         unsigned next_port, next_devnum;
+        long long uevent_us; /* when the last uevent was sent */
 };
 
 static long long mono_us(void)
@@ -339,6 +342,7 @@ static void board_unplug(struct testbed *t, struct tb_board *b)
                 close(b->ptym);
         b->ptym = -1;
         umockdev_testbed_uevent(t->tb, tty, "remove");
+        t->uevent_us = mono_us();
         devices_remove(t, b);
 }
 
@@ -360,6 +364,7 @@ static int board_plug(struct testbed *t, struct tb_board *b, char *err, size_t e
                 return -EIO;
         }
         umockdev_testbed_uevent(t->tb, tty, "add");
+        t->uevent_us = mono_us();
         return 0;
 }
 
@@ -453,9 +458,8 @@ static void reply_board(const char *cmd, struct testbed *t, const struct tb_boar
         char tty[512], devnode[64];
         tty_path(b, tty, sizeof(tty));
         snprintf(devnode, sizeof(devnode), "/dev/%s", b->tty);
-        (void)t;
         reply(json_pack("{s:b, s:s, s:s, s:s, s:s, s:I}", "ok", 1, "cmd", cmd, "name", b->name, "syspath", tty,
-                        "devnode", devnode, "uevent_us", (json_int_t)mono_us()));
+                        "devnode", devnode, "uevent_us", (json_int_t)t->uevent_us));
 }
 
 static void cmd_add(struct testbed *t, const char *name, char **tok, size_t ntok)

@@ -608,6 +608,20 @@ static void detect_identifies_each_chip_and_reads_mac_and_crystal(void **state)
         }
 }
 
+/* The ESP32 ROM answers GET_SECURITY_INFO with 8 "invalid message" frames (4 status bytes, other
+ * opcode): detection must take them as "unsupported" at once, not wait out the 3 s timeout. */
+static void detect_esp32_does_not_wait_for_the_security_info_timeout(void **state)
+{
+        (void)state;
+        struct fx f = rom("esp32");
+        f.l->chip = NULL;
+        uint64_t t0 = fake_port_now(f.p);
+        assert_int_equal(esp_detect_chip(f.l), 0);
+        assert_string_equal(f.l->chip->name, "ESP32");
+        assert_true(fake_port_now(f.p) - t0 < 1000);
+        done(&f);
+}
+
 static void esp32_revision_from_efuse_and_apb_date(void **state)
 {
         (void)state;
@@ -738,6 +752,7 @@ int main(void)
                 cmocka_unit_test(silent_port_gives_the_no_answer_message),
                 cmocka_unit_test(board_that_boots_normally_is_reported_as_wrong_boot_mode),
                 cmocka_unit_test(detect_identifies_each_chip_and_reads_mac_and_crystal),
+                cmocka_unit_test(detect_esp32_does_not_wait_for_the_security_info_timeout),
                 cmocka_unit_test(esp32_revision_from_efuse_and_apb_date),
                 cmocka_unit_test(flash_id_goes_through_the_spi_user_command_registers),
                 cmocka_unit_test(flash_id_without_attach_on_esp32_rom_is_a_dead_flash),

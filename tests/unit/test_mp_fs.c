@@ -26,6 +26,7 @@ struct minifs {
         char open_code[512]; /* the script that opened the file for writing */
         const char *missing_err; /* exception line for a missing file (default "[Errno 2] ENOENT") */
         bool exists, corrupt, wrong_size;
+        long size_delta; /* wrong_size: the size reported is off by this much (0: by +1) */
         unsigned probes, writes, b64_writes, mkdirs;
         char mkdir_log[512];
         const char *ls_reply;
@@ -94,7 +95,8 @@ static void fs_exec(struct mp_model *m, const char *code, size_t len, void *user
                 snprintf(buf, sizeof(buf), "%s\r\n", hex);
                 reply(m, buf);
         } else if (strstr(code, "print(os.stat(")) {
-                snprintf(buf, sizeof(buf), "%zu\r\n", fs->len + (fs->wrong_size ? 1 : 0));
+                snprintf(buf, sizeof(buf), "%zu\r\n",
+                         fs->len + (size_t)(fs->wrong_size ? (fs->size_delta ? fs->size_delta : 1) : 0));
                 reply(m, buf);
         } else if ((s = strstr(code, "_f=open('")) && strstr(code, "'wb'")) {
                 size_t n = strcspn(s + 9, "'");
@@ -304,6 +306,19 @@ static void put_on_a_full_filesystem_is_enospc_and_removes_the_partial_file(void
         assert_false(f->fs.exists);
 }
 
+static void put_that_the_board_silently_truncates_is_enospc_and_removes_the_file(void **state)
+{
+        struct fx *f = *state;
+        uint8_t data[600];
+        all_bytes(data, sizeof(data));
+        f->fs.caps &= ~(MP_FS_B64DEC | MP_FS_B64ENC | MP_FS_SHA256 | MP_FS_DIRS);
+        f->fs.wrong_size = true;
+        f->fs.size_delta = -16;
+        assert_int_equal(mp_fs_put(&f->r, "/big.bin", data, sizeof(data), NULL, f->msg, sizeof(f->msg)), -ENOSPC);
+        assert_string_equal(f->msg, "the board kept only 584 of 600 bytes: its filesystem is full");
+        assert_false(f->fs.exists);
+}
+
 static void put_checks_each_write_for_a_short_count(void **state)
 {
         struct fx *f = *state;
@@ -456,6 +471,7 @@ int main(void)
                 T(put_without_hashlib_compares_the_size),
                 T(put_on_a_full_filesystem_is_enospc_and_removes_the_partial_file),
                 T(put_checks_each_write_for_a_short_count),
+                T(put_that_the_board_silently_truncates_is_enospc_and_removes_the_file),
                 T(put_can_create_parent_directories),
                 T(capabilities_are_probed_once_per_session),
                 T(flat_filesystem_drops_the_leading_slash_and_lists_with_os_size),

@@ -276,6 +276,18 @@ static void test_boards_present_at_start_are_enumerated_before_ready(void **stat
         assert_true(a1 >= 0 && a1 < ready);
 }
 
+static void test_wait_ready_returns_after_start_up_adds_were_delivered(void **state)
+{
+        struct bed *b = *state;
+        plug(b, &ftdi);
+        plug(b, &ch340_b);
+        watch(b, NULL);
+        assert_int_equal(udev_watch_wait_ready(b->w, WAIT_MS), 0);
+        /* no waiting here: the callbacks have already run */
+        assert_int_equal(count_events(b, "add"), 2);
+        assert_int_equal(count_events(b, "ready"), 1);
+}
+
 static void test_sysfs_attributes_describe_board_when_udevd_did_not_run(void **state)
 {
         struct bed *b = *state;
@@ -593,6 +605,7 @@ int main(int argc, char **argv)
         const struct CMUnitTest tests[] = {
                 BED_TEST(test_ready_is_posted_after_scan_even_when_nothing_is_plugged),
                 BED_TEST(test_boards_present_at_start_are_enumerated_before_ready),
+                BED_TEST(test_wait_ready_returns_after_start_up_adds_were_delivered),
                 BED_TEST(test_sysfs_attributes_describe_board_when_udevd_did_not_run),
                 BED_TEST(test_udev_properties_are_used_when_present),
                 BED_TEST(test_hotplug_add_reaches_callback),

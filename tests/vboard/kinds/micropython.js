@@ -177,12 +177,12 @@ export class MicroPythonBoard extends Board {
   }
 
   // ---- output: the worker's shared ring -> the UART -------------------------------------------------
-  // Holds back while the wire still has a lot to send (pacing), so a chatty program blocks in print()
-  // like on a real UART instead of queueing megabytes here.
+  // Holds back while the wire still has more than ~1 KiB to send (pacing), so a chatty program blocks in
+  // print() like on a real UART, and a Ctrl-C traceback is not queued behind seconds of old output.
   _drainOut(w, final = false) {
     const { ctl, oring } = w;
     for (;;) {
-      if (!final && this.txPending() > 16384) {
+      if (!final && this.txPending() > 1024) {
         if (!w.drainTimer) w.drainTimer = setTimeout(() => ((w.drainTimer = null), this._drainOut(w)), 10);
         return;
       }

@@ -86,7 +86,7 @@ export class FlashStore {
         if (this.dir) {
           fs.mkdirSync(path.dirname(this._host(to)), { recursive: true });
           fs.rmSync(this._host(to), { recursive: true, force: true });
-          fs.renameSync(this._host(p), this._host(to));
+          if (fs.existsSync(this._host(p))) fs.renameSync(this._host(p), this._host(to));
         }
         return;
       }

@@ -6,6 +6,7 @@ export const SAB = Object.freeze({
   RING_SIZE: 1 << 16,
   OUT_OFFSET: 64 + (1 << 16), // the output ring follows the input ring
   OUT_SIZE: 1 << 16,
+  OUT_LIMIT: 1024, // the worker blocks in print() beyond this many untaken bytes (a small TX FIFO)
   TOTAL: 64 + (2 << 16),
   W: 0, // bytes written by the main thread (monotonic)
   R: 1, // bytes consumed by the worker (monotonic)

@@ -32,7 +32,7 @@ function putByte(b) {
   for (;;) {
     const ow = Atomics.load(ctl, SAB.OW);
     const or = Atomics.load(ctl, SAB.OR);
-    if (ow - or < SAB.OUT_SIZE) {
+    if (ow - or < SAB.OUT_LIMIT) {
       oring[ow % SAB.OUT_SIZE] = b;
       Atomics.store(ctl, SAB.OW, ow + 1);
       return kick();

@@ -129,7 +129,8 @@ export class PtyEndpoint {
     this.uart = uart;
     this.log = log;
     this.raw = new TcpEndpoint(uart, { protocol: "raw", log });
-    this.path = ptyPath || path.join(fs.mkdtempSync(path.join(os.tmpdir(), "vboard-pty-")), "tty");
+    this.tmpDir = ptyPath ? null : fs.mkdtempSync(path.join(os.tmpdir(), "vboard-pty-"));
+    this.path = ptyPath || path.join(this.tmpDir, "tty");
     this.proc = null;
     this.stopping = false;
   }
@@ -168,7 +169,12 @@ export class PtyEndpoint {
 
   async close() {
     this.stopping = true;
-    if (this.proc) this.proc.kill("SIGTERM");
+    if (this.proc && this.proc.exitCode === null) {
+      const gone = new Promise((r) => this.proc.once("exit", r));
+      this.proc.kill("SIGTERM");
+      await gone;
+    }
     await this.raw.close();
+    if (this.tmpDir) fs.rmSync(this.tmpDir, { recursive: true, force: true });
   }
 }

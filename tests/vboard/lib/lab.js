@@ -27,7 +27,8 @@ async function createBoard(kind, opts) {
 }
 
 const CONTROL_HELP =
-  "state | unplug | replug | hang | unhang | garbage N | reset | pacing on|off | latency MS | hold-io0 on|off | help";
+  "state | unplug | replug | hang | unhang | garbage N | reset | pacing on|off | latency MS | hold-io0 on|off | " +
+  "flash-sha256 OFFSET LEN | flash-read OFFSET LEN | help";
 
 function onOff(args, cmd) {
   const v = (args[0] || "").toLowerCase();

@@ -45,7 +45,8 @@ many boards
 
 control channel (line-based TCP; one JSON reply per line):
   state | unplug | replug | hang | unhang | garbage N | reset | pacing on|off | latency MS
-  | hold-io0 on|off | help   (kinds may add commands, e.g. soft-reset)
+  | hold-io0 on|off | flash-sha256 OFF LEN | flash-read OFF LEN (ESP kinds) | help
+  (kinds may add commands, e.g. soft-reset)
 
   -h, --help             this text
 `;

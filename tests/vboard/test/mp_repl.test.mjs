@@ -80,6 +80,16 @@ describe("micropython kind", () => {
     assert.match(await exec("print(n > 1)"), /\r\nTrue\r\n>>> $/);
   });
 
+  test("Ctrl-C stops a program that prints without pause within a few seconds", async () => {
+    c.mark();
+    c.write("i = 0\rwhile True:\r i += 1; print('spam', i)\r\r");
+    await c.waitFor("spam 500\r\n");
+    const t0 = Date.now();
+    c.write("\x03");
+    await c.waitFor(/KeyboardInterrupt: \r\n>>> $/);
+    assert.ok(Date.now() - t0 < T(3000), `interrupt took ${Date.now() - t0} ms`);
+  });
+
   test("Ctrl-C in raw REPL returns \\x04, a KeyboardInterrupt and the raw prompt", async () => {
     await rawRepl(c);
     c.write("while True: pass\x04");

@@ -125,13 +125,27 @@ export class EspBoard extends Board {
     }
   }
 
-  /** Control-port commands: "hold-io0 on|off" (the BOOT button). "reset" is left to the lab's EN pulse. */
+  /**
+   * Control-port commands: "hold-io0 on|off" (the BOOT button); "flash-sha256 OFFSET LEN" and
+   * "flash-read OFFSET LEN" (base64, at most 1 MiB) to inspect the flash. "reset" is left to the lab's EN pulse.
+   */
   onControl(cmd, args = []) {
     if (cmd === "hold-io0") {
       const v = String(args[0] ?? "").toLowerCase();
       if (!["on", "off", "1", "0", "true", "false"].includes(v)) throw new Error("hold-io0: expected on or off");
       this.opts = { ...this.opts, holdIo0: ["on", "1", "true"].includes(v) };
       return { hold_io0: this.opts.holdIo0 };
+    }
+    if (cmd === "flash-sha256" || cmd === "flash-read") {
+      // Look at the virtual flash from tests: SHA-256 (hex) or the bytes (base64) of a region.
+      const num = (s) => (/^(0x[0-9a-f]+|\d+)$/i.test(String(s ?? "")) ? Number(s) : NaN);
+      const off = num(args[0]), len = num(args[1]);
+      const max = cmd === "flash-read" ? 1 << 20 : this.flash.size;
+      if (!Number.isInteger(off) || !Number.isInteger(len) || len < 0 || len > max || !this.flash.inRange(off, len))
+        throw new Error(`${cmd}: expected OFFSET LEN inside the ${this.flash.size}-byte flash` +
+          (cmd === "flash-read" ? " (LEN at most 1048576)" : ""));
+      if (cmd === "flash-sha256") return { offset: off, length: len, sha256: this.flash.sha256(off, len) };
+      return { offset: off, length: len, data: this.flash.read(off, len).toString("base64") };
     }
     return undefined;
   }
