@@ -116,10 +116,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The console's third-party files go into web/vendor/ (git-ignored): corrald serves only files
+# under its web root, so `--web-root web` from the repo and the installed copy both find them.
 web: node_modules/.package-lock.json
-	@mkdir -p $(B)/web/vendor
+	@mkdir -p web/vendor
 	cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
-	   node_modules/@xterm/addon-fit/lib/addon-fit.js $(B)/web/vendor/
+	   node_modules/@xterm/addon-fit/lib/addon-fit.js web/vendor/
 
 # Debian packages the build, the lab and the tests need (installed only when missing).
 APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
@@ -150,7 +152,6 @@ install: $(B)/corrald web
 	install -D -m 0644 systemd/60-corral.rules $(DESTDIR)$(UDEVDIR)/60-corral.rules
 	install -d $(DESTDIR)$(PREFIX)/share/corral/web
 	cp -r web/. $(DESTDIR)$(PREFIX)/share/corral/web/
-	cp -r $(B)/web/vendor $(DESTDIR)$(PREFIX)/share/corral/web/
 	test -e $(DESTDIR)$(SYSCONFDIR)/corral/corrald.conf || \
 	  install -D -m 0640 systemd/corrald.conf.example $(DESTDIR)$(SYSCONFDIR)/corral/corrald.conf
 

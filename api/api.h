@@ -20,6 +20,7 @@ struct api_req {
         int nsegs;
         const char *body;           /* NUL-terminated, may be NULL */
         size_t body_len;
+        struct api_upload *upload;  /* POST /api/v1/firmware only: the streamed upload */
 };
 
 /* Reply helpers: each queues a response and returns the MHD result to hand back. */
@@ -38,5 +39,15 @@ enum MHD_Result routes_health(struct api_req *rq);
 enum MHD_Result routes_metrics(struct api_req *rq);
 enum MHD_Result routes_events(struct api_req *rq);
 enum MHD_Result routes_static(struct api_req *rq);
+enum MHD_Result routes_firmware(struct api_req *rq);
+
+/* Streaming uploads (routes_firmware.c). http.c hands the body of POST /api/v1/firmware to these
+ * instead of accumulating it in RAM: it goes to a temp file in the firmware directory, limited by
+ * cfg->max_upload (not max_body). api_upload_new returns NULL only on ENOMEM. */
+struct api_upload;
+bool api_upload_wanted(const char *method, const char *url);
+struct api_upload *api_upload_new(struct MHD_Connection *conn, const struct http_ctx *ctx);
+void api_upload_data(struct api_upload *u, const char *data, size_t size);
+struct api_upload *api_upload_free(struct api_upload *u); /* NULL-safe, returns NULL */
 
 #endif

@@ -34,6 +34,7 @@ struct conn_state {
         char *body;
         size_t len, cap;
         bool too_big;
+        struct api_upload *upload; /* POST /api/v1/firmware: streamed to a file, cfg->max_upload */
 };
 
 enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text)
@@ -175,6 +176,8 @@ static enum MHD_Result dispatch(struct api_req *rq)
                 return routes_jobs(rq);
         if (!strcmp(res, "events"))
                 return routes_events(rq);
+        if (!strcmp(res, "firmware"))
+                return routes_firmware(rq);
         return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", url), "No such API path '%s'.", url);
 }
 
@@ -190,10 +193,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (!cs)
                         return MHD_NO;
                 *con_cls = cs;
+                if (api_upload_wanted(method, url)) {
+                        cs->upload = api_upload_new(conn, &s->ctx);
+                        return cs->upload ? MHD_YES : MHD_NO;
+                }
                 /* Refuse early when the declared length is over the limit. */
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 if (cl && strtoull(cl, NULL, 10) > s->ctx.cfg->max_body)
                         cs->too_big = true;
+                return MHD_YES;
+        }
+        if (*upload_data_size && cs->upload) {
+                api_upload_data(cs->upload, upload_data, *upload_data_size);
+                *upload_data_size = 0;
                 return MHD_YES;
         }
         if (*upload_data_size) {
@@ -223,7 +235,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
         struct api_req rq = { .conn = conn, .ctx = &s->ctx, .method = method, .url = url, .body = cs->body,
-                              .body_len = cs->len };
+                              .body_len = cs->len, .upload = cs->upload };
         if (cs->too_big)
                 return api_reply_error(&rq, 413, "body_too_large",
                                        json_pack("{s:I}", "limit_bytes", (json_int_t)s->ctx.cfg->max_body),
@@ -239,6 +251,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         struct conn_state *cs = *con_cls;
         if (cs) {
                 free(cs->body);
+                api_upload_free(cs->upload);
                 free(cs);
                 *con_cls = NULL;
         }
@@ -335,7 +348,7 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 return -ENOMEM;
         }
         struct ws_opts wo = { .registry = ctx->registry, .events = ctx->events, .cfg = cfg,
-                              .consoles = console_dir_shared() };
+                              .consoles = ctx->consoles };
         int r = ws_start(&wo, &s->ws, msg, msg_size);
         if (r < 0) {
                 close(fd);

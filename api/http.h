@@ -10,12 +10,14 @@ struct registry;
 struct store;
 struct events;
 struct config;
+struct console_dir;
 struct http_server;
 
 struct http_ctx {
         struct registry *registry;  /* borrowed */
         struct store *store;        /* borrowed */
         struct events *events;      /* borrowed */
+        struct console_dir *consoles; /* borrowed: board consoles for /ws/v1/boards/{id}/console */
         const struct config *cfg;   /* borrowed; replaced on reload under the daemon's control */
         const char *version;
 };

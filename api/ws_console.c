@@ -124,12 +124,18 @@ int ws_console_receive(struct ws_session *ss, const void *in, size_t len)
 int ws_console_writeable(struct ws_session *ss)
 {
         unsigned char buf[LWS_PRE + WS_CHUNK];
-        bool text = false;
-        size_t n = console_viewer_next(ss->viewer, buf + LWS_PRE, WS_CHUNK, &text);
-        if (!n)
-                return 0; /* drained: the console wakes us when more arrives */
-        if (ws_write_frame(ss, buf + LWS_PRE, n, text) < 0)
-                return -1;
+        /* Several frames per callback while the socket takes them: one frame per poll round
+         * would cap a viewer far below what the socket can carry. */
+        for (int i = 0; i < WS_FRAMES_PER_WRITEABLE; i++) {
+                bool text = false;
+                size_t n = console_viewer_next(ss->viewer, buf + LWS_PRE, WS_CHUNK, &text);
+                if (!n)
+                        return 0; /* drained: the console wakes us when more arrives */
+                if (ws_write_frame(ss, buf + LWS_PRE, n, text) < 0)
+                        return -1;
+                if (lws_send_pipe_choked(ss->wsi))
+                        break;
+        }
         lws_callback_on_writable(ss->wsi);
         return 0;
 }

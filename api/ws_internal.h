@@ -11,7 +11,8 @@
 
 #include "ws.h"
 
-#define WS_CHUNK 8192            /* largest frame written per WRITEABLE callback */
+#define WS_CHUNK 8192            /* largest console frame */
+#define WS_FRAMES_PER_WRITEABLE 8 /* at most this many frames per WRITEABLE callback */
 /* Kernel send buffer of a WebSocket: without a cap, TCP autotuning would let megabytes (and
  * seconds) pile up for a slow viewer before the console's own per-viewer limit and drop
  * counter ever see it. */

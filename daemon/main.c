@@ -15,6 +15,7 @@
 #include "config.h"
 #include "events.h"
 #include "http.h"
+#include "jobs/console.h"
 #include "log.h"
 #include "registry.h"
 #include "store.h"
@@ -201,7 +202,9 @@ int main(int argc, char **argv)
 
         struct events *events = NULL;
         struct registry *registry = NULL;
-        if (events_new(&events) < 0 || registry_new(store, events, &cfg, &registry) < 0) {
+        struct console_dir *consoles = NULL;
+        if (events_new(&events) < 0 || console_dir_new(&consoles) < 0 ||
+            registry_new(store, events, consoles, &cfg, &registry) < 0) {
                 log_error("corrald: out of memory");
                 return 1;
         }
@@ -221,13 +224,14 @@ int main(int argc, char **argv)
                         log_warning("USB discovery: the start-up enumeration takes longer than 5 s; going on");
         }
 
-        struct http_ctx hctx = { .registry = registry, .store = store, .events = events, .cfg = &cfg,
+        struct http_ctx hctx = { .registry = registry, .store = store, .events = events, .consoles = consoles, .cfg = &cfg,
                                  .version = CORRAL_VERSION };
         struct http_server *http = NULL;
         if (http_start(&hctx, &http, msg, sizeof(msg)) < 0) {
                 log_error("corrald: %s", msg);
                 udev_watch_stop(uw);
                 registry_free(registry);
+                console_dir_free(consoles);
                 events_free(events);
                 store_close(store);
                 return 1;
@@ -279,6 +283,7 @@ int main(int argc, char **argv)
         http = http_stop(http);
         udev_watch_stop(uw);
         registry = registry_free(registry);
+        consoles = console_dir_free(consoles);
         events = events_free(events);
         store = store_close(store);
         close(sfd);

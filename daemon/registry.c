@@ -33,6 +33,7 @@ struct registry {
         pthread_mutex_t mu;
         struct store *store;
         struct events *events;
+        struct console_dir *consoles;
         const struct config *cfg;
         struct present *boards[MAX_BOARDS];
         size_t nboards;
@@ -169,7 +170,8 @@ static void *reaper_main(void *arg)
         return NULL;
 }
 
-int registry_new(struct store *st, struct events *ev, const struct config *cfg, struct registry **ret)
+int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, const struct config *cfg,
+                 struct registry **ret)
 {
         struct registry *r = calloc(1, sizeof(*r));
         if (!r)
@@ -178,6 +180,7 @@ int registry_new(struct store *st, struct events *ev, const struct config *cfg, 
         pthread_cond_init(&r->reaper_cv, NULL);
         r->store = st;
         r->events = ev;
+        r->consoles = consoles;
         r->cfg = cfg;
         if (pthread_create(&r->reaper, NULL, reaper_main, r) == 0)
                 r->reaper_running = true;
@@ -275,6 +278,7 @@ int registry_port_added(struct registry *r, const struct board_source *src)
                 .max_queued = r->cfg ? r->cfg->max_queued_jobs : 64,
                 .store = r->store,
                 .events = r->events,
+                .consoles = r->consoles,
                 .on_state = on_worker_state,
                 .user = r,
         };
@@ -483,6 +487,8 @@ int registry_job_submit(struct registry *r, const char *board_id, const json_t *
         if (kind->check) {
                 char msg[512] = "";
                 int c = kind->check(body, msg, sizeof(msg));
+                if (c >= 0 && kind->check_store)
+                        c = kind->check_store(body, r->store, msg, sizeof(msg));
                 if (c < 0)
                         return set_err(err, c == -EBADMSG ? 422 : 400, c == -EBADMSG ? "unprocessable" : "invalid_params",
                                        json_pack("{s:s}", "kind", kind->name), "%s",

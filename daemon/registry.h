@@ -34,7 +34,10 @@ struct reg_error {
 };
 void reg_error_clear(struct reg_error *e);
 
-int registry_new(struct store *st, struct events *ev, const struct config *cfg, struct registry **ret);
+struct console_dir;
+/* consoles: where the workers publish their board consoles (borrowed, outlives the registry). */
+int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, const struct config *cfg,
+                 struct registry **ret);
 /* Stops every worker (running jobs are cancelled and end as interrupted within a few seconds). */
 struct registry *registry_free(struct registry *r);
 

@@ -69,6 +69,29 @@ static const char *const migrations[] = {
         ") WITHOUT ROWID;",
         /* 2: transfer figures of a running job (flash): {bytes_done, bytes_total, kbit_per_s}. */
         "ALTER TABLE jobs ADD COLUMN progress_detail TEXT;",
+        /* 3: the firmware library (id = SHA-256 of the file <state_dir>/firmware/<id>; meta =
+         * what the bytes say, as JSON) and one known-good firmware per board family. */
+        "CREATE TABLE firmware ("
+        "  id          TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 64),"
+        "  size        INTEGER NOT NULL,"
+        "  kind        TEXT NOT NULL CHECK (kind IN ('esp-image','uf2','ihex','raw')),"
+        "  chip        TEXT,"
+        "  family      TEXT,"
+        "  mp_version  TEXT,"
+        "  meta        TEXT NOT NULL DEFAULT '{}',"
+        "  name        TEXT NOT NULL,"
+        "  filename    TEXT NOT NULL DEFAULT '',"
+        "  notes       TEXT NOT NULL DEFAULT '',"
+        "  labels      TEXT NOT NULL DEFAULT '[]',"
+        "  created_at  TEXT NOT NULL"
+        ");"
+        "CREATE INDEX firmware_by_family ON firmware(family, created_at);"
+        "CREATE TABLE firmware_known_good ("
+        "  family      TEXT PRIMARY KEY NOT NULL,"
+        "  firmware_id TEXT NOT NULL REFERENCES firmware(id),"
+        "  pinned_at   TEXT NOT NULL,"
+        "  pinned_by   TEXT NOT NULL"
+        ") WITHOUT ROWID;",
 };
 
 int store_schema_latest(void)

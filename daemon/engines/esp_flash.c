@@ -314,6 +314,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
         memset(res, 0, sizeof(*res));
         memset(pp, 0, sizeof(pp));
         res->verify = "none";
+        res->skip = "off";
         e = esp_flash_validate(l, parts, n, o, m, sizeof(m));
         if (e < 0)
                 return esp_loader_fail(l, e, "%s", m);
@@ -348,6 +349,13 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
         }
         /* Skip regions whose content already matches (fast reflash). */
         uint64_t total = 0;
+        if (o->skip_unchanged && !o->erase_all) {
+                res->skip = can_md5(l) ? "md5" : "not_possible";
+                if (!can_md5(l))
+                        logf_(o, "Unchanged parts cannot be skipped: the %s ROM loader has no MD5 "
+                              "command (a flasher stub, stub_dir, can); writing everything",
+                              l->chip->name);
+        }
         for (size_t i = 0; i < np; i++) {
                 struct esp_flash_part_result *r = &res->parts[i];
                 r->offset = pp[i].offset;

@@ -56,6 +56,7 @@ struct esp_flash_result {
         double seconds, kbps;  /* effective: uncompressed bits / write time */
         bool patched;
         const char *verify;    /* "md5", "readback", "none", "not_possible" (static) */
+        const char *skip;      /* skip_unchanged: "md5" (compared), "off", "not_possible" (static) */
         size_t n_parts;
         struct esp_flash_part_result parts[ESP_FLASH_MAX_PARTS];
 };

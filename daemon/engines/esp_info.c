@@ -145,10 +145,24 @@ int esp_read_crystal(struct esp_loader *l)
         return 0;
 }
 
+/* ESP32-C3 / S3: eFuse BLOCK1 (the MAC words' block) word 3 bits 20:18 = minor low bits, word 5
+ * bit 23 = minor high bit, word 5 bits 25:24 = major. */
+static int read_revision_block1(struct esp_loader *l)
+{
+        uint32_t w3, w5;
+        TRY(esp_read_reg(l, l->chip->mac_efuse_reg + 12, &w3));
+        TRY(esp_read_reg(l, l->chip->mac_efuse_reg + 20, &w5));
+        l->rev_major = (int)((w5 >> 24) & 3);
+        l->rev_minor = (int)(((w5 >> 23) & 1) << 3 | ((w3 >> 18) & 7));
+        return 0;
+}
+
 int esp_read_revision(struct esp_loader *l)
 {
+        if (l->chip && (l->chip->image_chip_id == 5 || l->chip->image_chip_id == 9))
+                return read_revision_block1(l);
         if (!l->chip || l->chip->image_chip_id != 0)
-                return 0; /* only the ESP32 layout is known here; others stay unknown */
+                return 0; /* ESP8266 has none; other layouts are not known here: unknown */
         uint32_t w3, w5, apb;
         TRY(esp_read_reg(l, 0x3FF5A00C, &w3));
         TRY(esp_read_reg(l, 0x3FF5A014, &w5));

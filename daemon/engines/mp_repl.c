@@ -289,6 +289,17 @@ static int probe_paste(struct mp_repl *r, bool *ok, char *msg, size_t msg_size)
         return 0;
 }
 
+/* The plain raw REPL has no flow control: send no faster than the line rate, even where nothing
+ * paces the bytes (socket://, QEMU), or a small firmware's receive buffer overflows while it
+ * compiles or collects and the code arrives with holes (a micro:bit under QEMU on a loaded host:
+ * "SyntaxError: invalid syntax"). */
+static unsigned pace_ms(const struct mp_repl *r, size_t n)
+{
+        unsigned baud = r->port && r->port->baud ? r->port->baud : 115200;
+        unsigned wire = (unsigned)((n * 10u * 1000u + baud - 1) / baud);
+        return wire > r->chunk_delay_ms ? wire : r->chunk_delay_ms;
+}
+
 static int send_plain(struct mp_repl *r, const char *code, size_t len, char *msg, size_t msg_size)
 {
         size_t chunk = r->chunk_size ? r->chunk_size : 256;
@@ -298,7 +309,7 @@ static int send_plain(struct mp_repl *r, const char *code, size_t len, char *msg
                 if (rc < 0)
                         return rc;
                 if (r->chunk_delay_ms)
-                        port_sleep_ms(r->port, r->chunk_delay_ms);
+                        port_sleep_ms(r->port, pace_ms(r, n));
         }
         return wr(r, "\x04", 1, msg, msg_size);
 }

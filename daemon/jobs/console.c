@@ -73,12 +73,6 @@ struct console_dir *console_dir_free(struct console_dir *d)
         return NULL;
 }
 
-struct console_dir *console_dir_shared(void)
-{
-        static struct console_dir shared = { .mu = PTHREAD_MUTEX_INITIALIZER };
-        return &shared;
-}
-
 int console_dir_get(struct console_dir *d, const char *board_id, struct console **ret)
 {
         if (!d || !board_id || strlen(board_id) >= sizeof(((struct console *)0)->board_id))

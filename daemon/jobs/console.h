@@ -29,9 +29,6 @@ typedef void (*console_wake_fn)(void *user);
 int console_dir_new(struct console_dir **ret);
 /* NULL-safe; every console must have been released first. Returns NULL. */
 struct console_dir *console_dir_free(struct console_dir *d);
-/* The process-wide directory used while the daemon context does not pass one around (borrowed,
- * never freed; empty once every worker and viewer has released its console). */
-struct console_dir *console_dir_shared(void);
 /* The console of board_id, created empty when missing. *ret is a new reference. */
 int console_dir_get(struct console_dir *d, const char *board_id, struct console **ret);
 /* Drop a reference; the last one frees the console. NULL-safe; returns NULL. */

@@ -1,6 +1,7 @@
 /* Job kind "flash": write one or more binaries to an ESP board through its ROM loader (or the
  * flasher stub): connect, identify, prepare, write, verify, hard reset. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,12 +9,18 @@
 #include <sys/stat.h>
 
 #include "engines/esp_flash.h"
+#include "engines/esp_image.h"
 #include "engines/esp_rom.h"
+#include "firmware.h"
+#include "engines/esp_zcache.h"
 #include "jobs/job_esp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 
 #define FLASH_FILE_MAX (64u << 20)
+/* Compressed images kept for boards flashed with the same bytes (in parallel or one after the
+ * other): bounded, least recently used out first. */
+#define ZCACHE_MAX_BYTES (64u << 20)
 
 static const char *const sizes[] = { "keep", "detect", "256KB", "512KB", "1MB", "2MB", "2MB-c1",
                                      "4MB", "4MB-c1", "8MB", "16MB", "32MB", "64MB", "128MB", NULL };
@@ -102,12 +109,20 @@ static int flash_check(const json_t *params, char *msg, size_t size)
                 return -EINVAL;
         }
         json_t *parts = json_object_get(params, "parts"), *img = json_object_get(params, "image_path");
+        json_t *fw = json_object_get(params, "firmware");
         int e;
-        if (parts && img) {
-                snprintf(msg, size, "Give either 'parts' or 'image_path', not both");
+        if ((parts && img) || (fw && (parts || img))) {
+                snprintf(msg, size, "Give one of 'firmware', 'parts' or 'image_path'");
                 return -EINVAL;
         }
-        if (img) {
+        if (fw) {
+                if (!json_is_string(fw) || !firmware_id_valid(json_string_value(fw))) {
+                        snprintf(msg, size, "'firmware' must be a firmware id (64 hex digits) from POST /api/v1/firmware");
+                        return -EINVAL;
+                }
+                if ((e = check_offset("firmware", json_object_get(params, "offset"), msg, size)) < 0)
+                        return e;
+        } else if (img) {
                 if ((e = check_file("image_path", img, msg, size)) < 0 ||
                     (e = check_offset("image_path", json_object_get(params, "offset"), msg, size)) < 0)
                         return e;
@@ -131,7 +146,8 @@ static int flash_check(const json_t *params, char *msg, size_t size)
                                 return e;
                 }
         } else {
-                snprintf(msg, size, "Nothing to flash: give 'parts' [{\"offset\", \"path\"}] or 'image_path'");
+                snprintf(msg, size, "Nothing to flash: give 'firmware' (an id), 'parts' [{\"offset\", \"path\"}] or "
+                         "'image_path'");
                 return -EINVAL;
         }
         if ((e = check_str(params, "flash_mode", modes, msg, size)) < 0 ||
@@ -142,12 +158,26 @@ static int flash_check(const json_t *params, char *msg, size_t size)
         json_t *c = json_object_get(params, "compress");
         if (c && !json_is_boolean(c) && (e = check_str(params, "compress", compress, msg, size)) < 0)
                 return e;
-        json_t *er = json_object_get(params, "erase");
-        if (er && !json_is_boolean(er)) {
-                snprintf(msg, size, "'erase' must be true or false");
-                return -EINVAL;
+        static const char *const bools[] = { "erase", "skip_unchanged", NULL };
+        for (size_t i = 0; bools[i]; i++) {
+                json_t *b = json_object_get(params, bools[i]);
+                if (b && !json_is_boolean(b)) {
+                        snprintf(msg, size, "'%s' must be true or false", bools[i]);
+                        return -EINVAL;
+                }
         }
         return job_esp_check_common(params, msg, size);
+}
+
+/* A firmware id must name a file in the library (HTTP 422 otherwise). */
+static int flash_check_store(const json_t *params, struct store *store, char *msg, size_t size)
+{
+        const char *id = json_string_value(json_object_get(params, "firmware"));
+        char path[640];
+        if (!id || firmware_path(store, id, path, sizeof(path)) == 0)
+                return 0;
+        snprintf(msg, size, "unknown firmware id %s: upload it first (POST /api/v1/firmware)", id);
+        return -EBADMSG;
 }
 
 /* Connect options from params and board hints. */
@@ -236,14 +266,13 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_len, char *msg
 struct ctx {
         struct job_run *jr;
         int last_pct;
-        const char *last_phase;
+        unsigned zcache_hits;
 };
 
 static void on_progress(void *user, const char *phase, int pct, uint64_t done, uint64_t total,
                         double kbps)
 {
         struct ctx *c = user;
-        (void)done, (void)total, (void)kbps;
         int base = 10, span = 80;
         if (!strcmp(phase, "erasing"))
                 base = 5, span = 5;
@@ -252,11 +281,51 @@ static void on_progress(void *user, const char *phase, int pct, uint64_t done, u
         else if (!strcmp(phase, "resetting"))
                 base = 98, span = 2;
         int overall = base + span * pct / 100;
-        if (overall != c->last_pct || phase != c->last_phase) {
-                jr_progress(c->jr, overall, phase);
-                c->last_pct = overall;
-                c->last_phase = phase;
+        if (overall < c->last_pct)
+                overall = c->last_pct; /* never backwards */
+        jr_progress_bytes(c->jr, overall, phase, done, total, kbps);
+        c->last_pct = overall;
+}
+
+/* The daemon-wide cache of compressed images. The job API has no daemon context to hang it on,
+ * so it is the one process-wide object of this file: created once, thread-safe, bounded. */
+static pthread_once_t zcache_once = PTHREAD_ONCE_INIT;
+static struct esp_zcache *zcache;
+
+static void zcache_init(void)
+{
+        if (esp_zcache_new(ZCACHE_MAX_BYTES, &zcache) < 0)
+                zcache = NULL;
+}
+
+static int cached_deflate(void *user, const uint8_t *data, size_t len, uint8_t **out, size_t *out_len)
+{
+        struct ctx *c = user;
+        pthread_once(&zcache_once, zcache_init);
+        if (!zcache)
+                return esp_deflate(data, len, out, out_len);
+        int hit = 0;
+        int e = esp_zcache_get(zcache, data, len, out, out_len, &hit);
+        if (e == 0 && hit)
+                c->zcache_hits++;
+        return e;
+}
+
+/* Before any reset: when an earlier job learned the board's chip, an image for another chip fails
+ * at once. Returns 0 (fine or unknown) or jr_fail(). */
+static int check_known_chip(struct job_run *jr, const struct esp_flash_part *parts, size_t n)
+{
+        const char *name = json_string_value(json_object_get(jr_board_facts(jr), "chip"));
+        const struct esp_chip *chip = name ? esp_chip_by_name(name) : NULL;
+        if (!chip)
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                char m[200];
+                if (esp_image_check(parts[i].data, parts[i].len, chip, -1, m, sizeof(m)) == -EINVAL)
+                        return jr_fail(jr, "wrong_chip", "%s: %s (nothing was written)",
+                                       parts[i].name ? parts[i].name : "image", m);
         }
+        return 0;
 }
 
 static void on_log(void *user, const char *line)
@@ -297,11 +366,24 @@ static int flash_run(struct job_run *jr)
         memset(parts, 0, sizeof(parts));
         /* Load the files first: a missing file must not cost a reset. */
         json_t *img = json_object_get(params, "image_path");
-        if (img) {
-                e = read_file(json_string_value(img), &bufs[0], &parts[0].len, msg, sizeof(msg));
-                parts[0].offset = (uint32_t)json_integer_value(json_object_get(params, "offset"));
-                parts[0].name = strrchr(json_string_value(img), '/') + 1;
+        const char *fw_id = json_string_value(json_object_get(params, "firmware"));
+        char fw_path[640], fw_name[24];
+        uint32_t fw_off = 0;
+        if (fw_id && firmware_resolve(jr_store(jr), fw_id, fw_path, sizeof(fw_path), &fw_off) < 0) {
+                e = jr_fail(jr, "unknown_firmware", "Firmware %s is not (or no longer) in the firmware library", fw_id);
+                goto out;
+        }
+        if (img || fw_id) {
+                const char *path = fw_id ? fw_path : json_string_value(img);
+                json_t *off = json_object_get(params, "offset");
+                e = read_file(path, &bufs[0], &parts[0].len, msg, sizeof(msg));
+                parts[0].offset = off || !fw_id ? (uint32_t)json_integer_value(off) : fw_off;
+                snprintf(fw_name, sizeof(fw_name), "fw-%.12s", fw_id ? fw_id : "");
+                parts[0].name = fw_id ? fw_name : strrchr(path, '/') + 1;
                 n = e == 0;
+                if (fw_id && e == 0)
+                        jr_log(jr, "Firmware %.12s from the library, %zu bytes at 0x%x", fw_id, parts[0].len,
+                               parts[0].offset);
         } else {
                 size_t i;
                 json_t *p;
@@ -323,6 +405,8 @@ static int flash_run(struct job_run *jr)
         }
         for (size_t i = 0; i < n; i++)
                 parts[i].data = bufs[i];
+        if ((e = check_known_chip(jr, parts, n)) < 0)
+                goto out;
 
         struct esp_connect_opts co;
         job_esp_connect_opts(jr, &co);
@@ -337,7 +421,7 @@ static int flash_run(struct job_run *jr)
                 goto out;
         }
         job_esp_report_facts(jr, l);
-        jr_progress(jr, 5, "preparing");
+        jr_progress(jr, 5, "connecting");
 
         struct ctx c = { .jr = jr, .last_pct = -1 };
         const char *verify = json_string_value(json_object_get(params, "verify"));
@@ -351,10 +435,11 @@ static int flash_run(struct job_run *jr)
                 .verify = !verify || !strcmp(verify, "md5") ? ESP_VERIFY_MD5
                           : !strcmp(verify, "readback") ? ESP_VERIFY_READBACK : ESP_VERIFY_NONE,
                 .baud = baud ? (unsigned)json_integer_value(baud) : 0,
-                .skip_unchanged = json_is_true(json_object_get(params, "skip_unchanged")),
+                .skip_unchanged = !json_is_false(json_object_get(params, "skip_unchanged")),
                 .no_reset = co.reset == ESP_RESET_NONE,
                 .progress = on_progress,
                 .log = on_log,
+                .deflate = cached_deflate,
                 .user = &c,
         };
         struct esp_flash_result r;
@@ -362,6 +447,7 @@ static int flash_run(struct job_run *jr)
         jr_result_set(jr, "parts", result_parts(&r));
         jr_result_set(jr, "bytes_written", json_integer((json_int_t)r.bytes_written));
         jr_result_set(jr, "bytes_skipped", json_integer((json_int_t)r.bytes_skipped));
+        jr_result_set(jr, "skip_unchanged", json_string(r.skip));
         if (e < 0) {
                 e = jr_fail(jr, job_esp_fail_code(e), "%s", esp_loader_msg(l));
                 goto out;
@@ -371,6 +457,10 @@ static int flash_run(struct job_run *jr)
         jr_result_set(jr, "verify", json_string(r.verify));
         jr_result_set(jr, "patched_header", json_boolean(r.patched));
         jr_result_set(jr, "loader", json_string(l->stub ? "stub" : "rom"));
+        jr_result_set(jr, "compressed_from_cache", json_integer(c.zcache_hits));
+        if (c.zcache_hits)
+                jr_log(jr, "%u compressed part(s) came from the cache (the same image was compressed "
+                       "for another flash)", c.zcache_hits);
         jr_log(jr, "Flashed %llu bytes (%llu skipped) in %.1f s, %.1f kbit/s effective; verify: %s",
                (unsigned long long)r.bytes_written, (unsigned long long)r.bytes_skipped, r.seconds,
                r.kbps, r.verify);
@@ -385,8 +475,9 @@ out:
 
 const struct job_kind job_kind_flash = {
         .name = "flash",
-        .summary = "write firmware to an ESP board through its ROM loader (parts or image_path)",
+        .summary = "write firmware to an ESP board through its ROM loader (firmware id, parts or image_path)",
         .default_timeout_s = 900,
         .check = flash_check,
+        .check_store = flash_check_store,
         .run = flash_run,
 };

@@ -12,6 +12,7 @@
 #include "ports/port.h"
 
 struct job_run;
+struct store;
 
 /* A job kind. run() returns 0 on success; on failure it returns negative errno after calling
  * jr_fail() with a code and a plain-language message (if it did not, a generic message is used). */
@@ -23,6 +24,9 @@ struct job_kind {
          * snprintf'd reason into buf. NULL = anything goes. Returns 0 or -EINVAL / -EBADMSG (422). */
         int (*check)(const json_t *params, char *msg, size_t msg_size);
         int (*run)(struct job_run *jr);
+        /* Optional check that needs the store (a referenced firmware id exists), called by the
+         * registry after check() with the same conventions. NULL = none. */
+        int (*check_store)(const json_t *params, struct store *store, char *msg, size_t msg_size);
 };
 
 /* The table of kinds (job_kinds.c); NULL-terminated. */
@@ -39,6 +43,9 @@ const char *jr_board_id(struct job_run *jr);
 const json_t *jr_board_facts(struct job_run *jr);
 /* Static hints from configuration or udev: "family" ("esp", "micropython", ...), "vid", "pid". */
 const json_t *jr_board_hints(struct job_run *jr);
+/* The daemon's store (borrowed), for library look-ups through firmware.h (resolve a firmware id,
+ * known-good pins); job state still goes through the jr_* calls only. */
+struct store *jr_store(struct job_run *jr);
 
 /* Reporting. All thread-safe, all cheap. */
 void jr_progress(struct job_run *jr, int percent, const char *phase);

@@ -87,6 +87,7 @@ struct port *jr_port(struct job_run *jr) { return jr->w->port; }
 const json_t *jr_params(struct job_run *jr) { return jr->job->params; }
 const char *jr_board_id(struct job_run *jr) { return jr->w->board_id; }
 const json_t *jr_board_hints(struct job_run *jr) { return jr->w->hints; }
+struct store *jr_store(struct job_run *jr) { return jr->w->store; }
 
 const json_t *jr_board_facts(struct job_run *jr)
 {
@@ -518,7 +519,7 @@ int worker_start(const struct worker_opts *o, struct worker **ret)
                 worker_free(w);
                 return -ENOMEM;
         }
-        int cr = console_dir_get(console_dir_shared(), w->board_id, &w->console);
+        int cr = console_dir_get(o->consoles, w->board_id, &w->console);
         if (cr < 0) {
                 worker_free(w);
                 return cr;

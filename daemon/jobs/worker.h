@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct store;
+struct console_dir;
 struct events;
 struct job_kind;
 struct worker;
@@ -22,6 +23,7 @@ struct worker_opts {
         unsigned max_queued;
         struct store *store;        /* borrowed, outlives the worker */
         struct events *events;      /* borrowed */
+        struct console_dir *consoles; /* borrowed: the board's console lives here */
         /* Called on the worker thread when the board becomes busy/idle or its port state changes. */
         void (*on_state)(void *user, const char *board_id);
         void *user;

@@ -127,6 +127,16 @@ export function expectedFlash(chip, parts, mode, len) {
   return f;
 }
 
+/** Parts whose flash region differs from what they should have become (by SHA-256); [] = all good. */
+export async function partsDiffering(board, chip, parts, mode) {
+  const bad = [];
+  for (const p of parts) {
+    const want = expectedPart(chip, p, mode);
+    if ((await flashSha(board, p.offset, want.length)) !== sha256(want)) bad.push(`0x${p.offset.toString(16)}`);
+  }
+  return bad;
+}
+
 /** Round up to the next 4 KiB sector past the last part. */
 export function extent(parts) {
   const end = Math.max(...parts.map((p) => p.offset + p.data.length));

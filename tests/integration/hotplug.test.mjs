@@ -159,10 +159,10 @@ describe("USB hotplug: start-up enumeration", () => {
 });
 
 describe("USB hotplug: udev_deny in the config file", () => {
-  let tb, d, ev;
+  let tb, d, ev, dir;
   before(async () => {
     tb = await startTestbed();
-    const dir = mkdtempSync(path.join(tmpdir(), "corral-hotplug-"));
+    dir = mkdtempSync(path.join(tmpdir(), "corral-hotplug-"));
     const conf = path.join(dir, "corrald.conf");
     writeFileSync(conf, "udev_deny = 1a86:7523\n");
     d = await startHotplugCorrald(tb, { args: ["--config", conf] });
@@ -172,6 +172,7 @@ describe("USB hotplug: udev_deny in the config file", () => {
     await ev?.stop();
     const exit = await d?.stop();
     await tb?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(exit, { code: 0, sig: null }, `corrald exit status; stderr:\n${d?.stderr()}`);
   });
 

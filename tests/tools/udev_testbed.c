@@ -10,9 +10,15 @@
  *
  * Commands, one per line; tokens separated by blanks, values contain no blanks:
  *     add NAME vid=10c4 pid=ea60 [serial=0001] [busport=1-2] tty=ttyUSB0 [product=X] [manufacturer=Y]
+ *             [node=pty|none]
  *         USB device + interface (+ usb-serial node for ttyUSB*) + tty, its devnode /dev/<tty> (a
  *         pty this process owns), then an "add" uevent for the tty. No serial= means no serial
- *         attribute (CH340 style).
+ *         attribute (CH340 style). node=none: udev still names /dev/<tty> but no file exists.
+ *         Why node=none: umockdev's preload (0.17.16, still upstream) stat()s through a static
+ *         buffer after dropping its lock, so a program that lstat()s a mocked /dev tty while
+ *         another of its threads touches /sys can die on "is_emulated_device: Assertion `res > 0'";
+ *         corrald's port workers do exactly that. Without a file the stat fails and skips that
+ *         code. Mocked ptys cannot be opened by corrald anyway (TIOCEXCL gives ENOTTY).
  *         busport is BUS-PORTCHAIN ("1-2", "1-3.1"); default "1-<n>" with a fresh port n.
  *         Missing root hubs and intermediate hubs are created (and left in place).
  *     remove NAME         hang up the pty (master closed), "remove" uevent for the tty, then the
@@ -55,7 +61,8 @@ struct tb_board {
         char chain[32]; /* "2", "3.1" */
         char tty[32];   /* "ttyUSB0", "ttyACM1" */
         unsigned devnum;
-        int ptym;         /* master of the pty behind /dev/<tty>; -1 when not plugged */
+        bool no_node;     /* node=none: no /dev/<tty> file at all */
+        int ptym;         /* master of the pty behind /dev/<tty>; -1 when not plugged or no_node */
         char ptyname[64]; /* "/dev/pts/3" */
 };
 
@@ -297,11 +304,14 @@ static void node_remove(struct testbed *t, struct tb_board *b)
         b->ptym = -1;
         root_path(t, p, sizeof(p), "dev/%s", b->tty);
         (void)unlink(p);
+        if (!b->ptyname[0])
+                return;
         root_path(t, p, sizeof(p), "dev/.ptymap/%s", b->ptyname);
         for (char *c = p + strlen(p) - strlen(b->ptyname); *c; c++)
                 if (*c == '/')
                         *c = '_';
         (void)unlink(p);
+        b->ptyname[0] = '\0';
 }
 
 static void unlink_in_sys(struct testbed *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -350,6 +360,8 @@ static void board_unplug(struct testbed *t, struct tb_board *b)
 static int board_plug(struct testbed *t, struct tb_board *b, char *err, size_t err_size)
 {
         char text[TEXT_SIZE], tty[512];
+        b->ptym = -1;
+        b->ptyname[0] = '\0';
         if (ensure_hubs(t, b, err, err_size) < 0)
                 return -EINVAL;
         if (board_text(b, text, sizeof(text)) < 0) {
@@ -359,7 +371,7 @@ static int board_plug(struct testbed *t, struct tb_board *b, char *err, size_t e
         if (add_text(t, text, err, err_size) < 0)
                 return -EINVAL;
         tty_path(b, tty, sizeof(tty));
-        if (node_create(t, b, err, err_size) < 0) {
+        if (!b->no_node && node_create(t, b, err, err_size) < 0) {
                 devices_remove(t, b);
                 return -EIO;
         }
@@ -443,6 +455,8 @@ static int board_parse(struct tb_board *b, char **tok, size_t ntok, char *err, s
                         r = copy_value(b->tty, sizeof(b->tty), v);
                 else if (!strcmp(k, "busport") && busport_parse(v, &b->bus, b->chain, sizeof(b->chain)))
                         r = 0;
+                else if (!strcmp(k, "node") && (!strcmp(v, "pty") || !strcmp(v, "none")))
+                        b->no_node = !strcmp(v, "none");
                 else
                         r = -EINVAL;
                 if (r < 0) {

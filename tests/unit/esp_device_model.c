@@ -112,6 +112,8 @@ static uint32_t reg_read(struct esp_model *m, uint32_t a)
                 switch (a) {
                 case 0x60008844: return 0x56789ABC;
                 case 0x60008848: return 0x00003485;
+                case 0x60008850: return 4u << 18;  /* BLOCK1 word 3: minor 4 */
+                case 0x60008858: return 1u << 24;  /* BLOCK1 word 5: major 1 -> v1.4 */
                 }
         }
         return 0;

@@ -622,6 +622,16 @@ static void detect_esp32_does_not_wait_for_the_security_info_timeout(void **stat
         done(&f);
 }
 
+static void esp32c3_revision_from_efuse_block1(void **state)
+{
+        (void)state;
+        struct fx f = rom("esp32c3");
+        assert_int_equal(esp_read_revision(f.l), 0);
+        assert_int_equal(f.l->rev_major, 1);
+        assert_int_equal(f.l->rev_minor, 4);
+        done(&f);
+}
+
 static void esp32_revision_from_efuse_and_apb_date(void **state)
 {
         (void)state;
@@ -753,6 +763,7 @@ int main(void)
                 cmocka_unit_test(board_that_boots_normally_is_reported_as_wrong_boot_mode),
                 cmocka_unit_test(detect_identifies_each_chip_and_reads_mac_and_crystal),
                 cmocka_unit_test(detect_esp32_does_not_wait_for_the_security_info_timeout),
+                cmocka_unit_test(esp32c3_revision_from_efuse_block1),
                 cmocka_unit_test(esp32_revision_from_efuse_and_apb_date),
                 cmocka_unit_test(flash_id_goes_through_the_spi_user_command_registers),
                 cmocka_unit_test(flash_id_without_attach_on_esp32_rom_is_a_dead_flash),

@@ -1,0 +1,81 @@
+// Flash jobs on a virtual ESP32 whose wire is paced at the real baud rate (115200): skipping an
+// unchanged image, progress as the job runs, and unplugging the board in the middle of a write.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { api, eventsSince, waitFor } from "./lib.mjs";
+import * as E from "./esp_lib.mjs";
+
+let esp32, corrald;
+
+before(async () => {
+  esp32 = await E.board("esp32");
+  corrald = await E.corraldWith({ esp32 });
+});
+
+after(async () => {
+  await corrald?.stop();
+  await esp32?.stop();
+});
+
+const ms = (job) => Date.parse(job.finished_at) - Date.parse(job.started_at);
+
+test("flashing the same image again takes at most 15 % of the first flash", async () => {
+  const parts = E.multipart("esp32", { appSize: "96k" });
+  const first = (await E.watchJob(corrald.url, (await E.submitFlash(corrald.url, "esp32", parts)).id)).job;
+  assert.equal(first.state, "succeeded", JSON.stringify(first.error));
+  const again = (await E.watchJob(corrald.url, (await E.submitFlash(corrald.url, "esp32", parts)).id)).job;
+  assert.equal(again.state, "succeeded", JSON.stringify(again.error));
+  assert.equal(again.result.bytes_written, 0);
+  const ratio = ms(again) / ms(first);
+  assert.ok(ratio <= 0.15, `second flash took ${ms(again)} ms, first ${ms(first)} ms (${(ratio * 100).toFixed(1)} %)`);
+});
+
+test("progress rises monotonically to 100 through connecting, writing, verifying, resetting", async () => {
+  const since = (await api(corrald.url, "GET", "/api/v1/events?since=0")).body.last_seq;
+  const parts = E.multipart("esp32", { appSize: "40k" });
+  const q = await E.submitFlash(corrald.url, "esp32", parts, { skip_unchanged: false });
+  const { job, seen } = await E.watchJob(corrald.url, q.id);
+  assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+  const running = seen.filter((s) => s.state === "running");
+  for (let i = 1; i < running.length; i++)
+    assert.ok(running[i].progress >= running[i - 1].progress, `progress went ${running[i - 1].progress} -> ${running[i].progress}`);
+  assert.equal(job.progress, 100);
+  const writing = running.filter((s) => s.phase === "writing" && s.detail);
+  assert.ok(writing.length >= 2, "writing was seen with its transfer figures while the job ran");
+  const w = writing[writing.length - 1].detail;
+  assert.ok(w.bytes_done > 0 && w.bytes_done <= w.bytes_total && w.kbit_per_s > 0, JSON.stringify(w));
+
+  const events = (await eventsSince(corrald.url, since)).filter((e) => e.type === "job.progress" && e.data.job === q.id);
+  const order = ["connecting", "erasing", "writing", "verifying", "resetting", "done"];
+  const phases = events.map((e) => e.data.phase).filter((p, i, a) => i === 0 || a[i - 1] !== p);
+  assert.deepEqual(phases.filter((p) => p !== "erasing"), ["connecting", "writing", "verifying", "resetting", "done"]);
+  for (let i = 1; i < phases.length; i++) assert.ok(order.indexOf(phases[i]) > order.indexOf(phases[i - 1]), phases.join(" "));
+  const pcts = events.map((e) => e.data.progress);
+  for (let i = 1; i < pcts.length; i++) assert.ok(pcts[i] >= pcts[i - 1], pcts.join(" "));
+  const ev = events.find((e) => e.data.phase === "writing" && e.data.bytes_total);
+  assert.ok(ev && ev.data.kbit_per_s >= 0 && ev.data.bytes_total > 0, "job.progress events carry the bytes");
+});
+
+test("unplugging mid-write fails the job naming the offset; the board stays listed and works after replug", async () => {
+  const parts = E.multipart("esp32", { appSize: "64k" });
+  const q = await E.submitFlash(corrald.url, "esp32", parts, { skip_unchanged: false });
+  await waitFor(async () => {
+    const j = (await api(corrald.url, "GET", `/api/v1/jobs/${q.id}`)).body;
+    return j.phase === "writing" && j.progress >= 30;
+  }, 60000, "the write to be under way");
+  await E.control(esp32.control, "unplug");
+  const { job } = await E.watchJob(corrald.url, q.id, 30000);
+  assert.equal(job.state, "failed");
+  assert.equal(job.error.code, "board_gone");
+  assert.match(job.error.message, /disappeared during writing \(unplugged\?\) at 0x[0-9a-f]+ of 0x/);
+
+  const b = (await api(corrald.url, "GET", "/api/v1/boards/esp32")).body;
+  assert.equal(b.id, "esp32", "a static port stays listed");
+  const last = (await api(corrald.url, "GET", "/api/v1/jobs?board=esp32")).body;
+  assert.equal((last.jobs ?? last)[0].state, "failed", "the board's history shows the failure");
+
+  await E.control(esp32.control, "replug");
+  const again = (await E.watchJob(corrald.url, (await E.submitFlash(corrald.url, "esp32", parts, { flash_mode: "dio" })).id)).job;
+  assert.equal(again.state, "succeeded", JSON.stringify(again.error));
+  assert.deepEqual(await E.partsDiffering(esp32, "esp32", parts, "dio"), []);
+});
