@@ -109,7 +109,7 @@ check: deps
 check-build: $(B)/san/corrald $(B)/corrald $(UNIT_BINS) $(FUZZ_BINS) $(TOOL_BINS) web
 
 bench: deps
-	@$(MAKE) --no-print-directory $(B)/corrald web
+	@$(MAKE) --no-print-directory $(B)/corrald $(TOOL_BINS) web
 	tests/bench/run
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -140,6 +141,7 @@ static bool usb_listed(const struct config_usb_id *ids, size_t n, unsigned vid, 
 struct daemon_ctx {
         struct registry *registry;
         const struct config *cfg;
+        pthread_mutex_t filter_mu; /* guards cfg's udev allow/deny lists (SIGHUP swaps them) */
 };
 
 /* udev thread → registry (plain structs only cross the thread boundary). */
@@ -155,9 +157,11 @@ static void on_udev(const struct udev_port_info *info, void *user)
                 return;
         }
         unsigned vid = (unsigned)strtoul(info->vid, NULL, 16), pid = (unsigned)strtoul(info->pid, NULL, 16);
-        if (d->cfg->nusb_allow && !usb_listed(d->cfg->usb_allow, d->cfg->nusb_allow, vid, pid))
-                return;
-        if (usb_listed(d->cfg->usb_deny, d->cfg->nusb_deny, vid, pid))
+        pthread_mutex_lock(&d->filter_mu);
+        bool hidden = (d->cfg->nusb_allow && !usb_listed(d->cfg->usb_allow, d->cfg->nusb_allow, vid, pid)) ||
+                      usb_listed(d->cfg->usb_deny, d->cfg->nusb_deny, vid, pid);
+        pthread_mutex_unlock(&d->filter_mu);
+        if (hidden)
                 return;
         json_t *hints = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "source", "udev", "vid", info->vid,
                                   "pid", info->pid, "serial", info->serial, "bridge", info->bridge, "family",
@@ -208,7 +212,7 @@ int main(int argc, char **argv)
                 log_error("corrald: out of memory");
                 return 1;
         }
-        struct daemon_ctx dctx = { .registry = registry, .cfg = &cfg };
+        struct daemon_ctx dctx = { .registry = registry, .cfg = &cfg, .filter_mu = PTHREAD_MUTEX_INITIALIZER };
         registry_sync_static(registry, &cfg);
 
         struct udev_watch *uw = NULL;
@@ -266,10 +270,12 @@ int main(int argc, char **argv)
                                 cfg.max_upload = newcfg.max_upload;
                                 cfg.job_timeout_s = newcfg.job_timeout_s;
                                 cfg.max_queued_jobs = newcfg.max_queued_jobs;
+                                pthread_mutex_lock(&dctx.filter_mu);
                                 memcpy(cfg.usb_allow, newcfg.usb_allow, sizeof(cfg.usb_allow));
                                 memcpy(cfg.usb_deny, newcfg.usb_deny, sizeof(cfg.usb_deny));
                                 cfg.nusb_allow = newcfg.nusb_allow;
                                 cfg.nusb_deny = newcfg.nusb_deny;
+                                pthread_mutex_unlock(&dctx.filter_mu);
                                 registry_sync_static(registry, &cfg);
                                 log_notice("configuration reloaded: %zu static port(s)", cfg.nports);
                         }

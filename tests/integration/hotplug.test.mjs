@@ -1,8 +1,9 @@
 // USB hotplug against the real corrald: a umockdev testbed (build/tools/udev_testbed) plugs and
 // unplugs mocked USB serial boards with real uevents; corrald runs under umockdev-wrapper with USB
 // discovery on and is observed only through its REST API (boards and the event poll).
-// The mocked ttys are ptys that corrald cannot open (umockdev answers TIOCEXCL with ENOTTY), so
-// nothing here depends on the port being open.
+// The mocked ttys have no devnode file (node=none, see udev_testbed.mjs: a mocked pty can crash
+// corrald inside umockdev's preload, and corrald could not open it anyway: TIOCEXCL gives ENOTTY),
+// so nothing here depends on the port being open.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
