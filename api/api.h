@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "http.h"
 
@@ -21,6 +22,8 @@ struct api_req {
         const char *body;           /* NUL-terminated, may be NULL */
         size_t body_len;
         struct api_upload *upload;  /* POST /api/v1/firmware only: the streamed upload */
+        const char *lease;          /* X-Corral-Lease header (a reservation's token) or NULL */
+        int64_t *wait_until_ms;     /* per connection, survives suspend/resume: 0 = not waiting */
 };
 
 /* Reply helpers: each queues a response and returns the MHD result to hand back. */
@@ -40,6 +43,9 @@ enum MHD_Result routes_metrics(struct api_req *rq);
 enum MHD_Result routes_events(struct api_req *rq);
 enum MHD_Result routes_static(struct api_req *rq);
 enum MHD_Result routes_firmware(struct api_req *rq);
+enum MHD_Result routes_reservations(struct api_req *rq);
+/* Server shutdown: resume every request waiting for a board (they answer 503) and refuse new waits. */
+void routes_reservations_shutdown(const struct http_ctx *ctx);
 
 /* Streaming uploads (routes_firmware.c). http.c hands the body of POST /api/v1/firmware to these
  * instead of accumulating it in RAM: it goes to a temp file in the firmware directory, limited by

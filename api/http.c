@@ -35,6 +35,7 @@ struct conn_state {
         size_t len, cap;
         bool too_big;
         struct api_upload *upload; /* POST /api/v1/firmware: streamed to a file, cfg->max_upload */
+        int64_t wait_until_ms;     /* POST /api/v1/reservations with wait_s: suspended until then */
 };
 
 enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text)
@@ -178,6 +179,8 @@ static enum MHD_Result dispatch(struct api_req *rq)
                 return routes_events(rq);
         if (!strcmp(res, "firmware"))
                 return routes_firmware(rq);
+        if (!strcmp(res, "reservations"))
+                return routes_reservations(rq);
         return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", url), "No such API path '%s'.", url);
 }
 
@@ -235,7 +238,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
         struct api_req rq = { .conn = conn, .ctx = &s->ctx, .method = method, .url = url, .body = cs->body,
-                              .body_len = cs->len, .upload = cs->upload };
+                              .body_len = cs->len, .upload = cs->upload, .wait_until_ms = &cs->wait_until_ms,
+                              .lease = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Corral-Lease") };
         if (cs->too_big)
                 return api_reply_error(&rq, 413, "body_too_large",
                                        json_pack("{s:I}", "limit_bytes", (json_int_t)s->ctx.cfg->max_body),
@@ -334,7 +338,8 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
         }
         /* No listener of its own: the front door hands it connections (which needs the ITC). */
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                         MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+                         MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC |
+                         MHD_ALLOW_SUSPEND_RESUME; /* reservations that wait for a board */
         s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                   MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
@@ -381,6 +386,7 @@ struct http_server *http_stop(struct http_server *s)
                 return NULL;
         s->door = frontdoor_stop(s->door); /* no new connections */
         s->ws = ws_stop(s->ws);
+        routes_reservations_shutdown(&s->ctx); /* no suspended request outlives MHD */
         MHD_stop_daemon(s->mhd);
         free(s);
         return NULL;

@@ -38,7 +38,7 @@ static enum MHD_Result board_jobs(struct api_req *rq, const char *id)
                 return reply;
         struct reg_error err = { 0 };
         json_t *job = NULL;
-        int rc = registry_job_submit(rq->ctx->registry, id, body, &job, &err);
+        int rc = registry_job_submit_leased(rq->ctx->registry, id, body, rq->lease, &job, &err);
         json_decref(body);
         if (rc < 0) {
                 reply = reply_reg_error(rq, &err);

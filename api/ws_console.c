@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "jobs/console.h"
+#include "registry.h"
+#include "reservations.h"
 
 int ws_console_open(struct ws_session *ss, const char *board_id, const char *name, char *msg, size_t msg_size)
 {
@@ -18,6 +20,7 @@ int ws_console_open(struct ws_session *ss, const char *board_id, const char *nam
                 snprintf(msg, msg_size, "cannot open the console of '%s'", board_id);
                 return r;
         }
+        snprintf(ss->board, sizeof(ss->board), "%s", board_id);
         r = console_viewer_join(c, name, ws_wake, ss->s, &ss->viewer);
         console_unref(c); /* the viewer holds its own reference */
         if (r == -EMFILE)
@@ -71,7 +74,15 @@ static void control(struct ws_session *ss, const char *text, size_t len)
                 ws_reply(ss, "error", "bad_message", "Text messages are JSON objects with a \"type\": take, "
                          "release, interrupt, soft_reset, reset or input.");
         } else if (!strcmp(type, "take")) {
-                answer(ss, console_viewer_take(v, msg, sizeof(msg)), true, msg);
+                /* A reserved board's console is writable only with its lease ("lease": token). */
+                struct reg_error err = { 0 };
+                if (reservations_check_board(registry_reservations(ss->s->o.registry), ss->board,
+                                             json_string_value(json_object_get(j, "lease")),
+                                             reservations_now_ms(), &err) < 0)
+                        ws_reply(ss, "error", err.code, "%s", err.message);
+                else
+                        answer(ss, console_viewer_take(v, msg, sizeof(msg)), true, msg);
+                reg_error_clear(&err);
         } else if (!strcmp(type, "release")) {
                 answer(ss, console_viewer_release(v, msg, sizeof(msg)), false, msg);
         } else if (!strcmp(type, "interrupt")) {

@@ -33,6 +33,7 @@ struct ws_session {
         unsigned nreplies;
         /* console */
         struct console_viewer *viewer;
+        char board[72];                 /* the console's board id (reservation checks on take) */
         char rx[1024];                  /* a text (control) message being received */
         size_t nrx;
         bool rx_too_long;

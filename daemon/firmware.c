@@ -311,7 +311,7 @@ int firmware_add_buffer(struct store *st, const void *data, size_t len, const st
         }
         r = firmware_upload_write(u, data, len);
         if (r < 0) {
-                const char *m;
+                const char *m = "";
                 firmware_upload_error(u, &m);
                 snprintf(msg, msg_size, "%s", m);
         }

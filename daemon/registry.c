@@ -14,6 +14,7 @@
 #include "jobs/job_run.h"
 #include "jobs/worker.h"
 #include "log.h"
+#include "reservations.h"
 #include "store.h"
 #include "util.h"
 
@@ -41,6 +42,7 @@ struct registry {
         bool reaper_running;
         bool stopping;
         pthread_cond_t reaper_cv;
+        struct reservations *resv; /* leases; NULL if they could not be loaded (no checks then) */
 };
 
 void reg_error_clear(struct reg_error *e)
@@ -102,6 +104,10 @@ static const char *state_of(struct present *p, struct worker_status *ws)
         worker_status(p->worker, ws);
         if (ws->busy)
                 return "busy";
+        /* Present in config or udev, but its port cannot be opened (vboard unplugged, remote
+         * serial server down, device vanished): offline, with port.error saying why. */
+        if (!ws->port_open && ws->port_error[0])
+                return "offline";
         return "online";
 }
 
@@ -157,6 +163,9 @@ static void *reaper_main(void *arg)
                 uint64_t now = util_mono_ms();
                 for (size_t i = 0; i < r->nboards; i++)
                         worker_check_deadline(r->boards[i]->worker, now);
+                pthread_mutex_unlock(&r->mu);
+                reservations_reap(r->resv, reservations_now_ms()); /* expire leases, wake waiters */
+                pthread_mutex_lock(&r->mu);
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_nsec += 200 * 1000000L;
@@ -182,6 +191,9 @@ int registry_new(struct store *st, struct events *ev, struct console_dir *consol
         r->events = ev;
         r->consoles = consoles;
         r->cfg = cfg;
+        int rc = reservations_new(st, ev, &r->resv);
+        if (rc < 0)
+                log_error("cannot load the reservations (boards are not leased): %s", strerror(-rc));
         if (pthread_create(&r->reaper, NULL, reaper_main, r) == 0)
                 r->reaper_running = true;
         *ret = r;
@@ -220,6 +232,7 @@ struct registry *registry_free(struct registry *r)
         registry_shutdown(r, 5000);
         if (r->reaper_running)
                 pthread_join(r->reaper, NULL);
+        r->resv = reservations_free(r->resv);
         pthread_cond_destroy(&r->reaper_cv);
         pthread_mutex_destroy(&r->mu);
         free(r);
@@ -458,8 +471,19 @@ int registry_board_update(struct registry *r, const char *id, const json_t *patc
         return 0;
 }
 
+struct reservations *registry_reservations(struct registry *r)
+{
+        return r ? r->resv : NULL;
+}
+
 int registry_job_submit(struct registry *r, const char *board_id, const json_t *body, json_t **ret_job,
                         struct reg_error *err)
+{
+        return registry_job_submit_leased(r, board_id, body, NULL, ret_job, err);
+}
+
+int registry_job_submit_leased(struct registry *r, const char *board_id, const json_t *body, const char *lease,
+                               json_t **ret_job, struct reg_error *err)
 {
         if (!json_is_object(body))
                 return set_err(err, 400, "invalid_body", NULL, "The body must be a JSON object with a \"kind\".");
@@ -499,6 +523,9 @@ int registry_job_submit(struct registry *r, const char *board_id, const json_t *
                 return set_err(err, 404, "board_not_found", json_pack("{s:s}", "board", board_id),
                                "No board with id '%s'.", board_id);
         json_decref(row);
+        /* A reserved board takes jobs only from its lease holder. */
+        if (reservations_check_board(r->resv, board_id, lease, reservations_now_ms(), err) < 0)
+                return -EPERM;
         int64_t id = 0;
         pthread_mutex_lock(&r->mu);
         struct present *p = find_by_id(r, board_id);
@@ -575,17 +602,20 @@ void registry_stats(struct registry *r, struct registry_stats *s)
                 total = json_array_size(rows);
         json_decref(rows);
         pthread_mutex_lock(&r->mu);
+        unsigned unreachable = 0;
         for (size_t i = 0; i < r->nboards; i++) {
                 struct worker_status ws;
-                worker_status(r->boards[i]->worker, &ws);
-                if (ws.busy)
+                const char *st = state_of(r->boards[i], &ws);
+                if (!strcmp(st, "busy"))
                         s->boards_busy++;
-                else
+                else if (!strcmp(st, "online"))
                         s->boards_online++;
+                else
+                        unreachable++;
                 s->jobs_queued += ws.queued;
                 s->jobs_running += ws.busy ? 1 : 0;
         }
         size_t present = r->nboards;
         pthread_mutex_unlock(&r->mu);
-        s->boards_offline = total > present ? (unsigned)(total - present) : 0;
+        s->boards_offline = unreachable + (total > present ? (unsigned)(total - present) : 0);
 }

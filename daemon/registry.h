@@ -56,6 +56,14 @@ int registry_board_update(struct registry *r, const char *id, const json_t *patc
 /* Jobs. submit validates kind and params, persists, queues; *ret_job is the job as JSON. */
 int registry_job_submit(struct registry *r, const char *board_id, const json_t *body, json_t **ret_job,
                         struct reg_error *err);
+/* Same, for a request that presented a lease token (NULL: none). A reserved board takes jobs
+ * only with its lease: otherwise -EPERM with err 409 board_reserved / lease_lost /
+ * lease_unknown / lease_not_for_board (see reservations.h). */
+int registry_job_submit_leased(struct registry *r, const char *board_id, const json_t *body, const char *lease,
+                               json_t **ret_job, struct reg_error *err);
+/* The leases (owned by the registry, which expires them on its reaper tick); NULL if unavailable. */
+struct reservations;
+struct reservations *registry_reservations(struct registry *r);
 int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, struct reg_error *err);
 
 /* Counters for /metrics and /health. */

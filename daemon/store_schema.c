@@ -92,6 +92,22 @@ static const char *const migrations[] = {
         "  pinned_at   TEXT NOT NULL,"
         "  pinned_by   TEXT NOT NULL"
         ") WITHOUT ROWID;",
+        /* 4: reservations (leases): who holds which board until when. Only the SHA-256 of the
+         * lease token is kept. expires_ms is Unix time in milliseconds; state moves from
+         * 'active' to 'released' or 'expired' once (ended_at set then). */
+        "CREATE TABLE reservations ("
+        "  id            INTEGER PRIMARY KEY NOT NULL,"
+        "  board_id      TEXT NOT NULL,"
+        "  owner         TEXT NOT NULL,"
+        "  token_sha256  TEXT NOT NULL UNIQUE CHECK (length(token_sha256) = 64),"
+        "  match         TEXT NOT NULL DEFAULT '{}',"
+        "  ttl_s         INTEGER NOT NULL,"
+        "  created_at    TEXT NOT NULL,"
+        "  expires_ms    INTEGER NOT NULL,"
+        "  state         TEXT NOT NULL CHECK (state IN ('active','released','expired')),"
+        "  ended_at      TEXT"
+        ");"
+        "CREATE INDEX reservations_by_state ON reservations(state, board_id);",
 };
 
 int store_schema_latest(void)

@@ -368,6 +368,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                                 goto out;
                         if (e == 0 && memcmp(got, pp[i].md5raw, 16) == 0) {
                                 r->skipped = true;
+                                r->verified = true; /* its MD5 matched */
                                 res->bytes_skipped += pp[i].len;
                                 logf_(o, "%s at 0x%x is already in flash (MD5 %s): skipped",
                                       pname(&parts[i]), pp[i].offset, pp[i].md5);

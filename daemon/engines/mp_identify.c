@@ -134,6 +134,11 @@ int mp_identify(struct mp_repl *r, json_t **ret_facts, char *msg, size_t msg_siz
         (void)mp_repl_eval(r, "import gc\ngc.collect()\n", 5000, &res, msg, msg_size);
         mp_exec_result_clear(&res);
         rc = mp_repl_eval(r, identify_py, 10000, &res, msg, msg_size);
+        if (rc == -EREMOTEIO && strncmp(msg, "SyntaxError", 11) == 0) {
+                /* Our probe compiles: it arrived damaged and never ran. Send it again, once. */
+                mp_exec_result_clear(&res);
+                rc = mp_repl_eval(r, identify_py, 10000, &res, msg, msg_size);
+        }
         if (rc < 0) {
                 mp_exec_result_clear(&res);
                 return rc;

@@ -43,7 +43,7 @@ static int erase_run(struct job_run *jr)
         jr_progress(jr, 0, "connecting");
         int e = esp_loader_prepare(l, &co);
         if (e < 0) {
-                e = jr_fail(jr, job_esp_fail_code(e), "%s", esp_loader_msg(l));
+                e = job_esp_fail(jr, e, l);
                 goto out;
         }
         job_esp_report_facts(jr, l);
@@ -67,7 +67,7 @@ static int erase_run(struct job_run *jr)
                                l->stub ? "" : " through the ROM loader");
         }
         if (e < 0) {
-                e = jr_fail(jr, job_esp_fail_code(e), "%s", esp_loader_msg(l));
+                e = job_esp_fail(jr, e, l);
                 goto out;
         }
         jr_result_set(jr, "erased", json_string(off ? "region" : "all"));

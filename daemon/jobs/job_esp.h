@@ -17,5 +17,8 @@ void job_esp_connect_opts(struct job_run *jr, struct esp_connect_opts *o);
 void job_esp_report_facts(struct job_run *jr, const struct esp_loader *l);
 /* Stable failure code for a negative errno from the ESP engines. */
 const char *job_esp_fail_code(int e);
+/* jr_fail() with that code and the loader's message; returns e for -ENODEV / -ECANCELED (the
+ * worker closes a vanished port / reports a timeout) and -EIO for everything else. */
+int job_esp_fail(struct job_run *jr, int e, const struct esp_loader *l);
 
 #endif

@@ -111,8 +111,12 @@ static int flash_check(const json_t *params, char *msg, size_t size)
         json_t *parts = json_object_get(params, "parts"), *img = json_object_get(params, "image_path");
         json_t *fw = json_object_get(params, "firmware");
         int e;
-        if ((parts && img) || (fw && (parts || img))) {
-                snprintf(msg, size, "Give one of 'firmware', 'parts' or 'image_path'");
+        if (parts && img) {
+                snprintf(msg, size, "Give either 'parts' or 'image_path', not both");
+                return -EINVAL;
+        }
+        if (fw && (parts || img)) {
+                snprintf(msg, size, "Give either 'firmware' or '%s', not both", parts ? "parts" : "image_path");
                 return -EINVAL;
         }
         if (fw) {
@@ -222,6 +226,14 @@ void job_esp_report_facts(struct job_run *jr, const struct esp_loader *l)
                l->flash_id, l->flash_size / 1024, l->xtal_mhz, l->stub ? ", stub running" : "");
         if (l->note[0])
                 jr_log(jr, "%s", l->note);
+}
+
+/* Record an engine failure; returns the engine's errno when the worker must act on it (board
+ * gone: close the port; cancelled) and -EIO otherwise. */
+int job_esp_fail(struct job_run *jr, int e, const struct esp_loader *l)
+{
+        jr_fail(jr, job_esp_fail_code(e), "%s", esp_loader_msg(l));
+        return e == -ENODEV || e == -ECANCELED ? e : -EIO;
 }
 
 /* "board_gone", "esp_no_answer", ... for a failed step. */
@@ -417,7 +429,7 @@ static int flash_run(struct job_run *jr)
         jr_progress(jr, 0, "connecting");
         e = esp_loader_prepare(l, &co);
         if (e < 0) {
-                e = jr_fail(jr, job_esp_fail_code(e), "%s", esp_loader_msg(l));
+                e = job_esp_fail(jr, e, l);
                 goto out;
         }
         job_esp_report_facts(jr, l);
@@ -449,7 +461,7 @@ static int flash_run(struct job_run *jr)
         jr_result_set(jr, "bytes_skipped", json_integer((json_int_t)r.bytes_skipped));
         jr_result_set(jr, "skip_unchanged", json_string(r.skip));
         if (e < 0) {
-                e = jr_fail(jr, job_esp_fail_code(e), "%s", esp_loader_msg(l));
+                e = job_esp_fail(jr, e, l);
                 goto out;
         }
         jr_result_set(jr, "seconds", json_real(r.seconds));

@@ -136,7 +136,7 @@ static int fail_fs(struct job_run *jr, int rc, const char *what, const char *pat
                            : rc == -ENOSPC    ? "no_space"
                                               : "fs_error";
         return jr_fail(jr, code, "Could not %s %s: %s%s", what, path, msg,
-                       rc == -ENOSPC ? " (the board's filesystem is full)" : "");
+                       rc == -ENOSPC && !strstr(msg, "filesystem is full") ? " (the board's filesystem is full)" : "");
 }
 
 /* Leave a friendly prompt behind for people on the console. */

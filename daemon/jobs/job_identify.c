@@ -59,7 +59,8 @@ static void render_bytes(const uint8_t *d, size_t n, char *out, size_t size)
         out[o] = '\0';
 }
 
-static int identify_repl(struct job_run *jr, struct mp_diag *diag, char *msg, size_t size)
+/* esp_facts (borrowed, may be NULL): what the ROM loader said just before; the result keeps them. */
+static int identify_repl(struct job_run *jr, struct mp_diag *diag, char *msg, size_t size, json_t *esp_facts)
 {
         struct mp_repl r;
         mp_repl_init(&r, jr_port(jr));
@@ -82,12 +83,18 @@ static int identify_repl(struct job_run *jr, struct mp_diag *diag, char *msg, si
                 return rc;
         json_object_set_new(facts, "firmware", json_string("micropython"));
         store_facts(jr, facts);
-        jr_result_set(jr, "answered", json_string("micropython"));
+        if (esp_facts) {
+                json_object_update_missing(facts, esp_facts);
+                jr_result_set(jr, "answered", json_string("esp-rom"));
+        } else {
+                jr_result_set(jr, "answered", json_string("micropython"));
+        }
         jr_result_set(jr, "facts", facts);
         return 0;
 }
 
-static int identify_esp(struct job_run *jr, char *msg, size_t size)
+/* *ret_facts (optional): a new reference to the facts learned. */
+static int identify_esp(struct job_run *jr, char *msg, size_t size, json_t **ret_facts)
 {
         struct esp_connect_opts o = { .reset = ESP_RESET_CLASSIC, .attempts = 4 };
         const char *stub = json_string_value(json_object_get(jr_board_hints(jr), "stub_dir"));
@@ -99,6 +106,8 @@ static int identify_esp(struct job_run *jr, char *msg, size_t size)
                 return rc;
         store_facts(jr, facts);
         jr_result_set(jr, "answered", json_string("esp-rom"));
+        if (ret_facts)
+                *ret_facts = json_incref(facts);
         jr_result_set(jr, "facts", facts);
         return 0;
 }
@@ -111,13 +120,15 @@ static int identify_run(struct job_run *jr)
         char msg[512] = "";
         struct mp_diag diag = { 0 };
         if (!strcmp(method, "esp") || (!strcmp(method, "auto") && family_is_esp(jr))) {
-                int rc = identify_esp(jr, msg, sizeof(msg));
+                json_t *esp_facts = NULL;
+                int rc = identify_esp(jr, msg, sizeof(msg), &esp_facts);
                 if (rc == 0) {
                         /* The ROM identify hard-resets into the firmware: learn its version too. */
                         char m2[512];
                         port_sleep_ms(jr_port(jr), 500);
-                        if (identify_repl(jr, &diag, m2, sizeof(m2)) < 0)
+                        if (identify_repl(jr, &diag, m2, sizeof(m2), esp_facts) < 0)
                                 jr_log(jr, "no MicroPython REPL after the reset: %s", m2);
+                        json_decref(esp_facts);
                         jr_progress(jr, 100, "done");
                         return 0;
                 }
@@ -125,7 +136,7 @@ static int identify_run(struct job_run *jr)
                         return jr_fail(jr, rc == -ENODEV ? "board_gone" : "esp_no_answer", "%s", msg);
                 jr_log(jr, "ESP ROM loader: %s", msg);
         }
-        int rc = identify_repl(jr, &diag, msg, sizeof(msg));
+        int rc = identify_repl(jr, &diag, msg, sizeof(msg), NULL);
         if (rc == 0) {
                 jr_progress(jr, 100, "done");
                 return 0;
@@ -136,7 +147,7 @@ static int identify_run(struct job_run *jr)
             (diag.kind == MP_DIAG_ROM_DOWNLOAD || diag.kind == MP_DIAG_ROM_BOOTLOOP)) {
                 char m2[512];
                 jr_log(jr, "MicroPython: %s; trying the ESP ROM loader", msg);
-                if (identify_esp(jr, m2, sizeof(m2)) == 0) {
+                if (identify_esp(jr, m2, sizeof(m2), NULL) == 0) {
                         jr_progress(jr, 100, "done");
                         return 0;
                 }

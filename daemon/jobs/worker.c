@@ -368,7 +368,7 @@ static void run_job(struct worker *w, struct job *j)
         }
         if (!jr.result)
                 jr.result = json_object();
-        json_object_set_new(jr.result, "duration_ms", json_integer((json_int_t)(util_mono_ms() - start)));
+        json_object_set_new(jr.result, "elapsed_ms", json_integer((json_int_t)(util_mono_ms() - start)));
         finish_job(w, j, state, jr.result, code, code ? msg : NULL);
         if (code)
                 log_notice("board %s: job %lld (%s) %s: %s", w->board_id, (long long)j->id, j->kind->name, state,

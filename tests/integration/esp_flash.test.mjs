@@ -113,6 +113,8 @@ test("identify stores chip, revision, MAC, flash size and flash vendor for each 
     const r = await api(corrald.url, "POST", `/api/v1/boards/${kind}/jobs`, { kind: "identify", method: "esp" });
     const job = await waitJob(corrald.url, r.body.id, 60000);
     assert.equal(job.state, "succeeded", `${kind}: ${JSON.stringify(job.error)}`);
+    assert.equal(job.result.answered, "esp-rom", kind);
+    assert.equal(job.result.facts.chip, want[kind].chip, `${kind}: the ROM facts stay in the result`);
     const facts = (await api(corrald.url, "GET", `/api/v1/boards/${kind}`)).body.facts;
     const st = (await E.control(boards[kind].control, "state")).state;
     assert.equal(facts.chip.value, want[kind].chip, kind);

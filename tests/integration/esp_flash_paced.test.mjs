@@ -71,6 +71,8 @@ test("unplugging mid-write fails the job naming the offset; the board stays list
 
   const b = (await api(corrald.url, "GET", "/api/v1/boards/esp32")).body;
   assert.equal(b.id, "esp32", "a static port stays listed");
+  assert.equal(b.port.open, false, "the port was closed (freed) after the board vanished");
+  assert.ok(b.port.error, "the board shows why");
   const last = (await api(corrald.url, "GET", "/api/v1/jobs?board=esp32")).body;
   assert.equal((last.jobs ?? last)[0].state, "failed", "the board's history shows the failure");
 

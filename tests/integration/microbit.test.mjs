@@ -59,7 +59,11 @@ describe("MicroPython jobs on the QEMU micro:bit", () => {
       const m = await run({ script: MEASURE_PY, timeout_s: 60 }, 90000);
       assert.equal(m.result?.exit_status, 0, JSON.stringify(m.result ?? m.error));
       limit = Number(m.result.stdout.trim());
-      blob = crypto.randomBytes(limit);
+      // A file that fills the filesystem to the last byte sometimes loses its last few bytes
+      // without an error (firmware 1.9.2; seen: 26 of 15107 bytes, about 1 run in 8). corral
+      // catches that (no_space), but the round trip below must not depend on luck: it stays one
+      // filesystem chunk (128 bytes) short of the measured limit.
+      blob = crypto.randomBytes(limit - 128);
       sha = crypto.createHash("sha256").update(blob).digest("hex");
     });
 
@@ -68,10 +72,10 @@ describe("MicroPython jobs on the QEMU micro:bit", () => {
       assert.ok(limit > 10000 && limit < 32768, `measured ${limit} bytes`);
     });
 
-    test("fs_put writes a binary file of exactly that size and fs_get reads it back byte-identical", async () => {
+    test("fs_put writes a binary file one chunk short of that size and fs_get reads it back byte-identical", async () => {
       const put = await runJob(d.url, MB, { kind: "fs_put", path: `/${NAME}`, content_b64: blob.toString("base64") }, 90000);
       assert.equal(put.state, "succeeded", JSON.stringify(put.error));
-      assert.equal(put.result.size, limit);
+      assert.equal(put.result.size, blob.length);
       const get = await runJob(d.url, MB, { kind: "fs_get", path: `/${NAME}` }, 90000);
       assert.equal(get.state, "succeeded", JSON.stringify(get.error));
       assert.equal(get.result.sha256, sha);
@@ -81,7 +85,7 @@ describe("MicroPython jobs on the QEMU micro:bit", () => {
     test("fs_ls shows the file with its size", async () => {
       const ls = await runJob(d.url, MB, { kind: "fs_ls" });
       assert.equal(ls.state, "succeeded", JSON.stringify(ls.error));
-      assert.deepEqual(ls.result.entries, [{ path: `/${NAME}`, type: "file", size: limit }]);
+      assert.deepEqual(ls.result.entries, [{ path: `/${NAME}`, type: "file", size: blob.length }]);
     });
 
     test("fs_rm removes the file: fs_ls no longer shows it and fs_get fails with not_found", async () => {

@@ -229,6 +229,28 @@ static void second_flash_of_the_same_image_is_skipped(void **state)
         teardown_fx(f);
 }
 
+static void esp8266_rom_cannot_skip_unchanged_and_says_so(void **state)
+{
+        (void)state;
+        struct fx *f = setup("esp8266", NULL);
+        uint8_t *img = pattern(8192, 6);
+        struct esp_flash_part part = { .offset = 0x20000, .data = img, .len = 8192 };
+        struct esp_flash_opts o = opts(f);
+        o.skip_unchanged = true;
+        o.no_reset = true;
+        struct esp_flash_result r;
+        assert_int_equal(esp_flash_write(f->l, &part, 1, &o, &r), 0);
+        unsigned data_before = f->m->op_count[0x03];
+        assert_int_equal(esp_flash_write(f->l, &part, 1, &o, &r), 0);
+        assert_string_equal(r.skip, "not_possible");
+        assert_false(r.parts[0].skipped);
+        assert_int_equal(r.bytes_written, 8192);
+        assert_int_equal(f->m->op_count[0x03], data_before + 8);
+        assert_non_null(strstr(f->log, "cannot be skipped: the ESP8266 ROM loader has no MD5"));
+        free(img);
+        teardown_fx(f);
+}
+
 static void readback_verify_on_esp32_rom_uses_read_flash_slow(void **state)
 {
         (void)state;
@@ -387,6 +409,7 @@ int main(void)
                 cmocka_unit_test(failing_block_is_retried_up_to_three_times),
                 cmocka_unit_test(unplug_during_write_names_the_address),
                 cmocka_unit_test(second_flash_of_the_same_image_is_skipped),
+                cmocka_unit_test(esp8266_rom_cannot_skip_unchanged_and_says_so),
                 cmocka_unit_test(readback_verify_on_esp32_rom_uses_read_flash_slow),
                 cmocka_unit_test(overlapping_parts_are_rejected_before_writing),
                 cmocka_unit_test(image_for_another_chip_is_rejected),

@@ -8,6 +8,7 @@
 #include "store_fixture.h"
 
 #include "firmware.h"
+#include "jobs/kinds.h"
 #include "store_firmware.h"
 
 #define MARKER "MicroPython v1.25.0 on 2025-04-15; ESP module with ESP8266"
@@ -629,6 +630,52 @@ static void test_firmware_ids_are_64_lowercase_hex(void **state)
         assert_false(firmware_id_valid("../etc/passwd"));
 }
 
+/* ---- the flash job's "firmware" parameter ---- */
+
+static int flash_check(const char *json, struct store *st, char *msg, size_t size)
+{
+        json_t *p = json_loads(json, 0, NULL);
+        assert_non_null(p);
+        int r = job_kind_flash.check(p, msg, size);
+        if (r == 0 && st)
+                r = job_kind_flash.check_store(p, st, msg, size);
+        json_decref(p);
+        return r;
+}
+
+static void test_flash_job_refuses_a_malformed_firmware_id(void **state)
+{
+        char msg[256];
+        assert_int_equal(flash_check("{\"firmware\": \"abc\"}", NULL, msg, sizeof(msg)), -EINVAL);
+        assert_non_null(strstr(msg, "firmware id"));
+}
+
+static void test_flash_job_refuses_firmware_together_with_parts(void **state)
+{
+        char msg[256], json[256];
+        snprintf(json, sizeof(json), "{\"firmware\": \"%064d\", \"parts\": []}", 0);
+        assert_int_equal(flash_check(json, NULL, msg, sizeof(msg)), -EINVAL);
+}
+
+static void test_flash_job_with_unknown_firmware_id_is_unprocessable(void **state)
+{
+        struct fx *f = *state;
+        char msg[256], json[256];
+        snprintf(json, sizeof(json), "{\"firmware\": \"%064d\"}", 0);
+        assert_int_equal(flash_check(json, f->s, msg, sizeof(msg)), -EBADMSG);
+        assert_non_null(strstr(msg, "unknown firmware id"));
+}
+
+static void test_flash_job_with_a_stored_firmware_id_passes_the_checks(void **state)
+{
+        struct fx *f = *state;
+        char msg[256], json[256];
+        json_t *row = add(f, "flash me", 8, NULL);
+        snprintf(json, sizeof(json), "{\"firmware\": \"%s\"}", str(row, "id"));
+        assert_int_equal(flash_check(json, f->s, msg, sizeof(msg)), 0);
+        json_decref(row);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -678,6 +725,10 @@ int main(void)
                 T(test_pin_rejects_bad_family_names),
                 T(test_row_lists_the_families_it_is_pinned_for),
                 cmocka_unit_test(test_firmware_ids_are_64_lowercase_hex),
+                cmocka_unit_test(test_flash_job_refuses_a_malformed_firmware_id),
+                cmocka_unit_test(test_flash_job_refuses_firmware_together_with_parts),
+                T(test_flash_job_with_unknown_firmware_id_is_unprocessable),
+                T(test_flash_job_with_a_stored_firmware_id_passes_the_checks),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

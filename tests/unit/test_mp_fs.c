@@ -25,6 +25,7 @@ struct minifs {
         size_t space; /* bytes the filesystem can take (0: no limit) */
         char open_code[512]; /* the script that opened the file for writing */
         const char *missing_err; /* exception line for a missing file (default "[Errno 2] ENOENT") */
+        unsigned damaged; /* answer this many execs with a SyntaxError (code that arrived damaged) */
         bool exists, corrupt, wrong_size;
         long size_delta; /* wrong_size: the size reported is off by this much (0: by +1) */
         unsigned probes, writes, b64_writes, mkdirs;
@@ -81,6 +82,13 @@ static void fs_exec(struct mp_model *m, const char *code, size_t len, void *user
         char buf[40000];
         const char *s;
         (void)len;
+        if (fs->damaged) {
+                const char *tb = "Traceback (most recent call last):\r\n  File \"<stdin>\", line 3\r\n"
+                                 "SyntaxError: invalid syntax\r\n";
+                fs->damaged--;
+                mp_model_reply(m, NULL, 0, tb, strlen(tb));
+                return;
+        }
         if (strstr(code, "_c=1")) {
                 fs->probes++;
                 snprintf(buf, sizeof(buf), "%u\r\n", fs->caps);
@@ -306,7 +314,7 @@ static void put_on_a_full_filesystem_is_enospc_and_removes_the_partial_file(void
         assert_false(f->fs.exists);
 }
 
-static void put_that_the_board_silently_truncates_is_enospc_and_removes_the_file(void **state)
+static void put_that_the_board_silently_truncates_fails_verify_and_removes_the_file(void **state)
 {
         struct fx *f = *state;
         uint8_t data[600];
@@ -314,8 +322,8 @@ static void put_that_the_board_silently_truncates_is_enospc_and_removes_the_file
         f->fs.caps &= ~(MP_FS_B64DEC | MP_FS_B64ENC | MP_FS_SHA256 | MP_FS_DIRS);
         f->fs.wrong_size = true;
         f->fs.size_delta = -16;
-        assert_int_equal(mp_fs_put(&f->r, "/big.bin", data, sizeof(data), NULL, f->msg, sizeof(f->msg)), -ENOSPC);
-        assert_string_equal(f->msg, "the board kept only 584 of 600 bytes: its filesystem is full");
+        assert_int_equal(mp_fs_put(&f->r, "/big.bin", data, sizeof(data), NULL, f->msg, sizeof(f->msg)), -EIO);
+        assert_non_null(strstr(f->msg, "verify failed: the board has 584 bytes, expected 600"));
         assert_false(f->fs.exists);
 }
 
@@ -457,6 +465,25 @@ static void rm_on_a_microbit_reads_file_not_found_as_enoent(void **state)
         assert_int_equal(mp_fs_rm(&f->r, "/nope.py", f->msg, sizeof(f->msg)), -ENOENT);
 }
 
+static void code_that_arrives_damaged_once_is_sent_again(void **state)
+{
+        struct fx *f = *state;
+        uint8_t data[10] = { 1, 2, 3 };
+        assert_int_equal(mp_fs_probe(&f->r, f->msg, sizeof(f->msg)), 0);
+        f->fs.damaged = 1;
+        assert_int_equal(mp_fs_put(&f->r, "/a.bin", data, sizeof(data), NULL, f->msg, sizeof(f->msg)), 0);
+        assert_int_equal(f->fs.len, sizeof(data));
+}
+
+static void code_that_keeps_arriving_damaged_fails_with_the_syntax_error(void **state)
+{
+        struct fx *f = *state;
+        assert_int_equal(mp_fs_probe(&f->r, f->msg, sizeof(f->msg)), 0);
+        f->fs.damaged = 5; /* the first send and four resends */
+        assert_int_equal(mp_fs_rm(&f->r, "/a.bin", f->msg, sizeof(f->msg)), -EREMOTEIO);
+        assert_string_equal(f->msg, "SyntaxError: invalid syntax");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -471,7 +498,7 @@ int main(void)
                 T(put_without_hashlib_compares_the_size),
                 T(put_on_a_full_filesystem_is_enospc_and_removes_the_partial_file),
                 T(put_checks_each_write_for_a_short_count),
-                T(put_that_the_board_silently_truncates_is_enospc_and_removes_the_file),
+                T(put_that_the_board_silently_truncates_fails_verify_and_removes_the_file),
                 T(put_can_create_parent_directories),
                 T(capabilities_are_probed_once_per_session),
                 T(flat_filesystem_drops_the_leading_slash_and_lists_with_os_size),
@@ -482,6 +509,8 @@ int main(void)
                 T(rm_of_a_missing_file_is_enoent_with_the_board_message),
                 T(rm_on_a_webassembly_board_reads_its_errno_numbers_the_wasi_way),
                 T(rm_on_a_microbit_reads_file_not_found_as_enoent),
+                T(code_that_arrives_damaged_once_is_sent_again),
+                T(code_that_keeps_arriving_damaged_fails_with_the_syntax_error),
 #undef T
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,14 +94,15 @@ export function renderBoard(root, id) {
         h("span.jid", {}, `#${j.id}`), h("span.kind", {}, j.kind),
         h(`span.jstate.${j.state}`, {}, j.state),
         j.state === "running" ? h("div.bar", {}, h("div.fill", { style: `width:${j.progress || 0}%` })) : null,
-        h(`span.verdict.${v.cls}`, {}, isFinal(j.state) ? v.text : j.phase || ""),
+        h(`span.verdict.${v.cls}`, {}, isFinal(j.state) ? (v.text === j.state ? "" : v.text) : j.phase || ""),
         h("span.when.muted", {}, fmtTime(j.finished_at || j.started_at || j.created_at)));
       if (d) {
         d.replaceChild(summary, d.querySelector("summary"));
-        if (d.open && isFinal(j.state)) loadLog(j.id, d);
+        if (d.open && isFinal(j.state) && d.dataset.state !== j.state) loadLog(j.id, d); // its result is in
+        d.dataset.state = j.state;
         return d;
       }
-      d = h("details", { dataset: { job: j.id } }, summary, h("div.job-detail"));
+      d = h("details", { dataset: { job: j.id, state: j.state } }, summary, h("div.job-detail"));
       d.addEventListener("toggle", () => { if (d.open) loadLog(j.id, d); else open.delete(j.id); });
       return d;
     }));
@@ -111,7 +112,8 @@ export function renderBoard(root, id) {
     const box = d.querySelector(".job-detail");
     try {
       const j = await api("GET", `/api/v1/jobs/${jobId}`);
-      const pre = h("pre.log", {}, (j.log || []).map((l) => `${fmtTime(l.t)}  ${l.line}\n`));
+      const lines = (j.log || []).map((l) => `${fmtTime(l.t)}  ${l.line}\n`);
+      const pre = h("pre.log", {}, lines.length ? lines : j.state === "running" ? "" : "(no log lines)\n");
       open.set(jobId, pre);
       fill(box,
         j.error ? h("p.message.error", {}, j.error.message) : null,

@@ -152,6 +152,7 @@ export function mountConsole(root, boardId) {
     if (disposed) return;
     term = new Terminal({
       cursorBlink: true, scrollback: 5000, fontSize: 13, convertEol: false,
+      logLevel: "off", // a boot log at the wrong baud is line noise, not an error of the page
       fontFamily: "ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace",
       theme: { background: "#14181f", foreground: "#d8dee9" },
     });

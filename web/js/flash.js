@@ -32,7 +32,7 @@ async function loadLibrary() {
 }
 
 function fwLabel(f) {
-  const v = f.mp_version || f.version;
+  const v = (f.micropython && f.micropython.version) || f.mp_version || f.version;
   const bits = [f.name || f.filename || f.id.slice(0, 12), f.chip, v && `v${v}`, fmtBytes(f.size)].filter(Boolean);
   return bits.join(" · ");
 }
@@ -62,6 +62,7 @@ export async function openFlashDialog(ids) {
 
   const groupUis = [...groups].map(([fam, list]) => groupUi(fam, list, lib));
   const progress = h("div.flash-progress");
+  const summary = h("p.hint.flash-summary");
   const rows = new Map(); // board id -> {bar, fill, pct, verdict, job}
   for (const b of chosen) {
     const bar = h("div.bar", {}, h("div.fill"));
@@ -85,7 +86,7 @@ export async function openFlashDialog(ids) {
       h("p.hint", {}, "Off by default: only the image's sectors are erased, which is faster and keeps the " +
         "filesystem and settings. Turn it on for a clean start or when an old firmware's data confuses the new one."),
       h("label", {}, "Verify ", verify)),
-    err, progress,
+    summary, err, progress,
     h("div.buttons", {}, close, start));
 
   let unsub = null;
@@ -114,6 +115,11 @@ export async function openFlashDialog(ids) {
     const sources = [];
     for (const g of groupUis) sources.push(await g.resolve()); // throws with the daemon's message
     unsub = subscribe((m) => { if (m.type === "job") refresh(); });
+    // From here on the dialog is about progress: fold the settings into one line.
+    const modeText = mode.value === "auto" ? "auto (ESP8266: dio, others: keep)" : mode.value;
+    setText(summary, `Flash mode ${modeText}, erase ${erase.checked ? "on" : "off"}, verify ${verify.value}; ` +
+      groupUis.map((g) => `${g.family}: ${g.describe()}`).join("; "));
+    form.classList.add("started");
     await Promise.all(groupUis.map((g, i) => Promise.all(g.boards.map((b) => submit(b, sources[i], g)))));
     refresh();
   }
@@ -187,7 +193,9 @@ function groupUi(fam, list, lib) {
     return n;
   }
   return {
-    el, boards: list, explicitOffset,
+    el, boards: list, explicitOffset, family: fam,
+    describe: () => (src.value.startsWith("lib:") ? src.selectedOptions[0].textContent
+      : src.value === "upload" ? `upload ${file.files?.[0]?.name || ""}` : path.value.trim()),
     offsetFor: (b) => explicitOffset() ?? bootOffset(b),
     setDisabled(d) { for (const x of [src, file, path, offset]) x.disabled = d; },
     /** -> the job parameters naming the firmware; uploads first when asked. */

@@ -78,7 +78,9 @@ export async function startQemuMicrobit(opts = {}, log = () => {}) {
     "-serial", "chardev:uart0",
     "-qmp", "stdio",
   ];
-  const proc = spawn("qemu-system-arm", args, { stdio: ["pipe", "pipe", "pipe"] });
+  // setpriv --pdeathsig: QEMU dies with this vboard process even when it is SIGKILLed.
+  const proc = spawn("setpriv", ["--pdeathsig", "KILL", "--", "qemu-system-arm", ...args],
+                     { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   proc.stderr.on("data", (d) => {
     stderr += d;

@@ -1,0 +1,145 @@
+/* JUnit XML writer: counts, escaping (entities, control characters, invalid UTF-8) and the
+ * testsuites/testsuite/testcase layout that Jenkins, GitLab and GitHub test reporters read. */
+#include "junit.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+void junit_count(const struct junit_case *cases, size_t n, struct junit_totals *ret)
+{
+        struct junit_totals t = { 0 };
+        for (size_t i = 0; i < n; i++) {
+                t.tests++;
+                t.time_s += cases[i].time_s;
+                if (cases[i].outcome == JUNIT_FAILED)
+                        t.failures++;
+                else if (cases[i].outcome == JUNIT_ERROR)
+                        t.errors++;
+                else if (cases[i].outcome == JUNIT_SKIPPED)
+                        t.skipped++;
+        }
+        *ret = t;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+        unsigned char c = s[0];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80)
+                return 1;
+        if (c >= 0xC2 && c <= 0xDF) {
+                n = 2;
+                cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+                n = 3;
+                cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+                n = 4;
+                cp = c & 0x07;
+        } else {
+                return 0;
+        }
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xC0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[i] & 0x3F);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF) ||
+            cp == 0xFFFE || cp == 0xFFFF)
+                return 0;
+        return n;
+}
+
+void junit_escape(FILE *f, const char *s)
+{
+        if (!s)
+                return;
+        const unsigned char *p = (const unsigned char *)s;
+        while (*p) {
+                unsigned char c = *p;
+                switch (c) {
+                case '&': fputs("&amp;", f); p++; continue;
+                case '<': fputs("&lt;", f); p++; continue;
+                case '>': fputs("&gt;", f); p++; continue;
+                case '"': fputs("&quot;", f); p++; continue;
+                case '\'': fputs("&apos;", f); p++; continue;
+                case '\t': fputs("&#9;", f); p++; continue;
+                case '\n': fputs("&#10;", f); p++; continue;
+                case '\r': fputs("&#13;", f); p++; continue;
+                default: break;
+                }
+                size_t n = c < 0x20 || c == 0x7F ? 0 : utf8_len(p);
+                if (!n) {
+                        fputs("\xEF\xBF\xBD", f);
+                        p++;
+                        continue;
+                }
+                fwrite(p, 1, n, f);
+                p += n;
+        }
+}
+
+static void attr(FILE *f, const char *name, const char *value)
+{
+        if (!value)
+                return;
+        fprintf(f, " %s=\"", name);
+        junit_escape(f, value);
+        fputc('"', f);
+}
+
+static void element(FILE *f, const char *indent, const char *tag, const char *text)
+{
+        if (!text || !*text)
+                return;
+        fprintf(f, "%s<%s>", indent, tag);
+        junit_escape(f, text);
+        fprintf(f, "</%s>\n", tag);
+}
+
+int junit_write(FILE *f, const char *suite, const char *timestamp, const struct junit_case *cases, size_t n)
+{
+        struct junit_totals t;
+        junit_count(cases, n, &t);
+        fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
+        fprintf(f, "<testsuites tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\">\n",
+                t.tests, t.failures, t.errors, t.skipped, t.time_s);
+        fputs("  <testsuite", f);
+        attr(f, "name", suite ? suite : "corral");
+        fprintf(f, " tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\"", t.tests,
+                t.failures, t.errors, t.skipped, t.time_s);
+        attr(f, "timestamp", timestamp);
+        fputs(">\n", f);
+        for (size_t i = 0; i < n; i++) {
+                const struct junit_case *c = &cases[i];
+                fputs("    <testcase", f);
+                attr(f, "name", c->name ? c->name : "");
+                attr(f, "classname", c->classname);
+                fprintf(f, " time=\"%.3f\">\n", c->time_s);
+                if (c->outcome == JUNIT_FAILED || c->outcome == JUNIT_ERROR) {
+                        const char *tag = c->outcome == JUNIT_FAILED ? "failure" : "error";
+                        fprintf(f, "      <%s", tag);
+                        attr(f, "type", c->type);
+                        attr(f, "message", c->message);
+                        if (c->details && *c->details) {
+                                fputc('>', f);
+                                junit_escape(f, c->details);
+                                fprintf(f, "</%s>\n", tag);
+                        } else {
+                                fputs("/>\n", f);
+                        }
+                } else if (c->outcome == JUNIT_SKIPPED) {
+                        fputs("      <skipped", f);
+                        attr(f, "message", c->message);
+                        fputs("/>\n", f);
+                }
+                element(f, "      ", "system-out", c->system_out);
+                element(f, "      ", "system-err", c->system_err);
+                fputs("    </testcase>\n", f);
+        }
+        fputs("  </testsuite>\n</testsuites>\n", f);
+        return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
+}

@@ -1,0 +1,46 @@
+/* JUnit XML test reports (the format CI systems read): one testsuite of testcases with their
+ * outcome, failure/error type and message, and captured output. Pure: writes to a FILE. Used by
+ * the corral CLI (`corral test`); lives here so unit tests link it from libcorral. */
+#ifndef CORRAL_JUNIT_H
+#define CORRAL_JUNIT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum junit_outcome {
+        JUNIT_PASSED,
+        JUNIT_FAILED,   /* the test ran and failed (an assertion or an exception): <failure> */
+        JUNIT_ERROR,    /* the test could not run to a verdict (timeout, board gone): <error> */
+        JUNIT_SKIPPED,
+};
+
+/* One test case; every string is borrowed and may be NULL (then left out). */
+struct junit_case {
+        const char *name;
+        const char *classname;
+        double time_s;
+        enum junit_outcome outcome;
+        const char *type;       /* failure/error type, e.g. "AssertionError" */
+        const char *message;    /* one line */
+        const char *details;    /* body of <failure>/<error>, e.g. the traceback */
+        const char *system_out;
+        const char *system_err;
+};
+
+/* Counts of a list of cases. */
+struct junit_totals {
+        size_t tests, failures, errors, skipped;
+        double time_s;
+};
+void junit_count(const struct junit_case *cases, size_t n, struct junit_totals *ret);
+
+/* Write <testsuites><testsuite name=suite ...>cases</testsuite></testsuites> with an XML
+ * declaration. timestamp: ISO-8601 or NULL. Returns 0 or -EIO when the stream failed. */
+int junit_write(FILE *f, const char *suite, const char *timestamp, const struct junit_case *cases, size_t n);
+
+/* Write s escaped for XML text or attribute values: & < > " ' as entities, tab/CR/LF as
+ * character references (they survive in attributes), other control characters and invalid
+ * UTF-8 as U+FFFD (XML 1.0 cannot carry them). NULL writes nothing. */
+void junit_escape(FILE *f, const char *s);
+
+#endif

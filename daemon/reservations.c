@@ -1,0 +1,775 @@
+/* Reservations: leases on boards with a TTL and an owner token. Active leases live in memory
+ * (mirrored in the store, token hashed); every change is stored first, then announced. */
+#include "reservations.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "events.h"
+#include "log.h"
+#include "store_reservations.h"
+
+struct resv {
+        int64_t id;
+        char board[72];
+        char owner[RESV_OWNER_MAX + 1];
+        char token_hash[65];
+        json_t *match;          /* owned */
+        int ttl_s;
+        char created_at[32];
+        int64_t expires_ms;
+};
+
+struct waiter {
+        resv_wake_fn fn;
+        void *arg;
+        int64_t retry_at_ms;
+};
+
+struct reservations {
+        pthread_mutex_t mu;
+        struct store *store;
+        struct events *events;
+        struct resv *active[RESV_MAX_ACTIVE];
+        size_t nactive;
+        int64_t next_id;
+        uint64_t gen;           /* bumped whenever a lease ends */
+        struct waiter waiters[RESV_MAX_WAITERS];
+        size_t nwaiters;
+        bool closed;
+};
+
+/* What to announce and whom to wake once the lock is dropped. */
+struct after {
+        json_t *events[RESV_MAX_ACTIVE];
+        const char *types[RESV_MAX_ACTIVE];
+        size_t nevents;
+        struct waiter wake[RESV_MAX_WAITERS];
+        size_t nwake;
+};
+
+static int set_err(struct reg_error *e, int status, const char *code, json_t *details, int rc, const char *fmt, ...)
+        __attribute__((format(printf, 6, 7)));
+static int set_err(struct reg_error *e, int status, const char *code, json_t *details, int rc, const char *fmt, ...)
+{
+        if (e) {
+                e->status = status;
+                snprintf(e->code, sizeof(e->code), "%s", code);
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(e->message, sizeof(e->message), fmt, ap);
+                va_end(ap);
+                json_decref(e->details);
+                e->details = details;
+        } else {
+                json_decref(details);
+        }
+        return rc;
+}
+
+int64_t reservations_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void iso_from_ms(int64_t ms, char *buf, size_t size)
+{
+        time_t sec = (time_t)(ms / 1000);
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/* ---- pure helpers ---- */
+
+void reservations_token_hash(const char *token, char out[65])
+{
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        EVP_Digest(token, strlen(token), md, &n, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < 32; i++)
+                snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+int64_t reservations_token_id(const char *token)
+{
+        if (!token || strncmp(token, "cl-", 3))
+                return -1;
+        char *end;
+        long long id = strtoll(token + 3, &end, 10);
+        if (end == token + 3 || *end != '-' || id <= 0)
+                return -1;
+        return id;
+}
+
+static bool string_in(const json_t *arr, const char *s)
+{
+        size_t i;
+        json_t *v;
+        json_array_foreach(arr, i, v)
+                if (json_is_string(v) && !strcmp(json_string_value(v), s))
+                        return true;
+        return false;
+}
+
+bool reservations_board_matches(const json_t *board, const json_t *match)
+{
+        const char *id = json_string_value(json_object_get(board, "id"));
+        if (!id)
+                return false;
+        const char *want_board = json_string_value(json_object_get(match, "board"));
+        const char *want_family = json_string_value(json_object_get(match, "family"));
+        if (want_board && strcmp(want_board, id))
+                return false;
+        if (want_family) {
+                const char *fam = json_string_value(json_object_get(board, "family"));
+                if (!fam || strcmp(fam, want_family))
+                        return false;
+        }
+        size_t i;
+        json_t *l;
+        json_array_foreach(json_object_get(match, "labels"), i, l)
+                if (!string_in(json_object_get(board, "labels"), json_string_value(l)))
+                        return false;
+        return true;
+}
+
+static int bad_field(struct reg_error *err, const char *field, const char *msg)
+{
+        return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", field), -EINVAL, "%s", msg);
+}
+
+static int parse_match(const json_t *match, struct reg_error *err)
+{
+        if (!json_is_object(match))
+                return set_err(err, 400, "invalid_match", NULL, -EINVAL,
+                               "'match' must be an object with any of \"labels\" (list of strings), \"family\" "
+                               "and \"board\" (an id).");
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)match, key, v) {
+                if (!strcmp(key, "labels")) {
+                        size_t i;
+                        json_t *l;
+                        if (!json_is_array(v) || json_array_size(v) > 32)
+                                return set_err(err, 400, "invalid_match", json_pack("{s:s}", "field", "labels"),
+                                               -EINVAL, "'match.labels' must be a list of at most 32 strings.");
+                        json_array_foreach(v, i, l)
+                                if (!json_is_string(l) || !json_string_length(l) || json_string_length(l) > 64)
+                                        return set_err(err, 400, "invalid_match",
+                                                       json_pack("{s:s}", "field", "labels"), -EINVAL,
+                                                       "Each label in 'match.labels' must be a string of 1 to 64 "
+                                                       "characters.");
+                } else if (!strcmp(key, "family") || !strcmp(key, "board")) {
+                        if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 64)
+                                return set_err(err, 400, "invalid_match", json_pack("{s:s}", "field", key), -EINVAL,
+                                               "'match.%s' must be a string of 1 to 64 characters.", key);
+                } else {
+                        return set_err(err, 400, "invalid_match", json_pack("{s:s}", "field", key), -EINVAL,
+                                       "Unknown key 'match.%s'; a match has \"labels\", \"family\" and \"board\".",
+                                       key);
+                }
+        }
+        return 0;
+}
+
+static int int_field(const json_t *body, const char *name, int min, int max, int dflt, int *out,
+                     struct reg_error *err)
+{
+        json_t *v = json_object_get(body, name);
+        if (!v) {
+                *out = dflt;
+                return 0;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+                char msg[160];
+                snprintf(msg, sizeof(msg), "'%s' must be a whole number of seconds from %d to %d.", name, min, max);
+                return bad_field(err, name, msg);
+        }
+        *out = (int)json_integer_value(v);
+        return 0;
+}
+
+int reservations_parse_request(const json_t *body, struct resv_request *req, struct reg_error *err)
+{
+        if (!json_is_object(body))
+                return set_err(err, 400, "invalid_body", NULL, -EINVAL, "The body must be a JSON object.");
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)body, key, v)
+                if (strcmp(key, "match") && strcmp(key, "ttl_s") && strcmp(key, "owner") && strcmp(key, "wait_s"))
+                        return set_err(err, 400, "unknown_field", json_pack("{s:s}", "field", key), -EINVAL,
+                                       "Unknown field '%s'; a reservation takes match, ttl_s, owner and wait_s.", key);
+        struct resv_request r = { 0 };
+        r.match = json_object_get(body, "match");
+        if (!r.match)
+                return set_err(err, 400, "invalid_match", NULL, -EINVAL,
+                               "A reservation needs a 'match': {\"labels\": [...], \"family\": \"...\", \"board\": "
+                               "\"id\"} ({} takes any board).");
+        int rc = parse_match(r.match, err);
+        if (rc < 0)
+                return rc;
+        if ((rc = int_field(body, "ttl_s", 1, RESV_TTL_MAX_S, RESV_TTL_DEFAULT_S, &r.ttl_s, err)) < 0 ||
+            (rc = int_field(body, "wait_s", 0, RESV_WAIT_MAX_S, 0, &r.wait_s, err)) < 0)
+                return rc;
+        json_t *owner = json_object_get(body, "owner");
+        if (owner && (!json_is_string(owner) || !json_string_length(owner) ||
+                      json_string_length(owner) > RESV_OWNER_MAX))
+                return bad_field(err, "owner", "'owner' must be a string of 1 to 128 characters (who holds the lease).");
+        snprintf(r.owner, sizeof(r.owner), "%s", owner ? json_string_value(owner) : "anonymous");
+        *req = r;
+        return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static struct resv *resv_free(struct resv *r)
+{
+        if (r) {
+                json_decref(r->match);
+                free(r);
+        }
+        return NULL;
+}
+
+int reservations_new(struct store *st, struct events *ev, struct reservations **ret)
+{
+        struct reservations *rs = calloc(1, sizeof(*rs));
+        if (!rs)
+                return -ENOMEM;
+        pthread_mutex_init(&rs->mu, NULL);
+        rs->store = st;
+        rs->events = ev;
+        int64_t max_id = 0;
+        json_t *rows = NULL;
+        int rc = store_resv_max_id(st, &max_id);
+        if (rc == 0)
+                rc = store_resv_list_active(st, &rows);
+        if (rc < 0) {
+                reservations_free(rs);
+                return rc;
+        }
+        rs->next_id = max_id + 1;
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+                if (rs->nactive == RESV_MAX_ACTIVE)
+                        break;
+                struct resv *r = calloc(1, sizeof(*r));
+                if (!r)
+                        break;
+                r->id = json_integer_value(json_object_get(row, "id"));
+                snprintf(r->board, sizeof(r->board), "%s", json_string_value(json_object_get(row, "board")));
+                snprintf(r->owner, sizeof(r->owner), "%s", json_string_value(json_object_get(row, "owner")));
+                snprintf(r->token_hash, sizeof(r->token_hash), "%s",
+                         json_string_value(json_object_get(row, "token_sha256")));
+                snprintf(r->created_at, sizeof(r->created_at), "%s",
+                         json_string_value(json_object_get(row, "created_at")));
+                r->match = json_incref(json_object_get(row, "match"));
+                r->ttl_s = (int)json_integer_value(json_object_get(row, "ttl_s"));
+                r->expires_ms = json_integer_value(json_object_get(row, "expires_ms"));
+                rs->active[rs->nactive++] = r;
+        }
+        json_decref(rows);
+        *ret = rs;
+        return 0;
+}
+
+static void run_after(struct reservations *rs, struct after *a)
+{
+        for (size_t i = 0; i < a->nevents; i++)
+                if (rs->events)
+                        events_publish(rs->events, a->types[i], a->events[i]);
+                else
+                        json_decref(a->events[i]);
+        for (size_t i = 0; i < a->nwake; i++)
+                a->wake[i].fn(a->wake[i].arg);
+        a->nevents = a->nwake = 0;
+}
+
+void reservations_waiters_close(struct reservations *rs)
+{
+        if (!rs)
+                return;
+        struct after *a = calloc(1, sizeof(*a));
+        pthread_mutex_lock(&rs->mu);
+        rs->closed = true;
+        if (a) {
+                memcpy(a->wake, rs->waiters, rs->nwaiters * sizeof(rs->waiters[0]));
+                a->nwake = rs->nwaiters;
+                rs->nwaiters = 0;
+        }
+        pthread_mutex_unlock(&rs->mu);
+        if (a)
+                run_after(rs, a);
+        free(a);
+}
+
+bool reservations_waiters_closed(struct reservations *rs)
+{
+        if (!rs)
+                return true;
+        pthread_mutex_lock(&rs->mu);
+        bool c = rs->closed;
+        pthread_mutex_unlock(&rs->mu);
+        return c;
+}
+
+struct reservations *reservations_free(struct reservations *rs)
+{
+        if (!rs)
+                return NULL;
+        reservations_waiters_close(rs);
+        for (size_t i = 0; i < rs->nactive; i++)
+                resv_free(rs->active[i]);
+        pthread_mutex_destroy(&rs->mu);
+        free(rs);
+        return NULL;
+}
+
+/* ---- JSON ---- */
+
+static json_t *public_json(const struct resv *r, int64_t now_ms)
+{
+        char exp[32];
+        iso_from_ms(r->expires_ms, exp, sizeof(exp));
+        int64_t left = r->expires_ms > now_ms ? (r->expires_ms - now_ms + 999) / 1000 : 0;
+        return json_pack("{s:I, s:s, s:s, s:O, s:i, s:s, s:s, s:I, s:s, s:n}", "id", (json_int_t)r->id, "board",
+                         r->board, "owner", r->owner, "match", r->match, "ttl_s", r->ttl_s, "created_at",
+                         r->created_at, "expires_at", exp, "expires_in_s", (json_int_t)left, "state", "active",
+                         "ended_at");
+}
+
+/* A stored row (any state) as the public JSON. */
+static json_t *public_from_row(json_t *row, int64_t now_ms)
+{
+        int64_t exp_ms = json_integer_value(json_object_get(row, "expires_ms"));
+        char exp[32];
+        iso_from_ms(exp_ms, exp, sizeof(exp));
+        json_object_del(row, "token_sha256");
+        json_object_del(row, "expires_ms");
+        json_object_set_new(row, "expires_at", json_string(exp));
+        bool active = !strcmp(json_string_value(json_object_get(row, "state")), "active");
+        json_object_set_new(row, "expires_in_s",
+                            json_integer(active && exp_ms > now_ms ? (exp_ms - now_ms + 999) / 1000 : 0));
+        return row;
+}
+
+static void announce(struct after *a, const char *type, const struct resv *r, const char *state, int64_t now_ms)
+{
+        if (a->nevents == RESV_MAX_ACTIVE)
+                return;
+        json_t *j = public_json(r, now_ms);
+        json_object_set_new(j, "state", json_string(state));
+        a->types[a->nevents] = type;
+        a->events[a->nevents++] = j;
+}
+
+/* ---- internals (rs->mu held) ---- */
+
+static void remove_at(struct reservations *rs, size_t i)
+{
+        resv_free(rs->active[i]);
+        rs->active[i] = rs->active[--rs->nactive];
+}
+
+static void wake_all_locked(struct reservations *rs, struct after *a)
+{
+        memcpy(a->wake + a->nwake, rs->waiters, rs->nwaiters * sizeof(rs->waiters[0]));
+        a->nwake += rs->nwaiters;
+        rs->nwaiters = 0;
+}
+
+/* Expire what is due; an ended lease wakes every waiter. */
+static void expire_locked(struct reservations *rs, int64_t now_ms, struct after *a)
+{
+        bool ended = false;
+        for (size_t i = 0; i < rs->nactive;) {
+                struct resv *r = rs->active[i];
+                if (r->expires_ms > now_ms) {
+                        i++;
+                        continue;
+                }
+                int rc = store_resv_end(rs->store, r->id, "expired");
+                if (rc < 0 && rc != -ENOENT) {
+                        log_warning("reservation %lld on %s expired but cannot be recorded: %s", (long long)r->id,
+                                    r->board, strerror(-rc));
+                        i++; /* retried on the next tick; already treated as free (expires_ms passed) */
+                        continue;
+                }
+                log_info("reservation %lld on board %s (owner %s) expired; the board is free", (long long)r->id,
+                         r->board, r->owner);
+                announce(a, "reservation.expired", r, "expired", now_ms);
+                remove_at(rs, i);
+                ended = true;
+        }
+        if (ended) {
+                rs->gen++;
+                wake_all_locked(rs, a);
+        }
+}
+
+static struct resv *find_board_locked(struct reservations *rs, const char *board, int64_t now_ms)
+{
+        for (size_t i = 0; i < rs->nactive; i++)
+                if (!strcmp(rs->active[i]->board, board) && rs->active[i]->expires_ms > now_ms)
+                        return rs->active[i];
+        return NULL;
+}
+
+static ssize_t find_id_locked(struct reservations *rs, int64_t id)
+{
+        for (size_t i = 0; i < rs->nactive; i++)
+                if (rs->active[i]->id == id)
+                        return (ssize_t)i;
+        return -1;
+}
+
+static json_t *holder_details(const struct resv *r)
+{
+        char exp[32];
+        iso_from_ms(r->expires_ms, exp, sizeof(exp));
+        return json_pack("{s:s, s:s, s:s, s:I}", "holder", r->owner, "expires_at", exp, "board", r->board,
+                         "reservation", (json_int_t)r->id);
+}
+
+/* ---- leases ---- */
+
+int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
+                        int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct reg_error *err)
+{
+        if (!rs || !req || !ret)
+                return -EINVAL;
+        struct after *a = calloc(1, sizeof(*a));
+        if (!a)
+                return set_err(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+        int rc = 0;
+        pthread_mutex_lock(&rs->mu);
+        expire_locked(rs, now_ms, a);
+        if (ret_gen)
+                *ret_gen = rs->gen;
+        const json_t *pick = NULL;
+        const struct resv *first_holder = NULL;
+        size_t nmatch = 0, npresent = 0, i;
+        json_t *b;
+        json_t *holders = json_array();
+        json_array_foreach(boards, i, b) {
+                if (!reservations_board_matches(b, req->match))
+                        continue;
+                nmatch++;
+                const char *state = json_string_value(json_object_get(b, "state"));
+                if (!state || !strcmp(state, "offline"))
+                        continue;
+                npresent++;
+                const struct resv *h = find_board_locked(rs, json_string_value(json_object_get(b, "id")), now_ms);
+                if (!h) {
+                        pick = b;
+                        break;
+                }
+                json_array_append_new(holders, holder_details(h));
+                if (!first_holder || h->expires_ms < first_holder->expires_ms)
+                        first_holder = h;
+        }
+        if (!pick) {
+                if (!nmatch)
+                        rc = set_err(err, 404, "no_matching_board", json_pack("{s:O}", "match", req->match), -ENOENT,
+                                     "No board matches this reservation's 'match'.");
+                else if (!npresent)
+                        rc = set_err(err, 409, "no_board_online", json_pack("{s:O}", "match", req->match), -ENODEV,
+                                     "%zu board(s) match, but none is online.", nmatch);
+                else {
+                        char exp[32];
+                        iso_from_ms(first_holder->expires_ms, exp, sizeof(exp));
+                        json_t *d = holder_details(first_holder);
+                        json_object_set(d, "holders", holders);
+                        rc = set_err(err, 409, "board_reserved", d, -EBUSY,
+                                     "Every matching board is reserved: %s holds %s until %s%s.", first_holder->owner,
+                                     first_holder->board, exp, npresent > 1 ? " (the first to free up)" : "");
+                }
+        } else if (rs->nactive == RESV_MAX_ACTIVE) {
+                rc = set_err(err, 503, "too_many_reservations", NULL, -ENOSPC, "Too many active reservations.");
+        }
+        json_decref(holders);
+        struct resv *r = NULL;
+        char token[RESV_TOKEN_SIZE];
+        if (rc == 0) {
+                unsigned char rnd[32];
+                r = calloc(1, sizeof(*r));
+                if (!r || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+                        rc = set_err(err, 500, "no_entropy", NULL, -EIO, "Cannot make a lease token.");
+                } else {
+                        int n = snprintf(token, sizeof(token), "cl-%lld-", (long long)rs->next_id);
+                        for (size_t k = 0; k < sizeof(rnd); k++)
+                                n += snprintf(token + n, sizeof(token) - (size_t)n, "%02x", rnd[k]);
+                        r->id = rs->next_id;
+                        snprintf(r->board, sizeof(r->board), "%s", json_string_value(json_object_get(pick, "id")));
+                        snprintf(r->owner, sizeof(r->owner), "%s", req->owner);
+                        reservations_token_hash(token, r->token_hash);
+                        r->match = json_deep_copy(req->match);
+                        r->ttl_s = req->ttl_s;
+                        r->expires_ms = now_ms + (int64_t)req->ttl_s * 1000;
+                        iso_from_ms(now_ms, r->created_at, sizeof(r->created_at));
+                        rc = store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match,
+                                               r->ttl_s, r->expires_ms);
+                        if (rc < 0)
+                                rc = set_err(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
+                                             NULL, rc, "Could not record the reservation: %s", strerror(-rc));
+                }
+                OPENSSL_cleanse(rnd, sizeof(rnd));
+        }
+        if (rc == 0) {
+                rs->next_id++;
+                rs->active[rs->nactive++] = r;
+                *ret = public_json(r, now_ms);
+                json_object_set_new(*ret, "token", json_string(token));
+                announce(a, "reservation.created", r, "active", now_ms);
+                log_info("reservation %lld: board %s reserved by %s for %d s", (long long)r->id, r->board, r->owner,
+                         r->ttl_s);
+        } else {
+                resv_free(r);
+        }
+        OPENSSL_cleanse(token, sizeof(token));
+        pthread_mutex_unlock(&rs->mu);
+        run_after(rs, a);
+        free(a);
+        return rc;
+}
+
+int reservations_get(struct reservations *rs, int64_t id, int64_t now_ms, json_t **ret)
+{
+        if (!rs || !ret)
+                return -EINVAL;
+        pthread_mutex_lock(&rs->mu);
+        ssize_t i = find_id_locked(rs, id);
+        json_t *j = i >= 0 && rs->active[i]->expires_ms > now_ms ? public_json(rs->active[i], now_ms) : NULL;
+        pthread_mutex_unlock(&rs->mu);
+        if (j) {
+                *ret = j;
+                return 0;
+        }
+        json_t *row = NULL;
+        int rc = store_resv_get(rs->store, id, &row);
+        if (rc < 0)
+                return rc;
+        /* Due but not reaped yet: say so rather than "active". */
+        if (i >= 0)
+                json_object_set_new(row, "state", json_string("expired"));
+        *ret = public_from_row(row, now_ms);
+        return 0;
+}
+
+int reservations_list(struct reservations *rs, int64_t now_ms, json_t **ret)
+{
+        if (!rs || !ret)
+                return -EINVAL;
+        json_t *list = json_array();
+        pthread_mutex_lock(&rs->mu);
+        for (size_t i = 0; i < rs->nactive; i++)
+                if (rs->active[i]->expires_ms > now_ms)
+                        json_array_append_new(list, public_json(rs->active[i], now_ms));
+        pthread_mutex_unlock(&rs->mu);
+        *ret = list;
+        return 0;
+}
+
+/* Find an active lease by id and check the token. Returns its index or a negative errno. */
+static ssize_t authorize_locked(struct reservations *rs, int64_t id, const char *token, struct reg_error *err)
+{
+        ssize_t i = find_id_locked(rs, id);
+        if (i < 0) {
+                json_t *row = NULL;
+                if (store_resv_get(rs->store, id, &row) < 0)
+                        return set_err(err, 404, "reservation_not_found", json_pack("{s:I}", "reservation", (json_int_t)id),
+                                       -ENOENT, "No reservation with id %lld.", (long long)id);
+                char state[16];
+                snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(row, "state")));
+                json_t *d = json_pack("{s:I, s:s, s:O}", "reservation", (json_int_t)id, "state", state, "ended_at",
+                                      json_object_get(row, "ended_at"));
+                json_decref(row);
+                return set_err(err, 409, "reservation_ended", d, -ESTALE, "Reservation %lld has already ended (%s).",
+                               (long long)id, state);
+        }
+        if (!token || !*token)
+                return set_err(err, 401, "lease_required", json_pack("{s:I}", "reservation", (json_int_t)id), -EACCES,
+                               "Present the lease token in the X-Corral-Lease header.");
+        char h[65];
+        reservations_token_hash(token, h);
+        if (CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
+                return set_err(err, 403, "lease_mismatch", json_pack("{s:I}", "reservation", (json_int_t)id), -EPERM,
+                               "The lease token presented is not the one of reservation %lld.", (long long)id);
+        return i;
+}
+
+int reservations_renew(struct reservations *rs, int64_t id, const char *token, int ttl_s, int64_t now_ms,
+                       json_t **ret, struct reg_error *err)
+{
+        if (!rs || !ret)
+                return -EINVAL;
+        if (ttl_s < 1 || ttl_s > RESV_TTL_MAX_S)
+                return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "ttl_s"), -EINVAL,
+                               "'ttl_s' must be a whole number of seconds from 1 to %d.", RESV_TTL_MAX_S);
+        struct after a0, *a = &a0;
+        a->nevents = a->nwake = 0;
+        pthread_mutex_lock(&rs->mu);
+        expire_locked(rs, now_ms, a);
+        ssize_t i = authorize_locked(rs, id, token, err);
+        int rc = i < 0 ? (int)i : 0;
+        if (rc == 0) {
+                struct resv *r = rs->active[i];
+                int64_t exp = now_ms + (int64_t)ttl_s * 1000;
+                rc = store_resv_renew(rs->store, id, ttl_s, exp);
+                if (rc < 0) {
+                        rc = set_err(err, 500, "store_error", NULL, rc, "Could not record the renewal: %s", strerror(-rc));
+                } else {
+                        r->ttl_s = ttl_s;
+                        r->expires_ms = exp;
+                        *ret = public_json(r, now_ms);
+                        announce(a, "reservation.renewed", r, "active", now_ms);
+                }
+        }
+        pthread_mutex_unlock(&rs->mu);
+        run_after(rs, a);
+        return rc;
+}
+
+int reservations_release(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
+                         struct reg_error *err)
+{
+        if (!rs || !ret)
+                return -EINVAL;
+        struct after *a = calloc(1, sizeof(*a));
+        if (!a)
+                return set_err(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+        pthread_mutex_lock(&rs->mu);
+        expire_locked(rs, now_ms, a);
+        ssize_t i = authorize_locked(rs, id, token, err);
+        int rc = i < 0 ? (int)i : 0;
+        if (rc == 0) {
+                struct resv *r = rs->active[i];
+                rc = store_resv_end(rs->store, id, "released");
+                if (rc < 0) {
+                        rc = set_err(err, 500, "store_error", NULL, rc, "Could not record the release: %s", strerror(-rc));
+                } else {
+                        log_info("reservation %lld on board %s released by %s", (long long)id, r->board, r->owner);
+                        announce(a, "reservation.released", r, "released", now_ms);
+                        *ret = json_incref(a->events[a->nevents - 1]);
+                        remove_at(rs, (size_t)i);
+                        rs->gen++;
+                        wake_all_locked(rs, a);
+                }
+        }
+        pthread_mutex_unlock(&rs->mu);
+        run_after(rs, a);
+        free(a);
+        return rc;
+}
+
+int reservations_check_board(struct reservations *rs, const char *board_id, const char *lease, int64_t now_ms,
+                             struct reg_error *err)
+{
+        if (!rs)
+                return 0;
+        struct after *a = calloc(1, sizeof(*a));
+        if (!a)
+                return set_err(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+        int rc = 0;
+        pthread_mutex_lock(&rs->mu);
+        expire_locked(rs, now_ms, a);
+        const struct resv *held = find_board_locked(rs, board_id, now_ms);
+        if (lease && *lease) {
+                char h[65];
+                reservations_token_hash(lease, h);
+                const struct resv *mine = NULL;
+                for (size_t i = 0; i < rs->nactive && !mine; i++)
+                        if (!CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
+                                mine = rs->active[i];
+                if (mine && strcmp(mine->board, board_id)) {
+                        rc = set_err(err, 409, "lease_not_for_board",
+                                     json_pack("{s:s, s:s, s:I}", "board", board_id, "lease_board", mine->board,
+                                               "reservation", (json_int_t)mine->id),
+                                     -EXDEV, "Your lease (reservation %lld) is for board '%s', not '%s'.",
+                                     (long long)mine->id, mine->board, board_id);
+                } else if (!mine) {
+                        json_t *row = NULL;
+                        if (store_resv_find_token(rs->store, h, &row) == 0) {
+                                const char *state = json_string_value(json_object_get(row, "state"));
+                                json_t *d = json_pack("{s:s, s:O, s:s, s:O}", "board", board_id, "reservation",
+                                                      json_object_get(row, "id"), "state", state ? state : "?",
+                                                      "ended_at", json_object_get(row, "ended_at"));
+                                rc = set_err(err, 409, "lease_lost", d, -ESTALE,
+                                             "Your lease (reservation %lld on '%s') is no longer valid: it was %s.",
+                                             (long long)json_integer_value(json_object_get(row, "id")),
+                                             json_string_value(json_object_get(row, "board")), state ? state : "ended");
+                                json_decref(row);
+                        } else {
+                                rc = set_err(err, 409, "lease_unknown", json_pack("{s:s}", "board", board_id), -ENOKEY,
+                                             "The lease token presented is not one corrald granted.");
+                        }
+                }
+        } else if (held) {
+                char exp[32];
+                iso_from_ms(held->expires_ms, exp, sizeof(exp));
+                rc = set_err(err, 409, "board_reserved", holder_details(held), -EBUSY,
+                             "Board '%s' is reserved by %s until %s; present its lease (X-Corral-Lease) to use it.",
+                             board_id, held->owner, exp);
+        }
+        pthread_mutex_unlock(&rs->mu);
+        run_after(rs, a);
+        free(a);
+        return rc;
+}
+
+void reservations_reap(struct reservations *rs, int64_t now_ms)
+{
+        if (!rs)
+                return;
+        struct after *a = calloc(1, sizeof(*a));
+        if (!a)
+                return;
+        pthread_mutex_lock(&rs->mu);
+        expire_locked(rs, now_ms, a);
+        for (size_t i = 0; i < rs->nwaiters;) {
+                if (rs->waiters[i].retry_at_ms <= now_ms) {
+                        a->wake[a->nwake++] = rs->waiters[i];
+                        rs->waiters[i] = rs->waiters[--rs->nwaiters];
+                } else {
+                        i++;
+                }
+        }
+        pthread_mutex_unlock(&rs->mu);
+        run_after(rs, a);
+        free(a);
+}
+
+int reservations_wait(struct reservations *rs, uint64_t gen, int64_t retry_at_ms, resv_wake_fn fn, void *arg)
+{
+        if (!rs || !fn)
+                return -EINVAL;
+        pthread_mutex_lock(&rs->mu);
+        int rc = 0;
+        bool now = false;
+        if (rs->closed)
+                rc = -ESHUTDOWN;
+        else if (rs->gen != gen)
+                now = true;
+        else if (rs->nwaiters == RESV_MAX_WAITERS)
+                rc = -EAGAIN;
+        else
+                rs->waiters[rs->nwaiters++] = (struct waiter){ .fn = fn, .arg = arg, .retry_at_ms = retry_at_ms };
+        pthread_mutex_unlock(&rs->mu);
+        if (now)
+                fn(arg);
+        return rc;
+}

@@ -1,0 +1,94 @@
+/* Reservations: a lease gives one owner (a CI job, a person) exclusive use of one board until it
+ * expires or is released. Leases are persisted in the store (token hashed), announced as events
+ * (reservation.created/renewed/released/expired), checked before jobs are queued and before the
+ * console write lock is given, and waited for (bounded) by requests that want a busy board.
+ * Thread-safe (one mutex). Times are Unix milliseconds passed in by the caller (testable). */
+#ifndef CORRAL_RESERVATIONS_H
+#define CORRAL_RESERVATIONS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "registry.h" /* struct reg_error */
+
+struct store;
+struct events;
+struct reservations;
+
+#define RESV_TTL_MAX_S 86400
+#define RESV_TTL_DEFAULT_S 600
+#define RESV_WAIT_MAX_S 300     /* longest a request may wait for a board to free up */
+#define RESV_MAX_ACTIVE 512
+#define RESV_MAX_WAITERS 128
+#define RESV_RETRY_MS 1000      /* waiters retry at least this often (boards coming online) */
+#define RESV_OWNER_MAX 128
+#define RESV_TOKEN_SIZE 96      /* "cl-<id>-<64 hex>" plus NUL, with room */
+
+/* A parsed POST /reservations body; match is borrowed from the body. */
+struct resv_request {
+        const json_t *match;    /* {"labels": [...], "family": "...", "board": "id"}, every key optional */
+        int ttl_s;
+        int wait_s;             /* 0 = answer at once */
+        char owner[RESV_OWNER_MAX + 1];
+};
+
+/* Called (without any reservations lock held) when a waiter should retry. */
+typedef void (*resv_wake_fn)(void *arg);
+
+/* Load the active leases from the store. ev may be NULL (no events). Both borrowed. */
+int reservations_new(struct store *st, struct events *ev, struct reservations **ret);
+/* NULL-safe; wakes any waiter still registered first. Returns NULL. */
+struct reservations *reservations_free(struct reservations *rs);
+
+/* Wall clock in Unix milliseconds. */
+int64_t reservations_now_ms(void);
+
+/* ---- pure helpers ---- */
+/* Validate a POST /reservations body into *req. -EINVAL with err filled (400). */
+int reservations_parse_request(const json_t *body, struct resv_request *req, struct reg_error *err);
+/* Does a board (as registry_board_json gives it: "id", "labels", "family") satisfy match? */
+bool reservations_board_matches(const json_t *board, const json_t *match);
+/* Lowercase hex SHA-256 of a token into out (65 bytes). */
+void reservations_token_hash(const char *token, char out[65]);
+/* The reservation id a token names ("cl-<id>-..."), or -1 when it is not a lease token. */
+int64_t reservations_token_id(const char *token);
+
+/* ---- leases ---- */
+/* Grant a lease on the first present (online or busy) board of boards (an array of board JSON)
+ * that matches req and is not reserved. *ret: the public reservation JSON plus "token" (the only
+ * time the token is shown). Errors (err filled): -ENOENT 404 no_matching_board, -ENODEV 409
+ * no_board_online, -EBUSY 409 board_reserved (details: holder, expires_at, board, reservation),
+ * other negative errno 500/507. *ret_gen (may be NULL) gets the change counter the decision was
+ * made at, for reservations_wait(). */
+int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
+                        int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct reg_error *err);
+/* Public JSON of one reservation (any state; active ones from memory). -ENOENT if unknown. */
+int reservations_get(struct reservations *rs, int64_t id, int64_t now_ms, json_t **ret);
+/* Every active reservation (array). */
+int reservations_list(struct reservations *rs, int64_t now_ms, json_t **ret);
+/* Renew / release with the lease token. Errors: -ENOENT 404 reservation_not_found, -EACCES 401
+ * lease_required (no token), -EPERM 403 lease_mismatch, -ESTALE 409 reservation_ended. */
+int reservations_renew(struct reservations *rs, int64_t id, const char *token, int ttl_s, int64_t now_ms,
+                       json_t **ret, struct reg_error *err);
+int reservations_release(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
+                         struct reg_error *err);
+/* May this request use board_id? lease: the token the request presented (NULL or "" = none).
+ * 0 yes; -EBUSY 409 board_reserved (someone else holds it), -ESTALE 409 lease_lost (the lease
+ * was released or expired), -ENOKEY 409 lease_unknown, -EXDEV 409 lease_not_for_board. NULL rs: 0. */
+int reservations_check_board(struct reservations *rs, const char *board_id, const char *lease, int64_t now_ms,
+                             struct reg_error *err);
+/* Expire leases due at now_ms (stored, logged, announced) and wake waiters whose retry time has
+ * come. Called periodically (the registry's reaper). */
+void reservations_reap(struct reservations *rs, int64_t now_ms);
+
+/* ---- waiting for a board ---- */
+/* Register fn(arg) to be called once: when a lease ends, when the counter moved past gen
+ * already (at once), at retry_at_ms, or on close. 0 registered (or called already), -EAGAIN too
+ * many waiters, -ESHUTDOWN after reservations_waiters_close() (fn is not called then). */
+int reservations_wait(struct reservations *rs, uint64_t gen, int64_t retry_at_ms, resv_wake_fn fn, void *arg);
+/* Call every registered waiter now and refuse new ones (server shutdown). */
+void reservations_waiters_close(struct reservations *rs);
+bool reservations_waiters_closed(struct reservations *rs);
+
+#endif

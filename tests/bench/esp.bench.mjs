@@ -1,0 +1,146 @@
+// make bench: ESP flashing throughput of corrald vs esptool-js 0.7.0 on the same virtual boards
+// (paced wire, one vboard process per board), as a percentage of the payload line rate
+// (baud / 10 bytes/s), plus 8 boards flashed in parallel against one. Prints markdown tables.
+// Figures are read from the tables, never asserted.
+import * as E from "../integration/esp_lib.mjs";
+import { Rfc2217SerialPort, makeLoader } from "../vboard/test/esptool_adapter.mjs";
+
+const line = (baud) => (baud * 8) / 10 / 1000; // payload kbit/s of an 8N1 line
+const pct = (kbps, baud) => `${((100 * kbps) / line(baud)).toFixed(0)} %`;
+const out = (s) => process.stdout.write(s + "\n");
+// esptool-js traces to the console: keep stdout for the tables.
+console.log = console.debug = console.info = () => {};
+const fmt = (x) => (x === null || x === undefined ? "–" : x.toFixed(1));
+
+/** esptool-js ROM path (no stub) on a vboard endpoint: kbit/s of writeFlash (effective). */
+async function esptoolJsRom(endpoint, kind, file, address, baud, compress) {
+  const u = new URL(endpoint.replace(/^rfc2217:/, "http:"));
+  const port = new Rfc2217SerialPort(u.hostname, Number(u.port));
+  const { loader, transport } = makeLoader(port, { baudrate: baud, romBaudrate: 115200 });
+  try {
+    await loader.detectChip("default_reset");
+    loader.FLASH_WRITE_SIZE = 0x400;
+    let note = "";
+    if (baud !== 115200) {
+      if (kind === "esp8266") note = "ROM cannot change baud: 115200";
+      else await loader.changeBaud();
+    }
+    if (kind === "esp8266") await loader.flashBegin(0, 0);
+    else await loader.flashSpiAttach(0);
+    const t0 = performance.now();
+    await loader.writeFlash({ fileArray: [{ data: new Uint8Array(file.data), address }], flashMode: "keep",
+      flashFreq: "keep", flashSize: "keep", eraseAll: false, compress });
+    const s = (performance.now() - t0) / 1000;
+    return { kbps: (file.data.length * 8) / 1000 / s, note };
+  } catch (e) {
+    return { kbps: null, note: `esptool-js: ${e.message.slice(0, 60)}` };
+  } finally {
+    await transport.disconnect().catch(() => {});
+  }
+}
+
+/** esptool-js with its flasher stub (main(): stub upload + baud change), compressed. */
+async function esptoolJsStub(endpoint, file, address, baud) {
+  const u = new URL(endpoint.replace(/^rfc2217:/, "http:"));
+  const port = new Rfc2217SerialPort(u.hostname, Number(u.port));
+  const { loader, transport } = makeLoader(port, { baudrate: baud, romBaudrate: 115200 });
+  try {
+    await loader.main("default_reset");
+    const t0 = performance.now();
+    await loader.writeFlash({ fileArray: [{ data: new Uint8Array(file.data), address }], flashMode: "keep",
+      flashFreq: "keep", flashSize: "keep", eraseAll: false, compress: true });
+    const s = (performance.now() - t0) / 1000;
+    return { kbps: (file.data.length * 8) / 1000 / s, note: "" };
+  } catch (e) {
+    return { kbps: null, note: `esptool-js: ${e.message.slice(0, 60)}` };
+  } finally {
+    await transport.disconnect().catch(() => {});
+  }
+}
+
+async function corralFlash(base, id, file, address, params) {
+  const q = await E.submitFlash(base, id, [{ offset: address, path: file.path, data: file.data }],
+    { skip_unchanged: false, verify: "none", ...params });
+  const { job } = await E.watchJob(base, q.id, 300000);
+  if (job.state !== "succeeded") return { kbps: null, note: `corral: ${job.error?.message?.slice(0, 80)}`, job };
+  return { kbps: job.result.kbit_per_s, note: "", job };
+}
+
+async function throughput() {
+  const dir = E.tmp("corral-bench-");
+  // mkimage apps compress to about 60 %, like real firmware; written away from the boot offset
+  // (esptool-js at 0x10000, corral at 0x200000).
+  const img = (chip, size) => E.mkimage(chip, ["--size", size], dir);
+  const s8266 = img("esp8266", "64k"), b8266 = img("esp8266", "384k");
+  const s32 = img("esp32", "64k"), b32 = img("esp32", "384k");
+  const rows = [
+    // [chip, loader label, baud, file, corral params, esptool-js runner, baud really used]
+    ["esp8266", "ROM", 115200, s8266, {}, (b) => esptoolJsRom(b.endpoint, "esp8266", s8266, 0x10000, 115200, false), 115200],
+    ["esp8266", "ROM", 921600, s8266, { baud: 921600 }, (b) => esptoolJsRom(b.endpoint, "esp8266", s8266, 0x10000, 921600, false), 115200],
+    ["esp8266", "stub, compressed", 921600, b8266, { baud: 921600, stub_dir: E.STUB_DIR }, (b) => esptoolJsStub(b.endpoint, b8266, 0x10000, 921600), 921600],
+    ["esp32", "ROM, compressed", 115200, s32, {}, (b) => esptoolJsRom(b.endpoint, "esp32", s32, 0x10000, 115200, true), 115200],
+    ["esp32", "ROM, compressed", 921600, b32, { baud: 921600 }, (b) => esptoolJsRom(b.endpoint, "esp32", b32, 0x10000, 921600, true), 921600],
+  ];
+  const boards = { esp8266: await E.board("esp8266"), esp32: await E.board("esp32") };
+  const results = [];
+  try {
+    // esptool-js first (the endpoint serves one client: corrald is not running yet) ...
+    for (const r of rows) results.push({ js: await r[5](boards[r[0]]) });
+    // ... then corrald on the same boards.
+    const c = await E.corraldWith(boards);
+    try {
+      for (let i = 0; i < rows.length; i++) {
+        const [chip, , baud, file, params] = rows[i];
+        // A region esptool-js did not touch: the stub skips erasing blank sectors, so both start blank.
+        const res = await corralFlash(c.url, chip, file, 0x200000, params);
+        results[i].corral = res;
+        if (chip === "esp8266" && !params.stub_dir && baud !== 115200)
+          results[i].corral.note = "the ESP8266 ROM cannot change baud: both stay at 115200";
+        if (results[i].js.note.startsWith("ROM cannot")) results[i].js.note = "";
+      }
+    } finally {
+      await c.stop();
+    }
+  } finally {
+    for (const b of Object.values(boards)) await b.stop();
+  }
+  out("\n### Flash throughput (effective = uncompressed bits / write time; % of the payload line rate, baud/10 bytes/s, of the baud really used)\n");
+  out("| chip | loader | baud asked → used | image | corral kbit/s | corral % | esptool-js kbit/s | esptool-js % | notes |");
+  out("|---|---|---|---:|---:|---:|---:|---:|---|");
+  rows.forEach((r, i) => {
+    const { corral, js } = results[i];
+    const notes = [...new Set([corral.note, js.note].filter(Boolean))].join("; ");
+    out(`| ${r[0]} | ${r[1]} | ${r[2]} → ${r[6]} | ${(r[3].data.length / 1024).toFixed(0)} KiB | ${fmt(corral.kbps)} | ` +
+      `${corral.kbps ? pct(corral.kbps, r[6]) : "–"} | ${fmt(js.kbps)} | ${js.kbps ? pct(js.kbps, r[6]) : "–"} | ${notes} |`);
+  });
+}
+
+async function parallel(n = 8) {
+  const parts = E.multipart("esp32", { appSize: "64k" });
+  const boards = {};
+  (await Promise.all(Array.from({ length: n }, () => E.board("esp32")))).forEach((b, i) => { boards[`b${i}`] = b; });
+  const c = await E.corraldWith(boards);
+  const run = async (ids) => {
+    const t0 = Date.now();
+    const qs = await Promise.all(ids.map((id) => E.submitFlash(c.url, id, parts, { skip_unchanged: false })));
+    const jobs = await Promise.all(qs.map((q) => E.watchJob(c.url, q.id, 300000)));
+    return { s: (Date.now() - t0) / 1000, ok: jobs.filter(({ job }) => job.state === "succeeded").length };
+  };
+  try {
+    await run(["b0"]); // warm-up: first connection, compression cache
+    const one = await run(["b1"]);
+    const all = await run(Object.keys(boards));
+    out("\n### Parallel flashing (ESP32 ROM, 115200 baud, paced; bootloader + partitions + 64 KiB app)\n");
+    out("| boards | wall time s | succeeded | ratio to one board |");
+    out("|---:|---:|---:|---:|");
+    out(`| 1 | ${one.s.toFixed(2)} | ${one.ok}/1 | 1.00 |`);
+    out(`| ${n} | ${all.s.toFixed(2)} | ${all.ok}/${n} | ${(all.s / one.s).toFixed(2)} (target ≤ 1.30) |`);
+  } finally {
+    await c.stop();
+    await Promise.all(Object.values(boards).map((b) => b.stop()));
+  }
+}
+
+await throughput();
+await parallel();
+process.exit(0);
