@@ -22,8 +22,12 @@ CFLAGS      ?= -O2 -g
 BASE_CFLAGS := -std=c11 $(WARN) $(PKG_CFLAGS) -pthread
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-# Sources: every .c under daemon/ and api/; main.c only goes into the daemon binary.
-LIB_SRCS    := $(sort $(shell find daemon api -name '*.c' ! -path daemon/main.c))
+# Sources: every .c under daemon/ and api/; main.c only goes into the daemon binary, api/client/
+# only into the corral CLI (which links daemon/junit.c, not libcorral).
+LIB_SRCS    := $(sort $(shell find daemon api -name '*.c' ! -path daemon/main.c ! -path 'api/client/*'))
+CLI_SRCS    := $(sort $(wildcard api/client/*.c))
+CLI_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CLI_LIBS    := $(shell $(PKG_CONFIG) --libs libcurl libwebsockets jansson libcrypto 2>/dev/null)
 MAIN_SRC    := daemon/main.c
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_HELPERS:= $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
@@ -41,10 +45,18 @@ FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
 TOOL_BINS   := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o)
 
-.PHONY: all corrald check check-build unit fuzz fuzz-check bench demo deps install clean web lab-check distcheck
-all: corrald
+.PHONY: all corrald corral check check-build unit fuzz fuzz-check bench demo deps install clean web lab-check distcheck
+all: corrald corral
 
 corrald: $(B)/corrald
+
+# The CLI (release flags; the integration tests drive this binary).
+corral: $(B)/corral
+
+$(CLI_SRCS:%.c=$(B)/rel/%.o): CPPFLAGS += $(CLI_CFLAGS)
+
+$(B)/corral: $(CLI_SRCS:%.c=$(B)/rel/%.o) $(B)/rel/daemon/junit.o
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(CLI_LIBS) -lm
 
 $(B)/corrald: $(B)/rel/daemon/main.o $(B)/rel/libcorral.a
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
@@ -106,7 +118,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-build
 	tests/run-all
 
-check-build: $(B)/san/corrald $(B)/corrald $(UNIT_BINS) $(FUZZ_BINS) $(TOOL_BINS) web
+check-build: $(B)/san/corrald $(B)/corrald $(B)/corral $(UNIT_BINS) $(FUZZ_BINS) $(TOOL_BINS) web
 
 bench: deps
 	@$(MAKE) --no-print-directory $(B)/corrald $(TOOL_BINS) web
@@ -145,8 +157,9 @@ demo: deps
 	@$(MAKE) --no-print-directory $(B)/corrald web
 	tests/demo/run
 
-install: $(B)/corrald web
+install: $(B)/corrald $(B)/corral web
 	install -D -m 0755 $(B)/corrald $(DESTDIR)$(PREFIX)/sbin/corrald
+	install -D -m 0755 $(B)/corral $(DESTDIR)$(PREFIX)/bin/corral
 	install -D -m 0644 systemd/corrald.service $(DESTDIR)$(UNITDIR)/corrald.service
 	sed -i 's#/usr/local#$(PREFIX)#g' $(DESTDIR)$(UNITDIR)/corrald.service
 	install -D -m 0644 systemd/60-corral.rules $(DESTDIR)$(UDEVDIR)/60-corral.rules

@@ -372,21 +372,39 @@ int config_add_port_arg(struct config *c, const char *arg, char *msg, size_t msg
         return 0;
 }
 
-int config_load_file(struct config *c, const char *path, char *msg, size_t msg_size)
+/* The next line of text[*pos..len) into line as fgets() reads it: at most size - 1 bytes, up to
+ * and including '\n'. *eof is set as feof() would be: the text ended before '\n' or size - 1. */
+static bool next_line(const char *text, size_t len, size_t *pos, char *line, size_t size, bool *eof)
 {
-        FILE *f = fopen(path, "re");
-        if (!f) {
-                int e = errno;
-                snprintf(msg, msg_size, "%s: %s", path, strerror(e));
-                return -e;
+        size_t n = 0;
+        *eof = false;
+        if (*pos >= len)
+                return false;
+        while (n < size - 1) {
+                if (*pos >= len) {
+                        *eof = true;
+                        break;
+                }
+                line[n] = text[(*pos)++];
+                if (line[n++] == '\n')
+                        break;
         }
+        line[n] = '\0';
+        return true;
+}
+
+int config_load_string(struct config *c, const char *path, const char *text, size_t len, char *msg,
+                       size_t msg_size)
+{
         char line[1024], err[512];
         unsigned lineno = 0;
         enum section sec = SEC_MAIN;
         int r = 0;
-        while (fgets(line, sizeof(line), f)) {
+        size_t pos = 0;
+        bool eof = false;
+        while (next_line(text, len, &pos, line, sizeof(line), &eof)) {
                 lineno++;
-                if (!strchr(line, '\n') && !feof(f)) {
+                if (!strchr(line, '\n') && !eof) {
                         snprintf(msg, msg_size, "%s:%u: line too long (at most %zu characters)", path, lineno,
                                  sizeof(line) - 2);
                         r = -EINVAL;
@@ -450,9 +468,42 @@ int config_load_file(struct config *c, const char *path, char *msg, size_t msg_s
                         break;
                 }
         }
-        fclose(f);
         if (r == 0)
                 r = config_validate(c, msg, msg_size);
+        return r;
+}
+
+int config_load_file(struct config *c, const char *path, char *msg, size_t msg_size)
+{
+        FILE *f = fopen(path, "re");
+        if (!f) {
+                int e = errno;
+                snprintf(msg, msg_size, "%s: %s", path, strerror(e));
+                return -e;
+        }
+        /* Read errors end the text, as they ended the line-by-line reading before. */
+        char *text = NULL;
+        size_t len = 0, cap = 0;
+        for (;;) {
+                if (len == cap) {
+                        char *t = realloc(text, cap ? cap * 2 : 4096);
+                        if (!t) {
+                                free(text);
+                                fclose(f);
+                                snprintf(msg, msg_size, "%s: %s", path, strerror(ENOMEM));
+                                return -ENOMEM;
+                        }
+                        text = t;
+                        cap = cap ? cap * 2 : 4096;
+                }
+                size_t n = fread(text + len, 1, cap - len, f);
+                if (n == 0)
+                        break;
+                len += n;
+        }
+        fclose(f);
+        int r = config_load_string(c, path, text, len, msg, msg_size);
+        free(text);
         return r;
 }
 

@@ -53,7 +53,7 @@ static size_t utf8_len(const unsigned char *s)
         return n;
 }
 
-void junit_escape(FILE *f, const char *s)
+void junit_escape(FILE *f, const char *s, bool attribute)
 {
         if (!s)
                 return;
@@ -66,8 +66,8 @@ void junit_escape(FILE *f, const char *s)
                 case '>': fputs("&gt;", f); p++; continue;
                 case '"': fputs("&quot;", f); p++; continue;
                 case '\'': fputs("&apos;", f); p++; continue;
-                case '\t': fputs("&#9;", f); p++; continue;
-                case '\n': fputs("&#10;", f); p++; continue;
+                case '\t': fputs(attribute ? "&#9;" : "\t", f); p++; continue;
+                case '\n': fputs(attribute ? "&#10;" : "\n", f); p++; continue;
                 case '\r': fputs("&#13;", f); p++; continue;
                 default: break;
                 }
@@ -87,7 +87,7 @@ static void attr(FILE *f, const char *name, const char *value)
         if (!value)
                 return;
         fprintf(f, " %s=\"", name);
-        junit_escape(f, value);
+        junit_escape(f, value, true);
         fputc('"', f);
 }
 
@@ -96,7 +96,7 @@ static void element(FILE *f, const char *indent, const char *tag, const char *te
         if (!text || !*text)
                 return;
         fprintf(f, "%s<%s>", indent, tag);
-        junit_escape(f, text);
+        junit_escape(f, text, false);
         fprintf(f, "</%s>\n", tag);
 }
 
@@ -126,7 +126,7 @@ int junit_write(FILE *f, const char *suite, const char *timestamp, const struct 
                         attr(f, "message", c->message);
                         if (c->details && *c->details) {
                                 fputc('>', f);
-                                junit_escape(f, c->details);
+                                junit_escape(f, c->details, false);
                                 fprintf(f, "</%s>\n", tag);
                         } else {
                                 fputs("/>\n", f);

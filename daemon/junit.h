@@ -4,6 +4,7 @@
 #ifndef CORRAL_JUNIT_H
 #define CORRAL_JUNIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -38,9 +39,10 @@ void junit_count(const struct junit_case *cases, size_t n, struct junit_totals *
  * declaration. timestamp: ISO-8601 or NULL. Returns 0 or -EIO when the stream failed. */
 int junit_write(FILE *f, const char *suite, const char *timestamp, const struct junit_case *cases, size_t n);
 
-/* Write s escaped for XML text or attribute values: & < > " ' as entities, tab/CR/LF as
- * character references (they survive in attributes), other control characters and invalid
- * UTF-8 as U+FFFD (XML 1.0 cannot carry them). NULL writes nothing. */
-void junit_escape(FILE *f, const char *s);
+/* Write s escaped for XML: & < > " ' as entities, CR as &#13; (parsers would drop it), other
+ * control characters and invalid UTF-8 as U+FFFD (XML 1.0 cannot carry them). In an attribute
+ * value tab and LF become character references too (parsers would turn them into spaces); in
+ * text they stay as they are. NULL writes nothing. */
+void junit_escape(FILE *f, const char *s, bool attribute);
 
 #endif

@@ -334,7 +334,8 @@ static int check_known_chip(struct job_run *jr, const struct esp_flash_part *par
         for (size_t i = 0; i < n; i++) {
                 char m[200];
                 if (esp_image_check(parts[i].data, parts[i].len, chip, -1, m, sizeof(m)) == -EINVAL)
-                        return jr_fail(jr, "wrong_chip", "%s: %s (nothing was written)",
+                        return jr_fail(jr, "wrong_chip", "%s: %s (chip known from an earlier "
+                                       "job; nothing was written, the board was not reset)",
                                        parts[i].name ? parts[i].name : "image", m);
         }
         return 0;

@@ -3,6 +3,7 @@
  * have IAC doubled on the way out and Telnet commands stripped on the way in. */
 #include "ports/port.h"
 #include "ports/port_backends.h"
+#include "ports/port_rfc2217.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -18,32 +19,7 @@ enum {
         PARITY_NONE = 1, STOPSIZE_1 = 1, PURGE_RX = 1,
 };
 
-#define RX_BUF 4096  /* decoded bytes that arrived while we waited for an answer */
-#define SB_MAX 64    /* longest subnegotiation we keep (longer ones are truncated) */
 #define NEG_TIMEOUT_MS 200 /* writes of small negotiation replies */
-
-enum rx_state { S_DATA, S_IAC, S_OPT, S_SB_OPT, S_SB_DATA, S_SB_IAC };
-
-/* Per-option negotiation state for our side ("us") and the server's ("them"). */
-struct optstate {
-        bool us, us_asked, them, them_asked;
-};
-
-struct rfc {
-        int fd;
-        bool gone;
-        enum rx_state st;
-        uint8_t cmd;            /* pending WILL/WONT/DO/DONT */
-        uint8_t sb_opt;
-        uint8_t sb[SB_MAX];
-        size_t sb_len;
-        struct optstate opt[256];
-        bool comport_refused;
-        bool baud_acked;        /* server answered SET-BAUDRATE since the last request */
-        uint32_t server_baud;
-        uint8_t rx[RX_BUF];     /* decoded data not yet handed to read() */
-        size_t rx_len;
-};
 
 static int rfc_send(struct rfc *r, const uint8_t *b, size_t len, int timeout_ms)
 {
@@ -120,7 +96,7 @@ static void handle_sb(struct rfc *r)
 }
 
 /* Decode raw bytes from the wire into out (never more bytes than in); returns data bytes. */
-static size_t rfc_decode(struct rfc *r, const uint8_t *in, size_t n, uint8_t *out)
+size_t port_rfc2217_decode(struct rfc *r, const uint8_t *in, size_t n, uint8_t *out)
 {
         size_t o = 0;
         for (size_t i = 0; i < n; i++) {
@@ -194,7 +170,7 @@ static int rfc_pump_until(struct rfc *r, bool (*done)(const struct rfc *), int t
                                 r->gone = true;
                         return n;
                 }
-                r->rx_len += rfc_decode(r, raw, (size_t)n, r->rx + r->rx_len);
+                r->rx_len += port_rfc2217_decode(r, raw, (size_t)n, r->rx + r->rx_len);
         }
         return 0;
 }
@@ -228,7 +204,7 @@ static int rfc_read(struct port *p, void *buf, size_t len, int timeout_ms)
                 }
                 if (n == 0)
                         return 0;
-                size_t o = rfc_decode(r, raw, (size_t)n, buf);
+                size_t o = port_rfc2217_decode(r, raw, (size_t)n, buf);
                 if (o > 0)
                         return (int)o;
                 if (left == 0)
@@ -344,7 +320,7 @@ static int rfc_flush_input(struct port *p)
                 }
                 if (n == 0)
                         break;
-                (void)rfc_decode(r, raw, (size_t)n, raw);
+                (void)port_rfc2217_decode(r, raw, (size_t)n, raw);
         }
         return 0;
 }

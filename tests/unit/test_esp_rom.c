@@ -622,6 +622,18 @@ static void detect_esp32_does_not_wait_for_the_security_info_timeout(void **stat
         done(&f);
 }
 
+/* Callers wrap the previous reason: "Could not identify the chip: <l->msg>". */
+static void a_failure_message_can_wrap_the_previous_one(void **state)
+{
+        (void)state;
+        struct fx f = rom("esp32");
+        esp_loader_fail(f.l, -EIO, "No reply to READ_REG within 3000 ms");
+        assert_int_equal(esp_loader_fail(f.l, -EIO, "Could not identify the chip: %s", f.l->msg), -EIO);
+        assert_string_equal(esp_loader_msg(f.l),
+                            "Could not identify the chip: No reply to READ_REG within 3000 ms");
+        done(&f);
+}
+
 static void esp32c3_revision_from_efuse_block1(void **state)
 {
         (void)state;
@@ -764,6 +776,7 @@ int main(void)
                 cmocka_unit_test(detect_identifies_each_chip_and_reads_mac_and_crystal),
                 cmocka_unit_test(detect_esp32_does_not_wait_for_the_security_info_timeout),
                 cmocka_unit_test(esp32c3_revision_from_efuse_block1),
+                cmocka_unit_test(a_failure_message_can_wrap_the_previous_one),
                 cmocka_unit_test(esp32_revision_from_efuse_and_apb_date),
                 cmocka_unit_test(flash_id_goes_through_the_spi_user_command_registers),
                 cmocka_unit_test(flash_id_without_attach_on_esp32_rom_is_a_dead_flash),

@@ -2,6 +2,7 @@
  * counts on the suite, and how each outcome is written. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,16 +13,21 @@
 
 #include "junit.h"
 
-/* Run junit_escape on s into a new string. */
-static char *escaped(const char *s)
+/* Run junit_escape on s (as an attribute value or as text) into a new string. */
+static char *escaped_as(const char *s, bool attribute)
 {
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
         assert_non_null(f);
-        junit_escape(f, s);
+        junit_escape(f, s, attribute);
         fclose(f);
         return buf;
+}
+
+static char *escaped(const char *s)
+{
+        return escaped_as(s, true);
 }
 
 static char *report(const struct junit_case *cases, size_t n)
@@ -48,6 +54,14 @@ static void test_escape_keeps_tab_cr_lf_as_character_references(void **state)
         (void)state;
         char *s = escaped("x\ty\r\nz");
         assert_string_equal(s, "x&#9;y&#13;&#10;z");
+        free(s);
+}
+
+static void test_escape_in_text_keeps_tab_and_lf_but_not_cr(void **state)
+{
+        (void)state;
+        char *s = escaped_as("x\ty\r\nz<", false);
+        assert_string_equal(s, "x\ty&#13;\nz&lt;");
         free(s);
 }
 
@@ -158,6 +172,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_escape_turns_xml_specials_into_entities),
                 cmocka_unit_test(test_escape_keeps_tab_cr_lf_as_character_references),
+                cmocka_unit_test(test_escape_in_text_keeps_tab_and_lf_but_not_cr),
                 cmocka_unit_test(test_escape_replaces_control_characters_with_replacement_char),
                 cmocka_unit_test(test_escape_keeps_valid_utf8_and_replaces_invalid_bytes),
                 cmocka_unit_test(test_escape_of_null_writes_nothing),

@@ -1,0 +1,207 @@
+/* corral: the command-line client of corrald, made for CI hardware-in-the-loop jobs: reserve a
+ * board, flash it, run scripts and test directories on it (JUnit XML), open its console, release
+ * it. Parses the command line and hands over to the commands (client_*.c). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+#define DEFAULT_SERVER "http://127.0.0.1:7070"
+
+static void usage(FILE *f)
+{
+        fprintf(f,
+                "Usage: corral [OPTIONS] COMMAND [ARGS]\n"
+                "The client of corrald, the board-farm daemon.\n\n"
+                "Commands:\n"
+                "  boards                                   list boards, their state and who holds them\n"
+                "  reserve [--label L]... [--family F] [--board ID] [--ttl S] [--wait S] [--owner X]\n"
+                "                                           lease a matching board; prints the lease token\n"
+                "                                           (or writes it to --lease-file)\n"
+                "  release [LEASE_ID]                       give the leased board back\n"
+                "  flash BOARD FIRMWARE [--mode dio] [--erase]\n"
+                "                                           upload FIRMWARE and flash it, following progress\n"
+                "  run BOARD SCRIPT.py [--put FILE]... [--timeout S]\n"
+                "                                           run a MicroPython script, streaming its output;\n"
+                "                                           exits with the script's status\n"
+                "  test BOARD DIR [--junit OUT.xml] [--timeout S] [--put FILE]...\n"
+                "                                           run every DIR/test_*.py; JUnit XML report\n"
+                "  console BOARD                            interactive serial console (Ctrl-] leaves)\n\n"
+                "Options:\n"
+                "  --server URL        corrald's URL (default $CORRAL_URL, else " DEFAULT_SERVER ")\n"
+                "  --lease TOKEN       lease token to present (default $CORRAL_LEASE)\n"
+                "  --lease-file FILE   read the lease token from FILE (reserve: write it there)\n"
+                "  --json              machine-readable output on stdout\n"
+                "  -h, --help          this help\n\n"
+                "Environment: CORRAL_URL, CORRAL_LEASE (sent as X-Corral-Lease), CORRAL_TOKEN (sent as\n"
+                "Authorization: Bearer, for deployments with user auth), CORRAL_OWNER (reserve's default owner).\n\n"
+                "Exit codes:\n"
+                "  0    success (the script exited normally, every test passed)\n"
+                "  1    the script raised an exception, or tests failed\n"
+                "  2    usage error, or corrald refused the request as invalid\n"
+                "  3    farm error: corrald unreachable, board offline or gone, lease refused or lost,\n"
+                "       a job that failed for infrastructure reasons (flash failed, port error)\n"
+                "  124  the script was still running at its timeout\n");
+}
+
+enum {
+        O_SERVER = 256, O_LEASE, O_LEASE_FILE, O_JSON, O_LABEL, O_FAMILY, O_BOARD, O_TTL, O_WAIT, O_OWNER,
+        O_MODE, O_ERASE, O_PUT, O_TIMEOUT, O_JUNIT,
+};
+
+static const struct option opts[] = {
+        { "server", required_argument, NULL, O_SERVER },   { "lease", required_argument, NULL, O_LEASE },
+        { "lease-file", required_argument, NULL, O_LEASE_FILE }, { "json", no_argument, NULL, O_JSON },
+        { "label", required_argument, NULL, O_LABEL },     { "family", required_argument, NULL, O_FAMILY },
+        { "board", required_argument, NULL, O_BOARD },     { "ttl", required_argument, NULL, O_TTL },
+        { "wait", required_argument, NULL, O_WAIT },       { "owner", required_argument, NULL, O_OWNER },
+        { "mode", required_argument, NULL, O_MODE },       { "erase", no_argument, NULL, O_ERASE },
+        { "put", required_argument, NULL, O_PUT },         { "timeout", required_argument, NULL, O_TIMEOUT },
+        { "junit", required_argument, NULL, O_JUNIT },     { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+};
+
+/* Which command each command-specific option belongs to (global ones: NULL). */
+static const char *option_commands(int opt)
+{
+        switch (opt) {
+        case O_LABEL: case O_FAMILY: case O_BOARD: case O_TTL: case O_WAIT: case O_OWNER:
+                return " reserve ";
+        case O_MODE: case O_ERASE:
+                return " flash ";
+        case O_PUT:
+                return " run test ";
+        case O_TIMEOUT:
+                return " run test flash ";
+        case O_JUNIT:
+                return " test ";
+        default:
+                return NULL;
+        }
+}
+
+static bool seconds(const char *s, int max, int *out)
+{
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (!*s || *end || v < 0 || v > max)
+                return false;
+        *out = (int)v;
+        return true;
+}
+
+/* The lease token in a file: its first line. */
+static int read_lease_file(const char *path, char *out, size_t size)
+{
+        char *data;
+        size_t len;
+        int e = cli_read_file(path, &data, &len);
+        if (e < 0)
+                return e;
+        data[strcspn(data, "\r\n")] = '\0';
+        snprintf(out, size, "%s", data);
+        free(data);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        static struct cli c;
+        const char *env = getenv("CORRAL_URL");
+        snprintf(c.server, sizeof(c.server), "%s", env && *env ? env : DEFAULT_SERVER);
+        c.token = getenv("CORRAL_TOKEN");
+        env = getenv("CORRAL_LEASE");
+        snprintf(c.lease, sizeof(c.lease), "%s", env ? env : "");
+        int used[O_JUNIT + 1] = { 0 };
+        int opt;
+        while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+                if (opt == 'h') {
+                        usage(stdout);
+                        return CLI_OK;
+                }
+                if (opt == '?') {
+                        fprintf(stderr, "corral: see corral --help\n");
+                        return CLI_USAGE;
+                }
+                used[opt] = 1;
+                bool ok = true;
+                switch (opt) {
+                case O_SERVER: snprintf(c.server, sizeof(c.server), "%s", optarg); break;
+                case O_LEASE: snprintf(c.lease, sizeof(c.lease), "%s", optarg); break;
+                case O_LEASE_FILE: c.lease_file = optarg; break;
+                case O_JSON: c.json = true; break;
+                case O_LABEL:
+                        ok = c.nlabels < CLI_MAX_LABELS;
+                        if (ok)
+                                c.labels[c.nlabels++] = optarg;
+                        break;
+                case O_FAMILY: c.family = optarg; break;
+                case O_BOARD: c.board_opt = optarg; break;
+                case O_TTL: ok = seconds(optarg, 86400, &c.ttl_s) && c.ttl_s > 0; break;
+                case O_WAIT: ok = seconds(optarg, 300, &c.wait_s); break;
+                case O_OWNER: c.owner = optarg; break;
+                case O_MODE: c.mode = optarg; break;
+                case O_ERASE: c.erase = true; break;
+                case O_PUT:
+                        ok = c.nputs < CLI_MAX_PUTS;
+                        if (ok)
+                                c.puts[c.nputs++] = optarg;
+                        break;
+                case O_TIMEOUT: ok = seconds(optarg, 86400, &c.timeout_s) && c.timeout_s > 0; break;
+                case O_JUNIT: c.junit = optarg; break;
+                default: break;
+                }
+                if (!ok) {
+                        fprintf(stderr, "corral: bad value '%s' for --%s\n", optarg, opts[opt - O_SERVER].name);
+                        return CLI_USAGE;
+                }
+        }
+        size_t sl = strlen(c.server);
+        while (sl && c.server[sl - 1] == '/')
+                c.server[--sl] = '\0';
+        if (optind >= argc) {
+                usage(stderr);
+                return CLI_USAGE;
+        }
+        const char *cmd = argv[optind];
+        char padded[64];
+        snprintf(padded, sizeof(padded), " %s ", cmd);
+        for (int o = O_SERVER; o <= O_JUNIT; o++) {
+                const char *allowed = option_commands(o);
+                if (used[o] && allowed && !strstr(allowed, padded)) {
+                        fprintf(stderr, "corral: --%s does not apply to '%s'\n", opts[o - O_SERVER].name, cmd);
+                        return CLI_USAGE;
+                }
+        }
+        /* reserve writes --lease-file; every other command reads the lease from it. */
+        if (c.lease_file && strcmp(cmd, "reserve")) {
+                int e = read_lease_file(c.lease_file, c.lease, sizeof(c.lease));
+                if (e < 0) {
+                        fprintf(stderr, "corral: cannot read the lease file %s: %s\n", c.lease_file, strerror(-e));
+                        return CLI_USAGE;
+                }
+        }
+        static const struct {
+                const char *name;
+                int (*fn)(struct cli *, int, char **);
+        } cmds[] = {
+                { "boards", cmd_boards }, { "reserve", cmd_reserve }, { "release", cmd_release },
+                { "flash", cmd_flash },   { "run", cmd_run },         { "test", cmd_test },
+                { "console", cmd_console },
+        };
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rc = -1;
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+                if (!strcmp(cmd, cmds[i].name))
+                        rc = cmds[i].fn(&c, argc - optind - 1, argv + optind + 1);
+        if (rc < 0) {
+                fprintf(stderr, "corral: unknown command '%s' (see corral --help)\n", cmd);
+                rc = CLI_USAGE;
+        }
+        if (c.curl)
+                curl_easy_cleanup(c.curl);
+        curl_global_cleanup();
+        return rc;
+}

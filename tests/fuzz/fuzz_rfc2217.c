@@ -1,0 +1,108 @@
+/* Fuzz the RFC 2217 client's wire decoder (port_rfc2217_decode) with the negotiation replies it
+ * sends going to a socketpair: no crash; the result does not depend on how the bytes were split
+ * into reads or on decoding in place; replies are well-formed IAC triples, never more bytes than
+ * came in; and input without IAC passes through unchanged and unanswered. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ports/port_rfc2217.h"
+
+#define MAX_IN 8192
+
+struct outcome {
+        uint8_t data[MAX_IN];
+        size_t len;
+        uint8_t replies[4 * MAX_IN];
+        size_t replies_len;
+        struct rfc state;
+};
+
+static int sv[2] = { -1, -1 };
+
+static void drain(struct outcome *o)
+{
+        for (;;) {
+                ssize_t n = read(sv[1], o->replies + o->replies_len, sizeof(o->replies) - o->replies_len);
+                if (n <= 0)
+                        return;
+                o->replies_len += (size_t)n;
+                if (o->replies_len == sizeof(o->replies))
+                        abort();
+        }
+}
+
+/* Decode in chunks whose sizes come from a tiny generator seeded by `seed` (0: one chunk). */
+static void decode(const uint8_t *in, size_t n, unsigned seed, bool in_place, struct outcome *o)
+{
+        memset(o, 0, sizeof(*o));
+        o->state.fd = sv[0];
+        static uint8_t buf[MAX_IN];
+        size_t i = 0;
+        while (i < n) {
+                size_t chunk = n - i;
+                if (seed) {
+                        seed = seed * 1103515245u + 12345u;
+                        chunk = 1 + (seed >> 16) % 17;
+                        if (chunk > n - i)
+                                chunk = n - i;
+                }
+                size_t got;
+                if (in_place) {
+                        memcpy(buf, in + i, chunk);
+                        got = port_rfc2217_decode(&o->state, buf, chunk, buf);
+                        memcpy(o->data + o->len, buf, got);
+                } else {
+                        got = port_rfc2217_decode(&o->state, in + i, chunk, o->data + o->len);
+                }
+                if (got > chunk)
+                        abort();
+                o->len += got;
+                i += chunk;
+                drain(o);
+        }
+}
+
+static void same(const struct outcome *a, const struct outcome *b)
+{
+        if (a->len != b->len || memcmp(a->data, b->data, a->len) || a->replies_len != b->replies_len ||
+            memcmp(a->replies, b->replies, a->replies_len) || memcmp(&a->state, &b->state, sizeof(a->state)))
+                abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+        static struct outcome whole, split, inplace;
+        if (sv[0] < 0) {
+                if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+                        abort();
+                fcntl(sv[0], F_SETFL, O_NONBLOCK);
+                fcntl(sv[1], F_SETFL, O_NONBLOCK);
+        }
+        if (size < 1 || size > MAX_IN)
+                return 0;
+        unsigned seed = data[0] | 1u;
+        const uint8_t *in = data + 1;
+        size_t n = size - 1;
+
+        decode(in, n, 0, false, &whole);
+        decode(in, n, seed, false, &split);
+        decode(in, n, seed, true, &inplace);
+        same(&whole, &split);
+        same(&whole, &inplace);
+
+        if (whole.len > n || whole.replies_len > n || whole.replies_len % 3)
+                abort();
+        for (size_t i = 0; i < whole.replies_len; i += 3)
+                if (whole.replies[i] != 255 || whole.replies[i + 1] < 251 || whole.replies[i + 1] > 254)
+                        abort();
+        if (!memchr(in, 255, n) && (whole.len != n || memcmp(whole.data, in, n) || whole.replies_len))
+                abort();
+        if (whole.state.sb_len > SB_MAX || whole.state.st > S_SB_IAC)
+                abort();
+        return 0;
+}
