@@ -522,6 +522,23 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
         if (store_board_get(r->store, board_id, &row) < 0)
                 return set_err(err, 404, "board_not_found", json_pack("{s:s}", "board", board_id),
                                "No board with id '%s'.", board_id);
+        if (kind->check_board) {
+                /* Checks against what earlier jobs learned about this board (its chip, ...). */
+                char msg[512] = "";
+                json_t *facts = json_object();
+                const char *k;
+                json_t *v;
+                json_object_foreach(json_object_get(row, "facts"), k, v)
+                        json_object_set(facts, k, json_object_get(v, "value"));
+                int c = kind->check_board(body, r->store, facts, msg, sizeof(msg));
+                json_decref(facts);
+                if (c < 0) {
+                        json_decref(row);
+                        return set_err(err, c == -EBADMSG ? 422 : 400, c == -EBADMSG ? "unprocessable" : "invalid_params",
+                                       json_pack("{s:s, s:s}", "kind", kind->name, "board", board_id), "%s",
+                                       msg[0] ? msg : "These parameters do not fit this board.");
+                }
+        }
         json_decref(row);
         /* A reserved board takes jobs only from its lease holder. */
         if (reservations_check_board(r->resv, board_id, lease, reservations_now_ms(), err) < 0)

@@ -88,8 +88,8 @@ static void iso_from_ms(int64_t ms, char *buf, size_t size)
         time_t sec = (time_t)(ms / 1000);
         struct tm tm;
         gmtime_r(&sec, &tm);
-        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+        size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
 }
 
 /* ---- pure helpers ---- */

@@ -64,6 +64,7 @@ long long cli_lease_id(const char *token);
 int cmd_boards(struct cli *c, int argc, char **argv);
 int cmd_reserve(struct cli *c, int argc, char **argv);
 int cmd_release(struct cli *c, int argc, char **argv);
+int cmd_renew(struct cli *c, int argc, char **argv);
 int cmd_flash(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
 int cmd_test(struct cli *c, int argc, char **argv);

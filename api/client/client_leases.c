@@ -199,3 +199,38 @@ int cmd_release(struct cli *c, int argc, char **argv)
         cli_resp_clear(&r);
         return CLI_OK;
 }
+
+int cmd_renew(struct cli *c, int argc, char **argv)
+{
+        if (argc > 1 || !c->lease[0]) {
+                fprintf(stderr, "corral: usage: corral renew [LEASE_ID] [--ttl S], with the lease in CORRAL_LEASE, "
+                                "--lease or --lease-file\n");
+                return CLI_USAGE;
+        }
+        long long id = argc ? strtoll(argv[0], NULL, 10) : cli_lease_id(c->lease);
+        if (id <= 0) {
+                fprintf(stderr, "corral: which reservation? give its id (corral renew ID)\n");
+                return CLI_USAGE;
+        }
+        char path[80];
+        snprintf(path, sizeof(path), "/api/v1/reservations/%lld/renew", id);
+        json_t *body = c->ttl_s > 0 ? json_pack("{s:i}", "ttl_s", c->ttl_s) : NULL;
+        struct cli_resp r = { 0 };
+        int rc = cli_call(c, "POST", path, body, 0, &r);
+        json_decref(body);
+        if (rc)
+                return rc;
+        if (r.status != 200) {
+                rc = cli_fail(c, "cannot renew the reservation", &r);
+                cli_resp_clear(&r);
+                return rc;
+        }
+        if (c->json)
+                print_json(r.body);
+        else
+                fprintf(stderr, "corral: board %s is yours until %s (reservation %lld)\n",
+                        json_string_value(json_object_get(r.body, "board")),
+                        json_string_value(json_object_get(r.body, "expires_at")), id);
+        cli_resp_clear(&r);
+        return CLI_OK;
+}

@@ -20,6 +20,7 @@ static void usage(FILE *f)
                 "  reserve [--label L]... [--family F] [--board ID] [--ttl S] [--wait S] [--owner X]\n"
                 "                                           lease a matching board; prints the lease token\n"
                 "                                           (or writes it to --lease-file)\n"
+                "  renew [LEASE_ID] [--ttl S]               extend the lease to S seconds from now\n"
                 "  release [LEASE_ID]                       give the leased board back\n"
                 "  flash BOARD FIRMWARE [--mode dio] [--erase]\n"
                 "                                           upload FIRMWARE and flash it, following progress\n"
@@ -67,7 +68,9 @@ static const struct option opts[] = {
 static const char *option_commands(int opt)
 {
         switch (opt) {
-        case O_LABEL: case O_FAMILY: case O_BOARD: case O_TTL: case O_WAIT: case O_OWNER:
+        case O_TTL:
+                return " reserve renew ";
+        case O_LABEL: case O_FAMILY: case O_BOARD: case O_WAIT: case O_OWNER:
                 return " reserve ";
         case O_MODE: case O_ERASE:
                 return " flash ";
@@ -188,6 +191,7 @@ int main(int argc, char **argv)
                 int (*fn)(struct cli *, int, char **);
         } cmds[] = {
                 { "boards", cmd_boards }, { "reserve", cmd_reserve }, { "release", cmd_release },
+                { "renew", cmd_renew },
                 { "flash", cmd_flash },   { "run", cmd_run },         { "test", cmd_test },
                 { "console", cmd_console },
         };

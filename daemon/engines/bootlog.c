@@ -22,6 +22,7 @@ struct scan {
         char banner[BOOTLOG_LINE_MAX], prompt[BOOTLOG_LINE_MAX];
         char download[BOOTLOG_LINE_MAX], download_wait[BOOTLOG_LINE_MAX], blank[2][BOOTLOG_LINE_MAX], bad[2][BOOTLOG_LINE_MAX];
         char notable[BOOTLOG_LINE_MAX];
+        char empty_load[BOOTLOG_LINE_MAX]; /* "load 0x00000000, len 0, ..." after a real load */
         size_t n_blank, n_bad;
         bool is_download, is_blank, is_bad, handover;
         unsigned loads_since_reset;
@@ -301,8 +302,15 @@ static void scan_line(struct scan *sc, const char *line, bool garbage)
                 if (!sc->prompt[0])
                         copy_line(sc->prompt, t);
         }
+        if (starts_with(t, "load 0x00000000, len 0,") && sc->loads_since_reset > 0) {
+                r->flash_mode_suspect = true;
+                if (!sc->empty_load[0])
+                        copy_line(sc->empty_load, t);
+        }
         if (starts_with(t, "load 0x") || starts_with(t, "load:0x"))
                 sc->loads_since_reset++;
+        if (strstr(t, "looks corrupt") || strstr(t, "appears to be corrupted"))
+                r->fs_corrupt = true;
         /* The ROM handed over to the image: earlier blank/bad cycles were transient. */
         if (starts_with(t, "entry 0x") || strstr(t, "2nd stage bootloader") ||
             (starts_with(t, "csum 0x") && sc->loads_since_reset > 0)) {
@@ -361,7 +369,7 @@ static void add_evidence(struct bootlog_result *r, const char *line)
         copy_line(r->evidence[r->n_evidence++], line);
 }
 
-static void describe_reset(const struct bootlog_result *r, char *out, size_t size)
+void bootlog_describe_reset(const struct bootlog_result *r, char *out, size_t size)
 {
         if (r->reset_cause < 0)
                 snprintf(out, size, "unknown");
@@ -410,7 +418,7 @@ void bootlog_classify(enum bootlog_chip chip, const struct bootlog_capture *rom,
         }
 
         char rst[160];
-        describe_reset(r, rst, sizeof(rst));
+        bootlog_describe_reset(r, rst, sizeof(rst));
         bool reset_after_boot = sc->booted_seen && r->resets > sc->resets_at_boot;
         if (content == 0) {
                 r->cls = BOOTLOG_SILENT;
@@ -449,6 +457,16 @@ void bootlog_classify(enum bootlog_chip chip, const struct bootlog_capture *rom,
                 snprintf(r->summary, sizeof(r->summary),
                          "Blank flash: the ROM found nothing to boot (%u boot cycle%s seen).", r->resets,
                          r->resets == 1 ? "" : "s");
+        } else if (sc->is_bad && r->flash_mode_suspect && r->resets >= 2) {
+                r->cls = BOOTLOG_BOOT_LOOP;
+                add_evidence(r, sc->last_reset);
+                add_evidence(r, sc->empty_load);
+                for (size_t i = 0; i < sc->n_bad; i++)
+                        add_evidence(r, sc->bad[i]);
+                snprintf(r->summary, sizeof(r->summary),
+                         "Boot loop: %u resets, each a checksum error after the image's later segments read "
+                         "as empty, as when the module cannot run the image's flash mode; last %s.",
+                         r->resets, rst);
         } else if (sc->is_bad) {
                 r->cls = BOOTLOG_BAD_IMAGE;
                 add_evidence(r, sc->last_reset);

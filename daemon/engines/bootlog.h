@@ -14,7 +14,8 @@ enum bootlog_chip { BOOTLOG_ESP8266, BOOTLOG_ESP32 };
 
 enum bootlog_class {
         BOOTLOG_BOOTED,         /* MicroPython banner or ">>> " prompt, no reset after it */
-        BOOTLOG_BOOT_LOOP,      /* repeated reset lines (or a reset after the banner) */
+        BOOTLOG_BOOT_LOOP,      /* repeated reset lines (or a reset after the banner); also
+                                 * repeated checksum errors with the flash-mode signature */
         BOOTLOG_BLANK_FLASH,    /* nothing to boot: erased flash */
         BOOTLOG_BAD_IMAGE,      /* header / checksum errors from the ROM or bootloader */
         BOOTLOG_DOWNLOAD_MODE,  /* strapped into the serial loader */
@@ -53,11 +54,17 @@ struct bootlog_result {
         /* ROM output read at the wrong baud (ESP8266 at 115200) came out as garbage. */
         bool rom_unreadable;
         unsigned rom_unreadable_baud;
+        /* ESP8266: a segment after the first read as "load 0x00000000, len 0" before a checksum
+         * error: the ROM could not read the image in its flash mode (QIO/QOUT on a DIO/DOUT-only
+         * module). With two or more boot cycles that is classified BOOTLOG_BOOT_LOOP. */
+        bool flash_mode_suspect;
+        /* MicroPython said its filesystem is corrupt ("looks corrupt", "appears to be corrupted"). */
+        bool fs_corrupt;
         /* The few lines that justify the verdict: printable ASCII, CR/LF trimmed, ANSI colour
          * codes removed, other bytes shown as '?'. */
         char evidence[BOOTLOG_MAX_EVIDENCE][BOOTLOG_LINE_MAX];
         size_t n_evidence;
-        char summary[256];           /* one plain sentence */
+        char summary[384];           /* one plain sentence */
 };
 
 /* Classify. rom and fw may each be NULL (not captured). When the ROM and the firmware use the
@@ -72,6 +79,10 @@ const char *bootlog_class_name(enum bootlog_class cls);
 /* "esp8266" -> BOOTLOG_ESP8266; "esp32", "esp32c3", "ESP32-S3", ... -> BOOTLOG_ESP32.
  * Returns 0, or -EINVAL for anything else. */
 int bootlog_chip_from_name(const char *name, enum bootlog_chip *ret);
+
+/* The last reset line in words: "rst cause 2, boot mode (3,6)" (ESP8266), "rst:0x10
+ * (RTCWDT_RTC_RESET), boot:0x13 (SPI_FAST_FLASH_BOOT)" (ESP32 family), "unknown". */
+void bootlog_describe_reset(const struct bootlog_result *r, char *out, size_t size);
 
 /* The ROM's baud for that family (74880 / 115200). */
 unsigned bootlog_rom_baud(enum bootlog_chip chip);

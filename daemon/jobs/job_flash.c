@@ -1,5 +1,6 @@
 /* Job kind "flash": write one or more binaries to an ESP board through its ROM loader (or the
- * flasher stub): connect, identify, prepare, write, verify, hard reset. */
+ * flasher stub): connect, identify, prepare, write, verify; then the boot check, remediation by
+ * policy (re-flash as DIO, roll back to the known-good firmware) and the verdict. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,11 +9,15 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "engines/bootlog.h"
+#include "engines/esp_bootcheck.h"
 #include "engines/esp_flash.h"
 #include "engines/esp_image.h"
 #include "engines/esp_rom.h"
 #include "firmware.h"
 #include "engines/esp_zcache.h"
+#include "engines/mp_repl.h"
+#include "store_firmware.h"
 #include "jobs/job_esp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
@@ -162,7 +167,7 @@ static int flash_check(const json_t *params, char *msg, size_t size)
         json_t *c = json_object_get(params, "compress");
         if (c && !json_is_boolean(c) && (e = check_str(params, "compress", compress, msg, size)) < 0)
                 return e;
-        static const char *const bools[] = { "erase", "skip_unchanged", NULL };
+        static const char *const bools[] = { "erase", "skip_unchanged", "boot_check", "remediate", NULL };
         for (size_t i = 0; bools[i]; i++) {
                 json_t *b = json_object_get(params, bools[i]);
                 if (b && !json_is_boolean(b)) {
@@ -367,36 +372,47 @@ static json_t *result_parts(const struct esp_flash_result *r)
         return a;
 }
 
-static int flash_run(struct job_run *jr)
-{
-        const json_t *params = jr_params(jr);
+/* One flash job: the parts it writes, its loader session, and the boot checks after it. */
+struct flash_job {
+        struct job_run *jr;
+        struct esp_connect_opts co;
+        struct esp_loader *l;
+        struct ctx c;
         struct esp_flash_part parts[ESP_FLASH_MAX_PARTS];
-        uint8_t *bufs[ESP_FLASH_MAX_PARTS] = { 0 };
-        size_t n = 0;
+        uint8_t *bufs[ESP_FLASH_MAX_PARTS];
+        size_t n;
+        const char *fw_id;              /* library id of what was asked for, NULL when paths */
+        char fw_path[640], fw_name[24];
+        uint8_t *kg_buf;                /* the known-good firmware, when rolled back */
+        struct esp_bootcheck_capture *cap;
+        struct esp_bootcheck_attempt att[ESP_BOOTCHECK_MAX_ATTEMPTS];
+        size_t n_att;
+};
+
+/* Read the files (library firmware, image_path or parts) into fj->parts. 0 or jr_fail(). */
+static int load_parts(struct flash_job *fj)
+{
+        struct job_run *jr = fj->jr;
+        const json_t *params = jr_params(jr);
         char msg[512];
         int e = 0;
-        struct esp_loader *l = NULL;
-        memset(parts, 0, sizeof(parts));
-        /* Load the files first: a missing file must not cost a reset. */
         json_t *img = json_object_get(params, "image_path");
-        const char *fw_id = json_string_value(json_object_get(params, "firmware"));
-        char fw_path[640], fw_name[24];
+        char *fw_path = fj->fw_path, *fw_name = fj->fw_name;
         uint32_t fw_off = 0;
-        if (fw_id && firmware_resolve(jr_store(jr), fw_id, fw_path, sizeof(fw_path), &fw_off) < 0) {
-                e = jr_fail(jr, "unknown_firmware", "Firmware %s is not (or no longer) in the firmware library", fw_id);
-                goto out;
-        }
-        if (img || fw_id) {
-                const char *path = fw_id ? fw_path : json_string_value(img);
+        if (fj->fw_id && firmware_resolve(jr_store(jr), fj->fw_id, fw_path, sizeof(fj->fw_path), &fw_off) < 0)
+                return jr_fail(jr, "unknown_firmware", "Firmware %s is not (or no longer) in the firmware library",
+                               fj->fw_id);
+        if (img || fj->fw_id) {
+                const char *path = fj->fw_id ? fw_path : json_string_value(img);
                 json_t *off = json_object_get(params, "offset");
-                e = read_file(path, &bufs[0], &parts[0].len, msg, sizeof(msg));
-                parts[0].offset = off || !fw_id ? (uint32_t)json_integer_value(off) : fw_off;
-                snprintf(fw_name, sizeof(fw_name), "fw-%.12s", fw_id ? fw_id : "");
-                parts[0].name = fw_id ? fw_name : strrchr(path, '/') + 1;
-                n = e == 0;
-                if (fw_id && e == 0)
-                        jr_log(jr, "Firmware %.12s from the library, %zu bytes at 0x%x", fw_id, parts[0].len,
-                               parts[0].offset);
+                e = read_file(path, &fj->bufs[0], &fj->parts[0].len, msg, sizeof(msg));
+                fj->parts[0].offset = off || !fj->fw_id ? (uint32_t)json_integer_value(off) : fw_off;
+                snprintf(fw_name, sizeof(fj->fw_name), "fw-%.12s", fj->fw_id ? fj->fw_id : "");
+                fj->parts[0].name = fj->fw_id ? fw_name : strrchr(path, '/') + 1;
+                fj->n = e == 0;
+                if (fj->fw_id && e == 0)
+                        jr_log(jr, "Firmware %.12s from the library, %zu bytes at 0x%x", fj->fw_id,
+                               fj->parts[0].len, fj->parts[0].offset);
         } else {
                 size_t i;
                 json_t *p;
@@ -404,93 +420,427 @@ static int flash_run(struct job_run *jr)
                         if (i >= ESP_FLASH_MAX_PARTS)
                                 break;
                         const char *path = json_string_value(json_object_get(p, "path"));
-                        e = path ? read_file(path, &bufs[i], &parts[i].len, msg, sizeof(msg)) : -EINVAL;
+                        e = path ? read_file(path, &fj->bufs[i], &fj->parts[i].len, msg, sizeof(msg)) : -EINVAL;
                         if (e < 0)
                                 break;
-                        parts[i].offset = (uint32_t)json_integer_value(json_object_get(p, "offset"));
-                        parts[i].name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-                        n = i + 1;
+                        fj->parts[i].offset = (uint32_t)json_integer_value(json_object_get(p, "offset"));
+                        fj->parts[i].name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+                        fj->n = i + 1;
                 }
         }
-        if (e < 0) {
-                e = jr_fail(jr, "file_unreadable", "%s", msg);
-                goto out;
-        }
-        for (size_t i = 0; i < n; i++)
-                parts[i].data = bufs[i];
-        if ((e = check_known_chip(jr, parts, n)) < 0)
-                goto out;
+        if (e < 0)
+                return jr_fail(jr, "file_unreadable", "%s", msg);
+        for (size_t i = 0; i < fj->n; i++)
+                fj->parts[i].data = fj->bufs[i];
+        return 0;
+}
 
-        struct esp_connect_opts co;
-        job_esp_connect_opts(jr, &co);
-        if ((e = esp_loader_new(jr_port(jr), &l)) < 0) {
-                e = jr_fail(jr, "internal", "Out of memory");
-                goto out;
-        }
-        jr_progress(jr, 0, "connecting");
-        e = esp_loader_prepare(l, &co);
-        if (e < 0) {
-                e = job_esp_fail(jr, e, l);
-                goto out;
-        }
-        job_esp_report_facts(jr, l);
-        jr_progress(jr, 5, "connecting");
+/* (Re)connect to the ROM loader; the first time the board's facts are reported. */
+static int connect_loader(struct flash_job *fj, bool first)
+{
+        fj->l = esp_loader_free(fj->l);
+        if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
+                return jr_fail(fj->jr, "internal", "Out of memory");
+        int e = esp_loader_prepare(fj->l, &fj->co);
+        if (e < 0)
+                return first ? job_esp_fail(fj->jr, e, fj->l) : e;
+        if (first)
+                job_esp_report_facts(fj->jr, fj->l);
+        return 0;
+}
 
-        struct ctx c = { .jr = jr, .last_pct = -1 };
+/* Write parts through the prepared loader with the job's options; mode/erase override them when
+ * not NULL / true. The board is left in the loader when a boot check follows. */
+static int write_parts(struct flash_job *fj, const struct esp_flash_part *parts, size_t n, const char *mode,
+                       bool erase, bool no_reset, struct esp_flash_result *r)
+{
+        const json_t *params = jr_params(fj->jr);
         const char *verify = json_string_value(json_object_get(params, "verify"));
         json_t *baud = json_object_get(params, "baud");
         struct esp_flash_opts fo = {
-                .flash_mode = json_string_value(json_object_get(params, "flash_mode")),
+                .flash_mode = mode ? mode : json_string_value(json_object_get(params, "flash_mode")),
                 .flash_size = json_string_value(json_object_get(params, "flash_size")),
                 .flash_freq = json_string_value(json_object_get(params, "flash_freq")),
-                .erase_all = json_is_true(json_object_get(params, "erase")),
+                .erase_all = erase || json_is_true(json_object_get(params, "erase")),
                 .compress = compress_opt(json_object_get(params, "compress")),
                 .verify = !verify || !strcmp(verify, "md5") ? ESP_VERIFY_MD5
                           : !strcmp(verify, "readback") ? ESP_VERIFY_READBACK : ESP_VERIFY_NONE,
                 .baud = baud ? (unsigned)json_integer_value(baud) : 0,
                 .skip_unchanged = !json_is_false(json_object_get(params, "skip_unchanged")),
-                .no_reset = co.reset == ESP_RESET_NONE,
+                .no_reset = no_reset,
                 .progress = on_progress,
                 .log = on_log,
                 .deflate = cached_deflate,
-                .user = &c,
+                .user = &fj->c,
         };
+        return esp_flash_write(fj->l, parts, n, &fo, r);
+}
+
+/* ---- boot check and remediation ---- */
+
+/* What an attempt wrote, in words, and the header mode now at the boot offset. */
+static void describe_write(struct flash_job *fj, struct esp_bootcheck_attempt *a, const struct esp_flash_part *parts,
+                           size_t n, const struct esp_flash_result *r, const char *mode)
+{
+        uint32_t boot = fj->l->chip->bootloader_offset;
+        const struct esp_flash_part *bp = NULL;
+        uint64_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+                total += parts[i].len;
+                if (parts[i].offset == boot)
+                        bp = &parts[i];
+        }
+        a->wrote_boot = bp != NULL;
+        a->flash_mode[0] = '\0';
+        if (bp && bp->len > 3 && bp->data[0] == ESP_IMAGE_MAGIC) {
+                const char *m = r->patched && mode && strcmp(mode, "keep") ? mode : esp_bootcheck_mode_name(bp->data[2]);
+                snprintf(a->flash_mode, sizeof(a->flash_mode), "%s", m ? m : "");
+        }
+        struct firmware_info fi;
+        const struct esp_flash_part *main_part = bp ? bp : &parts[0];
+        firmware_inspect(main_part->data, main_part->len, NULL, &fi);
+        if (fi.mp_version[0])
+                snprintf(a->what, sizeof(a->what), "MicroPython v%s", fi.mp_version);
+        else if (bp)
+                snprintf(a->what, sizeof(a->what), "%s (%zu bytes)", bp->name ? bp->name : "the image", bp->len);
+        else
+                snprintf(a->what, sizeof(a->what), "%llu bytes at 0x%x", (unsigned long long)total, parts[0].offset);
+}
+
+/* After a boot: does the REPL answer print(1)? Fills the version from a reprinted banner. */
+static void repl_confirm(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum bootlog_chip chip)
+{
+        struct mp_repl r;
+        struct mp_exec_result res = { 0 };
+        struct mp_exec_opts eo = { .timeout_ms = 3000 };
+        char msg[256];
+        mp_repl_init(&r, jr_port(fj->jr));
+        r.io_timeout_ms = 1500;
+        a->repl_checked = true;
+        int e = mp_repl_interrupt(&r, msg, sizeof(msg));
+        if (e == 0)
+                e = mp_repl_enter_raw(&r, msg, sizeof(msg));
+        if (e == 0)
+                e = mp_repl_exec(&r, "print(1)", 8, &eo, &res, msg, sizeof(msg));
+        a->repl_ok = e == 0 && res.out && !strncmp(res.out, "1", 1) && (!res.err || !res.err[0]);
+        mp_exec_result_clear(&res);
+        if (e == 0)
+                mp_repl_exit_raw(&r, msg, sizeof(msg));
+        jr_log(fj->jr, "  REPL: %s", a->repl_ok ? "print(1) answered 1" : msg);
+        if (!a->boot.mp_version[0] && r.banner[0]) {
+                char line[200];
+                struct bootlog_result b;
+                int n = snprintf(line, sizeof(line), "%s\r\n>>> ", r.banner);
+                struct bootlog_capture c = { (const uint8_t *)line, (size_t)n, ESP_BOOTCHECK_FW_BAUD };
+                bootlog_classify(chip, &c, NULL, &b);
+                memcpy(a->boot.mp_version, b.mp_version, sizeof(b.mp_version));
+                memcpy(a->boot.mp_board, b.mp_board, sizeof(b.mp_board));
+                memcpy(a->boot.mp_mcu, b.mp_mcu, sizeof(b.mp_mcu));
+        }
+}
+
+/* One boot check of attempt a (already described). Returns 0 or a port error. */
+static int check_boot(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum bootlog_chip chip, bool other)
+{
+        struct esp_bootcheck_opts o = { .chip = chip, .usb = fj->l->usb_jtag };
+        if (other) {
+                unsigned rb = bootlog_rom_baud(chip) == ESP_BOOTCHECK_FW_BAUD ? BOOTLOG_ROM_BAUD_ESP8266
+                                                                               : ESP_BOOTCHECK_FW_BAUD;
+                o.reset = ESP_BOOTCHECK_RESET_LONG;
+                o.rom_baud = o.fw_baud = rb;
+        }
+        char msg[256];
+        jr_progress(fj->jr, fj->c.last_pct > 96 ? fj->c.last_pct : 96, "boot check");
+        int e = esp_bootcheck_run(jr_port(fj->jr), &o, fj->cap, &a->boot, msg, sizeof(msg));
+        if (e < 0)
+                return jr_fail(fj->jr, job_esp_fail_code(e), "%s", msg), e;
+        a->reset_sent = fj->cap->reset_sent;
+        a->rom_baud = fj->cap->rom_baud;
+        a->fw_baud = fj->cap->fw_baud;
+        jr_log(fj->jr, "Boot check %zu (%s reset, listening at %u%s%.0u baud): %s — %s", fj->n_att,
+               other ? "long EN" : "RTS", a->rom_baud, a->fw_baud ? " then " : "", a->fw_baud,
+               bootlog_class_name(a->boot.cls), a->boot.summary);
+        for (size_t i = 0; i < a->boot.n_evidence; i++)
+                jr_log(fj->jr, "  | %s", a->boot.evidence[i]);
+        if (a->boot.cls == BOOTLOG_BOOTED)
+                repl_confirm(fj, a, chip);
+        return 0;
+}
+
+/* The known-good firmware for this board other than the one just flashed: the family's pin,
+ * else the board's known_good_firmware fact. 0 with id/path, or -ENOENT. */
+static int find_known_good(struct flash_job *fj, char id[FIRMWARE_ID_LEN + 1], char *path, size_t size,
+                           uint32_t *off)
+{
+        struct store *st = jr_store(fj->jr);
+        const char *fact = json_string_value(json_object_get(json_object_get(jr_board_facts(fj->jr),
+                                                                             "known_good_firmware"), "id"));
+        if (firmware_known_good(st, fj->l->chip->stub_name, id, NULL, 0) == 0 &&
+            (!fj->fw_id || strcmp(id, fj->fw_id)) && firmware_resolve(st, id, path, size, off) == 0)
+                return 0;
+        if (fact && firmware_id_valid(fact) && (!fj->fw_id || strcmp(fact, fj->fw_id)) &&
+            firmware_resolve(st, fact, path, size, off) == 0) {
+                snprintf(id, FIRMWARE_ID_LEN + 1, "%s", fact);
+                return 0;
+        }
+        return -ENOENT;
+}
+
+/* Re-flash (DIO) or roll back, as attempt a. Returns 0 (a->flash_error tells how the write
+ * went) or a port error that ends the job. */
+static int remediate(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum esp_bootcheck_action act,
+                     const struct bootlog_result *last)
+{
+        struct esp_flash_part kg;
+        const struct esp_flash_part *parts = fj->parts;
+        size_t n = fj->n;
+        const char *mode = "dio";
+        bool erase = last->fs_corrupt;
+        if (act == ESP_BOOTCHECK_ROLLBACK) {
+                char id[FIRMWARE_ID_LEN + 1], path[640], msg[256];
+                uint32_t off = 0;
+                size_t len = 0;
+                if (find_known_good(fj, id, path, sizeof(path), &off) < 0 ||
+                    read_file(path, &fj->kg_buf, &len, msg, sizeof(msg)) < 0) {
+                        a->flash_error = -ENOENT;
+                        snprintf(a->flash_msg, sizeof(a->flash_msg), "the known-good firmware could not be read");
+                        return 0;
+                }
+                kg = (struct esp_flash_part){ .offset = off, .data = fj->kg_buf, .len = len, .name = "known-good" };
+                parts = &kg;
+                n = 1;
+                snprintf(a->firmware_id, sizeof(a->firmware_id), "%s", id);
+                /* DIO when this job learned the board needs it; else as the pin was written. */
+                const char *fact_mode = json_string_value(json_object_get(
+                        json_object_get(jr_board_facts(fj->jr), "known_good_firmware"), "flash_mode"));
+                bool tried_dio = false;
+                for (size_t i = 0; i < fj->n_att; i++)
+                        tried_dio |= fj->att[i].step == ESP_BOOTCHECK_STEP_REFLASH_DIO;
+                mode = tried_dio ? "dio" : fact_mode ? fact_mode : NULL;
+                erase = false;
+                jr_log(fj->jr, "Remediation: roll back to the known-good firmware %.12s%s%s", id, mode ? " as " : "",
+                       mode ? mode : "");
+        } else {
+                jr_log(fj->jr, "Remediation: re-flash with flash mode DIO%s", erase ? " after erasing the chip "
+                       "(the filesystem looked corrupt)" : "");
+        }
+        jr_progress(fj->jr, fj->c.last_pct, act == ESP_BOOTCHECK_ROLLBACK ? "rolling back" : "re-flashing as DIO");
+        int e = connect_loader(fj, false);
         struct esp_flash_result r;
-        e = esp_flash_write(l, parts, n, &fo, &r);
+        memset(&r, 0, sizeof(r));
+        if (e == 0)
+                e = write_parts(fj, parts, n, mode, erase, true, &r);
+        if (e == -ENODEV || e == -ECANCELED)
+                return job_esp_fail(fj->jr, e, fj->l);
+        if (e < 0) {
+                a->flash_error = e;
+                snprintf(a->flash_msg, sizeof(a->flash_msg), "%s", fj->l ? esp_loader_msg(fj->l) : "no loader");
+                jr_log(fj->jr, "  the flash failed: %s", a->flash_msg);
+                return 0;
+        }
+        describe_write(fj, a, parts, n, &r, mode);
+        jr_log(fj->jr, "  wrote %llu bytes (%llu skipped), %s at the boot offset",
+               (unsigned long long)r.bytes_written, (unsigned long long)r.bytes_skipped,
+               a->flash_mode[0] ? a->flash_mode : "no image");
+        return 0;
+}
+
+/* Facts and the known-good pin after a verified boot of what this job wrote. */
+static void record_boot(struct flash_job *fj, const struct esp_bootcheck_attempt *a)
+{
+        struct job_run *jr = fj->jr;
+        const char *id = a->firmware_id[0] ? a->firmware_id : NULL;
+        if (a->boot.mp_version[0])
+                jr_fact(jr, "mp_version", json_string(a->boot.mp_version));
+        jr_fact(jr, "firmware", json_pack("{s:s, s:s?, s:s?, s:s?}", "name", a->what, "id", id, "version",
+                                          a->boot.mp_version[0] ? a->boot.mp_version : NULL, "flash_mode",
+                                          a->flash_mode[0] ? a->flash_mode : NULL));
+        if (!a->repl_ok || !id || a->step == ESP_BOOTCHECK_STEP_ROLLBACK)
+                return;
+        jr_fact(jr, "known_good_firmware", json_pack("{s:s, s:s, s:s?, s:s?}", "id", id, "name", a->what, "version",
+                                                     a->boot.mp_version[0] ? a->boot.mp_version : NULL,
+                                                     "flash_mode", a->flash_mode[0] ? a->flash_mode : NULL));
+        int e = firmware_pin_known_good(jr_store(jr), fj->l->chip->stub_name, id);
+        jr_log(jr, e == 0 ? "Pinned %.12s as the known-good firmware for %s" : "Could not pin %.12s for %s", id,
+               fj->l->chip->stub_name);
+}
+
+/* Boot check, remediation by policy, verdict. Returns 0 or jr_fail(). */
+static int boot_check_loop(struct flash_job *fj, const struct esp_flash_result *first)
+{
+        struct job_run *jr = fj->jr;
+        const json_t *params = jr_params(jr);
+        enum bootlog_chip chip;
+        if (bootlog_chip_from_name(fj->l->chip->stub_name, &chip) < 0)
+                return 0;
+        if (!(fj->cap = malloc(sizeof(*fj->cap))))
+                return jr_fail(jr, "internal", "Out of memory");
+        struct esp_bootcheck_state s = {
+                .chip = chip,
+                .remediate = !json_is_false(json_object_get(params, "remediate")),
+        };
+        struct esp_bootcheck_attempt *a = &fj->att[fj->n_att++];
+        memset(a, 0, sizeof(*a));
+        a->step = ESP_BOOTCHECK_STEP_FLASH;
+        snprintf(a->firmware_id, sizeof(a->firmware_id), "%s", fj->fw_id ? fj->fw_id : "");
+        describe_write(fj, a, fj->parts, fj->n, first, json_string_value(json_object_get(params, "flash_mode")));
+        int e = check_boot(fj, a, chip, false);
+        const char *remedy = NULL;
+        while (e == 0) {
+                char id[FIRMWARE_ID_LEN + 1], path[640];
+                uint32_t off;
+                s.cls = a->flash_error < 0 ? BOOTLOG_BAD_IMAGE : a->boot.cls;
+                snprintf(s.flashed_mode, sizeof(s.flashed_mode), "%s", a->flash_mode);
+                s.wrote_boot = a->wrote_boot;
+                s.reset_sent = a->reset_sent;
+                s.have_known_good = find_known_good(fj, id, path, sizeof(path), &off) == 0;
+                s.attempts = (unsigned)fj->n_att;
+                s.time_left_ms = jr_time_left_ms(jr);
+                const char *why;
+                enum esp_bootcheck_action act = esp_bootcheck_next(&s, &why);
+                jr_log(jr, "Next: %s (%s)", esp_bootcheck_action_name(act), why);
+                if (act == ESP_BOOTCHECK_DONE || act == ESP_BOOTCHECK_GIVE_UP || fj->n_att >= ESP_BOOTCHECK_MAX_ATTEMPTS)
+                        break;
+                struct esp_bootcheck_attempt *prev = a;
+                a = &fj->att[fj->n_att++];
+                memset(a, 0, sizeof(*a));
+                if (act == ESP_BOOTCHECK_RECHECK_OTHER) {
+                        *a = *prev;
+                        a->step = ESP_BOOTCHECK_STEP_RECHECK;
+                        a->repl_checked = a->repl_ok = false;
+                        s.tried_other_reset = true;
+                        e = check_boot(fj, a, chip, true);
+                        remedy = "another reset";
+                        continue;
+                }
+                a->step = act == ESP_BOOTCHECK_REFLASH_DIO ? ESP_BOOTCHECK_STEP_REFLASH_DIO : ESP_BOOTCHECK_STEP_ROLLBACK;
+                s.tried_dio |= act == ESP_BOOTCHECK_REFLASH_DIO;
+                s.tried_rollback |= act == ESP_BOOTCHECK_ROLLBACK;
+                if (act == ESP_BOOTCHECK_REFLASH_DIO)
+                        snprintf(a->firmware_id, sizeof(a->firmware_id), "%s", prev->firmware_id);
+                remedy = act == ESP_BOOTCHECK_REFLASH_DIO ? "flash mode DIO" : "rolled back to known-good";
+                if ((e = remediate(fj, a, act, &prev->boot)) == 0 && a->flash_error == 0)
+                        e = check_boot(fj, a, chip, false);
+        }
+        if (e < 0)
+                return e;
+        const struct esp_bootcheck_attempt *last = &fj->att[fj->n_att - 1];
+        if (last->flash_error == 0 && last->boot.cls == BOOTLOG_BOOTED)
+                record_boot(fj, last);
+        char verdict[1024];
+        esp_bootcheck_verdict(fj->att, fj->n_att, esp_flash_size_name(fj->l->flash_size), verdict, sizeof(verdict));
+        const char *code = esp_bootcheck_error_code(fj->att, fj->n_att);
+        json_t *atts = json_array();
+        for (size_t i = 0; i < fj->n_att; i++)
+                json_array_append_new(atts, esp_bootcheck_attempt_json(&fj->att[i]));
+        json_t *boot = esp_bootcheck_boot_json(&last->boot);
+        if (last->repl_checked)
+                json_object_set_new(boot, "repl", json_boolean(last->repl_ok));
+        jr_result_set(jr, "boot", boot);
+        jr_result_set(jr, "attempts", atts);
+        jr_result_set(jr, "remediation", fj->n_att > 1 && remedy ? json_string(remedy) : json_null());
+        jr_result_set(jr, "verdict", json_string(verdict));
+        jr_log(jr, "Verdict: %s", verdict);
+        char line[1100];
+        int len = snprintf(line, sizeof(line), "\r\n[corral] %s\r\n", verdict);
+        jr_output(jr, "console", line, len > 0 && (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
+        return code ? jr_fail(jr, code, "%s", verdict) : 0;
+}
+
+static int flash_run(struct job_run *jr)
+{
+        const json_t *params = jr_params(jr);
+        struct flash_job *fj = calloc(1, sizeof(*fj));
+        if (!fj)
+                return jr_fail(jr, "internal", "Out of memory");
+        struct port *p = jr_port(jr);
+        unsigned orig_baud = p ? p->baud : 0;
+        fj->jr = jr;
+        fj->c = (struct ctx){ .jr = jr, .last_pct = -1 };
+        fj->fw_id = json_string_value(json_object_get(params, "firmware"));
+        bool boot_check = !json_is_false(json_object_get(params, "boot_check"));
+        int e;
+        /* Load the files first: a missing file must not cost a reset. */
+        if ((e = load_parts(fj)) < 0 || (e = check_known_chip(jr, fj->parts, fj->n)) < 0)
+                goto out;
+        job_esp_connect_opts(jr, &fj->co);
+        if (boot_check && fj->co.reset == ESP_RESET_NONE) {
+                jr_log(jr, "No boot check: reset is 'none', so corral must not touch the reset lines");
+                boot_check = false;
+        }
+        jr_progress(jr, 0, "connecting");
+        if ((e = connect_loader(fj, true)) < 0)
+                goto out;
+        jr_progress(jr, 5, "connecting");
+
+        struct esp_flash_result r;
+        e = write_parts(fj, fj->parts, fj->n, NULL, false, boot_check || fj->co.reset == ESP_RESET_NONE, &r);
         jr_result_set(jr, "parts", result_parts(&r));
         jr_result_set(jr, "bytes_written", json_integer((json_int_t)r.bytes_written));
         jr_result_set(jr, "bytes_skipped", json_integer((json_int_t)r.bytes_skipped));
         jr_result_set(jr, "skip_unchanged", json_string(r.skip));
         if (e < 0) {
-                e = job_esp_fail(jr, e, l);
+                e = job_esp_fail(jr, e, fj->l);
                 goto out;
         }
         jr_result_set(jr, "seconds", json_real(r.seconds));
         jr_result_set(jr, "kbit_per_s", json_real(r.kbps));
         jr_result_set(jr, "verify", json_string(r.verify));
         jr_result_set(jr, "patched_header", json_boolean(r.patched));
-        jr_result_set(jr, "loader", json_string(l->stub ? "stub" : "rom"));
-        jr_result_set(jr, "compressed_from_cache", json_integer(c.zcache_hits));
-        if (c.zcache_hits)
+        jr_result_set(jr, "loader", json_string(fj->l->stub ? "stub" : "rom"));
+        jr_result_set(jr, "compressed_from_cache", json_integer(fj->c.zcache_hits));
+        if (fj->c.zcache_hits)
                 jr_log(jr, "%u compressed part(s) came from the cache (the same image was compressed "
-                       "for another flash)", c.zcache_hits);
+                       "for another flash)", fj->c.zcache_hits);
         jr_log(jr, "Flashed %llu bytes (%llu skipped) in %.1f s, %.1f kbit/s effective; verify: %s",
                (unsigned long long)r.bytes_written, (unsigned long long)r.bytes_skipped, r.seconds,
                r.kbps, r.verify);
+        if (boot_check && (e = boot_check_loop(fj, &r)) < 0)
+                goto out;
         jr_progress(jr, 100, "done");
         e = 0;
 out:
-        esp_loader_free(l);
+        /* The next job talks to the firmware at the port's own baud, whatever the flash used. */
+        if (p && orig_baud && p->baud != orig_baud && e != -ENODEV)
+                port_set_baud(p, orig_baud);
+        esp_loader_free(fj->l);
         for (size_t i = 0; i < ESP_FLASH_MAX_PARTS; i++)
-                free(bufs[i]);
+                free(fj->bufs[i]);
+        free(fj->kg_buf);
+        free(fj->cap);
+        free(fj);
+        return e;
+}
+
+/* A library firmware for another chip than the board's (known from an earlier job) is refused
+ * before queueing (HTTP 422), naming both. */
+static int flash_check_board(const json_t *params, struct store *store, const json_t *facts, char *msg, size_t size)
+{
+        const char *id = json_string_value(json_object_get(params, "firmware"));
+        const char *board_chip = json_string_value(json_object_get(facts, "chip"));
+        json_t *row = NULL;
+        if (!id || !board_chip || store_firmware_get(store, id, &row) < 0)
+                return 0;
+        const char *fw_chip = json_string_value(json_object_get(row, "chip"));
+        const struct esp_chip *bc = esp_chip_by_name(board_chip), *fc = esp_chip_by_name(fw_chip);
+        int e = 0;
+        if (bc && fc && bc != fc) {
+                const char *name = json_string_value(json_object_get(row, "name"));
+                snprintf(msg, size, "Firmware %s (%.12s) is an %s image, but this board is an %s (learned by an earlier "
+                         "job); nothing was queued", name ? name : id, id, fc->name, bc->name);
+                e = -EBADMSG;
+        }
+        json_decref(row);
         return e;
 }
 
 const struct job_kind job_kind_flash = {
         .name = "flash",
-        .summary = "write firmware to an ESP board through its ROM loader (firmware id, parts or image_path)",
+        .summary = "write firmware to an ESP board through its ROM loader (firmware id, parts or image_path), "
+                   "then check that it boots, remediate and give a verdict",
         .default_timeout_s = 900,
         .check = flash_check,
         .check_store = flash_check_store,
+        .check_board = flash_check_board,
         .run = flash_run,
 };

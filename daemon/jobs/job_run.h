@@ -27,6 +27,11 @@ struct job_kind {
         /* Optional check that needs the store (a referenced firmware id exists), called by the
          * registry after check() with the same conventions. NULL = none. */
         int (*check_store)(const json_t *params, struct store *store, char *msg, size_t msg_size);
+        /* Optional check against what is known about the target board: facts is {key: value}
+         * (borrowed, may be empty). Called by the registry once the board exists, same
+         * conventions (-EBADMSG = 422). NULL = none. */
+        int (*check_board)(const json_t *params, struct store *store, const json_t *facts, char *msg,
+                           size_t msg_size);
 };
 
 /* The table of kinds (job_kinds.c); NULL-terminated. */

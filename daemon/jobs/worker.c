@@ -254,10 +254,14 @@ static void notify_state(struct worker *w)
 }
 
 static void publish_job_state(struct worker *w, int64_t id, const char *kind, const char *state,
-                              const char *code, const char *message)
+                              const char *code, const char *message, const json_t *result)
 {
         json_t *d = json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", w->board_id, "kind", kind,
                               "state", state);
+        /* A job's one-sentence verdict (flash: boot check) travels with its final state. */
+        const char *verdict = json_string_value(json_object_get(result, "verdict"));
+        if (verdict)
+                json_object_set_new(d, "verdict", json_string(verdict));
         if (code)
                 json_object_set_new(d, "error", json_pack("{s:s, s:s}", "code", code, "message", message ? message : ""));
         events_publish(w->events, "job.state", d);
@@ -267,7 +271,7 @@ static void finish_job(struct worker *w, struct job *j, const char *state, json_
                        const char *msg)
 {
         store_job_finish(w->store, j->id, state, result, code, msg);
-        publish_job_state(w, j->id, j->kind->name, state, code, msg);
+        publish_job_state(w, j->id, j->kind->name, state, code, msg, result);
 }
 
 /* Open the port if it is not open; returns 0 or negative errno with w->port_error set. */
@@ -322,7 +326,7 @@ static void run_job(struct worker *w, struct job *j)
 
         store_job_set_state(w->store, j->id, "running");
         console_set_job(w->console, j->id, j->kind->name);
-        publish_job_state(w, j->id, j->kind->name, "running", NULL, NULL);
+        publish_job_state(w, j->id, j->kind->name, "running", NULL, NULL, NULL);
         notify_state(w);
 
         int r = ensure_port(w);
@@ -360,10 +364,12 @@ static void run_job(struct worker *w, struct job *j)
                         state = "cancelled";
                         code = "cancelled";
                         snprintf(msg, sizeof(msg), "Cancelled on request.");
-                } else if (timed_out && r == -ECANCELED) {
+                } else if (timed_out && (r == -ECANCELED || (jr.failed && !strcmp(jr.fail_code, "cancelled")))) {
+                        /* The hard deadline cancelled the port; kinds may report that as "cancelled". */
                         code = "timeout";
-                        snprintf(msg, sizeof(msg), "The %s job did not finish within its %d s timeout.",
-                                 j->kind->name, timeout_s);
+                        snprintf(msg, sizeof(msg), "The %s job did not finish within its %d s timeout%s%s%s.",
+                                 j->kind->name, timeout_s, jr.last_phase[0] ? " (it was " : "", jr.last_phase,
+                                 jr.last_phase[0] ? ")" : "");
                 }
         }
         if (!jr.result)

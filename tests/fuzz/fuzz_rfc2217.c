@@ -1,8 +1,12 @@
 /* Fuzz the RFC 2217 client's wire decoder (port_rfc2217_decode) with the negotiation replies it
- * sends going to a socketpair: no crash; the result does not depend on how the bytes were split
+ * sends going to a loopback TCP connection (as in real use; an AF_UNIX socketpair would run out
+ * of buffer after a few hundred 3-byte replies and drop some): no crash; the result does not depend on how the bytes were split
  * into reads or on decoding in place; replies are well-formed IAC triples, never more bytes than
  * came in; and input without IAC passes through unchanged and unanswered. */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +25,25 @@ struct outcome {
         struct rfc state;
 };
 
-static int sv[2] = { -1, -1 };
+static int sv[2] = { -1, -1 }; /* [0] the client's socket, [1] the "server" end we drain */
 
+static void connect_pair(void)
+{
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t alen = sizeof(a);
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+        if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+            getsockname(l, (struct sockaddr *)&a, &alen) < 0)
+                abort();
+        sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+        if (sv[0] < 0 || connect(sv[0], (struct sockaddr *)&a, sizeof(a)) < 0 || (sv[1] = accept(l, NULL, NULL)) < 0)
+                abort();
+        close(l);
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        fcntl(sv[1], F_SETFL, O_NONBLOCK);
+}
+
+/* What has arrived so far (replies are written synchronously but may not have crossed yet). */
 static void drain(struct outcome *o)
 {
         for (;;) {
@@ -31,6 +52,24 @@ static void drain(struct outcome *o)
                         return;
                 o->replies_len += (size_t)n;
                 if (o->replies_len == sizeof(o->replies))
+                        abort();
+        }
+}
+
+/* Everything the decoder sent: replies are IAC triples, so a 0x00 sentinel written after them
+ * is found at a multiple of 3. */
+static void drain_all(struct outcome *o)
+{
+        if (send(sv[0], "", 1, MSG_NOSIGNAL) != 1)
+                abort();
+        for (;;) {
+                drain(o);
+                if (o->replies_len % 3 == 1 && o->replies[o->replies_len - 1] == 0) {
+                        o->replies_len--;
+                        return;
+                }
+                struct pollfd pfd = { .fd = sv[1], .events = POLLIN };
+                if (poll(&pfd, 1, 1000) != 1)
                         abort();
         }
 }
@@ -64,6 +103,7 @@ static void decode(const uint8_t *in, size_t n, unsigned seed, bool in_place, st
                 i += chunk;
                 drain(o);
         }
+        drain_all(o);
 }
 
 static void same(const struct outcome *a, const struct outcome *b)
@@ -77,12 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static struct outcome whole, split, inplace;
-        if (sv[0] < 0) {
-                if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-                        abort();
-                fcntl(sv[0], F_SETFL, O_NONBLOCK);
-                fcntl(sv[1], F_SETFL, O_NONBLOCK);
-        }
+        if (sv[0] < 0)
+                connect_pair();
         if (size < 1 || size > MAX_IN)
                 return 0;
         unsigned seed = data[0] | 1u;
