@@ -91,14 +91,14 @@ $(B)/tools/%: $(B)/san/tests/tools/%.o $(B)/san/libcorral.a
 # --- libFuzzer targets (clang) ---
 $(B)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CLANG) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+	$(CLANG) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -c -o $@ $<
 
 $(B)/fuzz/libcorral.a: $(FUZZ_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
 $(B)/fuzz/%: tests/fuzz/%.c $(B)/fuzz/libcorral.a
 	@mkdir -p $(@D)
-	$(CLANG) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lm
+	$(CLANG) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $(filter %.c %.a,$^) $(PKG_LIBS) -lm
 
 FUZZ_SECONDS ?= 300
 fuzz: $(FUZZ_BINS)

@@ -8,9 +8,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "http.h"
 
 #define API_MAX_SEGS 8
+#define API_MAX_HEADERS 2
 
 struct api_req {
         struct MHD_Connection *conn;
@@ -24,6 +26,11 @@ struct api_req {
         struct api_upload *upload;  /* POST /api/v1/firmware only: the streamed upload */
         const char *lease;          /* X-Corral-Lease header (a reservation's token) or NULL */
         int64_t *wait_until_ms;     /* per connection, survives suspend/resume: 0 = not waiting */
+        struct auth_identity who;   /* set by the auth check (or by login); who.role NONE: unknown */
+        unsigned status;            /* the status queued (0: none yet), for the audit log */
+        const char *hdr_name[API_MAX_HEADERS]; /* extra headers for the reply (api_add_header) */
+        char hdr_value[API_MAX_HEADERS][256];
+        int nhdrs;
 };
 
 /* Reply helpers: each queues a response and returns the MHD result to hand back. */
@@ -31,6 +38,11 @@ enum MHD_Result api_reply_json(struct api_req *rq, unsigned status, json_t *body
 enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char *code, json_t *details /* stolen */,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text /* freed */);
+/* Queue resp (not destroyed) with the extra headers and remember the status: every reply goes
+ * through here. */
+enum MHD_Result api_queue_response(struct api_req *rq, unsigned status, struct MHD_Response *resp);
+/* A header for the reply about to be queued (name: a static string; value copied, cut at 255). */
+void api_add_header(struct api_req *rq, const char *name, const char *value);
 /* Parse the body as a JSON object; on failure replies 400 itself and returns NULL. */
 json_t *api_body_json(struct api_req *rq, enum MHD_Result *reply);
 const char *api_query(struct api_req *rq, const char *key);
@@ -44,6 +56,11 @@ enum MHD_Result routes_events(struct api_req *rq);
 enum MHD_Result routes_static(struct api_req *rq);
 enum MHD_Result routes_firmware(struct api_req *rq);
 enum MHD_Result routes_reservations(struct api_req *rq);
+/* routes_auth.c: POST /login, POST /logout, GET /session, GET /audit, GET /tokens. */
+enum MHD_Result routes_auth(struct api_req *rq);
+bool routes_auth_owns(const char *resource);
+/* The role a request needs, from its method and path segments (after "v1"); NONE = public. */
+enum auth_role api_role_needed(const char *method, char *const *segs, int nsegs);
 /* Server shutdown: resume every request waiting for a board (they answer 503) and refuse new waits. */
 void routes_reservations_shutdown(const struct http_ctx *ctx);
 

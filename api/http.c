@@ -9,16 +9,20 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "config.h"
 #include "jobs/console.h"
 #include "log.h"
+#include "store_audit.h"
 #include "ws.h"
 #include "ws_frontdoor.h"
 
@@ -28,6 +32,7 @@ struct http_server {
         struct frontdoor *door;
         struct http_ctx ctx;
         unsigned port;
+        atomic_uint nconn;         /* connections MHD holds now (cfg->max_connections) */
 };
 
 struct conn_state {
@@ -36,6 +41,7 @@ struct conn_state {
         bool too_big;
         struct api_upload *upload; /* POST /api/v1/firmware: streamed to a file, cfg->max_upload */
         int64_t wait_until_ms;     /* POST /api/v1/reservations with wait_s: suspended until then */
+        bool refused;              /* no valid credentials at the first call: the body is dropped */
 };
 
 enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text)
@@ -49,8 +55,28 @@ enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
+        enum MHD_Result r = api_queue_response(rq, status, resp);
         MHD_destroy_response(resp);
+        return r;
+}
+
+void api_add_header(struct api_req *rq, const char *name, const char *value)
+{
+        if (rq->nhdrs >= API_MAX_HEADERS)
+                return;
+        rq->hdr_name[rq->nhdrs] = name;
+        snprintf(rq->hdr_value[rq->nhdrs], sizeof(rq->hdr_value[0]), "%s", value);
+        rq->nhdrs++;
+}
+
+enum MHD_Result api_queue_response(struct api_req *rq, unsigned status, struct MHD_Response *resp)
+{
+        for (int i = 0; i < rq->nhdrs; i++)
+                MHD_add_response_header(resp, rq->hdr_name[i], rq->hdr_value[i]);
+        rq->nhdrs = 0;
+        enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
+        if (r == MHD_YES)
+                rq->status = status;
         return r;
 }
 
@@ -144,15 +170,59 @@ static int split_path(char *path, struct api_req *rq)
         return 0;
 }
 
+static int64_t wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Who sends rq (sets rq->who); 0 or what auth_check says. */
+static int identify(struct api_req *rq)
+{
+        const char *authz = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
+        return auth_check(rq->ctx->auth, authz, cookie, wall_ms(), &rq->who);
+}
+
+/* The auth gate: true when rq may go on; else *reply holds the 401/403 already queued. */
+static bool authorized(struct api_req *rq, enum auth_role need, enum MHD_Result *reply)
+{
+        if (need == AUTH_ROLE_NONE)
+                return true;
+        int r = identify(rq);
+        if (r < 0) {
+                api_add_header(rq, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                               r == -ENOKEY ? "Bearer realm=\"corral\"" : "Bearer realm=\"corral\", error=\"invalid_token\"");
+                *reply = r == -ENOKEY
+                                 ? api_reply_error(rq, 401, "unauthorized", NULL,
+                                                   "This needs a token: send 'Authorization: Bearer TOKEN' or log in "
+                                                   "with POST /api/v1/login.")
+                                 : api_reply_error(rq, 401, "invalid_token", NULL,
+                                                   "The token or session is not valid (unknown, revoked or expired).");
+                return false;
+        }
+        if (rq->who.role < need) {
+                *reply = api_reply_error(rq, 403, "forbidden",
+                                         json_pack("{s:s, s:s, s:s}", "required_role", auth_role_name(need), "role",
+                                                   auth_role_name(rq->who.role), "token", rq->who.name),
+                                         "This needs the %s role; token '%s' has the %s role.", auth_role_name(need),
+                                         rq->who.name, auth_role_name(rq->who.role));
+                return false;
+        }
+        return true;
+}
+
 static enum MHD_Result dispatch(struct api_req *rq)
 {
         const char *url = rq->url;
+        enum MHD_Result reply;
         if (!strncmp(url, "/ws/", 4))
                 return api_reply_error(rq, 400, "websocket_on_reused_connection", NULL,
                                        "A WebSocket upgrade must be the first request on its connection; this "
                                        "connection already carried HTTP requests.");
         if (!strcmp(url, "/metrics"))
-                return routes_metrics(rq);
+                return authorized(rq, AUTH_ROLE_VIEWER, &reply) ? routes_metrics(rq) : reply;
         if (strncmp(url, "/api/", 5) != 0)
                 return routes_static(rq);
         char path[2048];
@@ -169,6 +239,10 @@ static enum MHD_Result dispatch(struct api_req *rq)
                 rq->segs[i - 1] = rq->segs[i];
         rq->nsegs--;
         const char *res = rq->segs[0];
+        if (!authorized(rq, api_role_needed(rq->method, rq->segs, rq->nsegs), &reply))
+                return reply;
+        if (routes_auth_owns(res))
+                return routes_auth(rq);
         if (!strcmp(res, "health"))
                 return routes_health(rq);
         if (!strcmp(res, "boards"))
@@ -196,6 +270,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (!cs)
                         return MHD_NO;
                 *con_cls = cs;
+                /* No valid credentials (or an upload without the operator role): the body is not
+                 * kept, and dispatch() answers 401/403 once it has arrived. */
+                bool is_api = !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics");
+                bool public = !strcmp(url, "/api/v1/login") || !strcmp(url, "/api/v1/logout");
+                if (is_api && !public) {
+                        struct api_req pre = { .conn = conn, .ctx = &s->ctx, .method = method, .url = url };
+                        cs->refused = identify(&pre) < 0 ||
+                                      (api_upload_wanted(method, url) && pre.who.role < AUTH_ROLE_OPERATOR);
+                }
+                if (cs->refused)
+                        return MHD_YES;
                 if (api_upload_wanted(method, url)) {
                         cs->upload = api_upload_new(conn, &s->ctx);
                         return cs->upload ? MHD_YES : MHD_NO;
@@ -212,7 +297,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
         if (*upload_data_size) {
-                if (!cs->too_big) {
+                if (!cs->too_big && !cs->refused) {
                         if (cs->len + *upload_data_size > s->ctx.cfg->max_body) {
                                 cs->too_big = true;
                                 free(cs->body);
@@ -240,11 +325,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct api_req rq = { .conn = conn, .ctx = &s->ctx, .method = method, .url = url, .body = cs->body,
                               .body_len = cs->len, .upload = cs->upload, .wait_until_ms = &cs->wait_until_ms,
                               .lease = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Corral-Lease") };
-        if (cs->too_big)
+        if (cs->too_big && !cs->refused)
                 return api_reply_error(&rq, 413, "body_too_large",
                                        json_pack("{s:I}", "limit_bytes", (json_int_t)s->ctx.cfg->max_body),
                                        "The request body is larger than the limit of %zu bytes.", s->ctx.cfg->max_body);
-        return dispatch(&rq);
+        enum MHD_Result r;
+        if (cs->refused) {
+                /* Same check as at the first call; should the credentials have become valid in
+                 * between, the dropped body is still gone: ask for a retry. */
+                if (authorized(&rq, api_upload_wanted(method, url) ? AUTH_ROLE_OPERATOR : AUTH_ROLE_VIEWER, &r))
+                        r = api_reply_error(&rq, 409, "retry", NULL,
+                                            "The credentials changed while the body was sent; send the request again.");
+        } else {
+                r = dispatch(&rq);
+        }
+        /* Audit: mutating requests by someone known, once answered (not while parked). */
+        if (rq.status && rq.who.role != AUTH_ROLE_NONE && strcmp(method, "GET") && strcmp(method, "HEAD")) {
+                int e = store_audit_add(s->ctx.store, rq.who.name, method, url, rq.status);
+                if (e < 0)
+                        log_warning("audit: cannot record %s %s by %s: %s", method, url, rq.who.name, strerror(-e));
+        }
+        return r;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -307,9 +408,47 @@ static int listen_on(const struct config *cfg, unsigned *ret_port, char *msg, si
         return fd;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+        (void)conn;
+        (void)socket_context;
+        struct http_server *s = cls;
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+                atomic_fetch_add(&s->nconn, 1);
+        else
+                atomic_fetch_sub(&s->nconn, 1);
+}
+
+/* Over cfg->max_connections: answer 503 ourselves (MHD would only drop the socket) and close. */
+static void refuse_busy(int fd, unsigned limit)
+{
+        char body[320], resp[640], junk[4096];
+        int bl = snprintf(body, sizeof(body),
+                          "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"corrald already serves "
+                          "its limit of %u connections (max_connections); try again shortly.\",\"details\":"
+                          "{\"limit\":%u}}}\n",
+                          limit, limit);
+        int rl = snprintf(resp, sizeof(resp),
+                          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
+                          bl, body);
+        /* Read what was sent (peeked, still queued) so close() does not turn into a reset. */
+        while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+                ;
+        (void)!send(fd, resp, (size_t)rl, MSG_DONTWAIT | MSG_NOSIGNAL);
+        shutdown(fd, SHUT_WR);
+        close(fd);
+}
+
 static void door_to_http(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
         struct http_server *s = user;
+        unsigned limit = s->ctx.cfg->max_connections;
+        if (limit && atomic_load(&s->nconn) >= limit) {
+                refuse_busy(fd, limit);
+                return;
+        }
         /* MHD closes the socket itself when it cannot take it. */
         if (MHD_add_connection(s->mhd, fd, addr, addrlen) != MHD_YES)
                 log_warning("HTTP: could not take a connection: %s", strerror(errno));
@@ -330,9 +469,17 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
         if (!s)
                 return -ENOMEM;
         s->ctx = *ctx;
+        atomic_init(&s->nconn, 0);
         const struct config *cfg = ctx->cfg;
+        /* Tokens first: a non-loopback address without them is refused before binding. */
+        int r = auth_new(cfg, &s->ctx.auth, msg, msg_size);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
         int fd = listen_on(cfg, &s->port, msg, msg_size);
         if (fd < 0) {
+                auth_free(s->ctx.auth);
                 free(s);
                 return fd;
         }
@@ -343,21 +490,26 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
         s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                   MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+                                  /* max_connections is enforced by door_to_http (live on reload,
+                                   * with a 503); MHD's own limit is only a backstop. */
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)(65536 + 64),
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                   MHD_OPTION_END);
         if (!s->mhd) {
                 snprintf(msg, msg_size, "cannot start the HTTP server (libmicrohttpd)");
                 close(fd);
+                auth_free(s->ctx.auth);
                 free(s);
                 return -ENOMEM;
         }
         struct ws_opts wo = { .registry = ctx->registry, .events = ctx->events, .cfg = cfg,
-                              .consoles = ctx->consoles };
-        int r = ws_start(&wo, &s->ws, msg, msg_size);
+                              .consoles = ctx->consoles, .auth = s->ctx.auth };
+        r = ws_start(&wo, &s->ws, msg, msg_size);
         if (r < 0) {
                 close(fd);
                 MHD_stop_daemon(s->mhd);
+                auth_free(s->ctx.auth);
                 free(s);
                 return r;
         }
@@ -368,6 +520,7 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 close(fd);
                 ws_stop(s->ws);
                 MHD_stop_daemon(s->mhd);
+                auth_free(s->ctx.auth);
                 free(s);
                 return r;
         }
@@ -388,6 +541,12 @@ struct http_server *http_stop(struct http_server *s)
         s->ws = ws_stop(s->ws);
         routes_reservations_shutdown(&s->ctx); /* no suspended request outlives MHD */
         MHD_stop_daemon(s->mhd);
+        auth_free(s->ctx.auth);
         free(s);
         return NULL;
+}
+
+int http_reload(struct http_server *s, const struct config *cfg, char *msg, size_t msg_size)
+{
+        return s ? auth_reload(s->ctx.auth, cfg, msg, msg_size) : -EINVAL;
 }

@@ -12,6 +12,7 @@ struct events;
 struct config;
 struct console_dir;
 struct http_server;
+struct auth;
 
 struct http_ctx {
         struct registry *registry;  /* borrowed */
@@ -20,12 +21,17 @@ struct http_ctx {
         struct console_dir *consoles; /* borrowed: board consoles for /ws/v1/boards/{id}/console */
         const struct config *cfg;   /* borrowed; replaced on reload under the daemon's control */
         const char *version;
+        struct auth *auth;          /* set by http_start (from cfg's tokens); callers leave it NULL */
 };
 
-/* Start listening on cfg->listen_host:listen_port. msg gets a plain reason on failure. */
+/* Start listening on cfg->listen_host:listen_port. msg gets a plain reason on failure; -EPERM
+ * (before binding) for a non-loopback address without tokens. */
 int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, size_t msg_size);
 struct http_server *http_stop(struct http_server *s); /* NULL-safe */
 /* The port actually bound (useful with port 0). */
 unsigned http_port(struct http_server *s);
+/* SIGHUP: take cfg's tokens (sessions of removed or changed tokens end). On failure (e.g. no
+ * token left on a non-loopback listener) the old tokens stay and msg says why. */
+int http_reload(struct http_server *s, const struct config *cfg, char *msg, size_t msg_size);
 
 #endif

@@ -53,7 +53,7 @@ static enum MHD_Result board_jobs(struct api_req *rq, const char *id)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        reply = MHD_queue_response(rq->conn, 202, resp);
+        reply = api_queue_response(rq, 202, resp);
         MHD_destroy_response(resp);
         return reply;
 }

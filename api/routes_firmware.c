@@ -144,7 +144,7 @@ static enum MHD_Result reply_empty(struct api_req *rq, unsigned status)
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!resp)
                 return MHD_NO;
-        enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
+        enum MHD_Result r = api_queue_response(rq, status, resp);
         MHD_destroy_response(resp);
         return r;
 }
@@ -271,7 +271,7 @@ static enum MHD_Result post_firmware(struct api_req *rq)
         }
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
-        enum MHD_Result r = MHD_queue_response(rq->conn, created ? 201 : 200, resp);
+        enum MHD_Result r = api_queue_response(rq, created ? 201 : 200, resp);
         MHD_destroy_response(resp);
         return r;
 }
@@ -314,7 +314,7 @@ static enum MHD_Result download(struct api_req *rq, const char *id, json_t *row)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
         MHD_add_response_header(resp, "Content-Disposition", disp);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-        enum MHD_Result r = MHD_queue_response(rq->conn, 200, resp);
+        enum MHD_Result r = api_queue_response(rq, 200, resp);
         MHD_destroy_response(resp);
         return r;
 }

@@ -52,7 +52,7 @@ static enum MHD_Result reply_created(struct api_req *rq, json_t *resv)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        enum MHD_Result r = MHD_queue_response(rq->conn, 201, resp);
+        enum MHD_Result r = api_queue_response(rq, 201, resp);
         MHD_destroy_response(resp);
         return r;
 }

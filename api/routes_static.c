@@ -1,8 +1,11 @@
 /* Static files of the web console from the configured web root: no path traversal (decoded
- * "..", absolute paths, symlinks out of the root), right content types, cache headers. */
+ * and double-decoded "..", absolute paths, symlinks out of the root), right content types,
+ * cache headers (vendor/ for a day, the rest revalidated with an ETag). Public: no auth. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,20 @@ static int hexv(int c)
         return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/* A ".." path segment anywhere (separators: '/' and '\\'). */
+static bool has_dotdot(const char *p)
+{
+        for (const char *s = p; *s;) {
+                size_t n = strcspn(s, "/\\");
+                if (n == 2 && s[0] == '.' && s[1] == '.')
+                        return true;
+                s += n;
+                if (*s)
+                        s++;
+        }
+        return false;
+}
+
 enum MHD_Result routes_static(struct api_req *rq)
 {
         if (strcmp(rq->method, "GET") && strcmp(rq->method, "HEAD"))
@@ -50,9 +67,10 @@ enum MHD_Result routes_static(struct api_req *rq)
                 }
         }
         rel[o] = '\0';
-        if (strstr(rel, "..") || strchr(rel, '\\') || memchr(rel, 0, o) != NULL || o == sizeof(rel) - 1)
+        if (has_dotdot(rel) || has_dotdot(rq->url) || strchr(rel, '\\') || memchr(rel, 0, o) != NULL ||
+            o == sizeof(rel) - 1 || strchr(rel, '%') || rel[0] != '/')
                 return api_reply_error(rq, 400, "bad_path", NULL, "Path '%s' is not allowed.", rq->url);
-        if (!strcmp(rel, "/") || rel[0] == '\0')
+        if (!strcmp(rel, "/"))
                 snprintf(rel, sizeof(rel), "/index.html");
         const char *root = rq->ctx->cfg->web_root;
         char want[PATH_MAX], real[PATH_MAX], rootreal[PATH_MAX];
@@ -74,16 +92,30 @@ enum MHD_Result routes_static(struct api_req *rq)
                 return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No file at '%s'.",
                                        rq->url);
         }
-        struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
-        if (!resp) {
+        /* A validator from size and modification time: "no-cache" files are revalidated cheaply. */
+        char etag[64];
+        snprintf(etag, sizeof(etag), "\"%" PRIx64 "-%" PRIx64 "-%lx\"", (uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+                 (unsigned long)st.st_mtim.tv_nsec);
+        const char *inm = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+        bool fresh = inm && !strcmp(inm, etag);
+        struct MHD_Response *resp = fresh ? MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT)
+                                          : MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+        if (fresh)
                 close(fd);
+        if (!resp) {
+                if (!fresh)
+                        close(fd);
                 return MHD_NO;
         }
+        size_t rl = strlen(rootreal);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type(real));
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-                                strstr(real, "/vendor/") ? "public, max-age=86400" : "no-cache");
+                                !strncmp(real + rl, "/vendor/", 8) ? "public, max-age=86400" : "no-cache");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-        enum MHD_Result r = MHD_queue_response(rq->conn, 200, resp);
+        MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        enum MHD_Result r = api_queue_response(rq, fresh ? 304 : 200, resp);
         MHD_destroy_response(resp);
         return r;
 }

@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "jobs/console.h"
 #include "log.h"
 #include "registry.h"
 
@@ -99,7 +101,11 @@ static int http_error(struct lws *wsi, unsigned status, const char *code, const 
         unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf);
         size_t len = strlen(body);
         int r = -1;
+        static const char bearer[] = "Bearer realm=\"corral\"";
         if (len < 1024 && !lws_add_http_header_status(wsi, status, &p, end) &&
+            (status != 401 ||
+             !lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE, (const unsigned char *)bearer,
+                                           (int)sizeof(bearer) - 1, &p, end)) &&
             !lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (unsigned char *)"application/json", 16,
                                           &p, end) &&
             !lws_add_http_header_content_length(wsi, len, &p, end) && !lws_finalize_http_header(wsi, &p, end)) {
@@ -253,8 +259,34 @@ static bool origin_allowed(struct ws_server *s, struct lws *wsi, char *origin, s
         return same_origin(wsi, origin);
 }
 
-/* Before the 101: refuse bad origins, unknown endpoints and unknown boards with an HTTP status.
- * Returns what LWS_CALLBACK_HTTP_CONFIRM_UPGRADE wants: 0 go on, 1 answered, -1 hang up. */
+/* Who opens this socket: the Authorization header (Bearer) or the session cookie. 0 or what
+ * auth_check() says. */
+static int identify(struct ws_server *s, struct lws *wsi, struct auth_identity *who)
+{
+        char authz[512] = "", cookie[2048] = "";
+        int na = lws_hdr_copy(wsi, authz, sizeof(authz), WSI_TOKEN_HTTP_AUTHORIZATION);
+        int nc = lws_hdr_copy(wsi, cookie, sizeof(cookie), WSI_TOKEN_HTTP_COOKIE);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int r = auth_check(s->o.auth, na > 0 ? authz : NULL, nc > 0 ? cookie : NULL,
+                           (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, who);
+        explicit_bzero(authz, sizeof(authz));
+        explicit_bzero(cookie, sizeof(cookie));
+        return r;
+}
+
+/* Console sessions of board on this server (service thread). */
+static unsigned viewers_of(struct ws_server *s, const char *board)
+{
+        unsigned n = 0;
+        for (struct ws_session *ss = s->sessions; ss; ss = ss->next)
+                n += ss->kind == WS_CONSOLE && !strcmp(ss->board, board);
+        return n;
+}
+
+/* Before the 101: refuse bad origins, missing credentials, unknown endpoints, unknown boards and
+ * full consoles with an HTTP status. Returns what LWS_CALLBACK_HTTP_CONFIRM_UPGRADE wants: 0 go
+ * on, 1 answered, -1 hang up. */
 static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
 {
         char origin[256], msg[512];
@@ -262,6 +294,14 @@ static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
                 return http_error(wsi, 403, "origin_not_allowed",
                                   "WebSocket connections from origin '%s' are not allowed; add it to ws_origins "
                                   "in corrald.conf if it should be.", origin) < 0 ? -1 : 1;
+        struct auth_identity who;
+        int a = identify(s, wsi, &who);
+        if (a < 0)
+                return http_error(wsi, 401, a == -ENOKEY ? "unauthorized" : "invalid_token", "%s",
+                                  a == -ENOKEY ? "This needs a token: send 'Authorization: Bearer TOKEN' or log in "
+                                                 "with POST /api/v1/login (the session cookie is sent along)."
+                                               : "The token or session is not valid (unknown, revoked or expired).")
+                                       < 0 ? -1 : 1;
         struct ws_target t;
         int r = parse_target(wsi, &t, msg, sizeof(msg));
         if (r < 0)
@@ -272,6 +312,11 @@ static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
                 if (registry_board_json(s->o.registry, t.board, &b) < 0)
                         return http_error(wsi, 404, "board_not_found", "No board with id '%s'.", t.board) < 0 ? -1 : 1;
                 json_decref(b);
+                unsigned limit = s->o.cfg->max_viewers ? s->o.cfg->max_viewers : CONSOLE_MAX_VIEWERS;
+                if (viewers_of(s, t.board) >= limit)
+                        return http_error(wsi, 429, "too_many_viewers",
+                                          "The console of '%s' already has %u viewers, its limit (max_viewers); "
+                                          "close one or try again later.", t.board, limit) < 0 ? -1 : 1;
         }
         return 0;
 }
@@ -284,9 +329,13 @@ static int session_open(struct ws_server *s, struct lws *wsi, struct ws_session 
         struct ws_target t;
         if (parse_target(wsi, &t, msg, sizeof(msg)) < 0)
                 return -1;
+        struct auth_identity who;
+        if (identify(s, wsi, &who) < 0) /* checked at the upgrade; a session may have ended since */
+                return -1;
         struct ws_session *ss = calloc(1, sizeof(*ss));
         if (!ss)
                 return -1;
+        ss->who = who;
         ss->wsi = wsi;
         ss->s = s;
         ss->kind = t.kind;

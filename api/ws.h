@@ -11,12 +11,14 @@ struct events;
 struct config;
 struct console_dir;
 struct ws_server;
+struct auth;
 
 struct ws_opts {
         struct registry *registry;     /* borrowed: board lookups */
         struct events *events;         /* borrowed: subscribed for /ws/v1/events */
-        const struct config *cfg;      /* borrowed: ws_origins */
+        const struct config *cfg;      /* borrowed: ws_origins, max_viewers */
         struct console_dir *consoles;  /* borrowed: where the workers' consoles are */
+        struct auth *auth;             /* borrowed: who may open a socket (viewer), write (operator) */
 };
 
 /* Create the lws context (no listener), subscribe to events and start the service thread.

@@ -62,6 +62,16 @@ static void answer(struct ws_session *ss, int r, bool taking, const char *msg)
                 ws_reply(ss, "error", error_code(r, taking), "%s", msg);
 }
 
+/* Typing, resets and the write lock need the operator role; viewers only watch. */
+static bool may_write(struct ws_session *ss)
+{
+        if (ss->who.role >= AUTH_ROLE_OPERATOR)
+                return true;
+        ws_reply(ss, "error", "forbidden", "Writing to the console needs the operator role; token '%s' has the %s role.",
+                 ss->who.name, auth_role_name(ss->who.role));
+        return false;
+}
+
 /* One complete text message from the client. */
 static void control(struct ws_session *ss, const char *text, size_t len)
 {
@@ -73,6 +83,8 @@ static void control(struct ws_session *ss, const char *text, size_t len)
         if (!type) {
                 ws_reply(ss, "error", "bad_message", "Text messages are JSON objects with a \"type\": take, "
                          "release, interrupt, soft_reset, reset or input.");
+        } else if (strcmp(type, "release") && !may_write(ss)) {
+                /* refused, answered */
         } else if (!strcmp(type, "take")) {
                 /* A reserved board's console is writable only with its lease ("lease": token). */
                 struct reg_error err = { 0 };
@@ -111,6 +123,8 @@ int ws_console_receive(struct ws_session *ss, const void *in, size_t len)
                 return -1;
         if (lws_frame_is_binary(wsi)) {
                 char msg[512];
+                if (!may_write(ss))
+                        return 0;
                 answer(ss, console_viewer_input(ss->viewer, in, len, msg, sizeof(msg)), false, msg);
                 return 0;
         }

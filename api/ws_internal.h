@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "ws.h"
 
 #define WS_CHUNK 8192            /* largest console frame */
@@ -31,6 +32,7 @@ struct ws_session {
         struct ws_session *prev, *next;
         char *replies[WS_REPLIES];      /* owned strings, oldest first */
         unsigned nreplies;
+        struct auth_identity who;       /* authenticated at the upgrade */
         /* console */
         struct console_viewer *viewer;
         char board[72];                 /* the console's board id (reservation checks on take) */

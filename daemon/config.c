@@ -7,6 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "auth.h"
+#include "jobs/console.h"
+#include "store.h"
 
 void config_defaults(struct config *c)
 {
@@ -24,6 +29,9 @@ void config_defaults(struct config *c)
         c->max_upload = 16 * 1024 * 1024;
         c->job_timeout_s = 300;
         c->max_queued_jobs = 64;
+        c->max_viewers = CONSOLE_MAX_VIEWERS;
+        c->max_log_lines = STORE_JOB_LOG_MAX_LINES;
+        c->max_connections = 512;
 }
 
 static char *trim(char *s)
@@ -250,6 +258,28 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                 }
                 return 0;
         }
+        if (!strcmp(k, "max_viewers")) {
+                if (parse_uint(v, 1, CONSOLE_MAX_VIEWERS, &c->max_viewers) < 0) {
+                        snprintf(err, es, "'max_viewers' must be a whole number from 1 to %d, not '%s'",
+                                 CONSOLE_MAX_VIEWERS, v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "max_log_lines")) {
+                if (parse_uint(v, 1, 1000000, &c->max_log_lines) < 0) {
+                        snprintf(err, es, "'max_log_lines' must be a whole number from 1 to 1000000, not '%s'", v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "max_connections")) {
+                if (parse_uint(v, 1, 65536, &c->max_connections) < 0) {
+                        snprintf(err, es, "'max_connections' must be a whole number from 1 to 65536, not '%s'", v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
         if (!strcmp(k, "udev_allow") || !strcmp(k, "udev_deny")) {
                 bool allow = !strcmp(k, "udev_allow");
                 int r = parse_usb_list(v, allow ? c->usb_allow : c->usb_deny,
@@ -313,11 +343,27 @@ static int set_token(struct config_token *t, const char *k, const char *v, char 
                 return 0;
         }
         if (!strcmp(k, "secret")) {
-                if (strlen(v) < 16 || strlen(v) >= sizeof(t->secret)) {
-                        snprintf(err, es, "'secret' must be 16 to 127 characters");
+                /* Kept only as "sha256:<hex>": a plain secret is hashed here (the caller wipes v). */
+                if (!strncasecmp(v, "sha256:", 7)) {
+                        size_t n = strspn(v + 7, "0123456789abcdefABCDEF");
+                        if (n != 64 || v[7 + n] != '\0') {
+                                snprintf(err, es, "'secret = sha256:...' wants 64 hex digits (printf %%s SECRET | sha256sum)");
+                                return -EINVAL;
+                        }
+                        snprintf(t->secret, sizeof(t->secret), "sha256:%s", v + 7);
+                        for (char *c = t->secret + 7; *c; c++)
+                                *c = (char)tolower((unsigned char)*c);
+                        return 0;
+                }
+                if (strlen(v) < 16 || strlen(v) > 127) {
+                        snprintf(err, es, "'secret' must be 16 to 127 characters, or sha256:<64 hex digits>");
                         return -EINVAL;
                 }
-                snprintf(t->secret, sizeof(t->secret), "%s", v);
+                memcpy(t->secret, "sha256:", 7);
+                if (auth_sha256_hex(v, strlen(v), t->secret + 7) < 0) {
+                        snprintf(err, es, "cannot hash the secret");
+                        return -EIO;
+                }
                 return 0;
         }
         snprintf(err, es, "unknown key '%s' in a [token] section (known: role, secret)", k);
@@ -461,8 +507,10 @@ int config_load_string(struct config *c, const char *path, const char *text, siz
                         r = set_main(c, k, v, err, sizeof(err));
                 else if (sec == SEC_PORT)
                         r = set_port(&c->ports[c->nports - 1], k, v, err, sizeof(err));
-                else
+                else {
                         r = set_token(&c->tokens[c->ntokens - 1], k, v, err, sizeof(err));
+                        explicit_bzero(line, sizeof(line)); /* a plain secret lives nowhere after this */
+                }
                 if (r < 0) {
                         snprintf(msg, msg_size, "%s:%u: %s", path, lineno, err);
                         break;
@@ -503,6 +551,8 @@ int config_load_file(struct config *c, const char *path, char *msg, size_t msg_s
         }
         fclose(f);
         int r = config_load_string(c, path, text, len, msg, msg_size);
+        if (text)
+                explicit_bzero(text, cap); /* it may hold plain token secrets */
         free(text);
         return r;
 }
@@ -520,10 +570,22 @@ int config_validate(const struct config *c, char *msg, size_t msg_size)
                                 return -EINVAL;
                         }
         }
-        for (size_t i = 0; i < c->ntokens; i++)
+        for (size_t i = 0; i < c->ntokens; i++) {
                 if (!c->tokens[i].role[0] || !c->tokens[i].secret[0]) {
                         snprintf(msg, msg_size, "token '%s' needs both role and secret", c->tokens[i].name);
                         return -EINVAL;
                 }
+                for (size_t j = 0; j < i; j++) {
+                        if (!strcmp(c->tokens[i].name, c->tokens[j].name)) {
+                                snprintf(msg, msg_size, "token name '%s' is used twice", c->tokens[i].name);
+                                return -EINVAL;
+                        }
+                        if (!strcmp(c->tokens[i].secret, c->tokens[j].secret)) {
+                                snprintf(msg, msg_size, "tokens '%s' and '%s' have the same secret",
+                                         c->tokens[j].name, c->tokens[i].name);
+                                return -EINVAL;
+                        }
+                }
+        }
         return 0;
 }

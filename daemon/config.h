@@ -25,7 +25,8 @@ struct config_usb_id {
 struct config_token {
         char name[64];
         char role[16];   /* viewer | operator | admin */
-        char secret[128];/* as configured: "sha256:<hex>" or plain text */
+        char secret[128];/* always "sha256:<64 hex>" once parsed: a plain secret is hashed by the
+                          * parser and its text wiped (auth.c compares digests only) */
 };
 
 struct config {
@@ -39,6 +40,9 @@ struct config {
         size_t max_upload;       /* firmware upload limit, bytes */
         unsigned job_timeout_s;  /* default when a kind has none */
         unsigned max_queued_jobs;/* per port */
+        unsigned max_viewers;    /* WebSocket viewers per board console (<= CONSOLE_MAX_VIEWERS) */
+        unsigned max_log_lines;  /* stored log lines per job, then one truncation marker */
+        unsigned max_connections;/* concurrent HTTP connections (the MHD side) */
         struct config_port ports[CONFIG_MAX_PORTS];
         size_t nports;
         struct config_usb_id usb_allow[CONFIG_MAX_USB_IDS], usb_deny[CONFIG_MAX_USB_IDS];

@@ -200,6 +200,7 @@ int main(int argc, char **argv)
                 log_error("corrald: cannot open the store: %s", msg);
                 return 1;
         }
+        store_set_job_log_max(store, cfg.max_log_lines);
         int n = store_jobs_mark_interrupted(store);
         if (n > 0)
                 log_notice("%d job(s) left unfinished by the previous run are now marked interrupted", n);
@@ -270,6 +271,12 @@ int main(int argc, char **argv)
                                 cfg.max_upload = newcfg.max_upload;
                                 cfg.job_timeout_s = newcfg.job_timeout_s;
                                 cfg.max_queued_jobs = newcfg.max_queued_jobs;
+                                cfg.max_viewers = newcfg.max_viewers;
+                                cfg.max_log_lines = newcfg.max_log_lines;
+                                cfg.max_connections = newcfg.max_connections;
+                                store_set_job_log_max(store, cfg.max_log_lines);
+                                if (http_reload(http, &newcfg, msg, sizeof(msg)) < 0)
+                                        log_error("tokens not reloaded, keeping the running ones: %s", msg);
                                 pthread_mutex_lock(&dctx.filter_mu);
                                 memcpy(cfg.usb_allow, newcfg.usb_allow, sizeof(cfg.usb_allow));
                                 memcpy(cfg.usb_deny, newcfg.usb_deny, sizeof(cfg.usb_deny));

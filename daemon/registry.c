@@ -104,9 +104,10 @@ static const char *state_of(struct present *p, struct worker_status *ws)
         worker_status(p->worker, ws);
         if (ws->busy)
                 return "busy";
-        /* Present in config or udev, but its port cannot be opened (vboard unplugged, remote
-         * serial server down, device vanished): offline, with port.error saying why. */
-        if (!ws->port_open && ws->port_error[0])
+        /* A static port whose endpoint cannot be reached (remote serial server down, virtual
+         * board unplugged) is offline, with port.error saying why. A USB board udev reports is
+         * plugged in, so it stays online even when its tty cannot be opened (port.error says why). */
+        if (p->is_static && !ws->port_open && ws->port_error[0])
                 return "offline";
         return "online";
 }

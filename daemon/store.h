@@ -64,6 +64,9 @@ int store_job_finish(struct store *s, int64_t id, const char *state, const json_
 #define STORE_JOB_LOG_MAX_LINES 5000
 #define STORE_JOB_LOG_LINE_MAX 4096
 int store_job_log_append(struct store *s, int64_t id, const char *line);
+/* The cap used from now on instead of STORE_JOB_LOG_MAX_LINES (config max_log_lines); 0 restores
+ * the default. Jobs already over a new, lower cap keep what they stored. */
+void store_set_job_log_max(struct store *s, unsigned max_lines);
 /* with_log: include "log": [{"t": "...", "line": "..."}] */
 int store_job_get(struct store *s, int64_t id, bool with_log, json_t **ret);
 /* Filters may be NULL. limit <= 0 means 100, at most STORE_JOB_LIST_MAX. Newest first. */

@@ -22,6 +22,7 @@ struct store {
         int schema_version;
         int inject_err;         /* test seam: negative errno for the next write, 0 = none */
         char *path;             /* "<state_dir>/corral.db", for messages */
+        unsigned job_log_max;   /* stored log lines per job; 0 = STORE_JOB_LOG_MAX_LINES */
 };
 
 /* Current UTC time as ISO-8601 with milliseconds. */

@@ -160,24 +160,34 @@ int store_job_log_append(struct store *s, int64_t id, const char *line)
                                   "I", id);
         if (r == 0)
                 r = -ENOENT;
-        if (r >= 0 && n <= STORE_JOB_LOG_MAX_LINES) {
+        const int64_t cap = s->job_log_max ? (int64_t)s->job_log_max : STORE_JOB_LOG_MAX_LINES;
+        if (r >= 0 && n <= cap) {
                 r = store_run(s, "INSERT INTO job_log (job_id, seq, t, line) VALUES (?1, ?2, ?3, ?4)", "IIss", id, n,
                               now, clean);
         } else if (r >= 0) {
                 /* Over the cap: one marker line after the last stored one, kept up to date. */
                 char marker[96];
-                int64_t more = n - STORE_JOB_LOG_MAX_LINES;
+                int64_t more = n - cap;
                 snprintf(marker, sizeof(marker), "\xe2\x80\xa6 log truncated (%lld more line%s)", (long long)more,
                          more == 1 ? "" : "s");
                 r = store_run(s,
                               "INSERT INTO job_log (job_id, seq, t, line) VALUES (?1, ?2, ?3, ?4)"
                               " ON CONFLICT (job_id, seq) DO UPDATE SET t = excluded.t, line = excluded.line",
-                              "IIss", id, (int64_t)STORE_JOB_LOG_MAX_LINES + 1, now, marker);
+                              "IIss", id, cap + 1, now, marker);
         }
         r = store_tx_end(s, r);
         store_unlock(s);
         free(clean);
         return r < 0 ? r : 0;
+}
+
+void store_set_job_log_max(struct store *s, unsigned max_lines)
+{
+        if (!s)
+                return;
+        store_lock(s);
+        s->job_log_max = max_lines;
+        store_unlock(s);
 }
 
 static int job_log_read(struct store *s, int64_t id, json_t *job)

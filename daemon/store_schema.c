@@ -108,6 +108,16 @@ static const char *const migrations[] = {
         "  ended_at      TEXT"
         ");"
         "CREATE INDEX reservations_by_state ON reservations(state, board_id);",
+        /* 5: audit log of mutating API requests: who (token name), what (method, path, status),
+         * when. Pruned to the newest STORE_AUDIT_KEEP rows. */
+        "CREATE TABLE audit ("
+        "  id      INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  at      TEXT NOT NULL,"
+        "  token   TEXT NOT NULL,"
+        "  method  TEXT NOT NULL,"
+        "  path    TEXT NOT NULL,"
+        "  status  INTEGER NOT NULL"
+        ");",
 };
 
 int store_schema_latest(void)

@@ -5,6 +5,7 @@ import { renderBoard } from "./js/board.js";
 import { startFeed } from "./js/feed.js";
 import { renderFleet } from "./js/fleet.js";
 import { conn, subscribe } from "./js/store.js";
+import { installLogin } from "./js/login.js";
 
 const view = document.getElementById("view");
 const connEl = document.getElementById("conn");
@@ -33,6 +34,7 @@ function showConn() {
   connEl.dataset.mode = conn.mode;
 }
 
+installLogin();
 subscribe((m) => { if (m.type === "conn") showConn(); });
 showConn();
 window.addEventListener("hashchange", route);

@@ -366,7 +366,10 @@ static void add_evidence(struct bootlog_result *r, const char *line)
         for (size_t i = 0; i < r->n_evidence; i++)
                 if (!strcmp(r->evidence[i], line))
                         return;
-        copy_line(r->evidence[r->n_evidence++], line);
+        char *e = r->evidence[r->n_evidence++];
+        copy_line(e, line);
+        for (size_t n = strlen(e); n > 0 && e[n - 1] == ' '; n--)
+                e[n - 1] = '\0';
 }
 
 void bootlog_describe_reset(const struct bootlog_result *r, char *out, size_t size)
@@ -459,6 +462,7 @@ void bootlog_classify(enum bootlog_chip chip, const struct bootlog_capture *rom,
                          r->resets == 1 ? "" : "s");
         } else if (sc->is_bad && r->flash_mode_suspect && r->resets >= 2) {
                 r->cls = BOOTLOG_BOOT_LOOP;
+                add_evidence(r, sc->first_reset);
                 add_evidence(r, sc->last_reset);
                 add_evidence(r, sc->empty_load);
                 for (size_t i = 0; i < sc->n_bad; i++)

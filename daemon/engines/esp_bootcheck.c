@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "engines/esp_reset.h"
+#include "engines/mp_repl.h"
 
 #define ROM_QUIET_MS 40        /* the ROM's burst is over: switch to the firmware's baud */
 #define FW_QUIET_MS 1200       /* no firmware output for this long: done */
@@ -162,6 +163,40 @@ int esp_bootcheck_run(struct port *p, const struct esp_bootcheck_opts *o, struct
         if ((e = port_set_baud(p, fb)) < 0)
                 return port_fail(e, "setting the firmware baud", msg, msg_size);
         return 0;
+}
+
+int esp_bootcheck_repl(struct port *p, enum bootlog_chip chip, struct bootlog_result *boot, char *msg,
+                       size_t msg_size)
+{
+        struct mp_repl r;
+        struct mp_exec_result res = { 0 };
+        struct mp_exec_opts eo = { .timeout_ms = 3000 };
+        mp_repl_init(&r, p);
+        r.io_timeout_ms = 1500;
+        int e = mp_repl_interrupt(&r, msg, msg_size);
+        if (e == 0)
+                e = mp_repl_enter_raw(&r, msg, msg_size);
+        if (e == 0)
+                e = mp_repl_exec(&r, "print(1)", 8, &eo, &res, msg, msg_size);
+        if (e == 0 && (!res.out || strncmp(res.out, "1", 1) || (res.err && res.err[0]))) {
+                snprintf(msg, msg_size, "print(1) did not print 1");
+                e = -EPROTO;
+        }
+        mp_exec_result_clear(&res);
+        char m2[128];
+        if (e != -ENODEV && e != -ECANCELED && mp_repl_exit_raw(&r, m2, sizeof(m2)) == 0 && !boot->mp_version[0] &&
+            r.banner[0]) {
+                /* The banner Ctrl-B reprinted names the version the boot log did not show. */
+                char line[200];
+                struct bootlog_result b;
+                int n = snprintf(line, sizeof(line), "%s\r\n>>> ", r.banner);
+                struct bootlog_capture c = { (const uint8_t *)line, n > 0 ? (size_t)n : 0, ESP_BOOTCHECK_FW_BAUD };
+                bootlog_classify(chip, &c, NULL, &b);
+                memcpy(boot->mp_version, b.mp_version, sizeof(b.mp_version));
+                memcpy(boot->mp_board, b.mp_board, sizeof(b.mp_board));
+                memcpy(boot->mp_mcu, b.mp_mcu, sizeof(b.mp_mcu));
+        }
+        return e;
 }
 
 /* ---- policy ---- */

@@ -51,6 +51,12 @@ struct esp_bootcheck_capture {
 int esp_bootcheck_run(struct port *p, const struct esp_bootcheck_opts *o, struct esp_bootcheck_capture *cap,
                       struct bootlog_result *out, char *msg, size_t msg_size);
 
+/* After a boot: interrupt, raw REPL, print(1) must print 1, back to the friendly REPL. When the
+ * boot log had no version, the banner Ctrl-B reprints fills boot's mp_* fields. 0 when the REPL
+ * answered; else negative errno with msg. */
+int esp_bootcheck_repl(struct port *p, enum bootlog_chip chip, struct bootlog_result *boot, char *msg,
+                       size_t msg_size);
+
 /* ---- remediation policy (pure) ---- */
 
 enum esp_bootcheck_action {

@@ -16,7 +16,6 @@
 #include "engines/esp_rom.h"
 #include "firmware.h"
 #include "engines/esp_zcache.h"
-#include "engines/mp_repl.h"
 #include "store_firmware.h"
 #include "jobs/job_esp.h"
 #include "jobs/job_run.h"
@@ -384,6 +383,9 @@ struct flash_job {
         const char *fw_id;              /* library id of what was asked for, NULL when paths */
         char fw_path[640], fw_name[24];
         uint8_t *kg_buf;                /* the known-good firmware, when rolled back */
+        struct esp_flash_part kg;
+        const struct esp_flash_part *cur; /* what is in flash now: parts, or &kg after a rollback */
+        size_t cur_n;
         struct esp_bootcheck_capture *cap;
         struct esp_bootcheck_attempt att[ESP_BOOTCHECK_MAX_ATTEMPTS];
         size_t n_att;
@@ -507,38 +509,6 @@ static void describe_write(struct flash_job *fj, struct esp_bootcheck_attempt *a
                 snprintf(a->what, sizeof(a->what), "%llu bytes at 0x%x", (unsigned long long)total, parts[0].offset);
 }
 
-/* After a boot: does the REPL answer print(1)? Fills the version from a reprinted banner. */
-static void repl_confirm(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum bootlog_chip chip)
-{
-        struct mp_repl r;
-        struct mp_exec_result res = { 0 };
-        struct mp_exec_opts eo = { .timeout_ms = 3000 };
-        char msg[256];
-        mp_repl_init(&r, jr_port(fj->jr));
-        r.io_timeout_ms = 1500;
-        a->repl_checked = true;
-        int e = mp_repl_interrupt(&r, msg, sizeof(msg));
-        if (e == 0)
-                e = mp_repl_enter_raw(&r, msg, sizeof(msg));
-        if (e == 0)
-                e = mp_repl_exec(&r, "print(1)", 8, &eo, &res, msg, sizeof(msg));
-        a->repl_ok = e == 0 && res.out && !strncmp(res.out, "1", 1) && (!res.err || !res.err[0]);
-        mp_exec_result_clear(&res);
-        if (e == 0)
-                mp_repl_exit_raw(&r, msg, sizeof(msg));
-        jr_log(fj->jr, "  REPL: %s", a->repl_ok ? "print(1) answered 1" : msg);
-        if (!a->boot.mp_version[0] && r.banner[0]) {
-                char line[200];
-                struct bootlog_result b;
-                int n = snprintf(line, sizeof(line), "%s\r\n>>> ", r.banner);
-                struct bootlog_capture c = { (const uint8_t *)line, (size_t)n, ESP_BOOTCHECK_FW_BAUD };
-                bootlog_classify(chip, &c, NULL, &b);
-                memcpy(a->boot.mp_version, b.mp_version, sizeof(b.mp_version));
-                memcpy(a->boot.mp_board, b.mp_board, sizeof(b.mp_board));
-                memcpy(a->boot.mp_mcu, b.mp_mcu, sizeof(b.mp_mcu));
-        }
-}
-
 /* One boot check of attempt a (already described). Returns 0 or a port error. */
 static int check_boot(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum bootlog_chip chip, bool other)
 {
@@ -550,7 +520,8 @@ static int check_boot(struct flash_job *fj, struct esp_bootcheck_attempt *a, enu
                 o.rom_baud = o.fw_baud = rb;
         }
         char msg[256];
-        jr_progress(fj->jr, fj->c.last_pct > 96 ? fj->c.last_pct : 96, "boot check");
+        /* The phase stays "resetting" (reset and watch the boot): the job log names each check. */
+        jr_progress(fj->jr, fj->c.last_pct > 98 ? fj->c.last_pct : 98, "resetting");
         int e = esp_bootcheck_run(jr_port(fj->jr), &o, fj->cap, &a->boot, msg, sizeof(msg));
         if (e < 0)
                 return jr_fail(fj->jr, job_esp_fail_code(e), "%s", msg), e;
@@ -562,8 +533,11 @@ static int check_boot(struct flash_job *fj, struct esp_bootcheck_attempt *a, enu
                bootlog_class_name(a->boot.cls), a->boot.summary);
         for (size_t i = 0; i < a->boot.n_evidence; i++)
                 jr_log(fj->jr, "  | %s", a->boot.evidence[i]);
-        if (a->boot.cls == BOOTLOG_BOOTED)
-                repl_confirm(fj, a, chip);
+        if (a->boot.cls == BOOTLOG_BOOTED) {
+                a->repl_checked = true;
+                a->repl_ok = esp_bootcheck_repl(jr_port(fj->jr), chip, &a->boot, msg, sizeof(msg)) == 0;
+                jr_log(fj->jr, "  REPL: %s", a->repl_ok ? "print(1) answered 1" : msg);
+        }
         return 0;
 }
 
@@ -591,9 +565,8 @@ static int find_known_good(struct flash_job *fj, char id[FIRMWARE_ID_LEN + 1], c
 static int remediate(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum esp_bootcheck_action act,
                      const struct bootlog_result *last)
 {
-        struct esp_flash_part kg;
-        const struct esp_flash_part *parts = fj->parts;
-        size_t n = fj->n;
+        const struct esp_flash_part *parts = fj->cur ? fj->cur : fj->parts;
+        size_t n = fj->cur ? fj->cur_n : fj->n;
         const char *mode = "dio";
         bool erase = last->fs_corrupt;
         if (act == ESP_BOOTCHECK_ROLLBACK) {
@@ -603,16 +576,20 @@ static int remediate(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum
                 if (find_known_good(fj, id, path, sizeof(path), &off) < 0 ||
                     read_file(path, &fj->kg_buf, &len, msg, sizeof(msg)) < 0) {
                         a->flash_error = -ENOENT;
+                        snprintf(a->what, sizeof(a->what), "from the library");
                         snprintf(a->flash_msg, sizeof(a->flash_msg), "the known-good firmware could not be read");
                         return 0;
                 }
-                kg = (struct esp_flash_part){ .offset = off, .data = fj->kg_buf, .len = len, .name = "known-good" };
-                parts = &kg;
-                n = 1;
+                fj->kg = (struct esp_flash_part){ .offset = off, .data = fj->kg_buf, .len = len, .name = "known-good" };
+                parts = fj->cur = &fj->kg;
+                n = fj->cur_n = 1;
                 snprintf(a->firmware_id, sizeof(a->firmware_id), "%s", id);
+                snprintf(a->what, sizeof(a->what), "fw-%.12s", id); /* until the write names it */
                 /* DIO when this job learned the board needs it; else as the pin was written. */
-                const char *fact_mode = json_string_value(json_object_get(
-                        json_object_get(jr_board_facts(fj->jr), "known_good_firmware"), "flash_mode"));
+                const json_t *kgf = json_object_get(jr_board_facts(fj->jr), "known_good_firmware");
+                const char *fact_id = json_string_value(json_object_get(kgf, "id"));
+                const char *fact_mode = fact_id && !strcmp(fact_id, id)
+                                        ? json_string_value(json_object_get(kgf, "flash_mode")) : NULL;
                 bool tried_dio = false;
                 for (size_t i = 0; i < fj->n_att; i++)
                         tried_dio |= fj->att[i].step == ESP_BOOTCHECK_STEP_REFLASH_DIO;

@@ -25,6 +25,10 @@
 #define PUMP_FAST_SLICE_MS 2
 #define CONSOLE_RESET_HOLD_MS 100
 #define REOPEN_BACKOFF_MS 2000
+/* A job's end that the store could not record (disk full) is retried this often, oldest first;
+ * at most UNSAVED_MAX are kept. */
+#define UNSAVED_RETRY_MS 1000
+#define UNSAVED_MAX 64
 
 struct job {
         int64_t id;
@@ -32,6 +36,15 @@ struct job {
         json_t *params;
         int timeout_s;
         struct job *next;
+};
+
+/* The end of a job the store refused, kept to be recorded later. */
+struct unsaved {
+        int64_t id;
+        char state[16];
+        json_t *result;          /* own reference, may be NULL */
+        char *code, *msg;        /* may be NULL */
+        struct unsaved *next;
 };
 
 struct worker {
@@ -48,6 +61,13 @@ struct worker {
         struct port *port;        /* touched only by the worker thread, except port_cancel() */
         char port_error[256];
         uint64_t next_open_ms;
+        /* Unrecorded job ends, oldest first: jobs end on the worker thread and, when cancelled
+         * or dropped while queued, on API/registry threads, hence their own lock (never held
+         * with mu; the store is called under it and never calls back). */
+        pthread_mutex_t unsaved_mu;
+        struct unsaved *unsaved, *unsaved_tail;
+        unsigned nunsaved;
+        uint64_t unsaved_retry_ms;
         char *board_id, *url, *stub_dir;
         unsigned baud, max_queued;
         json_t *hints;
@@ -267,10 +287,88 @@ static void publish_job_state(struct worker *w, int64_t id, const char *kind, co
         events_publish(w->events, "job.state", d);
 }
 
+static struct unsaved *unsaved_free(struct unsaved *u)
+{
+        if (u) {
+                json_decref(u->result);
+                free(u->code);
+                free(u->msg);
+                free(u);
+        }
+        return NULL;
+}
+
+/* Keep a job's end the store refused, to record it once it can (else the job would read
+ * "running" until the next start, and then "interrupted"). Called with unsaved_mu held. */
+static void unsaved_add_locked(struct worker *w, int64_t id, const char *state, json_t *result, const char *code,
+                               const char *msg, int err)
+{
+        log_error("board %s: cannot record that job %lld %s: %s; retrying every %d ms", w->board_id, (long long)id,
+                  state, strerror(-err), UNSAVED_RETRY_MS);
+        struct unsaved *u = calloc(1, sizeof(*u));
+        if (!u)
+                return;
+        u->id = id;
+        snprintf(u->state, sizeof(u->state), "%s", state);
+        u->result = json_incref(result);
+        u->code = code ? strdup(code) : NULL;
+        u->msg = msg ? strdup(msg) : NULL;
+        if (w->nunsaved == UNSAVED_MAX) {
+                struct unsaved *old = w->unsaved;
+                log_error("board %s: giving up recording the end of job %lld (too many unrecorded jobs)",
+                          w->board_id, (long long)old->id);
+                w->unsaved = old->next;
+                if (!w->unsaved)
+                        w->unsaved_tail = NULL;
+                w->nunsaved--;
+                unsaved_free(old);
+        }
+        if (w->unsaved_tail)
+                w->unsaved_tail->next = u;
+        else
+                w->unsaved = u;
+        w->unsaved_tail = u;
+        w->nunsaved++;
+        w->unsaved_retry_ms = util_mono_ms() + UNSAVED_RETRY_MS;
+}
+
+/* Record kept job ends, oldest first, up to the first the store still refuses. Called with
+ * unsaved_mu held. force: ignore the retry interval. */
+static void unsaved_retry_locked(struct worker *w, bool force)
+{
+        if (!w->unsaved || (!force && util_mono_ms() < w->unsaved_retry_ms))
+                return;
+        while (w->unsaved) {
+                struct unsaved *u = w->unsaved;
+                if (store_job_finish(w->store, u->id, u->state, u->result, u->code, u->msg) < 0) {
+                        w->unsaved_retry_ms = util_mono_ms() + UNSAVED_RETRY_MS;
+                        return;
+                }
+                log_notice("board %s: job %lld recorded as %s after all", w->board_id, (long long)u->id, u->state);
+                w->unsaved = u->next;
+                if (!w->unsaved)
+                        w->unsaved_tail = NULL;
+                w->nunsaved--;
+                unsaved_free(u);
+        }
+}
+
+static void unsaved_retry(struct worker *w)
+{
+        pthread_mutex_lock(&w->unsaved_mu);
+        unsaved_retry_locked(w, false);
+        pthread_mutex_unlock(&w->unsaved_mu);
+}
+
 static void finish_job(struct worker *w, struct job *j, const char *state, json_t *result, const char *code,
                        const char *msg)
 {
-        store_job_finish(w->store, j->id, state, result, code, msg);
+        pthread_mutex_lock(&w->unsaved_mu);
+        unsaved_retry_locked(w, true); /* the store keeps the order in which jobs ended */
+        int r = w->unsaved ? -EAGAIN : store_job_finish(w->store, j->id, state, result, code, msg);
+        if (r < 0)
+                unsaved_add_locked(w, j->id, state, result, code, msg, r);
+        pthread_mutex_unlock(&w->unsaved_mu);
         publish_job_state(w, j->id, j->kind->name, state, code, msg, result);
 }
 
@@ -460,6 +558,7 @@ static void *worker_main(void *arg)
                 }
                 /* Idle: keep the port open and pump the console. */
                 pthread_mutex_unlock(&w->mu);
+                unsaved_retry(w);
                 uint64_t now = util_mono_ms();
                 if (!w->port && now >= w->next_open_ms) {
                         bool had_error = w->port_error[0] != '\0';
@@ -509,6 +608,7 @@ int worker_start(const struct worker_opts *o, struct worker **ret)
                 return -ENOMEM;
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cv, NULL);
+        pthread_mutex_init(&w->unsaved_mu, NULL);
         w->board_id = strdup(o->board_id);
         w->url = strdup(o->url);
         w->stub_dir = o->stub_dir ? strdup(o->stub_dir) : NULL;
@@ -673,6 +773,15 @@ struct worker *worker_free(struct worker *w)
                 job_free(j);
                 j = next;
         }
+        unsaved_retry_locked(w, true); /* no other thread is left */
+        for (struct unsaved *u = w->unsaved; u;) {
+                struct unsaved *next = u->next;
+                log_error("board %s: the end of job %lld (%s) was never recorded; the next start marks it "
+                          "interrupted", w->board_id, (long long)u->id, u->state);
+                unsaved_free(u);
+                u = next;
+        }
+        pthread_mutex_destroy(&w->unsaved_mu);
         console_unref(w->console);
         json_decref(w->hints);
         free(w->board_id);

@@ -5,7 +5,7 @@
 // the file and always left plugged in and answering.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -224,14 +224,31 @@ test("corrald killed during a flash: after a restart the job reads interrupted a
   }
 });
 
+/** A 2 MiB tmpfs as a state dir (root only); null after t.skip() when it cannot be mounted. */
+function smallDisk(t) {
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-fault-disk-"));
+  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", dir]);
+  if (m.status === 0) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  t.skip(`cannot mount a small tmpfs here: ${m.stderr}`);
+  return null;
+}
+
+function dropDisk(dir) {
+  spawnSync("umount", [dir]);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Fill the rest of a small disk; returns the filler's path (remove it to free the space). */
+function fillDisk(dir) {
+  const p = path.join(dir, "filler");
+  try { writeFileSync(p, Buffer.alloc(4 * 1024 * 1024)); } catch (e) { assert.equal(e.code, "ENOSPC"); }
+  return p;
+}
+
 test("a full disk during a firmware upload gives 507 and corrupts nothing", async (t) => {
-  const stateDir = mkdtempSync(path.join(tmpdir(), "corral-fault-disk-"));
-  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", stateDir]);
-  if (m.status !== 0) {
-    rmSync(stateDir, { recursive: true, force: true });
-    t.skip(`cannot mount a small tmpfs here: ${m.stderr}`);
-    return;
-  }
+  const stateDir = smallDisk(t);
+  if (!stateDir) return;
   const quiet = await silentServer();
   try {
     const start = () => startCorrald({ stateDir, args: ["--port", `quiet=socket://127.0.0.1:${quiet.port}`] });
@@ -245,7 +262,6 @@ test("a full disk during a firmware upload gives 507 and corrupts nothing", asyn
 
     const big = await up(E.randomFile(4 * 1024 * 1024).data, "big.bin");
     assert.ok([507, 413].includes(big.status), `status ${big.status}: ${JSON.stringify(big.body)}`);
-    console.error(JSON.stringify(big.body));
     assert.match(big.body.error.message, /disk|space|full/i);
     const fwDir = path.join(stateDir, "firmware");
     assert.deepEqual(readdirSync(fwDir), [first.body.id], "only the earlier firmware is left, no temp files");
@@ -266,7 +282,54 @@ test("a full disk during a firmware upload gives 507 and corrupts nothing", asyn
     }
   } finally {
     quiet.close();
-    spawnSync("umount", [stateDir]);
-    rmSync(stateDir, { recursive: true, force: true });
+    dropDisk(stateDir);
+  }
+});
+
+test("a job submitted while the disk is full is refused with 507 disk_full; with space again jobs are taken", async (t) => {
+  const stateDir = smallDisk(t);
+  if (!stateDir) return;
+  const quiet = await silentServer();
+  try {
+    const d = await startCorrald({ stateDir, args: ["--port", `quiet=socket://127.0.0.1:${quiet.port}`] });
+    try {
+      await boardState(d, "quiet", "online");
+      const filler = fillDisk(stateDir);
+      const r = await api(d.url, "POST", "/api/v1/boards/quiet/jobs", { kind: "reset" });
+      assert.equal(r.status, 507, JSON.stringify(r.body));
+      assert.equal(r.body.error.code, "disk_full");
+      assert.match(r.body.error.message, /disk is full/);
+      await healthy(d);
+      rmSync(filler);
+      const later = await runJob(d.url, "quiet", { kind: "reset" }, 20000);
+      assert.ok(["succeeded", "failed"].includes(later.state), later.state);
+    } finally {
+      await stopClean(d);
+    }
+  } finally {
+    quiet.close();
+    dropDisk(stateDir);
+  }
+});
+
+test("a job that ends while the disk is full is recorded with its real outcome once there is space", async (t) => {
+  const stateDir = smallDisk(t);
+  if (!stateDir) return;
+  try {
+    const d = await corrald({ stateDir });
+    try {
+      const id = await submit(d, "mp", { kind: "run", script: "import time\ntime.sleep(1.5)\nprint('ok')" });
+      await waitFor(async () => (await job(d, id)).state === "running", 10000, "the run to start");
+      const filler = fillDisk(stateDir);
+      await boardState(d, "mp", "online"); // the run ended; the store could not say so
+      rmSync(filler);
+      const j = await waitJob(d.url, id, 10000);
+      assert.equal(j.state, "succeeded", JSON.stringify(j.error));
+      assert.equal(j.result.stdout, "ok\r\n");
+    } finally {
+      await stopClean(d);
+    }
+  } finally {
+    dropDisk(stateDir);
   }
 });

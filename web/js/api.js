@@ -33,6 +33,10 @@ export async function api(method, path, body) {
   if (text && (res.headers.get("content-type") || "").includes("json")) {
     try { parsed = JSON.parse(text); } catch { parsed = null; }
   }
+  if (res.status === 401 && path !== "/api/v1/login") {
+    // corrald wants a token: the login box (login.js) listens for this.
+    window.dispatchEvent(new CustomEvent("corral:auth-required"));
+  }
   if (!res.ok) {
     const e = parsed && parsed.error;
     if (e && typeof e.message === "string") throw new ApiError(res.status, e.code, e.message, e.details);

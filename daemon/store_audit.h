@@ -1,0 +1,19 @@
+/* The audit log in the store: one row per mutating API request (who by token name, method,
+ * path, status, when), kept to the newest STORE_AUDIT_KEEP rows. Thread-safe like the store. */
+#ifndef CORRAL_STORE_AUDIT_H
+#define CORRAL_STORE_AUDIT_H
+
+#include <jansson.h>
+
+struct store;
+
+#define STORE_AUDIT_KEEP 10000   /* rows kept; older ones are pruned as new ones come */
+#define STORE_AUDIT_LIST_MAX 1000
+
+/* Append an entry (strings copied; path is cut at 1024 bytes). 0 or negative errno. */
+int store_audit_add(struct store *s, const char *token, const char *method, const char *path, unsigned status);
+/* The newest entries first: [{"id","at","token","method","path","status"}]. limit <= 0 means
+ * 100, at most STORE_AUDIT_LIST_MAX. *ret is a new reference owned by the caller. */
+int store_audit_list(struct store *s, int limit, json_t **ret);
+
+#endif
