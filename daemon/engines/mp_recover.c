@@ -59,6 +59,20 @@ static int diag_fail(struct mp_repl *r, char *msg, size_t msg_size)
         return -EHOSTDOWN;
 }
 
+void mp_repl_set_budget(struct mp_repl *r, int ms)
+{
+        r->deadline_ms = ms > 0 ? mp_repl_now(r) + (uint64_t)ms : 0;
+}
+
+/* The job's time is up: stop climbing the ladder and say what was seen so far. */
+static bool out_of_time(struct mp_repl *r, int next_step)
+{
+        if (!r->deadline_ms || mp_repl_now(r) < r->deadline_ms)
+                return false;
+        say(r, "recover %d/4: skipped, the job's time is up", next_step);
+        return true;
+}
+
 int mp_repl_recover(struct mp_repl *r, char *msg, size_t msg_size)
 {
         int rc;
@@ -67,6 +81,8 @@ int mp_repl_recover(struct mp_repl *r, char *msg, size_t msg_size)
         if ((rc = step_end(r, 1, "Ctrl-C twice", rc, msg, msg_size)) != -EAGAIN)
                 return rc;
 
+        if (out_of_time(r, 2))
+                return diag_fail(r, msg, msg_size);
         rc = port_write(r->port, "\x02", 1, r->io_timeout_ms);
         if (rc >= 0)
                 rc = mp_repl_drain(r, 100, 1000);
@@ -75,6 +91,8 @@ int mp_repl_recover(struct mp_repl *r, char *msg, size_t msg_size)
         if ((rc = step_end(r, 2, "Ctrl-B then Ctrl-A", rc < 0 ? rc : 0, msg, msg_size)) != -EAGAIN)
                 return rc;
 
+        if (out_of_time(r, 3))
+                return diag_fail(r, msg, msg_size);
         rc = port_write(r->port, "\x04", 1, r->io_timeout_ms);
         if (rc >= 0) {
                 rc = mp_repl_read_until(r, "soft reboot", 11, r->io_timeout_ms, NULL, 0);
@@ -87,6 +105,8 @@ int mp_repl_recover(struct mp_repl *r, char *msg, size_t msg_size)
         if ((rc = step_end(r, 3, "soft reset", rc, msg, msg_size)) != -EAGAIN)
                 return rc;
 
+        if (out_of_time(r, 4))
+                return diag_fail(r, msg, msg_size);
         rc = mp_repl_hard_reset(r, msg, msg_size);
         if (rc == -ENOTSUP) {
                 say(r, "recover 4/4 (hard reset): skipped: %s", msg);

@@ -44,6 +44,9 @@ struct mp_repl {
         /* Clock for deadlines; default CLOCK_MONOTONIC. Tests point it at the fake port's clock. */
         uint64_t (*now_ms)(void *clock_user);
         void *clock_user;
+        /* When set (mp_repl_now() clock), the recovery ladder stops climbing once it has passed:
+         * a job's timeout bounds the connect too. 0 = no limit. */
+        uint64_t deadline_ms;
 };
 
 void mp_repl_init(struct mp_repl *r, struct port *p);
@@ -105,6 +108,8 @@ int mp_repl_capture(struct mp_repl *r, int ms, char *buf, size_t size);
  * is reported through r->log. 0 = at the raw prompt; -EHOSTDOWN = every step failed, a diagnosis
  * of what the port showed is in msg; other negative errno = port failure (gone, cancelled). */
 int mp_repl_recover(struct mp_repl *r, char *msg, size_t msg_size);
+/* Bound connect/recover to ms from now (deadline_ms); ms <= 0 clears it. */
+void mp_repl_set_budget(struct mp_repl *r, int ms);
 /* Interrupt, enter the raw REPL, climb the ladder if needed. On failure *ret_diag (may be NULL)
  * holds the diagnosis of what the port showed and msg its message. */
 int mp_repl_connect(struct mp_repl *r, struct mp_diag *ret_diag, char *msg, size_t msg_size);

@@ -60,10 +60,14 @@ static void render_bytes(const uint8_t *d, size_t n, char *out, size_t size)
 }
 
 /* esp_facts (borrowed, may be NULL): what the ROM loader said just before; the result keeps them. */
-static int identify_repl(struct job_run *jr, struct mp_diag *diag, char *msg, size_t size, json_t *esp_facts)
+/* budget_ms bounds the REPL connect (0: the job's remaining time). */
+static int identify_repl(struct job_run *jr, struct mp_diag *diag, char *msg, size_t size, json_t *esp_facts,
+                         int budget_ms)
 {
         struct mp_repl r;
         mp_repl_init(&r, jr_port(jr));
+        int left = jr_time_left_ms(jr);
+        mp_repl_set_budget(&r, budget_ms > 0 && budget_ms < left ? budget_ms : left);
         r.log = log_line;
         r.log_user = jr;
         jr_progress(jr, 10, "connecting");
@@ -126,7 +130,9 @@ static int identify_run(struct job_run *jr)
                         /* The ROM identify hard-resets into the firmware: learn its version too. */
                         char m2[512];
                         port_sleep_ms(jr_port(jr), 500);
-                        if (identify_repl(jr, &diag, m2, sizeof(m2), esp_facts) < 0)
+                        /* Short: a blank or boot-looping board would otherwise climb the whole
+                         * recovery ladder before identify could report the chip. */
+                        if (identify_repl(jr, &diag, m2, sizeof(m2), esp_facts, 3000) < 0)
                                 jr_log(jr, "no MicroPython REPL after the reset: %s", m2);
                         json_decref(esp_facts);
                         jr_progress(jr, 100, "done");
@@ -136,7 +142,7 @@ static int identify_run(struct job_run *jr)
                         return jr_fail(jr, rc == -ENODEV ? "board_gone" : "esp_no_answer", "%s", msg);
                 jr_log(jr, "ESP ROM loader: %s", msg);
         }
-        int rc = identify_repl(jr, &diag, msg, sizeof(msg), NULL);
+        int rc = identify_repl(jr, &diag, msg, sizeof(msg), NULL, 0);
         if (rc == 0) {
                 jr_progress(jr, 100, "done");
                 return 0;

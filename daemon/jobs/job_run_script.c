@@ -106,6 +106,7 @@ static int connect_board(struct job_run *jr, struct mp_repl *r)
         struct mp_diag d = { 0 };
         char msg[512];
         mp_repl_init(r, jr_port(jr));
+        mp_repl_set_budget(r, jr_time_left_ms(jr));
         r->log = log_line;
         r->log_user = jr;
         jr_progress(jr, 5, "connecting");

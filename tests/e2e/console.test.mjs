@@ -156,7 +156,8 @@ test("web console: fleet, flash three boards, console, inventory, unplug, restar
       assert.equal(await row.locator(".pct").textContent(), "100 %");
       assert.equal(await row.locator(".bar .fill").evaluate((e) => e.style.width), "100%");
       const verdict = await row.locator(".verdict").textContent();
-      assert.match(verdict, /^succeeded/, `${id} verdict: ${verdict}`);
+      // The daemon's own one-sentence verdict, after its boot check.
+      assert.match(verdict, /^Flashed MicroPython v1\.25\.0 and it booted: MicroPython v1\.25\.0/, `${id} verdict: ${verdict}`);
     }
     await shot("03-flash-done");
     // What the dialog asked for: one job per board, DIO for the ESP8266s ("auto"), each image at

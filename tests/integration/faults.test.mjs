@@ -152,7 +152,7 @@ test("a board unplugged under an open console: the viewer is told it is offline,
   }
 });
 
-test("a hung board fails a run as a timeout with a plain message; after unhang the next run works", async () => {
+test("a hung board fails a run within its timeout with a diagnosis; after unhang the next run works", async () => {
   const d = await corrald();
   try {
     await E.control(mp.control, "hang");
@@ -160,11 +160,10 @@ test("a hung board fails a run as a timeout with a plain message; after unhang t
     const j = await runJob(d.url, "mp", { kind: "run", script: "print(1)", timeout_s: 4 }, 30000);
     const took = Date.now() - t0;
     assert.equal(j.state, "failed", JSON.stringify(j.result));
-    assert.equal(j.error.code, "timeout", j.error.message);
-    assert.match(j.error.message, /did not finish within its 4 s timeout/);
-    // The MicroPython connect ladder does not watch the job's deadline, so the worker's hard
-    // deadline (timeout + 10 s) is what ends it.
-    assert.ok(took < 4000 + 10000 + 3000, `the job ended ${took} ms after submission`);
+    assert.equal(j.error.code, "board_silent", j.error.message);
+    assert.match(j.error.message, /sent nothing at all/);
+    // The connect ladder stops climbing at the job's deadline; one step's own wait may overrun it.
+    assert.ok(took < 4000 + 5000, `the job ended ${took} ms after submission`);
     await E.control(mp.control, "unhang");
     const next = await runJob(d.url, "mp", { kind: "run", script: "print(6*7)" }, 30000);
     assert.equal(next.state, "succeeded", JSON.stringify(next.error));

@@ -594,6 +594,19 @@ static void recover_gives_up_with_a_diagnosis(void **state)
         assert_non_null(strstr(f->msg, "sent nothing"));
 }
 
+static void recover_stops_climbing_when_the_budget_is_spent(void **state)
+{
+        struct fx *f = *state;
+        f->m.dead = true;
+        mp_repl_set_budget(&f->r, 1000); /* less than step 1's own waits on a silent board */
+        assert_int_equal(mp_repl_recover(&f->r, f->msg, sizeof(f->msg)), -EHOSTDOWN);
+        assert_non_null(strstr(f->log, "recover 1/4 (Ctrl-C twice): no raw prompt"));
+        assert_non_null(strstr(f->log, "recover 2/4: skipped, the job's time is up"));
+        assert_null(strstr(f->log, "recover 3/4"));
+        assert_null(strstr(f->log, "recover 4/4"));
+        assert_non_null(strstr(f->msg, "sent nothing"));
+}
+
 static void connect_reports_a_silent_board(void **state)
 {
         struct fx *f = *state;
@@ -746,6 +759,7 @@ int main(void)
                 T(recover_climbs_the_ladder_in_order),
                 T(recover_stops_at_the_first_step_that_works),
                 T(recover_gives_up_with_a_diagnosis),
+                T(recover_stops_climbing_when_the_budget_is_spent),
                 T(connect_reports_a_silent_board),
                 T(connect_reports_an_unplugged_board),
                 cmocka_unit_test(diagnosis_classes),
