@@ -181,7 +181,7 @@ test("web console: fleet, flash three boards, console, inventory, unplug, restar
     assert.match(await offered.textContent(), /esp32-1\.25\.0\.bin/);
     await page.click("dialog#flash-dialog button:has-text('Close')");
     for (const id of Object.keys(flashJobs))
-      assert.match(await rowCell(id, ".job").textContent(), new RegExp(`^flash #${flashJobs[id].id} · succeeded`));
+      assert.match(await rowCell(id, ".job").textContent(), new RegExp(`^flash #${flashJobs[id].id} · Flashed MicroPython v1\\.25\\.0 and it booted`));
   });
 
   await step("identify fills chip, MAC and firmware version in the table", async () => {

@@ -3,14 +3,16 @@
 // audit log, and the rule that a non-loopback listener needs tokens. Traffic only ever goes to
 // 127.0.0.1.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
-import { api, CORRALD, silentServer, startCorrald, waitFor } from "./lib.mjs";
+import { api, CORRALD, ROOT, silentServer, startCorrald, waitFor } from "./lib.mjs";
+
+const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
 
 const SECRETS = { view: "viewer-secret-7f3a9c21", ops: "operator-secret-5d8e2b44", boss: "admin-secret-9c1f7e03" };
 const sha = (s) => createHash("sha256").update(s).digest("hex");
@@ -309,6 +311,17 @@ describe("tokens on loopback", () => {
     assert.match(newest.at, /^\d{4}-\d\d-\d\dT/);
     assert.ok(!entries.some((e) => e.method === "GET" || e.method === "HEAD"), "no reads in the audit log");
     assert.ok(entries.some((e) => e.token === "view" && e.path === "/api/v1/login"), "logins are recorded");
+  });
+
+  test("the CLI sends CORRAL_TOKEN as a bearer token; without it corrald's 401 reaches the user", async () => {
+    const run = (env) => spawnSync(CORRAL, ["--server", d.url, "--json", "boards"],
+      { env: { ...process.env, CORRAL_TOKEN: "", ...env }, encoding: "utf8", timeout: 20000 });
+    const ok = run({ CORRAL_TOKEN: SECRETS.view });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /"quiet"/);
+    const no = run({});
+    assert.notEqual(no.status, 0);
+    assert.match(no.stderr, /token/i);
   });
 
   test("the plain secrets never reach the state directory", async () => {
