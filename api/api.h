@@ -38,6 +38,14 @@ enum MHD_Result api_reply_json(struct api_req *rq, unsigned status, json_t *body
 enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char *code, json_t *details /* stolen */,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text /* freed */);
+/* body (stolen) as compact JSON (no trailing newline) with a Location header, and
+ * Cache-Control: no-store when no_store: for what a request created. */
+enum MHD_Result api_reply_json_at(struct api_req *rq, unsigned status, json_t *body, const char *location,
+                                  bool no_store);
+/* The error a registry or reservations call filled in (status 0 -> 500, no code -> "error");
+ * e's details are handed on and e is cleared. */
+struct reg_error;
+enum MHD_Result api_reply_reg_error(struct api_req *rq, struct reg_error *e);
 /* Queue resp (not destroyed) with the extra headers and remember the status: every reply goes
  * through here. */
 enum MHD_Result api_queue_response(struct api_req *rq, unsigned status, struct MHD_Response *resp);
@@ -46,6 +54,9 @@ void api_add_header(struct api_req *rq, const char *name, const char *value);
 /* Parse the body as a JSON object; on failure replies 400 itself and returns NULL. */
 json_t *api_body_json(struct api_req *rq, enum MHD_Result *reply);
 const char *api_query(struct api_req *rq, const char *key);
+/* A path segment as a resource id: a positive decimal number with nothing after it. *ret is set
+ * only when it is one. */
+bool api_parse_id(const char *s, int64_t *ret);
 
 /* Resource handlers (routes_*.c). Return MHD_NO only on fatal errors. */
 enum MHD_Result routes_boards(struct api_req *rq);

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "jobs/console.h"
 #include "log.h"
+#include "registry.h"
 #include "store_audit.h"
 #include "ws.h"
 #include "ws_frontdoor.h"
@@ -96,6 +97,37 @@ enum MHD_Result api_reply_json(struct api_req *rq, unsigned status, json_t *body
         return api_reply_text(rq, status, "application/json", text);
 }
 
+enum MHD_Result api_reply_json_at(struct api_req *rq, unsigned status, json_t *body, const char *location,
+                                  bool no_store)
+{
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (!text)
+                return MHD_NO;
+        struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+        if (no_store)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        enum MHD_Result r = api_queue_response(rq, status, resp);
+        MHD_destroy_response(resp);
+        return r;
+}
+
+enum MHD_Result api_reply_reg_error(struct api_req *rq, struct reg_error *e)
+{
+        json_t *details = e->details;
+        e->details = NULL;
+        enum MHD_Result r = api_reply_error(rq, (unsigned)(e->status ? e->status : 500), e->code[0] ? e->code : "error",
+                                            details, "%s", e->message);
+        reg_error_clear(e);
+        return r;
+}
+
 enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char *code, json_t *details,
                                 const char *fmt, ...)
 {
@@ -129,6 +161,16 @@ json_t *api_body_json(struct api_req *rq, enum MHD_Result *reply)
                 return NULL;
         }
         return j;
+}
+
+bool api_parse_id(const char *s, int64_t *ret)
+{
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (!*s || *end || v <= 0)
+                return false;
+        *ret = v;
+        return true;
 }
 
 const char *api_query(struct api_req *rq, const char *key)

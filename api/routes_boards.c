@@ -7,14 +7,6 @@
 #include "registry.h"
 #include "store.h"
 
-static enum MHD_Result reply_reg_error(struct api_req *rq, struct reg_error *e)
-{
-        json_t *details = e->details;
-        e->details = NULL;
-        return api_reply_error(rq, (unsigned)(e->status ? e->status : 500), e->code[0] ? e->code : "error", details,
-                               "%s", e->message);
-}
-
 static enum MHD_Result board_jobs(struct api_req *rq, const char *id)
 {
         if (!strcmp(rq->method, "GET")) {
@@ -40,22 +32,11 @@ static enum MHD_Result board_jobs(struct api_req *rq, const char *id)
         json_t *job = NULL;
         int rc = registry_job_submit_leased(rq->ctx->registry, id, body, rq->lease, &job, &err);
         json_decref(body);
-        if (rc < 0) {
-                reply = reply_reg_error(rq, &err);
-                reg_error_clear(&err);
-                return reply;
-        }
+        if (rc < 0)
+                return api_reply_reg_error(rq, &err);
         char loc[64];
         snprintf(loc, sizeof(loc), "/api/v1/jobs/%lld", (long long)json_integer_value(json_object_get(job, "id")));
-        char *text = json_dumps(job, JSON_COMPACT);
-        json_decref(job);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        reply = api_queue_response(rq, 202, resp);
-        MHD_destroy_response(resp);
-        return reply;
+        return api_reply_json_at(rq, 202, job, loc, true);
 }
 
 enum MHD_Result routes_boards(struct api_req *rq)
@@ -94,11 +75,8 @@ enum MHD_Result routes_boards(struct api_req *rq)
                 struct reg_error err = { 0 };
                 int rc = registry_board_update(reg, id, body, &err);
                 json_decref(body);
-                if (rc < 0) {
-                        reply = reply_reg_error(rq, &err);
-                        reg_error_clear(&err);
-                        return reply;
-                }
+                if (rc < 0)
+                        return api_reply_reg_error(rq, &err);
                 json_t *b = NULL;
                 if (registry_board_json(reg, id, &b) < 0)
                         return api_reply_error(rq, 404, "board_not_found", NULL, "No board with id '%s'.", id);

@@ -260,20 +260,7 @@ static enum MHD_Result post_firmware(struct api_req *rq)
         char loc[128];
         snprintf(loc, sizeof(loc), "/api/v1/firmware/%s", sha);
         json_object_set_new(row, "created", json_boolean(created));
-        char *text = json_dumps(with_urls(row), JSON_COMPACT);
-        json_decref(row);
-        if (!text)
-                return MHD_NO;
-        struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
-        enum MHD_Result r = api_queue_response(rq, created ? 201 : 200, resp);
-        MHD_destroy_response(resp);
-        return r;
+        return api_reply_json_at(rq, created ? 201 : 200, with_urls(row), loc, false);
 }
 
 /* ---- GET /firmware/{id}?download=1 ---- */

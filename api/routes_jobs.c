@@ -9,16 +9,6 @@
 
 static const char *const job_states[] = { "queued", "running", "succeeded", "failed", "cancelled", "interrupted", NULL };
 
-static bool parse_id(const char *s, int64_t *out)
-{
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (!*s || *end || v <= 0)
-                return false;
-        *out = v;
-        return true;
-}
-
 enum MHD_Result routes_jobs(struct api_req *rq)
 {
         if (rq->nsegs == 1) {
@@ -42,7 +32,7 @@ enum MHD_Result routes_jobs(struct api_req *rq)
                 return api_reply_json(rq, 200, json_pack("{s:o}", "jobs", jobs));
         }
         int64_t id;
-        if (!parse_id(rq->segs[1], &id))
+        if (!api_parse_id(rq->segs[1], &id))
                 return api_reply_error(rq, 400, "invalid_job_id", json_pack("{s:s}", "job", rq->segs[1]),
                                        "Job ids are positive whole numbers, not '%s'.", rq->segs[1]);
         if (rq->nsegs == 2) {
@@ -59,13 +49,8 @@ enum MHD_Result routes_jobs(struct api_req *rq)
                         return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use POST on /jobs/{id}/cancel.");
                 struct reg_error err = { 0 };
                 json_t *job = NULL;
-                if (registry_job_cancel(rq->ctx->registry, id, &job, &err) < 0) {
-                        json_t *details = err.details;
-                        err.details = NULL;
-                        enum MHD_Result r = api_reply_error(rq, (unsigned)err.status, err.code, details, "%s", err.message);
-                        reg_error_clear(&err);
-                        return r;
-                }
+                if (registry_job_cancel(rq->ctx->registry, id, &job, &err) < 0)
+                        return api_reply_reg_error(rq, &err);
                 return api_reply_json(rq, 202, job);
         }
         return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No such API path '%s'.", rq->url);

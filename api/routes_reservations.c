@@ -10,16 +10,6 @@
 #include "registry.h"
 #include "reservations.h"
 
-static enum MHD_Result reply_err(struct api_req *rq, struct reg_error *e)
-{
-        json_t *details = e->details;
-        e->details = NULL;
-        enum MHD_Result r = api_reply_error(rq, (unsigned)(e->status ? e->status : 500), e->code[0] ? e->code : "error",
-                                            details, "%s", e->message);
-        reg_error_clear(e);
-        return r;
-}
-
 static enum MHD_Result unavailable(struct api_req *rq)
 {
         return api_reply_error(rq, 503, "reservations_unavailable", NULL,
@@ -40,21 +30,7 @@ static enum MHD_Result reply_created(struct api_req *rq, json_t *resv)
 {
         char loc[64];
         snprintf(loc, sizeof(loc), "/api/v1/reservations/%lld", (long long)json_integer_value(json_object_get(resv, "id")));
-        char *text = json_dumps(resv, JSON_COMPACT);
-        json_decref(resv);
-        if (!text)
-                return MHD_NO;
-        struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        enum MHD_Result r = api_queue_response(rq, 201, resp);
-        MHD_destroy_response(resp);
-        return r;
+        return api_reply_json_at(rq, 201, resv, loc, true);
 }
 
 /* POST /reservations. With wait_s, a refusal because every matching board is reserved (or none is
@@ -72,7 +48,7 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
         struct resv_request req;
         if (reservations_parse_request(body, &req, &err) < 0) {
                 json_decref(body);
-                return reply_err(rq, &err);
+                return api_reply_reg_error(rq, &err);
         }
         json_t *boards = NULL;
         if (registry_boards_json(rq->ctx->registry, NULL, NULL, NULL, &boards) < 0) {
@@ -105,17 +81,7 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
         }
         if (may_wait && err.details)
                 json_object_set_new(err.details, "waited_s", json_integer(req.wait_s));
-        return reply_err(rq, &err);
-}
-
-static bool parse_id(const char *s, int64_t *out)
-{
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (!*s || *end || v <= 0)
-                return false;
-        *out = v;
-        return true;
+        return api_reply_reg_error(rq, &err);
 }
 
 static enum MHD_Result renew(struct api_req *rq, struct reservations *rs, int64_t id)
@@ -147,7 +113,7 @@ static enum MHD_Result renew(struct api_req *rq, struct reservations *rs, int64_
         struct reg_error err = { 0 };
         json_t *resv = NULL;
         if (reservations_renew(rs, id, rq->lease, ttl, now, &resv, &err) < 0)
-                return reply_err(rq, &err);
+                return api_reply_reg_error(rq, &err);
         return api_reply_json(rq, 200, resv);
 }
 
@@ -167,7 +133,7 @@ enum MHD_Result routes_reservations(struct api_req *rq)
                 return api_reply_json(rq, 200, json_pack("{s:o}", "reservations", list));
         }
         int64_t id;
-        if (!parse_id(rq->segs[1], &id))
+        if (!api_parse_id(rq->segs[1], &id))
                 return api_reply_error(rq, 400, "invalid_reservation_id", json_pack("{s:s}", "reservation", rq->segs[1]),
                                        "Reservation ids are positive whole numbers, not '%s'.", rq->segs[1]);
         if (rq->nsegs == 2) {
@@ -183,7 +149,7 @@ enum MHD_Result routes_reservations(struct api_req *rq)
                         struct reg_error err = { 0 };
                         json_t *resv = NULL;
                         if (reservations_release(rs, id, rq->lease, reservations_now_ms(), &resv, &err) < 0)
-                                return reply_err(rq, &err);
+                                return api_reply_reg_error(rq, &err);
                         return api_reply_json(rq, 200, resv);
                 }
                 return api_reply_error(rq, 405, "method_not_allowed", NULL,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +54,7 @@ void reg_error_clear(struct reg_error *e)
         memset(e, 0, sizeof(*e));
 }
 
-static int set_err(struct reg_error *e, int status, const char *code, json_t *details, const char *fmt, ...)
-        __attribute__((format(printf, 5, 6)));
-static int set_err(struct reg_error *e, int status, const char *code, json_t *details, const char *fmt, ...)
+int reg_error_set(struct reg_error *e, int status, const char *code, json_t *details, int rc, const char *fmt, ...)
 {
         if (e) {
                 e->status = status;
@@ -69,7 +68,7 @@ static int set_err(struct reg_error *e, int status, const char *code, json_t *de
         } else {
                 json_decref(details);
         }
-        return -EINVAL;
+        return rc;
 }
 
 static struct present *find_by_id(struct registry *r, const char *id)
@@ -431,43 +430,46 @@ int registry_board_json(struct registry *r, const char *id, json_t **ret)
 int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct reg_error *err)
 {
         if (!json_is_object(patch))
-                return set_err(err, 400, "invalid_body", NULL, "The body must be a JSON object.");
+                return reg_error_set(err, 400, "invalid_body", NULL, -EINVAL, "The body must be a JSON object.");
         const char *key;
         json_t *v;
         json_object_foreach((json_t *)patch, key, v)
         {
                 if (strcmp(key, "name") && strcmp(key, "labels") && strcmp(key, "notes"))
-                        return set_err(err, 400, "unknown_field", json_pack("{s:s}", "field", key),
-                                       "Field '%s' cannot be changed; editable fields are name, labels and notes.", key);
+                        return reg_error_set(
+                                err, 400, "unknown_field", json_pack("{s:s}", "field", key), -EINVAL,
+                                "Field '%s' cannot be changed; editable fields are name, labels and notes.", key);
         }
         json_t *name = json_object_get(patch, "name");
         json_t *labels = json_object_get(patch, "labels");
         json_t *notes = json_object_get(patch, "notes");
         if (name && (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 64))
-                return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "name"),
-                               "'name' must be a string of 1 to 64 characters.");
+                return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "name"), -EINVAL,
+                                     "'name' must be a string of 1 to 64 characters.");
         if (notes && (!json_is_string(notes) || json_string_length(notes) > 4096))
-                return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "notes"),
-                               "'notes' must be a string of at most 4096 characters.");
+                return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "notes"), -EINVAL,
+                                     "'notes' must be a string of at most 4096 characters.");
         if (labels) {
                 size_t i;
                 json_t *l;
                 if (!json_is_array(labels) || json_array_size(labels) > 32)
-                        return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "labels"),
-                                       "'labels' must be an array of at most 32 strings.");
+                        return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "labels"), -EINVAL,
+                                             "'labels' must be an array of at most 32 strings.");
                 json_array_foreach(labels, i, l)
                 {
                         if (!json_is_string(l) || json_string_length(l) == 0 || json_string_length(l) > 64)
-                                return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "labels"),
-                                               "Each label must be a string of 1 to 64 characters.");
+                                return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "labels"),
+                                                     -EINVAL, "Each label must be a string of 1 to 64 characters.");
                 }
         }
         int rc = store_board_update(r->store, id, name ? json_string_value(name) : NULL, labels,
                                     notes ? json_string_value(notes) : NULL);
         if (rc == -ENOENT)
-                return set_err(err, 404, "board_not_found", json_pack("{s:s}", "board", id), "No board with id '%s'.", id);
+                return reg_error_set(err, 404, "board_not_found", json_pack("{s:s}", "board", id), -EINVAL,
+                                     "No board with id '%s'.", id);
         if (rc < 0)
-                return set_err(err, 500, "store_error", NULL, "Could not save the board: %s", strerror(-rc));
+                return reg_error_set(err, 500, "store_error", NULL, -EINVAL, "Could not save the board: %s",
+                                     strerror(-rc));
         publish_board(r, "board.updated", id);
         return 0;
 }
@@ -487,24 +489,25 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
                                json_t **ret_job, struct reg_error *err)
 {
         if (!json_is_object(body))
-                return set_err(err, 400, "invalid_body", NULL, "The body must be a JSON object with a \"kind\".");
+                return reg_error_set(err, 400, "invalid_body", NULL, -EINVAL,
+                                     "The body must be a JSON object with a \"kind\".");
         json_t *jk = json_object_get(body, "kind");
         char kinds[512];
         job_kinds_list(kinds, sizeof(kinds));
         if (!json_is_string(jk))
-                return set_err(err, 400, "missing_kind", json_pack("{s:s}", "allowed", kinds),
-                               "The job needs a \"kind\"; one of: %s.", kinds);
+                return reg_error_set(err, 400, "missing_kind", json_pack("{s:s}", "allowed", kinds), -EINVAL,
+                                     "The job needs a \"kind\"; one of: %s.", kinds);
         const struct job_kind *kind = job_kind_find(json_string_value(jk));
         if (!kind)
-                return set_err(err, 400, "unknown_kind",
-                               json_pack("{s:s, s:s}", "kind", json_string_value(jk), "allowed", kinds),
-                               "Unknown job kind '%s'; allowed kinds: %s.", json_string_value(jk), kinds);
+                return reg_error_set(err, 400, "unknown_kind",
+                                     json_pack("{s:s, s:s}", "kind", json_string_value(jk), "allowed", kinds), -EINVAL,
+                                     "Unknown job kind '%s'; allowed kinds: %s.", json_string_value(jk), kinds);
         int timeout_s = (int)kind->default_timeout_s;
         json_t *jt = json_object_get(body, "timeout_s");
         if (jt) {
                 if (!json_is_integer(jt) || json_integer_value(jt) < 1 || json_integer_value(jt) > 86400)
-                        return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "timeout_s"),
-                                       "'timeout_s' must be a whole number of seconds from 1 to 86400.");
+                        return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "timeout_s"),
+                                             -EINVAL, "'timeout_s' must be a whole number of seconds from 1 to 86400.");
                 timeout_s = (int)json_integer_value(jt);
         }
         if (timeout_s <= 0)
@@ -515,14 +518,15 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
                 if (c >= 0 && kind->check_store)
                         c = kind->check_store(body, r->store, msg, sizeof(msg));
                 if (c < 0)
-                        return set_err(err, c == -EBADMSG ? 422 : 400, c == -EBADMSG ? "unprocessable" : "invalid_params",
-                                       json_pack("{s:s}", "kind", kind->name), "%s",
-                                       msg[0] ? msg : "Invalid parameters for this job kind.");
+                        return reg_error_set(err, c == -EBADMSG ? 422 : 400,
+                                             c == -EBADMSG ? "unprocessable" : "invalid_params",
+                                             json_pack("{s:s}", "kind", kind->name), -EINVAL, "%s",
+                                             msg[0] ? msg : "Invalid parameters for this job kind.");
         }
         json_t *row = NULL;
         if (store_board_get(r->store, board_id, &row) < 0)
-                return set_err(err, 404, "board_not_found", json_pack("{s:s}", "board", board_id),
-                               "No board with id '%s'.", board_id);
+                return reg_error_set(err, 404, "board_not_found", json_pack("{s:s}", "board", board_id), -EINVAL,
+                                     "No board with id '%s'.", board_id);
         if (kind->check_board) {
                 /* Checks against what earlier jobs learned about this board (its chip, ...). */
                 char msg[512] = "";
@@ -535,9 +539,10 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
                 json_decref(facts);
                 if (c < 0) {
                         json_decref(row);
-                        return set_err(err, c == -EBADMSG ? 422 : 400, c == -EBADMSG ? "unprocessable" : "invalid_params",
-                                       json_pack("{s:s, s:s}", "kind", kind->name, "board", board_id), "%s",
-                                       msg[0] ? msg : "These parameters do not fit this board.");
+                        return reg_error_set(err, c == -EBADMSG ? 422 : 400,
+                                             c == -EBADMSG ? "unprocessable" : "invalid_params",
+                                             json_pack("{s:s, s:s}", "kind", kind->name, "board", board_id), -EINVAL,
+                                             "%s", msg[0] ? msg : "These parameters do not fit this board.");
                 }
         }
         json_decref(row);
@@ -550,14 +555,15 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
         int rc = 0;
         if (!p) {
                 pthread_mutex_unlock(&r->mu);
-                return set_err(err, 409, "board_offline", json_pack("{s:s}", "board", board_id),
-                               "Board '%s' is offline (not plugged in or its port is not configured).", board_id);
+                return reg_error_set(err, 409, "board_offline", json_pack("{s:s}", "board", board_id), -EINVAL,
+                                     "Board '%s' is offline (not plugged in or its port is not configured).", board_id);
         }
         rc = store_job_create(r->store, board_id, kind->name, body, timeout_s, &id);
         if (rc < 0) {
                 pthread_mutex_unlock(&r->mu);
-                return set_err(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error", NULL,
-                               "Could not record the job: %s", rc == -ENOSPC ? "the disk is full" : strerror(-rc));
+                return reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error", NULL,
+                                     -EINVAL, "Could not record the job: %s",
+                                     rc == -ENOSPC ? "the disk is full" : strerror(-rc));
         }
         rc = worker_enqueue(p->worker, id, kind, body, timeout_s);
         pthread_mutex_unlock(&r->mu);
@@ -566,20 +572,21 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
                         store_job_finish(r->store, id, "failed", NULL, rc == -ENOSPC ? "queue_full" : "not_queued",
                                          rc == -ENOSPC ? "The board's job queue is full." : strerror(-rc));
                 if (rc == -ENOSPC)
-                        return set_err(err, 429, "queue_full", json_pack("{s:s}", "board", board_id),
-                                       "Board '%s' already has the maximum number of queued jobs; try again later.",
-                                       board_id);
+                        return reg_error_set(
+                                err, 429, "queue_full", json_pack("{s:s}", "board", board_id), -EINVAL,
+                                "Board '%s' already has the maximum number of queued jobs; try again later.", board_id);
                 if (rc == -ENODEV)
-                        return set_err(err, 409, "board_offline", json_pack("{s:s}", "board", board_id),
-                                       "Board '%s' went offline.", board_id);
-                return set_err(err, 500, "store_error", NULL, "Could not queue the job: %s", strerror(-rc));
+                        return reg_error_set(err, 409, "board_offline", json_pack("{s:s}", "board", board_id), -EINVAL,
+                                             "Board '%s' went offline.", board_id);
+                return reg_error_set(err, 500, "store_error", NULL, -EINVAL, "Could not queue the job: %s",
+                                     strerror(-rc));
         }
         events_publish(r->events, "job.state",
                        json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
                                  "state", "queued"));
         rc = store_job_get(r->store, id, false, ret_job);
-        return rc < 0 ? set_err(err, 500, "store_error", NULL, "Job %lld was queued but cannot be read back.",
-                                (long long)id)
+        return rc < 0 ? reg_error_set(err, 500, "store_error", NULL, -EINVAL,
+                                      "Job %lld was queued but cannot be read back.", (long long)id)
                       : 0;
 }
 
@@ -587,13 +594,15 @@ int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, st
 {
         json_t *job = NULL;
         if (store_job_get(r->store, job_id, false, &job) < 0)
-                return set_err(err, 404, "job_not_found", json_pack("{s:I}", "job", (json_int_t)job_id),
-                               "No job with id %lld.", (long long)job_id);
+                return reg_error_set(err, 404, "job_not_found", json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,
+                                     "No job with id %lld.", (long long)job_id);
         const char *state = json_string_value(json_object_get(job, "state"));
         const char *board = json_string_value(json_object_get(job, "board"));
         if (!state || (strcmp(state, "queued") && strcmp(state, "running"))) {
-                int rc = set_err(err, 409, "job_finished", json_pack("{s:I, s:s}", "job", (json_int_t)job_id, "state", state ? state : "?"),
-                                 "Job %lld has already finished (%s).", (long long)job_id, state ? state : "?");
+                int rc = reg_error_set(err, 409, "job_finished",
+                                       json_pack("{s:I, s:s}", "job", (json_int_t)job_id, "state", state ? state : "?"),
+                                       -EINVAL, "Job %lld has already finished (%s).", (long long)job_id,
+                                       state ? state : "?");
                 json_decref(job);
                 return rc;
         }
@@ -603,8 +612,8 @@ int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, st
         pthread_mutex_unlock(&r->mu);
         json_decref(job);
         if (rc < 0)
-                return set_err(err, 409, "job_finished", json_pack("{s:I}", "job", (json_int_t)job_id),
-                               "Job %lld is no longer queued or running.", (long long)job_id);
+                return reg_error_set(err, 409, "job_finished", json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,
+                                     "Job %lld is no longer queued or running.", (long long)job_id);
         /* A running job finishes asynchronously; report what the store says now. */
         if (store_job_get(r->store, job_id, false, ret_job) < 0)
                 *ret_job = json_pack("{s:I}", "id", (json_int_t)job_id);

@@ -33,6 +33,10 @@ struct reg_error {
         json_t *details;          /* owned; may be NULL */
 };
 void reg_error_clear(struct reg_error *e);
+/* Fill e, when not NULL: status, code, message (printf-style) and details (stolen; freed when e
+ * is NULL). Returns rc, for `return reg_error_set(err, 404, ..., -ENOENT, ...);`. */
+int reg_error_set(struct reg_error *e, int status, const char *code, json_t *details, int rc, const char *fmt, ...)
+        __attribute__((format(printf, 6, 7)));
 
 struct console_dir;
 /* consoles: where the workers publish their board consoles (borrowed, outlives the registry). */

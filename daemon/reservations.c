@@ -6,7 +6,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,25 +55,6 @@ struct after {
         struct waiter wake[RESV_MAX_WAITERS];
         size_t nwake;
 };
-
-static int set_err(struct reg_error *e, int status, const char *code, json_t *details, int rc, const char *fmt, ...)
-        __attribute__((format(printf, 6, 7)));
-static int set_err(struct reg_error *e, int status, const char *code, json_t *details, int rc, const char *fmt, ...)
-{
-        if (e) {
-                e->status = status;
-                snprintf(e->code, sizeof(e->code), "%s", code);
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(e->message, sizeof(e->message), fmt, ap);
-                va_end(ap);
-                json_decref(e->details);
-                e->details = details;
-        } else {
-                json_decref(details);
-        }
-        return rc;
-}
 
 int64_t reservations_now_ms(void)
 {
@@ -148,15 +128,15 @@ bool reservations_board_matches(const json_t *board, const json_t *match)
 
 static int bad_field(struct reg_error *err, const char *field, const char *msg)
 {
-        return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", field), -EINVAL, "%s", msg);
+        return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", field), -EINVAL, "%s", msg);
 }
 
 static int parse_match(const json_t *match, struct reg_error *err)
 {
         if (!json_is_object(match))
-                return set_err(err, 400, "invalid_match", NULL, -EINVAL,
-                               "'match' must be an object with any of \"labels\" (list of strings), \"family\" "
-                               "and \"board\" (an id).");
+                return reg_error_set(err, 400, "invalid_match", NULL, -EINVAL,
+                                     "'match' must be an object with any of \"labels\" (list of strings), \"family\" "
+                                     "and \"board\" (an id).");
         const char *key;
         json_t *v;
         json_object_foreach((json_t *)match, key, v) {
@@ -164,22 +144,23 @@ static int parse_match(const json_t *match, struct reg_error *err)
                         size_t i;
                         json_t *l;
                         if (!json_is_array(v) || json_array_size(v) > 32)
-                                return set_err(err, 400, "invalid_match", json_pack("{s:s}", "field", "labels"),
-                                               -EINVAL, "'match.labels' must be a list of at most 32 strings.");
+                                return reg_error_set(err, 400, "invalid_match", json_pack("{s:s}", "field", "labels"),
+                                                     -EINVAL, "'match.labels' must be a list of at most 32 strings.");
                         json_array_foreach(v, i, l)
                                 if (!json_is_string(l) || !json_string_length(l) || json_string_length(l) > 64)
-                                        return set_err(err, 400, "invalid_match",
-                                                       json_pack("{s:s}", "field", "labels"), -EINVAL,
-                                                       "Each label in 'match.labels' must be a string of 1 to 64 "
-                                                       "characters.");
+                                        return reg_error_set(err, 400, "invalid_match",
+                                                             json_pack("{s:s}", "field", "labels"), -EINVAL,
+                                                             "Each label in 'match.labels' must be a string of 1 to 64 "
+                                                             "characters.");
                 } else if (!strcmp(key, "family") || !strcmp(key, "board")) {
                         if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 64)
-                                return set_err(err, 400, "invalid_match", json_pack("{s:s}", "field", key), -EINVAL,
-                                               "'match.%s' must be a string of 1 to 64 characters.", key);
+                                return reg_error_set(err, 400, "invalid_match", json_pack("{s:s}", "field", key),
+                                                     -EINVAL, "'match.%s' must be a string of 1 to 64 characters.",
+                                                     key);
                 } else {
-                        return set_err(err, 400, "invalid_match", json_pack("{s:s}", "field", key), -EINVAL,
-                                       "Unknown key 'match.%s'; a match has \"labels\", \"family\" and \"board\".",
-                                       key);
+                        return reg_error_set(
+                                err, 400, "invalid_match", json_pack("{s:s}", "field", key), -EINVAL,
+                                "Unknown key 'match.%s'; a match has \"labels\", \"family\" and \"board\".", key);
                 }
         }
         return 0;
@@ -205,19 +186,21 @@ static int int_field(const json_t *body, const char *name, int min, int max, int
 int reservations_parse_request(const json_t *body, struct resv_request *req, struct reg_error *err)
 {
         if (!json_is_object(body))
-                return set_err(err, 400, "invalid_body", NULL, -EINVAL, "The body must be a JSON object.");
+                return reg_error_set(err, 400, "invalid_body", NULL, -EINVAL, "The body must be a JSON object.");
         const char *key;
         json_t *v;
         json_object_foreach((json_t *)body, key, v)
                 if (strcmp(key, "match") && strcmp(key, "ttl_s") && strcmp(key, "owner") && strcmp(key, "wait_s"))
-                        return set_err(err, 400, "unknown_field", json_pack("{s:s}", "field", key), -EINVAL,
-                                       "Unknown field '%s'; a reservation takes match, ttl_s, owner and wait_s.", key);
+                        return reg_error_set(err, 400, "unknown_field", json_pack("{s:s}", "field", key), -EINVAL,
+                                             "Unknown field '%s'; a reservation takes match, ttl_s, owner and wait_s.",
+                                             key);
         struct resv_request r = { 0 };
         r.match = json_object_get(body, "match");
         if (!r.match)
-                return set_err(err, 400, "invalid_match", NULL, -EINVAL,
-                               "A reservation needs a 'match': {\"labels\": [...], \"family\": \"...\", \"board\": "
-                               "\"id\"} ({} takes any board).");
+                return reg_error_set(
+                        err, 400, "invalid_match", NULL, -EINVAL,
+                        "A reservation needs a 'match': {\"labels\": [...], \"family\": \"...\", \"board\": "
+                        "\"id\"} ({} takes any board).");
         int rc = parse_match(r.match, err);
         if (rc < 0)
                 return rc;
@@ -447,17 +430,37 @@ static json_t *holder_details(const struct resv *r)
 
 /* ---- leases ---- */
 
+/* Start a change: a fresh struct after, the lock taken and expired leases dealt with. NULL when
+ * out of memory (err filled in). End it with change_end(). */
+static struct after *change_begin(struct reservations *rs, int64_t now_ms, struct reg_error *err)
+{
+        struct after *a = calloc(1, sizeof(*a));
+        if (!a) {
+                reg_error_set(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+                return NULL;
+        }
+        pthread_mutex_lock(&rs->mu);
+        expire_locked(rs, now_ms, a);
+        return a;
+}
+
+/* Drop the lock, then announce and wake what the change collected. */
+static void change_end(struct reservations *rs, struct after *a)
+{
+        pthread_mutex_unlock(&rs->mu);
+        run_after(rs, a);
+        free(a);
+}
+
 int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
                         int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct reg_error *err)
 {
         if (!rs || !req || !ret)
                 return -EINVAL;
-        struct after *a = calloc(1, sizeof(*a));
+        struct after *a = change_begin(rs, now_ms, err);
         if (!a)
-                return set_err(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+                return -ENOMEM;
         int rc = 0;
-        pthread_mutex_lock(&rs->mu);
-        expire_locked(rs, now_ms, a);
         if (ret_gen)
                 *ret_gen = rs->gen;
         const json_t *pick = NULL;
@@ -484,22 +487,23 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
         }
         if (!pick) {
                 if (!nmatch)
-                        rc = set_err(err, 404, "no_matching_board", json_pack("{s:O}", "match", req->match), -ENOENT,
-                                     "No board matches this reservation's 'match'.");
+                        rc = reg_error_set(err, 404, "no_matching_board", json_pack("{s:O}", "match", req->match),
+                                           -ENOENT, "No board matches this reservation's 'match'.");
                 else if (!npresent)
-                        rc = set_err(err, 409, "no_board_online", json_pack("{s:O}", "match", req->match), -ENODEV,
-                                     "%zu board(s) match, but none is online.", nmatch);
+                        rc = reg_error_set(err, 409, "no_board_online", json_pack("{s:O}", "match", req->match),
+                                           -ENODEV, "%zu board(s) match, but none is online.", nmatch);
                 else {
                         char exp[32];
                         iso_from_ms(first_holder->expires_ms, exp, sizeof(exp));
                         json_t *d = holder_details(first_holder);
                         json_object_set(d, "holders", holders);
-                        rc = set_err(err, 409, "board_reserved", d, -EBUSY,
-                                     "Every matching board is reserved: %s holds %s until %s%s.", first_holder->owner,
-                                     first_holder->board, exp, npresent > 1 ? " (the first to free up)" : "");
+                        rc = reg_error_set(err, 409, "board_reserved", d, -EBUSY,
+                                           "Every matching board is reserved: %s holds %s until %s%s.",
+                                           first_holder->owner, first_holder->board, exp,
+                                           npresent > 1 ? " (the first to free up)" : "");
                 }
         } else if (rs->nactive == RESV_MAX_ACTIVE) {
-                rc = set_err(err, 503, "too_many_reservations", NULL, -ENOSPC, "Too many active reservations.");
+                rc = reg_error_set(err, 503, "too_many_reservations", NULL, -ENOSPC, "Too many active reservations.");
         }
         json_decref(holders);
         struct resv *r = NULL;
@@ -508,7 +512,7 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                 unsigned char rnd[32];
                 r = calloc(1, sizeof(*r));
                 if (!r || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-                        rc = set_err(err, 500, "no_entropy", NULL, -EIO, "Cannot make a lease token.");
+                        rc = reg_error_set(err, 500, "no_entropy", NULL, -EIO, "Cannot make a lease token.");
                 } else {
                         int n = snprintf(token, sizeof(token), "cl-%lld-", (long long)rs->next_id);
                         for (size_t k = 0; k < sizeof(rnd); k++)
@@ -524,8 +528,9 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                         rc = store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match,
                                                r->ttl_s, r->expires_ms);
                         if (rc < 0)
-                                rc = set_err(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
-                                             NULL, rc, "Could not record the reservation: %s", strerror(-rc));
+                                rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500,
+                                                   rc == -ENOSPC ? "disk_full" : "store_error", NULL, rc,
+                                                   "Could not record the reservation: %s", strerror(-rc));
                 }
                 OPENSSL_cleanse(rnd, sizeof(rnd));
         }
@@ -541,9 +546,7 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                 resv_free(r);
         }
         OPENSSL_cleanse(token, sizeof(token));
-        pthread_mutex_unlock(&rs->mu);
-        run_after(rs, a);
-        free(a);
+        change_end(rs, a);
         return rc;
 }
 
@@ -591,24 +594,26 @@ static ssize_t authorize_locked(struct reservations *rs, int64_t id, const char 
         if (i < 0) {
                 json_t *row = NULL;
                 if (store_resv_get(rs->store, id, &row) < 0)
-                        return set_err(err, 404, "reservation_not_found", json_pack("{s:I}", "reservation", (json_int_t)id),
-                                       -ENOENT, "No reservation with id %lld.", (long long)id);
+                        return reg_error_set(err, 404, "reservation_not_found",
+                                             json_pack("{s:I}", "reservation", (json_int_t)id), -ENOENT,
+                                             "No reservation with id %lld.", (long long)id);
                 char state[16];
                 snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(row, "state")));
                 json_t *d = json_pack("{s:I, s:s, s:O}", "reservation", (json_int_t)id, "state", state, "ended_at",
                                       json_object_get(row, "ended_at"));
                 json_decref(row);
-                return set_err(err, 409, "reservation_ended", d, -ESTALE, "Reservation %lld has already ended (%s).",
-                               (long long)id, state);
+                return reg_error_set(err, 409, "reservation_ended", d, -ESTALE,
+                                     "Reservation %lld has already ended (%s).", (long long)id, state);
         }
         if (!token || !*token)
-                return set_err(err, 401, "lease_required", json_pack("{s:I}", "reservation", (json_int_t)id), -EACCES,
-                               "Present the lease token in the X-Corral-Lease header.");
+                return reg_error_set(err, 401, "lease_required", json_pack("{s:I}", "reservation", (json_int_t)id),
+                                     -EACCES, "Present the lease token in the X-Corral-Lease header.");
         char h[65];
         reservations_token_hash(token, h);
         if (CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
-                return set_err(err, 403, "lease_mismatch", json_pack("{s:I}", "reservation", (json_int_t)id), -EPERM,
-                               "The lease token presented is not the one of reservation %lld.", (long long)id);
+                return reg_error_set(err, 403, "lease_mismatch", json_pack("{s:I}", "reservation", (json_int_t)id),
+                                     -EPERM, "The lease token presented is not the one of reservation %lld.",
+                                     (long long)id);
         return i;
 }
 
@@ -618,8 +623,8 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
         if (!rs || !ret)
                 return -EINVAL;
         if (ttl_s < 1 || ttl_s > RESV_TTL_MAX_S)
-                return set_err(err, 400, "invalid_field", json_pack("{s:s}", "field", "ttl_s"), -EINVAL,
-                               "'ttl_s' must be a whole number of seconds from 1 to %d.", RESV_TTL_MAX_S);
+                return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "ttl_s"), -EINVAL,
+                                     "'ttl_s' must be a whole number of seconds from 1 to %d.", RESV_TTL_MAX_S);
         struct after a0, *a = &a0;
         a->nevents = a->nwake = 0;
         pthread_mutex_lock(&rs->mu);
@@ -631,7 +636,8 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
                 int64_t exp = now_ms + (int64_t)ttl_s * 1000;
                 rc = store_resv_renew(rs->store, id, ttl_s, exp);
                 if (rc < 0) {
-                        rc = set_err(err, 500, "store_error", NULL, rc, "Could not record the renewal: %s", strerror(-rc));
+                        rc = reg_error_set(err, 500, "store_error", NULL, rc, "Could not record the renewal: %s",
+                                           strerror(-rc));
                 } else {
                         r->ttl_s = ttl_s;
                         r->expires_ms = exp;
@@ -649,18 +655,17 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
 {
         if (!rs || !ret)
                 return -EINVAL;
-        struct after *a = calloc(1, sizeof(*a));
+        struct after *a = change_begin(rs, now_ms, err);
         if (!a)
-                return set_err(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
-        pthread_mutex_lock(&rs->mu);
-        expire_locked(rs, now_ms, a);
+                return -ENOMEM;
         ssize_t i = authorize_locked(rs, id, token, err);
         int rc = i < 0 ? (int)i : 0;
         if (rc == 0) {
                 struct resv *r = rs->active[i];
                 rc = store_resv_end(rs->store, id, "released");
                 if (rc < 0) {
-                        rc = set_err(err, 500, "store_error", NULL, rc, "Could not record the release: %s", strerror(-rc));
+                        rc = reg_error_set(err, 500, "store_error", NULL, rc, "Could not record the release: %s",
+                                           strerror(-rc));
                 } else {
                         log_info("reservation %lld on board %s released by %s", (long long)id, r->board, r->owner);
                         announce(a, "reservation.released", r, "released", now_ms);
@@ -670,9 +675,7 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
                         wake_all_locked(rs, a);
                 }
         }
-        pthread_mutex_unlock(&rs->mu);
-        run_after(rs, a);
-        free(a);
+        change_end(rs, a);
         return rc;
 }
 
@@ -681,12 +684,10 @@ int reservations_check_board(struct reservations *rs, const char *board_id, cons
 {
         if (!rs)
                 return 0;
-        struct after *a = calloc(1, sizeof(*a));
+        struct after *a = change_begin(rs, now_ms, err);
         if (!a)
-                return set_err(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+                return -ENOMEM;
         int rc = 0;
-        pthread_mutex_lock(&rs->mu);
-        expire_locked(rs, now_ms, a);
         const struct resv *held = find_board_locked(rs, board_id, now_ms);
         if (lease && *lease) {
                 char h[65];
@@ -696,11 +697,11 @@ int reservations_check_board(struct reservations *rs, const char *board_id, cons
                         if (!CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
                                 mine = rs->active[i];
                 if (mine && strcmp(mine->board, board_id)) {
-                        rc = set_err(err, 409, "lease_not_for_board",
-                                     json_pack("{s:s, s:s, s:I}", "board", board_id, "lease_board", mine->board,
-                                               "reservation", (json_int_t)mine->id),
-                                     -EXDEV, "Your lease (reservation %lld) is for board '%s', not '%s'.",
-                                     (long long)mine->id, mine->board, board_id);
+                        rc = reg_error_set(err, 409, "lease_not_for_board",
+                                           json_pack("{s:s, s:s, s:I}", "board", board_id, "lease_board", mine->board,
+                                                     "reservation", (json_int_t)mine->id),
+                                           -EXDEV, "Your lease (reservation %lld) is for board '%s', not '%s'.",
+                                           (long long)mine->id, mine->board, board_id);
                 } else if (!mine) {
                         json_t *row = NULL;
                         if (store_resv_find_token(rs->store, h, &row) == 0) {
@@ -708,26 +709,26 @@ int reservations_check_board(struct reservations *rs, const char *board_id, cons
                                 json_t *d = json_pack("{s:s, s:O, s:s, s:O}", "board", board_id, "reservation",
                                                       json_object_get(row, "id"), "state", state ? state : "?",
                                                       "ended_at", json_object_get(row, "ended_at"));
-                                rc = set_err(err, 409, "lease_lost", d, -ESTALE,
-                                             "Your lease (reservation %lld on '%s') is no longer valid: it was %s.",
-                                             (long long)json_integer_value(json_object_get(row, "id")),
-                                             json_string_value(json_object_get(row, "board")), state ? state : "ended");
+                                rc = reg_error_set(
+                                        err, 409, "lease_lost", d, -ESTALE,
+                                        "Your lease (reservation %lld on '%s') is no longer valid: it was %s.",
+                                        (long long)json_integer_value(json_object_get(row, "id")),
+                                        json_string_value(json_object_get(row, "board")), state ? state : "ended");
                                 json_decref(row);
                         } else {
-                                rc = set_err(err, 409, "lease_unknown", json_pack("{s:s}", "board", board_id), -ENOKEY,
-                                             "The lease token presented is not one corrald granted.");
+                                rc = reg_error_set(err, 409, "lease_unknown", json_pack("{s:s}", "board", board_id),
+                                                   -ENOKEY, "The lease token presented is not one corrald granted.");
                         }
                 }
         } else if (held) {
                 char exp[32];
                 iso_from_ms(held->expires_ms, exp, sizeof(exp));
-                rc = set_err(err, 409, "board_reserved", holder_details(held), -EBUSY,
-                             "Board '%s' is reserved by %s until %s; present its lease (X-Corral-Lease) to use it.",
-                             board_id, held->owner, exp);
+                rc = reg_error_set(
+                        err, 409, "board_reserved", holder_details(held), -EBUSY,
+                        "Board '%s' is reserved by %s until %s; present its lease (X-Corral-Lease) to use it.",
+                        board_id, held->owner, exp);
         }
-        pthread_mutex_unlock(&rs->mu);
-        run_after(rs, a);
-        free(a);
+        change_end(rs, a);
         return rc;
 }
 
@@ -735,11 +736,9 @@ void reservations_reap(struct reservations *rs, int64_t now_ms)
 {
         if (!rs)
                 return;
-        struct after *a = calloc(1, sizeof(*a));
+        struct after *a = change_begin(rs, now_ms, NULL);
         if (!a)
                 return;
-        pthread_mutex_lock(&rs->mu);
-        expire_locked(rs, now_ms, a);
         for (size_t i = 0; i < rs->nwaiters;) {
                 if (rs->waiters[i].retry_at_ms <= now_ms) {
                         a->wake[a->nwake++] = rs->waiters[i];
@@ -748,9 +747,7 @@ void reservations_reap(struct reservations *rs, int64_t now_ms)
                         i++;
                 }
         }
-        pthread_mutex_unlock(&rs->mu);
-        run_after(rs, a);
-        free(a);
+        change_end(rs, a);
 }
 
 int reservations_wait(struct reservations *rs, uint64_t gen, int64_t retry_at_ms, resv_wake_fn fn, void *arg)

@@ -154,12 +154,13 @@ void store_unlock(struct store *s)
         pthread_mutex_unlock(&s->lock);
 }
 
-int store_tx_begin(struct store *s)
+int store_write_lock(struct store *s)
 {
+        store_lock(s);
         return store_errno_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
 }
 
-int store_tx_end(struct store *s, int r)
+int store_write_unlock(struct store *s, int r)
 {
         if (r >= 0 && s->inject_err) {
                 r = s->inject_err;
@@ -172,20 +173,23 @@ int store_tx_end(struct store *s, int r)
         }
         if (!sqlite3_get_autocommit(s->db))
                 sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        store_unlock(s);
         return r;
 }
 
-int store_read_begin(struct store *s)
+int store_read_lock(struct store *s)
 {
+        store_lock(s);
         return store_errno_from_sqlite(sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL));
 }
 
-void store_read_end(struct store *s)
+void store_read_unlock(struct store *s)
 {
         if (!sqlite3_get_autocommit(s->db))
                 sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         if (!sqlite3_get_autocommit(s->db))
                 sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        store_unlock(s);
 }
 
 /* ---- statements ---- */
@@ -307,6 +311,118 @@ int store_run_int(struct store *s, int64_t *ret, const char *sql, const char *fm
         }
         sqlite3_finalize(st);
         return r;
+}
+
+static int write_v(struct store *s, int none_err, const char *sql, const char *fmt, va_list ap)
+{
+        int r = store_write_lock(s);
+        if (r >= 0)
+                r = store_run_v(s, sql, fmt, ap);
+        if (r == 0)
+                r = none_err;
+        return store_write_unlock(s, r);
+}
+
+int store_write(struct store *s, const char *sql, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int r = write_v(s, 0, sql, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int store_write_row(struct store *s, const char *sql, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int r = write_v(s, -ENOENT, sql, fmt, ap);
+        va_end(ap);
+        return r < 0 ? r : 0;
+}
+
+static int query_one_v(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt,
+                       va_list ap)
+{
+        sqlite3_stmt *st;
+        int r = prepare_v(s, &st, sql, fmt, ap);
+        if (r < 0)
+                return r;
+        r = store_step(st);
+        json_t *row = r == 1 ? from_row(st) : NULL;
+        sqlite3_finalize(st);
+        if (r <= 0)
+                return r < 0 ? r : -ENOENT;
+        if (!row)
+                return -ENOMEM;
+        *ret = row;
+        return 0;
+}
+
+int store_query_one(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int r = query_one_v(s, from_row, ret, sql, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int store_get(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        store_lock(s);
+        int r = query_one_v(s, from_row, ret, sql, fmt, ap);
+        store_unlock(s);
+        va_end(ap);
+        return r;
+}
+
+static int query_all_v(struct store *s, store_row_fn *from_row, json_t *list, const char *sql, const char *fmt,
+                       va_list ap)
+{
+        sqlite3_stmt *st;
+        int r = prepare_v(s, &st, sql, fmt, ap);
+        if (r < 0)
+                return r;
+        while ((r = store_step(st)) == 1) {
+                json_t *row = from_row(st);
+                if (!row || json_array_append_new(list, row) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+        }
+        sqlite3_finalize(st);
+        return r;
+}
+
+int store_query_all(struct store *s, store_row_fn *from_row, json_t *list, const char *sql, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int r = query_all_v(s, from_row, list, sql, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int store_list(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...)
+{
+        json_t *list = json_array();
+        if (!list)
+                return -ENOMEM;
+        va_list ap;
+        va_start(ap, fmt);
+        store_lock(s);
+        int r = query_all_v(s, from_row, list, sql, fmt, ap);
+        store_unlock(s);
+        va_end(ap);
+        if (r < 0) {
+                json_decref(list);
+                return r;
+        }
+        *ret = list;
+        return 0;
 }
 
 json_t *store_col_string(sqlite3_stmt *st, int col)

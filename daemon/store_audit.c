@@ -15,9 +15,8 @@ int store_audit_add(struct store *s, const char *token, const char *method, cons
         char *clean = store_utf8_clean(path, 1024);
         if (!clean)
                 return -ENOMEM;
-        store_lock(s);
         int64_t id = 0;
-        int r = store_tx_begin(s);
+        int r = store_write_lock(s);
         if (r >= 0)
                 r = store_run_int(s, &id,
                                   "INSERT INTO audit (at, token, method, path, status) VALUES (?1, ?2, ?3, ?4, ?5)"
@@ -25,10 +24,17 @@ int store_audit_add(struct store *s, const char *token, const char *method, cons
                                   "ssssi", now, token, method, clean, (int)status);
         if (r >= 0 && id > STORE_AUDIT_KEEP && id % 64 == 0) /* prune now and then, not on every row */
                 r = store_run(s, "DELETE FROM audit WHERE id <= ?1", "I", id - STORE_AUDIT_KEEP);
-        r = store_tx_end(s, r);
-        store_unlock(s);
+        r = store_write_unlock(s, r);
         free(clean);
         return r < 0 ? r : 0;
+}
+
+/* Columns: id, at, token, method, path, status. */
+static json_t *audit_from_row(sqlite3_stmt *st)
+{
+        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", store_col_int(st, 0), "at", store_col_string(st, 1),
+                         "token", store_col_string(st, 2), "method", store_col_string(st, 3), "path",
+                         store_col_string(st, 4), "status", store_col_int(st, 5));
 }
 
 int store_audit_list(struct store *s, int limit, json_t **ret)
@@ -39,31 +45,6 @@ int store_audit_list(struct store *s, int limit, json_t **ret)
                 limit = 100;
         if (limit > STORE_AUDIT_LIST_MAX)
                 limit = STORE_AUDIT_LIST_MAX;
-        json_t *arr = json_array();
-        if (!arr)
-                return -ENOMEM;
-        store_lock(s);
-        sqlite3_stmt *st;
-        int r = store_prepare(s, &st, "SELECT id, at, token, method, path, status FROM audit ORDER BY id DESC LIMIT ?1",
-                              "i", limit);
-        if (r >= 0) {
-                while ((r = store_step(st)) == 1) {
-                        json_t *e = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", store_col_int(st, 0), "at",
-                                              store_col_string(st, 1), "token", store_col_string(st, 2), "method",
-                                              store_col_string(st, 3), "path", store_col_string(st, 4), "status",
-                                              store_col_int(st, 5));
-                        if (!e || json_array_append_new(arr, e) < 0) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                }
-                sqlite3_finalize(st);
-        }
-        store_unlock(s);
-        if (r < 0) {
-                json_decref(arr);
-                return r;
-        }
-        *ret = arr;
-        return 0;
+        return store_list(s, audit_from_row, ret,
+                          "SELECT id, at, token, method, path, status FROM audit ORDER BY id DESC LIMIT ?1", "i", limit);
 }

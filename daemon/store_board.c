@@ -51,35 +51,23 @@ int store_board_upsert(struct store *s, const char *id, const char *identity, co
         char now[STORE_TIME_SIZE];
         store_now(now);
 
-        store_lock(s);
-        int r = store_tx_begin(s);
-        if (r >= 0)
-                r = store_run(s,
-                              "INSERT INTO boards (id, identity, name, hints, first_seen, last_seen)"
-                              " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), ?5, ?5)"
-                              " ON CONFLICT (identity) DO UPDATE SET"
-                              "  hints = coalesce(?4, boards.hints), last_seen = ?5",
-                              "sssJs", id, identity, default_name && *default_name ? default_name : id, hints,
-                              now);
-        r = store_tx_end(s, r);
-        store_unlock(s);
+        int r = store_write(s,
+                            "INSERT INTO boards (id, identity, name, hints, first_seen, last_seen)"
+                            " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), ?5, ?5)"
+                            " ON CONFLICT (identity) DO UPDATE SET"
+                            "  hints = coalesce(?4, boards.hints), last_seen = ?5",
+                            "sssJs", id, identity, default_name && *default_name ? default_name : id, hints, now);
         return r < 0 ? r : 0;
 }
 
 static int board_get_locked(struct store *s, const char *id, json_t **ret)
 {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, &st, "SELECT " BOARD_COLS " FROM boards WHERE id = ?1", "s", id);
+        json_t *b;
+        int r = store_query_one(s, board_from_row, &b, "SELECT " BOARD_COLS " FROM boards WHERE id = ?1", "s", id);
         if (r < 0)
                 return r;
-        r = store_step(st);
-        json_t *b = r == 1 ? board_from_row(st) : NULL;
-        sqlite3_finalize(st);
-        if (r <= 0)
-                return r < 0 ? r : -ENOENT;
-        if (!b)
-                return -ENOMEM;
 
+        sqlite3_stmt *st;
         r = store_prepare(s, &st,
                           "SELECT board_id, key, value, learned_at, job_id FROM facts"
                           " WHERE board_id = ?1 ORDER BY key",
@@ -102,12 +90,10 @@ int store_board_get(struct store *s, const char *id, json_t **ret)
 {
         if (!s || !id || !ret)
                 return -EINVAL;
-        store_lock(s);
-        int r = store_read_begin(s);
+        int r = store_read_lock(s);
         if (r >= 0)
                 r = board_get_locked(s, id, ret);
-        store_read_end(s);
-        store_unlock(s);
+        store_read_unlock(s);
         return r;
 }
 
@@ -151,13 +137,12 @@ int store_board_list(struct store *s, json_t **ret)
         json_t *list = json_array(), *by_id = json_object();
         int r = list && by_id ? 0 : -ENOMEM;
 
-        store_lock(s);
-        if (r >= 0)
-                r = store_read_begin(s);
-        if (r >= 0)
-                r = board_list_locked(s, list, by_id);
-        store_read_end(s);
-        store_unlock(s);
+        if (r >= 0) {
+                r = store_read_lock(s);
+                if (r >= 0)
+                        r = board_list_locked(s, list, by_id);
+                store_read_unlock(s);
+        }
 
         json_decref(by_id);
         if (r < 0) {
@@ -213,18 +198,10 @@ int store_board_update(struct store *s, const char *id, const char *name, const 
 {
         if (!s || !id || (name && !*name) || (labels && !labels_valid(labels)))
                 return -EINVAL;
-        store_lock(s);
-        int r = store_tx_begin(s);
-        if (r >= 0)
-                r = store_run(s,
-                              "UPDATE boards SET name = coalesce(?2, name), labels = coalesce(?3, labels),"
-                              " notes = coalesce(?4, notes) WHERE id = ?1",
-                              "ssJs", id, name, labels, notes);
-        if (r == 0)
-                r = -ENOENT;
-        r = store_tx_end(s, r);
-        store_unlock(s);
-        return r < 0 ? r : 0;
+        return store_write_row(s,
+                               "UPDATE boards SET name = coalesce(?2, name), labels = coalesce(?3, labels),"
+                               " notes = coalesce(?4, notes) WHERE id = ?1",
+                               "ssJs", id, name, labels, notes);
 }
 
 int store_board_touch(struct store *s, const char *id)
@@ -234,15 +211,7 @@ int store_board_touch(struct store *s, const char *id)
         char now[STORE_TIME_SIZE];
         store_now(now);
 
-        store_lock(s);
-        int r = store_tx_begin(s);
-        if (r >= 0)
-                r = store_run(s, "UPDATE boards SET last_seen = ?2 WHERE id = ?1", "ss", id, now);
-        if (r == 0)
-                r = -ENOENT;
-        r = store_tx_end(s, r);
-        store_unlock(s);
-        return r < 0 ? r : 0;
+        return store_write_row(s, "UPDATE boards SET last_seen = ?2 WHERE id = ?1", "ss", id, now);
 }
 
 int store_fact_set(struct store *s, const char *board_id, const char *key, const json_t *value,
@@ -257,8 +226,7 @@ int store_fact_set(struct store *s, const char *board_id, const char *key, const
                 return -ENOMEM;
         int64_t job = job_id > 0 ? job_id : 0;
 
-        store_lock(s);
-        int r = store_tx_begin(s);
+        int r = store_write_lock(s);
         /* History first: a row when the value is new or differs from the current one. */
         if (r >= 0)
                 r = store_run(s,
@@ -273,8 +241,7 @@ int store_fact_set(struct store *s, const char *board_id, const char *key, const
                               " ON CONFLICT (board_id, key) DO UPDATE SET"
                               "  value = excluded.value, learned_at = excluded.learned_at, job_id = excluded.job_id",
                               "ssssI", board_id, key, text, now, job);
-        r = store_tx_end(s, r);
-        store_unlock(s);
+        r = store_write_unlock(s, r);
         free(text);
         return r < 0 ? r : 0;
 }

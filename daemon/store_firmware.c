@@ -70,8 +70,7 @@ int store_firmware_put(struct store *s, const char *id, int64_t size, const json
         json_t *empty = labels ? NULL : json_array();
         char now[STORE_TIME_SIZE];
         store_now(now);
-        store_lock(s);
-        int r = store_tx_begin(s);
+        int r = store_write_lock(s);
         if (r >= 0)
                 r = store_run(s,
                               "INSERT INTO firmware (id, size, kind, chip, family, mp_version, meta, name, filename,"
@@ -79,8 +78,7 @@ int store_firmware_put(struct store *s, const char *id, int64_t size, const json
                               " ON CONFLICT (id) DO NOTHING",
                               "sIssssJsssJs", id, size, kind ? kind : "raw", chip, family, ver, meta, name,
                               filename ? filename : "", notes ? notes : "", labels ? labels : empty, now);
-        r = store_tx_end(s, r);
-        store_unlock(s);
+        r = store_write_unlock(s, r);
         json_decref(empty);
         if (r < 0)
                 return r;
@@ -91,17 +89,10 @@ int store_firmware_put(struct store *s, const char *id, int64_t size, const json
 
 static int get_locked(struct store *s, const char *id, json_t **ret)
 {
-        sqlite3_stmt *st;
-        int r = store_prepare(s, &st, "SELECT " FW_COLS " FROM firmware WHERE id = ?1", "s", id);
+        json_t *row;
+        int r = store_query_one(s, row_json, &row, "SELECT " FW_COLS " FROM firmware WHERE id = ?1", "s", id);
         if (r < 0)
                 return r;
-        r = store_step(st);
-        json_t *row = r == 1 ? row_json(st) : NULL;
-        sqlite3_finalize(st);
-        if (r <= 0)
-                return r < 0 ? r : -ENOENT;
-        if (!row)
-                return -ENOMEM;
         if ((r = add_pins_locked(s, row)) < 0) {
                 json_decref(row);
                 return r;
@@ -114,12 +105,10 @@ int store_firmware_get(struct store *s, const char *id, json_t **ret)
 {
         if (!s || !id || !ret)
                 return -EINVAL;
-        store_lock(s);
-        int r = store_read_begin(s);
+        int r = store_read_lock(s);
         if (r >= 0)
                 r = get_locked(s, id, ret);
-        store_read_end(s);
-        store_unlock(s);
+        store_read_unlock(s);
         return r;
 }
 
@@ -133,24 +122,13 @@ int store_firmware_list(struct store *s, const char *chip, const char *family, c
         json_t *a = json_array();
         if (!a)
                 return -ENOMEM;
-        store_lock(s);
-        int r = store_read_begin(s);
-        sqlite3_stmt *st = NULL;
+        int r = store_read_lock(s);
         if (r >= 0)
-                r = store_prepare(s, &st,
-                                  "SELECT " FW_COLS " FROM firmware WHERE (?1 IS NULL OR chip = ?1)"
-                                  " AND (?2 IS NULL OR family = ?2) AND (?3 IS NULL OR mp_version = ?3)"
-                                  " ORDER BY created_at DESC, id",
-                                  "sss", chip, family, version);
-        while (r >= 0 && (r = store_step(st)) == 1) {
-                json_t *row = row_json(st);
-                if (!row) {
-                        r = -ENOMEM;
-                        break;
-                }
-                json_array_append_new(a, row);
-        }
-        sqlite3_finalize(st);
+                r = store_query_all(s, row_json, a,
+                                    "SELECT " FW_COLS " FROM firmware WHERE (?1 IS NULL OR chip = ?1)"
+                                    " AND (?2 IS NULL OR family = ?2) AND (?3 IS NULL OR mp_version = ?3)"
+                                    " ORDER BY created_at DESC, id",
+                                    "sss", chip, family, version);
         size_t i;
         json_t *row;
         json_array_foreach(a, i, row) {
@@ -158,8 +136,7 @@ int store_firmware_list(struct store *s, const char *chip, const char *family, c
                         break;
                 r = add_pins_locked(s, row);
         }
-        store_read_end(s);
-        store_unlock(s);
+        store_read_unlock(s);
         if (r < 0) {
                 json_decref(a);
                 return r;
@@ -195,8 +172,7 @@ int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, cha
 {
         if (!s || !id)
                 return -EINVAL;
-        store_lock(s);
-        int r = store_tx_begin(s);
+        int r = store_write_lock(s);
         if (r >= 0) {
                 r = job_using_locked(s, id, ret_job);
                 if (r == 1)
@@ -222,8 +198,7 @@ int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, cha
                 if (r == 0)
                         r = -ENOENT;
         }
-        r = store_tx_end(s, r);
-        store_unlock(s);
+        r = store_write_unlock(s, r);
         return r < 0 ? r : 0;
 }
 
@@ -233,16 +208,11 @@ int store_firmware_pin(struct store *s, const char *family, const char *id, cons
                 return -EINVAL;
         char now[STORE_TIME_SIZE];
         store_now(now);
-        store_lock(s);
-        int r = store_tx_begin(s);
-        if (r >= 0)
-                r = store_run(s,
-                              "INSERT INTO firmware_known_good (family, firmware_id, pinned_at, pinned_by)"
-                              " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (family) DO UPDATE SET"
-                              " firmware_id = ?2, pinned_at = ?3, pinned_by = ?4",
-                              "ssss", family, id, now, by);
-        r = store_tx_end(s, r);
-        store_unlock(s);
+        int r = store_write(s,
+                            "INSERT INTO firmware_known_good (family, firmware_id, pinned_at, pinned_by)"
+                            " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (family) DO UPDATE SET"
+                            " firmware_id = ?2, pinned_at = ?3, pinned_by = ?4",
+                            "ssss", family, id, now, by);
         return r < 0 ? r : 0;
 }
 
@@ -262,67 +232,23 @@ int store_firmware_pin_get(struct store *s, const char *family, json_t **ret)
 {
         if (!s || !family || !ret)
                 return -EINVAL;
-        store_lock(s);
-        sqlite3_stmt *st;
-        int r = store_prepare(s, &st,
-                              "SELECT family, firmware_id, pinned_at, pinned_by FROM firmware_known_good"
-                              " WHERE family = ?1",
-                              "s", family);
-        json_t *p = NULL;
-        if (r >= 0) {
-                r = store_step(st);
-                if (r == 1)
-                        p = pin_json(st);
-                sqlite3_finalize(st);
-        }
-        store_unlock(s);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENOENT;
-        if (!p)
-                return -ENOMEM;
-        *ret = p;
-        return 0;
+        return store_get(s, pin_json, ret,
+                         "SELECT family, firmware_id, pinned_at, pinned_by FROM firmware_known_good WHERE family = ?1",
+                         "s", family);
 }
 
 int store_firmware_pin_list(struct store *s, json_t **ret)
 {
         if (!s || !ret)
                 return -EINVAL;
-        json_t *a = json_array();
-        if (!a)
-                return -ENOMEM;
-        store_lock(s);
-        sqlite3_stmt *st = NULL;
-        int r = store_prepare(s, &st,
-                              "SELECT family, firmware_id, pinned_at, pinned_by FROM firmware_known_good"
-                              " ORDER BY family",
-                              "", NULL);
-        while (r >= 0 && (r = store_step(st)) == 1)
-                json_array_append_new(a, pin_json(st));
-        sqlite3_finalize(st);
-        store_unlock(s);
-        if (r < 0) {
-                json_decref(a);
-                return r;
-        }
-        *ret = a;
-        return 0;
+        return store_list(s, pin_json, ret,
+                          "SELECT family, firmware_id, pinned_at, pinned_by FROM firmware_known_good ORDER BY family",
+                          "");
 }
 
 int store_firmware_unpin(struct store *s, const char *family)
 {
         if (!s || !family)
                 return -EINVAL;
-        store_lock(s);
-        int r = store_tx_begin(s);
-        if (r >= 0) {
-                r = store_run(s, "DELETE FROM firmware_known_good WHERE family = ?1", "s", family);
-                if (r == 0)
-                        r = -ENOENT;
-        }
-        r = store_tx_end(s, r);
-        store_unlock(s);
-        return r < 0 ? r : 0;
+        return store_write_row(s, "DELETE FROM firmware_known_good WHERE family = ?1", "s", family);
 }

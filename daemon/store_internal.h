@@ -1,5 +1,5 @@
-/* Shared internals of the store (store.c, store_schema.c, store_board.c, store_job.c):
- * the struct, locking, transactions, parameter binding, SQLite error mapping, time stamps.
+/* Shared internals of the store (store.c and the store_*.c files): the struct, locking,
+ * transactions, parameter binding, row-to-JSON queries, SQLite error mapping, time stamps.
  * Not for use outside daemon/store*.c (tests may include it to check the error mapping). */
 #ifndef CORRAL_STORE_INTERNAL_H
 #define CORRAL_STORE_INTERNAL_H
@@ -37,13 +37,15 @@ int store_errno_from_sqlite(int rc);
 void store_lock(struct store *s);
 void store_unlock(struct store *s);
 
-/* Write transactions (BEGIN IMMEDIATE). store_tx_end() commits when r >= 0 and rolls back
- * otherwise; it returns r, or the commit's error, or the injected test error. */
-int store_tx_begin(struct store *s);
-int store_tx_end(struct store *s, int r);
-/* Read transactions for consistent multi-statement reads. */
-int store_read_begin(struct store *s);
-void store_read_end(struct store *s);
+/* Take the lock and begin a write transaction (BEGIN IMMEDIATE); pair with
+ * store_write_unlock() even when it fails. That commits when r >= 0 and rolls back otherwise,
+ * drops the lock and returns r, or the commit's error, or the injected test error. */
+int store_write_lock(struct store *s);
+int store_write_unlock(struct store *s, int r);
+/* Take the lock and begin a read transaction, for consistent multi-statement reads; pair with
+ * store_read_unlock() even when it fails. */
+int store_read_lock(struct store *s);
+void store_read_unlock(struct store *s);
 
 /* Prepare sql and bind parameters 1..n described by fmt, one letter each:
  *   's' const char * (NULL binds NULL)      'I' int64_t
@@ -59,6 +61,25 @@ int store_run_v(struct store *s, const char *sql, const char *fmt, va_list ap);
 int store_run_int(struct store *s, int64_t *ret, const char *sql, const char *fmt, ...);
 /* Step a prepared statement: SQLITE_ROW -> 1, SQLITE_DONE -> 0, else negative errno. */
 int store_step(sqlite3_stmt *st);
+
+/* One statement in its own write transaction, taking the lock. store_write() returns the
+ * number of rows changed or negative errno; store_write_row() returns 0, or -ENOENT (rolled
+ * back) when the statement changed no row, or negative errno. */
+int store_write(struct store *s, const char *sql, const char *fmt, ...);
+int store_write_row(struct store *s, const char *sql, const char *fmt, ...);
+
+/* A result row as a new JSON value; NULL on ENOMEM. */
+typedef json_t *store_row_fn(sqlite3_stmt *st);
+/* With the lock held, prepare and bind as store_prepare() and turn rows into JSON:
+ * store_query_one() the first row into *ret (caller frees; set only on success): 0, -ENOENT
+ * (no row), -ENOMEM or negative errno. store_query_all() appends every row to list
+ * (borrowed): 0, -ENOMEM or negative errno; rows appended before a failure stay. */
+int store_query_one(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
+int store_query_all(struct store *s, store_row_fn *from_row, json_t *list, const char *sql, const char *fmt, ...);
+/* The same taking the lock: store_get() as store_query_one(); store_list() every row as a new
+ * array in *ret (caller frees; set only on success), returning 0, -ENOMEM or negative errno. */
+int store_get(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
+int store_list(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
 
 /* JSON text of a value, canonical (compact, sorted keys). Caller frees. NULL on ENOMEM. */
 char *store_json_dump(const json_t *v);

@@ -3,7 +3,6 @@
 #include "store_internal.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,24 +51,6 @@ static json_t *job_from_row(sqlite3_stmt *st)
         return j;
 }
 
-/* One write statement in its own transaction; 0 changed rows means an unknown job. */
-static int job_write(struct store *s, const char *sql, const char *fmt, ...)
-{
-        va_list ap;
-        store_lock(s);
-        int r = store_tx_begin(s);
-        if (r >= 0) {
-                va_start(ap, fmt);
-                r = store_run_v(s, sql, fmt, ap);
-                va_end(ap);
-        }
-        if (r == 0)
-                r = -ENOENT;
-        r = store_tx_end(s, r);
-        store_unlock(s);
-        return r < 0 ? r : 0;
-}
-
 int store_job_create(struct store *s, const char *board_id, const char *kind, const json_t *params,
                      int timeout_s, int64_t *ret_id)
 {
@@ -78,16 +59,14 @@ int store_job_create(struct store *s, const char *board_id, const char *kind, co
         char now[STORE_TIME_SIZE];
         store_now(now);
 
-        store_lock(s);
-        int r = store_tx_begin(s);
+        int r = store_write_lock(s);
         if (r >= 0)
                 r = store_run(s,
                               "INSERT INTO jobs (board_id, kind, params, state, created_at, timeout_s)"
                               " VALUES (?1, ?2, coalesce(?3, '{}'), 'queued', ?4, ?5)",
                               "ssJsi", board_id, kind, params, now, timeout_s);
         int64_t id = r >= 0 ? sqlite3_last_insert_rowid(s->db) : 0;
-        r = store_tx_end(s, r);
-        store_unlock(s);
+        r = store_write_unlock(s, r);
         if (r < 0)
                 return r;
         *ret_id = id;
@@ -100,12 +79,12 @@ int store_job_set_state(struct store *s, int64_t id, const char *state)
                 return -EINVAL;
         char now[STORE_TIME_SIZE];
         store_now(now);
-        return job_write(s,
-                         "UPDATE jobs SET state = ?2,"
-                         " started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?3) ELSE started_at END,"
-                         " finished_at = CASE WHEN ?2 IN ('queued', 'running') THEN finished_at ELSE ?3 END"
-                         " WHERE id = ?1",
-                         "Iss", id, state, now);
+        return store_write_row(s,
+                               "UPDATE jobs SET state = ?2,"
+                               " started_at = CASE WHEN ?2 = 'running' THEN coalesce(started_at, ?3) ELSE started_at END,"
+                               " finished_at = CASE WHEN ?2 IN ('queued', 'running') THEN finished_at ELSE ?3 END"
+                               " WHERE id = ?1",
+                               "Iss", id, state, now);
 }
 
 int store_job_set_progress(struct store *s, int64_t id, int percent, const char *phase)
@@ -113,8 +92,8 @@ int store_job_set_progress(struct store *s, int64_t id, int percent, const char 
         if (!s)
                 return -EINVAL;
         int pct = percent < 0 ? 0 : percent > 100 ? 100 : percent;
-        return job_write(s, "UPDATE jobs SET progress = ?2, phase = coalesce(?3, phase) WHERE id = ?1", "Iis", id,
-                         pct, phase);
+        return store_write_row(s, "UPDATE jobs SET progress = ?2, phase = coalesce(?3, phase) WHERE id = ?1", "Iis",
+                               id, pct, phase);
 }
 
 int store_job_set_progress_detail(struct store *s, int64_t id, int percent, const char *phase,
@@ -123,8 +102,10 @@ int store_job_set_progress_detail(struct store *s, int64_t id, int percent, cons
         if (!s || !detail)
                 return -EINVAL;
         int pct = percent < 0 ? 0 : percent > 100 ? 100 : percent;
-        return job_write(s, "UPDATE jobs SET progress = ?2, phase = coalesce(?3, phase), progress_detail = ?4"
-                         " WHERE id = ?1", "IisJ", id, pct, phase, detail);
+        return store_write_row(s,
+                               "UPDATE jobs SET progress = ?2, phase = coalesce(?3, phase), progress_detail = ?4"
+                               " WHERE id = ?1",
+                               "IisJ", id, pct, phase, detail);
 }
 
 int store_job_finish(struct store *s, int64_t id, const char *state, const json_t *result,
@@ -135,11 +116,11 @@ int store_job_finish(struct store *s, int64_t id, const char *state, const json_
         char now[STORE_TIME_SIZE];
         store_now(now);
 
-        return job_write(s,
-                         "UPDATE jobs SET state = ?2, result = ?3, error_code = ?4, error_message = ?5,"
-                         " finished_at = ?6, progress = CASE WHEN ?2 = 'succeeded' THEN 100 ELSE progress END"
-                         " WHERE id = ?1",
-                         "IsJsss", id, state, result, error_code, error_message, now);
+        return store_write_row(s,
+                               "UPDATE jobs SET state = ?2, result = ?3, error_code = ?4, error_message = ?5,"
+                               " finished_at = ?6, progress = CASE WHEN ?2 = 'succeeded' THEN 100 ELSE progress END"
+                               " WHERE id = ?1",
+                               "IsJsss", id, state, result, error_code, error_message, now);
 }
 
 int store_job_log_append(struct store *s, int64_t id, const char *line)
@@ -152,9 +133,8 @@ int store_job_log_append(struct store *s, int64_t id, const char *line)
         if (!clean)
                 return -ENOMEM;
 
-        store_lock(s);
         int64_t n = 0;
-        int r = store_tx_begin(s);
+        int r = store_write_lock(s);
         if (r >= 0)
                 r = store_run_int(s, &n, "UPDATE jobs SET log_lines = log_lines + 1 WHERE id = ?1 RETURNING log_lines",
                                   "I", id);
@@ -175,8 +155,7 @@ int store_job_log_append(struct store *s, int64_t id, const char *line)
                               " ON CONFLICT (job_id, seq) DO UPDATE SET t = excluded.t, line = excluded.line",
                               "IIss", id, cap + 1, now, marker);
         }
-        r = store_tx_end(s, r);
-        store_unlock(s);
+        r = store_write_unlock(s, r);
         free(clean);
         return r < 0 ? r : 0;
 }
@@ -190,24 +169,19 @@ void store_set_job_log_max(struct store *s, unsigned max_lines)
         store_unlock(s);
 }
 
+/* Columns: t, line. */
+static json_t *log_line_from_row(sqlite3_stmt *st)
+{
+        return json_pack("{s:o, s:o}", "t", store_col_string(st, 0), "line", store_col_string(st, 1));
+}
+
 static int job_log_read(struct store *s, int64_t id, json_t *job)
 {
         json_t *log = json_array();
         if (!log || json_object_set_new(job, "log", log) < 0)
                 return -ENOMEM;
-        sqlite3_stmt *st;
-        int r = store_prepare(s, &st, "SELECT t, line FROM job_log WHERE job_id = ?1 ORDER BY seq", "I", id);
-        if (r < 0)
-                return r;
-        while ((r = store_step(st)) == 1) {
-                json_t *e = json_pack("{s:o, s:o}", "t", store_col_string(st, 0), "line", store_col_string(st, 1));
-                if (!e || json_array_append_new(log, e) < 0) {
-                        r = -ENOMEM;
-                        break;
-                }
-        }
-        sqlite3_finalize(st);
-        return r;
+        return store_query_all(s, log_line_from_row, log, "SELECT t, line FROM job_log WHERE job_id = ?1 ORDER BY seq",
+                               "I", id);
 }
 
 int store_job_get(struct store *s, int64_t id, bool with_log, json_t **ret)
@@ -215,26 +189,13 @@ int store_job_get(struct store *s, int64_t id, bool with_log, json_t **ret)
         if (!s || !ret)
                 return -EINVAL;
         json_t *job = NULL;
-        sqlite3_stmt *st;
 
-        store_lock(s);
-        int r = store_read_begin(s);
+        int r = store_read_lock(s);
         if (r >= 0)
-                r = store_prepare(s, &st, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1", "I", id);
-        if (r >= 0) {
-                r = store_step(st);
-                if (r == 1)
-                        job = job_from_row(st);
-                sqlite3_finalize(st);
-                if (r == 0)
-                        r = -ENOENT;
-                else if (r == 1 && !job)
-                        r = -ENOMEM;
-        }
+                r = store_query_one(s, job_from_row, &job, "SELECT " JOB_COLS " FROM jobs WHERE id = ?1", "I", id);
         if (r >= 0 && with_log)
                 r = job_log_read(s, id, job);
-        store_read_end(s);
-        store_unlock(s);
+        store_read_unlock(s);
 
         if (r < 0) {
                 json_decref(job);
@@ -259,70 +220,29 @@ int store_job_list(struct store *s, const char *board_id, const char *state, int
                 limit = 100;
         if (limit > STORE_JOB_LIST_MAX)
                 limit = STORE_JOB_LIST_MAX;
-        json_t *list = json_array();
-        if (!list)
-                return -ENOMEM;
+        return store_list(s, job_from_row, ret, sql[(board_id ? 1 : 0) | (state ? 2 : 0)], "ssi", board_id, state,
+                          limit);
+}
 
-        sqlite3_stmt *st;
-        store_lock(s);
-        int r = store_prepare(s, &st, sql[(board_id ? 1 : 0) | (state ? 2 : 0)], "ssi", board_id, state, limit);
-        if (r >= 0) {
-                while ((r = store_step(st)) == 1) {
-                        json_t *j = job_from_row(st);
-                        if (!j || json_array_append_new(list, j) < 0) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                }
-                sqlite3_finalize(st);
-        }
-        store_unlock(s);
-
-        if (r < 0) {
-                json_decref(list);
-                return r;
-        }
-        *ret = list;
-        return 0;
+/* Columns: kind, state, count, finished count, duration sum. */
+static json_t *stat_from_row(sqlite3_stmt *st)
+{
+        return json_pack("{s:o, s:o, s:o, s:o, s:f}", "kind", store_col_string(st, 0), "state", store_col_string(st, 1),
+                         "count", store_col_int(st, 2), "finished", store_col_int(st, 3), "duration_s_sum",
+                         sqlite3_column_double(st, 4));
 }
 
 int store_job_stats(struct store *s, json_t **ret)
 {
         if (!s || !ret)
                 return -EINVAL;
-        json_t *list = json_array();
-        if (!list)
-                return -ENOMEM;
-
-        sqlite3_stmt *st;
-        store_lock(s);
-        int r = store_prepare(s, &st,
-                              "SELECT kind, state, count(*),"
-                              " count(CASE WHEN started_at IS NOT NULL AND finished_at IS NOT NULL THEN 1 END),"
-                              " total(CASE WHEN started_at IS NOT NULL AND finished_at IS NOT NULL"
-                              "  THEN max(0, julianday(finished_at) - julianday(started_at)) * 86400.0 END)"
-                              " FROM jobs GROUP BY kind, state ORDER BY kind, state",
-                              NULL);
-        if (r >= 0) {
-                while ((r = store_step(st)) == 1) {
-                        json_t *e = json_pack("{s:o, s:o, s:o, s:o, s:f}", "kind", store_col_string(st, 0), "state",
-                                              store_col_string(st, 1), "count", store_col_int(st, 2), "finished",
-                                              store_col_int(st, 3), "duration_s_sum", sqlite3_column_double(st, 4));
-                        if (!e || json_array_append_new(list, e) < 0) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                }
-                sqlite3_finalize(st);
-        }
-        store_unlock(s);
-
-        if (r < 0) {
-                json_decref(list);
-                return r;
-        }
-        *ret = list;
-        return 0;
+        return store_list(s, stat_from_row, ret,
+                          "SELECT kind, state, count(*),"
+                          " count(CASE WHEN started_at IS NOT NULL AND finished_at IS NOT NULL THEN 1 END),"
+                          " total(CASE WHEN started_at IS NOT NULL AND finished_at IS NOT NULL"
+                          "  THEN max(0, julianday(finished_at) - julianday(started_at)) * 86400.0 END)"
+                          " FROM jobs GROUP BY kind, state ORDER BY kind, state",
+                          NULL);
 }
 
 int store_jobs_mark_interrupted(struct store *s)
@@ -332,17 +252,11 @@ int store_jobs_mark_interrupted(struct store *s)
         char now[STORE_TIME_SIZE];
         store_now(now);
 
-        store_lock(s);
-        int r = store_tx_begin(s);
-        if (r >= 0)
-                r = store_run(s,
-                              "UPDATE jobs SET state = 'interrupted', finished_at = ?1, error_code = 'interrupted',"
-                              " error_message = CASE WHEN state = 'running'"
-                              "  THEN 'corrald stopped while this job was running'"
-                              "  ELSE 'corrald stopped before this job started' END"
-                              " WHERE state IN ('running', 'queued')",
-                              "s", now);
-        r = store_tx_end(s, r);
-        store_unlock(s);
-        return r;
+        return store_write(s,
+                           "UPDATE jobs SET state = 'interrupted', finished_at = ?1, error_code = 'interrupted',"
+                           " error_message = CASE WHEN state = 'running'"
+                           "  THEN 'corrald stopped while this job was running'"
+                           "  ELSE 'corrald stopped before this job started' END"
+                           " WHERE state IN ('running', 'queued')",
+                           "s", now);
 }

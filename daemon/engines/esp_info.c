@@ -7,13 +7,7 @@
 #include <string.h>
 
 #include "engines/esp_stub.h"
-
-#define TRY(x)                         \
-        do {                           \
-                int r_ = (x);          \
-                if (r_ < 0)            \
-                        return r_;     \
-        } while (0)
+#include "engines/try.h"
 
 static uint32_t get32(const uint8_t *p)
 {

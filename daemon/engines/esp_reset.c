@@ -1,17 +1,12 @@
 /* ESP reset line sequences over port_set_lines() (logical levels: true = asserted). */
 #include "engines/esp_reset.h"
 
+#include "engines/try.h"
+
 static int set(struct port *p, bool dtr, bool rts)
 {
         return port_set_lines(p, dtr, rts);
 }
-
-#define TRY(x)                         \
-        do {                           \
-                int r_ = (x);          \
-                if (r_ < 0)            \
-                        return r_;     \
-        } while (0)
 
 int esp_reset_classic(struct port *p, unsigned delay_ms)
 {

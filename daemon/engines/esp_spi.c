@@ -4,19 +4,14 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "engines/try.h"
+
 #define SPI_USR_COMMAND (1u << 31)
 #define SPI_USR_ADDR (1u << 30)
 #define SPI_USR_DUMMY (1u << 29)
 #define SPI_USR_MISO (1u << 28)
 #define SPI_USR_MOSI (1u << 27)
 #define SPI_CMD_USR (1u << 18)
-
-#define TRY(x)                         \
-        do {                           \
-                int r_ = (x);          \
-                if (r_ < 0)            \
-                        return r_;     \
-        } while (0)
 
 static int wr(struct esp_loader *l, uint32_t addr, uint32_t v)
 {

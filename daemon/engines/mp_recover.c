@@ -128,9 +128,22 @@ int mp_repl_connect(struct mp_repl *r, struct mp_diag *ret_diag, char *msg, size
         int rc;
 
         r->recent_len = 0;
-        rc = mp_repl_interrupt(r, msg, msg_size);
-        if (rc == 0)
-                rc = mp_repl_enter_raw(r, msg, msg_size);
+        rc = -ETIMEDOUT; /* not at the raw prompt yet */
+        if (r->kept_mode == MP_MODE_RAW || r->kept_mode == MP_MODE_FRIENDLY) {
+                /* An earlier session left the board at a prompt with an empty line and nothing
+                 * used the port since: a lone Ctrl-A proves it (the raw prompt answers it in both
+                 * REPLs), no need to interrupt anything. */
+                r->kept_mode = MP_MODE_UNKNOWN;
+                rc = mp_repl_raw_prompt(r, "\x01", 1, r->check_timeout_ms, msg, msg_size);
+                if (rc < 0 && !fatal(rc))
+                        say(r, "connect: the board was left at a prompt but did not answer Ctrl-A "
+                            "within %d ms; interrupting it", r->check_timeout_ms);
+        }
+        if (rc < 0 && !fatal(rc)) {
+                rc = mp_repl_interrupt(r, msg, msg_size);
+                if (rc == 0)
+                        rc = mp_repl_enter_raw(r, msg, msg_size);
+        }
         if (rc == 0)
                 return 0;
         if (!fatal(rc))

@@ -27,6 +27,7 @@ void mp_repl_init(struct mp_repl *r, struct port *p)
         r->boot_wait_ms = 4000;
         r->chunk_size = 256;
         r->chunk_delay_ms = 10;
+        r->check_timeout_ms = 500;
         r->now_ms = mono_ms;
 }
 
@@ -35,21 +36,26 @@ uint64_t mp_repl_now(struct mp_repl *r)
         return r->now_ms ? r->now_ms(r->clock_user) : mono_ms(NULL);
 }
 
-static void remember(struct mp_repl *r, const uint8_t *d, size_t n)
+/* Append d to the cap-byte window t (holding *tlen bytes), keeping the newest bytes. */
+static void keep_last(uint8_t *t, size_t cap, size_t *tlen, const uint8_t *d, size_t n)
 {
-        size_t cap = sizeof(r->recent);
         if (n >= cap) {
-                memcpy(r->recent, d + n - cap, cap);
-                r->recent_len = cap;
+                memcpy(t, d + n - cap, cap);
+                *tlen = cap;
                 return;
         }
-        if (r->recent_len + n > cap) {
-                size_t drop = r->recent_len + n - cap;
-                memmove(r->recent, r->recent + drop, r->recent_len - drop);
-                r->recent_len -= drop;
+        if (*tlen + n > cap) {
+                size_t drop = *tlen + n - cap;
+                memmove(t, t + drop, *tlen - drop);
+                *tlen -= drop;
         }
-        memcpy(r->recent + r->recent_len, d, n);
-        r->recent_len += n;
+        memcpy(t + *tlen, d, n);
+        *tlen += n;
+}
+
+static void remember(struct mp_repl *r, const uint8_t *d, size_t n)
+{
+        keep_last(r->recent, sizeof(r->recent), &r->recent_len, d, n);
 }
 
 /* Make sure pend holds at least one byte, waiting until deadline. */
@@ -136,26 +142,6 @@ int mp_repl_read_until(struct mp_repl *r, const char *marker, size_t mlen, int t
         return rc < 0 ? rc : 0;
 }
 
-int mp_repl_drain(struct mp_repl *r, int quiet_ms, int max_ms)
-{
-        int total = (int)(r->pend_len - r->pend_off);
-        r->pend_off = r->pend_len = 0;
-        uint64_t end = mp_repl_now(r) + (uint64_t)max_ms;
-        for (;;) {
-                uint64_t now = mp_repl_now(r);
-                if (now >= end)
-                        return total;
-                int wait = (int)(end - now) < quiet_ms ? (int)(end - now) : quiet_ms;
-                int n = port_read(r->port, r->pend, sizeof(r->pend), wait);
-                if (n < 0)
-                        return n;
-                if (n == 0)
-                        return total;
-                remember(r, r->pend, (size_t)n);
-                total += n;
-        }
-}
-
 static int wr(struct mp_repl *r, const void *d, size_t n, char *msg, size_t msg_size)
 {
         int rc = port_write(r->port, d, n, r->io_timeout_ms);
@@ -173,30 +159,77 @@ static int timeout_msg(int rc, char *msg, size_t msg_size, const char *what, int
         return rc;
 }
 
+/* What a board prints once it waits at a prompt: friendly, after a raw exec, the raw prompt. */
+static bool at_prompt(const uint8_t *t, size_t n)
+{
+        static const char *const ends[] = { ">>> ", "\x04>", "CTRL-B to exit\r\n>" };
+        for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+                if (ends_with((const char *)t, n, ends[i], strlen(ends[i])))
+                        return true;
+        return false;
+}
+
+/* Read until quiet_ms of silence (at most max_ms). to_prompt: once the output ends in a prompt,
+ * MP_SETTLE_MS of silence is enough (the echo of a second Ctrl-C comes right behind the first). */
+static int drain(struct mp_repl *r, int quiet_ms, int max_ms, bool to_prompt)
+{
+        uint8_t tail[32];
+        size_t tlen = 0;
+        int total = (int)(r->pend_len - r->pend_off);
+        r->pend_off = r->pend_len = 0;
+        uint64_t end = mp_repl_now(r) + (uint64_t)max_ms;
+        for (;;) {
+                uint64_t now = mp_repl_now(r);
+                if (now >= end)
+                        return total;
+                int quiet = to_prompt && at_prompt(tail, tlen) ? MP_SETTLE_MS : quiet_ms;
+                int wait = (int)(end - now) < quiet ? (int)(end - now) : quiet;
+                int n = port_read(r->port, r->pend, sizeof(r->pend), wait);
+                if (n < 0)
+                        return n;
+                if (n == 0)
+                        return total;
+                remember(r, r->pend, (size_t)n);
+                total += n;
+                keep_last(tail, sizeof(tail), &tlen, r->pend, (size_t)n);
+        }
+}
+
+int mp_repl_drain(struct mp_repl *r, int quiet_ms, int max_ms)
+{
+        return drain(r, quiet_ms, max_ms, false);
+}
+
 int mp_repl_interrupt(struct mp_repl *r, char *msg, size_t msg_size)
 {
         int rc = wr(r, "\r\x03\x03", 3, msg, msg_size);
         if (rc < 0)
                 return rc;
         r->mode = MP_MODE_UNKNOWN;
-        rc = mp_repl_drain(r, 100, 1000);
+        rc = drain(r, 100, 1000, true);
         if (rc < 0)
                 return timeout_msg(rc, msg, msg_size, "reading after Ctrl-C failed", 0);
         return 0;
 }
 
-int mp_repl_enter_raw(struct mp_repl *r, char *msg, size_t msg_size)
+int mp_repl_raw_prompt(struct mp_repl *r, const char *what, size_t len, int timeout_ms, char *msg,
+                       size_t msg_size)
 {
-        int rc = wr(r, "\r\x01", 2, msg, msg_size);
+        int rc = wr(r, what, len, msg, msg_size);
         if (rc < 0)
                 return rc;
-        rc = mp_repl_read_until(r, MP_RAW_PROMPT, strlen(MP_RAW_PROMPT), r->io_timeout_ms, NULL, 0);
+        rc = mp_repl_read_until(r, MP_RAW_PROMPT, strlen(MP_RAW_PROMPT), timeout_ms, NULL, 0);
         if (rc < 0) {
                 r->mode = MP_MODE_UNKNOWN;
-                return timeout_msg(rc, msg, msg_size, "no raw REPL prompt after Ctrl-A", r->io_timeout_ms);
+                return timeout_msg(rc, msg, msg_size, "no raw REPL prompt after Ctrl-A", timeout_ms);
         }
         r->mode = MP_MODE_RAW;
         return 0;
+}
+
+int mp_repl_enter_raw(struct mp_repl *r, char *msg, size_t msg_size)
+{
+        return mp_repl_raw_prompt(r, "\r\x01", 2, r->io_timeout_ms, msg, msg_size);
 }
 
 static void note_banner(struct mp_repl *r, const char *tail)

@@ -20,6 +20,7 @@ enum mp_mode { MP_MODE_UNKNOWN, MP_MODE_FRIENDLY, MP_MODE_RAW };
 typedef void (*mp_log_fn)(const char *line, void *user);
 
 #define MP_RAW_PROMPT "raw REPL; CTRL-B to exit\r\n>"
+#define MP_SETTLE_MS 20
 
 /* One session on one port. Initialise with mp_repl_init(); nothing inside is heap-allocated, so
  * there is nothing to free. The port is borrowed and must outlive the session. Fields below the
@@ -34,11 +35,15 @@ struct mp_repl {
         size_t pend_off, pend_len;
         uint8_t recent[1024]; /* last bytes received, for diagnosis */
         size_t recent_len;
+        /* Where an earlier session left the board (mp_session_load()): a hint mp_repl_connect()
+         * checks with one Ctrl-A before trusting it; MP_MODE_UNKNOWN = none. */
+        enum mp_mode kept_mode;
         /* tunables */
         int io_timeout_ms;      /* each prompt / ack wait; default 2000 */
         int boot_wait_ms;       /* after a soft/hard reset; default 4000 */
         unsigned chunk_size;    /* plain raw REPL: bytes per write (default 256) ... */
         unsigned chunk_delay_ms; /* ... and the pause after each (default 10) */
+        int check_timeout_ms;   /* connect: the Ctrl-A check of a kept mode; default 500 */
         mp_log_fn log;
         void *log_user;
         /* Clock for deadlines; default CLOCK_MONOTONIC. Tests point it at the fake port's clock. */
@@ -51,7 +56,9 @@ struct mp_repl {
 
 void mp_repl_init(struct mp_repl *r, struct port *p);
 
-/* Ctrl-C twice ("\r\x03\x03"), then drain whatever the board prints until it is quiet. */
+/* Ctrl-C twice ("\r\x03\x03"), then drain whatever the board prints until it is quiet: 100 ms
+ * of silence, or only MP_SETTLE_MS once what it printed ends in a prompt (">>> ", "\x04>", the
+ * raw prompt). */
 int mp_repl_interrupt(struct mp_repl *r, char *msg, size_t msg_size);
 /* Ctrl-A ("\r\x01"), wait for MP_RAW_PROMPT. Does not interrupt first (mp_repl_connect does). */
 int mp_repl_enter_raw(struct mp_repl *r, char *msg, size_t msg_size);
@@ -110,8 +117,10 @@ int mp_repl_capture(struct mp_repl *r, int ms, char *buf, size_t size);
 int mp_repl_recover(struct mp_repl *r, char *msg, size_t msg_size);
 /* Bound connect/recover to ms from now (deadline_ms); ms <= 0 clears it. */
 void mp_repl_set_budget(struct mp_repl *r, int ms);
-/* Interrupt, enter the raw REPL, climb the ladder if needed. On failure *ret_diag (may be NULL)
- * holds the diagnosis of what the port showed and msg its message. */
+/* Interrupt, enter the raw REPL, climb the ladder if needed. With a kept mode (r->kept_mode, from
+ * mp_session_load()) it first sends a lone Ctrl-A and, when the raw prompt comes back within
+ * check_timeout_ms, is done without interrupting; otherwise it goes the whole way. On failure
+ * *ret_diag (may be NULL) holds the diagnosis of what the port showed and msg its message. */
 int mp_repl_connect(struct mp_repl *r, struct mp_diag *ret_diag, char *msg, size_t msg_size);
 
 /* Board facts as a new JSON object owned by the caller: mp_version, implementation, platform,
@@ -124,5 +133,8 @@ uint64_t mp_repl_now(struct mp_repl *r);
 int mp_repl_read_until(struct mp_repl *r, const char *marker, size_t mlen, int timeout_ms, char *tail,
                        size_t tail_size);
 int mp_repl_drain(struct mp_repl *r, int quiet_ms, int max_ms);
+/* Send what (Ctrl-A, optionally after "\r") and wait timeout_ms for MP_RAW_PROMPT. */
+int mp_repl_raw_prompt(struct mp_repl *r, const char *what, size_t len, int timeout_ms, char *msg,
+                       size_t msg_size);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "engines/mp_fs.h"
 #include "engines/mp_repl.h"
+#include "engines/mp_session.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 
@@ -111,11 +112,15 @@ static void log_line(const char *line, void *user)
         jr_log(user, "%s", line);
 }
 
-static int connect_board(struct job_run *jr, struct mp_repl *r)
+/* Connect, starting from what the last job on this port kept (*kept: the worker's memo, or NULL). */
+static int connect_board(struct job_run *jr, struct mp_repl *r, struct mp_session **kept)
 {
         struct mp_diag d = { 0 };
         char msg[MSG];
+        bool disturbed = true;
         mp_repl_init(r, jr_port(jr));
+        *kept = jr_port_memo(jr, sizeof(**kept), &disturbed);
+        mp_session_load(r, *kept, disturbed);
         mp_repl_set_budget(r, jr_time_left_ms(jr));
         r->log = log_line;
         r->log_user = jr;
@@ -140,14 +145,36 @@ static int fail_fs(struct job_run *jr, int rc, const char *what, const char *pat
                        rc == -ENOSPC && !strstr(msg, "filesystem is full") ? " (the board's filesystem is full)" : "");
 }
 
-/* Leave a friendly prompt behind for people on the console. */
-static int done(struct job_run *jr, struct mp_repl *r)
+static int done(struct job_run *jr)
 {
-        char m[128];
-        if (r->mode == MP_MODE_RAW)
-                mp_repl_exit_raw(r, m, sizeof(m));
         jr_progress(jr, 100, "done");
         return 0;
+}
+
+/* Keep what the session learned for the next job and stay in the raw REPL: the worker sends the
+ * Ctrl-B when a person needs the friendly prompt (jr_port_handback()). */
+static void leave_board(struct job_run *jr, struct mp_repl *r, struct mp_session *kept)
+{
+        char m[128];
+        if (!kept) {
+                if (r->mode == MP_MODE_RAW)
+                        mp_repl_exit_raw(r, m, sizeof(m)); /* leave a friendly prompt for people */
+                return;
+        }
+        mp_session_save(r, kept);
+        jr_port_handback(jr, "\x02", r->mode == MP_MODE_RAW ? 1 : 0);
+}
+
+/* Connect, run body on the board, leave it for the next job. */
+static int with_board(struct job_run *jr, int (*body)(struct job_run *, struct mp_repl *))
+{
+        struct mp_repl r;
+        struct mp_session *kept = NULL;
+        int rc = connect_board(jr, &r, &kept);
+        if (rc == 0)
+                rc = body(jr, &r);
+        leave_board(jr, &r, kept);
+        return rc;
 }
 
 static json_t *jstr(const char *s, size_t n)
@@ -165,24 +192,26 @@ static json_t *jstr(const char *s, size_t n)
         return j ? j : json_null();
 }
 
-static int ls_run(struct job_run *jr)
+static int ls_body(struct job_run *jr, struct mp_repl *r)
 {
         const char *path = json_string_value(json_object_get(jr_params(jr), "path"));
         bool rec = json_is_true(json_object_get(jr_params(jr), "recursive"));
-        struct mp_repl r;
         json_t *entries = NULL;
         char msg[MSG];
         int rc;
         if (!path)
                 path = "/";
-        if ((rc = connect_board(jr, &r)) < 0)
-                return rc;
         jr_progress(jr, 30, "listing");
-        if ((rc = mp_fs_ls(&r, path, rec, &entries, msg, sizeof(msg))) < 0)
+        if ((rc = mp_fs_ls(r, path, rec, &entries, msg, sizeof(msg))) < 0)
                 return fail_fs(jr, rc, "list", path, msg);
         jr_result_set(jr, "path", json_string(path));
         jr_result_set(jr, "entries", entries);
-        return done(jr, &r);
+        return done(jr);
+}
+
+static int ls_run(struct job_run *jr)
+{
+        return with_board(jr, ls_body);
 }
 
 static void put_progress(size_t n, size_t total, void *user)
@@ -190,23 +219,18 @@ static void put_progress(size_t n, size_t total, void *user)
         jr_progress(user, 10 + (int)(80 * n / (total ? total : 1)), "writing");
 }
 
-static int put_run(struct job_run *jr)
+static int put_body(struct job_run *jr, struct mp_repl *r)
 {
         const char *path = json_string_value(json_object_get(jr_params(jr), "path"));
         const char *b64 = json_string_value(json_object_get(jr_params(jr), "content_b64"));
-        struct mp_repl r;
         uint8_t *d;
         size_t len;
         char msg[MSG], sha[65];
         int rc;
         if (!path || !b64 || mp_b64_decode(b64, strlen(b64), &d, &len) < 0)
                 return jr_fail(jr, "bad_params", "'path' and base64 'content_b64' are required.");
-        if ((rc = connect_board(jr, &r)) < 0) {
-                free(d);
-                return rc;
-        }
         struct mp_fs_opts o = { .make_dirs = true, .progress = put_progress, .user = jr };
-        rc = mp_fs_put(&r, path, d, len, &o, msg, sizeof(msg));
+        rc = mp_fs_put(r, path, d, len, &o, msg, sizeof(msg));
         if (rc == 0)
                 rc = mp_sha256_hex(d, len, sha);
         free(d);
@@ -216,21 +240,23 @@ static int put_run(struct job_run *jr)
         jr_result_set(jr, "path", json_string(path));
         jr_result_set(jr, "size", json_integer((json_int_t)len));
         jr_result_set(jr, "sha256", json_string(sha));
-        return done(jr, &r);
+        return done(jr);
 }
 
-static int get_run(struct job_run *jr)
+static int put_run(struct job_run *jr)
+{
+        return with_board(jr, put_body);
+}
+
+static int get_body(struct job_run *jr, struct mp_repl *r)
 {
         const char *path = json_string_value(json_object_get(jr_params(jr), "path"));
-        struct mp_repl r;
         uint8_t *d = NULL;
         size_t len = 0;
         char msg[MSG], sha[65], *b64 = NULL;
         int rc;
-        if ((rc = connect_board(jr, &r)) < 0)
-                return rc;
         jr_progress(jr, 30, "reading");
-        if ((rc = mp_fs_get(&r, path, &d, &len, NULL, msg, sizeof(msg))) < 0)
+        if ((rc = mp_fs_get(r, path, &d, &len, NULL, msg, sizeof(msg))) < 0)
                 return fail_fs(jr, rc, "read", path, msg);
         rc = mp_sha256_hex(d, len, sha);
         if (rc == 0)
@@ -243,37 +269,54 @@ static int get_run(struct job_run *jr)
         jr_result_set(jr, "sha256", json_string(sha));
         jr_result_set(jr, "content_b64", json_string(b64));
         free(b64);
-        return done(jr, &r);
+        return done(jr);
 }
 
-static int simple_run(struct job_run *jr, const char *what,
-                      int (*op)(struct mp_repl *, const char *, char *, size_t))
+static int get_run(struct job_run *jr)
+{
+        return with_board(jr, get_body);
+}
+
+static int simple_body(struct job_run *jr, struct mp_repl *r, const char *what,
+                       int (*op)(struct mp_repl *, const char *, char *, size_t))
 {
         const char *path = json_string_value(json_object_get(jr_params(jr), "path"));
-        struct mp_repl r;
         char msg[MSG];
         int rc;
-        if ((rc = connect_board(jr, &r)) < 0)
-                return rc;
-        if ((rc = op(&r, path, msg, sizeof(msg))) < 0)
+        if ((rc = op(r, path, msg, sizeof(msg))) < 0)
                 return fail_fs(jr, rc, what, path, msg);
         jr_result_set(jr, "path", json_string(path));
-        return done(jr, &r);
+        return done(jr);
+}
+
+static int rm_body(struct job_run *jr, struct mp_repl *r)
+{
+        return simple_body(jr, r, "remove", mp_fs_rm);
+}
+
+static int mkdir_body(struct job_run *jr, struct mp_repl *r)
+{
+        return simple_body(jr, r, "create directory", mp_fs_mkdir);
+}
+
+static int rmdir_body(struct job_run *jr, struct mp_repl *r)
+{
+        return simple_body(jr, r, "remove directory", mp_fs_rmdir);
 }
 
 static int rm_run(struct job_run *jr)
 {
-        return simple_run(jr, "remove", mp_fs_rm);
+        return with_board(jr, rm_body);
 }
 
 static int mkdir_run(struct job_run *jr)
 {
-        return simple_run(jr, "create directory", mp_fs_mkdir);
+        return with_board(jr, mkdir_body);
 }
 
 static int rmdir_run(struct job_run *jr)
 {
-        return simple_run(jr, "remove directory", mp_fs_rmdir);
+        return with_board(jr, rmdir_body);
 }
 
 /* Soft reset; with run_main, from the friendly REPL so boot.py/main.py run, and keep what they print. */
@@ -297,37 +340,40 @@ static int reset_and_capture(struct job_run *jr, struct mp_repl *r, bool run_mai
                 free(out);
         }
         if (!run_main)
-                return done(jr, r);
+                return done(jr);
         jr_progress(jr, 100, "done");
         return 0;
 }
 
-static int deploy_run(struct job_run *jr)
+static int deploy_body(struct job_run *jr, struct mp_repl *r)
 {
         const json_t *params = jr_params(jr);
         json_t *sr = json_object_get(params, "soft_reset");
-        struct mp_repl r;
         char msg[MSG];
         int rc;
-        if ((rc = connect_board(jr, &r)) < 0)
-                return rc;
         jr_progress(jr, 10, "putting files");
-        if ((rc = mp_fs_put_files(&r, json_object_get(params, "files"), msg, sizeof(msg))) < 0)
+        if ((rc = mp_fs_put_files(r, json_object_get(params, "files"), msg, sizeof(msg))) < 0)
                 return jr_fail(jr, rc == -ENODEV ? "board_gone" : "put_failed", "%s", msg);
         jr_result_set(jr, "files", json_integer((json_int_t)json_array_size(json_object_get(params, "files"))));
         if (sr && !json_is_true(sr))
-                return done(jr, &r);
-        return reset_and_capture(jr, &r, true);
+                return done(jr);
+        return reset_and_capture(jr, r, true);
+}
+
+static int deploy_run(struct job_run *jr)
+{
+        return with_board(jr, deploy_body);
+}
+
+static int soft_reset_body(struct job_run *jr, struct mp_repl *r)
+{
+        json_t *rm = json_object_get(jr_params(jr), "run_main");
+        return reset_and_capture(jr, r, !rm || json_is_true(rm));
 }
 
 static int soft_reset_run(struct job_run *jr)
 {
-        json_t *rm = json_object_get(jr_params(jr), "run_main");
-        struct mp_repl r;
-        int rc;
-        if ((rc = connect_board(jr, &r)) < 0)
-                return rc;
-        return reset_and_capture(jr, &r, !rm || json_is_true(rm));
+        return with_board(jr, soft_reset_body);
 }
 
 const struct job_kind job_kind_fs_ls = {

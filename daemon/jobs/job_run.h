@@ -73,4 +73,23 @@ bool jr_cancelled(struct job_run *jr);
 /* Milliseconds left before the job's timeout (0 when expired). */
 int jr_time_left_ms(struct job_run *jr);
 
+/* ---- What a kind keeps with the open port from one of its jobs to the next ----
+ * A kind that talks a session protocol (the MicroPython REPL) may keep what it learned (where it
+ * left the board, what the firmware can do) so that its next job on the same port skips work.
+ * The block is the worker's: zero-filled at first, wiped when the port is opened or closed, when
+ * a job ends without having claimed it (that kind may have changed the board) or when size
+ * changes. Returns NULL when size > JR_PORT_MEMO_MAX. Borrowed until run() returns.
+ * *disturbed (may be NULL) tells whether anything but this kind's jobs used the port since the
+ * last job ended: bytes the board printed, console input or reset, a handback (below), a job of
+ * another kind; a kept state should then be rechecked. Claiming drops a pending handback: the
+ * job takes the board over as the previous one left it. */
+#define JR_PORT_MEMO_MAX 512
+void *jr_port_memo(struct job_run *jr, size_t size, bool *disturbed);
+/* Bytes that give the board back to people in the state they expect (MicroPython: "\x02", from
+ * the raw REPL back to ">>> "), len <= JR_HANDBACK_MAX; len 0 clears. Only for a job that claimed
+ * the memo. The worker sends them once, before a console writer's input, before a job of a kind
+ * that never claimed the memo on this port, and before closing the port. */
+#define JR_HANDBACK_MAX 16
+void jr_port_handback(struct job_run *jr, const void *data, size_t len);
+
 #endif

@@ -7,6 +7,7 @@
 
 #include "engines/mp_fs.h"
 #include "engines/mp_repl.h"
+#include "engines/mp_session.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 
@@ -101,11 +102,15 @@ static json_t *text(const char *s, size_t len)
         return j ? j : json_null();
 }
 
-static int connect_board(struct job_run *jr, struct mp_repl *r)
+/* Connect, starting from what the last job on this port kept (*kept: the worker's memo, or NULL). */
+static int connect_board(struct job_run *jr, struct mp_repl *r, struct mp_session **kept)
 {
         struct mp_diag d = { 0 };
         char msg[512];
+        bool disturbed = true;
         mp_repl_init(r, jr_port(jr));
+        *kept = jr_port_memo(jr, sizeof(**kept), &disturbed);
+        mp_session_load(r, *kept, disturbed);
         mp_repl_set_budget(r, jr_time_left_ms(jr));
         r->log = log_line;
         r->log_user = jr;
@@ -116,23 +121,47 @@ static int connect_board(struct job_run *jr, struct mp_repl *r)
         return 0;
 }
 
+/* Keep what the session learned for the next job and stay in the raw REPL: the worker sends the
+ * Ctrl-B when a person needs the friendly prompt (jr_port_handback()). */
+static void leave_board(struct job_run *jr, struct mp_repl *r, struct mp_session *kept)
+{
+        char m[128];
+        if (!kept) {
+                if (r->mode == MP_MODE_RAW)
+                        mp_repl_exit_raw(r, m, sizeof(m)); /* leave a friendly prompt for people */
+                return;
+        }
+        mp_session_save(r, kept);
+        jr_port_handback(jr, "\x02", r->mode == MP_MODE_RAW ? 1 : 0);
+}
+
+static int run_script(struct job_run *jr, struct mp_repl *r);
+
 static int run_run(struct job_run *jr)
+{
+        struct mp_repl r;
+        struct mp_session *kept = NULL;
+        int rc = connect_board(jr, &r, &kept);
+        if (rc == 0)
+                rc = run_script(jr, &r);
+        leave_board(jr, &r, kept);
+        return rc;
+}
+
+static int run_script(struct job_run *jr, struct mp_repl *r)
 {
         const json_t *params = jr_params(jr);
         const char *script = json_string_value(json_object_get(params, "script"));
         const char *file = json_string_value(json_object_get(params, "file"));
         json_t *t = json_object_get(params, "timeout_s");
-        struct mp_repl r;
         struct mp_exec_result res = { 0 };
         char msg[512], *code = NULL;
         int rc;
 
-        if ((rc = connect_board(jr, &r)) < 0)
-                return rc;
         const json_t *files = json_object_get(params, "files");
         if (json_array_size(files)) {
                 jr_progress(jr, 10, "putting files");
-                rc = mp_fs_put_files(&r, files, msg, sizeof(msg));
+                rc = mp_fs_put_files(r, files, msg, sizeof(msg));
                 if (rc < 0)
                         return jr_fail(jr, rc == -ENODEV ? "board_gone" : "put_failed", "%s", msg);
         }
@@ -152,7 +181,7 @@ static int run_run(struct job_run *jr)
                 timeout_ms = 1000;
         jr_progress(jr, 50, "running");
         struct mp_exec_opts o = { .timeout_ms = timeout_ms, .on_output = on_output, .user = jr };
-        rc = mp_repl_exec(&r, script, strlen(script), &o, &res, msg, sizeof(msg));
+        rc = mp_repl_exec(r, script, strlen(script), &o, &res, msg, sizeof(msg));
         free(code);
         int status = mp_exit_status(rc, &res);
         if (status < 0) {
@@ -184,15 +213,13 @@ static int run_run(struct job_run *jr)
                 jr_log(jr, "%s", msg);
                 if (!res.board_usable) {
                         /* Ctrl-C was not enough: climb the ladder (up to a hard reset). */
-                        res.board_usable = mp_repl_recover(&r, msg, sizeof(msg)) == 0;
+                        res.board_usable = mp_repl_recover(r, msg, sizeof(msg)) == 0;
                         if (!res.board_usable)
                                 jr_log(jr, "the board is not usable after the timeout: %s", msg);
                 }
                 jr_result_set(jr, "board_usable", json_boolean(res.board_usable));
         }
         mp_exec_result_clear(&res);
-        if (r.mode == MP_MODE_RAW)
-                mp_repl_exit_raw(&r, msg, sizeof(msg)); /* leave a friendly prompt for people */
         jr_progress(jr, 100, "done");
         return 0;
 }

@@ -23,6 +23,12 @@
 /* While someone holds the console's write lock the pump polls this often, because port reads
  * cannot be woken early: it bounds keystroke latency (the port layer has no wake fd). */
 #define PUMP_FAST_SLICE_MS 2
+/* For a while after a job ends the idle pump polls this often too, so that the next job of a
+ * series (CI, a client's follow-up) starts within a few ms instead of a slice. */
+#define PUMP_HOT_SLICE_MS 5
+#define PUMP_HOT_MS 3000
+#define HANDBACK_WRITE_MS 200
+#define MEMO_KINDS_MAX 8
 #define CONSOLE_RESET_HOLD_MS 100
 #define REOPEN_BACKOFF_MS 2000
 /* A job's end that the store could not record (disk full) is retried this often, oldest first;
@@ -74,6 +80,15 @@ struct worker {
         struct store *store;
         struct events *events;
         struct console *console;  /* this board's console (own reference) */
+        /* Port memo and handback (job_run.h), touched only by the worker thread. */
+        uint8_t memo[JR_PORT_MEMO_MAX];
+        size_t memo_size;         /* 0: wiped */
+        bool port_disturbed;      /* the port was used by others since the last job ended */
+        uint8_t handback[JR_HANDBACK_MAX];
+        size_t handback_len;
+        const struct job_kind *memo_kinds[MEMO_KINDS_MAX]; /* kinds that claimed the memo */
+        unsigned n_memo_kinds;
+        uint64_t hot_until_ms;    /* idle pump polls fast until then */
         void (*on_state)(void *user, const char *board_id);
         void *user;
 };
@@ -90,6 +105,7 @@ struct job_run {
         int last_pct;
         char last_phase[48];
         uint64_t last_progress_ms;
+        bool memo_claimed;
 };
 
 static struct job *job_free(struct job *j)
@@ -265,7 +281,65 @@ int jr_time_left_ms(struct job_run *jr)
         return now >= jr->soft_deadline ? 0 : (int)(jr->soft_deadline - now);
 }
 
+void *jr_port_memo(struct job_run *jr, size_t size, bool *disturbed)
+{
+        struct worker *w = jr->w;
+        if (size == 0 || size > sizeof(w->memo))
+                return NULL;
+        if (w->memo_size != size) {
+                memset(w->memo, 0, sizeof(w->memo));
+                w->memo_size = size;
+        }
+        if (!jr->memo_claimed) {
+                jr->memo_claimed = true;
+                w->handback_len = 0; /* this job takes the board over as the last one left it */
+                bool known = false;
+                for (unsigned i = 0; i < w->n_memo_kinds; i++)
+                        known = known || w->memo_kinds[i] == jr->job->kind;
+                if (!known && w->n_memo_kinds < MEMO_KINDS_MAX)
+                        w->memo_kinds[w->n_memo_kinds++] = jr->job->kind;
+        }
+        if (disturbed)
+                *disturbed = w->port_disturbed;
+        return w->memo;
+}
+
+void jr_port_handback(struct job_run *jr, const void *data, size_t len)
+{
+        struct worker *w = jr->w;
+        if (!jr->memo_claimed || len > sizeof(w->handback))
+                return;
+        memcpy(w->handback, data, len);
+        w->handback_len = len;
+}
+
 /* ---- worker thread ---- */
+
+/* Forget what jobs kept about the board (the port was opened or closed, or another kind ran). */
+static void memo_wipe(struct worker *w)
+{
+        memset(w->memo, 0, sizeof(w->memo));
+        w->memo_size = 0;
+        w->handback_len = 0;
+        w->port_disturbed = true;
+}
+
+/* Give the board back to people as the last job promised (best effort, once). */
+static void handback_send(struct worker *w)
+{
+        if (w->port && w->handback_len)
+                (void)port_write(w->port, w->handback, w->handback_len, HANDBACK_WRITE_MS);
+        w->handback_len = 0;
+        w->port_disturbed = true;
+}
+
+static bool memo_kind(const struct worker *w, const struct job_kind *k)
+{
+        for (unsigned i = 0; i < w->n_memo_kinds; i++)
+                if (w->memo_kinds[i] == k)
+                        return true;
+        return false;
+}
 
 static void notify_state(struct worker *w)
 {
@@ -392,6 +466,7 @@ static int ensure_port(struct worker *w)
         } else {
                 w->port = p;
                 w->port_error[0] = '\0';
+                memo_wipe(w);
         }
         char why[sizeof(w->port_error)];
         snprintf(why, sizeof(why), "%s", w->port_error);
@@ -402,6 +477,8 @@ static int ensure_port(struct worker *w)
 
 static void drop_port(struct worker *w, const char *why)
 {
+        handback_send(w);
+        memo_wipe(w);
         pthread_mutex_lock(&w->mu);
         struct port *p = w->port;
         w->port = NULL;
@@ -432,8 +509,18 @@ static void run_job(struct worker *w, struct job *j)
                 jr_fail(&jr, r == -EBUSY ? "port_busy" : "port_unavailable", "%s", w->port_error);
         } else {
                 port_cancel(w->port, false);
+                /* The board is in the state a kind left it for its own next job: a kind that
+                 * never claimed the memo gets it the way people expect. */
+                if (w->handback_len && !memo_kind(w, j->kind))
+                        handback_send(w);
                 r = j->kind->run(&jr);
+                if (!jr.memo_claimed) {
+                        handback_send(w); /* still pending: this job did not touch the board */
+                        memo_wipe(w);
+                }
+                w->port_disturbed = !jr.memo_claimed;
         }
+        w->hot_until_ms = util_mono_ms() + PUMP_HOT_MS;
 
         pthread_mutex_lock(&w->mu);
         bool cancelled = w->running_cancel, timed_out = w->running_timed_out, gone = w->gone;
@@ -511,18 +598,27 @@ static int pump_console(struct worker *w, uint8_t *buf, size_t size)
 {
         uint8_t in[1024];
         bool reset = false;
+        bool interactive = console_interactive(w->console);
+        if (interactive && w->handback_len)
+                handback_send(w); /* before the writer's first key */
         size_t nin = console_input_take(w->console, in, sizeof(in), &reset);
         if (reset)
                 console_hard_reset(w);
+        if (reset || nin)
+                w->port_disturbed = true;
         if (nin) {
                 int r = port_write(w->port, in, nin, 1000);
                 if (r < 0 && r != -ETIMEDOUT) /* a stalled port loses that input, nothing more */
                         return r;
         }
-        int slice = console_interactive(w->console) ? PUMP_FAST_SLICE_MS : PUMP_SLICE_MS;
+        int slice = interactive ? PUMP_FAST_SLICE_MS
+                    : util_mono_ms() < w->hot_until_ms ? PUMP_HOT_SLICE_MS
+                                                       : PUMP_SLICE_MS;
         int n = port_read(w->port, buf, size, slice);
-        if (n > 0)
+        if (n > 0) {
                 console_feed(w->console, buf, (size_t)n);
+                w->port_disturbed = true;
+        }
         return n;
 }
 
@@ -596,6 +692,9 @@ static void *worker_main(void *arg)
                 }
         }
         pthread_mutex_unlock(&w->mu);
+        /* Stopping cancelled the port; the handback still gets its one short write. */
+        if (w->port && w->handback_len)
+                port_cancel(w->port, false);
         drop_port(w, NULL);
         console_detach(w->console);
         return NULL;
