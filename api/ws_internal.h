@@ -19,7 +19,10 @@
  * counter ever see it. */
 #define WS_SNDBUF 65536
 #define WS_REPLIES 8             /* per-session replies (errors) waiting to be written */
-#define WS_ADOPT_QUEUE 64
+/* Sockets handed over by the front door, waiting for the service thread to adopt them. A burst
+ * of upgrades (200 viewers connecting at once) arrives faster than the service thread runs;
+ * beyond this the connection is closed, so keep it well above any realistic burst. */
+#define WS_ADOPT_QUEUE 1024
 #define WS_EVENTS_RING 256       /* events kept for slow /ws/v1/events clients */
 #define WS_EVENTS_BACKLOG 1024   /* at most this many replayed for ?since= */
 

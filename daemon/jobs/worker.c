@@ -4,6 +4,8 @@
 #include "jobs/worker.h"
 
 #include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include "events.h"
 #include "jobs/console.h"
 #include "jobs/job_run.h"
+#include "jobs/port_memo.h"
 #include "log.h"
 #include "ports/port.h"
 #include "store.h"
@@ -20,15 +23,13 @@
 
 #define HARD_GRACE_MS 10000 /* after the soft deadline, the port is cancelled */
 #define PUMP_SLICE_MS 100
-/* While someone holds the console's write lock the pump polls this often, because port reads
- * cannot be woken early: it bounds keystroke latency (the port layer has no wake fd). */
-#define PUMP_FAST_SLICE_MS 2
-/* For a while after a job ends the idle pump polls this often too, so that the next job of a
- * series (CI, a client's follow-up) starts within a few ms instead of a slice. */
-#define PUMP_HOT_SLICE_MS 5
-#define PUMP_HOT_MS 3000
+/* The pump's read is woken at once by console input and by a queued job (the worker's wake_fd,
+ * polled by the port beside its own fd), so its slice only bounds how often it looks around. */
 #define HANDBACK_WRITE_MS 200
-#define MEMO_KINDS_MAX 8
+/* Before closing, the board gets this long to take the handback (until quiet for the first): a
+ * peer that drops what is still in flight on close (RFC 2217 bridges) would lose it otherwise. */
+#define HANDBACK_QUIET_MS 30
+#define HANDBACK_SETTLE_MS 150
 #define CONSOLE_RESET_HOLD_MS 100
 #define REOPEN_BACKOFF_MS 2000
 /* A job's end that the store could not record (disk full) is retried this often, oldest first;
@@ -80,15 +81,8 @@ struct worker {
         struct store *store;
         struct events *events;
         struct console *console;  /* this board's console (own reference) */
-        /* Port memo and handback (job_run.h), touched only by the worker thread. */
-        uint8_t memo[JR_PORT_MEMO_MAX];
-        size_t memo_size;         /* 0: wiped */
-        bool port_disturbed;      /* the port was used by others since the last job ended */
-        uint8_t handback[JR_HANDBACK_MAX];
-        size_t handback_len;
-        const struct job_kind *memo_kinds[MEMO_KINDS_MAX]; /* kinds that claimed the memo */
-        unsigned n_memo_kinds;
-        uint64_t hot_until_ms;    /* idle pump polls fast until then */
+        struct port_memo memo;    /* jr_port_memo/handback; worker thread only */
+        int wake_fd;              /* eventfd: console input or a queued job wakes the pump's read */
         void (*on_state)(void *user, const char *board_id);
         void *user;
 };
@@ -283,62 +277,34 @@ int jr_time_left_ms(struct job_run *jr)
 
 void *jr_port_memo(struct job_run *jr, size_t size, bool *disturbed)
 {
-        struct worker *w = jr->w;
-        if (size == 0 || size > sizeof(w->memo))
-                return NULL;
-        if (w->memo_size != size) {
-                memset(w->memo, 0, sizeof(w->memo));
-                w->memo_size = size;
-        }
-        if (!jr->memo_claimed) {
-                jr->memo_claimed = true;
-                w->handback_len = 0; /* this job takes the board over as the last one left it */
-                bool known = false;
-                for (unsigned i = 0; i < w->n_memo_kinds; i++)
-                        known = known || w->memo_kinds[i] == jr->job->kind;
-                if (!known && w->n_memo_kinds < MEMO_KINDS_MAX)
-                        w->memo_kinds[w->n_memo_kinds++] = jr->job->kind;
-        }
-        if (disturbed)
-                *disturbed = w->port_disturbed;
-        return w->memo;
+        void *m = port_memo_claim(&jr->w->memo, jr->job->kind, size, disturbed);
+        jr->memo_claimed = jr->memo_claimed || m;
+        return m;
 }
 
 void jr_port_handback(struct job_run *jr, const void *data, size_t len)
 {
-        struct worker *w = jr->w;
-        if (!jr->memo_claimed || len > sizeof(w->handback))
-                return;
-        memcpy(w->handback, data, len);
-        w->handback_len = len;
+        if (jr->memo_claimed)
+                (void)port_memo_set_handback(&jr->w->memo, data, len);
 }
 
 /* ---- worker thread ---- */
 
-/* Forget what jobs kept about the board (the port was opened or closed, or another kind ran). */
-static void memo_wipe(struct worker *w)
+/* Give the board back to people as the last job promised (best effort, once). settle: the port
+ * is about to close; let the board answer first (what it prints is dropped). */
+static void handback_send(struct worker *w, bool settle)
 {
-        memset(w->memo, 0, sizeof(w->memo));
-        w->memo_size = 0;
-        w->handback_len = 0;
-        w->port_disturbed = true;
-}
-
-/* Give the board back to people as the last job promised (best effort, once). */
-static void handback_send(struct worker *w)
-{
-        if (w->port && w->handback_len)
-                (void)port_write(w->port, w->handback, w->handback_len, HANDBACK_WRITE_MS);
-        w->handback_len = 0;
-        w->port_disturbed = true;
-}
-
-static bool memo_kind(const struct worker *w, const struct job_kind *k)
-{
-        for (unsigned i = 0; i < w->n_memo_kinds; i++)
-                if (w->memo_kinds[i] == k)
-                        return true;
-        return false;
+        struct port_memo *m = &w->memo;
+        if (w->port && m->handback_len && port_write(w->port, m->handback, m->handback_len, HANDBACK_WRITE_MS) >= 0 &&
+            settle) {
+                uint8_t buf[512];
+                uint64_t end = util_mono_ms() + HANDBACK_SETTLE_MS;
+                while (util_mono_ms() < end && port_read(w->port, buf, sizeof(buf), HANDBACK_QUIET_MS) > 0)
+                        ;
+        }
+        if (m->handback_len)
+                port_memo_disturb(m);
+        m->handback_len = 0;
 }
 
 static void notify_state(struct worker *w)
@@ -465,8 +431,9 @@ static int ensure_port(struct worker *w)
                         snprintf(w->port_error, sizeof(w->port_error), "cannot open %s: %s", w->url, strerror(-r));
         } else {
                 w->port = p;
+                port_use_wake_fd(p, w->wake_fd);
                 w->port_error[0] = '\0';
-                memo_wipe(w);
+                port_memo_wipe(&w->memo);
         }
         char why[sizeof(w->port_error)];
         snprintf(why, sizeof(why), "%s", w->port_error);
@@ -477,8 +444,8 @@ static int ensure_port(struct worker *w)
 
 static void drop_port(struct worker *w, const char *why)
 {
-        handback_send(w);
-        memo_wipe(w);
+        handback_send(w, true);
+        port_memo_wipe(&w->memo);
         pthread_mutex_lock(&w->mu);
         struct port *p = w->port;
         w->port = NULL;
@@ -511,16 +478,13 @@ static void run_job(struct worker *w, struct job *j)
                 port_cancel(w->port, false);
                 /* The board is in the state a kind left it for its own next job: a kind that
                  * never claimed the memo gets it the way people expect. */
-                if (w->handback_len && !memo_kind(w, j->kind))
-                        handback_send(w);
+                if (!port_memo_kind(&w->memo, j->kind))
+                        handback_send(w, false);
                 r = j->kind->run(&jr);
-                if (!jr.memo_claimed) {
-                        handback_send(w); /* still pending: this job did not touch the board */
-                        memo_wipe(w);
-                }
-                w->port_disturbed = !jr.memo_claimed;
+                if (!jr.memo_claimed)
+                        handback_send(w, false); /* still pending: this job did not touch the board */
+                port_memo_job_end(&w->memo, jr.memo_claimed);
         }
-        w->hot_until_ms = util_mono_ms() + PUMP_HOT_MS;
 
         pthread_mutex_lock(&w->mu);
         bool cancelled = w->running_cancel, timed_out = w->running_timed_out, gone = w->gone;
@@ -599,35 +563,41 @@ static int pump_console(struct worker *w, uint8_t *buf, size_t size)
         uint8_t in[1024];
         bool reset = false;
         bool interactive = console_interactive(w->console);
-        if (interactive && w->handback_len)
-                handback_send(w); /* before the writer's first key */
+        if (interactive)
+                handback_send(w, false); /* before the writer's first key */
         size_t nin = console_input_take(w->console, in, sizeof(in), &reset);
         if (reset)
                 console_hard_reset(w);
         if (reset || nin)
-                w->port_disturbed = true;
+                port_memo_disturb(&w->memo);
         if (nin) {
                 int r = port_write(w->port, in, nin, 1000);
                 if (r < 0 && r != -ETIMEDOUT) /* a stalled port loses that input, nothing more */
                         return r;
         }
-        int slice = interactive ? PUMP_FAST_SLICE_MS
-                    : util_mono_ms() < w->hot_until_ms ? PUMP_HOT_SLICE_MS
-                                                       : PUMP_SLICE_MS;
-        int n = port_read(w->port, buf, size, slice);
+        int n = port_read(w->port, buf, size, PUMP_SLICE_MS);
         if (n > 0) {
                 console_feed(w->console, buf, (size_t)n);
-                w->port_disturbed = true;
+                port_memo_disturb(&w->memo);
         }
         return n;
+}
+
+/* Console wake-up (any thread, console lock held): only poke the eventfd. */
+static void wake_pump(void *user)
+{
+        struct worker *w = user;
+        uint64_t v = 1;
+        if (write(w->wake_fd, &v, sizeof(v)) < 0) {
+                /* an eventfd write only fails on counter overflow: the pump is awake anyway */
+        }
 }
 
 static void *worker_main(void *arg)
 {
         struct worker *w = arg;
         uint8_t buf[4096];
-        /* Nothing to wake: reads cannot be interrupted early, the pump polls fast instead. */
-        console_attach(w->console, NULL, NULL);
+        console_attach(w->console, wake_pump, w);
         pthread_mutex_lock(&w->mu);
         for (;;) {
                 if (w->stop || (w->gone && !w->head))
@@ -693,7 +663,7 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&w->mu);
         /* Stopping cancelled the port; the handback still gets its one short write. */
-        if (w->port && w->handback_len)
+        if (w->port && w->memo.handback_len)
                 port_cancel(w->port, false);
         drop_port(w, NULL);
         console_detach(w->console);
@@ -705,6 +675,7 @@ int worker_start(const struct worker_opts *o, struct worker **ret)
         struct worker *w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
+        w->wake_fd = -1;
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cv, NULL);
         pthread_mutex_init(&w->unsaved_mu, NULL);
@@ -723,6 +694,12 @@ int worker_start(const struct worker_opts *o, struct worker **ret)
         if (!w->board_id || !w->url || !w->hints) {
                 worker_free(w);
                 return -ENOMEM;
+        }
+        w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (w->wake_fd < 0) {
+                int e = -errno;
+                worker_free(w);
+                return e;
         }
         int cr = console_dir_get(o->consoles, w->board_id, &w->console);
         if (cr < 0) {
@@ -888,6 +865,8 @@ struct worker *worker_free(struct worker *w)
         free(w->stub_dir);
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
+        if (w->wake_fd >= 0)
+                close(w->wake_fd);
         free(w);
         return NULL;
 }

@@ -2,11 +2,15 @@
 #include "ports/port.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define PORT_SLICE_MS 100
+/* Backends wake on cancel through wake_fd; the slice is only a safety net for backends without. */
+#define PORT_SLICE_MS 1000
 
 int port_alloc(const struct port_ops *ops, const char *url, unsigned baud, struct port **ret)
 {
@@ -21,6 +25,13 @@ int port_alloc(const struct port_ops *ops, const char *url, unsigned baud, struc
         p->ops = ops;
         p->baud = baud;
         atomic_init(&p->cancel, false);
+        p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (p->wake_fd < 0) {
+                int e = -errno;
+                free(p->url);
+                free(p);
+                return e;
+        }
         *ret = p;
         return 0;
 }
@@ -51,6 +62,10 @@ int port_read(struct port *p, void *buf, size_t len, int timeout_ms)
                 int r = p->ops->read(p, buf, len, slice);
                 if (r != 0 || left <= PORT_SLICE_MS)
                         return r;
+                /* Returned early with nothing: a cancel (checked above) or a port_wake(). */
+                uint64_t v;
+                if (!atomic_load(&p->cancel) && read(p->wake_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+                        return 0;
         }
 }
 
@@ -133,8 +148,52 @@ void port_sleep_ms(struct port *p, unsigned ms)
 
 void port_cancel(struct port *p, bool on)
 {
-        if (p)
-                atomic_store(&p->cancel, on);
+        if (!p)
+                return;
+        atomic_store(&p->cancel, on);
+        uint64_t v = 1;
+        if (on) {
+                ssize_t n = write(p->wake_fd, &v, sizeof(v)); /* makes wake_fd readable */
+                (void)n;
+        } else {
+                ssize_t n = read(p->wake_fd, &v, sizeof(v)); /* drain: EAGAIN when already clear */
+                (void)n;
+        }
+}
+
+void port_wake(struct port *p)
+{
+        uint64_t v = 1;
+        if (p && write(p->wake_fd, &v, sizeof(v)) < 0) {
+                /* the counter cannot overflow in practice; nothing else can fail here */
+        }
+}
+
+void port_use_wake_fd(struct port *p, int fd)
+{
+        if (!p || fd < 0)
+                return;
+        if (!p->wake_borrowed && p->wake_fd >= 0)
+                close(p->wake_fd);
+        p->wake_fd = fd;
+        p->wake_borrowed = true;
+}
+
+int port_poll_in(int fd, int wake_fd, int timeout_ms)
+{
+        struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN }, { .fd = wake_fd, .events = POLLIN } };
+        for (;;) {
+                int r = poll(pfd, wake_fd >= 0 ? 2 : 1, timeout_ms < 0 ? 0 : timeout_ms);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        return 0;
+                if (pfd[0].revents)
+                        return pfd[0].revents;
+                return 0; /* woken by a cancel */
+        }
 }
 
 struct port *port_close(struct port *p)
@@ -143,6 +202,8 @@ struct port *port_close(struct port *p)
                 return NULL;
         if (p->ops && p->ops->close)
                 p->ops->close(p);
+        if (p->wake_fd >= 0 && !p->wake_borrowed)
+                close(p->wake_fd);
         free(p->url);
         free(p);
         return NULL;

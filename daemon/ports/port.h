@@ -36,6 +36,9 @@ struct port {
         unsigned baud;       /* current host-side baud */
         bool dtr, rts;       /* last lines set */
         atomic_bool cancel;  /* set by another thread: blocking calls return -ECANCELED soon after */
+        int wake_fd;         /* eventfd polled by backends beside their own fd: port_cancel() and
+                              * port_wake() end a blocked read at once */
+        bool wake_borrowed;  /* wake_fd belongs to the caller (port_use_wake_fd) */
         void *priv;          /* backend state */
 };
 
@@ -55,11 +58,20 @@ int port_flush_input(struct port *p);
 void port_sleep_ms(struct port *p, unsigned ms);
 /* Ask a port's blocking calls to return -ECANCELED; safe from any thread. */
 void port_cancel(struct port *p, bool on);
+/* End a blocked port_read() early with 0 (nothing read); safe from any thread. */
+void port_wake(struct port *p);
+/* Poll this eventfd (owned by the caller, who may write 1 to it from any thread to wake a read)
+ * instead of the port's own: lets an owner wake reads across port reopens. */
+void port_use_wake_fd(struct port *p, int fd);
 
 /* Close and free; NULL-safe. Returns NULL. */
 struct port *port_close(struct port *p);
 
 /* Used by backends. */
 int port_alloc(const struct port_ops *ops, const char *url, unsigned baud, struct port **ret);
+/* Wait until fd is readable, the port is cancelled (wake_fd) or timeout_ms passes. Returns the
+ * fd's revents (> 0) when it is ready, 0 on timeout or cancel (port_read then reports
+ * -ECANCELED), negative errno on poll errors. wake_fd may be -1 (no cancel wake-up). */
+int port_poll_in(int fd, int wake_fd, int timeout_ms);
 
 #endif

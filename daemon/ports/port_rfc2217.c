@@ -164,7 +164,7 @@ static int rfc_pump_until(struct rfc *r, bool (*done)(const struct rfc *), int t
                 size_t room = RX_BUF - r->rx_len;
                 if (now >= deadline || room == 0)
                         return -ETIMEDOUT;
-                int n = port_tcp_recv(r->fd, raw, room, (int)(deadline - now));
+                int n = port_tcp_recv(r->fd, -1, raw, room, (int)(deadline - now));
                 if (n < 0) {
                         if (n == -ENODEV)
                                 r->gone = true;
@@ -196,7 +196,7 @@ static int rfc_read(struct port *p, void *buf, size_t len, int timeout_ms)
         for (;;) {
                 uint64_t now = port_now_ms();
                 int left = now >= deadline ? 0 : (int)(deadline - now);
-                int n = port_tcp_recv(r->fd, raw, len, left);
+                int n = port_tcp_recv(r->fd, p->wake_fd, raw, len, left);
                 if (n < 0) {
                         if (n == -ENODEV)
                                 r->gone = true;
@@ -312,7 +312,7 @@ static int rfc_flush_input(struct port *p)
         /* Drop what we hold and what is already in the socket (still parsing commands). */
         r->rx_len = 0;
         for (;;) {
-                int n = port_tcp_recv(r->fd, raw, sizeof(raw), 0);
+                int n = port_tcp_recv(r->fd, -1, raw, sizeof(raw), 0);
                 if (n < 0) {
                         if (n == -ENODEV)
                                 r->gone = true;

@@ -54,14 +54,12 @@ static int serial_read(struct port *p, void *buf, size_t len, int timeout_ms)
                 uint64_t now = port_now_ms();
                 int left = now >= deadline ? 0 : (int)(deadline - now);
                 struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-                int r = poll(&pfd, 1, left);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
+                int r = port_poll_in(s->fd, p->wake_fd, left);
+                if (r < 0)
+                        return r;
                 if (r == 0)
-                        return 0;
+                        return 0; /* timeout, or cancelled: port_read says which */
+                pfd.revents = (short)r;
                 if (pfd.revents & POLLNVAL)
                         return serial_fail(s, -EBADF);
                 /* Read even on POLLHUP: bytes that arrived before the hangup are still delivered. */

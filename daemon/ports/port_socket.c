@@ -18,7 +18,7 @@ static int sock_read(struct port *p, void *buf, size_t len, int timeout_ms)
         struct sock *s = p->priv;
         if (s->gone)
                 return -ENODEV;
-        int r = port_tcp_recv(s->fd, buf, len, timeout_ms);
+        int r = port_tcp_recv(s->fd, p->wake_fd, buf, len, timeout_ms);
         if (r == -ENODEV)
                 s->gone = true;
         return r;

@@ -1,5 +1,6 @@
 /* TCP plumbing shared by the rfc2217 and socket backends: connect with a timeout, send-all and
  * receive with deadlines, peer loss mapped to -ENODEV. */
+#include "ports/port.h"
 #include "ports/port_backends.h"
 
 #include <errno.h>
@@ -141,7 +142,7 @@ int port_tcp_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ms)
         return 0;
 }
 
-int port_tcp_recv(int fd, void *buf, size_t len, int timeout_ms)
+int port_tcp_recv(int fd, int wake_fd, void *buf, size_t len, int timeout_ms)
 {
         uint64_t deadline = port_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
         if (len == 0)
@@ -159,11 +160,10 @@ int port_tcp_recv(int fd, void *buf, size_t len, int timeout_ms)
                 uint64_t now = port_now_ms();
                 if (now >= deadline)
                         return 0;
-                struct pollfd pfd = { .fd = fd, .events = POLLIN };
-                int r = poll(&pfd, 1, (int)(deadline - now));
-                if (r < 0 && errno != EINTR)
-                        return -errno;
+                int r = port_poll_in(fd, wake_fd, (int)(deadline - now));
+                if (r < 0)
+                        return r;
                 if (r == 0)
-                        return 0;
+                        return 0; /* timeout, or cancelled: port_read says which */
         }
 }

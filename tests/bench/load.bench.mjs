@@ -8,8 +8,8 @@
 // 0: skip), LOAD_SAN_SECONDS (15), LOAD_SAN_BOARDS (8), LOAD_SAN_VIEWERS (40), LOAD_NO_PACING (1:
 // boards deliver bytes at once instead of at 115200 baud), WRK_THREADS (2), WRK_CONNECTIONS (32).
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
 import { ROOT, VBOARD, api, startCorrald, waitFor } from "../integration/lib.mjs";
@@ -43,12 +43,18 @@ function procSample(pid) {
     return { rss: kb("VmRSS"), hwm: kb("VmHWM"), threads: kb("Threads"), fds: readdirSync(`/proc/${pid}/fd`).length };
   } catch { return null; }
 }
-/** RSS of a process and all its descendants (vboard runs node under a wrapper, maybe). */
-function treeRssKb(pid) {
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch { return 0; }
+}
+/** Sum of f(pid) over a process and all its descendants (vboard's node may sit under a wrapper). */
+function treeSum(pid, f) {
   let total = 0;
   const walk = (p) => {
-    const s = procSample(p);
-    if (s) total += s.rss;
+    total += f(p);
     try {
       for (const t of readdirSync(`/proc/${p}/task`)) {
         const kids = readFileSync(`/proc/${p}/task/${t}/children`, "utf8").trim();
@@ -59,6 +65,7 @@ function treeRssKb(pid) {
   walk(pid);
   return total;
 }
+const treeRssKb = (pid) => treeSum(pid, (p) => procSample(p)?.rss || 0);
 const mb = (kb) => (kb / 1024).toFixed(1);
 
 // ---- boards ----
@@ -104,6 +111,7 @@ async function startBoards(plan, dir) {
   return {
     procs,
     rssKb: () => procs.reduce((a, p) => a + treeRssKb(p.proc.pid), 0),
+    cpu: () => procs.reduce((a, p) => a + treeSum(p.proc.pid, cpuSeconds), 0),
     async stop() {
       for (const p of procs) if (p.proc.exitCode === null && !p.proc.signalCode) p.proc.kill("SIGTERM");
       await Promise.race([Promise.all(procs.map((p) => p.exited)), sleep(15000)]);
@@ -128,6 +136,7 @@ function openViewer(base, p) {
     if (bin) return;
     let m;
     try { m = JSON.parse(d.toString()); } catch { v.errors.push("non-JSON text frame"); return; }
+    if (v.types && m.type) v.types[m.type] = (v.types[m.type] || 0) + 1;
     if (m.type === "dropped") { v.dropNotices++; v.droppedUnits += m.bytes ?? m.events ?? 0; }
     if (m.type === "error") v.errors.push(`error message ${m.code}`);
   });
@@ -250,10 +259,11 @@ async function loadRun({ title, bin, seconds, nBoards, nViewers, sanitizer }) {
       const p = i < nEvents ? "/ws/v1/events" : `/ws/v1/boards/${plan[(i - nEvents) % plan.length].name}/console?name=load${i}`;
       viewers.push(openViewer(d.url, p));
     }
+    viewers[0].types = {}; // event types as seen by one event viewer
     await Promise.race([Promise.all(viewers.map((v) => v.open)), sleep(30000)]);
     const viewersOpenMs = Date.now() - tView;
 
-    // Console trickle on every 8th board (offset 1), job loops on boards at offsets 2 and 3 mod 8.
+    // Console trickle on every 8th board (offset 1); job loops on half the boards (offsets 2, 3, 4, 7 mod 8).
     const trickleBoards = plan.filter((_, i) => i % 8 === 1);
     const loopBoards = plan.filter((_, i) => i % 8 === 2 || i % 8 === 3 || i % 8 === 4 || i % 8 === 7);
     const trickleIds = [];
@@ -263,6 +273,7 @@ async function loadRun({ title, bin, seconds, nBoards, nViewers, sanitizer }) {
     const loops = loopBoards.map((b) => jobLoop(d.url, b, jobStats));
     sample("viewers + jobs started");
 
+    const cpu0 = { corrald: cpuSeconds(pid), vboards: boards.cpu(), self: process.cpuUsage() };
     wrk = runWrk(d.url, seconds, dir);
     const t0 = Date.now();
     const every = Math.max(1000, Math.floor((seconds * 1000) / 6));
@@ -274,6 +285,16 @@ async function loadRun({ title, bin, seconds, nBoards, nViewers, sanitizer }) {
     clearInterval(vt);
     vboardRssPeak = Math.max(vboardRssPeak, boards.rssKb());
     sample("end of load (viewers open)");
+    const wall = (Date.now() - t0) / 1000, su = process.cpuUsage(cpu0.self);
+    const cpuPct = { corrald: (cpuSeconds(pid) - cpu0.corrald) / wall * 100, vboards: (boards.cpu() - cpu0.vboards) / wall * 100,
+      bench: (su.user + su.system) / 1e6 / wall * 100 };
+    // Each path alone, sequentially, now that the job history holds everything the run queued.
+    const probe = {};
+    for (const p of ["/api/v1/boards", "/api/v1/health", "/api/v1/jobs?limit=20"]) {
+      const t = [];
+      for (let i = 0; i < 30; i++) { const a = performance.now(); await api(d.url, "GET", p); t.push(performance.now() - a); }
+      probe[p] = pct(t, 0.5).toFixed(2);
+    }
 
     // Wind down: stop the loops, cancel the trickles, close the viewers.
     await Promise.all(loops.map((l) => l.stop()));
@@ -286,6 +307,10 @@ async function loadRun({ title, bin, seconds, nBoards, nViewers, sanitizer }) {
     await closeViewers(viewers);
     await sleep(2000);
     sample("viewers closed, jobs ended");
+    await sleep(5000); // past the bench's HTTP keep-alive (4 s): its idle connections close too
+    sample("+5 s idle");
+    const dbKb = ["corral.db", "corral.db-wal"].map((f) => { try { return statSync(path.join(d.stateDir, f)).size / 1024; } catch { return 0; } });
+    const nJobs = await api(d.url, "GET", "/api/v1/jobs?limit=1").then((r) => r.body.jobs?.[0]?.id ?? "?").catch(() => "?");
     const health = await api(d.url, "GET", "/api/v1/health").then((r) => r.status).catch((e) => e.message);
 
     const tStop = Date.now();
@@ -309,6 +334,9 @@ async function loadRun({ title, bin, seconds, nBoards, nViewers, sanitizer }) {
     out.push("| wrk | requests | req/s | p50 | p90 | p99 | max | non-2xx | socket errors |", "|---|---|---|---|---|---|---|---|---|");
     out.push(`| ${seconds} s, exit ${w.code} | ${p.requests} | ${p.rps} | ${p.p50} | ${p.p90} | ${p.p99} | ${p.max} | ${p.non2xx} | ${p.sockErr} |`, "");
     if (w.code !== 0 || !p.requests) out.push("```", w.out.trim(), "```", "");
+    out.push(`CPU during the load (100 % = one core of ${cpus().length}): corrald ${cpuPct.corrald.toFixed(0)} %, ` +
+      `vboards ${cpuPct.vboards.toFixed(0)} %, this bench (viewers, job loops) ${cpuPct.bench.toFixed(0)} %, wrk the rest. ` +
+      `After the load, one request at a time (median of 30): ${Object.entries(probe).map(([k, v]) => `${k} ${v} ms`).join(", ")}.`, "");
 
     out.push("| viewers | count | opened | refused / failed | closed by server | messages per connected viewer min / median / max | KB per viewer (median) | dropped notices (viewers with any) | dropped bytes / events |",
       "|---|---|---|---|---|---|---|---|---|");
@@ -320,6 +348,8 @@ async function loadRun({ title, bin, seconds, nBoards, nViewers, sanitizer }) {
         `${(pct(ok.map((v) => v.bytes), 0.5) / 1024).toFixed(1)} | ${vs.reduce((a, v) => a + v.dropNotices, 0)} (${vs.filter((v) => v.dropNotices).length}) | ` +
         `${vs.reduce((a, v) => a + v.droppedUnits, 0)} |`);
     }
+    const types = Object.entries(viewers[0].types || {}).sort((a, b) => b[1] - a[1]);
+    if (types.length) out.push("", `Event types seen by one events viewer: ${types.map(([t, n]) => `${t} ${n}`).join(", ")}.`);
     const verr = viewers.flatMap((v) => v.errors.map((e) => `${v.path}: ${e}`));
     if (verr.length) out.push("", `Viewer errors (${verr.length}): ${[...new Set(verr)].slice(0, 8).join("; ")}`);
     out.push("");
@@ -336,6 +366,7 @@ async function loadRun({ title, bin, seconds, nBoards, nViewers, sanitizer }) {
     out.push("");
     out.push(`vboard processes: ${mb(vboardRssStart)} MB RSS after start, ${mb(vboardRssPeak)} MB peak under load ` +
       `(${mb(vboardRssPeak / plan.length * 1)} MB per board). GET /api/v1/health after the run: ${health}. ` +
+      `Job history: ${nJobs} jobs; database ${mb(dbKb[0])} MB + WAL ${mb(dbKb[1])} MB. ` +
       `SIGTERM: exit ${ex.code ?? ex.sig} in ${stopMs} ms.`);
     const warn = stderr.split("\n").filter((l) => /^<[0-4]>/.test(l)); // syslog levels emerg..warning
     if (warn.length) {

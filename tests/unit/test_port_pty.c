@@ -1,6 +1,8 @@
 /* Serial backend over a pseudo-terminal pair: raw I/O with timeouts, baud rates, no modem lines,
  * exclusive use, and unplug (master closed) reported as -ENODEV. */
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -93,6 +95,58 @@ static void test_pty_read_times_out_with_zero(void **state)
         uint64_t took = port_now_ms() - t0;
         assert_true(took >= 140);
         assert_true(took < 1000);
+}
+
+struct poke {
+        struct port *p;
+        bool cancel;
+};
+
+static void *poke_later(void *arg)
+{
+        struct poke *k = arg;
+        struct timespec ts = { 0, 100 * 1000000L };
+        nanosleep(&ts, NULL);
+        if (k->cancel)
+                port_cancel(k->p, true);
+        else
+                port_wake(k->p);
+        return NULL;
+}
+
+static void test_pty_cancel_from_another_thread_ends_a_blocked_read_at_once(void **state)
+{
+        struct pty *t = *state;
+        char buf[8];
+        struct poke k = { t->p, true };
+        pthread_t th;
+        uint64_t t0 = port_now_ms();
+        assert_int_equal(pthread_create(&th, NULL, poke_later, &k), 0);
+        assert_int_equal(port_read(t->p, buf, sizeof(buf), 5000), -ECANCELED);
+        uint64_t took = port_now_ms() - t0;
+        pthread_join(th, NULL);
+        assert_true(took < 1000); /* not the 5 s timeout, nor a whole read slice */
+        port_cancel(t->p, false);
+        master_write(t, "ok");
+        assert_int_equal(port_read(t->p, buf, sizeof(buf), 1000), 2);
+}
+
+static void test_pty_wake_ends_a_blocked_read_early_with_nothing_read(void **state)
+{
+        struct pty *t = *state;
+        char buf[8];
+        struct poke k = { t->p, false };
+        pthread_t th;
+        uint64_t t0 = port_now_ms();
+        assert_int_equal(pthread_create(&th, NULL, poke_later, &k), 0);
+        assert_int_equal(port_read(t->p, buf, sizeof(buf), 5000), 0);
+        uint64_t took = port_now_ms() - t0;
+        pthread_join(th, NULL);
+        assert_true(took < 1000);
+        /* The wake is consumed: the next read waits its whole timeout again. */
+        t0 = port_now_ms();
+        assert_int_equal(port_read(t->p, buf, sizeof(buf), 200), 0);
+        assert_true(port_now_ms() - t0 >= 190);
 }
 
 static void test_pty_write_reaches_device_unchanged(void **state)
@@ -295,6 +349,8 @@ int main(void)
                 PTY_TEST(test_pty_port_is_named_pty),
                 PTY_TEST(test_pty_read_returns_bytes_sent_by_device),
                 PTY_TEST(test_pty_read_times_out_with_zero),
+                PTY_TEST(test_pty_cancel_from_another_thread_ends_a_blocked_read_at_once),
+                PTY_TEST(test_pty_wake_ends_a_blocked_read_early_with_nothing_read),
                 PTY_TEST(test_pty_write_reaches_device_unchanged),
                 PTY_TEST(test_pty_is_raw_8n1_and_keeps_lines_on_close),
                 PTY_TEST(test_pty_open_sets_requested_baud),
