@@ -6,7 +6,8 @@
 //
 // Knobs: LOAD_SECONDS (60), LOAD_BOARDS (32), LOAD_VIEWERS (200), LOAD_SAN (1: also the ASan run;
 // 0: skip), LOAD_SAN_SECONDS (15), LOAD_SAN_BOARDS (8), LOAD_SAN_VIEWERS (40), LOAD_NO_PACING (1:
-// boards deliver bytes at once instead of at 115200 baud), WRK_THREADS (2), WRK_CONNECTIONS (32).
+// boards deliver bytes at once instead of at 115200 baud), LOAD_BOARDS_PER_PROCESS (8), WRK_THREADS (2),
+// WRK_CONNECTIONS (32).
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -17,7 +18,7 @@ import { ROOT, VBOARD, api, startCorrald, waitFor } from "../integration/lib.mjs
 const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== "" ? Number(process.env[k]) : d);
 const SECONDS = env("LOAD_SECONDS", 60);
 const MKIMAGE = path.join(ROOT, "tests/vboard/mkimage");
-const BOARDS_PER_PROCESS = 8;
+const BOARDS_PER_PROCESS = env("LOAD_BOARDS_PER_PROCESS", 8); // 1: one vboard process per board
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- everything we start, stopped on every way out ----
