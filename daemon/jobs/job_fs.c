@@ -8,6 +8,7 @@
 #include "engines/mp_fs.h"
 #include "engines/mp_repl.h"
 #include "engines/mp_session.h"
+#include "jobs/job_mp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 
@@ -107,30 +108,6 @@ static int soft_reset_check(const json_t *params, char *msg, size_t size)
 
 /* ---- running ---- */
 
-static void log_line(const char *line, void *user)
-{
-        jr_log(user, "%s", line);
-}
-
-/* Connect, starting from what the last job on this port kept (*kept: the worker's memo, or NULL). */
-static int connect_board(struct job_run *jr, struct mp_repl *r, struct mp_session **kept)
-{
-        struct mp_diag d = { 0 };
-        char msg[MSG];
-        bool disturbed = true;
-        mp_repl_init(r, jr_port(jr));
-        *kept = jr_port_memo(jr, sizeof(**kept), &disturbed);
-        mp_session_load(r, *kept, disturbed);
-        mp_repl_set_budget(r, jr_time_left_ms(jr));
-        r->log = log_line;
-        r->log_user = jr;
-        jr_progress(jr, 5, "connecting");
-        int rc = mp_repl_connect(r, &d, msg, sizeof(msg));
-        if (rc < 0)
-                return jr_fail(jr, d.code ? d.code : "no_answer", "%s", msg);
-        return 0;
-}
-
 static int fail_fs(struct job_run *jr, int rc, const char *what, const char *path, const char *msg)
 {
         const char *code = rc == -ENOENT    ? "not_found"
@@ -151,29 +128,15 @@ static int done(struct job_run *jr)
         return 0;
 }
 
-/* Keep what the session learned for the next job and stay in the raw REPL: the worker sends the
- * Ctrl-B when a person needs the friendly prompt (jr_port_handback()). */
-static void leave_board(struct job_run *jr, struct mp_repl *r, struct mp_session *kept)
-{
-        char m[128];
-        if (!kept) {
-                if (r->mode == MP_MODE_RAW)
-                        mp_repl_exit_raw(r, m, sizeof(m)); /* leave a friendly prompt for people */
-                return;
-        }
-        mp_session_save(r, kept);
-        jr_port_handback(jr, "\x02", r->mode == MP_MODE_RAW ? 1 : 0);
-}
-
 /* Connect, run body on the board, leave it for the next job. */
 static int with_board(struct job_run *jr, int (*body)(struct job_run *, struct mp_repl *))
 {
         struct mp_repl r;
         struct mp_session *kept = NULL;
-        int rc = connect_board(jr, &r, &kept);
+        int rc = job_mp_connect(jr, &r, &kept);
         if (rc == 0)
                 rc = body(jr, &r);
-        leave_board(jr, &r, kept);
+        job_mp_leave(jr, &r, kept);
         return rc;
 }
 
