@@ -141,7 +141,7 @@ APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
 	libsqlite3-dev libsystemd-dev zlib1g-dev libssl-dev libcmocka-dev libcurl4-openssl-dev \
 	umockdev libumockdev-dev qemu-system-arm firmware-microbit-micropython binutils-arm-none-eabi \
 	chromium socat systemd wrk
-# Node.js >= 18.19 with npm: Debian's nodejs + npm when no node is installed (a NodeSource
+# Node.js >= 20 with npm: Debian's nodejs + npm are installed when no node is there (a NodeSource
 # nodejs already bundles npm and conflicts with Debian's npm package).
 deps:
 	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
@@ -150,6 +150,11 @@ deps:
 	  echo "make deps: installing $$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (or install: $$missing)" >&2; exit 1; fi; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@v=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
+	if [ "$$v" -lt 20 ]; then \
+	  echo "make deps: Node.js 20 or newer is needed (found $$(node --version 2>/dev/null || echo none)):" \
+	       "the lab's esptool-js and the test runner's flags need it; Debian 12's own nodejs is 18." >&2; exit 1; \
 	fi
 	@$(MAKE) --no-print-directory node_modules/.package-lock.json
 
