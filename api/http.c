@@ -26,6 +26,7 @@
 #include "store_audit.h"
 #include "ws.h"
 #include "ws_frontdoor.h"
+#include "util.h"
 
 struct http_server {
         struct MHD_Daemon *mhd;
@@ -212,19 +213,12 @@ static int split_path(char *path, struct api_req *rq)
         return 0;
 }
 
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Who sends rq (sets rq->who); 0 or what auth_check says. */
 static int identify(struct api_req *rq)
 {
         const char *authz = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
-        return auth_check(rq->ctx->auth, authz, cookie, wall_ms(), &rq->who);
+        return auth_check(rq->ctx->auth, authz, cookie, util_wall_ms(), &rq->who);
 }
 
 /* The auth gate: true when rq may go on; else *reply holds the 401/403 already queued. */

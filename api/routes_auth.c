@@ -11,6 +11,7 @@
 #include "auth.h"
 #include "config.h"
 #include "store_audit.h"
+#include "util.h"
 
 static bool is_read(const char *method)
 {
@@ -38,13 +39,6 @@ bool routes_auth_owns(const char *resource)
         return false;
 }
 
-static int64_t wall_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static json_t *identity_json(const struct auth_identity *who, bool enabled)
 {
         return json_pack("{s:b, s:s, s:s, s:s}", "auth", enabled, "name", who->name, "role", auth_role_name(who->role),
@@ -63,7 +57,7 @@ static enum MHD_Result login(struct api_req *rq)
                 return api_reply_error(rq, 400, "invalid_body", NULL, "Log in with {\"token\": \"...\"}.");
         }
         char sid[AUTH_SID_HEX + 1];
-        int64_t now = wall_ms();
+        int64_t now = util_wall_ms();
         int r = auth_login(rq->ctx->auth, secret, now, sid, &rq->who);
         /* Wipe the secret's copies: the parsed string and the request body. */
         explicit_bzero((char *)secret, strlen(secret));
@@ -93,7 +87,7 @@ static enum MHD_Result logout(struct api_req *rq)
 {
         const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
         /* Who is leaving, for the audit log (no session: not recorded). */
-        if (auth_enabled(rq->ctx->auth) && auth_check(rq->ctx->auth, NULL, cookie, wall_ms(), &rq->who) < 0)
+        if (auth_enabled(rq->ctx->auth) && auth_check(rq->ctx->auth, NULL, cookie, util_wall_ms(), &rq->who) < 0)
                 memset(&rq->who, 0, sizeof(rq->who));
         int ended = auth_logout(rq->ctx->auth, cookie);
         api_add_header(rq, MHD_HTTP_HEADER_SET_COOKIE, AUTH_COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");

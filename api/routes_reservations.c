@@ -9,6 +9,7 @@
 #include "api.h"
 #include "registry.h"
 #include "reservations.h"
+#include "util.h"
 
 static enum MHD_Result unavailable(struct api_req *rq)
 {
@@ -55,7 +56,7 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
                 json_decref(body);
                 return api_reply_error(rq, 500, "store_error", NULL, "Could not read the board list.");
         }
-        int64_t now = reservations_now_ms();
+        int64_t now = util_wall_ms();
         json_t *resv = NULL;
         uint64_t gen = 0;
         int rc = reservations_create(rs, &req, boards, now, &resv, &gen, &err);
@@ -94,7 +95,7 @@ static enum MHD_Result renew(struct api_req *rq, struct reservations *rs, int64_
                         return reply;
         }
         json_t *jt = json_object_get(body, "ttl_s");
-        int64_t now = reservations_now_ms();
+        int64_t now = util_wall_ms();
         int ttl = 0;
         if (jt) {
                 ttl = json_is_integer(jt) && json_integer_value(jt) >= 1 && json_integer_value(jt) <= RESV_TTL_MAX_S
@@ -129,7 +130,7 @@ enum MHD_Result routes_reservations(struct api_req *rq)
                         return api_reply_error(rq, 405, "method_not_allowed", NULL,
                                                "Use GET to list or POST to create reservations.");
                 json_t *list = NULL;
-                reservations_list(rs, reservations_now_ms(), &list);
+                reservations_list(rs, util_wall_ms(), &list);
                 return api_reply_json(rq, 200, json_pack("{s:o}", "reservations", list));
         }
         int64_t id;
@@ -139,7 +140,7 @@ enum MHD_Result routes_reservations(struct api_req *rq)
         if (rq->nsegs == 2) {
                 if (!strcmp(rq->method, "GET")) {
                         json_t *resv = NULL;
-                        if (reservations_get(rs, id, reservations_now_ms(), &resv) < 0)
+                        if (reservations_get(rs, id, util_wall_ms(), &resv) < 0)
                                 return api_reply_error(rq, 404, "reservation_not_found",
                                                        json_pack("{s:I}", "reservation", (json_int_t)id),
                                                        "No reservation with id %lld.", (long long)id);
@@ -148,7 +149,7 @@ enum MHD_Result routes_reservations(struct api_req *rq)
                 if (!strcmp(rq->method, "DELETE")) {
                         struct reg_error err = { 0 };
                         json_t *resv = NULL;
-                        if (reservations_release(rs, id, rq->lease, reservations_now_ms(), &resv, &err) < 0)
+                        if (reservations_release(rs, id, rq->lease, util_wall_ms(), &resv, &err) < 0)
                                 return api_reply_reg_error(rq, &err);
                         return api_reply_json(rq, 200, resv);
                 }

@@ -19,6 +19,7 @@
 #include "jobs/console.h"
 #include "log.h"
 #include "registry.h"
+#include "util.h"
 
 #define WS_PROTOCOL "corral.v1"
 
@@ -266,10 +267,7 @@ static int identify(struct ws_server *s, struct lws *wsi, struct auth_identity *
         char authz[512] = "", cookie[2048] = "";
         int na = lws_hdr_copy(wsi, authz, sizeof(authz), WSI_TOKEN_HTTP_AUTHORIZATION);
         int nc = lws_hdr_copy(wsi, cookie, sizeof(cookie), WSI_TOKEN_HTTP_COOKIE);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int r = auth_check(s->o.auth, na > 0 ? authz : NULL, nc > 0 ? cookie : NULL,
-                           (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, who);
+        int r = auth_check(s->o.auth, na > 0 ? authz : NULL, nc > 0 ? cookie : NULL, util_wall_ms(), who);
         explicit_bzero(authz, sizeof(authz));
         explicit_bzero(cookie, sizeof(cookie));
         return r;

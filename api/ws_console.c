@@ -11,6 +11,7 @@
 #include "jobs/console.h"
 #include "registry.h"
 #include "reservations.h"
+#include "util.h"
 
 int ws_console_open(struct ws_session *ss, const char *board_id, const char *name, char *msg, size_t msg_size)
 {
@@ -90,7 +91,7 @@ static void control(struct ws_session *ss, const char *text, size_t len)
                 struct reg_error err = { 0 };
                 if (reservations_check_board(registry_reservations(ss->s->o.registry), ss->board,
                                              json_string_value(json_object_get(j, "lease")),
-                                             reservations_now_ms(), &err) < 0)
+                                             util_wall_ms(), &err) < 0)
                         ws_reply(ss, "error", err.code, "%s", err.message);
                 else
                         answer(ss, console_viewer_take(v, msg, sizeof(msg)), true, msg);

@@ -164,7 +164,7 @@ static void *reaper_main(void *arg)
                 for (size_t i = 0; i < r->nboards; i++)
                         worker_check_deadline(r->boards[i]->worker, now);
                 pthread_mutex_unlock(&r->mu);
-                reservations_reap(r->resv, reservations_now_ms()); /* expire leases, wake waiters */
+                reservations_reap(r->resv, util_wall_ms()); /* expire leases, wake waiters */
                 pthread_mutex_lock(&r->mu);
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
@@ -547,7 +547,7 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
         }
         json_decref(row);
         /* A reserved board takes jobs only from its lease holder. */
-        if (reservations_check_board(r->resv, board_id, lease, reservations_now_ms(), err) < 0)
+        if (reservations_check_board(r->resv, board_id, lease, util_wall_ms(), err) < 0)
                 return -EPERM;
         int64_t id = 0;
         pthread_mutex_lock(&r->mu);

@@ -16,6 +16,7 @@
 #include "events.h"
 #include "log.h"
 #include "store_reservations.h"
+#include "util.h"
 
 struct resv {
         int64_t id;
@@ -56,21 +57,6 @@ struct after {
         size_t nwake;
 };
 
-int64_t reservations_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void iso_from_ms(int64_t ms, char *buf, size_t size)
-{
-        time_t sec = (time_t)(ms / 1000);
-        struct tm tm;
-        gmtime_r(&sec, &tm);
-        size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
-}
 
 /* ---- pure helpers ---- */
 
@@ -327,7 +313,7 @@ struct reservations *reservations_free(struct reservations *rs)
 static json_t *public_json(const struct resv *r, int64_t now_ms)
 {
         char exp[32];
-        iso_from_ms(r->expires_ms, exp, sizeof(exp));
+        util_iso_from_ms(r->expires_ms, exp, sizeof(exp));
         int64_t left = r->expires_ms > now_ms ? (r->expires_ms - now_ms + 999) / 1000 : 0;
         return json_pack("{s:I, s:s, s:s, s:O, s:i, s:s, s:s, s:I, s:s, s:n}", "id", (json_int_t)r->id, "board",
                          r->board, "owner", r->owner, "match", r->match, "ttl_s", r->ttl_s, "created_at",
@@ -340,7 +326,7 @@ static json_t *public_from_row(json_t *row, int64_t now_ms)
 {
         int64_t exp_ms = json_integer_value(json_object_get(row, "expires_ms"));
         char exp[32];
-        iso_from_ms(exp_ms, exp, sizeof(exp));
+        util_iso_from_ms(exp_ms, exp, sizeof(exp));
         json_object_del(row, "token_sha256");
         json_object_del(row, "expires_ms");
         json_object_set_new(row, "expires_at", json_string(exp));
@@ -423,7 +409,7 @@ static ssize_t find_id_locked(struct reservations *rs, int64_t id)
 static json_t *holder_details(const struct resv *r)
 {
         char exp[32];
-        iso_from_ms(r->expires_ms, exp, sizeof(exp));
+        util_iso_from_ms(r->expires_ms, exp, sizeof(exp));
         return json_pack("{s:s, s:s, s:s, s:I}", "holder", r->owner, "expires_at", exp, "board", r->board,
                          "reservation", (json_int_t)r->id);
 }
@@ -494,7 +480,7 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                                            -ENODEV, "%zu board(s) match, but none is online.", nmatch);
                 else {
                         char exp[32];
-                        iso_from_ms(first_holder->expires_ms, exp, sizeof(exp));
+                        util_iso_from_ms(first_holder->expires_ms, exp, sizeof(exp));
                         json_t *d = holder_details(first_holder);
                         json_object_set(d, "holders", holders);
                         rc = reg_error_set(err, 409, "board_reserved", d, -EBUSY,
@@ -524,7 +510,7 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                         r->match = json_deep_copy(req->match);
                         r->ttl_s = req->ttl_s;
                         r->expires_ms = now_ms + (int64_t)req->ttl_s * 1000;
-                        iso_from_ms(now_ms, r->created_at, sizeof(r->created_at));
+                        util_iso_from_ms(now_ms, r->created_at, sizeof(r->created_at));
                         rc = store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match,
                                                r->ttl_s, r->expires_ms);
                         if (rc < 0)
@@ -722,7 +708,7 @@ int reservations_check_board(struct reservations *rs, const char *board_id, cons
                 }
         } else if (held) {
                 char exp[32];
-                iso_from_ms(held->expires_ms, exp, sizeof(exp));
+                util_iso_from_ms(held->expires_ms, exp, sizeof(exp));
                 rc = reg_error_set(
                         err, 409, "board_reserved", holder_details(held), -EBUSY,
                         "Board '%s' is reserved by %s until %s; present its lease (X-Corral-Lease) to use it.",

@@ -42,7 +42,6 @@ int reservations_new(struct store *st, struct events *ev, struct reservations **
 struct reservations *reservations_free(struct reservations *rs);
 
 /* Wall clock in Unix milliseconds. */
-int64_t reservations_now_ms(void);
 
 /* ---- pure helpers ---- */
 /* Validate a POST /reservations body into *req. -EINVAL with err filled (400). */

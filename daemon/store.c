@@ -1,6 +1,7 @@
 /* Store lifecycle and plumbing: open (mkdir -p, WAL, pragmas, migrations), close, and the
  * shared helpers for locking, transactions, binding, error mapping, time and UTF-8. */
 #include "store_internal.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,19 +16,7 @@
 
 void store_now(char out[STORE_TIME_SIZE])
 {
-        struct timespec ts;
-        struct tm tm;
-
-        if (clock_gettime(CLOCK_REALTIME, &ts) < 0) {
-                ts.tv_sec = time(NULL);
-                ts.tv_nsec = 0;
-        }
-        if (!gmtime_r(&ts.tv_sec, &tm)) {
-                snprintf(out, STORE_TIME_SIZE, "1970-01-01T00:00:00.000Z");
-                return;
-        }
-        size_t n = strftime(out, STORE_TIME_SIZE, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(out + n, STORE_TIME_SIZE - n, ".%03dZ", (int)(ts.tv_nsec / 1000000) % 1000);
+        util_now_iso(out, STORE_TIME_SIZE);
 }
 
 int store_errno_from_sqlite(int rc)

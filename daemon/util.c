@@ -4,14 +4,28 @@
 #include <stdio.h>
 #include <time.h>
 
-void util_now_iso(char *buf, size_t size)
+int64_t util_wall_ms(void)
 {
         struct timespec ts;
-        struct tm tm;
         clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
-        snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void util_iso_from_ms(int64_t ms, char *buf, size_t size)
+{
+        time_t sec = (time_t)(ms / 1000);
+        struct tm tm;
+        if (!gmtime_r(&sec, &tm)) {
+                snprintf(buf, size, "1970-01-01T00:00:00.000Z");
+                return;
+        }
+        size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, size - n, ".%03dZ", (int)(ms % 1000));
+}
+
+void util_now_iso(char *buf, size_t size)
+{
+        util_iso_from_ms(util_wall_ms(), buf, size);
 }
 
 uint64_t util_mono_ms(void)
