@@ -30,6 +30,8 @@ int store_board_upsert(struct store *s, const char *id, const char *identity, co
 int store_board_get(struct store *s, const char *id, json_t **ret);
 /* All boards (array, new reference), each as store_board_get returns it. */
 int store_board_list(struct store *s, json_t **ret);
+/* How many boards the inventory holds (cheap: no rows are read). */
+int store_board_count(struct store *s, size_t *ret);
 /* Find a board id by identity; -ENOENT if none. buf gets the id. */
 int store_board_find_identity(struct store *s, const char *identity, char *buf, size_t size);
 /* Update editable fields; any of name/labels/notes may be NULL to keep. labels: array of strings. */

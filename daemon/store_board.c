@@ -130,6 +130,20 @@ static int board_list_locked(struct store *s, json_t *list, json_t *by_id)
         return r;
 }
 
+int store_board_count(struct store *s, size_t *ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        int64_t n = 0;
+        store_lock(s);
+        int r = store_run_int(s, &n, "SELECT COUNT(*) FROM boards", "");
+        store_unlock(s);
+        if (r < 0)
+                return r;
+        *ret = (size_t)n;
+        return 0;
+}
+
 int store_board_list(struct store *s, json_t **ret)
 {
         if (!s || !ret)

@@ -212,6 +212,20 @@ static void test_board_upsert_known_identity_keeps_original_id(void **state)
         json_decref(list);
 }
 
+static void test_board_count_counts_boards_not_upserts(void **state)
+{
+        struct fx *f = *state;
+        size_t n = 99;
+        assert_int_equal(store_board_count(f->s, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(store_board_upsert(f->s, "b1", "usb:SER1", NULL, NULL), 0);
+        assert_int_equal(store_board_upsert(f->s, "b1", "usb:SER1", NULL, NULL), 0);
+        assert_int_equal(store_board_upsert(f->s, "b2", "usb:SER2", NULL, NULL), 0);
+        assert_int_equal(store_board_count(f->s, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(store_board_count(NULL, &n), -EINVAL);
+}
+
 static void test_board_upsert_id_taken_by_other_identity_is_eexist(void **state)
 {
         struct fx *f = *state;
@@ -419,6 +433,7 @@ int main(void)
                 T(test_board_upsert_creates_board_with_times_and_defaults),
                 T(test_board_upsert_again_keeps_name_labels_updates_hints_and_last_seen),
                 T(test_board_upsert_known_identity_keeps_original_id),
+                T(test_board_count_counts_boards_not_upserts),
                 T(test_board_upsert_id_taken_by_other_identity_is_eexist),
                 T(test_board_find_identity_returns_id_or_enoent),
                 T(test_board_update_changes_given_fields_and_keeps_null_ones),
