@@ -95,9 +95,26 @@ describe("static files", () => {
     refused(r);
   });
 
-  test("an absolute-form target is not a way out", async () => {
+  test("an absolute path or a target without a leading slash is not a way out", async () => {
     refused(await raw(d.url, "/etc/passwd"));
     refused(await raw(d.url, "-private/x.txt"));
+  });
+
+  test("an absolute-form target (http://host/path, RFC 9112 3.2.2) is not a way out", async () => {
+    const { host } = new URL(d.url);
+    for (const target of [`http://${host}/../secret.txt`, `http://${host}/%2e%2e/secret.txt`,
+      `http://${host}/../web-private/x.txt`, `http://${host}//etc/passwd`, `http://${host}/etc/passwd`,
+      "http://evil.example/../../etc/passwd", `file:///etc/passwd`]) {
+      const r = await raw(d.url, target);
+      refused(r);
+      assert.ok(r.status >= 400, `${target}: status ${r.status}`);
+    }
+  });
+
+  test("an absolute-form target that names a file in the web root gets that file or a refusal, nothing else", async () => {
+    const { host } = new URL(d.url);
+    const r = await raw(d.url, `http://${host}/app.js`);
+    assert.ok(r.status === 200 ? r.body === "export {};\n" : r.status === 400 || r.status === 404, `status ${r.status}: ${r.body}`);
   });
 
   test("a symlink inside the web root pointing outside is not followed", async () => {
