@@ -249,9 +249,10 @@ function fillDisk(dir) {
 test("a full disk during a firmware upload gives 507 and corrupts nothing", async (t) => {
   const stateDir = smallDisk();
   const quiet = await silentServer();
+  let d;
   try {
     const start = () => startCorrald({ stateDir, args: ["--port", `quiet=socket://127.0.0.1:${quiet.port}`] });
-    let d = await start();
+    d = await start();
     const small = E.randomFile(64 * 1024).data;
     const up = (data, name) => api(d.url, "POST", `/api/v1/firmware?filename=${name}`, data,
       { "content-type": "application/octet-stream" });
@@ -263,7 +264,7 @@ test("a full disk during a firmware upload gives 507 and corrupts nothing", asyn
     // 4 MiB is far under max_upload (16M): only the full disk can refuse it, and that is 507.
     assert.equal(big.status, 507, JSON.stringify(big.body));
     assert.equal(big.body.error.code, "disk_full");
-    assert.match(big.body.error.message, /disk is full/);
+    assert.match(big.body.error.message, /is full: the upload was refused and nothing was kept/);
     const fwDir = path.join(stateDir, "firmware");
     assert.deepEqual(readdirSync(fwDir), [first.body.id], "only the earlier firmware is left, no temp files");
     await healthy(d);
@@ -282,6 +283,7 @@ test("a full disk during a firmware upload gives 507 and corrupts nothing", asyn
       await stopClean(d);
     }
   } finally {
+    await d?.stop(); // after a failed assertion: let go of the disk so the failure is what is reported
     quiet.close();
     dropDisk(stateDir);
   }
