@@ -27,7 +27,7 @@ void config_defaults(struct config *c)
         c->udev = true;
         c->max_body = 1024 * 1024;
         c->max_upload = 16 * 1024 * 1024;
-        c->job_timeout_s = 300;
+        c->job_timeout_s = 900; /* the longest kind default (flash): unset, it shortens nothing */
         c->max_queued_jobs = 64;
         c->max_viewers = CONSOLE_MAX_VIEWERS;
         c->max_log_lines = STORE_JOB_LOG_MAX_LINES;

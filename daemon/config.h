@@ -38,7 +38,7 @@ struct config {
         bool udev;
         size_t max_body;         /* request body limit, bytes */
         size_t max_upload;       /* firmware upload limit, bytes */
-        unsigned job_timeout_s;  /* default when a kind has none */
+        unsigned job_timeout_s;  /* caps the timeout of a job without timeout_s (registry.c) */
         unsigned max_queued_jobs;/* per port */
         unsigned max_viewers;    /* WebSocket viewers per board console (<= CONSOLE_MAX_VIEWERS) */
         unsigned max_log_lines;  /* stored log lines per job, then one truncation marker */

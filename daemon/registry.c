@@ -510,8 +510,12 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
                                              -EINVAL, "'timeout_s' must be a whole number of seconds from 1 to 86400.");
                 timeout_s = (int)json_integer_value(jt);
         }
-        if (timeout_s <= 0)
-                timeout_s = r->cfg ? (int)r->cfg->job_timeout_s : 300;
+        /* job_timeout (config) bounds every job that does not give its own timeout_s: the kind's
+         * default applies only when it is shorter. (It used to apply only to kinds without a
+         * default, and every kind has one, so the setting had no effect.) */
+        unsigned cfg_timeout = r->cfg ? r->cfg->job_timeout_s : 300;
+        if (!jt && cfg_timeout > 0 && (timeout_s <= 0 || (unsigned)timeout_s > cfg_timeout))
+                timeout_s = (int)cfg_timeout;
         if (kind->check) {
                 char msg[512] = "";
                 int c = kind->check(body, msg, sizeof(msg));
