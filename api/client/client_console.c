@@ -24,6 +24,8 @@ struct con {
         unsigned char in[CON_IN_MAX]; /* keys waiting to be sent */
         size_t nin;
         char take[512];               /* the take message, sent once connected */
+        char board[256];              /* the board asked for, for messages */
+        const char *token;            /* CORRAL_TOKEN (borrowed), sent as Authorization: Bearer */
         bool take_pending;
         atomic_bool quit;
         bool established, tty;
@@ -72,6 +74,44 @@ static void on_text(struct con *k, const char *text, size_t len)
         json_decref(j);
 }
 
+/* Why corrald refused the upgrade, from the HTTP status it answered with (0: none came). */
+static void say_refusal(struct con *k, unsigned status, const char *lws_reason)
+{
+        switch (status) {
+        case 404:
+                say(k, "no board '%s' (corral boards lists them)", k->board);
+                break;
+        case 401:
+                say(k, "cannot open the console of '%s': corrald wants a valid token (%s)", k->board,
+                    k->token && *k->token ? "the one in CORRAL_TOKEN was refused" : "set CORRAL_TOKEN");
+                break;
+        case 403:
+                say(k, "cannot open the console of '%s': corrald refused this client (403 forbidden)", k->board);
+                break;
+        case 429:
+                say(k, "cannot open the console of '%s': it has as many viewers as corrald allows (max_viewers); "
+                       "try again later", k->board);
+                break;
+        case 0:
+                say(k, "cannot open the console of '%s': %s", k->board, lws_reason);
+                break;
+        default:
+                say(k, "cannot open the console of '%s': corrald answered HTTP %u", k->board, status);
+        }
+}
+
+/* The HTTP status of a refused upgrade, 0 when there was no answer (connection failed). */
+static unsigned refusal_status(struct lws *wsi)
+{
+        if (!wsi)
+                return 0;
+        unsigned st = lws_http_client_http_response(wsi);
+        if (st)
+                return st;
+        char line[16];
+        return lws_hdr_copy(wsi, line, sizeof(line), WSI_TOKEN_HTTP) > 0 ? (unsigned)atoi(line) : 0;
+}
+
 static int send_frame(struct lws *wsi, const void *data, size_t len, enum lws_write_protocol kind)
 {
         unsigned char buf[LWS_PRE + CON_IN_MAX];
@@ -85,11 +125,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         struct con *k = lws_context_user(lws_get_context(wsi));
         switch (reason) {
         case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-                say(k, "cannot open the console: %s", in ? (const char *)in : "connection failed");
+                say_refusal(k, refusal_status(wsi), in ? (const char *)in : "connection failed");
                 k->exit_code = CLI_FARM;
                 atomic_store(&k->quit, true);
                 k->wsi = NULL;
                 return 0;
+        case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+                if (!k->token || !*k->token)
+                        return 0;
+                unsigned char **p = in, *end = *p + len;
+                char v[1024];
+                int n = snprintf(v, sizeof(v), "Bearer %s", k->token);
+                if (n < 0 || (size_t)n >= sizeof(v) ||
+                    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, (unsigned char *)v, n, p, end))
+                        return -1;
+                return 0;
+        }
         case LWS_CALLBACK_CLIENT_ESTABLISHED:
                 k->established = true;
                 lws_callback_on_writable(wsi);
@@ -219,6 +270,8 @@ int cmd_console(struct cli *c, int argc, char **argv)
         pthread_mutex_init(&k->mu, NULL);
         atomic_init(&k->quit, false);
         k->tty = isatty(STDIN_FILENO);
+        snprintf(k->board, sizeof(k->board), "%s", argv[0]);
+        k->token = c->token;
         json_t *take = json_pack("{s:s}", "type", "take");
         if (c->lease[0])
                 json_object_set_new(take, "lease", json_string(c->lease));

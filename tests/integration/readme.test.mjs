@@ -1,6 +1,7 @@
 // README promises that had no test: the fs_mkdir / fs_rmdir and deploy jobs on the virtual
 // MicroPython board, the erase job on a virtual ESP32, a reservation whose wait_s runs out, the
-// job_timeout setting, and the CLI's console command. Each checks states, codes and contents.
+// job_timeout setting, and the CLI's console command (with and without tokens). Each checks
+// states, codes and contents.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -13,9 +14,9 @@ import { ROOT, api, runJob, startCorrald, startVboard, waitFor } from "./lib.mjs
 const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
 const b64 = (s) => Buffer.from(s).toString("base64");
 
-/** Start build/corral; returns {proc, done} where done resolves {code, stdout, stderr}. */
-function corralStart(server, args, ms = 30000) {
-  const p = spawn(CORRAL, ["--server", server, ...args], { env: { ...process.env, CORRAL_LEASE: "", CORRAL_TOKEN: "" } });
+/** Start build/corral (env: extra variables, e.g. CORRAL_TOKEN); returns {proc, done} where done resolves {code, stdout, stderr}. */
+function corralStart(server, args, ms = 30000, env = {}) {
+  const p = spawn(CORRAL, ["--server", server, ...args], { env: { ...process.env, CORRAL_LEASE: "", CORRAL_TOKEN: "", ...env } });
   const r = { stdout: "", stderr: "" };
   p.stdout.on("data", (d) => { r.stdout += d.toString("latin1"); });
   p.stderr.on("data", (d) => { r.stderr += d; });
@@ -27,8 +28,8 @@ function corralStart(server, args, ms = 30000) {
 }
 
 /** Run build/corral with stdin text (then end of input). */
-function corral(server, args, input = "") {
-  const c = corralStart(server, args);
+function corral(server, args, input = "", env = {}) {
+  const c = corralStart(server, args, 30000, env);
   if (input) c.proc.stdin.write(input);
   c.proc.stdin.end();
   return c.done;
@@ -140,12 +141,58 @@ describe("MicroPython board: fs_mkdir, fs_rmdir, deploy, console", () => {
     assert.ok(Date.now() - t0 < 5000, `left ${Date.now() - t0} ms after Ctrl-]`);
   });
 
-  test("corral console of a board that does not exist exits 3 with a message", async () => {
+  test("corral console of a board that does not exist exits 3 saying there is no such board", async () => {
     const r = await corral(d.url, ["console", "no-such-board"]);
     assert.equal(r.code, 3, `exit ${r.code}: ${r.stderr}`);
-    // The refusal is named only as a failed WebSocket upgrade today (see the report of issue 13).
-    assert.match(r.stderr, /cannot open the console/);
+    assert.equal(r.stderr, "[corral] no board 'no-such-board' (corral boards lists them)\n");
     assert.equal(r.stdout, "");
+  });
+});
+
+describe("corral console against a corrald with tokens", () => {
+  const MP = "mp";
+  const SECRET = "console-operator-secret-0123456789";
+  let d, vb, dir;
+  before(async () => {
+    vb = await startVboard("micropython");
+    dir = mkdtempSync(path.join(tmpdir(), "corral-readme-console-"));
+    const conf = path.join(dir, "corrald.conf");
+    writeFileSync(conf, `[token ci]\nrole = operator\nsecret = ${SECRET}\n`);
+    d = await startCorrald({ args: ["--config", conf, "--port", `${MP}=${vb.endpoint},family=micropython`] });
+    const auth = { authorization: `Bearer ${SECRET}` };
+    await waitFor(async () => (await api(d.url, "GET", `/api/v1/boards/${MP}`, undefined, auth)).body.state === "online",
+      10000, "board online");
+  });
+  after(async () => {
+    await d?.stop();
+    await vb?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("without CORRAL_TOKEN: exits 3 saying a token is needed", async () => {
+    const r = await corral(d.url, ["console", MP]);
+    assert.equal(r.code, 3, `exit ${r.code}: ${r.stderr}`);
+    assert.equal(r.stderr, `[corral] cannot open the console of '${MP}': corrald wants a valid token (set CORRAL_TOKEN)\n`);
+    assert.equal(r.stdout, "");
+  });
+
+  test("with a wrong CORRAL_TOKEN: exits 3 saying the token was refused", async () => {
+    const r = await corral(d.url, ["console", MP], "", { CORRAL_TOKEN: "not-the-secret-0123456789" });
+    assert.equal(r.code, 3, `exit ${r.code}: ${r.stderr}`);
+    assert.match(r.stderr, /corrald wants a valid token \(the one in CORRAL_TOKEN was refused\)/);
+  });
+
+  test("with the right CORRAL_TOKEN: the token is sent, typed input reaches the board and its output arrives", async () => {
+    const r = await corral(d.url, ["console", MP], "print('to' + 'ken', 6 * 7)\r", { CORRAL_TOKEN: SECRET });
+    assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+    assert.match(r.stdout, /token 42\r\n/, JSON.stringify(r.stdout));
+    assert.match(r.stderr, /you have the write lock/);
+  });
+
+  test("with the right CORRAL_TOKEN, a board that does not exist is still named as such", async () => {
+    const r = await corral(d.url, ["console", "no-such-board"], "", { CORRAL_TOKEN: SECRET });
+    assert.equal(r.code, 3, `exit ${r.code}: ${r.stderr}`);
+    assert.equal(r.stderr, "[corral] no board 'no-such-board' (corral boards lists them)\n");
   });
 });
 
