@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "events.h"
+#include "jobs/console.h"
 #include "jobs/job_run.h"
 #include "jobs/worker.h"
 #include "log.h"
@@ -198,6 +199,21 @@ static void *reaper_main(void *arg)
         return NULL;
 }
 
+/* A lease was granted: whoever writes to that board's console without it stops now. */
+static void on_lease_granted(void *user, const char *board_id, int64_t id, const char *owner)
+{
+        struct registry *r = user;
+        struct console *c = NULL;
+        if (!board_id || console_dir_get(r->consoles, board_id, &c) < 0)
+                return;
+        char why[300];
+        snprintf(why, sizeof(why), "Board '%s' was just reserved by %s (reservation %lld): only its lease holder may "
+                 "write to it now; your write lock was revoked and input not yet sent was dropped.", board_id,
+                 owner ? owner : "?", (long long)id);
+        console_revoke_writer(c, id, "lease_granted", why);
+        console_unref(c);
+}
+
 int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, const struct config *cfg,
                  struct registry **ret)
 {
@@ -213,6 +229,8 @@ int registry_new(struct store *st, struct events *ev, struct console_dir *consol
         int rc = reservations_new(st, ev, &r->resv);
         if (rc < 0)
                 log_error("cannot load the reservations (boards are not leased): %s", strerror(-rc));
+        else
+                reservations_on_grant(r->resv, on_lease_granted, r);
         if (pthread_create(&r->reaper, NULL, reaper_main, r) == 0)
                 r->reaper_running = true;
         *ret = r;
