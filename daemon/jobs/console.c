@@ -472,10 +472,17 @@ int console_viewer_take_leased(struct console_viewer *v, int64_t lease, char *ms
         struct console *c = v->c;
         pthread_mutex_lock(&c->mu);
         if (c->writer && c->writer != v && c->writer->lease != lease) {
+                /* One lock message: the lock went to the holder, and why. */
                 char why[256];
                 snprintf(why, sizeof(why), "%s (viewer %u) took the write lock with the board's lease; %s (viewer %u) "
                          "held it without that lease.", v->name, v->id, c->writer->name, c->writer->id);
-                revoke_locked(c, "lease_holder_took", why);
+                c->ninput = 0;
+                c->reset_asked = false;
+                c->writer = v;
+                v->lease = lease;
+                broadcast_lock_why_locked(c, "lease_holder_took", why);
+                pthread_mutex_unlock(&c->mu);
+                return 0;
         }
         int r = 0;
         if (c->writer && c->writer != v) {
