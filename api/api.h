@@ -58,6 +58,13 @@ const char *api_query(struct api_req *rq, const char *key);
  * only when it is one. */
 bool api_parse_id(const char *s, int64_t *ret);
 
+/* The request's caller for the registry: token name, lease (X-Corral-Lease), host files for
+ * admins (the anonymous admin too when auth is off: loopback single-user mode), and overriding
+ * a lease only for an authenticated admin (with auth off everyone is "admin", so leases would
+ * not exclude anyone). Borrows from rq. */
+struct reg_caller;
+void api_caller(struct api_req *rq, struct reg_caller *ret);
+
 /* Resource handlers (routes_*.c). Return MHD_NO only on fatal errors. */
 enum MHD_Result routes_boards(struct api_req *rq);
 enum MHD_Result routes_jobs(struct api_req *rq);

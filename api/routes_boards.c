@@ -7,6 +7,17 @@
 #include "registry.h"
 #include "store.h"
 
+void api_caller(struct api_req *rq, struct reg_caller *ret)
+{
+        bool admin = rq->who.role >= AUTH_ROLE_ADMIN;
+        *ret = (struct reg_caller){
+                .name = rq->who.name[0] ? rq->who.name : AUTH_ANONYMOUS,
+                .lease = rq->lease,
+                .host_files = admin,
+                .lease_override = admin && auth_enabled(rq->ctx->auth),
+        };
+}
+
 static enum MHD_Result board_jobs(struct api_req *rq, const char *id)
 {
         if (!strcmp(rq->method, "GET")) {
@@ -30,7 +41,9 @@ static enum MHD_Result board_jobs(struct api_req *rq, const char *id)
                 return reply;
         struct reg_error err = { 0 };
         json_t *job = NULL;
-        int rc = registry_job_submit_leased(rq->ctx->registry, id, body, rq->lease, &job, &err);
+        struct reg_caller who;
+        api_caller(rq, &who);
+        int rc = registry_job_submit_as(rq->ctx->registry, id, body, &who, &job, &err);
         json_decref(body);
         if (rc < 0)
                 return api_reply_reg_error(rq, &err);
@@ -73,7 +86,9 @@ enum MHD_Result routes_boards(struct api_req *rq)
                 if (!body)
                         return reply;
                 struct reg_error err = { 0 };
-                int rc = registry_board_update(reg, id, body, &err);
+                struct reg_caller who;
+                api_caller(rq, &who);
+                int rc = registry_board_update_as(reg, id, body, &who, &err);
                 json_decref(body);
                 if (rc < 0)
                         return api_reply_reg_error(rq, &err);

@@ -49,7 +49,9 @@ enum MHD_Result routes_jobs(struct api_req *rq)
                         return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use POST on /jobs/{id}/cancel.");
                 struct reg_error err = { 0 };
                 json_t *job = NULL;
-                if (registry_job_cancel(rq->ctx->registry, id, &job, &err) < 0)
+                struct reg_caller who;
+                api_caller(rq, &who);
+                if (registry_job_cancel_as(rq->ctx->registry, id, &who, &job, &err) < 0)
                         return api_reply_reg_error(rq, &err);
                 return api_reply_json(rq, 202, job);
         }

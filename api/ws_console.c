@@ -73,6 +73,48 @@ static bool may_write(struct ws_session *ss)
         return false;
 }
 
+/* An authenticated admin may use a reserved board without its lease (with auth off everyone
+ * is "admin": then leases must still exclude). */
+static bool lease_override(struct ws_session *ss)
+{
+        return ss->who.role >= AUTH_ROLE_ADMIN && auth_enabled(ss->s->o.auth);
+}
+
+/* take: on a reserved board only with its lease ("lease": token) or as an admin; the lease
+ * holder gets the lock even from a writer without the lease. */
+static void take(struct ws_session *ss, const char *lease)
+{
+        char msg[512];
+        struct reservations *rs = registry_reservations(ss->s->o.registry);
+        struct reg_error err = { 0 };
+        if (lease_override(ss) && !(lease && *lease)) {
+                ss->lease = 0;
+                answer(ss, console_viewer_take(ss->viewer, msg, sizeof(msg)), true, msg);
+        } else if (reservations_check_board(rs, ss->board, lease, util_wall_ms(), &err) < 0) {
+                ws_reply(ss, "error", err.code, "%s", err.message);
+        } else {
+                /* Accepted with a lease: it is the board's active lease. */
+                ss->lease = lease && *lease ? reservations_token_id(lease) : 0;
+                answer(ss, console_viewer_take_leased(ss->viewer, ss->lease > 0 ? ss->lease : 0, msg, sizeof(msg)),
+                       true, msg);
+        }
+        reg_error_clear(&err);
+}
+
+/* Bytes and resets reach a reserved board only from a writer that took the lock with its lease
+ * (or an admin): a lease granted since is refused here even if the revocation raced. */
+static bool lease_allows_write(struct ws_session *ss)
+{
+        if (lease_override(ss))
+                return true;
+        int64_t held = reservations_board_lease(registry_reservations(ss->s->o.registry), ss->board, util_wall_ms());
+        if (!held || held == ss->lease)
+                return true;
+        ws_reply(ss, "error", "board_reserved", "Board '%s' is reserved (reservation %lld) and you did not take the "
+                 "write lock with its lease; nothing was sent.", ss->board, (long long)held);
+        return false;
+}
+
 /* One complete text message from the client. */
 static void control(struct ws_session *ss, const char *text, size_t len)
 {
@@ -87,32 +129,27 @@ static void control(struct ws_session *ss, const char *text, size_t len)
         } else if (strcmp(type, "release") && !may_write(ss)) {
                 /* refused, answered */
         } else if (!strcmp(type, "take")) {
-                /* A reserved board's console is writable only with its lease ("lease": token). */
-                struct reg_error err = { 0 };
-                if (reservations_check_board(registry_reservations(ss->s->o.registry), ss->board,
-                                             json_string_value(json_object_get(j, "lease")),
-                                             util_wall_ms(), &err) < 0)
-                        ws_reply(ss, "error", err.code, "%s", err.message);
-                else
-                        answer(ss, console_viewer_take(v, msg, sizeof(msg)), true, msg);
-                reg_error_clear(&err);
+                take(ss, json_string_value(json_object_get(j, "lease")));
         } else if (!strcmp(type, "release")) {
                 answer(ss, console_viewer_release(v, msg, sizeof(msg)), false, msg);
+        } else if (strcmp(type, "interrupt") && strcmp(type, "soft_reset") && strcmp(type, "reset") &&
+                   strcmp(type, "input")) {
+                ws_reply(ss, "error", "bad_message", "Unknown message type '%.64s'.", type);
+        } else if (!lease_allows_write(ss)) {
+                /* refused, answered: nothing queued */
         } else if (!strcmp(type, "interrupt")) {
                 answer(ss, console_viewer_input(v, "\x03", 1, msg, sizeof(msg)), false, msg);
         } else if (!strcmp(type, "soft_reset")) {
                 answer(ss, console_viewer_input(v, "\x04", 1, msg, sizeof(msg)), false, msg);
         } else if (!strcmp(type, "reset")) {
                 answer(ss, console_viewer_reset(v, msg, sizeof(msg)), false, msg);
-        } else if (!strcmp(type, "input")) {
+        } else {
                 json_t *d = json_object_get(j, "data");
                 if (!json_is_string(d))
                         ws_reply(ss, "error", "bad_message", "\"input\" needs a \"data\" string.");
                 else
                         answer(ss, console_viewer_input(v, json_string_value(d), json_string_length(d), msg,
                                                         sizeof(msg)), false, msg);
-        } else {
-                ws_reply(ss, "error", "bad_message", "Unknown message type '%.64s'.", type);
         }
         json_decref(j);
 }
@@ -126,7 +163,8 @@ int ws_console_receive(struct ws_session *ss, const void *in, size_t len)
                 char msg[512];
                 if (!may_write(ss))
                         return 0;
-                answer(ss, console_viewer_input(ss->viewer, in, len, msg, sizeof(msg)), false, msg);
+                if (lease_allows_write(ss))
+                        answer(ss, console_viewer_input(ss->viewer, in, len, msg, sizeof(msg)), false, msg);
                 return 0;
         }
         if (ss->nrx + len >= sizeof(ss->rx))

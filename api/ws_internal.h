@@ -39,6 +39,7 @@ struct ws_session {
         /* console */
         struct console_viewer *viewer;
         char board[72];                 /* the console's board id (reservation checks on take) */
+        int64_t lease;                  /* the reservation this viewer took the write lock with, 0: none */
         char rx[1024];                  /* a text (control) message being received */
         size_t nrx;
         bool rx_too_long;

@@ -210,6 +210,38 @@ static int parse_origin_list(const char *v, char list[][128], size_t *n)
         return count ? 0 : -EINVAL;
 }
 
+/* One firmware_dirs entry: absolute, not "/", no "." or ".." component; trailing '/' dropped. */
+static bool firmware_dir_valid(char *d)
+{
+        size_t n = strlen(d);
+        while (n > 1 && d[n - 1] == '/')
+                d[--n] = '\0';
+        if (d[0] != '/' || n < 2 || n >= 512)
+                return false;
+        for (const char *p = d; *p; p++)
+                if (p[0] == '/' && p[1] == '.' && (!p[2] || p[2] == '/' || (p[2] == '.' && (!p[3] || p[3] == '/'))))
+                        return false;
+        return true;
+}
+
+static int parse_dir_list(const char *v, char list[][512], size_t *n)
+{
+        char tmp[CONFIG_MAX_FIRMWARE_DIRS * 512];
+        snprintf(tmp, sizeof(tmp), "%s", v);
+        char *save = NULL;
+        size_t count = 0;
+        for (char *tok = strtok_r(tmp, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+                if (*n >= CONFIG_MAX_FIRMWARE_DIRS)
+                        return -E2BIG;
+                if (strlen(tok) >= 512 || !firmware_dir_valid(tok))
+                        return -EINVAL;
+                snprintf(list[*n], 512, "%s", tok);
+                (*n)++;
+                count++;
+        }
+        return count ? 0 : -EINVAL;
+}
+
 static bool name_valid(const char *s)
 {
         if (!*s || strlen(s) >= 64)
@@ -297,6 +329,15 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                 else if (r < 0)
                         snprintf(err, es, "'ws_origins' must be a comma-separated list of origins like "
                                  "https://farm.example or http://10.0.0.5:7070 (no path), not '%s'", v);
+                return r;
+        }
+        if (!strcmp(k, "firmware_dirs")) {
+                int r = parse_dir_list(v, c->firmware_dirs, &c->nfirmware_dirs);
+                if (r == -E2BIG)
+                        snprintf(err, es, "'firmware_dirs' lists more than %d directories", CONFIG_MAX_FIRMWARE_DIRS);
+                else if (r < 0)
+                        snprintf(err, es, "'firmware_dirs' must be a comma-separated list of absolute directories "
+                                 "(not '/', no '..'), like /srv/firmware, /home/ci/out; not '%s'", v);
                 return r;
         }
         snprintf(err, es, "unknown key '%s'", k);

@@ -10,6 +10,7 @@
 #define CONFIG_MAX_USB_IDS 64
 #define CONFIG_MAX_TOKENS 64
 #define CONFIG_MAX_ORIGINS 16
+#define CONFIG_MAX_FIRMWARE_DIRS 8
 
 struct config_port {
         char name[64];    /* board name and id of a static port */
@@ -53,6 +54,11 @@ struct config {
          * (no Origin and the server's own origin are always allowed). Needs a restart. */
         char ws_origins[CONFIG_MAX_ORIGINS][128];
         size_t nws_origins;
+        /* firmware_dirs: the only directories on this host whose files a flash job may name
+         * (image_path, parts[].path), and only for an admin; absolute, no trailing '/', no "..".
+         * None (the default): no job reads a host file, clients flash from the library. */
+        char firmware_dirs[CONFIG_MAX_FIRMWARE_DIRS][512];
+        size_t nfirmware_dirs;
 };
 
 /* Defaults: listen 127.0.0.1:7070, state dir $STATE_DIRECTORY or /var/lib/corral, udev on. */

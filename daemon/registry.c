@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "events.h"
+#include "jobs/console.h"
 #include "jobs/job_run.h"
 #include "jobs/worker.h"
 #include "log.h"
@@ -94,6 +95,25 @@ static void derive_id(const char *identity, char *buf, size_t size)
         unsigned mdlen = 0;
         EVP_Digest(identity, strlen(identity), md, &mdlen, EVP_sha256(), NULL);
         snprintf(buf, size, "b%02x%02x%02x%02x%02x", md[0], md[1], md[2], md[3], md[4]);
+}
+
+/* May c act on board_id now (its lease, or lease_override)? 0 or -EPERM with err filled. */
+static int lease_ok(struct registry *r, const char *board_id, const struct reg_caller *c, struct reg_error *err)
+{
+        if (c && c->lease_override)
+                return 0;
+        if (reservations_check_board(r->resv, board_id, c ? c->lease : NULL, util_wall_ms(), err) < 0)
+                return -EPERM;
+        return 0;
+}
+
+/* The config's firmware_dirs as a JSON array (new reference). Caller holds nothing. */
+static json_t *firmware_dirs_json(const struct config *cfg)
+{
+        json_t *a = json_array();
+        for (size_t i = 0; cfg && i < cfg->nfirmware_dirs; i++)
+                json_array_append_new(a, json_string(cfg->firmware_dirs[i]));
+        return a;
 }
 
 static const char *state_of(struct present *p, struct worker_status *ws)
@@ -179,6 +199,21 @@ static void *reaper_main(void *arg)
         return NULL;
 }
 
+/* A lease was granted: whoever writes to that board's console without it stops now. */
+static void on_lease_granted(void *user, const char *board_id, int64_t id, const char *owner)
+{
+        struct registry *r = user;
+        struct console *c = NULL;
+        if (!board_id || console_dir_get(r->consoles, board_id, &c) < 0)
+                return;
+        char why[300];
+        snprintf(why, sizeof(why), "Board '%s' was just reserved by %s (reservation %lld): only its lease holder may "
+                 "write to it now; your write lock was revoked and input not yet sent was dropped.", board_id,
+                 owner ? owner : "?", (long long)id);
+        console_revoke_writer(c, id, "lease_granted", why);
+        console_unref(c);
+}
+
 int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, const struct config *cfg,
                  struct registry **ret)
 {
@@ -194,6 +229,8 @@ int registry_new(struct store *st, struct events *ev, struct console_dir *consol
         int rc = reservations_new(st, ev, &r->resv);
         if (rc < 0)
                 log_error("cannot load the reservations (boards are not leased): %s", strerror(-rc));
+        else
+                reservations_on_grant(r->resv, on_lease_granted, r);
         if (pthread_create(&r->reaper, NULL, reaper_main, r) == 0)
                 r->reaper_running = true;
         *ret = r;
@@ -282,12 +319,14 @@ int registry_port_added(struct registry *r, const struct board_source *src)
         p->baud = src->baud;
         p->is_static = src->is_static;
         p->hints = hints;
+        json_t *dirs = firmware_dirs_json(r->cfg);
         struct worker_opts wo = {
                 .board_id = p->id,
                 .url = p->url,
                 .baud = p->baud,
                 .hints = hints,
                 .stub_dir = r->cfg && r->cfg->stub_dir[0] ? r->cfg->stub_dir : NULL,
+                .firmware_dirs = dirs,
                 .max_queued = r->cfg ? r->cfg->max_queued_jobs : 64,
                 .store = r->store,
                 .events = r->events,
@@ -297,6 +336,7 @@ int registry_port_added(struct registry *r, const struct board_source *src)
         };
         pthread_mutex_lock(&r->mu);
         rc = r->nboards >= MAX_BOARDS ? -ENOSPC : worker_start(&wo, &p->worker);
+        json_decref(dirs);
         if (rc == 0)
                 r->boards[r->nboards++] = p;
         pthread_mutex_unlock(&r->mu);
@@ -429,6 +469,12 @@ int registry_board_json(struct registry *r, const char *id, json_t **ret)
 
 int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct reg_error *err)
 {
+        return registry_board_update_as(r, id, patch, NULL, err);
+}
+
+int registry_board_update_as(struct registry *r, const char *id, const json_t *patch, const struct reg_caller *c,
+                             struct reg_error *err)
+{
         if (!json_is_object(patch))
                 return reg_error_set(err, 400, "invalid_body", NULL, -EINVAL, "The body must be a JSON object.");
         const char *key;
@@ -462,6 +508,9 @@ int registry_board_update(struct registry *r, const char *id, const json_t *patc
                                                      -EINVAL, "Each label must be a string of 1 to 64 characters.");
                 }
         }
+        /* Labels drive reservation matching: a leased board is its holder's to edit. */
+        if (lease_ok(r, id, c, err) < 0)
+                return -EPERM;
         int rc = store_board_update(r->store, id, name ? json_string_value(name) : NULL, labels,
                                     notes ? json_string_value(notes) : NULL);
         if (rc == -ENOENT)
@@ -482,11 +531,11 @@ struct reservations *registry_reservations(struct registry *r)
 int registry_job_submit(struct registry *r, const char *board_id, const json_t *body, json_t **ret_job,
                         struct reg_error *err)
 {
-        return registry_job_submit_leased(r, board_id, body, NULL, ret_job, err);
+        return registry_job_submit_as(r, board_id, body, NULL, ret_job, err);
 }
 
-int registry_job_submit_leased(struct registry *r, const char *board_id, const json_t *body, const char *lease,
-                               json_t **ret_job, struct reg_error *err)
+int registry_job_submit_as(struct registry *r, const char *board_id, const json_t *body, const struct reg_caller *c,
+                           json_t **ret_job, struct reg_error *err)
 {
         if (!json_is_object(body))
                 return reg_error_set(err, 400, "invalid_body", NULL, -EINVAL,
@@ -518,12 +567,22 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
                 timeout_s = (int)cfg_timeout;
         if (kind->check) {
                 char msg[512] = "";
-                int c = kind->check(body, msg, sizeof(msg));
-                if (c >= 0 && kind->check_store)
-                        c = kind->check_store(body, r->store, msg, sizeof(msg));
-                if (c < 0)
-                        return reg_error_set(err, c == -EBADMSG ? 422 : 400,
-                                             c == -EBADMSG ? "unprocessable" : "invalid_params",
+                int e = kind->check(body, msg, sizeof(msg));
+                if (e >= 0 && kind->check_caller) {
+                        json_t *dirs = firmware_dirs_json(r->cfg);
+                        struct job_caller jc = { .name = c && c->name ? c->name : "?",
+                                                 .host_files = c && c->host_files, .firmware_dirs = dirs };
+                        e = kind->check_caller(body, &jc, msg, sizeof(msg));
+                        json_decref(dirs);
+                }
+                if (e == -EACCES)
+                        return reg_error_set(err, 403, "path_not_allowed", json_pack("{s:s}", "kind", kind->name),
+                                             -EACCES, "%s", msg[0] ? msg : "This path is not allowed.");
+                if (e >= 0 && kind->check_store)
+                        e = kind->check_store(body, r->store, msg, sizeof(msg));
+                if (e < 0)
+                        return reg_error_set(err, e == -EBADMSG ? 422 : 400,
+                                             e == -EBADMSG ? "unprocessable" : "invalid_params",
                                              json_pack("{s:s}", "kind", kind->name), -EINVAL, "%s",
                                              msg[0] ? msg : "Invalid parameters for this job kind.");
         }
@@ -539,19 +598,19 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
                 json_t *v;
                 json_object_foreach(json_object_get(row, "facts"), k, v)
                         json_object_set(facts, k, json_object_get(v, "value"));
-                int c = kind->check_board(body, r->store, facts, msg, sizeof(msg));
+                int e = kind->check_board(body, r->store, facts, msg, sizeof(msg));
                 json_decref(facts);
-                if (c < 0) {
+                if (e < 0) {
                         json_decref(row);
-                        return reg_error_set(err, c == -EBADMSG ? 422 : 400,
-                                             c == -EBADMSG ? "unprocessable" : "invalid_params",
+                        return reg_error_set(err, e == -EBADMSG ? 422 : 400,
+                                             e == -EBADMSG ? "unprocessable" : "invalid_params",
                                              json_pack("{s:s, s:s}", "kind", kind->name, "board", board_id), -EINVAL,
                                              "%s", msg[0] ? msg : "These parameters do not fit this board.");
                 }
         }
         json_decref(row);
-        /* A reserved board takes jobs only from its lease holder. */
-        if (reservations_check_board(r->resv, board_id, lease, util_wall_ms(), err) < 0)
+        /* A reserved board takes jobs only from its lease holder (or an admin). */
+        if (lease_ok(r, board_id, c, err) < 0)
                 return -EPERM;
         int64_t id = 0;
         pthread_mutex_lock(&r->mu);
@@ -596,6 +655,12 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
 
 int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, struct reg_error *err)
 {
+        return registry_job_cancel_as(r, job_id, NULL, ret_job, err);
+}
+
+int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_caller *c, json_t **ret_job,
+                           struct reg_error *err)
+{
         json_t *job = NULL;
         if (store_job_get(r->store, job_id, false, &job) < 0)
                 return reg_error_set(err, 404, "job_not_found", json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,
@@ -609,6 +674,11 @@ int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, st
                                        state ? state : "?");
                 json_decref(job);
                 return rc;
+        }
+        /* A leased board's jobs are its holder's to cancel. */
+        if (board && lease_ok(r, board, c, err) < 0) {
+                json_decref(job);
+                return -EPERM;
         }
         pthread_mutex_lock(&r->mu);
         struct present *p = board ? find_by_id(r, board) : NULL;

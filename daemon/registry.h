@@ -55,20 +55,41 @@ int registry_sync_static(struct registry *r, const struct config *cfg);
 int registry_boards_json(struct registry *r, const char *label, const char *family, const char *state,
                          json_t **ret);
 int registry_board_json(struct registry *r, const char *id, json_t **ret);
-int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct reg_error *err);
+/* Who asks (an API request), for lease and privilege checks. */
+struct reg_caller {
+        const char *name;         /* the token's name ("anonymous" when auth is off); NULL = "?" */
+        const char *lease;        /* the X-Corral-Lease token presented, or NULL */
+        bool host_files;          /* may name files on corrald's host, inside firmware_dirs (admins) */
+        bool lease_override;      /* may act on a reserved board without its lease (an authenticated admin) */
+};
 
-/* Jobs. submit validates kind and params, persists, queues; *ret_job is the job as JSON. */
+/* Edit name/labels/notes. A reserved board is edited only by its lease holder (or with
+ * lease_override): otherwise -EPERM with err 409 board_reserved / lease_* (see reservations.h).
+ * registry_board_update: as a caller with no lease and no privileges. */
+int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct reg_error *err);
+int registry_board_update_as(struct registry *r, const char *id, const json_t *patch, const struct reg_caller *c,
+                             struct reg_error *err);
+
+/* Jobs. submit validates kind and params, persists, queues; *ret_job is the job as JSON.
+ * registry_job_submit: as a caller with no lease and no privileges. */
 int registry_job_submit(struct registry *r, const char *board_id, const json_t *body, json_t **ret_job,
                         struct reg_error *err);
-/* Same, for a request that presented a lease token (NULL: none). A reserved board takes jobs
- * only with its lease: otherwise -EPERM with err 409 board_reserved / lease_lost /
- * lease_unknown / lease_not_for_board (see reservations.h). */
-int registry_job_submit_leased(struct registry *r, const char *board_id, const json_t *body, const char *lease,
-                               json_t **ret_job, struct reg_error *err);
+/* Same, for caller c. A reserved board takes jobs only with its lease (c->lease) or from a caller
+ * with lease_override: otherwise -EPERM with err 409 board_reserved / lease_lost / lease_unknown /
+ * lease_not_for_board (see reservations.h). Parameters naming files on corrald's host need
+ * c->host_files and a path inside the config's firmware_dirs: otherwise 403 path_not_allowed
+ * (the same answer whether the file exists or not). */
+int registry_job_submit_as(struct registry *r, const char *board_id, const json_t *body, const struct reg_caller *c,
+                           json_t **ret_job, struct reg_error *err);
 /* The leases (owned by the registry, which expires them on its reaper tick); NULL if unavailable. */
 struct reservations;
 struct reservations *registry_reservations(struct registry *r);
+/* Cancel a queued or running job. On a reserved board only its lease holder (or lease_override)
+ * may: otherwise -EPERM with err 409 board_reserved / lease_*. registry_job_cancel: as a caller
+ * with no lease and no privileges. */
 int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, struct reg_error *err);
+int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_caller *c, json_t **ret_job,
+                           struct reg_error *err);
 
 /* Counters for /metrics and /health. */
 struct registry_stats {

@@ -46,6 +46,8 @@ struct reservations {
         struct waiter waiters[RESV_MAX_WAITERS];
         size_t nwaiters;
         bool closed;
+        resv_grant_fn on_grant;
+        void *on_grant_user;
 };
 
 /* What to announce and whom to wake once the lock is dropped. */
@@ -258,6 +260,12 @@ int reservations_new(struct store *st, struct events *ev, struct reservations **
 
 static void run_after(struct reservations *rs, struct after *a)
 {
+        /* A grant first: other writers lose the board's console before anyone hears of the lease. */
+        for (size_t i = 0; rs->on_grant && i < a->nevents; i++)
+                if (!strcmp(a->types[i], "reservation.created"))
+                        rs->on_grant(rs->on_grant_user, json_string_value(json_object_get(a->events[i], "board")),
+                                     json_integer_value(json_object_get(a->events[i], "id")),
+                                     json_string_value(json_object_get(a->events[i], "owner")));
         for (size_t i = 0; i < a->nevents; i++)
                 if (rs->events)
                         events_publish(rs->events, a->types[i], a->events[i]);
@@ -716,6 +724,27 @@ int reservations_check_board(struct reservations *rs, const char *board_id, cons
         }
         change_end(rs, a);
         return rc;
+}
+
+int64_t reservations_board_lease(struct reservations *rs, const char *board_id, int64_t now_ms)
+{
+        if (!rs || !board_id)
+                return 0;
+        pthread_mutex_lock(&rs->mu);
+        const struct resv *r = find_board_locked(rs, board_id, now_ms);
+        int64_t id = r ? r->id : 0;
+        pthread_mutex_unlock(&rs->mu);
+        return id;
+}
+
+void reservations_on_grant(struct reservations *rs, resv_grant_fn fn, void *user)
+{
+        if (!rs)
+                return;
+        pthread_mutex_lock(&rs->mu);
+        rs->on_grant = fn;
+        rs->on_grant_user = user;
+        pthread_mutex_unlock(&rs->mu);
 }
 
 void reservations_reap(struct reservations *rs, int64_t now_ms)

@@ -77,6 +77,14 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
  * was released or expired), -ENOKEY 409 lease_unknown, -EXDEV 409 lease_not_for_board. NULL rs: 0. */
 int reservations_check_board(struct reservations *rs, const char *board_id, const char *lease, int64_t now_ms,
                              struct reg_error *err);
+/* The active lease on board_id at now_ms: its reservation id, or 0 when the board is free (or rs
+ * is NULL). */
+int64_t reservations_board_lease(struct reservations *rs, const char *board_id, int64_t now_ms);
+/* Called (without any reservations lock held, before the reservation.created event and before
+ * reservations_create returns) whenever a lease is granted: board, reservation id, owner. One
+ * hook; fn NULL removes it. Set it before the reservations are shared between threads. */
+typedef void (*resv_grant_fn)(void *user, const char *board_id, int64_t id, const char *owner);
+void reservations_on_grant(struct reservations *rs, resv_grant_fn fn, void *user);
 /* Expire leases due at now_ms (stored, logged, announced) and wake waiters whose retry time has
  * come. Called periodically (the registry's reaper). */
 void reservations_reap(struct reservations *rs, int64_t now_ms);

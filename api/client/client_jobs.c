@@ -259,8 +259,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
         return rc;
 }
 
-/* Upload the image to the firmware library: its id into id (65 bytes). 1 when the daemon has no
- * firmware library (fall back to a path), 0 on success, else an exit code > 1. */
+/* Upload the image to the firmware library: its id into id (65 bytes). 0 on success, else an exit
+ * code. corrald never reads a client's path on its own host: the bytes always go up first. */
 static int upload_firmware(struct cli *c, const char *file, char *id)
 {
         char *data;
@@ -279,10 +279,6 @@ static int upload_firmware(struct cli *c, const char *file, char *id)
         free(data);
         if (rc)
                 return rc;
-        if (r.status == 404 || r.status == 405) {
-                cli_resp_clear(&r);
-                return 1;
-        }
         if (r.status != 200 && r.status != 201) {
                 rc = cli_fail(c, "cannot upload the firmware", &r);
                 cli_resp_clear(&r);
@@ -305,20 +301,9 @@ int cmd_flash(struct cli *c, int argc, char **argv)
         }
         char id[65] = "";
         int rc = upload_firmware(c, argv[1], id);
-        if (rc > 1)
+        if (rc)
                 return rc;
-        json_t *body = json_pack("{s:s}", "kind", "flash");
-        if (rc == 0) {
-                json_object_set_new(body, "firmware", json_string(id));
-        } else {
-                char abs[PATH_MAX];
-                if (!realpath(argv[1], abs)) {
-                        fprintf(stderr, "corral: cannot resolve %s: %s\n", argv[1], strerror(errno));
-                        json_decref(body);
-                        return CLI_USAGE;
-                }
-                json_object_set_new(body, "image_path", json_string(abs));
-        }
+        json_t *body = json_pack("{s:s, s:s}", "kind", "flash", "firmware", id);
         if (c->mode)
                 json_object_set_new(body, "flash_mode", json_string(c->mode));
         if (c->erase)

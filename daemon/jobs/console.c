@@ -20,6 +20,7 @@ struct console_viewer {
         uint64_t dropped;               /* bytes lost to the lag limit, total */
         unsigned dropped_texts;
         bool signalled;                 /* woken and not yet drained: no need to wake again */
+        int64_t lease;                  /* the reservation it took the write lock with, 0: none */
         console_wake_fn wake;
         void *wake_user;
         struct console_viewer *next;
@@ -188,11 +189,26 @@ static void broadcast_status_locked(struct console *c)
                 push_text_locked(v, state_json_locked(c, "status"));
 }
 
-static void broadcast_lock_locked(struct console *c)
+/* code/reason (may be NULL): why the lock changed hands when nobody released it. */
+static void broadcast_lock_why_locked(struct console *c, const char *code, const char *reason)
 {
         for (struct console_viewer *v = c->viewers; v; v = v->next)
-                push_text_locked(v, json_pack("{s:s, s:o, s:b}", "type", "lock", "holder", holder_json(c), "writer",
-                                              c->writer == v));
+                push_text_locked(v, json_pack("{s:s, s:o, s:b, s:s*, s:s*}", "type", "lock", "holder", holder_json(c),
+                                              "writer", c->writer == v, "code", code, "reason", reason));
+}
+
+static void broadcast_lock_locked(struct console *c)
+{
+        broadcast_lock_why_locked(c, NULL, NULL);
+}
+
+/* Drop the current writer and what it queued; tell everyone why. */
+static void revoke_locked(struct console *c, const char *code, const char *reason)
+{
+        c->writer = NULL;
+        c->ninput = 0;
+        c->reset_asked = false;
+        broadcast_lock_why_locked(c, code, reason);
 }
 
 /* ---- port side ---- */
@@ -285,6 +301,14 @@ bool console_interactive(struct console *c)
         bool r = c->writer != NULL || c->ninput > 0 || c->reset_asked;
         pthread_mutex_unlock(&c->mu);
         return r;
+}
+
+void console_revoke_writer(struct console *c, int64_t lease, const char *code, const char *reason)
+{
+        pthread_mutex_lock(&c->mu);
+        if (c->writer && (lease <= 0 || c->writer->lease != lease))
+                revoke_locked(c, code, reason);
+        pthread_mutex_unlock(&c->mu);
 }
 
 void console_report_reset(struct console *c, bool ok, const char *message)
@@ -434,7 +458,44 @@ int console_viewer_take(struct console_viewer *v, char *msg, size_t msg_size)
                 r = -EBUSY;
         } else if (!c->writer) {
                 c->writer = v;
+                v->lease = 0;
                 broadcast_lock_locked(c);
+        }
+        pthread_mutex_unlock(&c->mu);
+        return r;
+}
+
+int console_viewer_take_leased(struct console_viewer *v, int64_t lease, char *msg, size_t msg_size)
+{
+        if (lease <= 0)
+                return console_viewer_take(v, msg, msg_size);
+        struct console *c = v->c;
+        pthread_mutex_lock(&c->mu);
+        if (c->writer && c->writer != v && c->writer->lease != lease) {
+                /* One lock message: the lock went to the holder, and why. */
+                char why[256];
+                snprintf(why, sizeof(why), "%s (viewer %u) took the write lock with the board's lease; %s (viewer %u) "
+                         "held it without that lease.", v->name, v->id, c->writer->name, c->writer->id);
+                c->ninput = 0;
+                c->reset_asked = false;
+                c->writer = v;
+                v->lease = lease;
+                broadcast_lock_why_locked(c, "lease_holder_took", why);
+                pthread_mutex_unlock(&c->mu);
+                return 0;
+        }
+        int r = 0;
+        if (c->writer && c->writer != v) {
+                snprintf(msg, msg_size,
+                         "%s (viewer %u) holds the write lock with the same lease; you can type once they release it "
+                         "or disconnect.", c->writer->name, c->writer->id);
+                r = -EBUSY;
+        } else {
+                bool changed = c->writer != v || v->lease != lease;
+                c->writer = v;
+                v->lease = lease;
+                if (changed)
+                        broadcast_lock_locked(c);
         }
         pthread_mutex_unlock(&c->mu);
         return r;

@@ -3,7 +3,8 @@
  * The port worker feeds and drains it; the WebSocket layer joins viewers. Thread-safe.
  *
  * Wire protocol (JSON text messages produced here, carried by /ws/v1/boards/{id}/console):
- * hello, lock, status, dropped, reset, error; see api/websocket.md. */
+ * hello, lock, status, dropped, reset, error; see api/websocket.md. A writer holds the lock
+ * for the lease it presented (if any): a new lease on the board revokes any other writer. */
 #ifndef CORRAL_CONSOLE_H
 #define CORRAL_CONSOLE_H
 
@@ -51,6 +52,10 @@ void console_feed(struct console *c, const void *data, size_t len);
 size_t console_input_take(struct console *c, void *buf, size_t cap, bool *reset);
 /* True while someone holds the write lock or input is queued: the worker should poll fast. */
 bool console_interactive(struct console *c);
+/* The board was just leased (reservation lease): a writer that did not take the lock with it
+ * loses the lock at once, its queued input is dropped unsent, and every viewer gets a lock
+ * message with "code" (e.g. "lease_granted") and "reason" (copied) saying why. */
+void console_revoke_writer(struct console *c, int64_t lease, const char *code, const char *reason);
 /* Tell every viewer how a requested hard reset went. */
 void console_report_reset(struct console *c, bool ok, const char *message);
 
@@ -76,6 +81,10 @@ uint64_t console_viewer_dropped(struct console_viewer *v);
  * -EPERM the viewer does not hold the write lock, -ENODEV the board is offline,
  * -ENOBUFS the input queue is full. */
 int console_viewer_take(struct console_viewer *v, char *msg, size_t msg_size);
+/* Take for the holder of lease (a reservation id, > 0) on a leased board: a writer holding the
+ * lock without that lease loses it at once (told why in its lock message), so the holder always
+ * gets it. lease 0: as console_viewer_take. */
+int console_viewer_take_leased(struct console_viewer *v, int64_t lease, char *msg, size_t msg_size);
 int console_viewer_release(struct console_viewer *v, char *msg, size_t msg_size);
 int console_viewer_input(struct console_viewer *v, const void *data, size_t len, char *msg, size_t msg_size);
 int console_viewer_reset(struct console_viewer *v, char *msg, size_t msg_size);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "engines/bootlog.h"
 #include "engines/esp_bootcheck.h"
@@ -16,6 +17,7 @@
 #include "engines/esp_rom.h"
 #include "firmware.h"
 #include "engines/esp_zcache.h"
+#include "hostfile.h"
 #include "store_firmware.h"
 #include "jobs/job_esp.h"
 #include "jobs/job_run.h"
@@ -55,21 +57,13 @@ static int check_str(const json_t *params, const char *key, const char *const *s
         return 0;
 }
 
-static int check_file(const char *what, const json_t *path, char *msg, size_t size)
+/* A host path is checked for syntax here; whether the caller may read it is check_caller's. */
+static int check_path(const char *what, const json_t *path, char *msg, size_t size)
 {
-        struct stat st;
         if (!json_is_string(path) || json_string_value(path)[0] != '/') {
-                snprintf(msg, size, "%s: 'path' must be an absolute file path", what);
+                snprintf(msg, size, "%s: 'path' must be an absolute file path on corrald's host (admins only, inside "
+                         "firmware_dirs); or use 'firmware' (a library id)", what);
                 return -EINVAL;
-        }
-        const char *p = json_string_value(path);
-        if (stat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
-                snprintf(msg, size, "%s: %s is not a readable file", what, p);
-                return -EBADMSG;
-        }
-        if (st.st_size == 0 || (uint64_t)st.st_size > FLASH_FILE_MAX) {
-                snprintf(msg, size, "%s: %s is %s", what, p, st.st_size ? "larger than 64 MiB" : "empty");
-                return -EBADMSG;
         }
         return 0;
 }
@@ -91,10 +85,11 @@ int job_esp_check_common(const json_t *params, char *msg, size_t size)
         int e = check_str(params, "reset", resets, msg, size);
         if (e < 0)
                 return e;
-        json_t *sd = json_object_get(params, "stub_dir");
-        if (sd && (!json_is_string(sd) || json_string_value(sd)[0] != '/')) {
-                snprintf(msg, size, "'stub_dir' must be an absolute directory path");
-                return -EINVAL;
+        if (json_object_get(params, "stub_dir")) {
+                /* A job must not point the loader at a directory of the host's choosing. */
+                snprintf(msg, size, "'stub_dir' is not allowed as a job parameter: the flasher stub directory is set "
+                         "in corrald's config (stub_dir = DIR) or with --stub-dir");
+                return -EACCES;
         }
         json_t *b = json_object_get(params, "baud");
         if (b && (!json_is_integer(b) || json_integer_value(b) < 9600 || json_integer_value(b) > 4000000)) {
@@ -131,7 +126,7 @@ static int flash_check(const json_t *params, char *msg, size_t size)
                 if ((e = check_offset("firmware", json_object_get(params, "offset"), msg, size)) < 0)
                         return e;
         } else if (img) {
-                if ((e = check_file("image_path", img, msg, size)) < 0 ||
+                if ((e = check_path("image_path", img, msg, size)) < 0 ||
                     (e = check_offset("image_path", json_object_get(params, "offset"), msg, size)) < 0)
                         return e;
         } else if (json_is_array(parts) && json_array_size(parts) > 0) {
@@ -145,17 +140,26 @@ static int flash_check(const json_t *params, char *msg, size_t size)
                         char what[32];
                         snprintf(what, sizeof(what), "parts[%zu]", i);
                         json_t *off = json_object_get(p, "offset");
-                        if (!json_is_object(p) || !off) {
-                                snprintf(msg, size, "%s must be {\"offset\": N, \"path\": \"/abs/file.bin\"}", what);
+                        json_t *pfw = json_object_get(p, "firmware"), *path = json_object_get(p, "path");
+                        if (!json_is_object(p) || !off || !!pfw == !!path) {
+                                snprintf(msg, size, "%s must be {\"offset\": N, \"firmware\": \"<library id>\"} "
+                                         "(or, for an admin, \"path\" inside firmware_dirs instead of \"firmware\")",
+                                         what);
                                 return -EINVAL;
                         }
-                        if ((e = check_offset(what, off, msg, size)) < 0 ||
-                            (e = check_file(what, json_object_get(p, "path"), msg, size)) < 0)
+                        if ((e = check_offset(what, off, msg, size)) < 0)
+                                return e;
+                        if (pfw && (!json_is_string(pfw) || !firmware_id_valid(json_string_value(pfw)))) {
+                                snprintf(msg, size, "%s: 'firmware' must be a firmware id (64 hex digits) from "
+                                         "POST /api/v1/firmware", what);
+                                return -EINVAL;
+                        }
+                        if (path && (e = check_path(what, path, msg, size)) < 0)
                                 return e;
                 }
         } else {
-                snprintf(msg, size, "Nothing to flash: give 'firmware' (an id), 'parts' [{\"offset\", \"path\"}] or "
-                         "'image_path'");
+                snprintf(msg, size, "Nothing to flash: give 'firmware' (a library id) or 'parts' [{\"offset\", "
+                         "\"firmware\"}]");
                 return -EINVAL;
         }
         if ((e = check_str(params, "flash_mode", modes, msg, size)) < 0 ||
@@ -177,15 +181,64 @@ static int flash_check(const json_t *params, char *msg, size_t size)
         return job_esp_check_common(params, msg, size);
 }
 
-/* A firmware id must name a file in the library (HTTP 422 otherwise). */
+/* A firmware id (the job's, or a part's) must name a file in the library (HTTP 422 otherwise). */
 static int flash_check_store(const json_t *params, struct store *store, char *msg, size_t size)
 {
         const char *id = json_string_value(json_object_get(params, "firmware"));
         char path[640];
-        if (!id || firmware_path(store, id, path, sizeof(path)) == 0)
-                return 0;
+        size_t i;
+        json_t *p;
+        if (id && firmware_path(store, id, path, sizeof(path)) < 0)
+                goto unknown;
+        json_array_foreach(json_object_get(params, "parts"), i, p) {
+                id = json_string_value(json_object_get(p, "firmware"));
+                if (id && firmware_path(store, id, path, sizeof(path)) < 0)
+                        goto unknown;
+        }
+        return 0;
+unknown:
         snprintf(msg, size, "unknown firmware id %s: upload it first (POST /api/v1/firmware)", id);
         return -EBADMSG;
+}
+
+/* Host paths (image_path, parts[].path): only an admin, only inside firmware_dirs, opened the way
+ * the job will open them. A refusal (-EACCES, HTTP 403) is the same whether the file exists. */
+static int flash_check_caller(const json_t *params, const struct job_caller *caller, char *msg, size_t size)
+{
+        const json_t *paths[ESP_FLASH_MAX_PARTS + 1];
+        char whats[ESP_FLASH_MAX_PARTS + 1][32];
+        size_t n = 0, i;
+        json_t *p;
+        if (json_object_get(params, "image_path")) {
+                snprintf(whats[n], sizeof(whats[n]), "image_path");
+                paths[n++] = json_object_get(params, "image_path");
+        }
+        json_array_foreach(json_object_get(params, "parts"), i, p) {
+                if (n > ESP_FLASH_MAX_PARTS)
+                        break;
+                if (!json_object_get(p, "path"))
+                        continue;
+                snprintf(whats[n], sizeof(whats[n]), "parts[%zu]", i);
+                paths[n++] = json_object_get(p, "path");
+        }
+        for (i = 0; i < n; i++) {
+                const char *path = json_string_value(paths[i]);
+                if (!caller || !caller->host_files) {
+                        snprintf(msg, size, "%s: reading files on corrald's host is not allowed for token '%s'; "
+                                 "upload the firmware (POST /api/v1/firmware) and flash it by id ('firmware' or "
+                                 "parts[].firmware)", whats[i], caller ? caller->name : "?");
+                        return -EACCES;
+                }
+                int fd;
+                uint64_t len;
+                int e = hostfile_open(caller->firmware_dirs, whats[i], path, FLASH_FILE_MAX, &fd, &len, msg, size);
+                if (e == -EACCES)
+                        return e;
+                if (e < 0)
+                        return -EBADMSG;
+                close(fd);
+        }
+        return 0;
 }
 
 /* Connect options from params and board hints. */
@@ -209,9 +262,8 @@ void job_esp_connect_opts(struct job_run *jr, struct esp_connect_opts *o)
         struct port *p = jr_port(jr);
         if (o->reset == ESP_RESET_AUTO && p && p->url && strncmp(p->url, "/dev/", 5) != 0)
                 o->reset = ESP_RESET_CLASSIC;
-        o->stub_dir = json_string_value(json_object_get(params, "stub_dir"));
-        if (!o->stub_dir)
-                o->stub_dir = json_string_value(json_object_get(jr_board_hints(jr), "stub_dir"));
+        /* From corrald's config only (the hints carry it); never a job parameter. */
+        o->stub_dir = json_string_value(json_object_get(jr_board_hints(jr), "stub_dir"));
 }
 
 /* Report the loader's facts; returns them (borrowed by the caller to free). */
@@ -381,7 +433,7 @@ struct flash_job {
         uint8_t *bufs[ESP_FLASH_MAX_PARTS];
         size_t n;
         const char *fw_id;              /* library id of what was asked for, NULL when paths */
-        char fw_path[640], fw_name[24];
+        char names[ESP_FLASH_MAX_PARTS][24]; /* "fw-<12 hex>" for library parts */
         uint8_t *kg_buf;                /* the known-good firmware, when rolled back */
         struct esp_flash_part kg;
         const struct esp_flash_part *cur; /* what is in flash now: parts, or &kg after a rollback */
@@ -391,6 +443,27 @@ struct flash_job {
         size_t n_att;
 };
 
+/* Read one part: a library id, else a host path (confined to firmware_dirs again, as at submit:
+ * the config or the file system may have changed since). 0 or -errno with msg. */
+static int read_part(struct flash_job *fj, size_t i, const char *what, const char *id, const char *path,
+                     uint32_t *lib_off, char *msg, size_t size)
+{
+        struct job_run *jr = fj->jr;
+        if (id) {
+                char lib[640];
+                if (firmware_resolve(jr_store(jr), id, lib, sizeof(lib), lib_off) < 0) {
+                        snprintf(msg, size, "Firmware %s is not (or no longer) in the firmware library", id);
+                        return -ENOMEDIUM;
+                }
+                snprintf(fj->names[i], sizeof(fj->names[i]), "fw-%.12s", id);
+                fj->parts[i].name = fj->names[i];
+                return read_file(lib, &fj->bufs[i], &fj->parts[i].len, msg, size);
+        }
+        fj->parts[i].name = strrchr(path, '/') + 1;
+        return hostfile_read(json_object_get(jr_board_hints(jr), "firmware_dirs"), what, path, FLASH_FILE_MAX,
+                             &fj->bufs[i], &fj->parts[i].len, msg, size);
+}
+
 /* Read the files (library firmware, image_path or parts) into fj->parts. 0 or jr_fail(). */
 static int load_parts(struct flash_job *fj)
 {
@@ -399,18 +472,11 @@ static int load_parts(struct flash_job *fj)
         char msg[512];
         int e = 0;
         json_t *img = json_object_get(params, "image_path");
-        char *fw_path = fj->fw_path, *fw_name = fj->fw_name;
-        uint32_t fw_off = 0;
-        if (fj->fw_id && firmware_resolve(jr_store(jr), fj->fw_id, fw_path, sizeof(fj->fw_path), &fw_off) < 0)
-                return jr_fail(jr, "unknown_firmware", "Firmware %s is not (or no longer) in the firmware library",
-                               fj->fw_id);
         if (img || fj->fw_id) {
-                const char *path = fj->fw_id ? fw_path : json_string_value(img);
+                uint32_t fw_off = 0;
                 json_t *off = json_object_get(params, "offset");
-                e = read_file(path, &fj->bufs[0], &fj->parts[0].len, msg, sizeof(msg));
+                e = read_part(fj, 0, "image_path", fj->fw_id, json_string_value(img), &fw_off, msg, sizeof(msg));
                 fj->parts[0].offset = off || !fj->fw_id ? (uint32_t)json_integer_value(off) : fw_off;
-                snprintf(fw_name, sizeof(fj->fw_name), "fw-%.12s", fj->fw_id ? fj->fw_id : "");
-                fj->parts[0].name = fj->fw_id ? fw_name : strrchr(path, '/') + 1;
                 fj->n = e == 0;
                 if (fj->fw_id && e == 0)
                         jr_log(jr, "Firmware %.12s from the library, %zu bytes at 0x%x", fj->fw_id,
@@ -421,17 +487,21 @@ static int load_parts(struct flash_job *fj)
                 json_array_foreach(json_object_get(params, "parts"), i, p) {
                         if (i >= ESP_FLASH_MAX_PARTS)
                                 break;
+                        char what[32];
+                        uint32_t ignored;
+                        snprintf(what, sizeof(what), "parts[%zu]", i);
+                        const char *id = json_string_value(json_object_get(p, "firmware"));
                         const char *path = json_string_value(json_object_get(p, "path"));
-                        e = path ? read_file(path, &fj->bufs[i], &fj->parts[i].len, msg, sizeof(msg)) : -EINVAL;
+                        e = id || path ? read_part(fj, i, what, id, path, &ignored, msg, sizeof(msg)) : -EINVAL;
                         if (e < 0)
                                 break;
                         fj->parts[i].offset = (uint32_t)json_integer_value(json_object_get(p, "offset"));
-                        fj->parts[i].name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
                         fj->n = i + 1;
                 }
         }
         if (e < 0)
-                return jr_fail(jr, "file_unreadable", "%s", msg);
+                return jr_fail(jr, e == -EACCES ? "path_not_allowed" : e == -ENOMEDIUM ? "unknown_firmware"
+                                   : "file_unreadable", "%s", msg);
         for (size_t i = 0; i < fj->n; i++)
                 fj->parts[i].data = fj->bufs[i];
         return 0;
@@ -813,11 +883,12 @@ static int flash_check_board(const json_t *params, struct store *store, const js
 
 const struct job_kind job_kind_flash = {
         .name = "flash",
-        .summary = "write firmware to an ESP board through its ROM loader (firmware id, parts or image_path), "
+        .summary = "write firmware to an ESP board through its ROM loader (a library firmware id or parts), "
                    "then check that it boots, remediate and give a verdict",
         .default_timeout_s = 900,
         .check = flash_check,
         .check_store = flash_check_store,
         .check_board = flash_check_board,
+        .check_caller = flash_check_caller,
         .run = flash_run,
 };

@@ -14,6 +14,13 @@
 struct job_run;
 struct store;
 
+/* Who queues a job, for the checks that depend on it (job_kind.check_caller). */
+struct job_caller {
+        const char *name;             /* the token's name ("anonymous" when auth is off) */
+        bool host_files;              /* may name files on corrald's host at all (an admin) */
+        const json_t *firmware_dirs;  /* where those files may be (config; array, may be NULL) */
+};
+
 /* A job kind. run() returns 0 on success; on failure it returns negative errno after calling
  * jr_fail() with a code and a plain-language message (if it did not, a generic message is used). */
 struct job_kind {
@@ -32,6 +39,10 @@ struct job_kind {
          * conventions (-EBADMSG = 422). NULL = none. */
         int (*check_board)(const json_t *params, struct store *store, const json_t *facts, char *msg,
                            size_t msg_size);
+        /* Optional check of what the caller may do with these params (files on the host), called
+         * by the registry right after check(). -EACCES: not allowed (HTTP 403 path_not_allowed;
+         * msg says nothing about whether a file exists); -EBADMSG (422) / -EINVAL (400) as above. */
+        int (*check_caller)(const json_t *params, const struct job_caller *caller, char *msg, size_t msg_size);
 };
 
 /* The table of kinds (job_kinds.c); NULL-terminated. */
@@ -46,7 +57,8 @@ const json_t *jr_params(struct job_run *jr);
 const char *jr_board_id(struct job_run *jr);
 /* Facts already known about the board (object, borrowed; may be empty). */
 const json_t *jr_board_facts(struct job_run *jr);
-/* Static hints from configuration or udev: "family" ("esp", "micropython", ...), "vid", "pid". */
+/* Static hints from configuration or udev: "family" ("esp", "micropython", ...), "vid", "pid";
+ * from corrald's config only: "stub_dir", "firmware_dirs" (array). */
 const json_t *jr_board_hints(struct job_run *jr);
 /* The daemon's store (borrowed), for library look-ups through firmware.h (resolve a firmware id,
  * known-good pins); job state still goes through the jr_* calls only. */

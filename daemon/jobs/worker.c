@@ -685,8 +685,13 @@ int worker_start(const struct worker_opts *o, struct worker **ret)
         w->baud = o->baud;
         w->max_queued = o->max_queued ? o->max_queued : 64;
         w->hints = o->hints ? json_deep_copy(o->hints) : json_object();
-        if (w->stub_dir && !json_object_get(w->hints, "stub_dir"))
+        /* stub_dir and firmware_dirs come from corrald's config only, never from elsewhere. */
+        json_object_del(w->hints, "stub_dir");
+        json_object_del(w->hints, "firmware_dirs");
+        if (w->stub_dir)
                 json_object_set_new(w->hints, "stub_dir", json_string(w->stub_dir));
+        if (w->hints && o->firmware_dirs)
+                json_object_set_new(w->hints, "firmware_dirs", json_deep_copy(o->firmware_dirs));
         w->store = o->store;
         w->events = o->events;
         w->on_state = o->on_state;

@@ -20,6 +20,7 @@ struct worker_opts {
         unsigned baud;
         const json_t *hints;        /* copied */
         const char *stub_dir;       /* may be NULL */
+        const json_t *firmware_dirs;/* config firmware_dirs (array, copied into the hints); may be NULL */
         unsigned max_queued;
         struct store *store;        /* borrowed, outlives the worker */
         struct events *events;      /* borrowed */

@@ -77,7 +77,8 @@ async function throughput() {
     // [chip, loader label, baud, file, corral params, esptool-js runner, baud really used]
     ["esp8266", "ROM", 115200, s8266, {}, (b) => esptoolJsRom(b.endpoint, "esp8266", s8266, 0x10000, 115200, false), 115200],
     ["esp8266", "ROM", 921600, s8266, { baud: 921600 }, (b) => esptoolJsRom(b.endpoint, "esp8266", s8266, 0x10000, 921600, false), 115200],
-    ["esp8266", "stub, compressed", 921600, b8266, { baud: 921600, stub_dir: E.STUB_DIR }, (b) => esptoolJsStub(b.endpoint, b8266, 0x10000, 921600), 921600],
+    // stub: true = run by a corrald started with --stub-dir (the stub is config, never a job's).
+    ["esp8266", "stub, compressed", 921600, b8266, { baud: 921600, stub: true }, (b) => esptoolJsStub(b.endpoint, b8266, 0x10000, 921600), 921600],
     ["esp32", "ROM, compressed", 115200, s32, {}, (b) => esptoolJsRom(b.endpoint, "esp32", s32, 0x10000, 115200, true), 115200],
     ["esp32", "ROM, compressed", 921600, b32, { baud: 921600 }, (b) => esptoolJsRom(b.endpoint, "esp32", b32, 0x10000, 921600, true), 921600],
   ];
@@ -86,20 +87,24 @@ async function throughput() {
   try {
     // esptool-js first (the endpoint serves one client: corrald is not running yet) ...
     for (const r of rows) results.push({ js: await r[5](boards[r[0]]) });
-    // ... then corrald on the same boards.
-    const c = await E.corraldWith(boards);
-    try {
-      for (let i = 0; i < rows.length; i++) {
-        const [chip, , baud, file, params] = rows[i];
-        // A region esptool-js did not touch: the stub skips erasing blank sectors, so both start blank.
-        const res = await corralFlash(c.url, chip, file, 0x200000, params);
-        results[i].corral = res;
-        if (chip === "esp8266" && !params.stub_dir && baud !== 115200)
-          results[i].corral.note = "the ESP8266 ROM cannot change baud: both stay at 115200";
-        if (results[i].js.note.startsWith("ROM cannot")) results[i].js.note = "";
+    // ... then corrald on the same boards (one corrald at a time: each endpoint serves one client),
+    // with --stub-dir for the stub rows.
+    for (const stub of [false, true]) {
+      const c = await E.corraldWith(boards, stub ? ["--stub-dir", E.STUB_DIR] : []);
+      try {
+        for (let i = 0; i < rows.length; i++) {
+          const [chip, , baud, file, { stub: rowStub, ...params }] = rows[i];
+          if (!!rowStub !== stub) continue;
+          // A region esptool-js did not touch: the stub skips erasing blank sectors, so both start blank.
+          const res = await corralFlash(c.url, chip, file, 0x200000, params);
+          results[i].corral = res;
+          if (chip === "esp8266" && !rowStub && baud !== 115200)
+            results[i].corral.note = "the ESP8266 ROM cannot change baud: both stay at 115200";
+          if (results[i].js.note.startsWith("ROM cannot")) results[i].js.note = "";
+        }
+      } finally {
+        await c.stop();
       }
-    } finally {
-      await c.stop();
     }
   } finally {
     for (const b of Object.values(boards)) await b.stop();

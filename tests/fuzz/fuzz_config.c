@@ -39,6 +39,13 @@ static void check_config(const struct config *c)
         }
         for (size_t i = 0; i < c->nws_origins; i++)
                 check_terminated(c->ws_origins[i], sizeof(c->ws_origins[i]));
+        if (c->nfirmware_dirs > CONFIG_MAX_FIRMWARE_DIRS)
+                abort();
+        for (size_t i = 0; i < c->nfirmware_dirs; i++) {
+                check_terminated(c->firmware_dirs[i], sizeof(c->firmware_dirs[i]));
+                if (c->firmware_dirs[i][0] != '/')
+                        abort();
+        }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

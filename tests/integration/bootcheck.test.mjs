@@ -68,7 +68,12 @@ before(async () => {
   boards.stuck = await E.board("esp8266", ["--no-pacing"]);
   tap = await silencingTap(boards.quiet);
   const ports = Object.entries(boards).map(([n, b]) => ["--port", `${n}=${n === "quiet" ? tap.endpoint : b.endpoint},family=esp8266`]);
-  corrald = await startCorrald({ args: ports.flat() });
+  // Images the library refuses (a corrupt checksum) come as files on corrald's host: only from a
+  // configured firmware directory (loopback without tokens: the one user is admin). The flasher
+  // stub (for erase) is config too, never a job parameter.
+  const conf = path.join(E.tmp("corral-bootcheck-conf-"), "corrald.conf");
+  writeFileSync(conf, `firmware_dirs = ${dir}\nstub_dir = ${E.STUB_DIR}\n`);
+  corrald = await startCorrald({ args: ["--config", conf, ...ports.flat()] });
 });
 
 after(async () => {
@@ -139,7 +144,7 @@ test("a corrupt new image is rolled back to the known-good firmware; the job fai
 test("erase, then only data written: blank flash, no rollback of firmware the job never touched", async (t) => {
   const blob = path.join(dir, "data.bin");
   writeFileSync(blob, Buffer.alloc(4096, 0x5a));
-  const job = await flash("blank", { parts: [{ offset: 0x80000, path: blob }], erase: true, stub_dir: E.STUB_DIR });
+  const job = await flash("blank", { parts: [{ offset: 0x80000, path: blob }], erase: true });
   t.diagnostic(job.result?.verdict ?? JSON.stringify(job.error));
   assert.equal(job.state, "failed");
   assert.equal(job.error.code, "blank_flash");

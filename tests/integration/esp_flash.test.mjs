@@ -90,17 +90,22 @@ test("esp8266 ROM: the same image is written again, and the job says why it cann
   assert.match(again.log.map((l) => l.line).join("\n"), /cannot be skipped: the ESP8266 ROM loader has no MD5/);
 });
 
-test("esp8266 with the flasher stub: the same image is skipped by MD5", async () => {
+test("esp8266 with the flasher stub: the same image is skipped by MD5", async (t) => {
+  // The stub directory is corrald's config (--stub-dir), never a job parameter: its own corrald.
+  const stubBoard = await E.board("esp8266", ["--no-pacing"]);
+  const stubbed = await E.corraldWith({ esp8266: stubBoard }, ["--stub-dir", E.STUB_DIR]);
+  t.after(async () => { await stubbed.stop(); await stubBoard.stop(); });
+  const flashStub = async (p, params) => waitJob(stubbed.url, (await E.submitFlash(stubbed.url, "esp8266", p, params)).id, 60000);
   const parts = E.multipart("esp8266", { seed: 5 });
-  const first = await flash("esp8266", parts, { flash_mode: "dio", stub_dir: E.STUB_DIR });
+  const first = await flashStub(parts, { flash_mode: "dio" });
   assert.equal(first.state, "succeeded", JSON.stringify(first.error));
   assert.equal(first.result.loader, "stub");
-  const again = await flash("esp8266", parts, { flash_mode: "dio", stub_dir: E.STUB_DIR });
+  const again = await flashStub(parts, { flash_mode: "dio" });
   assert.equal(again.state, "succeeded", JSON.stringify(again.error));
   assert.equal(again.result.skip_unchanged, "md5");
   assert.equal(again.result.bytes_written, 0);
   const len = E.extent(parts);
-  assert.equal(await E.flashSha(boards.esp8266, 0, len), E.sha256(E.expectedFlash("esp8266", parts, "dio", len)));
+  assert.equal(await E.flashSha(stubBoard, 0, len), E.sha256(E.expectedFlash("esp8266", parts, "dio", len)));
 });
 
 test("identify stores chip, revision, MAC, flash size and flash vendor for each ESP board", async () => {

@@ -148,17 +148,30 @@ export function board(kind, args = []) {
   return startVboard(kind, args);
 }
 
-/** Start corrald with these boards as static rfc2217 ports named after their keys. */
+/** Start corrald with these boards as static rfc2217 ports named after their keys. extra: more
+ * flags, e.g. ["--stub-dir", STUB_DIR] (the flasher stub is corrald's config, never a job's). */
 export async function corraldWith(boards, extra = []) {
   const args = [];
   for (const [name, b] of Object.entries(boards)) args.push("--port", `${name}=${b.endpoint},family=${FAMILY[b.kind]}`);
   return startCorrald({ args: [...args, ...extra] });
 }
 
-/** POST a flash job; returns the 202 body (the queued job) or throws with the answer. */
+/** Upload bytes to corrald's firmware library (what every client does: corrald never reads a
+ * client's path); returns the firmware id. headers: e.g. a bearer token. */
+export async function uploadFirmware(base, data, filename = "part.bin", headers = {}) {
+  const r = await api(base, "POST", `/api/v1/firmware?filename=${encodeURIComponent(filename)}`, new Uint8Array(data),
+    { "content-type": "application/octet-stream", ...headers });
+  if (r.status !== 200 && r.status !== 201) throw new Error(`upload ${filename}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.id;
+}
+
+/** POST a flash job of parts ({offset, data, path}): each part is uploaded to the library first and
+ * flashed by id. Returns the 202 body (the queued job) or throws with the answer. */
 export async function submitFlash(base, boardId, parts, params = {}) {
+  const ids = [];
+  for (const p of parts) ids.push(await uploadFirmware(base, p.data, p.path ? path.basename(p.path) : "part.bin"));
   const r = await api(base, "POST", `/api/v1/boards/${boardId}/jobs`,
-    { kind: "flash", parts: parts.map((p) => ({ offset: p.offset, path: p.path })), ...params });
+    { kind: "flash", parts: parts.map((p, i) => ({ offset: p.offset, firmware: ids[i] })), ...params });
   if (r.status !== 202) throw new Error(`flash on ${boardId}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;
 }

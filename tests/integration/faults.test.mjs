@@ -71,7 +71,8 @@ async function healthy(d) {
 async function slowFlash(d) {
   await E.control(esp.control, "pacing on");
   const f = E.randomFile(192 * 1024);
-  return submit(d, "esp", { kind: "flash", parts: [{ offset: 0x100000, path: f.path }], compress: "off" });
+  const fw = await E.uploadFirmware(d.url, f.data, "random.bin");
+  return submit(d, "esp", { kind: "flash", parts: [{ offset: 0x100000, firmware: fw }], compress: "off" });
 }
 
 test("a board unplugged during a flash fails the job as board_gone naming the offset; after replug it identifies", async () => {

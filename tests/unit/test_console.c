@@ -278,6 +278,71 @@ static void test_only_the_writer_input_reaches_the_port_in_order(void **state)
         console_viewer_leave(v);
 }
 
+/* The last lock message a viewer got (new reference), skipping everything else. */
+static json_t *last_lock(struct console_viewer *v)
+{
+        json_t *texts = drain_texts(v), *lock = NULL, *t;
+        size_t i;
+        json_array_foreach(texts, i, t)
+                if (!strcmp(json_string_value(json_object_get(t, "type")), "lock")) {
+                        json_decref(lock);
+                        lock = json_incref(t);
+                }
+        json_decref(texts);
+        return lock;
+}
+
+static void test_a_new_lease_revokes_the_writer_and_drops_its_queued_input(void **state)
+{
+        struct fixture *f = *state;
+        struct console_viewer *w = join(f, "mallory"), *v = join(f, NULL);
+        char msg[256];
+        assert_int_equal(console_viewer_take(w, msg, sizeof(msg)), 0);
+        assert_int_equal(console_viewer_input(w, "queued", 6, msg, sizeof(msg)), 0);
+        json_decref(last_lock(w));
+        json_decref(last_lock(v));
+        console_revoke_writer(f->c, 7, "lease_granted", "Board 'b1' was just reserved by ci (reservation 7)");
+        json_t *lw = last_lock(w), *lv = last_lock(v);
+        assert_non_null(lw);
+        assert_false(json_is_true(json_object_get(lw, "writer")));
+        assert_true(json_is_null(json_object_get(lw, "holder")));
+        assert_string_equal(json_string_value(json_object_get(lw, "code")), "lease_granted");
+        assert_non_null(strstr(json_string_value(json_object_get(lw, "reason")), "reservation 7"));
+        assert_non_null(lv); /* everyone hears the lock changed and why */
+        json_decref(lw);
+        json_decref(lv);
+        uint8_t out[16];
+        bool reset;
+        assert_int_equal(console_input_take(f->c, out, sizeof(out), &reset), 0); /* never sent */
+        assert_int_equal(console_viewer_input(w, "more", 4, msg, sizeof(msg)), -EPERM);
+        console_viewer_leave(w);
+        console_viewer_leave(v);
+}
+
+static void test_the_lease_holder_takes_the_lock_from_a_writer_without_it(void **state)
+{
+        struct fixture *f = *state;
+        struct console_viewer *other = join(f, "admin"), *holder = join(f, "alice"), *twin = join(f, "alice-2");
+        char msg[256];
+        assert_int_equal(console_viewer_take(other, msg, sizeof(msg)), 0);
+        assert_int_equal(console_viewer_take(holder, msg, sizeof(msg)), -EBUSY); /* without the lease: no */
+        json_decref(last_lock(other));
+        assert_int_equal(console_viewer_take_leased(holder, 7, msg, sizeof(msg)), 0);
+        json_t *l = last_lock(other);
+        assert_string_equal(json_string_value(json_object_get(l, "code")), "lease_holder_took");
+        json_decref(l);
+        /* Another viewer with the same lease does not take it from the holder; a grant of the
+         * same lease keeps the holder; a new lease revokes it. */
+        assert_int_equal(console_viewer_take_leased(twin, 7, msg, sizeof(msg)), -EBUSY);
+        console_revoke_writer(f->c, 7, "lease_granted", "same lease");
+        assert_int_equal(console_viewer_input(holder, "ok", 2, msg, sizeof(msg)), 0);
+        console_revoke_writer(f->c, 8, "lease_granted", "a new lease");
+        assert_int_equal(console_viewer_input(holder, "no", 2, msg, sizeof(msg)), -EPERM);
+        console_viewer_leave(other);
+        console_viewer_leave(holder);
+        console_viewer_leave(twin);
+}
+
 static void test_input_beyond_the_queue_limit_is_refused_whole(void **state)
 {
         struct fixture *f = *state;
@@ -396,6 +461,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_leaving_frees_the_write_lock, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_only_the_writer_input_reaches_the_port_in_order, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_input_beyond_the_queue_limit_is_refused_whole, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_a_new_lease_revokes_the_writer_and_drops_its_queued_input, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_the_lease_holder_takes_the_lock_from_a_writer_without_it, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_a_running_job_makes_the_console_read_only_and_says_which, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_an_offline_board_takes_no_input, setup, teardown),

@@ -111,6 +111,7 @@ export function mountConsole(root, boardId) {
       case "lock":
         st.writer = !!m.writer;
         st.holder = m.holder || null;
+        if (m.reason) say(m.reason, "error"); // the lock was taken away (a lease), not released
         break;
       case "dropped":
         term.write(`\r\n\x1b[2m[${m.bytes} bytes lost: this view fell behind]\x1b[0m\r\n`);

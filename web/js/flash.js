@@ -78,7 +78,7 @@ export async function openFlashDialog(ids) {
   const close = h("button", { type: "button", onclick: () => dialog.close() }, "Close");
   const form = h("form", { method: "dialog" },
     h("h2", {}, "Flash firmware"),
-    lib.ok ? null : h("p.hint", {}, `Firmware library unavailable (${lib.why}): give a file on corrald's host.`),
+    lib.ok ? null : h("p.hint", {}, `Firmware library unavailable (${lib.why}): nothing can be flashed until it is back.`),
     groupUis.map((g) => g.el),
     h("fieldset.options", {}, h("legend", {}, "Options"),
       h("label", {}, "Flash mode ", mode), h("p.hint", {}, MODE_HINT),
@@ -128,8 +128,7 @@ export async function openFlashDialog(ids) {
     const row = rows.get(b.id);
     const m = mode.value === "auto" ? (b.family === "esp8266" ? "dio" : "keep") : mode.value;
     const params = { kind: "flash", flash_mode: m, erase: erase.checked, verify: verify.value, ...src };
-    if (src.image_path) params.offset = g.offsetFor(b);
-    else if (g.explicitOffset() !== null) params.offset = g.explicitOffset();
+    if (g.explicitOffset() !== null) params.offset = g.explicitOffset();
     setText(row.phase, "submitting");
     try {
       const job = await api("POST", `/api/v1/boards/${encodeURIComponent(b.id)}/jobs`, params);
@@ -166,24 +165,21 @@ function groupUi(fam, list, lib) {
   const src = h("select.fw-source", { "aria-label": `Firmware for ${fam}`, dataset: { family: fam } });
   const matching = lib.ok ? lib.list.filter((f) => !f.family || !f.chip || f.family === fam || f.chip === fam) : [];
   for (const f of matching) src.append(h("option", { value: "lib:" + f.id }, fwLabel(f)));
-  if (lib.ok) src.append(h("option", { value: "upload" }, "Upload a file…"));
-  src.append(h("option", { value: "path" }, "A file on corrald's host…"));
+  src.append(h("option", { value: "upload" }, "Upload a file…"));
   const file = h("input.fw-file", { type: "file", accept: ".bin,.uf2,.hex" });
-  const path = h("input.fw-path", { type: "text", placeholder: "/absolute/path/firmware.bin", spellcheck: false });
   const offsets = [...new Set(list.map(bootOffset))];
   const offset = h("input.fw-offset", {
     type: "text", placeholder: `auto (${offsets.map(hex).join(" / ")}, the boot offset)`, spellcheck: false,
   });
-  const fileRow = h("label", {}, "File ", file), pathRow = h("label", {}, "Path ", path);
-  const sync = () => {
-    fileRow.hidden = src.value !== "upload";
-    pathRow.hidden = src.value !== "path";
-  };
+  // Firmware comes from the library or is uploaded to it: corrald never reads a path the browser
+  // names on its host.
+  const fileRow = h("label", {}, "File ", file);
+  const sync = () => { fileRow.hidden = src.value !== "upload"; };
   src.onchange = sync;
   sync();
   const el = h("fieldset.fw-group", { dataset: { family: fam } },
     h("legend", {}, `${fam} · ${names}`),
-    h("label", {}, "Firmware ", src), fileRow, pathRow, h("label", {}, "Offset ", offset));
+    h("label", {}, "Firmware ", src), fileRow, h("label", {}, "Offset ", offset));
 
   function explicitOffset() {
     const t = offset.value.trim();
@@ -195,22 +191,17 @@ function groupUi(fam, list, lib) {
   return {
     el, boards: list, explicitOffset, family: fam,
     describe: () => (src.value.startsWith("lib:") ? src.selectedOptions[0].textContent
-      : src.value === "upload" ? `upload ${file.files?.[0]?.name || ""}` : path.value.trim()),
+      : `upload ${file.files?.[0]?.name || ""}`),
     offsetFor: (b) => explicitOffset() ?? bootOffset(b),
-    setDisabled(d) { for (const x of [src, file, path, offset]) x.disabled = d; },
+    setDisabled(d) { for (const x of [src, file, offset]) x.disabled = d; },
     /** -> the job parameters naming the firmware; uploads first when asked. */
     async resolve() {
       explicitOffset(); // validate before anything is sent
       if (src.value.startsWith("lib:")) return { firmware: src.value.slice(4) };
-      if (src.value === "upload") {
-        const f = file.files && file.files[0];
-        if (!f) throw new Error(`Choose a file to upload for ${fam}.`);
-        const row = await api("POST", `/api/v1/firmware?filename=${encodeURIComponent(f.name)}`, f);
-        return { firmware: row.id };
-      }
-      const p = path.value.trim();
-      if (!p) throw new Error(`Give the path of the firmware for ${fam} on corrald's host.`);
-      return { image_path: p };
+      const f = file.files && file.files[0];
+      if (!f) throw new Error(`Choose a file to upload for ${fam}.`);
+      const row = await api("POST", `/api/v1/firmware?filename=${encodeURIComponent(f.name)}`, f);
+      return { firmware: row.id };
     },
   };
 }
