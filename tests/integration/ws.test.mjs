@@ -17,13 +17,17 @@ import { api, CORRALD, silentServer, startCorrald, startVboard, waitFor, waitJob
 async function scriptedBoard({ echo = false } = {}) {
   const socks = new Set();
   const board = { received: Buffer.alloc(0), print(data) { for (const s of socks) s.write(data); } };
-  // Like a fast serial line: chunk by chunk (a burst far beyond 64 KB at memory speed would
-  // outrun every viewer, which the console answers with drops by design).
-  board.printPaced = async (data, chunk = 8192, everyMs = 4) => {
+  // Like a fast serial line: chunk by chunk. A viewer more than 64 KB behind loses bytes by
+  // design, so a timer-paced burst is a race with the reading viewer's scheduling (on a loaded
+  // machine the reader fell behind and lost bytes). With `reader` (a viewer and its byte count
+  // at the start) the board sends the next chunk only once that viewer is at most `window`
+  // bytes behind: the reader provably never falls 64 KB behind, whatever the machine's load.
+  board.printPaced = async (data, { chunk = 8192, reader = null, window = 16384 } = {}) => {
     const buf = Buffer.from(data);
     for (let i = 0; i < buf.length; i += chunk) {
+      if (reader) await waitFor(() => reader.viewer.nbytes - reader.base >= i - window, 30000, `reader at byte ${i - window}`);
       board.print(buf.subarray(i, i + chunk));
-      await new Promise((r) => setTimeout(r, everyMs));
+      await new Promise((r) => setImmediate(r));
     }
   };
   const srv = net.createServer((s) => {
@@ -212,10 +216,11 @@ describe("board console over WebSocket", () => {
 
   test("a viewer joining later is replayed the last 64 KB a previous viewer saw", async () => {
     const a = await wsOpen(d.url, consolePath("b")).ready;
-    await a.msg((m) => m.type === "hello");
+    const aHello = await a.msg((m) => m.type === "hello");
+    await waitFor(() => a.nbytes === aHello.replay_bytes, 5000, "replay drained");
     let out = "";
     for (let i = 0; out.length < 100 * 1024; i++) out += `line ${String(i).padStart(6, "0")} ${"=".repeat(40)}\r\n`;
-    await board.printPaced(out);
+    await board.printPaced(out, { reader: { viewer: a, base: a.nbytes } });
     await waitFor(() => text(a).endsWith(out), 10000, "first viewer got everything");
     assert.equal(a.msgs.filter((m) => m.type === "dropped").length, 0, "nothing dropped");
     const b = await wsOpen(d.url, consolePath("b")).ready;
@@ -236,7 +241,7 @@ describe("board console over WebSocket", () => {
     const fast0 = fast.nbytes;
     slow.ws._socket.pause();
     const burst = Buffer.alloc(1024 * 1024, "y");
-    await board.printPaced(burst);
+    await board.printPaced(burst, { reader: { viewer: fast, base: fast0 } });
     await waitFor(() => fast.nbytes - fast0 >= burst.length, 30000, "the reading viewer got the whole burst");
     slow.ws._socket.resume();
     const expected = hello.replay_bytes + burst.length;
