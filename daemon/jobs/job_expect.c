@@ -198,9 +198,16 @@ static void report(struct run *r, uint64_t t0)
         unsigned st = 0, sf = 0, si = 0;
         bool have_sum = testparse_summary(r->tp, &st, &sf, &si);
         int status = o == EXPECT_PASSED ? (failed || errors || (have_sum && sf) ? 1 : 0) : o == EXPECT_TIMEOUT ? 124 : 1;
-        if (o == EXPECT_TIMEOUT)
+        if (o == EXPECT_TIMEOUT) {
                 snprintf(reason, sizeof(reason), "%s",
                          json_string_value(json_object_get(json_object_get(res, "failed_step"), "reason")));
+                /* a test that was running when the time ran out hung: it is the error */
+                if (testparse_running(r->tp)) {
+                        char why[1300];
+                        snprintf(why, sizeof(why), "timed out: %s", reason);
+                        testparse_crash(r->tp, why, NULL);
+                }
+        }
         else if (o == EXPECT_PASSED)
                 snprintf(reason, sizeof(reason), "every step matched; tests: %zu passed, %zu failed, %zu skipped, "
                          "%zu errors", passed, failed, skipped, errors);
