@@ -53,6 +53,7 @@ struct expect {
 
         enum expect_outcome outcome;
         bool started, draining;
+        bool sent;                  /* a send step's bytes went out: the next step starts at the next call */
         uint64_t t0, step_start, drain_until, ended_ms;
         /* bytes since the last match (for the next expect step) */
         uint8_t *win;
@@ -391,7 +392,7 @@ static int parse(const json_t *params, struct expect *x, char *msg, size_t size)
         return 0;
 }
 
-int expect_check(const json_t *params, char *msg, size_t size)
+int expect_params_check(const json_t *params, char *msg, size_t size)
 {
         if (!json_is_object(params)) {
                 snprintf(msg, size, "Parameters must be an object with 'steps'");
@@ -594,7 +595,7 @@ static void evidence_add(struct expect *x, const char *l, size_t len, uint64_t n
         char *e = realloc(x->evidence, x->evidence_len + len + 2);
         if (e) {
                 x->evidence = e;
-                if (x->evidence_len)
+                if (x->evidence_lines)
                         x->evidence[x->evidence_len++] = '\n';
                 memcpy(x->evidence + x->evidence_len, l, len);
                 x->evidence_len += len;
@@ -708,6 +709,11 @@ void expect_next(struct expect *x, uint64_t now_ms, struct expect_action *a)
         a->act = EXPECT_ACT_DONE;
         if (!x || !x->started)
                 return;
+        if (x->sent) {
+                x->sent = false;
+                x->step_start = now_ms;
+                advance(x, now_ms);
+        }
         for (;;) {
                 if (x->draining) {
                         if (now_ms >= x->drain_until) {
@@ -726,7 +732,7 @@ void expect_next(struct expect *x, uint64_t now_ms, struct expect_action *a)
                         s->done = true;
                         s->matched_ms = now_ms - x->t0;
                         x->cur++;
-                        x->step_start = now_ms;
+                        x->sent = true;
                         a->act = EXPECT_ACT_SEND;
                         a->data = s->data;
                         a->len = s->data_len;

@@ -50,7 +50,7 @@ struct expect;
  * "steps" (required, 1..EXPECT_MAX_STEPS), "fail_on" (list), "default_fail_on" (bool),
  * "timeout_ms" (default per expect step). 0 or -EINVAL with msg naming the problem
  * ("steps[2].expect_re: missing ) at offset 5"). */
-int expect_check(const json_t *params, char *msg, size_t size);
+int expect_params_check(const json_t *params, char *msg, size_t size);
 /* Build from the same params; *ret owns the engine. 0, -EINVAL (msg) or -ENOMEM. */
 int expect_new(const json_t *params, struct expect **ret, char *msg, size_t size);
 /* NULL-safe; returns NULL. */

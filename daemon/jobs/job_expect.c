@@ -34,7 +34,7 @@ static unsigned parse_formats(const char *p)
 
 static int expect_kind_check(const json_t *params, char *msg, size_t size)
 {
-        int e = expect_check(params, msg, size);
+        int e = expect_params_check(params, msg, size);
         if (e < 0)
                 return e;
         json_t *p = json_object_get(params, "parse"), *reset = json_object_get(params, "reset");
