@@ -19,6 +19,7 @@ enum {
 };
 
 #define CLI_MAX_PUTS 32
+#define CLI_MAX_STEPS 128
 #define CLI_MAX_LABELS 16
 
 struct cli {
@@ -35,6 +36,14 @@ struct cli {
         int nputs;
         int ttl_s, wait_s, timeout_s;
         bool erase;
+        /* corral test BOARD --expect ...: the steps and fail_on patterns in command-line order;
+         * kind is the option's letter: 'e' expect, 'r' expect_re, 's' send, 'w' wait_ms,
+         * 'f' fail_on literal, 'F' fail_on regex */
+        struct { char kind; const char *arg; } steps[CLI_MAX_STEPS];
+        int nsteps;
+        int step_timeout_ms;
+        bool no_default_fail_on, no_reset;
+        const char *parse, *firmware;
 };
 
 /* A response: HTTP status and the body (parsed when it is JSON, else NULL). */
@@ -69,6 +78,10 @@ int cmd_flash(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
 int cmd_test(struct cli *c, int argc, char **argv);
 int cmd_console(struct cli *c, int argc, char **argv);
+/* `corral test BOARD --expect ...` (client_expect.c): one expect job, JUnit from its parsed tests. */
+int cmd_test_expect(struct cli *c, int argc, char **argv);
+/* Upload a file to the firmware library: its id into id (65 bytes). 0 or an exit code. */
+int cli_upload_firmware(struct cli *c, const char *file, char *id);
 
 /* Jobs (client_jobs.c): queue a job on board and follow it to its end, streaming a run job's
  * output to stdout/stderr when stream is set and progress to stderr when progress is set.

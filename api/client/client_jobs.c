@@ -261,7 +261,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
 
 /* Upload the image to the firmware library: its id into id (65 bytes). 0 on success, else an exit
  * code. corrald never reads a client's path on its own host: the bytes always go up first. */
-static int upload_firmware(struct cli *c, const char *file, char *id)
+int cli_upload_firmware(struct cli *c, const char *file, char *id)
 {
         char *data;
         size_t len;
@@ -300,7 +300,7 @@ int cmd_flash(struct cli *c, int argc, char **argv)
                 return CLI_USAGE;
         }
         char id[65] = "";
-        int rc = upload_firmware(c, argv[1], id);
+        int rc = cli_upload_firmware(c, argv[1], id);
         if (rc)
                 return rc;
         json_t *body = json_pack("{s:s, s:s}", "kind", "flash", "firmware", id);

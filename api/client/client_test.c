@@ -79,6 +79,8 @@ static int verdict(struct junit_case *tc, json_t *job, char *msg, size_t msg_siz
 
 int cmd_test(struct cli *c, int argc, char **argv)
 {
+        if (c->nsteps > 0 || c->firmware)
+                return cmd_test_expect(c, argc, argv);
         if (argc != 2) {
                 fprintf(stderr, "corral: usage: corral test BOARD DIR [--junit out.xml] [--timeout S] [--put FILE]...\n");
                 return CLI_USAGE;

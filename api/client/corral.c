@@ -29,6 +29,13 @@ static void usage(FILE *f)
                 "                                           exits with the script's status\n"
                 "  test BOARD DIR [--junit OUT.xml] [--timeout S] [--put FILE]...\n"
                 "                                           run every DIR/test_*.py; JUnit XML report\n"
+                "  test BOARD --expect TEXT | --expect-re RE | --send LINE | --wait-ms MS ...\n"
+                "       [--fail-on TEXT]... [--fail-on-re RE]... [--no-default-fail-on] [--step-timeout MS]\n"
+                "       [--parse auto|unity|ztest|plain|none] [--firmware FILE [--mode M]] [--no-reset]\n"
+                "       [--timeout S] [--junit OUT.xml]\n"
+                "                                           (flash FILE,) reset, follow the serial output\n"
+                "                                           through the steps in order; Unity/ztest/PASS-FAIL\n"
+                "                                           results as JUnit; ESP panics end it (exit 1)\n"
                 "  console BOARD                            interactive serial console (Ctrl-] leaves)\n\n"
                 "Options:\n"
                 "  --server URL        corrald's URL (default $CORRAL_URL, else " DEFAULT_SERVER ")\n"
@@ -44,12 +51,13 @@ static void usage(FILE *f)
                 "  2    usage error, or corrald refused the request as invalid\n"
                 "  3    farm error: corrald unreachable, board offline or gone, lease refused or lost,\n"
                 "       a job that failed for infrastructure reasons (flash failed, port error)\n"
-                "  124  the script was still running at its timeout\n");
+                "  124  the script was still running at its timeout (test --expect: a step did not match in time)\n");
 }
 
 enum {
         O_SERVER = 256, O_LEASE, O_LEASE_FILE, O_JSON, O_LABEL, O_FAMILY, O_BOARD, O_TTL, O_WAIT, O_OWNER,
-        O_MODE, O_ERASE, O_PUT, O_TIMEOUT, O_JUNIT,
+        O_MODE, O_ERASE, O_PUT, O_TIMEOUT, O_JUNIT, O_EXPECT, O_EXPECT_RE, O_SEND, O_WAIT_MS, O_FAIL_ON,
+        O_FAIL_ON_RE, O_STEP_TIMEOUT, O_NO_DEFAULT_FAIL_ON, O_PARSE, O_FIRMWARE, O_NO_RESET, O_LAST = O_NO_RESET,
 };
 
 static const struct option opts[] = {
@@ -60,7 +68,14 @@ static const struct option opts[] = {
         { "wait", required_argument, NULL, O_WAIT },       { "owner", required_argument, NULL, O_OWNER },
         { "mode", required_argument, NULL, O_MODE },       { "erase", no_argument, NULL, O_ERASE },
         { "put", required_argument, NULL, O_PUT },         { "timeout", required_argument, NULL, O_TIMEOUT },
-        { "junit", required_argument, NULL, O_JUNIT },     { "help", no_argument, NULL, 'h' },
+        { "junit", required_argument, NULL, O_JUNIT },     { "expect", required_argument, NULL, O_EXPECT },
+        { "expect-re", required_argument, NULL, O_EXPECT_RE }, { "send", required_argument, NULL, O_SEND },
+        { "wait-ms", required_argument, NULL, O_WAIT_MS }, { "fail-on", required_argument, NULL, O_FAIL_ON },
+        { "fail-on-re", required_argument, NULL, O_FAIL_ON_RE },
+        { "step-timeout", required_argument, NULL, O_STEP_TIMEOUT },
+        { "no-default-fail-on", no_argument, NULL, O_NO_DEFAULT_FAIL_ON },
+        { "parse", required_argument, NULL, O_PARSE },     { "firmware", required_argument, NULL, O_FIRMWARE },
+        { "no-reset", no_argument, NULL, O_NO_RESET },     { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
 };
 
@@ -72,13 +87,17 @@ static const char *option_commands(int opt)
                 return " reserve renew ";
         case O_LABEL: case O_FAMILY: case O_BOARD: case O_WAIT: case O_OWNER:
                 return " reserve ";
-        case O_MODE: case O_ERASE:
+        case O_MODE:
+                return " flash test ";
+        case O_ERASE:
                 return " flash ";
         case O_PUT:
                 return " run test ";
         case O_TIMEOUT:
                 return " run test flash ";
-        case O_JUNIT:
+        case O_JUNIT: case O_EXPECT: case O_EXPECT_RE: case O_SEND: case O_WAIT_MS: case O_FAIL_ON:
+        case O_FAIL_ON_RE: case O_STEP_TIMEOUT: case O_NO_DEFAULT_FAIL_ON: case O_PARSE: case O_FIRMWARE:
+        case O_NO_RESET:
                 return " test ";
         default:
                 return NULL;
@@ -117,7 +136,7 @@ int main(int argc, char **argv)
         c.token = getenv("CORRAL_TOKEN");
         env = getenv("CORRAL_LEASE");
         snprintf(c.lease, sizeof(c.lease), "%s", env ? env : "");
-        int used[O_JUNIT + 1] = { 0 };
+        int used[O_LAST + 1] = { 0 };
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
                 if (opt == 'h') {
@@ -154,6 +173,24 @@ int main(int argc, char **argv)
                         break;
                 case O_TIMEOUT: ok = seconds(optarg, 86400, &c.timeout_s) && c.timeout_s > 0; break;
                 case O_JUNIT: c.junit = optarg; break;
+                case O_EXPECT: case O_EXPECT_RE: case O_SEND: case O_WAIT_MS: case O_FAIL_ON: case O_FAIL_ON_RE: {
+                        static const char letters[] = "ersw" "fF";
+                        ok = c.nsteps < CLI_MAX_STEPS;
+                        if (ok) {
+                                c.steps[c.nsteps].kind = letters[opt - O_EXPECT];
+                                c.steps[c.nsteps++].arg = optarg;
+                        }
+                        if (opt == O_WAIT_MS) {
+                                int ms;
+                                ok = ok && seconds(optarg, 3600000, &ms);
+                        }
+                        break;
+                }
+                case O_STEP_TIMEOUT: ok = seconds(optarg, 3600000, &c.step_timeout_ms) && c.step_timeout_ms > 0; break;
+                case O_NO_DEFAULT_FAIL_ON: c.no_default_fail_on = true; break;
+                case O_PARSE: c.parse = optarg; break;
+                case O_FIRMWARE: c.firmware = optarg; break;
+                case O_NO_RESET: c.no_reset = true; break;
                 default: break;
                 }
                 if (!ok) {
@@ -171,7 +208,7 @@ int main(int argc, char **argv)
         const char *cmd = argv[optind];
         char padded[64];
         snprintf(padded, sizeof(padded), " %s ", cmd);
-        for (int o = O_SERVER; o <= O_JUNIT; o++) {
+        for (int o = O_SERVER; o <= O_LAST; o++) {
                 const char *allowed = option_commands(o);
                 if (used[o] && allowed && !strstr(allowed, padded)) {
                         fprintf(stderr, "corral: --%s does not apply to '%s'\n", opts[o - O_SERVER].name, cmd);

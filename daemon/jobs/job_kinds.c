@@ -19,6 +19,7 @@ const struct job_kind *const job_kinds[] = {
         &job_kind_fs_mkdir,
         &job_kind_fs_rmdir,
         &job_kind_deploy,
+        &job_kind_expect,
         NULL,
 };
 

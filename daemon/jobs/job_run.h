@@ -54,6 +54,9 @@ void job_kinds_list(char *buf, size_t size);
 /* Accessors (borrowed). */
 struct port *jr_port(struct job_run *jr);
 const json_t *jr_params(struct job_run *jr);
+/* While params is not NULL (borrowed), jr_params() returns it instead of the job's own: a kind
+ * that runs another kind's steps (expect flashing first) hands it that kind's parameters. */
+void jr_params_override(struct job_run *jr, const json_t *params);
 const char *jr_board_id(struct job_run *jr);
 /* Facts already known about the board (object, borrowed; may be empty). */
 const json_t *jr_board_facts(struct job_run *jr);

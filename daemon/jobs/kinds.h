@@ -16,5 +16,6 @@ extern const struct job_kind job_kind_fs_rmdir;
 extern const struct job_kind job_kind_deploy;
 extern const struct job_kind job_kind_soft_reset;
 extern const struct job_kind job_kind_flash, job_kind_erase;
+extern const struct job_kind job_kind_expect;
 
 #endif

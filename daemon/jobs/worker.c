@@ -100,6 +100,7 @@ struct job_run {
         char last_phase[48];
         uint64_t last_progress_ms;
         bool memo_claimed;
+        const json_t *params_override; /* jr_params_override(): a kind running another's steps */
 };
 
 static struct job *job_free(struct job *j)
@@ -114,7 +115,8 @@ static struct job *job_free(struct job *j)
 /* ---- job_run.h implementation ---- */
 
 struct port *jr_port(struct job_run *jr) { return jr->w->port; }
-const json_t *jr_params(struct job_run *jr) { return jr->job->params; }
+const json_t *jr_params(struct job_run *jr) { return jr->params_override ? jr->params_override : jr->job->params; }
+void jr_params_override(struct job_run *jr, const json_t *params) { jr->params_override = params; }
 const char *jr_board_id(struct job_run *jr) { return jr->w->board_id; }
 const json_t *jr_board_hints(struct job_run *jr) { return jr->w->hints; }
 struct store *jr_store(struct job_run *jr) { return jr->w->store; }

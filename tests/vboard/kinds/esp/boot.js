@@ -1,10 +1,13 @@
 // What a virtual ESP prints when it comes out of reset, derived from what is in its flash
 // (esp-rom.md §6). Pure: returns text plus what happens next; the board (index.js) does the timing.
-import { parseImageAt, parsePartitionTable, findMarker } from "./image.js";
+import { parseImageAt, parsePartitionTable, findMarker as findMpMarker } from "./image.js";
+import { findAppScript } from "./app.js";
 import { FLASH_MODES } from "./chips.js";
 
 const hex = (v, w = 8) => `0x${(v >>> 0).toString(16).padStart(w, "0")}`;
 const hx = (v) => `0x${(v >>> 0).toString(16)}`;
+// What runs after the ROM: MicroPython (its marker) or a scripted app (mkimage --app-script).
+const findMarker = (buf) => findMpMarker(buf) ?? findAppScript(buf);
 const CLOCK_DIV = { 0x0: 2, 0x1: 3, 0x2: 4, 0xf: 1 };
 
 /** Reset-cause text per chip family. cause: "poweron" | "en" | "sw" | "wdt". */

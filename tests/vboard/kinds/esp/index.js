@@ -10,6 +10,7 @@ import { RomLoader } from "./rom.js";
 import { StubLoader } from "./stub.js";
 import { planBoot, downloadBanner } from "./boot.js";
 import { createRepl } from "./repl.js";
+import { ScriptApp } from "./app.js";
 
 export { KINDS };
 
@@ -252,6 +253,18 @@ export class EspBoard extends Board {
   async _startApp(marker) {
     const gen = this.gen;
     this.setBaud(this.chip.appBaud);
+    if (marker.script) {
+      // a scripted app (mkimage --app-script): prints, waits for input, may panic and reboot
+      const app = new ScriptApp(marker.script);
+      this.repl = app;
+      app.txPending = () => this.txPending();
+      app.on("tx", (b) => this._out(b));
+      app.on("reboot", () => { if (gen === this.gen) this.afterDrain(() => this.bootFromFlash("sw")); });
+      this.mode = "app";
+      this.emit("mode", "app");
+      app.start().catch((e) => this.log(`esp: app script: ${e.message}`));
+      return;
+    }
     const o = this.opts;
     const mpOpts = {
       stateDir: o.stateDir ?? undefined, name: o.name ?? undefined, rawPaste: o.rawPaste, window: o.window ?? undefined,

@@ -1,0 +1,218 @@
+/* `corral test BOARD --expect ... [--junit out.xml]`: one expect job (optionally flashing an
+ * uploaded firmware first) that follows the board's serial output through the steps; its parsed
+ * Unity/ztest/PASS-FAIL tests become JUnit testcases; the exit code says pass (0), failure or
+ * crash (1), a step that timed out (124) or a farm error (3). */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "junit.h"
+
+#define TRANSCRIPT_TAIL 20
+
+static const char *str(const json_t *o, const char *k)
+{
+        return json_string_value(json_object_get(o, k));
+}
+
+static json_t *build_body(struct cli *c, const char *fw_id)
+{
+        json_t *steps = json_array(), *fails = json_array();
+        for (int i = 0; i < c->nsteps; i++) {
+                const char *a = c->steps[i].arg;
+                switch (c->steps[i].kind) {
+                case 'e': json_array_append_new(steps, json_pack("{s:s}", "expect", a)); break;
+                case 'r': json_array_append_new(steps, json_pack("{s:s}", "expect_re", a)); break;
+                case 's': json_array_append_new(steps, json_pack("{s:s}", "send", a)); break;
+                case 'w': json_array_append_new(steps, json_pack("{s:i}", "wait_ms", atoi(a))); break;
+                case 'f': json_array_append_new(fails, json_string(a)); break;
+                case 'F': json_array_append_new(fails, json_pack("{s:s}", "regex", a)); break;
+                default: break;
+                }
+        }
+        json_t *b = json_pack("{s:s, s:o, s:o, s:b, s:b}", "kind", "expect", "steps", steps, "fail_on", fails,
+                              "default_fail_on", !c->no_default_fail_on, "reset", !c->no_reset);
+        if (c->parse)
+                json_object_set_new(b, "parse", json_string(c->parse));
+        if (c->step_timeout_ms)
+                json_object_set_new(b, "timeout_ms", json_integer(c->step_timeout_ms));
+        if (c->timeout_s)
+                json_object_set_new(b, "timeout_s", json_integer(c->timeout_s));
+        if (fw_id) {
+                json_t *f = json_pack("{s:s}", "firmware", fw_id);
+                if (c->mode)
+                        json_object_set_new(f, "flash_mode", json_string(c->mode));
+                json_object_set_new(b, "flash", f);
+        }
+        return b;
+}
+
+/* The result's transcript tail (and a fail_on's evidence) on stderr. */
+static void explain(const json_t *res)
+{
+        const json_t *fs = json_object_get(res, "failed_step"), *fo = json_object_get(res, "fail_on");
+        if (fo)
+                fprintf(stderr, "corral: fail_on '%s' matched at %lld ms: %s\n", str(fo, "name"),
+                        (long long)json_integer_value(json_object_get(fo, "at_ms")), str(fo, "line"));
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(fo, "evidence"), i, v)
+                if (json_string_length(v))
+                        fprintf(stderr, "corral:   | %s\n", json_string_value(v));
+        if (fs)
+                fprintf(stderr, "corral: step %lld (%s '%s') failed: %s\n",
+                        (long long)json_integer_value(json_object_get(fs, "index")), str(fs, "type"),
+                        str(fs, "pattern") ? str(fs, "pattern") : "", str(fs, "reason"));
+        const json_t *t = json_object_get(res, "transcript");
+        size_t n = json_array_size(t);
+        if (!n || fo)
+                return;
+        fprintf(stderr, "corral: the last %zu lines from the board:\n", n < TRANSCRIPT_TAIL ? n : TRANSCRIPT_TAIL);
+        for (i = n > TRANSCRIPT_TAIL ? n - TRANSCRIPT_TAIL : 0; i < n; i++)
+                fprintf(stderr, "corral:   | %s\n", json_string_value(json_array_get(t, i)));
+}
+
+/* The whole transcript as one text (for a JUnit <error> body). Caller frees. */
+static char *transcript_text(const json_t *res)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(res, "transcript"), i, v)
+                fprintf(f, "%s\n", json_string_value(v));
+        fclose(f);
+        return buf;
+}
+
+static int write_junit(struct cli *c, const char *board, const json_t *job, int rc, const char *started)
+{
+        const json_t *res = json_object_get(job, "result"), *tests = json_object_get(res, "tests");
+        const char *outcome = str(res, "outcome");
+        size_t n = json_array_size(tests);
+        struct junit_case *cases = calloc(n + 1, sizeof(*cases));
+        char (*msgs)[1400] = calloc(n + 1, sizeof(*msgs));
+        char (*classes)[300] = calloc(n + 1, sizeof(*classes));
+        char *transcript = transcript_text(res);
+        int e = 0;
+        if (!cases || !msgs || !classes) {
+                e = -ENOMEM;
+                goto out;
+        }
+        size_t i;
+        json_t *t;
+        json_array_foreach(tests, i, t) {
+                struct junit_case *tc = &cases[i];
+                const char *st = str(t, "status"), *file = str(t, "file"), *msg = str(t, "message");
+                json_int_t line = json_integer_value(json_object_get(t, "line"));
+                snprintf(classes[i], sizeof(classes[i]), "corral.%s%s%s", board, str(t, "suite") ? "." : "",
+                         str(t, "suite") ? str(t, "suite") : "");
+                tc->name = str(t, "name");
+                tc->classname = classes[i];
+                tc->time_s = json_is_real(json_object_get(t, "time_s")) ? json_real_value(json_object_get(t, "time_s")) : 0;
+                if (file && line)
+                        snprintf(msgs[i], sizeof(msgs[i]), "%s:%lld: %s", file, (long long)line, msg ? msg : "");
+                else
+                        snprintf(msgs[i], sizeof(msgs[i]), "%s", msg ? msg : "");
+                if (!strcmp(st, "passed")) {
+                        tc->outcome = JUNIT_PASSED;
+                } else if (!strcmp(st, "skipped")) {
+                        tc->outcome = JUNIT_SKIPPED;
+                        tc->message = msgs[i];
+                } else {
+                        tc->outcome = !strcmp(st, "failed") ? JUNIT_FAILED : JUNIT_ERROR;
+                        tc->type = !strcmp(st, "failed") ? "failure" : "crash";
+                        tc->message = msgs[i];
+                        tc->details = str(t, "details") ? str(t, "details") : msgs[i];
+                }
+        }
+        /* The run itself is a testcase when nothing was parsed, or when a step timed out. */
+        if (n == 0 || (outcome && !strcmp(outcome, "timeout"))) {
+                struct junit_case *tc = &cases[n];
+                tc->name = "expect";
+                snprintf(classes[n], sizeof(classes[n]), "corral.%s", board);
+                tc->classname = classes[n];
+                tc->system_out = transcript;
+                snprintf(msgs[n], sizeof(msgs[n]), "%s", str(res, "reason") ? str(res, "reason")
+                         : str(json_object_get(job, "error"), "message") ? str(json_object_get(job, "error"), "message")
+                         : "the job failed");
+                if (rc == CLI_OK) {
+                        tc->outcome = JUNIT_PASSED;
+                } else {
+                        tc->outcome = rc == CLI_FAILED ? JUNIT_FAILED : JUNIT_ERROR;
+                        tc->type = rc == CLI_FAILED ? "fail_on" : rc == CLI_TIMEOUT ? "Timeout" : "farm_error";
+                        tc->message = msgs[n];
+                        tc->details = transcript;
+                }
+                n++;
+        }
+        FILE *f = fopen(c->junit, "w");
+        char suite[300];
+        snprintf(suite, sizeof(suite), "corral.%s", board);
+        e = f ? junit_write(f, suite, started, cases, n) : -errno;
+        if (f && fclose(f) != 0 && e == 0)
+                e = -EIO;
+out:
+        if (e < 0)
+                fprintf(stderr, "corral: cannot write %s: %s\n", c->junit, strerror(-e));
+        free(cases);
+        free(msgs);
+        free(classes);
+        free(transcript);
+        return e;
+}
+
+int cmd_test_expect(struct cli *c, int argc, char **argv)
+{
+        if (argc != 1) {
+                fprintf(stderr, "corral: usage: corral test BOARD --expect TEXT|--expect-re RE|--send LINE|--wait-ms MS... "
+                        "[--fail-on TEXT] [--firmware FILE] [--junit OUT.xml] (no test directory with --expect)\n");
+                return CLI_USAGE;
+        }
+        const char *board = argv[0];
+        char started[32];
+        time_t t0 = time(NULL);
+        struct tm tm;
+        strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t0, &tm));
+        char id[65] = "";
+        int rc;
+        if (c->firmware && (rc = cli_upload_firmware(c, c->firmware, id)) != 0)
+                return rc;
+        json_t *body = build_body(c, c->firmware ? id : NULL);
+        json_t *job = NULL;
+        rc = cli_job_follow(c, board, body, !c->json, false, &job);
+        json_decref(body);
+        if (rc)
+                return rc;
+        rc = cli_run_exit(job);
+        const json_t *res = json_object_get(job, "result");
+        if (!c->json && rc != CLI_FARM) {
+                explain(res);
+                const json_t *tot = json_object_get(res, "test_totals");
+                fprintf(stderr, "corral: %s; tests: %lld passed, %lld failed, %lld errors, %lld skipped\n",
+                        str(res, "reason") ? str(res, "reason") : "done",
+                        (long long)json_integer_value(json_object_get(tot, "passed")),
+                        (long long)json_integer_value(json_object_get(tot, "failed")),
+                        (long long)json_integer_value(json_object_get(tot, "errors")),
+                        (long long)json_integer_value(json_object_get(tot, "skipped")));
+        }
+        if (c->json) {
+                json_t *out = json_pack("{s:i, s:O?}", "exit_status", rc, "result", (json_t *)res);
+                char *s = json_dumps(out, JSON_COMPACT);
+                if (s)
+                        printf("%s\n", s);
+                free(s);
+                json_decref(out);
+        }
+        if (c->junit && write_junit(c, board, job, rc, started) < 0 && rc == CLI_OK)
+                rc = CLI_FARM;
+        json_decref(job);
+        return rc;
+}
