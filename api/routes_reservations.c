@@ -29,6 +29,8 @@ void routes_reservations_shutdown(const struct http_ctx *ctx)
 
 static enum MHD_Result reply_created(struct api_req *rq, json_t *resv)
 {
+        if (json_object_get(resv, "reservations")) /* several boards by role: one lease each */
+                return api_reply_json(rq, 201, resv);
         char loc[64];
         snprintf(loc, sizeof(loc), "/api/v1/reservations/%lld", (long long)json_integer_value(json_object_get(resv, "id")));
         return api_reply_json_at(rq, 201, resv, loc, true);

@@ -2,6 +2,7 @@
  * (mirrored in the store, token hashed); every change is stored first, then announced. */
 #include "reservations.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -154,6 +155,53 @@ static int parse_match(const json_t *match, struct reg_error *err)
         return 0;
 }
 
+static int bad_boards(struct reg_error *err, size_t k, const char *field, const char *msg)
+{
+        char f[48];
+        snprintf(f, sizeof(f), "boards[%zu]%s", k, field);
+        return reg_error_set(err, 400, "invalid_boards", json_pack("{s:s}", "field", f), -EINVAL, "%s%s", f, msg);
+}
+
+/* "boards": [{"role": NAME, "match": {...}}, ...], 1 to RESV_GROUP_MAX distinct roles. */
+static int parse_boards(const json_t *boards, struct reg_error *err)
+{
+        if (!json_is_array(boards) || !json_array_size(boards) || json_array_size(boards) > RESV_GROUP_MAX)
+                return reg_error_set(err, 400, "invalid_boards", json_pack("{s:s}", "field", "boards"), -EINVAL,
+                                     "'boards' must be a list of 1 to %d {\"role\": NAME, \"match\": {...}} objects.",
+                                     RESV_GROUP_MAX);
+        size_t k;
+        json_t *b;
+        json_array_foreach(boards, k, b) {
+                if (!json_is_object(b))
+                        return bad_boards(err, k, "", " must be an object {\"role\": NAME, \"match\": {...}}.");
+                const char *key;
+                json_t *v;
+                json_object_foreach(b, key, v)
+                        if (strcmp(key, "role") && strcmp(key, "match"))
+                                return bad_boards(err, k, "", ": unknown key; a role has \"role\" and \"match\".");
+                const char *role = json_string_value(json_object_get(b, "role"));
+                size_t n = role ? strlen(role) : 0;
+                bool ok = n >= 1 && n <= 32;
+                for (size_t i = 0; ok && i < n; i++)
+                        ok = isalnum((unsigned char)role[i]) || role[i] == '_' || role[i] == '-';
+                if (!ok)
+                        return bad_boards(err, k, ".role", " must be 1 to 32 letters, digits, '_' or '-'.");
+                for (size_t j = 0; j < k; j++)
+                        if (!strcmp(role, json_string_value(json_object_get(json_array_get(boards, j), "role"))))
+                                return bad_boards(err, k, ".role", ": this role is given twice.");
+                json_t *match = json_object_get(b, "match");
+                if (!match)
+                        return bad_boards(err, k, ".match", " is missing ({} takes any board).");
+                struct reg_error sub = { 0 };
+                if (parse_match(match, &sub) < 0) {
+                        reg_error_clear(&sub);
+                        return bad_boards(err, k, ".match", " must be an object with any of \"labels\" (a list of at "
+                                          "most 32 strings of 1 to 64 characters), \"family\" and \"board\" (strings).");
+                }
+        }
+        return 0;
+}
+
 static int int_field(const json_t *body, const char *name, int min, int max, int dflt, int *out,
                      struct reg_error *err)
 {
@@ -178,19 +226,27 @@ int reservations_parse_request(const json_t *body, struct resv_request *req, str
         const char *key;
         json_t *v;
         json_object_foreach((json_t *)body, key, v)
-                if (strcmp(key, "match") && strcmp(key, "ttl_s") && strcmp(key, "owner") && strcmp(key, "wait_s"))
+                if (strcmp(key, "match") && strcmp(key, "ttl_s") && strcmp(key, "owner") && strcmp(key, "wait_s") &&
+                    strcmp(key, "boards"))
                         return reg_error_set(err, 400, "unknown_field", json_pack("{s:s}", "field", key), -EINVAL,
-                                             "Unknown field '%s'; a reservation takes match, ttl_s, owner and wait_s.",
-                                             key);
+                                             "Unknown field '%s'; a reservation takes match (or boards), ttl_s, owner "
+                                             "and wait_s.", key);
         struct resv_request r = { 0 };
         r.match = json_object_get(body, "match");
-        if (!r.match)
+        int rc;
+        if (json_object_get(body, "boards")) {
+                if (r.match)
+                        return reg_error_set(err, 400, "invalid_boards", json_pack("{s:s}", "field", "boards"), -EINVAL,
+                                             "Give either 'match' (one board) or 'boards' (several, by role), not both.");
+                if ((rc = parse_boards(json_object_get(body, "boards"), err)) < 0)
+                        return rc;
+                r.boards = json_object_get(body, "boards");
+        } else if (!r.match)
                 return reg_error_set(
                         err, 400, "invalid_match", NULL, -EINVAL,
                         "A reservation needs a 'match': {\"labels\": [...], \"family\": \"...\", \"board\": "
                         "\"id\"} ({} takes any board).");
-        int rc = parse_match(r.match, err);
-        if (rc < 0)
+        if (r.match && (rc = parse_match(r.match, err)) < 0)
                 return rc;
         if ((rc = int_field(body, "ttl_s", 1, RESV_TTL_MAX_S, RESV_TTL_DEFAULT_S, &r.ttl_s, err)) < 0 ||
             (rc = int_field(body, "wait_s", 0, RESV_WAIT_MAX_S, 0, &r.wait_s, err)) < 0)
@@ -446,6 +502,166 @@ static void change_end(struct reservations *rs, struct after *a)
         free(a);
 }
 
+/* Lease board to req's owner for req's ttl (recorded with match): the public JSON plus "token"
+ * into *ret. rs->mu held; the caller checked the board is free. */
+static int grant_locked(struct reservations *rs, const json_t *match, const struct resv_request *req,
+                        const char *board, int64_t now_ms, struct after *a, json_t **ret, struct reg_error *err)
+{
+        if (rs->nactive == RESV_MAX_ACTIVE)
+                return reg_error_set(err, 503, "too_many_reservations", NULL, -ENOSPC, "Too many active reservations.");
+        int rc = 0;
+        unsigned char rnd[32];
+        char token[RESV_TOKEN_SIZE];
+        struct resv *r = calloc(1, sizeof(*r));
+        if (!r || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+                rc = reg_error_set(err, 500, "no_entropy", NULL, -EIO, "Cannot make a lease token.");
+        } else {
+                int n = snprintf(token, sizeof(token), "cl-%lld-", (long long)rs->next_id);
+                for (size_t k = 0; k < sizeof(rnd); k++)
+                        n += snprintf(token + n, sizeof(token) - (size_t)n, "%02x", rnd[k]);
+                r->id = rs->next_id;
+                snprintf(r->board, sizeof(r->board), "%s", board);
+                snprintf(r->owner, sizeof(r->owner), "%s", req->owner);
+                reservations_token_hash(token, r->token_hash);
+                r->match = json_deep_copy(match);
+                r->ttl_s = req->ttl_s;
+                r->expires_ms = now_ms + (int64_t)req->ttl_s * 1000;
+                util_iso_from_ms(now_ms, r->created_at, sizeof(r->created_at));
+                rc = store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match, r->ttl_s,
+                                       r->expires_ms);
+                if (rc < 0)
+                        rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
+                                           NULL, rc, "Could not record the reservation: %s", strerror(-rc));
+        }
+        OPENSSL_cleanse(rnd, sizeof(rnd));
+        if (rc == 0) {
+                rs->next_id++;
+                rs->active[rs->nactive++] = r;
+                *ret = public_json(r, now_ms);
+                json_object_set_new(*ret, "token", json_string(token));
+                announce(a, "reservation.created", r, "active", now_ms);
+                log_info("reservation %lld: board %s reserved by %s for %d s", (long long)r->id, r->board, r->owner,
+                         r->ttl_s);
+        } else {
+                resv_free(r);
+        }
+        OPENSSL_cleanse(token, sizeof(token));
+        return rc;
+}
+
+/* Assign role k onward a distinct free board from cand (cand[k][0..ncand[k]-1] are board indexes;
+ * used[] marks taken ones). Backtracking: a few roles over a few boards. */
+static bool assign(size_t k, size_t n, size_t *const *cand, const size_t *ncand, bool *used, size_t *pick)
+{
+        if (k == n)
+                return true;
+        for (size_t c = 0; c < ncand[k]; c++) {
+                size_t b = cand[k][c];
+                if (used[b])
+                        continue;
+                used[b] = true;
+                pick[k] = b;
+                if (assign(k + 1, n, cand, ncand, used, pick))
+                        return true;
+                used[b] = false;
+        }
+        return false;
+}
+
+/* Several roles' boards in one transaction under rs->mu: every role gets a distinct board or no
+ * role gets any (so multi-board requests never hold part of what they need and never deadlock). */
+static int create_group_locked(struct reservations *rs, const struct resv_request *req, const json_t *boards,
+                               int64_t now_ms, struct after *a, json_t **ret, struct reg_error *err)
+{
+        size_t n = json_array_size(req->boards), nb = json_array_size(boards);
+        size_t *cand[RESV_GROUP_MAX] = { 0 }, ncand[RESV_GROUP_MAX] = { 0 }, pick[RESV_GROUP_MAX];
+        bool *used = calloc(nb + 1, sizeof(bool));
+        int rc = 0;
+        if (!used)
+                return reg_error_set(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+        /* present: candidates ignoring leases (may the roles be met at all right now?) */
+        for (int pass = 0; pass < 2 && rc == 0; pass++) {
+                for (size_t k = 0; k < n && rc == 0; k++) {
+                        const json_t *role = json_array_get(req->boards, k);
+                        const json_t *match = json_object_get(role, "match");
+                        const char *name = json_string_value(json_object_get(role, "role"));
+                        free(cand[k]);
+                        if (!(cand[k] = calloc(nb + 1, sizeof(size_t)))) {
+                                rc = reg_error_set(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+                                break;
+                        }
+                        ncand[k] = 0;
+                        size_t nmatch = 0, i;
+                        json_t *b;
+                        json_array_foreach(boards, i, b) {
+                                if (!reservations_board_matches(b, match))
+                                        continue;
+                                nmatch++;
+                                const char *state = json_string_value(json_object_get(b, "state"));
+                                if (!state || !strcmp(state, "offline"))
+                                        continue;
+                                if (pass == 1 && find_board_locked(rs, json_string_value(json_object_get(b, "id")), now_ms))
+                                        continue;
+                                cand[k][ncand[k]++] = i;
+                        }
+                        if (!nmatch)
+                                rc = reg_error_set(err, 404, "no_matching_board",
+                                                   json_pack("{s:s, s:O}", "role", name, "match", match), -ENOENT,
+                                                   "No board matches role '%s''s 'match'.", name);
+                        else if (pass == 0 && !ncand[k])
+                                rc = reg_error_set(err, 409, "no_board_online",
+                                                   json_pack("{s:s, s:O}", "role", name, "match", match), -ENODEV,
+                                                   "Role '%s': %zu board(s) match, but none is online.", name, nmatch);
+                }
+                if (rc)
+                        break;
+                memset(used, 0, (nb + 1) * sizeof(bool));
+                if (!assign(0, n, cand, ncand, used, pick)) {
+                        if (pass == 0)
+                                rc = reg_error_set(err, 409, "not_enough_boards", json_pack("{s:I}", "roles", (json_int_t)n),
+                                                   -ENODEV, "The %zu roles need %zu distinct online boards matching "
+                                                   "their 'match'; there are not that many.", n, n);
+                        else
+                                rc = reg_error_set(err, 409, "board_reserved", json_pack("{s:I}", "roles", (json_int_t)n),
+                                                   -EBUSY, "Not enough of the matching boards are free for all %zu roles "
+                                                   "at once; none was taken.", n);
+                }
+        }
+        json_t *list = json_array();
+        for (size_t k = 0; rc == 0 && k < n; k++) {
+                const json_t *role = json_array_get(req->boards, k);
+                json_t *one = NULL;
+                rc = grant_locked(rs, json_object_get(role, "match"), req,
+                                  json_string_value(json_object_get(json_array_get(boards, pick[k]), "id")), now_ms, a,
+                                  &one, err);
+                if (rc == 0) {
+                        json_object_set(one, "role", json_object_get(role, "role"));
+                        json_array_append_new(list, one);
+                }
+        }
+        if (rc < 0) {
+                /* all or none: give back what this request got before the failure */
+                size_t i;
+                json_t *one;
+                json_array_foreach(list, i, one) {
+                        int64_t id = json_integer_value(json_object_get(one, "id"));
+                        ssize_t at = find_id_locked(rs, id);
+                        store_resv_end(rs->store, id, "released");
+                        if (at >= 0)
+                                remove_at(rs, (size_t)at);
+                        a->nevents--; /* its reservation.created, not announced */
+                        json_decref(a->events[a->nevents]);
+                }
+                json_decref(list);
+        } else {
+                *ret = json_pack("{s:o}", "reservations", list);
+        }
+        for (size_t k = 0; k < n; k++)
+                free(cand[k]);
+        free(used);
+        return rc;
+}
+
 int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
                         int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct reg_error *err)
 {
@@ -457,6 +673,11 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
         int rc = 0;
         if (ret_gen)
                 *ret_gen = rs->gen;
+        if (req->boards) {
+                int grc = create_group_locked(rs, req, boards, now_ms, a, ret, err);
+                change_end(rs, a);
+                return grc;
+        }
         const json_t *pick = NULL;
         const struct resv *first_holder = NULL;
         size_t nmatch = 0, npresent = 0, i;
@@ -500,46 +721,9 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                 rc = reg_error_set(err, 503, "too_many_reservations", NULL, -ENOSPC, "Too many active reservations.");
         }
         json_decref(holders);
-        struct resv *r = NULL;
-        char token[RESV_TOKEN_SIZE];
-        if (rc == 0) {
-                unsigned char rnd[32];
-                r = calloc(1, sizeof(*r));
-                if (!r || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-                        rc = reg_error_set(err, 500, "no_entropy", NULL, -EIO, "Cannot make a lease token.");
-                } else {
-                        int n = snprintf(token, sizeof(token), "cl-%lld-", (long long)rs->next_id);
-                        for (size_t k = 0; k < sizeof(rnd); k++)
-                                n += snprintf(token + n, sizeof(token) - (size_t)n, "%02x", rnd[k]);
-                        r->id = rs->next_id;
-                        snprintf(r->board, sizeof(r->board), "%s", json_string_value(json_object_get(pick, "id")));
-                        snprintf(r->owner, sizeof(r->owner), "%s", req->owner);
-                        reservations_token_hash(token, r->token_hash);
-                        r->match = json_deep_copy(req->match);
-                        r->ttl_s = req->ttl_s;
-                        r->expires_ms = now_ms + (int64_t)req->ttl_s * 1000;
-                        util_iso_from_ms(now_ms, r->created_at, sizeof(r->created_at));
-                        rc = store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match,
-                                               r->ttl_s, r->expires_ms);
-                        if (rc < 0)
-                                rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500,
-                                                   rc == -ENOSPC ? "disk_full" : "store_error", NULL, rc,
-                                                   "Could not record the reservation: %s", strerror(-rc));
-                }
-                OPENSSL_cleanse(rnd, sizeof(rnd));
-        }
-        if (rc == 0) {
-                rs->next_id++;
-                rs->active[rs->nactive++] = r;
-                *ret = public_json(r, now_ms);
-                json_object_set_new(*ret, "token", json_string(token));
-                announce(a, "reservation.created", r, "active", now_ms);
-                log_info("reservation %lld: board %s reserved by %s for %d s", (long long)r->id, r->board, r->owner,
-                         r->ttl_s);
-        } else {
-                resv_free(r);
-        }
-        OPENSSL_cleanse(token, sizeof(token));
+        if (rc == 0)
+                rc = grant_locked(rs, req->match, req, json_string_value(json_object_get(pick, "id")), now_ms, a, ret,
+                                  err);
         change_end(rs, a);
         return rc;
 }

@@ -23,11 +23,13 @@ struct reservations;
 #define RESV_MAX_WAITERS 128
 #define RESV_RETRY_MS 1000      /* waiters retry at least this often (boards coming online) */
 #define RESV_OWNER_MAX 128
-#define RESV_TOKEN_SIZE 96      /* "cl-<id>-<64 hex>" plus NUL, with room */
+#define RESV_TOKEN_SIZE 96
+#define RESV_GROUP_MAX 8        /* boards one request may take at once (roles of a multi-board test) */      /* "cl-<id>-<64 hex>" plus NUL, with room */
 
 /* A parsed POST /reservations body; match is borrowed from the body. */
 struct resv_request {
         const json_t *match;    /* {"labels": [...], "family": "...", "board": "id"}, every key optional */
+        const json_t *boards;   /* or several boards at once: [{"role": NAME, "match": {...}}, ...] */
         int ttl_s;
         int wait_s;             /* 0 = answer at once */
         char owner[RESV_OWNER_MAX + 1];
@@ -54,7 +56,11 @@ void reservations_token_hash(const char *token, char out[65]);
 int64_t reservations_token_id(const char *token);
 
 /* ---- leases ---- */
-/* Grant a lease on the first present (online or busy) board of boards (an array of board JSON)
+/* With req->boards: every role gets a distinct free present board in one transaction, or none
+ * does; *ret is {"reservations": [public JSON + "token" + "role", ...]} in the roles' order.
+ * Errors as below, plus -ENODEV 409 not_enough_boards (fewer present matching boards than
+ * roles) and -EBUSY 409 board_reserved (not enough of them free); details name the role.
+ * Without boards: grant a lease on the first present (online or busy) board of boards (an array of board JSON)
  * that matches req and is not reserved. *ret: the public reservation JSON plus "token" (the only
  * time the token is shown). Errors (err filled): -ENOENT 404 no_matching_board, -ENODEV 409
  * no_board_online, -EBUSY 409 board_reserved (details: holder, expires_at, board, reservation),

@@ -3,6 +3,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "engines/expect.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <pcre2.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct step {
         unsigned timeout_ms, wait_ms;
         uint8_t *data;              /* send */
         size_t data_len;
+        bool templated;             /* a send with ${name} / ${role.name} references */
         char *name;
         bool done;
         uint64_t matched_ms;
@@ -71,6 +73,10 @@ struct expect {
         size_t evidence_len, evidence_lines;
         json_t *captures;
         char timeout_reason[512];
+        expect_var_fn var_fn;
+        void *var_user;
+        uint8_t *rendered;          /* a templated send's bytes, with the references filled in */
+        size_t rendered_len;
 };
 
 /* ---- the defaults ---- */
@@ -186,6 +192,29 @@ static int hex_decode(const char *s, uint8_t **ret, size_t *ret_len)
         return 0;
 }
 
+/* ${NAME} references in a send: NAME is 1 to 64 of [A-Za-z0-9_] with at most one '.'
+ * (role.capture). */
+static int template_check(const char *t, const char *field, char *msg, size_t size)
+{
+        for (const char *p = strstr(t, "${"); p; p = strstr(p, "${")) {
+                const char *q = p + 2;
+                size_t n = 0, dots = 0;
+                for (; *q && *q != '}'; q++, n++) {
+                        dots += *q == '.';
+                        if (!(isalnum((unsigned char)*q) || *q == '_' || *q == '.'))
+                                break;
+                }
+                if (*q != '}' || n == 0 || n > 64 || dots > 1 || p[2] == '.' || q[-1] == '.') {
+                        snprintf(msg, size, "%s: '${' must start a reference ${NAME} (a capture of this board) or "
+                                 "${ROLE.NAME} (a capture of another board in the test), NAME of letters, digits "
+                                 "and '_'", field);
+                        return -EINVAL;
+                }
+                p = q + 1;
+        }
+        return 0;
+}
+
 static const char *const step_keys[] = { "expect", "expect_re", "send", "send_hex", "wait_ms", NULL };
 
 /* One step from JSON into s (NULL: only check). */
@@ -248,10 +277,18 @@ static int step_parse(const json_t *j, size_t i, unsigned dflt_timeout, struct s
                 e = pat_init(&s->pat, field, json_string_value(v), json_string_length(v), s->type == STEP_EXPECT_RE,
                              msg, size);
         } else {
-                if (json_object_get(j, "timeout_ms")) {
-                        snprintf(msg, size, "%s: 'timeout_ms' belongs to expect steps only", what);
+                bool tmpl = !strcmp(type, "send") && json_is_string(v) && strstr(json_string_value(v), "${");
+                if (tmpl && (e = template_check(json_string_value(v), field, msg, size)) < 0)
+                        return e;
+                if (json_object_get(j, "timeout_ms") && !tmpl) {
+                        snprintf(msg, size, "%s: 'timeout_ms' belongs to expect steps (and sends with ${...} "
+                                 "references) only", what);
                         return -EINVAL;
                 }
+                if (tmpl && (e = get_ms(j, "timeout_ms", 1, EXPECT_TIMEOUT_MAX_MS, dflt_timeout, what, &s->timeout_ms,
+                                        msg, size)) < 0)
+                        return e;
+                s->templated = tmpl;
                 if (!strcmp(type, "wait_ms")) {
                         s->type = STEP_WAIT;
                         e = get_ms(j, "wait_ms", 0, EXPECT_TIMEOUT_MAX_MS, 0, what, &s->wait_ms, msg, size);
@@ -412,6 +449,7 @@ struct expect *expect_free(struct expect *x)
                 free(x->steps[i].matched);
         }
         free(x->steps);
+        free(x->rendered);
         for (size_t i = 0; i < x->n_fails; i++) {
                 pat_clear(&x->fails[i].pat);
                 free(x->fails[i].name);
@@ -703,6 +741,89 @@ static void timed_out(struct expect *x, uint64_t now)
         finish(x, EXPECT_TIMEOUT, now);
 }
 
+void expect_set_var_fn(struct expect *x, expect_var_fn fn, void *user)
+{
+        if (x) {
+                x->var_fn = fn;
+                x->var_user = user;
+        }
+}
+
+/* Fill a templated send's references into x->rendered (a->data/len). true: ready to send; false:
+ * a->act says what now (read on while another board's value is missing, or the run ended). */
+static bool render_send(struct expect *x, struct step *s, uint64_t now_ms, struct expect_action *a)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        char missing[72] = "";
+        bool own = false;
+        const char *t = (const char *)s->data, *end = t + s->data_len;
+        while (f && t < end && !missing[0]) {
+                const char *p = memmem(t, (size_t)(end - t), "${", 2);
+                if (!p) {
+                        fwrite(t, 1, (size_t)(end - t), f);
+                        break;
+                }
+                fwrite(t, 1, (size_t)(p - t), f);
+                const char *q = memchr(p, '}', (size_t)(end - p));
+                snprintf(missing, sizeof(missing), "%.*s", (int)(q - p - 2), p + 2);
+                t = q + 1;
+                if (!strchr(missing, '.')) {
+                        const char *v = json_string_value(json_object_get(x->captures, missing));
+                        if (v) {
+                                fputs(v, f);
+                                missing[0] = '\0';
+                        } else {
+                                own = true;
+                        }
+                } else {
+                        char *v = x->var_fn ? x->var_fn(x->var_user, missing) : NULL;
+                        if (v) {
+                                fputs(v, f);
+                                missing[0] = '\0';
+                        }
+                        free(v);
+                }
+        }
+        if (f)
+                fclose(f);
+        if (!f || !buf) {
+                free(buf);
+                snprintf(x->timeout_reason, sizeof(x->timeout_reason), "out of memory filling in a send step");
+                finish(x, EXPECT_TIMEOUT, now_ms);
+                return false;
+        }
+        if (!missing[0]) {
+                free(x->rendered);
+                x->rendered = (uint8_t *)buf;
+                x->rendered_len = len;
+                a->data = x->rendered;
+                a->len = len;
+                return true;
+        }
+        free(buf);
+        if (own || !x->var_fn) {
+                snprintf(x->timeout_reason, sizeof(x->timeout_reason),
+                         own ? "send: no capture named '%s' (captures come from earlier expect_re steps' named groups)"
+                             : "send: ${%s} names another board's capture, but this run is not part of a multi-board test",
+                         missing);
+                finish(x, EXPECT_TIMEOUT, now_ms);
+                return false;
+        }
+        if (now_ms - x->step_start >= s->timeout_ms) {
+                snprintf(x->timeout_reason, sizeof(x->timeout_reason), "send: no value for ${%s} within %u ms",
+                         missing, s->timeout_ms);
+                finish(x, EXPECT_TIMEOUT, now_ms);
+                return false;
+        }
+        a->act = EXPECT_ACT_READ;
+        a->deadline_ms = x->step_start + s->timeout_ms;
+        if (a->deadline_ms > now_ms + EXPECT_VAR_POLL_MS)
+                a->deadline_ms = now_ms + EXPECT_VAR_POLL_MS;
+        return false;
+}
+
 void expect_next(struct expect *x, uint64_t now_ms, struct expect_action *a)
 {
         memset(a, 0, sizeof(*a));
@@ -729,13 +850,18 @@ void expect_next(struct expect *x, uint64_t now_ms, struct expect_action *a)
                 struct step *s = &x->steps[x->cur];
                 switch (s->type) {
                 case STEP_SEND:
+                        if (s->templated) {
+                                if (!render_send(x, s, now_ms, a))
+                                        return;
+                        } else {
+                                a->data = s->data;
+                                a->len = s->data_len;
+                        }
                         s->done = true;
                         s->matched_ms = now_ms - x->t0;
                         x->cur++;
                         x->sent = true;
                         a->act = EXPECT_ACT_SEND;
-                        a->data = s->data;
-                        a->len = s->data_len;
                         /* the next step starts once the bytes are out: the caller calls again */
                         return;
                 case STEP_WAIT:
@@ -887,4 +1013,9 @@ json_t *expect_result_json(const struct expect *x)
                 json_object_set_new(r, "fail_on", f);
         }
         return r;
+}
+
+const json_t *expect_captures(const struct expect *x)
+{
+        return x ? x->captures : NULL;
 }

@@ -18,6 +18,7 @@
 #define EXPECT_WINDOW_MAX 65536     /* bytes kept since the last match, for the next expect */
 #define EXPECT_TIMEOUT_MAX_MS 3600000u
 #define EXPECT_TRANSCRIPT_LINES 40  /* lines kept around a failure */
+#define EXPECT_VAR_POLL_MS 20      /* a send waiting for another board's value asks this often */
 #define EXPECT_EVIDENCE_LINES 32    /* lines kept after a fail_on match (panic dump, backtrace) */
 
 enum expect_outcome {
@@ -57,6 +58,14 @@ int expect_new(const json_t *params, struct expect **ret, char *msg, size_t size
 struct expect *expect_free(struct expect *x);
 /* Lines as they complete (optional). */
 void expect_set_line_cb(struct expect *x, expect_line_fn fn, void *user);
+
+/* Values of other boards' captures for sends with ${ROLE.NAME} references (NAME alone is this
+ * run's own capture): a malloc'd copy, or NULL while it is not there yet (the send step waits,
+ * up to its timeout_ms, asking again every EXPECT_VAR_POLL_MS). Optional. */
+typedef char *(*expect_var_fn)(void *user, const char *ref);
+void expect_set_var_fn(struct expect *x, expect_var_fn fn, void *user);
+/* The captures so far (borrowed; {name: value}). */
+const json_t *expect_captures(const struct expect *x);
 
 /* Start the clock: the first step begins at now_ms (the moment of the reset). */
 void expect_start(struct expect *x, uint64_t now_ms);

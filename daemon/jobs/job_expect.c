@@ -2,7 +2,9 @@
  * board, then follow its serial output from the reset through the expect engine's steps, with
  * fail_on patterns and the test result parsers; the result says which step failed and why, the
  * captures, the transcript around the failure and the parsed tests (exit_status 0 / 1 / 124). */
+#include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,117 @@
 #define READ_SLICE_MS 200     /* longest single read: cancel and the job deadline are checked between */
 #define REPORT_MARGIN_MS 1000 /* kept back from the job's timeout to report */
 #define RESET_HOLD_MS 100
+
+#define GROUP_IDLE_MS (10 * 60 * 1000) /* a finished test's shared captures are kept this long */
+#define GROUPS_MAX 256
+
+/* ---- multi-board tests: the jobs of one test share a "group"; each publishes its captures as
+ * ROLE.NAME for the others' ${ROLE.NAME} sends ---- */
+
+static pthread_mutex_t groups_mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *groups; /* {group: {"vars": {"role.name": value}, "refs": n, "idle_ms": t}} */
+
+static bool word(const char *s, size_t min, size_t max, const char *extra)
+{
+        size_t n = s ? strlen(s) : 0;
+        if (n < min || n > max)
+                return false;
+        for (; *s; s++)
+                if (!isalnum((unsigned char)*s) && *s != '_' && !strchr(extra, *s))
+                        return false;
+        return true;
+}
+
+/* Join (delta 1) or leave (-1) group; joining drops groups idle for long. 0 or -ENOSPC. */
+static int group_ref(const char *group, int delta)
+{
+        int rc = 0;
+        uint64_t now = util_mono_ms();
+        pthread_mutex_lock(&groups_mu);
+        if (!groups)
+                groups = json_object();
+        json_t *g = json_object_get(groups, group);
+        if (delta > 0) {
+                const char *k;
+                json_t *v, *tmp;
+                json_object_foreach_safe(groups, tmp, k, v)
+                        if (!json_integer_value(json_object_get(v, "refs")) &&
+                            now - (uint64_t)json_integer_value(json_object_get(v, "idle_ms")) > GROUP_IDLE_MS)
+                                json_object_del(groups, k);
+                if (!g && json_object_size(groups) >= GROUPS_MAX)
+                        rc = -ENOSPC;
+                else if (!g)
+                        json_object_set_new(groups, group, g = json_pack("{s:{}, s:i}", "vars", "refs", 0));
+        }
+        if (g && rc == 0) {
+                json_object_set_new(g, "refs", json_integer(json_integer_value(json_object_get(g, "refs")) + delta));
+                json_object_set_new(g, "idle_ms", json_integer((json_int_t)now));
+        }
+        pthread_mutex_unlock(&groups_mu);
+        return rc;
+}
+
+static void group_publish(const char *group, const char *role, const json_t *captures)
+{
+        pthread_mutex_lock(&groups_mu);
+        json_t *vars = json_object_get(json_object_get(groups, group), "vars");
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)captures, k, v) {
+                char key[160];
+                snprintf(key, sizeof(key), "%s.%s", role, k);
+                if (vars && !json_equal(json_object_get(vars, key), v))
+                        json_object_set(vars, key, v);
+        }
+        pthread_mutex_unlock(&groups_mu);
+}
+
+struct group_user {
+        const char *group;
+};
+
+static char *group_lookup(void *user, const char *ref)
+{
+        struct group_user *gu = user;
+        pthread_mutex_lock(&groups_mu);
+        const char *v = json_string_value(json_object_get(json_object_get(json_object_get(groups, gu->group), "vars"), ref));
+        char *copy = v ? strdup(v) : NULL;
+        pthread_mutex_unlock(&groups_mu);
+        return copy;
+}
+
+/* group/role, and ${ROLE.NAME} sends only with a group. */
+static int group_check(const json_t *params, char *msg, size_t size)
+{
+        json_t *g = json_object_get(params, "group"), *r = json_object_get(params, "role");
+        if (g && !word(json_string_value(g), 16, 64, "-")) {
+                snprintf(msg, size, "'group' must be 16 to 64 letters, digits, '_' or '-' (an unguessable id shared "
+                         "by the jobs of one multi-board test)");
+                return -EINVAL;
+        }
+        if (r && !word(json_string_value(r), 1, 32, "-")) {
+                snprintf(msg, size, "'role' must be 1 to 32 letters, digits, '_' or '-' (this board's role in the test)");
+                return -EINVAL;
+        }
+        if (!g != !r) {
+                snprintf(msg, size, "'group' and 'role' go together (a multi-board test's id and this board's role)");
+                return -EINVAL;
+        }
+        size_t i;
+        json_t *st;
+        json_array_foreach(json_object_get(params, "steps"), i, st) {
+                const char *send = json_string_value(json_object_get(st, "send"));
+                for (const char *p = send ? strstr(send, "${") : NULL; p && !g; p = strstr(p + 2, "${")) {
+                        size_t n = strcspn(p, "}");
+                        if (memchr(p, '.', n)) {
+                                snprintf(msg, size, "steps[%zu].send refers to another board's capture (%.*s}) but "
+                                         "the job has no 'group' (a multi-board test)", i, (int)n, p);
+                                return -EINVAL;
+                        }
+                }
+        }
+        return 0;
+}
 
 static const char *const parsers[] = { "auto", "unity", "ztest", "plain", "none", NULL };
 
@@ -35,6 +148,8 @@ static unsigned parse_formats(const char *p)
 static int expect_kind_check(const json_t *params, char *msg, size_t size)
 {
         int e = expect_params_check(params, msg, size);
+        if (e == 0)
+                e = group_check(params, msg, size);
         if (e < 0)
                 return e;
         json_t *p = json_object_get(params, "parse"), *reset = json_object_get(params, "reset");
@@ -92,6 +207,7 @@ static int expect_check_caller(const json_t *params, const struct job_caller *ca
 
 struct run {
         struct job_run *jr;
+        const char *group, *role;
         struct expect *x;
         struct testparse *tp;
 };
@@ -165,6 +281,8 @@ static int follow(struct run *r)
                         uint64_t t = util_mono_ms();
                         jr_output(jr, "console", buf, (size_t)n);
                         expect_feed(r->x, buf, (size_t)n, t);
+                        if (r->group && json_object_size(expect_captures(r->x)))
+                                group_publish(r->group, r->role, expect_captures(r->x));
                 }
         }
 }
@@ -258,6 +376,18 @@ static int expect_run(struct job_run *jr)
                 return jr_fail(jr, "internal", "Out of memory");
         }
         expect_set_line_cb(r.x, on_line, &r);
+        struct group_user gu = { json_string_value(json_object_get(params, "group")) };
+        r.group = gu.group;
+        r.role = json_string_value(json_object_get(params, "role"));
+        if (r.group) {
+                if (group_ref(r.group, 1) < 0) {
+                        expect_free(r.x);
+                        testparse_free(r.tp);
+                        return jr_fail(jr, "busy", "Too many multi-board tests at once (%d)", GROUPS_MAX);
+                }
+                expect_set_var_fn(r.x, group_lookup, &gu);
+                jr_log(jr, "Role '%s' of multi-board test %.8s...", r.role, r.group);
+        }
         jr_progress(jr, flash ? 100 : 0, "following");
         if (!json_is_false(json_object_get(params, "reset"))) {
                 jr_log(jr, "Reset (EN pulse through RTS); following the output from the reset");
@@ -272,6 +402,8 @@ static int expect_run(struct job_run *jr)
         }
         if (e == 0)
                 report(&r, t0);
+        if (r.group)
+                group_ref(r.group, -1);
         expect_free(r.x);
         testparse_free(r.tp);
         if (e < 0)
