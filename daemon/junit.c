@@ -100,13 +100,36 @@ static void element(FILE *f, const char *indent, const char *tag, const char *te
         fprintf(f, "</%s>\n", tag);
 }
 
+static void write_suite(FILE *f, const char *suite, const char *timestamp, const struct junit_case *cases, size_t n);
+
 int junit_write(FILE *f, const char *suite, const char *timestamp, const struct junit_case *cases, size_t n)
 {
-        struct junit_totals t;
-        junit_count(cases, n, &t);
+        struct junit_suite s = { suite, timestamp, cases, n };
+        return junit_write_suites(f, &s, 1);
+}
+
+int junit_write_suites(FILE *f, const struct junit_suite *suites, size_t nsuites)
+{
+        struct junit_totals t = { 0 };
+        for (size_t i = 0; i < nsuites; i++) {
+                struct junit_totals one;
+                junit_count(suites[i].cases, suites[i].n, &one);
+                t.tests += one.tests, t.failures += one.failures, t.errors += one.errors;
+                t.skipped += one.skipped, t.time_s += one.time_s;
+        }
         fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
         fprintf(f, "<testsuites tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\">\n",
                 t.tests, t.failures, t.errors, t.skipped, t.time_s);
+        for (size_t i = 0; i < nsuites; i++)
+                write_suite(f, suites[i].name, suites[i].timestamp, suites[i].cases, suites[i].n);
+        fputs("</testsuites>\n", f);
+        return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
+}
+
+static void write_suite(FILE *f, const char *suite, const char *timestamp, const struct junit_case *cases, size_t n)
+{
+        struct junit_totals t;
+        junit_count(cases, n, &t);
         fputs("  <testsuite", f);
         attr(f, "name", suite ? suite : "corral");
         fprintf(f, " tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\"", t.tests,
@@ -140,6 +163,5 @@ int junit_write(FILE *f, const char *suite, const char *timestamp, const struct 
                 element(f, "      ", "system-err", c->system_err);
                 fputs("    </testcase>\n", f);
         }
-        fputs("  </testsuite>\n</testsuites>\n", f);
-        return fflush(f) == 0 && !ferror(f) ? 0 : -EIO;
+        fputs("  </testsuite>\n", f);
 }

@@ -39,6 +39,14 @@ void junit_count(const struct junit_case *cases, size_t n, struct junit_totals *
  * declaration. timestamp: ISO-8601 or NULL. Returns 0 or -EIO when the stream failed. */
 int junit_write(FILE *f, const char *suite, const char *timestamp, const struct junit_case *cases, size_t n);
 
+/* Several testsuites in one <testsuites> (e.g. one per board of a multi-board test). */
+struct junit_suite {
+        const char *name, *timestamp;
+        const struct junit_case *cases;
+        size_t n;
+};
+int junit_write_suites(FILE *f, const struct junit_suite *suites, size_t nsuites);
+
 /* Write s escaped for XML: & < > " ' as entities, CR as &#13; (parsers would drop it), other
  * control characters and invalid UTF-8 as U+FFFD (XML 1.0 cannot carry them). In an attribute
  * value tab and LF become character references too (parsers would turn them into spaces); in

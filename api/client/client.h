@@ -44,6 +44,7 @@ struct cli {
         int step_timeout_ms;
         bool no_default_fail_on, no_reset;
         const char *parse, *firmware;
+        const char *spec;       /* corral test --spec FILE */
 };
 
 /* A response: HTTP status and the body (parsed when it is JSON, else NULL). */
@@ -80,6 +81,14 @@ int cmd_test(struct cli *c, int argc, char **argv);
 int cmd_console(struct cli *c, int argc, char **argv);
 /* `corral test BOARD --expect ...` (client_expect.c): one expect job, JUnit from its parsed tests. */
 int cmd_test_expect(struct cli *c, int argc, char **argv);
+/* The spec file runner (client_spec.c): `corral test --spec FILE [BOARD]`. */
+int cmd_test_spec(struct cli *c, int argc, char **argv);
+/* An expect job's failed step, fail_on evidence and transcript tail on stderr. */
+void cli_expect_explain(const json_t *res);
+/* JUnit for n finished expect jobs, one testsuite each (suites[i] named, classnames from
+ * boards[i], rcs[i] their exit codes). 0 or -errno after printing why. */
+int cli_expect_junit(const char *path, size_t n, const char *const *suites, const char *const *boards,
+                     json_t *const *jobs, const int *rcs, const char *started);
 /* Upload a file to the firmware library: its id into id (65 bytes). 0 or an exit code. */
 int cli_upload_firmware(struct cli *c, const char *file, char *id);
 

@@ -52,7 +52,7 @@ static json_t *build_body(struct cli *c, const char *fw_id)
 }
 
 /* The result's transcript tail (and a fail_on's evidence) on stderr. */
-static void explain(const json_t *res)
+void cli_expect_explain(const json_t *res)
 {
         const json_t *fs = json_object_get(res, "failed_step"), *fo = json_object_get(res, "fail_on");
         if (fo)
@@ -92,55 +92,73 @@ static char *transcript_text(const json_t *res)
         return buf;
 }
 
-static int write_junit(struct cli *c, const char *board, const json_t *job, int rc, const char *started)
+struct cases {
+        struct junit_case *cases;
+        char (*msgs)[1400];
+        char (*classes)[300];
+        char *transcript;
+        size_t n;
+};
+
+static void cases_free(struct cases *o)
+{
+        free(o->cases);
+        free(o->msgs);
+        free(o->classes);
+        free(o->transcript);
+        memset(o, 0, sizeof(*o));
+}
+
+/* One board's expect job as JUnit cases (borrowing from job). 0 or -ENOMEM. */
+static int cases_build(const char *board, const json_t *job, int rc, struct cases *o)
 {
         const json_t *res = json_object_get(job, "result"), *tests = json_object_get(res, "tests");
         const char *outcome = str(res, "outcome");
         size_t n = json_array_size(tests);
-        struct junit_case *cases = calloc(n + 1, sizeof(*cases));
-        char (*msgs)[1400] = calloc(n + 1, sizeof(*msgs));
-        char (*classes)[300] = calloc(n + 1, sizeof(*classes));
-        char *transcript = transcript_text(res);
-        int e = 0;
-        if (!cases || !msgs || !classes) {
-                e = -ENOMEM;
-                goto out;
+        memset(o, 0, sizeof(*o));
+        o->cases = calloc(n + 1, sizeof(*o->cases));
+        o->msgs = calloc(n + 1, sizeof(*o->msgs));
+        o->classes = calloc(n + 1, sizeof(*o->classes));
+        o->transcript = transcript_text(res);
+        if (!o->cases || !o->msgs || !o->classes) {
+                cases_free(o);
+                return -ENOMEM;
         }
         size_t i;
         json_t *t;
         json_array_foreach(tests, i, t) {
-                struct junit_case *tc = &cases[i];
+                struct junit_case *tc = &o->cases[i];
                 const char *st = str(t, "status"), *file = str(t, "file"), *msg = str(t, "message");
                 json_int_t line = json_integer_value(json_object_get(t, "line"));
-                snprintf(classes[i], sizeof(classes[i]), "corral.%s%s%s", board, str(t, "suite") ? "." : "",
+                snprintf(o->classes[i], sizeof(o->classes[i]), "corral.%s%s%s", board, str(t, "suite") ? "." : "",
                          str(t, "suite") ? str(t, "suite") : "");
                 tc->name = str(t, "name");
-                tc->classname = classes[i];
+                tc->classname = o->classes[i];
                 tc->time_s = json_is_real(json_object_get(t, "time_s")) ? json_real_value(json_object_get(t, "time_s")) : 0;
                 if (file && line)
-                        snprintf(msgs[i], sizeof(msgs[i]), "%s:%lld: %s", file, (long long)line, msg ? msg : "");
+                        snprintf(o->msgs[i], sizeof(o->msgs[i]), "%s:%lld: %s", file, (long long)line, msg ? msg : "");
                 else
-                        snprintf(msgs[i], sizeof(msgs[i]), "%s", msg ? msg : "");
+                        snprintf(o->msgs[i], sizeof(o->msgs[i]), "%s", msg ? msg : "");
                 if (!strcmp(st, "passed")) {
                         tc->outcome = JUNIT_PASSED;
                 } else if (!strcmp(st, "skipped")) {
                         tc->outcome = JUNIT_SKIPPED;
-                        tc->message = msgs[i];
+                        tc->message = o->msgs[i];
                 } else {
                         tc->outcome = !strcmp(st, "failed") ? JUNIT_FAILED : JUNIT_ERROR;
                         tc->type = !strcmp(st, "failed") ? "failure" : "crash";
-                        tc->message = msgs[i];
-                        tc->details = str(t, "details") ? str(t, "details") : msgs[i];
+                        tc->message = o->msgs[i];
+                        tc->details = str(t, "details") ? str(t, "details") : o->msgs[i];
                 }
         }
         /* The run itself is a testcase when nothing was parsed, or when a step timed out. */
         if (n == 0 || (outcome && !strcmp(outcome, "timeout"))) {
-                struct junit_case *tc = &cases[n];
+                struct junit_case *tc = &o->cases[n];
                 tc->name = "expect";
-                snprintf(classes[n], sizeof(classes[n]), "corral.%s", board);
-                tc->classname = classes[n];
-                tc->system_out = transcript;
-                snprintf(msgs[n], sizeof(msgs[n]), "%s", str(res, "reason") ? str(res, "reason")
+                snprintf(o->classes[n], sizeof(o->classes[n]), "corral.%s", board);
+                tc->classname = o->classes[n];
+                tc->system_out = o->transcript;
+                snprintf(o->msgs[n], sizeof(o->msgs[n]), "%s", str(res, "reason") ? str(res, "reason")
                          : str(json_object_get(job, "error"), "message") ? str(json_object_get(job, "error"), "message")
                          : "the job failed");
                 if (rc == CLI_OK) {
@@ -148,25 +166,46 @@ static int write_junit(struct cli *c, const char *board, const json_t *job, int 
                 } else {
                         tc->outcome = rc == CLI_FAILED ? JUNIT_FAILED : JUNIT_ERROR;
                         tc->type = rc == CLI_FAILED ? "fail_on" : rc == CLI_TIMEOUT ? "Timeout" : "farm_error";
-                        tc->message = msgs[n];
-                        tc->details = transcript;
+                        tc->message = o->msgs[n];
+                        tc->details = o->transcript;
                 }
                 n++;
         }
-        FILE *f = fopen(c->junit, "w");
-        char suite[300];
-        snprintf(suite, sizeof(suite), "corral.%s", board);
-        e = f ? junit_write(f, suite, started, cases, n) : -errno;
+        o->n = n;
+        return 0;
+}
+
+int cli_expect_junit(const char *path, size_t n, const char *const *suites, const char *const *boards,
+                     json_t *const *jobs, const int *rcs, const char *started)
+{
+        struct cases *cs = calloc(n, sizeof(*cs));
+        struct junit_suite *ss = calloc(n, sizeof(*ss));
+        int e = cs && ss ? 0 : -ENOMEM;
+        for (size_t i = 0; i < n && e == 0; i++) {
+                e = cases_build(boards[i], jobs[i], rcs[i], &cs[i]);
+                ss[i] = (struct junit_suite){ suites[i], started, cs[i].cases, cs[i].n };
+        }
+        FILE *f = e ? NULL : fopen(path, "w");
+        if (e == 0)
+                e = f ? junit_write_suites(f, ss, n) : -errno;
         if (f && fclose(f) != 0 && e == 0)
                 e = -EIO;
-out:
         if (e < 0)
-                fprintf(stderr, "corral: cannot write %s: %s\n", c->junit, strerror(-e));
-        free(cases);
-        free(msgs);
-        free(classes);
-        free(transcript);
+                fprintf(stderr, "corral: cannot write %s: %s\n", path, strerror(-e));
+        for (size_t i = 0; cs && i < n; i++)
+                cases_free(&cs[i]);
+        free(cs);
+        free(ss);
         return e;
+}
+
+static int write_junit(struct cli *c, const char *board, const json_t *job, int rc, const char *started)
+{
+        char suite[300];
+        snprintf(suite, sizeof(suite), "corral.%s", board);
+        const char *suites[] = { suite }, *boards[] = { board };
+        json_t *jobs[] = { (json_t *)job };
+        return cli_expect_junit(c->junit, 1, suites, boards, jobs, &rc, started);
 }
 
 int cmd_test_expect(struct cli *c, int argc, char **argv)
@@ -194,7 +233,7 @@ int cmd_test_expect(struct cli *c, int argc, char **argv)
         rc = cli_run_exit(job);
         const json_t *res = json_object_get(job, "result");
         if (!c->json && rc != CLI_FARM) {
-                explain(res);
+                cli_expect_explain(res);
                 const json_t *tot = json_object_get(res, "test_totals");
                 fprintf(stderr, "corral: %s; tests: %lld passed, %lld failed, %lld errors, %lld skipped\n",
                         str(res, "reason") ? str(res, "reason") : "done",

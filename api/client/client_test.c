@@ -79,6 +79,8 @@ static int verdict(struct junit_case *tc, json_t *job, char *msg, size_t msg_siz
 
 int cmd_test(struct cli *c, int argc, char **argv)
 {
+        if (c->spec)
+                return cmd_test_spec(c, argc, argv);
         if (c->nsteps > 0 || c->firmware)
                 return cmd_test_expect(c, argc, argv);
         if (argc != 2) {

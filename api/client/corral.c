@@ -36,6 +36,10 @@ static void usage(FILE *f)
                 "                                           (flash FILE,) reset, follow the serial output\n"
                 "                                           through the steps in order; Unity/ztest/PASS-FAIL\n"
                 "                                           results as JUnit; ESP panics end it (exit 1)\n"
+                "  test --spec FILE [BOARD] [--junit OUT.xml] [--wait S] [--timeout S]\n"
+                "                                           a HIL test kept as JSON next to the code: one\n"
+                "                                           board's steps, or several boards by role (leased\n"
+                "                                           together, run in parallel); JUnit per role\n"
                 "  console BOARD                            interactive serial console (Ctrl-] leaves)\n\n"
                 "Options:\n"
                 "  --server URL        corrald's URL (default $CORRAL_URL, else " DEFAULT_SERVER ")\n"
@@ -57,7 +61,7 @@ static void usage(FILE *f)
 enum {
         O_SERVER = 256, O_LEASE, O_LEASE_FILE, O_JSON, O_LABEL, O_FAMILY, O_BOARD, O_TTL, O_WAIT, O_OWNER,
         O_MODE, O_ERASE, O_PUT, O_TIMEOUT, O_JUNIT, O_EXPECT, O_EXPECT_RE, O_SEND, O_WAIT_MS, O_FAIL_ON,
-        O_FAIL_ON_RE, O_STEP_TIMEOUT, O_NO_DEFAULT_FAIL_ON, O_PARSE, O_FIRMWARE, O_NO_RESET, O_LAST = O_NO_RESET,
+        O_FAIL_ON_RE, O_STEP_TIMEOUT, O_NO_DEFAULT_FAIL_ON, O_PARSE, O_FIRMWARE, O_NO_RESET, O_SPEC, O_LAST = O_SPEC,
 };
 
 static const struct option opts[] = {
@@ -75,7 +79,8 @@ static const struct option opts[] = {
         { "step-timeout", required_argument, NULL, O_STEP_TIMEOUT },
         { "no-default-fail-on", no_argument, NULL, O_NO_DEFAULT_FAIL_ON },
         { "parse", required_argument, NULL, O_PARSE },     { "firmware", required_argument, NULL, O_FIRMWARE },
-        { "no-reset", no_argument, NULL, O_NO_RESET },     { "help", no_argument, NULL, 'h' },
+        { "no-reset", no_argument, NULL, O_NO_RESET },     { "spec", required_argument, NULL, O_SPEC },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
 };
 
@@ -85,7 +90,9 @@ static const char *option_commands(int opt)
         switch (opt) {
         case O_TTL:
                 return " reserve renew ";
-        case O_LABEL: case O_FAMILY: case O_BOARD: case O_WAIT: case O_OWNER:
+        case O_WAIT:
+                return " reserve test ";
+        case O_LABEL: case O_FAMILY: case O_BOARD: case O_OWNER:
                 return " reserve ";
         case O_MODE:
                 return " flash test ";
@@ -97,7 +104,7 @@ static const char *option_commands(int opt)
                 return " run test flash ";
         case O_JUNIT: case O_EXPECT: case O_EXPECT_RE: case O_SEND: case O_WAIT_MS: case O_FAIL_ON:
         case O_FAIL_ON_RE: case O_STEP_TIMEOUT: case O_NO_DEFAULT_FAIL_ON: case O_PARSE: case O_FIRMWARE:
-        case O_NO_RESET:
+        case O_NO_RESET: case O_SPEC:
                 return " test ";
         default:
                 return NULL;
@@ -191,6 +198,7 @@ int main(int argc, char **argv)
                 case O_PARSE: c.parse = optarg; break;
                 case O_FIRMWARE: c.firmware = optarg; break;
                 case O_NO_RESET: c.no_reset = true; break;
+                case O_SPEC: c.spec = optarg; break;
                 default: break;
                 }
                 if (!ok) {
