@@ -286,13 +286,67 @@ static void test_bad_params_name_the_problem(void **state)
         assert_non_null(strstr(check_msg("{\"steps\": [{\"expect\": \"a\", \"send\": \"b\"}]}"), "two step types"));
         assert_non_null(strstr(check_msg("{\"steps\": [{\"expect\": \"a\", \"timeout_ms\": 0}]}"),
                                "steps[0]: 'timeout_ms' must be a whole number of milliseconds from 1 to 3600000"));
-        assert_non_null(strstr(check_msg("{\"steps\": [{\"send\": \"a\", \"timeout_ms\": 5}]}"), "expect steps only"));
+        assert_non_null(strstr(check_msg("{\"steps\": [{\"send\": \"a\", \"timeout_ms\": 5}]}"), "belongs to expect steps (and sends with ${...} references) only"));
         assert_non_null(strstr(check_msg("{\"steps\": [{\"send_hex\": \"zz\"}]}"), "hex digits"));
         assert_non_null(strstr(check_msg("{\"steps\": [{\"expect\": \"a\"}], \"timeout_ms\": 99999999}"),
                                "'timeout_ms' must be"));
         assert_non_null(strstr(check_msg("{\"steps\": [{\"expect\": \"a\"}], \"fail_on\": [5]}"), "fail_on[0] must be"));
         assert_non_null(strstr(check_msg("{\"steps\": [{\"expect\": \"a\"}], \"default_fail_on\": 1}"),
                                "'default_fail_on' must be true or false"));
+}
+
+/* Another board's captures, as the job's group table would give them. */
+static char *fake_vars(void *user, const char *ref)
+{
+        const char *have = *(const char **)user;
+        return have && !strcmp(ref, "ap.token") ? strdup(have) : NULL;
+}
+
+static void test_send_fills_in_own_and_other_boards_captures(void **state)
+{
+        (void)state;
+        const char *ap_token = NULL;
+        struct expect *x = make("{\"steps\": [{\"expect_re\": \"id=(?<id>\\\\w+)\"}, "
+                                "{\"send\": \"join ${ap.token} as ${id}\", \"timeout_ms\": 500}]}");
+        expect_set_var_fn(x, fake_vars, &ap_token);
+        feed(x, "id=s7\r\n", 0, 1010);
+        struct expect_action a;
+        expect_next(x, 1020, &a);
+        /* ap's token is not there yet: read on, asking again within EXPECT_VAR_POLL_MS */
+        assert_int_equal(a.act, EXPECT_ACT_READ);
+        assert_true(a.deadline_ms <= 1020 + EXPECT_VAR_POLL_MS);
+        ap_token = "k9x2";
+        expect_next(x, 1100, &a);
+        assert_int_equal(a.act, EXPECT_ACT_SEND);
+        assert_int_equal(a.len, strlen("join k9x2 as s7\n"));
+        assert_memory_equal(a.data, "join k9x2 as s7\n", a.len);
+        expect_next(x, 1101, &a);
+        assert_int_equal(a.act, EXPECT_ACT_DONE);
+        assert_int_equal(expect_outcome(x), EXPECT_PASSED);
+        expect_free(x);
+
+        /* never there: the send step times out at its timeout_ms, naming the reference */
+        ap_token = NULL;
+        x = make("{\"steps\": [{\"send\": \"${ap.token}\", \"timeout_ms\": 300}]}");
+        expect_set_var_fn(x, fake_vars, &ap_token);
+        expect_next(x, 1299, &a);
+        assert_int_equal(a.act, EXPECT_ACT_READ);
+        expect_next(x, 1300, &a);
+        assert_int_equal(a.act, EXPECT_ACT_DONE);
+        assert_int_equal(expect_outcome(x), EXPECT_TIMEOUT);
+        json_t *r = result(x);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(r, "failed_step"), "reason")),
+                            "send: no value for ${ap.token} within 300 ms");
+        json_decref(r);
+        expect_free(x);
+
+        /* an own capture that no step made: at once, not after a timeout */
+        x = make("{\"steps\": [{\"send\": \"${nope}\"}]}");
+        expect_next(x, 1000, &a);
+        assert_int_equal(expect_outcome(x), EXPECT_TIMEOUT);
+        expect_free(x);
+        assert_non_null(strstr(check_msg("{\"steps\": [{\"send\": \"${a.b.c}\"}]}"), "steps[0].send: '${' must start a reference"));
+        assert_non_null(strstr(check_msg("{\"steps\": [{\"send\": \"${oops\"}]}"), "steps[0].send: '${'"));
 }
 
 static void test_a_catastrophic_regex_fails_instead_of_hanging(void **state)
@@ -325,6 +379,7 @@ int main(void)
                 cmocka_unit_test(test_watchdog_and_brownout_resets_are_failures),
                 cmocka_unit_test(test_abort_times_out_the_waiting_step),
                 cmocka_unit_test(test_bad_params_name_the_problem),
+                cmocka_unit_test(test_send_fills_in_own_and_other_boards_captures),
                 cmocka_unit_test(test_a_catastrophic_regex_fails_instead_of_hanging),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
