@@ -2,6 +2,7 @@
 // per-test timer; a timeout kills the whole group (vboards, corrald, QEMU started by the test).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import { StringDecoder } from "node:string_decoder";
 
 const GRACE_MS = 3000; // SIGTERM, then SIGKILL this much later
 
@@ -13,15 +14,18 @@ function killGroup(pgid, sig) {
 //   env, cwd          as for spawn
 //   timeoutMs         kill the group after this long (whole program)
 //   log               path: stdout and stderr, interleaved as they arrive
+//   armAtStart        { ms, what }: start the per-test timer at once
 //   echo              also copy the output to our stdout/stderr
-//   onLine(stream, line, ctl)   called for each complete line ("stdout"/"stderr");
+//   events            open a pipe as fd 3 for the program's structured events (stream "events")
+//   onLine(stream, line, ctl)   called for each complete line ("stdout"/"stderr"/"events");
 //                     ctl.armTest(ms, what) starts (or restarts) the per-test timer,
 //                     ctl.disarmTest() stops it.
 // Resolves { code, signal, timeout: null | { kind: "test"|"whole", ms, what }, leftovers }.
 export function runGroup(cmd, args, opts = {}) {
   return new Promise((resolve) => {
     const logFd = opts.log ? fs.openSync(opts.log, "w") : null;
-    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ["ignore", "pipe", "pipe", ...(opts.events ? ["pipe"] : [])] });
+    const streams = { stdout: child.stdout, stderr: child.stderr, ...(opts.events ? { events: child.stdio[3] } : {}) };
     let timeout = null, testTimer = null, killTimer = null, exited = null, leftovers = false;
     const fire = (kind, ms, what) => {
       if (timeout || exited) return;
@@ -33,19 +37,23 @@ export function runGroup(cmd, args, opts = {}) {
       armTest(ms, what) { clearTimeout(testTimer); if (ms > 0) testTimer = setTimeout(() => fire("test", ms, what), ms); },
       disarmTest() { clearTimeout(testTimer); testTimer = null; },
     };
+    if (opts.armAtStart) ctl.armTest(opts.armAtStart.ms, opts.armAtStart.what);
     const whole = opts.timeoutMs > 0 ? setTimeout(() => fire("whole", opts.timeoutMs, null), opts.timeoutMs) : null;
-    for (const name of ["stdout", "stderr"]) {
+    for (const [name, stream] of Object.entries(streams)) {
       let rest = "";
-      child[name].on("data", (buf) => {
-        if (logFd !== null) fs.writeSync(logFd, buf);
-        if (opts.echo) (name === "stdout" ? process.stdout : process.stderr).write(buf);
+      const dec = new StringDecoder("utf8");
+      stream.on("data", (buf) => {
+        if (name !== "events") {
+          if (logFd !== null) fs.writeSync(logFd, buf);
+          if (opts.echo) (name === "stdout" ? process.stdout : process.stderr).write(buf);
+        }
         if (!opts.onLine) return;
-        const text = rest + buf.toString("utf8");
+        const text = rest + dec.write(buf);
         const lines = text.split("\n");
         rest = lines.pop();
         for (const l of lines) opts.onLine(name, l.replace(/\r$/, ""), ctl);
       });
-      child[name].on("end", () => { if (rest && opts.onLine) opts.onLine(name, rest.replace(/\r$/, ""), ctl); rest = ""; });
+      stream.on("end", () => { if (rest && opts.onLine) opts.onLine(name, rest.replace(/\r$/, ""), ctl); rest = ""; });
     }
     child.on("exit", (code, signal) => {
       exited = { code, signal };
@@ -54,7 +62,7 @@ export function runGroup(cmd, args, opts = {}) {
       // and leak into the next test).
       if (killGroup(child.pid, 0)) { leftovers = !timeout; killGroup(child.pid, "SIGKILL"); }
       // A process that left the group may still hold our pipes: stop waiting for them.
-      setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); }, GRACE_MS).unref();
+      setTimeout(() => { for (const s of Object.values(streams)) s.destroy(); }, GRACE_MS).unref();
     });
     child.on("close", () => {
       clearTimeout(killTimer);
