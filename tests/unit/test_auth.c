@@ -267,6 +267,26 @@ static void test_reload_ends_sessions_of_removed_tokens_and_keeps_the_others(voi
         auth_free(a);
 }
 
+static void test_reload_with_a_new_secret_ends_the_sessions_of_the_old_one(void **state)
+{
+        (void)state;
+        struct auth *a = auth_from(TOKENS);
+        struct auth_identity id;
+        char sid[AUTH_SID_HEX + 1], cookie[128], msg[512];
+        assert_int_equal(auth_login(a, S_OPS, NOW, sid, &id), 0);
+        snprintf(cookie, sizeof(cookie), AUTH_COOKIE "=%s", sid);
+        int r;
+        struct config *c = cfg_with("[token ops]\nrole = operator\nsecret = rotated-secret-0123456\n", msg, sizeof(msg), &r);
+        assert_int_equal(r, 0);
+        assert_int_equal(auth_reload(a, c, msg, sizeof(msg)), 0);
+        assert_int_equal(auth_check(a, NULL, cookie, NOW, &id), -EACCES);
+        assert_int_equal(auth_session_count(a, NOW), 0);
+        assert_int_equal(auth_check(a, "Bearer rotated-secret-0123456", NULL, NOW, &id), 0);
+        assert_string_equal(id.name, "ops");
+        free(c);
+        auth_free(a);
+}
+
 static void test_reload_to_no_tokens_on_a_public_address_keeps_the_old_ones(void **state)
 {
         (void)state;
@@ -377,6 +397,7 @@ int main(void)
                 cmocka_unit_test(test_logout_ends_only_that_session),
                 cmocka_unit_test(test_sessions_are_bounded),
                 cmocka_unit_test(test_reload_ends_sessions_of_removed_tokens_and_keeps_the_others),
+                cmocka_unit_test(test_reload_with_a_new_secret_ends_the_sessions_of_the_old_one),
                 cmocka_unit_test(test_reload_to_no_tokens_on_a_public_address_keeps_the_old_ones),
                 cmocka_unit_test(test_limit_keys_parse_and_refuse_out_of_range_values),
                 cmocka_unit_test_setup_teardown(test_audit_lists_newest_first_with_who_what_when, setup, teardown),
