@@ -101,7 +101,8 @@ function judge(file, st, r) {
       ? `hung: killed after ${r.timeout.ms / 1000}s without progress (per-test timeout) in '${r.timeout.what}'`
       : `hung: killed after the per-file timeout (${r.timeout.ms / 1000}s)${cur ? ` during '${cur.name}'` : ""}`);
   } else if (!st.rootDone) {
-    problems.push(`${r.code === 0 && !r.signal ? "exited early" : "died"} (${describeExit(r)}) ${cur ? `during '${cur.name}'` : "before its tests finished"}`);
+    const where = cur ? `during '${cur.name}'` : st.events.length ? "before its tests finished" : "before any test event (declares no tests, or failed or exited while loading)";
+    problems.push(`${r.code === 0 && !r.signal ? "exited early" : "died"} (${describeExit(r)}) ${where}`);
   } else if (r.code !== 0 || r.signal) {
     if (!t.failed && !suiteFailed) problems.push(`${describeExit(r)} although its tests passed`);
   }
@@ -128,7 +129,7 @@ const total = { passed: 0, failed: 0, skipped: 0, failures: [], skips: [] };
 for (const file of files) {
   const base = file.replace(/[^A-Za-z0-9_.-]+/g, "_");
   const log = path.join(logDir, `${base}.log`);
-  const evlog = fs.openSync(path.join(logDir, `${base}.events.jsonl`), "w");
+  const evlog = fs.openSync(path.join(logDir, `${base}.events.tsv`), "w");
   const st = newState();
   const started = Date.now();
   const r = await runGroup(process.execPath, [
@@ -139,7 +140,7 @@ for (const file of files) {
     armAtStart: { ms: testTimeout, what: "(loading the file)" },
     onLine: (stream, line, ctl) => {
       if (stream !== "events") return;
-      fs.writeSync(evlog, line + "\n");
+      fs.writeSync(evlog, `${Date.now() - started}\t${line}\n`); // ms since the file started
       onEvent(st, line, ctl);
     },
   });
