@@ -138,20 +138,20 @@ test("todo and skipped node tests are counted as skipped and each is printed wit
 
 test("a hanging node test is killed by the per-test timeout, with the process it started", async () => {
   const pidFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tally-pid-")), "pid");
-  const r = await runner("node", ["--test-timeout=3", "--timeout=120", path.join(FX, "hang_test.fixture.mjs")], { FX_PIDFILE: pidFile });
+  const r = await runner("node", ["--test-timeout=5", "--timeout=120", path.join(FX, "hang_test.fixture.mjs")], { FX_PIDFILE: pidFile });
   assert.equal(r.code, 1);
   assert.deepEqual(counts(r), { passed: 1, failed: 2, skipped: 0 });
-  assert.match(r.out, /hung: killed after 3s without progress \(per-test timeout\) in 'hangs'; 1 of 3 declared tests finished; never finished: 'hangs', 'never runs'/);
+  assert.match(r.out, /hung: killed after 5s without progress \(per-test timeout\) in 'hangs'; 1 of 3 declared tests finished; never finished: 'hangs', 'never runs'/);
   assert.ok(r.secs < 60, `took ${r.secs}s`);
   assert.ok(await processGone(pidFile), "the test's child process was killed with it");
 });
 
 test("a node file that runs past the per-file timeout is killed and named", async () => {
-  const r = await runner("node", ["--test-timeout=30", "--timeout=2", path.join(FX, "hang_file.fixture.mjs")]);
+  const r = await runner("node", ["--test-timeout=30", "--timeout=4", path.join(FX, "hang_file.fixture.mjs")]);
   assert.equal(r.code, 1);
   assert.equal(r.tally.passed + r.tally.failed, 10);
   assert.ok(r.tally.passed < 10 && r.tally.failed >= 1);
-  assert.match(r.out, /hang_file\.fixture\.mjs: hung: killed after the per-file timeout \(2s\) during 'step \d+'/);
+  assert.match(r.out, /hang_file\.fixture\.mjs: hung: killed after the per-file timeout \(4s\) during 'step \d+'/);
 });
 
 test("'pass 99' and other summary-like output from a node test does not change the count", async () => {

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { runGroup, describeExit, writeTally, tallyLine, parseArgs } from "./proc.mjs";
 
 const { o, rest: files } = parseArgs(process.argv.slice(2));
-const fileTimeout = Number(o.timeout ?? process.env.TALLY_NODE_FILE_TIMEOUT_S ?? 900) * 1000;
+const fileTimeout = Number(o.timeout ?? process.env.TALLY_NODE_FILE_TIMEOUT_S ?? 600) * 1000;
 const testTimeout = Number(o["test-timeout"] ?? process.env.TALLY_NODE_TEST_TIMEOUT_S ?? 180) * 1000;
 const label = o.label ?? "node";
 const logDir = path.join(o["log-dir"] ?? process.env.LOG_DIR ?? "build/test-logs", label);
