@@ -88,6 +88,12 @@ $(B)/tools/%: $(B)/san/tests/tools/%.o $(B)/san/libcorral.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(UMOCK_LIBS) -lm
 
+# Misbehaving cmocka programs for the test runner's own tests (tests/runner), sanitized alike.
+RUNNER_FIXTURES := $(patsubst tests/runner/fixtures/%.c,$(B)/san/runner/%,$(wildcard tests/runner/fixtures/fx_*.c))
+$(B)/san/runner/%: tests/runner/fixtures/%.c tests/runner/fixtures/fx_common.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(TEST_LIBS)
+
 # --- libFuzzer targets (clang) ---
 $(B)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -118,7 +124,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-build
 	tests/run-all
 
-check-build: $(B)/san/corrald $(B)/corrald $(B)/corral $(UNIT_BINS) $(FUZZ_BINS) $(TOOL_BINS) web
+check-build: $(B)/san/corrald $(B)/corrald $(B)/corral $(UNIT_BINS) $(FUZZ_BINS) $(TOOL_BINS) $(RUNNER_FIXTURES) web
 
 bench: deps
 	@$(MAKE) --no-print-directory $(B)/corrald $(TOOL_BINS) web

@@ -161,6 +161,49 @@ static void test_login_session_cookie_authenticates_until_it_expires(void **stat
         auth_free(a);
 }
 
+/* A session lasts exactly AUTH_SESSION_TTL_S: valid 1 ms before its end, ended at its end. */
+static void test_session_ends_at_the_exact_expiry_instant(void **state)
+{
+        (void)state;
+        struct auth *a = auth_from(TOKENS);
+        struct auth_identity id;
+        char sid[AUTH_SID_HEX + 1], cookie[160];
+        const int64_t end = NOW + (int64_t)AUTH_SESSION_TTL_S * 1000;
+        assert_int_equal(auth_login(a, S_OPS, NOW, sid, &id), 0);
+        snprintf(cookie, sizeof(cookie), AUTH_COOKIE "=%s", sid);
+        assert_int_equal(auth_session_count(a, end - 1), 1);
+        assert_int_equal(auth_session_count(a, end), 0);
+        assert_int_equal(auth_check(a, NULL, cookie, end - 1, &id), 0);
+        assert_string_equal(id.name, "ops");
+        assert_int_equal(id.role, AUTH_ROLE_OPERATOR);
+        assert_int_equal(auth_check(a, NULL, cookie, end, &id), -EACCES);
+        /* once refused, the session is gone even for an earlier clock */
+        assert_int_equal(auth_check(a, NULL, cookie, end - 1, &id), -EACCES);
+        auth_free(a);
+}
+
+/* Each role name parses to its role and back; anything else is refused. */
+static void test_role_names_parse_both_ways(void **state)
+{
+        (void)state;
+        static const struct {
+                const char *name;
+                enum auth_role role;
+        } v[] = { { "viewer", AUTH_ROLE_VIEWER }, { "operator", AUTH_ROLE_OPERATOR }, { "admin", AUTH_ROLE_ADMIN } };
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+                enum auth_role r = AUTH_ROLE_NONE;
+                assert_int_equal(auth_role_parse(v[i].name, &r), 0);
+                assert_int_equal(r, v[i].role);
+                assert_string_equal(auth_role_name(v[i].role), v[i].name);
+        }
+        enum auth_role r = AUTH_ROLE_NONE;
+        assert_int_equal(auth_role_parse("none", &r), -EINVAL);
+        assert_int_equal(auth_role_parse("Admin", &r), -EINVAL);
+        assert_int_equal(auth_role_parse("", &r), -EINVAL);
+        assert_int_equal(auth_role_parse(NULL, &r), -EINVAL);
+        assert_int_equal(r, AUTH_ROLE_NONE);
+}
+
 static void test_login_with_a_wrong_secret_is_eacces(void **state)
 {
         (void)state;
@@ -220,6 +263,26 @@ static void test_reload_ends_sessions_of_removed_tokens_and_keeps_the_others(voi
         assert_int_equal(auth_check(a, "Bearer " S_OPS, NULL, NOW, &id), -EACCES);
         assert_int_equal(auth_check(a, NULL, c_boss, NOW, &id), 0);
         assert_int_equal(id.role, AUTH_ROLE_VIEWER);
+        free(c);
+        auth_free(a);
+}
+
+static void test_reload_with_a_new_secret_ends_the_sessions_of_the_old_one(void **state)
+{
+        (void)state;
+        struct auth *a = auth_from(TOKENS);
+        struct auth_identity id;
+        char sid[AUTH_SID_HEX + 1], cookie[128], msg[512];
+        assert_int_equal(auth_login(a, S_OPS, NOW, sid, &id), 0);
+        snprintf(cookie, sizeof(cookie), AUTH_COOKIE "=%s", sid);
+        int r;
+        struct config *c = cfg_with("[token ops]\nrole = operator\nsecret = rotated-secret-0123456\n", msg, sizeof(msg), &r);
+        assert_int_equal(r, 0);
+        assert_int_equal(auth_reload(a, c, msg, sizeof(msg)), 0);
+        assert_int_equal(auth_check(a, NULL, cookie, NOW, &id), -EACCES);
+        assert_int_equal(auth_session_count(a, NOW), 0);
+        assert_int_equal(auth_check(a, "Bearer rotated-secret-0123456", NULL, NOW, &id), 0);
+        assert_string_equal(id.name, "ops");
         free(c);
         auth_free(a);
 }
@@ -328,10 +391,13 @@ int main(void)
                 cmocka_unit_test(test_bearer_token_gives_its_name_and_role),
                 cmocka_unit_test(test_missing_wrong_or_other_scheme_credentials_are_refused),
                 cmocka_unit_test(test_login_session_cookie_authenticates_until_it_expires),
+                cmocka_unit_test(test_session_ends_at_the_exact_expiry_instant),
+                cmocka_unit_test(test_role_names_parse_both_ways),
                 cmocka_unit_test(test_login_with_a_wrong_secret_is_eacces),
                 cmocka_unit_test(test_logout_ends_only_that_session),
                 cmocka_unit_test(test_sessions_are_bounded),
                 cmocka_unit_test(test_reload_ends_sessions_of_removed_tokens_and_keeps_the_others),
+                cmocka_unit_test(test_reload_with_a_new_secret_ends_the_sessions_of_the_old_one),
                 cmocka_unit_test(test_reload_to_no_tokens_on_a_public_address_keeps_the_old_ones),
                 cmocka_unit_test(test_limit_keys_parse_and_refuse_out_of_range_values),
                 cmocka_unit_test_setup_teardown(test_audit_lists_newest_first_with_who_what_when, setup, teardown),

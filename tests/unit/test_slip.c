@@ -1,4 +1,5 @@
-/* SLIP encoder/decoder specification: escapes, split reads, garbage, empty and broken frames. */
+/* SLIP encoder/decoder specification: escapes, split reads, garbage, empty and broken frames,
+ * with byte-level known-answer vectors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,6 +208,121 @@ static void two_frames_in_one_read_come_out_one_by_one(void **state)
         slip_decoder_fini(&d);
 }
 
+/* Known-answer vectors for the encoder: every escape rule, byte by byte. */
+static void encode_known_answers(void **state)
+{
+        (void)state;
+        static const struct {
+                uint8_t in[8];
+                size_t in_len;
+                uint8_t out[16];
+                size_t out_len;
+        } v[] = {
+                { { 0 }, 0, { 0xC0, 0xC0 }, 2 },
+                { { 0x00 }, 1, { 0xC0, 0x00, 0xC0 }, 3 },
+                { { 0xC0 }, 1, { 0xC0, 0xDB, 0xDC, 0xC0 }, 4 },
+                { { 0xDB }, 1, { 0xC0, 0xDB, 0xDD, 0xC0 }, 4 },
+                { { 0xDB, 0xDC }, 2, { 0xC0, 0xDB, 0xDD, 0xDC, 0xC0 }, 5 },
+                { { 0xDC, 0xDD }, 2, { 0xC0, 0xDC, 0xDD, 0xC0 }, 4 },
+                { { 0xC0, 0xC0, 0xDB }, 3, { 0xC0, 0xDB, 0xDC, 0xDB, 0xDC, 0xDB, 0xDD, 0xC0 }, 8 },
+                { { 0x08, 0xDB, 0xC0, 0xFF }, 4, { 0xC0, 0x08, 0xDB, 0xDD, 0xDB, 0xDC, 0xFF, 0xC0 }, 8 },
+        };
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+                uint8_t out[32];
+                assert_int_equal(slip_encode(v[i].in, v[i].in_len, out, sizeof(out)), v[i].out_len);
+                assert_memory_equal(out, v[i].out, v[i].out_len);
+        }
+}
+
+/* What a decoder reports for a wire, fed in chunks of chunk bytes: results in order, with the
+ * frames' bytes. */
+struct decoded {
+        int rc[8];
+        uint8_t frame[8][16];
+        size_t len[8];
+        size_t n;
+};
+
+static void decode_all(const uint8_t *wire, size_t len, size_t chunk, struct decoded *out, struct slip_decoder *d)
+{
+        memset(out, 0, sizeof(*out));
+        assert_int_equal(slip_decoder_init(d, 16), 0);
+        for (size_t off = 0; off < len;) {
+                size_t n = len - off < chunk ? len - off : chunk, used = 0;
+                int r = slip_decoder_feed(d, wire + off, n, &used);
+                assert_true(used >= 1 && used <= n);
+                off += used;
+                if (r == 0)
+                        continue;
+                assert_true(out->n < 8);
+                out->rc[out->n] = r;
+                if (r == 1) {
+                        memcpy(out->frame[out->n], d->frame, d->len);
+                        out->len[out->n] = d->len;
+                }
+                out->n++;
+        }
+}
+
+/* Known-answer vectors for the decoder's error paths: an escape byte followed by a frame end
+ * is a broken frame (-EBADMSG), and that END also opens the next frame, which must come out
+ * whole, whether or not the sender puts a second C0 before it; nothing counts as garbage. */
+static void escape_then_end_is_an_error_and_the_next_frame_is_delivered(void **state)
+{
+        (void)state;
+        static const struct {
+                uint8_t wire[16];
+                size_t len;
+                uint8_t next[4];
+                size_t next_len;
+        } v[] = {
+                { { 0xC0, 0x01, 0xDB, 0xC0, 0x07, 0xC0 }, 6, { 0x07 }, 1 },
+                { { 0xC0, 0x01, 0xDB, 0xC0, 0xC0, 0x07, 0xC0 }, 7, { 0x07 }, 1 },
+                { { 0xC0, 0xDB, 0xC0, 0x02, 0xDB, 0xDC, 0xC0 }, 7, { 0x02, 0xC0 }, 2 },
+                { { 0xC0, 0x05, 0x06, 0xDB, 0xC0, 0x08, 0xDB, 0xDD, 0x09, 0xC0 }, 10, { 0x08, 0xDB, 0x09 }, 3 },
+        };
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+                for (size_t chunk = 1; chunk <= v[i].len; chunk += v[i].len - 1) {
+                        struct slip_decoder d;
+                        struct decoded got;
+                        decode_all(v[i].wire, v[i].len, chunk, &got, &d);
+                        assert_int_equal(got.n, 2);
+                        assert_int_equal(got.rc[0], -EBADMSG);
+                        assert_int_equal(got.rc[1], 1);
+                        assert_int_equal(got.len[1], v[i].next_len);
+                        assert_memory_equal(got.frame[1], v[i].next, v[i].next_len);
+                        assert_int_equal(d.errors, 1);
+                        assert_int_equal(d.garbage_total, 0);
+                        slip_decoder_fini(&d);
+                }
+        }
+}
+
+/* Known-answer vectors for well-formed wires, including escapes at frame edges. */
+static void decode_known_answers(void **state)
+{
+        (void)state;
+        static const uint8_t w1[] = { 0xC0, 0xDB, 0xDC, 0xC0 };
+        static const uint8_t w2[] = { 0xC0, 0xDB, 0xDD, 0xDB, 0xDC, 0xC0, 0xC0, 0xDB, 0xDD, 0xC0 };
+        struct slip_decoder d;
+        struct decoded got;
+        decode_all(w1, sizeof(w1), sizeof(w1), &got, &d);
+        assert_int_equal(got.n, 1);
+        assert_int_equal(got.rc[0], 1);
+        assert_int_equal(got.len[0], 1);
+        assert_int_equal(got.frame[0][0], 0xC0);
+        slip_decoder_fini(&d);
+        decode_all(w2, sizeof(w2), 1, &got, &d);
+        assert_int_equal(got.n, 2);
+        assert_int_equal(got.len[0], 2);
+        assert_int_equal(got.frame[0][0], 0xDB);
+        assert_int_equal(got.frame[0][1], 0xC0);
+        assert_int_equal(got.len[1], 1);
+        assert_int_equal(got.frame[1][0], 0xDB);
+        assert_int_equal(d.errors, 0);
+        slip_decoder_fini(&d);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -221,6 +337,9 @@ int main(void)
                 cmocka_unit_test(bad_escape_is_an_error_and_the_next_frame_decodes),
                 cmocka_unit_test(oversize_frame_is_an_error_then_resyncs),
                 cmocka_unit_test(two_frames_in_one_read_come_out_one_by_one),
+                cmocka_unit_test(encode_known_answers),
+                cmocka_unit_test(escape_then_end_is_an_error_and_the_next_frame_is_delivered),
+                cmocka_unit_test(decode_known_answers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
