@@ -114,4 +114,12 @@ export default [
     why: "ESP image: the checksum byte is looked for at the wrong offset",
     tests: ["test_esp_image"],
   },
+  {
+    id: "esp-image-segment-overread",
+    file: "daemon/engines/esp_image.c",
+    find: "if (in.seg[i].len > len - off) {",
+    replace: "if (in.seg[i].len > len - off + 1) {",
+    why: "ESP image: a segment one byte longer than the file is accepted (reads past the end)",
+    tests: ["test_esp_image"],
+  },
 ];

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
@@ -113,6 +114,24 @@ static void truncated_segment_is_an_error(void **state)
         img[0] = 0x00;
         assert_int_equal(esp_image_parse(img, 100, true, &ii, msg, sizeof(msg)), -EBADMSG);
         assert_non_null(strstr(msg, "Not an ESP image"));
+}
+
+/* The last segment claims exactly one byte more than the file holds: refused by name, and the
+ * parser reads nothing past the end (an exact-size heap copy, so ASan sees any overread). */
+static void segment_one_byte_past_the_end_is_truncated(void **state)
+{
+        (void)state;
+        uint8_t img[256];
+        char msg[128];
+        build32(img, 0, false);
+        const size_t seg1_end = 24 + 8 + 8 + 8 + 12; /* header, seg 0 (8 bytes), seg 1 (12 bytes) */
+        uint8_t *cut = malloc(seg1_end - 1);
+        assert_non_null(cut);
+        memcpy(cut, img, seg1_end - 1);
+        struct esp_image_info ii;
+        assert_int_equal(esp_image_parse(cut, seg1_end - 1, true, &ii, msg, sizeof(msg)), -EBADMSG);
+        assert_string_equal(msg, "Image truncated: segment 1 wants 12 bytes");
+        free(cut);
 }
 
 static void esp8266_image_on_esp32_is_a_plain_error(void **state)
@@ -311,6 +330,7 @@ int main(void)
                 cmocka_unit_test(parses_an_esp32_image_with_digest),
                 cmocka_unit_test(bad_checksum_is_reported),
                 cmocka_unit_test(truncated_segment_is_an_error),
+                cmocka_unit_test(segment_one_byte_past_the_end_is_truncated),
                 cmocka_unit_test(esp8266_image_on_esp32_is_a_plain_error),
                 cmocka_unit_test(esp32s3_image_on_esp32c3_names_both_chips),
                 cmocka_unit_test(image_needing_a_newer_revision_is_rejected),
