@@ -22,6 +22,8 @@
 #include "log.h"
 
 #define ACCEPT_BATCH 64 /* accepts per wake, so deadlines and heads are served in between */
+#define SWEEP_MS 250    /* while connections are pending: per-address caps enforced this often */
+#define GRACE_MS 1000   /* younger connections are never evicted by the per-address cap (bursts) */
 #define TAG_STOP UINT64_MAX
 #define TAG_LISTEN (UINT64_MAX - 1)
 
@@ -41,6 +43,7 @@ struct frontdoor {
         uint64_t paused_until;          /* accepting paused (out of descriptors) until then */
         bool out_of_fds;                /* logged once per episode */
         uint64_t fd_refused;            /* refused in this episode */
+        uint64_t next_sweep;
 };
 
 static uint64_t now_ms(void)
@@ -202,23 +205,13 @@ static void admit(struct frontdoor *f, int fd, const struct sockaddr_storage *ad
         struct frontdoor_limits lim;
         f->o.limits(f->o.user, &lim);
         uint64_t now = now_ms();
-        /* The same address's undecided connections: at the cap, its oldest goes. */
-        unsigned same = 0, oldest_same = 0, oldest = 0;
-        bool any = false;
-        for (unsigned i = 0; i < FRONTDOOR_PENDING_MAX; i++) {
-                if (f->pend[i].fd < 0)
-                        continue;
-                if (!any || f->pend[i].accepted < f->pend[oldest].accepted)
-                        oldest = i;
-                any = true;
-                if (same_ip(&f->pend[i].addr, addr) &&
-                    (!same++ || f->pend[i].accepted < f->pend[oldest_same].accepted))
-                        oldest_same = i;
-        }
-        if (lim.pending_per_addr && same >= lim.pending_per_addr)
-                evict(f, oldest_same, CONN_REFUSED_PENDING_ADDRESS, lim.pending_per_addr);
-        else if (f->npend == FRONTDOOR_PENDING_MAX)
+        if (f->npend == FRONTDOOR_PENDING_MAX) { /* full: the oldest of all goes */
+                unsigned oldest = 0;
+                for (unsigned i = 1; i < FRONTDOOR_PENDING_MAX; i++)
+                        if (f->pend[i].accepted < f->pend[oldest].accepted)
+                                oldest = i;
                 evict(f, oldest, CONN_REFUSED_PENDING_FULL, 0);
+        }
         unsigned i = 0;
         while (f->pend[i].fd >= 0)
                 i++;
@@ -263,6 +256,38 @@ static void accept_some(struct frontdoor *f)
         }
 }
 
+static int by_age_desc(const void *a, const void *b, void *arg)
+{
+        const struct pending *p = arg;
+        uint64_t x = p[*(const unsigned *)a].accepted, y = p[*(const unsigned *)b].accepted;
+        return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Per-address cap: an address keeps its newest pending_per_addr undecided connections; older
+ * ones past the grace period are evicted (bursts of real clients complete their heads first). */
+static void sweep(struct frontdoor *f, uint64_t now)
+{
+        struct frontdoor_limits lim;
+        f->o.limits(f->o.user, &lim);
+        unsigned idx[FRONTDOOR_PENDING_MAX], n = 0;
+        for (unsigned i = 0; i < FRONTDOOR_PENDING_MAX; i++)
+                if (f->pend[i].fd >= 0)
+                        idx[n++] = i;
+        if (n <= lim.pending_per_addr)
+                return;
+        qsort_r(idx, n, sizeof(idx[0]), by_age_desc, f->pend); /* newest first */
+        bool gone[FRONTDOOR_PENDING_MAX] = { false };
+        for (unsigned k = 0; k < n; k++) {
+                unsigned same = 0;
+                for (unsigned j = 0; j < k; j++)
+                        same += same_ip(&f->pend[idx[j]].addr, &f->pend[idx[k]].addr);
+                gone[k] = same >= lim.pending_per_addr && f->pend[idx[k]].accepted + GRACE_MS <= now;
+        }
+        for (unsigned k = 0; k < n; k++)
+                if (gone[k])
+                        evict(f, idx[k], CONN_REFUSED_PENDING_ADDRESS, lim.pending_per_addr);
+}
+
 static void expire(struct frontdoor *f, uint64_t now)
 {
         for (unsigned i = 0; i < FRONTDOOR_PENDING_MAX; i++) {
@@ -288,6 +313,8 @@ static void *door_main(void *arg)
                                 next = f->pend[i].deadline;
                 if (f->paused_until && f->paused_until < next)
                         next = f->paused_until;
+                if (f->npend && now + SWEEP_MS < next)
+                        next = now + SWEEP_MS;
                 int timeout = next == UINT64_MAX ? -1 : next > now ? (int)(next - now) : 0;
                 int n = epoll_wait(f->ep, evs, 64, timeout);
                 if (n < 0 && errno != EINTR)
@@ -306,6 +333,10 @@ static void *door_main(void *arg)
                         break;
                 now = now_ms();
                 expire(f, now);
+                if (now >= f->next_sweep) {
+                        sweep(f, now);
+                        f->next_sweep = now + SWEEP_MS;
+                }
                 if (f->paused_until && f->paused_until <= now) {
                         f->paused_until = 0;
                         struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_LISTEN };
