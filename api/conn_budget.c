@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BUCKETS 1024
 
@@ -16,7 +17,15 @@ struct entry {
         struct entry *next;
 };
 
+struct conn_watch {
+        int fd;
+        bool busy, shut;
+        uint64_t deadline;
+        struct conn_watch *prev, *next;
+};
+
 struct conn_budget {
+        struct conn_watch *watched;
         pthread_mutex_t mu;
         struct entry *bucket[BUCKETS];
         unsigned open[CONN_KINDS], pending;
@@ -59,6 +68,10 @@ struct conn_budget *conn_budget_free(struct conn_budget *b)
                         next = e->next;
                         free(e);
                 }
+        for (struct conn_watch *w = b->watched, *next; w; w = next) {
+                next = w->next;
+                free(w);
+        }
         pthread_mutex_destroy(&b->mu);
         free(b);
         return NULL;
@@ -162,6 +175,60 @@ const char *conn_refusal_name(enum conn_refusal why)
                 [CONN_REFUSED_HEAD_TIMEOUT] = "head_timeout",
                 [CONN_REFUSED_HEAD_TOO_LARGE] = "head_too_large",
                 [CONN_REFUSED_FD_LIMIT] = "fd_limit",
+                [CONN_REFUSED_IDLE_TIMEOUT] = "idle_timeout",
         };
         return (unsigned)why < CONN_REFUSALS ? names[why] : "unknown";
+}
+
+struct conn_watch *conn_budget_watch(struct conn_budget *b, int fd, uint64_t deadline_ms)
+{
+        struct conn_watch *w = calloc(1, sizeof(*w));
+        if (!w)
+                return NULL;
+        w->fd = fd;
+        w->deadline = deadline_ms;
+        pthread_mutex_lock(&b->mu);
+        w->next = b->watched;
+        if (w->next)
+                w->next->prev = w;
+        b->watched = w;
+        pthread_mutex_unlock(&b->mu);
+        return w;
+}
+
+void conn_budget_busy(struct conn_budget *b, struct conn_watch *w, bool busy, uint64_t deadline_ms)
+{
+        if (!w)
+                return;
+        pthread_mutex_lock(&b->mu);
+        w->busy = busy;
+        w->deadline = deadline_ms;
+        pthread_mutex_unlock(&b->mu);
+}
+
+void conn_budget_unwatch(struct conn_budget *b, struct conn_watch *w)
+{
+        if (!w)
+                return;
+        pthread_mutex_lock(&b->mu);
+        if (w->prev)
+                w->prev->next = w->next;
+        else
+                b->watched = w->next;
+        if (w->next)
+                w->next->prev = w->prev;
+        pthread_mutex_unlock(&b->mu);
+        free(w);
+}
+
+void conn_budget_reap(struct conn_budget *b, uint64_t now_ms)
+{
+        pthread_mutex_lock(&b->mu); /* held: MHD unwatches (here) before it closes the fd */
+        for (struct conn_watch *w = b->watched; w; w = w->next)
+                if (!w->busy && !w->shut && w->deadline <= now_ms) {
+                        shutdown(w->fd, SHUT_RDWR);
+                        w->shut = true;
+                        b->refused[CONN_REFUSED_IDLE_TIMEOUT]++;
+                }
+        pthread_mutex_unlock(&b->mu);
 }

@@ -4,6 +4,7 @@
 #ifndef CORRAL_CONN_BUDGET_H
 #define CORRAL_CONN_BUDGET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -18,6 +19,7 @@ enum conn_refusal {
         CONN_REFUSED_HEAD_TIMEOUT,      /* no complete request head within head_timeout (408) */
         CONN_REFUSED_HEAD_TOO_LARGE,    /* request head over FRONTDOOR_HEAD_MAX (431) */
         CONN_REFUSED_FD_LIMIT,          /* corrald out of file descriptors (EMFILE/ENFILE) */
+        CONN_REFUSED_IDLE_TIMEOUT,      /* HTTP keep-alive: no complete next request within head_timeout */
         CONN_REFUSALS
 };
 
@@ -46,5 +48,19 @@ void conn_budget_accept_paused(struct conn_budget *b);
 void conn_budget_set_pending(struct conn_budget *b, unsigned n);
 void conn_budget_stats(struct conn_budget *b, struct conn_budget_stats *st);
 const char *conn_refusal_name(enum conn_refusal why);
+
+/* HTTP connections between requests (or in an unauthenticated one): after the front door, a
+ * keep-alive connection's next request head, and a refused request's body, get the same
+ * deadline as the first head. MHD cannot do that itself (its timeout is per inactivity), so a
+ * watched connection idle past its deadline is shut down (SHUT_RDWR) and MHD closes it. */
+struct conn_watch;
+/* Watch fd, idle until deadline_ms (CLOCK_MONOTONIC, util_mono_ms). NULL on ENOMEM. */
+struct conn_watch *conn_budget_watch(struct conn_budget *b, int fd, uint64_t deadline_ms);
+/* busy: serving a request (never shut); else idle until deadline_ms. NULL-safe. */
+void conn_budget_busy(struct conn_budget *b, struct conn_watch *w, bool busy, uint64_t deadline_ms);
+/* Stop watching and free w, before its fd is closed. NULL-safe. */
+void conn_budget_unwatch(struct conn_budget *b, struct conn_watch *w);
+/* Shut down the watched connections idle past their deadline (counted as idle_timeout). */
+void conn_budget_reap(struct conn_budget *b, uint64_t now_ms);
 
 #endif

@@ -295,6 +295,19 @@ static enum MHD_Result dispatch(struct api_req *rq)
         return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", url), "No such API path '%s'.", url);
 }
 
+/* Between requests (and while an unauthenticated body arrives) a connection has head_timeout. */
+static uint64_t idle_deadline(struct http_server *s)
+{
+        return util_mono_ms() + (uint64_t)s->ctx.cfg->head_timeout_s * 1000u;
+}
+
+/* The budget's watch on conn, NULL if none. */
+static struct conn_watch *watch_of(struct http_server *s, struct MHD_Connection *conn)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return ci && ci->socket_context && ci->socket_context != s ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -316,6 +329,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         cs->refused = identify(&pre) < 0 ||
                                       (api_upload_wanted(method, url) && pre.who.role < AUTH_ROLE_OPERATOR);
                 }
+                /* Served from now on; a refused body still has the head's deadline. */
+                conn_budget_busy(s->budget, watch_of(s, conn), !cs->refused, idle_deadline(s));
                 if (cs->refused)
                         return MHD_YES;
                 if (api_upload_wanted(method, url)) {
@@ -387,9 +402,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-        (void)cls;
-        (void)conn;
         (void)toe;
+        struct http_server *s = cls;
+        conn_budget_busy(s->budget, watch_of(s, conn), false, idle_deadline(s)); /* keep-alive: next head */
         struct conn_state *cs = *con_cls;
         if (cs) {
                 free(cs->body);
@@ -445,18 +460,23 @@ static int listen_on(const struct config *cfg, unsigned *ret_port, char *msg, si
         return fd;
 }
 
-/* MHD's view of the budget: counted by door_to_http, given back when MHD closes the socket
- * (socket_context marks the connections MHD really started). */
+/* MHD's view of the budget: counted by door_to_http, given back when MHD closes the socket.
+ * socket_context: the budget's watch (idle deadline between requests), or s without one. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
         struct http_server *s = cls;
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-                *socket_context = s;
+                /* Its head is complete (the front door saw it): the first request starts now. */
+                const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+                struct conn_watch *w = fi ? conn_budget_watch(s->budget, fi->connect_fd, idle_deadline(s)) : NULL;
+                *socket_context = w ? (void *)w : (void *)s;
                 return;
         }
         if (!*socket_context)
                 return;
+        if (*socket_context != s)
+                conn_budget_unwatch(s->budget, *socket_context); /* before MHD closes the fd */
         *socket_context = NULL;
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         conn_budget_put(s->budget, ci ? ci->client_addr : NULL, CONN_HTTP);

@@ -20,10 +20,12 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 #define ACCEPT_BATCH 64 /* accepts per wake, so deadlines and heads are served in between */
 #define SWEEP_MS 250    /* while connections are pending: per-address caps enforced this often */
 #define GRACE_MS 1000   /* younger connections are never evicted by the per-address cap (bursts) */
+#define REAP_MS 1000    /* conn_budget_reap (idle HTTP keep-alive connections) this often */
 #define TAG_STOP UINT64_MAX
 #define TAG_LISTEN (UINT64_MAX - 1)
 
@@ -43,14 +45,12 @@ struct frontdoor {
         uint64_t paused_until;          /* accepting paused (out of descriptors) until then */
         bool out_of_fds;                /* logged once per episode */
         uint64_t fd_refused;            /* refused in this episode */
-        uint64_t next_sweep;
+        uint64_t next_sweep, next_reap;
 };
 
 static uint64_t now_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        return util_mono_ms();
 }
 
 enum frontdoor_route frontdoor_classify(const char *buf, size_t len)
@@ -315,6 +315,8 @@ static void *door_main(void *arg)
                         next = f->paused_until;
                 if (f->npend && now + SWEEP_MS < next)
                         next = now + SWEEP_MS;
+                if (f->next_reap < next)
+                        next = f->next_reap;
                 int timeout = next == UINT64_MAX ? -1 : next > now ? (int)(next - now) : 0;
                 int n = epoll_wait(f->ep, evs, 64, timeout);
                 if (n < 0 && errno != EINTR)
@@ -336,6 +338,10 @@ static void *door_main(void *arg)
                 if (now >= f->next_sweep) {
                         sweep(f, now);
                         f->next_sweep = now + SWEEP_MS;
+                }
+                if (now >= f->next_reap) {
+                        conn_budget_reap(f->o.budget, now);
+                        f->next_reap = now + REAP_MS;
                 }
                 if (f->paused_until && f->paused_until <= now) {
                         f->paused_until = 0;

@@ -34,7 +34,7 @@ struct frontdoor_opts {
         frontdoor_fn to_http, to_ws;
         /* The limits now (read at every accept, so a reload applies to new connections). */
         void (*limits)(void *user, struct frontdoor_limits *l);
-        struct conn_budget *budget; /* borrowed: refusal counters, pending gauge */
+        struct conn_budget *budget; /* borrowed: refusal counters, pending gauge; reaped each second */
         void *user;
 };
 

@@ -42,7 +42,7 @@ function destroyAll() {
 }
 
 /** GET on a new connection from 127.0.0.1; {status, body, ms} (ms: connect to the end of the answer). */
-function timedGet(port, target) {
+function timedGet(port, target, extra = "") {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
     const s = net.connect({ port, host: "127.0.0.1", localAddress: "127.0.0.1" });
@@ -56,12 +56,12 @@ function timedGet(port, target) {
       const body = text.slice(split + 4);
       resolve({ status: Number(text.split(" ")[1]), body: body.startsWith("{") || body.startsWith("[") ? JSON.parse(body) : body, ms });
     });
-    s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${extra}\r\n`);
   });
 }
 
-async function metrics(url) {
-  const text = (await api(url, "GET", "/metrics")).body;
+async function metrics(url, headers = {}) {
+  const text = (await api(url, "GET", "/metrics", undefined, headers)).body;
   const get = (name) => {
     const m = text.match(new RegExp(`^${name.replace(/[{}"]/g, "\\$&")} (\\d+)$`, "m"));
     assert.ok(m, `no ${name} in /metrics:\n${text}`);
@@ -192,12 +192,27 @@ describe("denial of service at default limits (max_connections_per_address = 8)"
   });
 });
 
-describe("denial of service at a low descriptor limit (nofile 256, head_timeout = 2)", () => {
+const SECRET = "dos-test-viewer-secret-0123456789";
+const AUTH = { authorization: `Bearer ${SECRET}` };
+const AUTH_LINE = `Authorization: Bearer ${SECRET}\r\n`;
+
+/** Trickle one byte of text every 200 ms on r until the server closes it (at most 40 bytes). */
+async function trickleUntilClosed(r, text) {
+  let n = 0;
+  while (!r.closed && n < 40) { // 40 bytes at 200 ms: 8 s, far past a 2 s deadline
+    r.s.write(text[n % text.length]);
+    n++;
+    await sleep(200);
+  }
+  return n;
+}
+
+describe("denial of service at a low descriptor limit (nofile 256, head_timeout = 2, a token)", () => {
   let d, dir, port;
   before(async () => {
     ensureNofile(4096);
     dir = mkdtempSync(path.join(tmpdir(), "corral-dos-"));
-    writeFileSync(path.join(dir, "corrald.conf"), "head_timeout = 2\n");
+    writeFileSync(path.join(dir, "corrald.conf"), `head_timeout = 2\n\n[token v]\nrole = viewer\nsecret = ${SECRET}\n`);
     d = await startCorrald({ wrapper: ["prlimit", "--nofile=256:256", "--"],
       args: ["--config", path.join(dir, "corrald.conf")] });
     port = Number(new URL(d.url).port);
@@ -214,14 +229,9 @@ describe("denial of service at a low descriptor limit (nofile 256, head_timeout 
     const r = rawConnect(port, "127.0.0.5");
     await waitFor(() => r.connected, 5000, "connected");
     const t0 = Date.now();
-    let n = 0;
     const head = "GET /api/v1/boards HTTP/1.1\r\nHost: x\r\nX-Slow: " + "y".repeat(64);
     try {
-      while (!r.closed && n < 40) { // 40 bytes at 200 ms: 8 s, far past the 2 s deadline
-        r.s.write(head[n % head.length]);
-        n++;
-        await sleep(200);
-      }
+      await trickleUntilClosed(r, head);
       const ms = Date.now() - t0;
       assert.equal(r.closed, true, "still open after 8 s of trickling");
       assert.ok(ms >= 1900, `cut after ${ms} ms, before the deadline`);
@@ -229,7 +239,39 @@ describe("denial of service at a low descriptor limit (nofile 256, head_timeout 
       const body = JSON.parse(r.data.slice(r.data.indexOf("\r\n\r\n") + 4));
       assert.equal(body.error.code, "request_timeout");
       assert.equal(body.error.details.head_timeout_ms, 2000);
-      assert.ok((await metrics(d.url)).refused("head_timeout") >= 1);
+      assert.ok((await metrics(d.url, AUTH)).refused("head_timeout") >= 1);
+    } finally {
+      destroyAll();
+    }
+  });
+
+  test("a keep-alive connection's next request head gets the same deadline", async () => {
+    const r = rawConnect(port, "127.0.0.7");
+    try {
+      await waitFor(() => r.connected, 5000, "connected");
+      r.s.write(`GET /api/v1/boards HTTP/1.1\r\nHost: x\r\n${AUTH_LINE}\r\n`);
+      await waitFor(() => /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n[\s\S]*\n$/.test(r.data), 5000, "the first answer");
+      const t0 = Date.now();
+      await trickleUntilClosed(r, "GET /api/v1/boards HTTP/1.1\r\nHost: x\r\nX-Slow: " + "y".repeat(64));
+      const ms = Date.now() - t0;
+      assert.equal(r.closed, true, "the kept-alive trickler is still open after 8 s");
+      assert.ok(ms >= 1900, `cut after ${ms} ms, before the deadline`);
+      assert.ok((await metrics(d.url, AUTH)).refused("idle_timeout") >= 1);
+    } finally {
+      destroyAll();
+    }
+  });
+
+  test("an unauthenticated request's body gets the head's deadline too", async () => {
+    const r = rawConnect(port, "127.0.0.8");
+    try {
+      await waitFor(() => r.connected, 5000, "connected");
+      r.s.write("PATCH /api/v1/boards/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n");
+      const t0 = Date.now();
+      await trickleUntilClosed(r, " ");
+      const ms = Date.now() - t0;
+      assert.equal(r.closed, true, "the body trickler is still open after 8 s");
+      assert.ok(ms >= 1900, `cut after ${ms} ms, before the deadline`);
     } finally {
       destroyAll();
     }
@@ -238,7 +280,7 @@ describe("denial of service at a low descriptor limit (nofile 256, head_timeout 
   test("1100 half-open /ws/ connections at nofile 256: no spinning thread, service once they close", async (t) => {
     const recs = [];
     const upgrade = "GET /ws/v1/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${AUTH_LINE}\r\n`;
     try {
       for (let i = 0; i < 1100; i++) {
         const r = rawConnect(port, "127.0.0.6");
@@ -258,11 +300,11 @@ describe("denial of service at a low descriptor limit (nofile 256, head_timeout 
       destroyAll();
     }
     const r = await waitFor(async () => {
-      const x = await timedGet(port, "/api/v1/boards").catch(() => null);
+      const x = await timedGet(port, "/api/v1/boards", AUTH_LINE).catch(() => null);
       return x && x.status === 200 && x;
     }, 20000, "service once the connections closed");
     assert.equal(r.status, 200);
-    const m = await metrics(d.url);
+    const m = await metrics(d.url, AUTH);
     assert.ok(m.refused("fd_limit") >= 1);
     assert.ok(m.pauses() >= 1);
     await waitFor(() => /front door: accepting again/.test(d.stderr()), 5000, "the recovery logged");
