@@ -151,6 +151,9 @@ describe("limit keys in the config file", () => {
     ["max_log_lines = many", /:2: 'max_log_lines' must be a whole number from 1 to 1000000, not 'many'/],
     ["max_connections = -1", /:2: 'max_connections' must be a whole number from 1 to 65536/],
     ["max_body = 0", /:2: 'max_body' must be a size/],
+    ["head_timeout = 0", /:2: 'head_timeout' must be a whole number of seconds from 1 to 300, not '0'/],
+    ["max_pending_per_address = 257", /:2: 'max_pending_per_address' must be a whole number from 1 to 256/],
+    ["max_connections_per_address = x", /:2: 'max_connections_per_address' must be a whole number from 1 to 65536, not 'x'/],
   ];
   for (const [line, want] of bad) {
     test(`'${line}' stops start-up with file:line`, async () => {
