@@ -240,11 +240,14 @@ static void accept_some(struct frontdoor *f)
                 socklen_t sl = sizeof(ss);
                 int fd = accept4(f->o.listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
                 if (fd < 0) {
-                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                                out_of_fds(f, errno);
-                        if (errno == EINTR || errno == ECONNABORTED)
+                        int e = errno;
+                        if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                                out_of_fds(f, e); /* paused now */
+                                return;
+                        }
+                        if (e == EINTR || e == ECONNABORTED)
                                 continue;
-                        return; /* EAGAIN, or paused */
+                        return; /* EAGAIN */
                 }
                 if (f->out_of_fds) {
                         log_notice("front door: accepting again (%llu connection(s) refused while out of file "

@@ -139,7 +139,6 @@ describe("denial of service at default limits (max_connections_per_address = 8)"
         times.push(r.ms);
       }
       t.diagnostic(`GET /api/v1/boards from 127.0.0.1 during the attack: ${times.map((x) => x.toFixed(1)).join(", ")} ms`);
-      console.log(`# dos: boards during 600 tricklers: max ${Math.max(...times).toFixed(1)} ms`);
       const m = await metrics(d.url);
       // An address keeps its newest 16 undecided connections (max_pending_per_address); the
       // tricklers never reach max_connections.
@@ -163,7 +162,6 @@ describe("denial of service at default limits (max_connections_per_address = 8)"
       const r = await timedGet(port, "/api/v1/boards");
       assert.equal(r.status, 200, JSON.stringify(r.body));
       t.diagnostic(`GET /api/v1/boards behind 100 idle connections: ${r.ms.toFixed(1)} ms`);
-      console.log(`# dos: boards behind 100 idle connections: ${r.ms.toFixed(1)} ms`);
       await waitFor(() => recs.filter((x) => x.closed).length >= 100 - 16, 5000, "the oldest idle ones evicted");
     } finally {
       destroyAll();
@@ -294,7 +292,6 @@ describe("denial of service at a low descriptor limit (nofile 256, head_timeout 
       await sleep(1000);
       const cpu = await cpuShare(d.proc.pid, 3000);
       t.diagnostic(`corrald CPU over 3 s at the fd limit: ${(cpu * 100).toFixed(1)} %`);
-      console.log(`# dos: corrald CPU at the fd limit with 1100 connections: ${(cpu * 100).toFixed(1)} %`);
       assert.ok(cpu < 0.2, `corrald used ${(cpu * 100).toFixed(1)} % CPU at the fd limit`);
       assert.match(d.stderr(), /front door: out of file descriptors \(Too many open files\)/);
       const told = recs.filter((r) => /^HTTP\/1\.1 503 [\s\S]*"out_of_file_descriptors"/.test(r.data)).length;
