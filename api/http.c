@@ -20,6 +20,7 @@
 #include "api.h"
 #include "auth.h"
 #include "config.h"
+#include "conn_budget.h"
 #include "jobs/console.h"
 #include "log.h"
 #include "registry.h"
@@ -34,7 +35,7 @@ struct http_server {
         struct frontdoor *door;
         struct http_ctx ctx;
         unsigned port;
-        atomic_uint nconn;         /* connections MHD holds now (cfg->max_connections) */
+        struct conn_budget *budget; /* HTTP + WebSocket connections per address (max_connections...) */
 };
 
 struct conn_state {
@@ -294,6 +295,19 @@ static enum MHD_Result dispatch(struct api_req *rq)
         return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", url), "No such API path '%s'.", url);
 }
 
+/* Between requests (and while an unauthenticated body arrives) a connection has head_timeout. */
+static uint64_t idle_deadline(struct http_server *s)
+{
+        return util_mono_ms() + (uint64_t)s->ctx.cfg->head_timeout_s * 1000u;
+}
+
+/* The budget's watch on conn, NULL if none. */
+static struct conn_watch *watch_of(struct http_server *s, struct MHD_Connection *conn)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return ci && ci->socket_context && ci->socket_context != s ? ci->socket_context : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -315,6 +329,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         cs->refused = identify(&pre) < 0 ||
                                       (api_upload_wanted(method, url) && pre.who.role < AUTH_ROLE_OPERATOR);
                 }
+                /* Served from now on; a refused body still has the head's deadline. */
+                conn_budget_busy(s->budget, watch_of(s, conn), !cs->refused, idle_deadline(s));
                 if (cs->refused)
                         return MHD_YES;
                 if (api_upload_wanted(method, url)) {
@@ -386,9 +402,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-        (void)cls;
-        (void)conn;
         (void)toe;
+        struct http_server *s = cls;
+        conn_budget_busy(s->budget, watch_of(s, conn), false, idle_deadline(s)); /* keep-alive: next head */
         struct conn_state *cs = *con_cls;
         if (cs) {
                 free(cs->body);
@@ -444,59 +460,83 @@ static int listen_on(const struct config *cfg, unsigned *ret_port, char *msg, si
         return fd;
 }
 
+/* MHD's view of the budget: counted by door_to_http, given back when MHD closes the socket.
+ * socket_context: the budget's watch (idle deadline between requests), or s without one. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-        (void)conn;
-        (void)socket_context;
         struct http_server *s = cls;
-        if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-                atomic_fetch_add(&s->nconn, 1);
-        else
-                atomic_fetch_sub(&s->nconn, 1);
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                /* Its head is complete (the front door saw it): the first request starts now. */
+                const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+                struct conn_watch *w = fi ? conn_budget_watch(s->budget, fi->connect_fd, idle_deadline(s)) : NULL;
+                *socket_context = w ? (void *)w : (void *)s;
+                return;
+        }
+        if (!*socket_context)
+                return;
+        if (*socket_context != s)
+                conn_budget_unwatch(s->budget, *socket_context); /* before MHD closes the fd */
+        *socket_context = NULL;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        conn_budget_put(s->budget, ci ? ci->client_addr : NULL, CONN_HTTP);
 }
 
-/* Over cfg->max_connections: answer 503 ourselves (MHD would only drop the socket) and close. */
-static void refuse_busy(int fd, unsigned limit)
+/* Count a connection handed over by the front door against max_connections (503) and
+ * max_connections_per_address (429); false when refused (fd answered and closed). */
+static bool budget_admit(struct http_server *s, int fd, const struct sockaddr *addr, enum conn_kind kind)
 {
-        char body[320], resp[640], junk[4096];
-        int bl = snprintf(body, sizeof(body),
-                          "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"corrald already serves "
-                          "its limit of %u connections (max_connections); try again shortly.\",\"details\":"
-                          "{\"limit\":%u}}}\n",
-                          limit, limit);
-        int rl = snprintf(resp, sizeof(resp),
-                          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                          "Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
-                          bl, body);
-        /* Read what was sent (peeked, still queued) so close() does not turn into a reset. */
-        while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
-                ;
-        (void)!send(fd, resp, (size_t)rl, MSG_DONTWAIT | MSG_NOSIGNAL);
-        shutdown(fd, SHUT_WR);
-        close(fd);
+        unsigned limit = s->ctx.cfg->max_connections, per_addr = s->ctx.cfg->max_connections_per_address;
+        int r = conn_budget_take(s->budget, addr, kind, limit, per_addr);
+        if (r == -EBUSY) {
+                conn_budget_refused(s->budget, CONN_REFUSED_MAX_CONNECTIONS);
+                frontdoor_refuse(fd, 503, "too_many_connections", json_pack("{s:i}", "limit", (int)limit),
+                                 "corrald already serves its limit of %u connections (max_connections); try "
+                                 "again shortly.", limit);
+                return false;
+        }
+        if (r == -EUSERS) {
+                conn_budget_refused(s->budget, CONN_REFUSED_PER_ADDRESS);
+                frontdoor_refuse(fd, 429, "too_many_connections_from_address",
+                                 json_pack("{s:i}", "limit", (int)per_addr),
+                                 "Your address already holds %u connections, its limit "
+                                 "(max_connections_per_address); close some or try again shortly.", per_addr);
+                return false;
+        }
+        if (r < 0) {
+                close(fd);
+                return false;
+        }
+        return true;
 }
 
 static void door_to_http(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
         struct http_server *s = user;
-        unsigned limit = s->ctx.cfg->max_connections;
-        if (limit && atomic_load(&s->nconn) >= limit) {
-                refuse_busy(fd, limit);
+        if (!budget_admit(s, fd, addr, CONN_HTTP))
                 return;
-        }
         /* MHD closes the socket itself when it cannot take it. */
-        if (MHD_add_connection(s->mhd, fd, addr, addrlen) != MHD_YES)
+        if (MHD_add_connection(s->mhd, fd, addr, addrlen) != MHD_YES) {
                 log_warning("HTTP: could not take a connection: %s", strerror(errno));
+                conn_budget_put(s->budget, addr, CONN_HTTP);
+        }
 }
 
 static void door_to_ws(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-        (void)addr;
-        (void)addrlen;
         struct http_server *s = user;
-        if (ws_adopt(s->ws, fd) < 0)
+        if (!budget_admit(s, fd, addr, CONN_WS))
+                return;
+        /* ws gives the budget back when the connection ends (or at once on failure) */
+        if (ws_adopt(s->ws, fd, addr, addrlen) < 0)
                 log_warning("WebSocket: could not take a connection (server busy or stopping)");
+}
+
+static void door_limits(void *user, struct frontdoor_limits *l)
+{
+        struct http_server *s = user;
+        l->head_timeout_ms = s->ctx.cfg->head_timeout_s * 1000u;
+        l->pending_per_addr = s->ctx.cfg->max_pending_per_address;
 }
 
 int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, size_t msg_size)
@@ -505,17 +545,23 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
         if (!s)
                 return -ENOMEM;
         s->ctx = *ctx;
-        atomic_init(&s->nconn, 0);
+        s->budget = s->ctx.budget = conn_budget_new();
+        if (!s->budget) {
+                free(s);
+                return -ENOMEM;
+        }
         const struct config *cfg = ctx->cfg;
         /* Tokens first: a non-loopback address without them is refused before binding. */
         int r = auth_new(cfg, &s->ctx.auth, msg, msg_size);
         if (r < 0) {
+                conn_budget_free(s->budget);
                 free(s);
                 return r;
         }
         int fd = listen_on(cfg, &s->port, msg, msg_size);
         if (fd < 0) {
                 auth_free(s->ctx.auth);
+                conn_budget_free(s->budget);
                 free(s);
                 return fd;
         }
@@ -526,7 +572,7 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
         s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
                                   MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                                  /* max_connections is enforced by door_to_http (live on reload,
+                                  /* max_connections is enforced by budget_admit (live on reload,
                                    * with a 503); MHD's own limit is only a backstop. */
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)(65536 + 64),
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -536,20 +582,23 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 snprintf(msg, msg_size, "cannot start the HTTP server (libmicrohttpd)");
                 close(fd);
                 auth_free(s->ctx.auth);
+                conn_budget_free(s->budget);
                 free(s);
                 return -ENOMEM;
         }
         struct ws_opts wo = { .registry = ctx->registry, .events = ctx->events, .cfg = cfg,
-                              .consoles = ctx->consoles, .auth = s->ctx.auth };
+                              .consoles = ctx->consoles, .auth = s->ctx.auth, .budget = s->budget };
         r = ws_start(&wo, &s->ws, msg, msg_size);
         if (r < 0) {
                 close(fd);
                 MHD_stop_daemon(s->mhd);
                 auth_free(s->ctx.auth);
+                conn_budget_free(s->budget);
                 free(s);
                 return r;
         }
-        struct frontdoor_opts fo = { .listen_fd = fd, .to_http = door_to_http, .to_ws = door_to_ws, .user = s };
+        struct frontdoor_opts fo = { .listen_fd = fd, .to_http = door_to_http, .to_ws = door_to_ws,
+                                     .limits = door_limits, .budget = s->budget, .user = s };
         r = frontdoor_start(&fo, &s->door);
         if (r < 0) {
                 snprintf(msg, msg_size, "cannot start the accept thread: %s", strerror(-r));
@@ -557,6 +606,7 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 ws_stop(s->ws);
                 MHD_stop_daemon(s->mhd);
                 auth_free(s->ctx.auth);
+                conn_budget_free(s->budget);
                 free(s);
                 return r;
         }
@@ -578,6 +628,7 @@ struct http_server *http_stop(struct http_server *s)
         routes_reservations_shutdown(&s->ctx); /* no suspended request outlives MHD */
         MHD_stop_daemon(s->mhd);
         auth_free(s->ctx.auth);
+        conn_budget_free(s->budget); /* after every connection closed */
         free(s);
         return NULL;
 }

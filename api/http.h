@@ -22,6 +22,7 @@ struct http_ctx {
         const struct config *cfg;   /* borrowed; replaced on reload under the daemon's control */
         const char *version;
         struct auth *auth;          /* set by http_start (from cfg's tokens); callers leave it NULL */
+        struct conn_budget *budget; /* set by http_start: connections and refusals (/metrics) */
 };
 
 /* Start listening on cfg->listen_host:listen_port. msg gets a plain reason on failure; -EPERM

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "conn_budget.h"
 #include "events.h"
 #include "registry.h"
 #include "store.h"
@@ -87,6 +88,24 @@ enum MHD_Result routes_metrics(struct api_req *rq)
         appendf(&b, &len, &cap, "# HELP corral_jobs_active Jobs queued or running now.\n# TYPE corral_jobs_active gauge\n"
                                 "corral_jobs_active{state=\"queued\"} %u\ncorral_jobs_active{state=\"running\"} %u\n",
                 st.jobs_queued, st.jobs_running);
+        if (rq->ctx->budget) {
+                struct conn_budget_stats cs;
+                conn_budget_stats(rq->ctx->budget, &cs);
+                appendf(&b, &len, &cap,
+                        "# HELP corral_connections Connections held now (pending: no complete request head yet).\n"
+                        "# TYPE corral_connections gauge\ncorral_connections{kind=\"http\"} %u\n"
+                        "corral_connections{kind=\"ws\"} %u\ncorral_connections{kind=\"pending\"} %u\n"
+                        "# HELP corral_connections_refused_total Connections refused or closed before being "
+                        "served, by reason.\n# TYPE corral_connections_refused_total counter\n",
+                        cs.open[CONN_HTTP], cs.open[CONN_WS], cs.pending);
+                for (int i = 0; i < CONN_REFUSALS; i++)
+                        appendf(&b, &len, &cap, "corral_connections_refused_total{reason=\"%s\"} %llu\n",
+                                conn_refusal_name((enum conn_refusal)i), (unsigned long long)cs.refused[i]);
+                appendf(&b, &len, &cap,
+                        "# HELP corral_accept_pauses_total Times accepting paused because corrald ran out of file "
+                        "descriptors.\n# TYPE corral_accept_pauses_total counter\ncorral_accept_pauses_total %llu\n",
+                        (unsigned long long)cs.accept_pauses);
+        }
         return api_reply_text(rq, 200, "text/plain; version=0.0.4", b);
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conn_budget.h"
 #include "jobs/console.h"
 #include "log.h"
 #include "registry.h"
@@ -385,16 +386,25 @@ static void session_close(struct ws_server *s, struct ws_session *ss)
  * session has something to send. */
 static void on_wake(struct ws_server *s)
 {
-        int fds[WS_ADOPT_QUEUE];
+        struct ws_adoptee *q = s->adopting;
         pthread_mutex_lock(&s->mu);
         s->wake_pending = false;
         unsigned n = s->nadopt;
-        memcpy(fds, s->adopt, n * sizeof(fds[0]));
+        memcpy(q, s->adopt, n * sizeof(q[0]));
         s->nadopt = 0;
         pthread_mutex_unlock(&s->mu);
-        for (unsigned i = 0; i < n; i++)
-                if (!lws_adopt_socket_vhost(s->vhost, fds[i])) /* closes the fd on failure */
+        for (unsigned i = 0; i < n; i++) {
+                struct lws *wsi = lws_adopt_socket_vhost(s->vhost, q[i].fd); /* closes the fd on failure */
+                struct sockaddr_storage *key = wsi ? malloc(sizeof(*key)) : NULL;
+                if (key) { /* given back in LWS_CALLBACK_WSI_DESTROY */
+                        memcpy(key, &q[i].addr, sizeof(*key));
+                        lws_set_opaque_user_data(wsi, key);
+                } else {
+                        conn_budget_put(s->o.budget, (struct sockaddr *)&q[i].addr, CONN_WS);
+                }
+                if (!wsi)
                         log_warning("WebSocket: could not adopt a connection");
+        }
         for (struct ws_session *ss = s->sessions; ss; ss = ss->next) {
                 bool pending = ss->nreplies ||
                                (ss->kind == WS_CONSOLE ? ws_console_pending(ss) : ws_events_pending(ss));
@@ -414,6 +424,15 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                 return 0;
         case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
                 return confirm_upgrade(s, wsi);
+        case LWS_CALLBACK_WSI_DESTROY: {
+                struct sockaddr_storage *key = lws_get_opaque_user_data(wsi);
+                if (key) {
+                        lws_set_opaque_user_data(wsi, NULL);
+                        conn_budget_put(s->o.budget, (struct sockaddr *)key, CONN_WS);
+                        free(key);
+                }
+                return 0;
+        }
         case LWS_CALLBACK_HTTP:
                 /* A plain request on a connection that started with /ws/... */
                 if (http_error(wsi, 426, "upgrade_required",
@@ -516,9 +535,11 @@ int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t 
         return 0;
 }
 
-int ws_adopt(struct ws_server *s, int fd)
+int ws_adopt(struct ws_server *s, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
         int r = 0, sndbuf = WS_SNDBUF;
+        struct ws_adoptee a = { .fd = fd };
+        memcpy(&a.addr, addr, addrlen < sizeof(a.addr) ? addrlen : sizeof(a.addr));
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         pthread_mutex_lock(&s->mu);
         if (!s->live)
@@ -526,14 +547,16 @@ int ws_adopt(struct ws_server *s, int fd)
         else if (s->nadopt == WS_ADOPT_QUEUE)
                 r = -EAGAIN;
         else
-                s->adopt[s->nadopt++] = fd;
+                s->adopt[s->nadopt++] = a;
         if (r == 0 && !s->wake_pending) {
                 s->wake_pending = true;
                 lws_cancel_service(s->ctx);
         }
         pthread_mutex_unlock(&s->mu);
-        if (r < 0)
+        if (r < 0) {
                 close(fd);
+                conn_budget_put(s->o.budget, addr, CONN_WS);
+        }
         return r;
 }
 
@@ -549,8 +572,10 @@ struct ws_server *ws_stop(struct ws_server *s)
         }
         pthread_mutex_lock(&s->mu);
         s->live = false; /* console wakes from workers are ignored from now on */
-        for (unsigned i = 0; i < s->nadopt; i++)
-                close(s->adopt[i]);
+        for (unsigned i = 0; i < s->nadopt; i++) {
+                close(s->adopt[i].fd);
+                conn_budget_put(s->o.budget, (struct sockaddr *)&s->adopt[i].addr, CONN_WS);
+        }
         s->nadopt = 0;
         pthread_mutex_unlock(&s->mu);
         if (s->ctx)

@@ -5,6 +5,7 @@
 #define CORRAL_WS_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct registry;
 struct events;
@@ -12,6 +13,7 @@ struct config;
 struct console_dir;
 struct ws_server;
 struct auth;
+struct conn_budget;
 
 struct ws_opts {
         struct registry *registry;     /* borrowed: board lookups */
@@ -19,14 +21,16 @@ struct ws_opts {
         const struct config *cfg;      /* borrowed: ws_origins, max_viewers */
         struct console_dir *consoles;  /* borrowed: where the workers' consoles are */
         struct auth *auth;             /* borrowed: who may open a socket (viewer), write (operator) */
+        struct conn_budget *budget;    /* borrowed: each adopted socket was counted (CONN_WS) */
 };
 
 /* Create the lws context (no listener), subscribe to events and start the service thread.
  * msg gets a plain reason on failure. */
 int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t msg_size);
-/* Hand over an accepted socket whose first request is for /ws/...; lws does the handshake.
- * Safe from any thread. Takes the fd in every case (closed on failure: -ESHUTDOWN, -EAGAIN). */
-int ws_adopt(struct ws_server *s, int fd);
+/* Hand over an accepted socket from addr whose first request is for /ws/...; lws does the
+ * handshake. Safe from any thread. Takes the fd in every case (closed on failure: -ESHUTDOWN,
+ * -EAGAIN) and the budget's count for it (given back when the connection ends or at once). */
+int ws_adopt(struct ws_server *s, int fd, const struct sockaddr *addr, socklen_t addrlen);
 /* Stop the thread, close every session, free. NULL-safe; returns NULL. */
 struct ws_server *ws_stop(struct ws_server *s);
 

@@ -1,150 +1,359 @@
-/* Front door thread: poll(listen socket, undecided connections, stop eventfd); classify each
- * connection by its peeked request line; hand it over. Connections whose first bytes arrive in
- * pieces are re-peeked every few milliseconds (peeked data keeps poll() readable). */
+/* Front door thread: epoll over the listen socket, undecided connections (edge-triggered, so
+ * every new segment wakes it although peeked bytes stay queued) and the stop eventfd; classify
+ * each connection by its peeked request head once complete; enforce the head deadline, the
+ * per-address and table caps, and survive running out of file descriptors. */
 #include "ws_frontdoor.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#define RECHECK_MS 5
+#include "log.h"
+#include "util.h"
+
+#define ACCEPT_BATCH 64 /* accepts per wake, so deadlines and heads are served in between */
+#define SWEEP_MS 250    /* while connections are pending: per-address caps enforced this often */
+#define GRACE_MS 1000   /* younger connections are never evicted by the per-address cap (bursts) */
+#define REAP_MS 1000    /* conn_budget_reap (idle HTTP keep-alive connections) this often */
+#define TAG_STOP UINT64_MAX
+#define TAG_LISTEN (UINT64_MAX - 1)
 
 struct pending {
-        int fd;
+        int fd;                         /* -1: free slot */
         struct sockaddr_storage addr;
         socklen_t addrlen;
-        uint64_t deadline, recheck;
+        uint64_t accepted, deadline;
 };
 
 struct frontdoor {
         struct frontdoor_opts o;
-        int stop_fd;
+        int stop_fd, ep, reserve_fd;
         pthread_t thread;
         struct pending pend[FRONTDOOR_PENDING_MAX];
-        size_t npend;
+        unsigned npend;
+        uint64_t paused_until;          /* accepting paused (out of descriptors) until then */
+        bool out_of_fds;                /* logged once per episode */
+        uint64_t fd_refused;            /* refused in this episode */
+        uint64_t next_sweep, next_reap;
 };
 
 static uint64_t now_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        return util_mono_ms();
 }
 
 enum frontdoor_route frontdoor_classify(const char *buf, size_t len)
 {
         static const char ws[] = "GET /ws/";
-        size_t k = len < sizeof(ws) - 1 ? len : sizeof(ws) - 1;
-        if (memcmp(buf, ws, k))
-                return FRONTDOOR_HTTP;
-        if (k < sizeof(ws) - 1)
-                return len >= FRONTDOOR_PEEK_MAX ? FRONTDOOR_HTTP : FRONTDOOR_MORE;
-        /* "GET /ws/..." : wait for the whole line so a cut-off line still goes somewhere sane. */
-        if (!memchr(buf, '\n', len))
-                return len >= FRONTDOOR_PEEK_MAX ? FRONTDOOR_HTTP : FRONTDOOR_MORE;
-        return FRONTDOOR_WS;
+        bool done = false;
+        for (size_t i = 0; i + 1 < len && !done; i++) /* "\r\n\r\n" or a bare "\n\n" */
+                done = buf[i] == '\n' && (buf[i + 1] == '\n' || (buf[i + 1] == '\r' && i + 2 < len && buf[i + 2] == '\n'));
+        if (!done)
+                return len >= FRONTDOOR_HEAD_MAX ? FRONTDOOR_TOO_LARGE : FRONTDOOR_MORE;
+        return len >= sizeof(ws) - 1 && !memcmp(buf, ws, sizeof(ws) - 1) ? FRONTDOOR_WS : FRONTDOOR_HTTP;
 }
 
-static void drop_pending(struct frontdoor *f, size_t i)
+void frontdoor_refuse(int fd, unsigned status, const char *code, json_t *details, const char *fmt, ...)
 {
-        f->pend[i] = f->pend[--f->npend];
+        char msg[512], head[256], junk[4096];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        json_t *j = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", msg, "details",
+                              details ? details : json_object());
+        char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        const char *reason = status == 408 ? "Request Timeout" : status == 429 ? "Too Many Requests"
+                           : status == 431 ? "Request Header Fields Too Large" : "Service Unavailable";
+        size_t bl = body ? strlen(body) : 0;
+        int hl = snprintf(head, sizeof(head),
+                          "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s"
+                          "Connection: close\r\n\r\n",
+                          status, reason, bl + 1, status == 429 || status == 503 ? "Retry-After: 1\r\n" : "");
+        /* Read what was sent (peeked, still queued) so close() does not turn into a reset. */
+        while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+                ;
+        struct iovec iov[3] = { { head, (size_t)hl }, { body ? body : (char *)"", bl }, { (char *)"\n", 1 } };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 3 };
+        (void)!sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+        free(body);
+        shutdown(fd, SHUT_WR);
+        close(fd);
 }
 
-static void hand_over(struct frontdoor *f, size_t i, enum frontdoor_route route)
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+        if (a->ss_family != b->ss_family)
+                return false;
+        if (a->ss_family == AF_INET)
+                return !memcmp(&((const struct sockaddr_in *)a)->sin_addr, &((const struct sockaddr_in *)b)->sin_addr, 4);
+        if (a->ss_family == AF_INET6)
+                return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr,
+                               16);
+        return true;
+}
+
+static void free_slot(struct frontdoor *f, unsigned i)
+{
+        epoll_ctl(f->ep, EPOLL_CTL_DEL, f->pend[i].fd, NULL);
+        f->pend[i].fd = -1;
+        f->npend--;
+        conn_budget_set_pending(f->o.budget, f->npend);
+}
+
+static void close_pending(struct frontdoor *f, unsigned i)
+{
+        int fd = f->pend[i].fd;
+        free_slot(f, i);
+        close(fd);
+}
+
+static void evict(struct frontdoor *f, unsigned i, enum conn_refusal why, unsigned limit)
+{
+        int fd = f->pend[i].fd;
+        free_slot(f, i);
+        conn_budget_refused(f->o.budget, why);
+        if (why == CONN_REFUSED_PENDING_ADDRESS)
+                frontdoor_refuse(fd, 429, "too_many_pending", json_pack("{s:i}", "limit", (int)limit),
+                                 "Closed: this address opened more than %u connections that have not sent a "
+                                 "complete request (max_pending_per_address); the oldest goes.", limit);
+        else
+                frontdoor_refuse(fd, 503, "too_many_pending", json_pack("{s:i}", "limit", FRONTDOOR_PENDING_MAX),
+                                 "Closed: corrald holds %d connections that have not sent a complete request; "
+                                 "the oldest goes.", FRONTDOOR_PENDING_MAX);
+}
+
+static void hand_over(struct frontdoor *f, unsigned i, enum frontdoor_route route)
 {
         struct pending p = f->pend[i];
-        drop_pending(f, i);
+        free_slot(f, i);
         if (route == FRONTDOOR_WS)
                 f->o.to_ws(f->o.user, p.fd, (struct sockaddr *)&p.addr, p.addrlen);
         else
                 f->o.to_http(f->o.user, p.fd, (struct sockaddr *)&p.addr, p.addrlen);
 }
 
-static void accept_all(struct frontdoor *f)
+/* Peek at pending connection i (hup: the peer shut its side). */
+static void peek_one(struct frontdoor *f, unsigned i, bool hup)
 {
-        while (f->npend < FRONTDOOR_PENDING_MAX) {
-                struct pending *p = &f->pend[f->npend];
-                p->addrlen = sizeof(p->addr);
-                int fd = accept4(f->o.listen_fd, (struct sockaddr *)&p->addr, &p->addrlen, SOCK_CLOEXEC);
-                if (fd < 0)
-                        return; /* EAGAIN, or a connection that died before we got it */
-                p->fd = fd;
-                p->deadline = now_ms() + FRONTDOOR_PEEK_TIMEOUT_MS;
-                p->recheck = 0;
-                f->npend++;
-        }
-}
-
-/* Peek at pending connection i; returns true when it was handed over or closed. */
-static bool peek_one(struct frontdoor *f, size_t i)
-{
-        char buf[FRONTDOOR_PEEK_MAX];
+        char buf[FRONTDOOR_HEAD_MAX];
         struct pending *p = &f->pend[i];
         ssize_t n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-                close(p->fd); /* gone before saying anything */
-                drop_pending(f, i);
-                return true;
+                close_pending(f, i); /* gone before saying anything */
+                return;
         }
         if (n < 0)
-                return false;
+                return;
         enum frontdoor_route r = frontdoor_classify(buf, (size_t)n);
         if (r == FRONTDOOR_MORE) {
-                p->recheck = now_ms() + RECHECK_MS; /* the peeked bytes keep poll() readable */
-                return false;
+                if (hup)
+                        close_pending(f, i); /* it will never complete its head */
+                return;
+        }
+        if (r == FRONTDOOR_TOO_LARGE) {
+                int fd = p->fd;
+                free_slot(f, i);
+                conn_budget_refused(f->o.budget, CONN_REFUSED_HEAD_TOO_LARGE);
+                frontdoor_refuse(fd, 431, "header_too_large", json_pack("{s:i}", "limit_bytes", FRONTDOOR_HEAD_MAX),
+                                 "The request head is larger than %d bytes.", FRONTDOOR_HEAD_MAX);
+                return;
         }
         hand_over(f, i, r);
-        return true;
+}
+
+/* Out of descriptors: refuse one waiting connection through the reserve descriptor (so the
+ * client hears why instead of hanging) and pause accepting; never spin on accept4. */
+static void out_of_fds(struct frontdoor *f, int err)
+{
+        if (!f->out_of_fds)
+                log_warning("front door: out of file descriptors (%s); refusing new connections and pausing "
+                            "accepts for %d ms at a time until some close", strerror(err), FRONTDOOR_PAUSE_MS);
+        f->out_of_fds = true;
+        if (f->reserve_fd >= 0) {
+                close(f->reserve_fd);
+                f->reserve_fd = -1;
+                int fd = accept4(f->o.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd >= 0) {
+                        f->fd_refused++;
+                        conn_budget_refused(f->o.budget, CONN_REFUSED_FD_LIMIT);
+                        frontdoor_refuse(fd, 503, "out_of_file_descriptors", NULL,
+                                         "corrald has run out of file descriptors; try again shortly.");
+                }
+                f->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        conn_budget_accept_paused(f->o.budget);
+        f->paused_until = now_ms() + FRONTDOOR_PAUSE_MS;
+        struct epoll_event ev = { .events = 0, .data.u64 = TAG_LISTEN };
+        epoll_ctl(f->ep, EPOLL_CTL_MOD, f->o.listen_fd, &ev);
+}
+
+static void admit(struct frontdoor *f, int fd, const struct sockaddr_storage *addr, socklen_t addrlen)
+{
+        struct frontdoor_limits lim;
+        f->o.limits(f->o.user, &lim);
+        uint64_t now = now_ms();
+        if (f->npend == FRONTDOOR_PENDING_MAX) { /* full: the oldest of all goes */
+                unsigned oldest = 0;
+                for (unsigned i = 1; i < FRONTDOOR_PENDING_MAX; i++)
+                        if (f->pend[i].accepted < f->pend[oldest].accepted)
+                                oldest = i;
+                evict(f, oldest, CONN_REFUSED_PENDING_FULL, 0);
+        }
+        unsigned i = 0;
+        while (f->pend[i].fd >= 0)
+                i++;
+        struct pending *p = &f->pend[i];
+        p->fd = fd;
+        memcpy(&p->addr, addr, sizeof(*addr));
+        p->addrlen = addrlen;
+        p->accepted = now;
+        p->deadline = now + lim.head_timeout_ms;
+        /* Edge-triggered: every arriving segment wakes us although the peeked bytes stay queued;
+         * bytes already there when added produce the first event. */
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = i };
+        if (epoll_ctl(f->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                close(fd);
+                p->fd = -1;
+                return;
+        }
+        f->npend++;
+        conn_budget_set_pending(f->o.budget, f->npend);
+}
+
+static void accept_some(struct frontdoor *f)
+{
+        for (int k = 0; k < ACCEPT_BATCH; k++) {
+                struct sockaddr_storage ss;
+                socklen_t sl = sizeof(ss);
+                int fd = accept4(f->o.listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+                if (fd < 0) {
+                        int e = errno;
+                        if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                                out_of_fds(f, e); /* paused now */
+                                return;
+                        }
+                        if (e == EINTR || e == ECONNABORTED)
+                                continue;
+                        return; /* EAGAIN */
+                }
+                if (f->out_of_fds) {
+                        log_notice("front door: accepting again (%llu connection(s) refused while out of file "
+                                   "descriptors)", (unsigned long long)f->fd_refused);
+                        f->out_of_fds = false;
+                        f->fd_refused = 0;
+                }
+                admit(f, fd, &ss, sl);
+        }
+}
+
+static int by_age_desc(const void *a, const void *b, void *arg)
+{
+        const struct pending *p = arg;
+        uint64_t x = p[*(const unsigned *)a].accepted, y = p[*(const unsigned *)b].accepted;
+        return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Per-address cap: an address keeps its newest pending_per_addr undecided connections; older
+ * ones past the grace period are evicted (bursts of real clients complete their heads first). */
+static void sweep(struct frontdoor *f, uint64_t now)
+{
+        struct frontdoor_limits lim;
+        f->o.limits(f->o.user, &lim);
+        unsigned idx[FRONTDOOR_PENDING_MAX], n = 0;
+        for (unsigned i = 0; i < FRONTDOOR_PENDING_MAX; i++)
+                if (f->pend[i].fd >= 0)
+                        idx[n++] = i;
+        if (n <= lim.pending_per_addr)
+                return;
+        qsort_r(idx, n, sizeof(idx[0]), by_age_desc, f->pend); /* newest first */
+        bool gone[FRONTDOOR_PENDING_MAX] = { false };
+        for (unsigned k = 0; k < n; k++) {
+                unsigned same = 0;
+                for (unsigned j = 0; j < k; j++)
+                        same += same_ip(&f->pend[idx[j]].addr, &f->pend[idx[k]].addr);
+                gone[k] = same >= lim.pending_per_addr && f->pend[idx[k]].accepted + GRACE_MS <= now;
+        }
+        for (unsigned k = 0; k < n; k++)
+                if (gone[k])
+                        evict(f, idx[k], CONN_REFUSED_PENDING_ADDRESS, lim.pending_per_addr);
+}
+
+static void expire(struct frontdoor *f, uint64_t now)
+{
+        for (unsigned i = 0; i < FRONTDOOR_PENDING_MAX; i++) {
+                if (f->pend[i].fd < 0 || f->pend[i].deadline > now)
+                        continue;
+                int fd = f->pend[i].fd;
+                unsigned ms = (unsigned)(f->pend[i].deadline - f->pend[i].accepted);
+                free_slot(f, i);
+                conn_budget_refused(f->o.budget, CONN_REFUSED_HEAD_TIMEOUT);
+                frontdoor_refuse(fd, 408, "request_timeout", json_pack("{s:i}", "head_timeout_ms", (int)ms),
+                                 "The request head did not arrive within %u ms of connecting (head_timeout).", ms);
+        }
 }
 
 static void *door_main(void *arg)
 {
         struct frontdoor *f = arg;
-        struct pollfd pfd[2 + FRONTDOOR_PENDING_MAX];
-        size_t map[FRONTDOOR_PENDING_MAX];
+        struct epoll_event evs[64];
         for (;;) {
-                uint64_t now = now_ms();
-                int timeout = -1;
-                nfds_t n = 0;
-                pfd[n++] = (struct pollfd){ .fd = f->stop_fd, .events = POLLIN };
-                if (f->npend < FRONTDOOR_PENDING_MAX)
-                        pfd[n++] = (struct pollfd){ .fd = f->o.listen_fd, .events = POLLIN };
-                nfds_t first = n;
-                for (size_t i = 0; i < f->npend; i++) {
-                        uint64_t next = f->pend[i].deadline;
-                        if (f->pend[i].recheck > now) {
-                                if (f->pend[i].recheck < next)
-                                        next = f->pend[i].recheck;
-                        } else {
-                                map[n - first] = i;
-                                pfd[n++] = (struct pollfd){ .fd = f->pend[i].fd, .events = POLLIN };
-                        }
-                        int left = next > now ? (int)(next - now) : 0;
-                        if (timeout < 0 || left < timeout)
-                                timeout = left;
+                uint64_t now = now_ms(), next = UINT64_MAX;
+                for (unsigned i = 0; i < FRONTDOOR_PENDING_MAX; i++)
+                        if (f->pend[i].fd >= 0 && f->pend[i].deadline < next)
+                                next = f->pend[i].deadline;
+                if (f->paused_until && f->paused_until < next)
+                        next = f->paused_until;
+                if (f->npend && now + SWEEP_MS < next)
+                        next = now + SWEEP_MS;
+                if (f->next_reap < next)
+                        next = f->next_reap;
+                int timeout = next == UINT64_MAX ? -1 : next > now ? (int)(next - now) : 0;
+                int n = epoll_wait(f->ep, evs, 64, timeout);
+                if (n < 0 && errno != EINTR)
+                        break;
+                bool stop = false, listen_ready = false;
+                for (int k = 0; k < n; k++) {
+                        uint64_t tag = evs[k].data.u64;
+                        if (tag == TAG_STOP)
+                                stop = true;
+                        else if (tag == TAG_LISTEN)
+                                listen_ready = true;
+                        else if (tag < FRONTDOOR_PENDING_MAX && f->pend[tag].fd >= 0)
+                                peek_one(f, (unsigned)tag, evs[k].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
                 }
-                int r = poll(pfd, n, timeout);
-                if (r < 0 && errno != EINTR)
+                if (stop)
                         break;
-                if (pfd[0].revents)
-                        break;
-                /* Pending connections first, highest index first so removals keep the map valid. */
-                for (nfds_t k = n; k > first; k--)
-                        if (pfd[k - 1].revents)
-                                peek_one(f, map[k - 1 - first]);
                 now = now_ms();
-                for (size_t i = f->npend; i > 0; i--)
-                        if (f->pend[i - 1].deadline <= now)
-                                hand_over(f, i - 1, FRONTDOOR_HTTP); /* silent: HTTP times it out */
-                if (first == 2 && pfd[1].revents)
-                        accept_all(f);
+                expire(f, now);
+                if (now >= f->next_sweep) {
+                        sweep(f, now);
+                        f->next_sweep = now + SWEEP_MS;
+                }
+                if (now >= f->next_reap) {
+                        conn_budget_reap(f->o.budget, now);
+                        f->next_reap = now + REAP_MS;
+                }
+                if (f->paused_until && f->paused_until <= now) {
+                        f->paused_until = 0;
+                        struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_LISTEN };
+                        epoll_ctl(f->ep, EPOLL_CTL_MOD, f->o.listen_fd, &ev);
+                        listen_ready = true;
+                }
+                if (listen_ready && !f->paused_until)
+                        accept_some(f);
         }
         return NULL;
 }
@@ -155,17 +364,28 @@ int frontdoor_start(const struct frontdoor_opts *o, struct frontdoor **ret)
         if (!f)
                 return -ENOMEM;
         f->o = *o;
+        for (unsigned i = 0; i < FRONTDOOR_PENDING_MAX; i++)
+                f->pend[i].fd = -1;
         f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (f->stop_fd < 0) {
-                int e = errno;
+        f->ep = epoll_create1(EPOLL_CLOEXEC);
+        f->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        struct epoll_event es = { .events = EPOLLIN, .data.u64 = TAG_STOP };
+        struct epoll_event el = { .events = EPOLLIN, .data.u64 = TAG_LISTEN };
+        int r = 0;
+        if (f->stop_fd < 0 || f->ep < 0 || f->reserve_fd < 0 || epoll_ctl(f->ep, EPOLL_CTL_ADD, f->stop_fd, &es) < 0 ||
+            epoll_ctl(f->ep, EPOLL_CTL_ADD, o->listen_fd, &el) < 0)
+                r = -errno;
+        else
+                r = -pthread_create(&f->thread, NULL, door_main, f);
+        if (r < 0) {
+                if (f->stop_fd >= 0)
+                        close(f->stop_fd);
+                if (f->ep >= 0)
+                        close(f->ep);
+                if (f->reserve_fd >= 0)
+                        close(f->reserve_fd);
                 free(f);
-                return -e;
-        }
-        int r = pthread_create(&f->thread, NULL, door_main, f);
-        if (r) {
-                close(f->stop_fd);
-                free(f);
-                return -r;
+                return r;
         }
         *ret = f;
         return 0;
@@ -180,10 +400,14 @@ struct frontdoor *frontdoor_stop(struct frontdoor *f)
                 /* an eventfd write only fails on overflow, which a single write cannot cause */
         }
         pthread_join(f->thread, NULL);
-        for (size_t i = 0; i < f->npend; i++)
-                close(f->pend[i].fd);
+        for (unsigned i = 0; i < FRONTDOOR_PENDING_MAX; i++)
+                if (f->pend[i].fd >= 0)
+                        close(f->pend[i].fd);
         close(f->o.listen_fd);
         close(f->stop_fd);
+        close(f->ep);
+        if (f->reserve_fd >= 0)
+                close(f->reserve_fd);
         free(f);
         return NULL;
 }

@@ -1,31 +1,52 @@
-/* The front door: corrald's one listening socket for people. A thread accepts, peeks at each
- * connection's request line (recv MSG_PEEK, bounded in size and time) and hands GET /ws/...
- * to the WebSocket server and everything else to the HTTP server. A keep-alive connection stays
- * with whichever server got its first request. */
+/* The front door: corrald's one listening socket for people. A thread accepts and holds each
+ * connection until its whole request head has arrived (recv MSG_PEEK, bounded in size and in
+ * time from accept), then hands GET /ws/... to the WebSocket server and everything else to the
+ * HTTP server, which thus never wait on a slow head. A keep-alive connection stays with whichever
+ * server got its first request. Idle or trickling connections cannot hold the door: each has a
+ * deadline, one address keeps at most max_pending_per_address undecided ones (a new one evicts
+ * its oldest), and a full table evicts the oldest of all. Out of file descriptors, it refuses
+ * one connection through a reserve descriptor and pauses accepting instead of spinning. */
 #ifndef CORRAL_WS_FRONTDOOR_H
 #define CORRAL_WS_FRONTDOOR_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define FRONTDOOR_PEEK_MAX 2048        /* a request line longer than this goes to HTTP (414 there) */
-#define FRONTDOOR_PEEK_TIMEOUT_MS 10000 /* silent connections go to HTTP after this (its timeout) */
-#define FRONTDOOR_PENDING_MAX 64       /* undecided connections; beyond this accepting waits */
+#include "conn_budget.h"
+
+#define FRONTDOOR_HEAD_MAX 16384       /* a request head longer than this: 431 */
+#define FRONTDOOR_PENDING_MAX 256      /* undecided connections; when full the oldest is evicted */
+#define FRONTDOOR_PAUSE_MS 100         /* accepting pauses this long when out of descriptors */
 
 struct frontdoor;
 
 /* Receives an accepted socket it now owns (it must close it, also on failure). */
 typedef void (*frontdoor_fn)(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen);
 
+struct frontdoor_limits {
+        unsigned head_timeout_ms;       /* accept to the end of the request head */
+        unsigned pending_per_addr;      /* undecided connections per client address */
+};
+
 struct frontdoor_opts {
         int listen_fd;          /* bound and listening; the front door owns it once started */
         frontdoor_fn to_http, to_ws;
+        /* The limits now (read at every accept, so a reload applies to new connections). */
+        void (*limits)(void *user, struct frontdoor_limits *l);
+        struct conn_budget *budget; /* borrowed: refusal counters, pending gauge; reaped each second */
         void *user;
 };
 
-enum frontdoor_route { FRONTDOOR_MORE, FRONTDOOR_HTTP, FRONTDOOR_WS };
-/* Pure: where a connection whose first bytes are buf goes (MORE: not enough bytes yet). */
+enum frontdoor_route { FRONTDOOR_MORE, FRONTDOOR_HTTP, FRONTDOOR_WS, FRONTDOOR_TOO_LARGE };
+/* Pure: where a connection whose first bytes are buf goes (MORE: the head is not complete yet;
+ * TOO_LARGE: FRONTDOOR_HEAD_MAX bytes and still no end of the head). */
 enum frontdoor_route frontdoor_classify(const char *buf, size_t len);
+
+/* Answer fd with an HTTP error (JSON body {"error":{code,message,details}}, Connection: close,
+ * Retry-After: 1 for 429/503) without blocking, and close it. Takes details (may be NULL). */
+void frontdoor_refuse(int fd, unsigned status, const char *code, json_t *details, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
 
 int frontdoor_start(const struct frontdoor_opts *o, struct frontdoor **ret);
 /* Stop accepting, close undecided connections and the listening socket. NULL-safe; NULL. */

@@ -67,7 +67,10 @@ struct ws_server {
         atomic_bool stop;
         pthread_mutex_t mu;             /* live, wake_pending, adopt queue */
         bool live, wake_pending;
-        int adopt[WS_ADOPT_QUEUE];
+        struct ws_adoptee {
+                int fd;
+                struct sockaddr_storage addr; /* its budget key */
+        } adopt[WS_ADOPT_QUEUE], adopting[WS_ADOPT_QUEUE]; /* adopting: service thread's copy */
         unsigned nadopt;
         struct ws_session *sessions;    /* service thread only */
         struct ws_evring ev;

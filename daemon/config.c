@@ -32,6 +32,9 @@ void config_defaults(struct config *c)
         c->max_viewers = CONSOLE_MAX_VIEWERS;
         c->max_log_lines = STORE_JOB_LOG_MAX_LINES;
         c->max_connections = 512;
+        c->max_connections_per_address = 256;
+        c->max_pending_per_address = 16;
+        c->head_timeout_s = 10;
 }
 
 static char *trim(char *s)
@@ -308,6 +311,27 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
         if (!strcmp(k, "max_connections")) {
                 if (parse_uint(v, 1, 65536, &c->max_connections) < 0) {
                         snprintf(err, es, "'max_connections' must be a whole number from 1 to 65536, not '%s'", v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "max_connections_per_address")) {
+                if (parse_uint(v, 1, 65536, &c->max_connections_per_address) < 0) {
+                        snprintf(err, es, "'%s' must be a whole number from 1 to 65536, not '%s'", k, v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "max_pending_per_address")) { /* up to the front door's table (256) */
+                if (parse_uint(v, 1, 256, &c->max_pending_per_address) < 0) {
+                        snprintf(err, es, "'%s' must be a whole number from 1 to 256, not '%s'", k, v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "head_timeout")) {
+                if (parse_uint(v, 1, 300, &c->head_timeout_s) < 0) {
+                        snprintf(err, es, "'head_timeout' must be a whole number of seconds from 1 to 300, not '%s'", v);
                         return -EINVAL;
                 }
                 return 0;

@@ -43,7 +43,10 @@ struct config {
         unsigned max_queued_jobs;/* per port */
         unsigned max_viewers;    /* WebSocket viewers per board console (<= CONSOLE_MAX_VIEWERS) */
         unsigned max_log_lines;  /* stored log lines per job, then one truncation marker */
-        unsigned max_connections;/* concurrent HTTP connections (the MHD side) */
+        unsigned max_connections;/* concurrent HTTP + WebSocket connections (after the front door) */
+        unsigned max_connections_per_address; /* of those, from one client address */
+        unsigned max_pending_per_address;     /* connections without a complete request head yet */
+        unsigned head_timeout_s; /* accept to the end of the request head, else 408 and closed */
         struct config_port ports[CONFIG_MAX_PORTS];
         size_t nports;
         struct config_usb_id usb_allow[CONFIG_MAX_USB_IDS], usb_deny[CONFIG_MAX_USB_IDS];

@@ -274,6 +274,9 @@ int main(int argc, char **argv)
                                 cfg.max_viewers = newcfg.max_viewers;
                                 cfg.max_log_lines = newcfg.max_log_lines;
                                 cfg.max_connections = newcfg.max_connections;
+                                cfg.max_connections_per_address = newcfg.max_connections_per_address;
+                                cfg.max_pending_per_address = newcfg.max_pending_per_address;
+                                cfg.head_timeout_s = newcfg.head_timeout_s;
                                 store_set_job_log_max(store, cfg.max_log_lines);
                                 if (http_reload(http, &newcfg, msg, sizeof(msg)) < 0)
                                         log_error("tokens not reloaded, keeping the running ones: %s", msg);

@@ -49,7 +49,7 @@ describe("limits", () => {
     dir = mkdtempSync(path.join(tmpdir(), "corral-limits-"));
     writeFileSync(path.join(dir, "corrald.conf"), [
       "max_body = 1K", "max_upload = 4K", "max_viewers = 2", "max_queued_jobs = 1", "max_log_lines = 3",
-      "max_connections = 3", ""].join("\n"));
+      "max_connections = 6", ""].join("\n"));
     q1 = await silentServer(); q2 = await silentServer(); q3 = await silentServer();
     d = await startCorrald({ args: ["--config", path.join(dir, "corrald.conf"),
       "--port", `queue=socket://127.0.0.1:${q1.port},family=micropython`,
@@ -121,22 +121,23 @@ describe("limits", () => {
 
   test("connections beyond max_connections get a 503 too_many_connections", async () => {
     const { port } = new URL(d.url);
-    // Three connections that started a request and hold it open.
+    // Six connections that sent a request head and hold its body back (a head still arriving
+    // stays in the front door, outside max_connections; WebSockets count too, hence six).
     const held = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 6; i++) {
       const s = net.connect(Number(port), "127.0.0.1");
       s.on("error", () => {});
       await new Promise((r) => s.once("connect", r));
-      s.write("GET /api/v1/health HTTP/1.1\r\nHost: x\r\n");
+      s.write("PATCH /api/v1/boards/queue HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
       held.push(s);
     }
-    // Pooled keep-alive connections from earlier tests count too: held ones make sure of three.
+    // Pooled keep-alive connections from earlier tests count too: held ones make sure of six.
     const r = await waitFor(async () => {
       const x = await freshGet(Number(port), "/api/v1/health").catch(() => null);
       return x && x.status === 503 && x;
-    }, 5000, "a 503 once three connections are held");
+    }, 5000, "a 503 once six connections are held");
     assert.equal(r.body.error.code, "too_many_connections");
-    assert.equal(r.body.error.details.limit, 3);
+    assert.equal(r.body.error.details.limit, 6);
     assert.match(r.head, /\r\nRetry-After: 1\r\n/);
     for (const s of held) s.destroy();
     await waitFor(async () => (await freshGet(Number(port), "/api/v1/health")).status === 200, 15000, "service again");
@@ -150,6 +151,9 @@ describe("limit keys in the config file", () => {
     ["max_log_lines = many", /:2: 'max_log_lines' must be a whole number from 1 to 1000000, not 'many'/],
     ["max_connections = -1", /:2: 'max_connections' must be a whole number from 1 to 65536/],
     ["max_body = 0", /:2: 'max_body' must be a size/],
+    ["head_timeout = 0", /:2: 'head_timeout' must be a whole number of seconds from 1 to 300, not '0'/],
+    ["max_pending_per_address = 257", /:2: 'max_pending_per_address' must be a whole number from 1 to 256/],
+    ["max_connections_per_address = x", /:2: 'max_connections_per_address' must be a whole number from 1 to 65536, not 'x'/],
   ];
   for (const [line, want] of bad) {
     test(`'${line}' stops start-up with file:line`, async () => {
