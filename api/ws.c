@@ -391,7 +391,17 @@ static void on_wake(struct ws_server *s)
         unsigned n = s->nadopt;
         memcpy(fds, s->adopt, n * sizeof(fds[0]));
         s->nadopt = 0;
+        bool recheck = s->recheck;
+        s->recheck = false;
         pthread_mutex_unlock(&s->mu);
+        if (recheck) {
+                int64_t now = util_wall_ms();
+                for (struct ws_session *ss = s->sessions; ss; ss = ss->next)
+                        if (!ss->revoked && !auth_identity_live(s->o.auth, &ss->who, now)) {
+                                ss->revoked = true;
+                                lws_callback_on_writable(ss->wsi);
+                        }
+        }
         for (unsigned i = 0; i < n; i++)
                 if (!lws_adopt_socket_vhost(s->vhost, fds[i])) /* closes the fd on failure */
                         log_warning("WebSocket: could not adopt a connection");
@@ -428,7 +438,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                         *pss = NULL;
                 return 0;
         case LWS_CALLBACK_RECEIVE:
-                if (!ss)
+                if (!ss || ss->revoked) /* a revoked session's bytes are refused, never queued */
                         return -1;
                 if (ss->kind == WS_CONSOLE)
                         return ws_console_receive(ss, in, len);
@@ -437,6 +447,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         case LWS_CALLBACK_SERVER_WRITEABLE: {
                 if (!ss)
                         return 0;
+                if (ss->revoked) {
+                        static const char why[] = "session_ended: logged out or the token was removed";
+                        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, sizeof(why) - 1);
+                        return -1;
+                }
                 int r = ws_write_reply(ss);
                 if (r < 0)
                         return -1;
@@ -470,6 +485,22 @@ static void lws_log_emit(int level, const char *line)
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
                 n--;
         log_msg(level == LLL_ERR ? LOG_ERR : LOG_WARNING, "libwebsockets: %.*s", (int)n, line);
+}
+
+/* auth's revoke hook (an HTTP thread): sessions or tokens ended; the service thread closes the
+ * WebSockets opened with them. */
+static void auth_revoked(void *user)
+{
+        struct ws_server *s = user;
+        pthread_mutex_lock(&s->mu);
+        if (s->live) {
+                s->recheck = true;
+                if (!s->wake_pending) {
+                        s->wake_pending = true;
+                        lws_cancel_service(s->ctx);
+                }
+        }
+        pthread_mutex_unlock(&s->mu);
 }
 
 int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t msg_size)
@@ -512,6 +543,7 @@ int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t 
                 return -r;
         }
         s->thread_started = true;
+        auth_on_revoke(o->auth, auth_revoked, s);
         *ret = s;
         return 0;
 }
@@ -541,6 +573,7 @@ struct ws_server *ws_stop(struct ws_server *s)
 {
         if (!s)
                 return NULL;
+        auth_on_revoke(s->o.auth, NULL, NULL);
         ws_events_unsubscribe(s); /* no more bus callbacks after this */
         if (s->thread_started) {
                 atomic_store(&s->stop, true);

@@ -36,6 +36,7 @@ struct ws_session {
         char *replies[WS_REPLIES];      /* owned strings, oldest first */
         unsigned nreplies;
         struct auth_identity who;       /* authenticated at the upgrade */
+        bool revoked;                   /* its session or token ended: closed at the next WRITEABLE */
         /* console */
         struct console_viewer *viewer;
         char board[72];                 /* the console's board id (reservation checks on take) */
@@ -67,6 +68,7 @@ struct ws_server {
         atomic_bool stop;
         pthread_mutex_t mu;             /* live, wake_pending, adopt queue */
         bool live, wake_pending;
+        bool recheck;                   /* auth revoked something: check every session's identity */
         int adopt[WS_ADOPT_QUEUE];
         unsigned nadopt;
         struct ws_session *sessions;    /* service thread only */

@@ -194,11 +194,31 @@ int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, cha
                 }
         }
         if (r >= 0) {
+                int64_t n = 0;
+                r = store_run_int(s, &n, "SELECT count(*) FROM firmware WHERE id = ?1", "s", id);
+                if (r >= 0 && n == 0)
+                        r = -ENOENT;
+        }
+        if (r >= 0 && file)
+                (void)unlink(file); /* first: its space lets the row's delete be written */
+        if (r >= 0) {
                 r = store_run(s, "DELETE FROM firmware WHERE id = ?1", "s", id);
                 if (r == 0)
                         r = -ENOENT;
         }
         r = store_write_unlock(s, r);
+        return r < 0 ? r : 0;
+}
+
+int store_firmware_total(struct store *s, uint64_t *ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        int64_t n = 0;
+        store_lock(s);
+        int r = store_run_int(s, &n, "SELECT COALESCE(SUM(size), 0) FROM firmware", "");
+        store_unlock(s);
+        *ret = r < 0 || n < 0 ? 0 : (uint64_t)n;
         return r < 0 ? r : 0;
 }
 
