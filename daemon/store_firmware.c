@@ -3,6 +3,7 @@
 #include "store_firmware.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +169,7 @@ int store_firmware_job_using(struct store *s, const char *id, int64_t *ret_job)
 }
 
 int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, char *pinned_family,
-                          size_t pinned_size)
+                          size_t pinned_size, const char *file)
 {
         if (!s || !id)
                 return -EINVAL;
