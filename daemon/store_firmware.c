@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store_internal.h"
+#include "store_reserve.h"
 
 #define FW_COLS "id, size, kind, chip, family, meta, name, filename, notes, labels, created_at"
 
@@ -168,8 +169,8 @@ int store_firmware_job_using(struct store *s, const char *id, int64_t *ret_job)
         return r;
 }
 
-int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, char *pinned_family,
-                          size_t pinned_size, const char *file)
+static int firmware_delete_once(struct store *s, const char *id, int64_t *ret_job, char *pinned_family,
+                                size_t pinned_size, const char *file)
 {
         if (!s || !id)
                 return -EINVAL;
@@ -209,6 +210,17 @@ int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, cha
         }
         r = store_write_unlock(s, r);
         return r < 0 ? r : 0;
+}
+
+int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, char *pinned_family,
+                          size_t pinned_size, const char *file)
+{
+        int r = firmware_delete_once(s, id, ret_job, pinned_family, pinned_size, file);
+        if (r == -ENOSPC && store_reserve_release(s) == 0) /* the file was too small to make room */
+                r = firmware_delete_once(s, id, ret_job, pinned_family, pinned_size, file);
+        if (r == 0)
+                (void)store_reserve_make(s);
+        return r;
 }
 
 int store_firmware_total(struct store *s, uint64_t *ret)
@@ -271,5 +283,10 @@ int store_firmware_unpin(struct store *s, const char *family)
 {
         if (!s || !family)
                 return -EINVAL;
-        return store_write_row(s, "DELETE FROM firmware_known_good WHERE family = ?1", "s", family);
+        int r = store_write_row(s, "DELETE FROM firmware_known_good WHERE family = ?1", "s", family);
+        if (r == -ENOSPC && store_reserve_release(s) == 0) /* a repair on a full disk: use the reserve */
+                r = store_write_row(s, "DELETE FROM firmware_known_good WHERE family = ?1", "s", family);
+        if (r == 0)
+                (void)store_reserve_make(s);
+        return r;
 }
