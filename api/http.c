@@ -258,7 +258,11 @@ static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *s)
 }
 
 /* A header's value, or NULL when absent; -EINVAL (and NULL) when it holds a NUL byte, which would
- * otherwise cut it short (a token "abc\0junk" must not pass as "abc"). */
+ * otherwise cut it short (a token "abc\0junk" must not pass as "abc"). libmicrohttpd 0.9.75
+ * measures header values with strlen() and keeps them in place in its read buffer, where it
+ * zeroes the line's CR and LF: after a whole value comes "\0\0" (or "\0" and more zeroes), after
+ * a value cut by a NUL the rest of the line. So a non-blank byte right after the terminator means
+ * a NUL inside (a bare-LF line end looks the same and is refused too: send CRLF). */
 static int header_value(struct MHD_Connection *conn, const char *name, const char **ret)
 {
         const char *v = NULL;
@@ -268,6 +272,10 @@ static int header_value(struct MHD_Connection *conn, const char *name, const cha
                 return 0;
         if (strlen(v) != n)
                 return -EINVAL;
+        /* The head always ends with a zeroed blank line, so this scan stops inside the buffer. */
+        for (const char *p = v + n + 1; *p; p++)
+                if (*p != ' ' && *p != '\t')
+                        return -EINVAL;
         *ret = v;
         return 0;
 }

@@ -106,6 +106,8 @@ describe("input edges (tokens)", () => {
   test("a NUL inside Authorization does not cut the token short: 401, not accepted", async () => {
     const ok = await raw(d.url, req("GET", "/api/v1/boards", `Authorization: Bearer ${SECRET}\r\n`));
     assert.equal(ok.status, 200, ok.body);
+    const spaced = await raw(d.url, req("GET", "/api/v1/boards", `Authorization: Bearer ${SECRET}   \r\nX-After: 1\r\n`));
+    assert.equal(spaced.status, 200, spaced.body);
     const nul = await raw(d.url, req("GET", "/api/v1/boards", `Authorization: Bearer ${SECRET}\0junk\r\n`));
     assert.equal(nul.status, 401, nul.body);
     assert.equal(JSON.parse(nul.body).error.code, "invalid_token");
