@@ -26,7 +26,7 @@
 #define WS_EVENTS_RING 256       /* events kept for slow /ws/v1/events clients */
 #define WS_EVENTS_BACKLOG 1024   /* at most this many replayed for ?since= */
 
-enum ws_kind { WS_CONSOLE, WS_EVENTS };
+#include "ws_parse.h" /* enum ws_kind */
 
 struct ws_session {
         enum ws_kind kind;
