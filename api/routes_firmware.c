@@ -191,7 +191,7 @@ static const char *pick(const char *field, const char *query)
 
 /* ---- POST /firmware ---- */
 
-static enum MHD_Result post_firmware(struct api_req *rq)
+static enum MHD_Result post_firmware_checked(struct api_req *rq)
 {
         struct api_upload *u = rq->upload;
         if (!u) /* a spelling of the path that api_upload_wanted() does not take ("/firm%61ware") */
@@ -288,6 +288,16 @@ static enum MHD_Result post_firmware(struct api_req *rq)
         snprintf(loc, sizeof(loc), "/api/v1/firmware/%s", sha);
         json_object_set_new(row, "created", json_boolean(created));
         return api_reply_json_at(rq, created ? 201 : 200, with_urls(row), loc, false);
+}
+
+/* A refused upload's temp file goes before the answer is sent, not when the connection ends:
+ * whoever reads the answer finds nothing of it left. */
+static enum MHD_Result post_firmware(struct api_req *rq)
+{
+        enum MHD_Result r = post_firmware_checked(rq);
+        if (rq->status >= 400 && rq->upload)
+                rq->upload->fu = firmware_upload_free(rq->upload->fu);
+        return r;
 }
 
 /* ---- GET /firmware/{id}?download=1 ---- */

@@ -50,6 +50,8 @@ describe("input edges (no tokens)", () => {
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.equal(body.error.code, "duplicate_file");
     assert.deepEqual((await api(d.url, "GET", "/api/v1/firmware")).body.firmware, []);
+    const fw = path.join(d.stateDir, "firmware");
+    assert.deepEqual(existsSync(fw) ? readdirSync(fw) : [], [], "no temp file is left once the 400 is read");
     const one = new FormData();
     one.append("file", new Blob([randomBytes(1000)]), "a.bin");
     assert.equal((await fetch(`${d.url}/api/v1/firmware`, { method: "POST", body: one })).status, 201);
