@@ -13,6 +13,7 @@
 
 #define API_MAX_SEGS 8
 #define API_MAX_HEADERS 2
+#define API_MAX_QUERY_COPIES 16 /* decoded query values per request (api_query) */
 
 struct api_req {
         struct MHD_Connection *conn;
@@ -31,6 +32,8 @@ struct api_req {
         const char *hdr_name[API_MAX_HEADERS]; /* extra headers for the reply (api_add_header) */
         char hdr_value[API_MAX_HEADERS][256];
         int nhdrs;
+        char *qcopy[API_MAX_QUERY_COPIES]; /* api_query's decoded values, freed after the reply */
+        int nqcopy;
 };
 
 /* Reply helpers: each queues a response and returns the MHD result to hand back. */
@@ -53,7 +56,15 @@ enum MHD_Result api_queue_response(struct api_req *rq, unsigned status, struct M
 void api_add_header(struct api_req *rq, const char *name, const char *value);
 /* Parse the body as a JSON object; on failure replies 400 itself and returns NULL. */
 json_t *api_body_json(struct api_req *rq, enum MHD_Result *reply);
+/* A query argument, percent-decoded once (valid until the request is answered); a value with a
+ * bad escape or %00 comes back as sent. */
 const char *api_query(struct api_req *rq, const char *key);
+/* Decode %XX in place, exactly once; -EINVAL for a bad escape or %00, else the new length. */
+int api_unescape(char *s);
+/* Split a raw path ("/v1/boards/x") on '/' into at most max_segs decoded segments (pointers into
+ * path). One trailing '/' is allowed; -ENOENT for an empty segment ("//"), -E2BIG for too many,
+ * -EINVAL for a bad escape or %00. */
+int api_split_path(char *path, char **segs, int max_segs, int *nsegs);
 /* A path segment as a resource id: a positive decimal number with nothing after it. *ret is set
  * only when it is one. */
 bool api_parse_id(const char *s, int64_t *ret);

@@ -175,11 +175,6 @@ bool api_parse_id(const char *s, int64_t *ret)
         return true;
 }
 
-const char *api_query(struct api_req *rq, const char *key)
-{
-        return MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
-}
-
 static int hexval(int c)
 {
         if (c >= '0' && c <= '9')
@@ -188,37 +183,111 @@ static int hexval(int c)
         return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Split "/api/v1/boards/x/jobs" after the prefix; decodes %XX. Returns -EINVAL on bad escapes. */
-static int split_path(char *path, struct api_req *rq)
+int api_unescape(char *s)
 {
-        rq->nsegs = 0;
-        char *save = NULL;
-        for (char *s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
-                if (rq->nsegs >= API_MAX_SEGS)
-                        return -E2BIG;
-                char *o = s;
-                for (char *i = s; *i; i++) {
-                        if (*i == '%') {
-                                int h = hexval((unsigned char)i[1]), l = h >= 0 ? hexval((unsigned char)i[2]) : -1;
-                                if (h < 0 || l < 0 || (h == 0 && l == 0))
-                                        return -EINVAL;
-                                *o++ = (char)(h * 16 + l);
-                                i += 2;
-                        } else {
-                                *o++ = *i;
-                        }
+        char *o = s;
+        for (char *i = s; *i; i++) {
+                if (*i == '%') {
+                        int h = hexval((unsigned char)i[1]), l = h >= 0 ? hexval((unsigned char)i[2]) : -1;
+                        if (h < 0 || l < 0 || (h == 0 && l == 0))
+                                return -EINVAL;
+                        *o++ = (char)(h * 16 + l);
+                        i += 2;
+                } else {
+                        *o++ = *i;
                 }
-                *o = '\0';
-                rq->segs[rq->nsegs++] = s;
         }
+        *o = '\0';
+        return (int)(o - s);
+}
+
+/* MHD leaves the URL and the query arguments as they came (see unescape_none): each is decoded
+ * exactly once, here and in api_split_path. A value with a bad escape or %00 is handed on as
+ * sent, so that the handler's own validation names it. */
+const char *api_query(struct api_req *rq, const char *key)
+{
+        const char *raw = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
+        if (!raw || !strchr(raw, '%') || rq->nqcopy >= API_MAX_QUERY_COPIES)
+                return raw;
+        char *c = strdup(raw);
+        if (!c)
+                return raw;
+        if (api_unescape(c) < 0) {
+                free(c);
+                return raw;
+        }
+        rq->qcopy[rq->nqcopy++] = c;
+        return c;
+}
+
+int api_split_path(char *path, char **segs, int max_segs, int *nsegs)
+{
+        *nsegs = 0;
+        size_t len = strlen(path);
+        char *p = path;
+        if (*p == '/')
+                p++;
+        /* One trailing '/' is tolerated ("/api/v1/firmware/"); an empty segment elsewhere is not. */
+        if (len > 1 && path[len - 1] == '/')
+                path[--len] = '\0';
+        if (!*p)
+                return 0;
+        for (;;) {
+                char *slash = strchr(p, '/');
+                if (slash)
+                        *slash = '\0';
+                if (!*p)
+                        return -ENOENT;
+                if (*nsegs >= max_segs)
+                        return -E2BIG;
+                if (api_unescape(p) < 0)
+                        return -EINVAL;
+                segs[(*nsegs)++] = p;
+                if (!slash)
+                        return 0;
+                p = slash + 1;
+        }
+}
+
+/* MHD_OPTION_UNESCAPE_CALLBACK: keep the URL and query arguments as sent. MHD's own decoding
+ * plus ours decoded twice ("%2500" became "%00", then NUL), and a decoded %00 cut the path. */
+static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *s)
+{
+        (void)cls;
+        (void)conn;
+        return strlen(s);
+}
+
+/* A header's value, or NULL when absent; -EINVAL (and NULL) when it holds a NUL byte, which would
+ * otherwise cut it short (a token "abc\0junk" must not pass as "abc"). libmicrohttpd 0.9.75
+ * measures header values with strlen() and keeps them in place in its read buffer, where it
+ * zeroes the line's CR and LF: after a whole value comes "\0\0" (or "\0" and more zeroes), after
+ * a value cut by a NUL the rest of the line. So a non-blank byte right after the terminator means
+ * a NUL inside (a bare-LF line end looks the same and is refused too: send CRLF). */
+static int header_value(struct MHD_Connection *conn, const char *name, const char **ret)
+{
+        const char *v = NULL;
+        size_t n = 0;
+        *ret = NULL;
+        if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, name, strlen(name), &v, &n) != MHD_YES || !v)
+                return 0;
+        if (strlen(v) != n)
+                return -EINVAL;
+        /* The head always ends with a zeroed blank line, so this scan stops inside the buffer. */
+        for (const char *p = v + n + 1; *p; p++)
+                if (*p != ' ' && *p != '\t')
+                        return -EINVAL;
+        *ret = v;
         return 0;
 }
 
 /* Who sends rq (sets rq->who); 0 or what auth_check says. */
 static int identify(struct api_req *rq)
 {
-        const char *authz = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        const char *cookie = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
+        const char *authz, *cookie;
+        if (header_value(rq->conn, MHD_HTTP_HEADER_AUTHORIZATION, &authz) < 0 ||
+            header_value(rq->conn, MHD_HTTP_HEADER_COOKIE, &cookie) < 0)
+                return -EACCES;
         return auth_check(rq->ctx->auth, authz, cookie, util_wall_ms(), &rq->who);
 }
 
@@ -266,8 +335,12 @@ static enum MHD_Result dispatch(struct api_req *rq)
         if (strlen(url) >= sizeof(path))
                 return api_reply_error(rq, 414, "uri_too_long", NULL, "The request path is too long.");
         snprintf(path, sizeof(path), "%s", url + 5);
-        if (split_path(path, rq) < 0)
-                return api_reply_error(rq, 400, "bad_path", NULL, "The request path has a bad escape or too many parts.");
+        int sp = api_split_path(path, rq->segs, API_MAX_SEGS, &rq->nsegs);
+        if (sp < 0)
+                return api_reply_error(rq, 400, "bad_path", json_pack("{s:s}", "path", url), "%s",
+                                       sp == -ENOENT  ? "The request path has an empty segment ('//')."
+                                       : sp == -E2BIG ? "The request path has too many parts."
+                                                      : "The request path has a bad escape (%XX, and never %00).");
         if (rq->nsegs < 2 || strcmp(rq->segs[0], "v1"))
                 return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", url),
                                        "No such API path '%s'; the API lives under /api/v1/.", url);
@@ -323,7 +396,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 /* No valid credentials (or an upload without the operator role): the body is not
                  * kept, and dispatch() answers 401/403 once it has arrived. */
                 bool is_api = !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics");
-                bool public = !strcmp(url, "/api/v1/login") || !strcmp(url, "/api/v1/logout");
+                bool public = !strcmp(url, "/api/v1/login") || !strcmp(url, "/api/v1/logout") ||
+                              !strcmp(url, "/api/v1/health/live");
                 if (is_api && !public) {
                         struct api_req pre = { .conn = conn, .ctx = &s->ctx, .method = method, .url = url };
                         cs->refused = identify(&pre) < 0 ||
@@ -397,6 +471,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (e < 0)
                         log_warning("audit: cannot record %s %s by %s: %s", method, url, rq.who.name, strerror(-e));
         }
+        for (int i = 0; i < rq.nqcopy; i++)
+                free(rq.qcopy[i]);
         return r;
 }
 
@@ -577,6 +653,7 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)(65536 + 64),
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                   MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                                  MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
                                   MHD_OPTION_END);
         if (!s->mhd) {
                 snprintf(msg, msg_size, "cannot start the HTTP server (libmicrohttpd)");

@@ -1,7 +1,9 @@
 /* Who may do what, and the auth resources: POST /api/v1/login (token → session cookie),
  * POST /api/v1/logout, GET /api/v1/session (who am I), GET /api/v1/audit and GET
  * /api/v1/tokens (admin). The gate itself runs in http.c's dispatch. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "api.h"
 #include "auth.h"
 #include "config.h"
+#include "log.h"
 #include "store_audit.h"
 #include "util.h"
 
@@ -23,6 +26,8 @@ enum auth_role api_role_needed(const char *method, char *const *segs, int nsegs)
         const char *res = nsegs > 0 ? segs[0] : "";
         if (!strcmp(res, "login") || !strcmp(res, "logout"))
                 return AUTH_ROLE_NONE;
+        if (!strcmp(res, "health") && nsegs == 2 && !strcmp(segs[1], "live"))
+                return AUTH_ROLE_NONE; /* the liveness probe: says "up", nothing else */
         if (!strcmp(res, "audit") || !strcmp(res, "tokens"))
                 return AUTH_ROLE_ADMIN;
         if (!strcmp(res, "firmware") && !strcmp(method, "DELETE"))
@@ -45,6 +50,18 @@ static json_t *identity_json(const struct auth_identity *who, bool enabled)
                          "via", !enabled ? "none" : who->session ? "session" : "bearer");
 }
 
+/* The client's address as text ("?" when unknown), for the per-address login limit and logs. */
+static void client_addr(struct api_req *rq, char *out, size_t size)
+{
+        snprintf(out, size, "?");
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        if (sa && sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+        else if (sa && sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)size);
+}
+
 static enum MHD_Result login(struct api_req *rq)
 {
         enum MHD_Result reply;
@@ -58,7 +75,10 @@ static enum MHD_Result login(struct api_req *rq)
         }
         char sid[AUTH_SID_HEX + 1];
         int64_t now = util_wall_ms();
-        int r = auth_login(rq->ctx->auth, secret, now, sid, &rq->who);
+        char addr[INET6_ADDRSTRLEN + 1];
+        client_addr(rq, addr, sizeof(addr));
+        unsigned retry = 0;
+        int r = auth_login_limited(rq->ctx->auth, secret, addr, now, sid, &rq->who, &retry);
         /* Wipe the secret's copies: the parsed string and the request body. */
         explicit_bzero((char *)secret, strlen(secret));
         json_decref(body);
@@ -68,7 +88,16 @@ static enum MHD_Result login(struct api_req *rq)
                 return api_reply_error(rq, 409, "auth_disabled", NULL,
                                        "No tokens are configured, so there is nothing to log in to: every request is "
                                        "allowed on this loopback address.");
+        if (r == -EAGAIN) {
+                char ra[16];
+                snprintf(ra, sizeof(ra), "%u", retry);
+                api_add_header(rq, "Retry-After", ra);
+                return api_reply_error(rq, 429, "too_many_logins", json_pack("{s:i}", "retry_after_s", (int)retry),
+                                       "Too many login attempts from this address or with this token; try again in "
+                                       "%u s.", retry);
+        }
         if (r == -EACCES) {
+                log_warning("login: wrong token from %s", addr);
                 api_add_header(rq, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"corral\", error=\"invalid_token\"");
                 return api_reply_error(rq, 401, "invalid_token", NULL, "That token is not valid.");
         }

@@ -22,6 +22,7 @@ struct api_upload {
         struct firmware_upload *fu;
         struct MHD_PostProcessor *pp;
         bool multipart, bad_type, too_big, pp_failed, saw_file;
+        unsigned file_parts;       /* 'file' parts that carried data: more than one is refused */
         uint64_t body;
         size_t limit;
         int setup_err;
@@ -48,12 +49,18 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
                                const char *content_type, const char *transfer_encoding, const char *data,
                                uint64_t off, size_t size)
 {
-        (void)kind, (void)content_type, (void)transfer_encoding, (void)off;
+        (void)kind, (void)content_type, (void)transfer_encoding;
         struct api_upload *u = cls;
         if (!key)
                 return MHD_YES;
         if (!strcmp(key, "file")) {
                 u->saw_file = true;
+                /* A part's data comes in pieces at growing offsets; offset 0 again is another
+                 * 'file' part, which must not be appended to the first (two images stored as one). */
+                if (size && off == 0 && ++u->file_parts > 1)
+                        return MHD_YES;
+                if (u->file_parts > 1)
+                        return MHD_YES;
                 if (filename && !u->filename[0])
                         append(u->filename, sizeof(u->filename), filename, strlen(filename));
                 if (size && u->fu)
@@ -184,11 +191,12 @@ static const char *pick(const char *field, const char *query)
 
 /* ---- POST /firmware ---- */
 
-static enum MHD_Result post_firmware(struct api_req *rq)
+static enum MHD_Result post_firmware_checked(struct api_req *rq)
 {
         struct api_upload *u = rq->upload;
-        if (!u)
-                return api_reply_error(rq, 500, "internal", NULL, "The upload was not set up.");
+        if (!u) /* a spelling of the path that api_upload_wanted() does not take ("/firm%61ware") */
+                return api_reply_error(rq, 400, "bad_path", json_pack("{s:s}", "path", rq->url),
+                                       "Upload firmware with POST /api/v1/firmware, spelled exactly so.");
         if (u->pp) {
                 if (MHD_destroy_post_processor(u->pp) == MHD_NO)
                         u->pp_failed = true;
@@ -216,6 +224,10 @@ static enum MHD_Result post_firmware(struct api_req *rq)
         if (u->multipart && !u->saw_file)
                 return api_reply_error(rq, 400, "missing_file", NULL,
                                        "The multipart/form-data body needs a part named 'file'.");
+        if (u->file_parts > 1)
+                return api_reply_error(rq, 400, "duplicate_file", json_pack("{s:i}", "file_parts", (int)u->file_parts),
+                                       "The multipart/form-data body has %u parts named 'file'; upload one image per "
+                                       "request.", u->file_parts);
 
         const char *filename = pick(u->filename, api_query(rq, "filename"));
         const char *name = pick(u->name, api_query(rq, "name"));
@@ -245,6 +257,21 @@ static enum MHD_Result post_firmware(struct api_req *rq)
                                                  fi.chip[0] ? fi.chip : NULL, "declared_chip", chip, "filename",
                                                  filename),
                                        "%s.", msg);
+        size_t quota = rq->ctx->cfg->max_library;
+        json_t *existing = NULL;
+        if (quota && store_firmware_get(rq->ctx->store, sha, &existing) == -ENOENT) {
+                uint64_t used = 0, add = firmware_upload_size(u->fu);
+                if ((e = store_firmware_total(rq->ctx->store, &used)) < 0)
+                        return store_failure(rq, e, "Could not size the firmware library");
+                if (used + add > quota)
+                        return api_reply_error(rq, 507, "library_full",
+                                               json_pack("{s:I, s:I, s:I}", "limit_bytes", (json_int_t)quota, "used_bytes",
+                                                         (json_int_t)used, "upload_bytes", (json_int_t)add),
+                                               "The firmware library would hold %llu bytes, over its quota of %zu "
+                                               "(max_library); delete firmware that is no longer needed.",
+                                               (unsigned long long)(used + add), quota);
+        }
+        json_decref(existing);
         e = firmware_upload_commit(u->fu, msg, sizeof(msg));
         if (e < 0)
                 return e == -ENOSPC ? api_reply_error(rq, 507, "disk_full", NULL, "%s.", msg)
@@ -261,6 +288,16 @@ static enum MHD_Result post_firmware(struct api_req *rq)
         snprintf(loc, sizeof(loc), "/api/v1/firmware/%s", sha);
         json_object_set_new(row, "created", json_boolean(created));
         return api_reply_json_at(rq, created ? 201 : 200, with_urls(row), loc, false);
+}
+
+/* A refused upload's temp file goes before the answer is sent, not when the connection ends:
+ * whoever reads the answer finds nothing of it left. */
+static enum MHD_Result post_firmware(struct api_req *rq)
+{
+        enum MHD_Result r = post_firmware_checked(rq);
+        if (rq->status >= 400 && rq->upload)
+                rq->upload->fu = firmware_upload_free(rq->upload->fu);
+        return r;
 }
 
 /* ---- GET /firmware/{id}?download=1 ---- */

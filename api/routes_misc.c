@@ -1,4 +1,5 @@
 /* Small resources: /api/v1/health, /metrics (Prometheus text), /api/v1/events (poll). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,20 +7,29 @@
 #include "api.h"
 #include "conn_budget.h"
 #include "events.h"
+#include "auth.h"
 #include "registry.h"
 #include "store.h"
+#include "store_audit.h"
 
 enum MHD_Result routes_health(struct api_req *rq)
 {
-        if (strcmp(rq->method, "GET"))
+        if (strcmp(rq->method, "GET") && strcmp(rq->method, "HEAD"))
                 return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use GET on /health.");
+        if (rq->nsegs == 2 && !strcmp(rq->segs[1], "live")) /* public: nothing but "up" */
+                return api_reply_json(rq, 200, json_pack("{s:s}", "status", "up"));
+        if (rq->nsegs != 1)
+                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
+                                       rq->url);
         struct registry_stats st;
         registry_stats(rq->ctx->registry, &st);
         return api_reply_json(rq, 200,
-                              json_pack("{s:s, s:s, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i}}", "status", "ok", "version",
-                                        rq->ctx->version, "schema_version", store_schema_version(rq->ctx->store),
-                                        "boards", "online", st.boards_online, "busy", st.boards_busy, "offline",
-                                        st.boards_offline, "jobs", "queued", st.jobs_queued, "running", st.jobs_running));
+                              json_pack("{s:s, s:s, s:i, s:{s:i, s:i, s:i}, s:{s:i, s:i}, s:{s:I}}", "status", "ok",
+                                        "version", rq->ctx->version, "schema_version",
+                                        store_schema_version(rq->ctx->store), "boards", "online", st.boards_online,
+                                        "busy", st.boards_busy, "offline", st.boards_offline, "jobs", "queued",
+                                        st.jobs_queued, "running", st.jobs_running, "audit", "failures",
+                                        (json_int_t)store_audit_failures(rq->ctx->store)));
 }
 
 static void appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -106,6 +116,16 @@ enum MHD_Result routes_metrics(struct api_req *rq)
                         "descriptors.\n# TYPE corral_accept_pauses_total counter\ncorral_accept_pauses_total %llu\n",
                         (unsigned long long)cs.accept_pauses);
         }
+        unsigned long long failed, limited;
+        auth_login_counters(rq->ctx->auth, &failed, &limited);
+        appendf(&b, &len, &cap,
+                "# HELP corral_login_failures_total Logins refused for a wrong token.\n"
+                "# TYPE corral_login_failures_total counter\ncorral_login_failures_total %llu\n"
+                "# HELP corral_login_rate_limited_total Logins refused by a rate limit (429).\n"
+                "# TYPE corral_login_rate_limited_total counter\ncorral_login_rate_limited_total %llu\n"
+                "# HELP corral_audit_failures_total Audit entries that could not be written (e.g. a full disk).\n"
+                "# TYPE corral_audit_failures_total counter\ncorral_audit_failures_total %llu\n",
+                failed, limited, store_audit_failures(rq->ctx->store));
         return api_reply_text(rq, 200, "text/plain; version=0.0.4", b);
 }
 
@@ -116,7 +136,7 @@ enum MHD_Result routes_events(struct api_req *rq)
         const char *since = api_query(rq, "since");
         char *end = NULL;
         unsigned long long s = since ? strtoull(since, &end, 10) : 0;
-        if (since && (*end || !*since))
+        if (since && (*end || !*since || !isdigit((unsigned char)since[0])))
                 return api_reply_error(rq, 400, "invalid_filter", json_pack("{s:s}", "since", since),
                                        "'since' must be an event sequence number, not '%s'.", since);
         json_t *list = events_since(rq->ctx->events, s);

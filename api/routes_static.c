@@ -55,7 +55,8 @@ enum MHD_Result routes_static(struct api_req *rq)
 {
         if (strcmp(rq->method, "GET") && strcmp(rq->method, "HEAD"))
                 return api_reply_error(rq, 405, "method_not_allowed", NULL, "Static files only answer GET.");
-        /* MHD hands us the path already percent-decoded; decode again defensively for %2e%2e. */
+        /* MHD hands us the path as sent (http.c: unescape_none): decoded once here; a '%' left
+         * after that (double encoding, %252e) is refused. */
         char rel[1024];
         size_t o = 0;
         for (const char *i = rq->url; *i && o < sizeof(rel) - 1; i++) {

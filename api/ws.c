@@ -121,109 +121,28 @@ static int http_error(struct lws *wsi, unsigned status, const char *code, const 
 
 /* ---- routing ---- */
 
-struct ws_target {
-        enum ws_kind kind;
-        char board[72];
-        char name[48];
-        int64_t since;                  /* -1: none */
-};
-
-static bool id_valid(const char *s, size_t n)
-{
-        if (n == 0 || n >= 72)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-                        return false;
-        return true;
-}
-
-/* Parse the request's path and query into t. Returns 0, -ENOENT (no such endpoint) or -EINVAL
- * (bad query) with msg. */
+/* Parse the request's path and query into t (ws_parse_target). Returns 0, -ENOENT (no such
+ * endpoint) or -EINVAL (bad query) with msg. */
 static int parse_target(struct lws *wsi, struct ws_target *t, char *msg, size_t msg_size)
 {
-        char uri[256];
+        char uri[256], since[128], name[128];
         memset(t, 0, sizeof(*t));
-        t->since = -1;
         int n = lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI);
         if (n <= 0) {
                 snprintf(msg, msg_size, "The request path is missing or too long.");
                 return -ENOENT;
         }
-        static const char bprefix[] = "/ws/v1/boards/", bsuffix[] = "/console";
-        size_t ul = strlen(uri);
-        if (!strcmp(uri, "/ws/v1/events")) {
-                t->kind = WS_EVENTS;
-        } else if (!strncmp(uri, bprefix, sizeof(bprefix) - 1) && ul > sizeof(bprefix) - 1 + sizeof(bsuffix) - 1 &&
-                   !strcmp(uri + ul - (sizeof(bsuffix) - 1), bsuffix) &&
-                   id_valid(uri + sizeof(bprefix) - 1, ul - (sizeof(bprefix) - 1) - (sizeof(bsuffix) - 1))) {
-                t->kind = WS_CONSOLE;
-                size_t il = ul - (sizeof(bprefix) - 1) - (sizeof(bsuffix) - 1);
-                memcpy(t->board, uri + sizeof(bprefix) - 1, il);
-                t->board[il] = '\0';
-        } else {
-                snprintf(msg, msg_size, "No WebSocket endpoint at '%s'; there are /ws/v1/events and "
-                         "/ws/v1/boards/{id}/console.", uri);
-                return -ENOENT;
-        }
-        char arg[128];
-        const char *v = lws_get_urlarg_by_name(wsi, "since=", arg, sizeof(arg));
-        if (v) {
-                char *end;
-                errno = 0;
-                unsigned long long s = strtoull(v, &end, 10);
-                if (t->kind != WS_EVENTS || !*v || *end || errno || s > INT64_MAX) {
-                        snprintf(msg, msg_size, "'since' must be an event sequence number (on /ws/v1/events).");
-                        return -EINVAL;
-                }
-                t->since = (int64_t)s;
-        }
-        v = lws_get_urlarg_by_name(wsi, "name=", arg, sizeof(arg));
-        if (v) {
-                size_t o = 0;
-                for (; *v && o < sizeof(t->name) - 1; v++)
-                        if (isprint((unsigned char)*v) && *v != '"' && *v != '\\')
-                                t->name[o++] = *v;
-                t->name[o] = '\0';
-        }
-        return 0;
+        const char *s = lws_get_urlarg_by_name(wsi, "since=", since, sizeof(since));
+        const char *nm = lws_get_urlarg_by_name(wsi, "name=", name, sizeof(name));
+        return ws_parse_target(uri, s, nm, t, msg, msg_size);
 }
 
-/* Host part and port of an authority "host[:port]" / "[v6]:port"; port 80 when absent. */
-static bool split_authority(const char *a, char *host, size_t host_size, unsigned *port)
-{
-        const char *colon = a[0] == '[' ? strstr(a, "]:") : strrchr(a, ':');
-        if (colon && a[0] == '[')
-                colon++;
-        size_t hl = colon ? (size_t)(colon - a) : strlen(a);
-        if (hl == 0 || hl >= host_size)
-                return false;
-        memcpy(host, a, hl);
-        host[hl] = '\0';
-        *port = 80;
-        if (colon) {
-                char *end;
-                long p = strtol(colon + 1, &end, 10);
-                if (*end || p < 1 || p > 65535)
-                        return false;
-                *port = (unsigned)p;
-        }
-        return true;
-}
-
-/* Same origin: Origin is http://<Host> and that names this very socket's port by an address
+/* Same origin (ws_same_origin) with this request's Host and this very socket's port: an address
  * literal or "localhost" (a DNS name could be rebound to us; list those in ws_origins). */
 static bool same_origin(struct lws *wsi, const char *origin)
 {
-        char host_hdr[256], host[256];
-        unsigned port;
+        char host_hdr[256];
         if (lws_hdr_copy(wsi, host_hdr, sizeof(host_hdr), WSI_TOKEN_HOST) <= 0)
-                return false;
-        for (char *c = host_hdr; *c; c++)
-                *c = (char)tolower((unsigned char)*c);
-        if (strncmp(origin, "http://", 7) || strcmp(origin + 7, host_hdr))
-                return false;
-        if (!split_authority(host_hdr, host, sizeof(host), &port))
                 return false;
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -231,17 +150,7 @@ static bool same_origin(struct lws *wsi, const char *origin)
                 return false;
         unsigned local = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                                   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        if (port != local)
-                return false;
-        unsigned char addr[16];
-        size_t hl = strlen(host);
-        if (!strcmp(host, "localhost") || inet_pton(AF_INET, host, addr) == 1)
-                return true;
-        if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
-                host[hl - 1] = '\0';
-                return inet_pton(AF_INET6, host + 1, addr) == 1;
-        }
-        return false;
+        return ws_same_origin(origin, host_hdr, local);
 }
 
 static bool origin_allowed(struct ws_server *s, struct lws *wsi, char *origin, size_t origin_size)
@@ -392,7 +301,17 @@ static void on_wake(struct ws_server *s)
         unsigned n = s->nadopt;
         memcpy(q, s->adopt, n * sizeof(q[0]));
         s->nadopt = 0;
+        bool recheck = s->recheck;
+        s->recheck = false;
         pthread_mutex_unlock(&s->mu);
+        if (recheck) {
+                int64_t now = util_wall_ms();
+                for (struct ws_session *ss = s->sessions; ss; ss = ss->next)
+                        if (!ss->revoked && !auth_identity_live(s->o.auth, &ss->who, now)) {
+                                ss->revoked = true;
+                                lws_callback_on_writable(ss->wsi);
+                        }
+        }
         for (unsigned i = 0; i < n; i++) {
                 struct lws *wsi = lws_adopt_socket_vhost(s->vhost, q[i].fd); /* closes the fd on failure */
                 struct sockaddr_storage *key = wsi ? malloc(sizeof(*key)) : NULL;
@@ -447,7 +366,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                         *pss = NULL;
                 return 0;
         case LWS_CALLBACK_RECEIVE:
-                if (!ss)
+                if (!ss || ss->revoked) /* a revoked session's bytes are refused, never queued */
                         return -1;
                 if (ss->kind == WS_CONSOLE)
                         return ws_console_receive(ss, in, len);
@@ -456,6 +375,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         case LWS_CALLBACK_SERVER_WRITEABLE: {
                 if (!ss)
                         return 0;
+                if (ss->revoked) {
+                        static const char why[] = "session_ended: logged out or the token was removed";
+                        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, sizeof(why) - 1);
+                        return -1;
+                }
                 int r = ws_write_reply(ss);
                 if (r < 0)
                         return -1;
@@ -489,6 +413,22 @@ static void lws_log_emit(int level, const char *line)
         while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
                 n--;
         log_msg(level == LLL_ERR ? LOG_ERR : LOG_WARNING, "libwebsockets: %.*s", (int)n, line);
+}
+
+/* auth's revoke hook (an HTTP thread): sessions or tokens ended; the service thread closes the
+ * WebSockets opened with them. */
+static void auth_revoked(void *user)
+{
+        struct ws_server *s = user;
+        pthread_mutex_lock(&s->mu);
+        if (s->live) {
+                s->recheck = true;
+                if (!s->wake_pending) {
+                        s->wake_pending = true;
+                        lws_cancel_service(s->ctx);
+                }
+        }
+        pthread_mutex_unlock(&s->mu);
 }
 
 int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t msg_size)
@@ -531,6 +471,7 @@ int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t 
                 return -r;
         }
         s->thread_started = true;
+        auth_on_revoke(o->auth, auth_revoked, s);
         *ret = s;
         return 0;
 }
@@ -564,6 +505,7 @@ struct ws_server *ws_stop(struct ws_server *s)
 {
         if (!s)
                 return NULL;
+        auth_on_revoke(s->o.auth, NULL, NULL);
         ws_events_unsubscribe(s); /* no more bus callbacks after this */
         if (s->thread_started) {
                 atomic_store(&s->stop, true);

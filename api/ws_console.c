@@ -119,39 +119,32 @@ static bool lease_allows_write(struct ws_session *ss)
 static void control(struct ws_session *ss, const char *text, size_t len)
 {
         char msg[512];
-        json_error_t e;
-        json_t *j = json_loadb(text, len, 0, &e);
-        const char *type = json_string_value(json_object_get(j, "type"));
+        struct ws_control c;
         struct console_viewer *v = ss->viewer;
-        if (!type) {
-                ws_reply(ss, "error", "bad_message", "Text messages are JSON objects with a \"type\": take, "
-                         "release, interrupt, soft_reset, reset or input.");
-        } else if (strcmp(type, "release") && !may_write(ss)) {
+        if (ws_control_parse(text, len, &c, msg, sizeof(msg)) < 0) {
+                ws_reply(ss, "error", "bad_message", "%s", msg);
+        } else if (c.type != WS_CTL_RELEASE && !may_write(ss)) {
                 /* refused, answered */
-        } else if (!strcmp(type, "take")) {
-                take(ss, json_string_value(json_object_get(j, "lease")));
-        } else if (!strcmp(type, "release")) {
+        } else if (c.type == WS_CTL_TAKE) {
+                take(ss, c.lease);
+        } else if (c.type == WS_CTL_RELEASE) {
                 answer(ss, console_viewer_release(v, msg, sizeof(msg)), false, msg);
-        } else if (strcmp(type, "interrupt") && strcmp(type, "soft_reset") && strcmp(type, "reset") &&
-                   strcmp(type, "input")) {
-                ws_reply(ss, "error", "bad_message", "Unknown message type '%.64s'.", type);
+        } else if (c.type == WS_CTL_UNKNOWN) {
+                ws_reply(ss, "error", "bad_message", "Unknown message type '%.64s'.", c.type_name);
         } else if (!lease_allows_write(ss)) {
                 /* refused, answered: nothing queued */
-        } else if (!strcmp(type, "interrupt")) {
+        } else if (c.type == WS_CTL_INTERRUPT) {
                 answer(ss, console_viewer_input(v, "\x03", 1, msg, sizeof(msg)), false, msg);
-        } else if (!strcmp(type, "soft_reset")) {
+        } else if (c.type == WS_CTL_SOFT_RESET) {
                 answer(ss, console_viewer_input(v, "\x04", 1, msg, sizeof(msg)), false, msg);
-        } else if (!strcmp(type, "reset")) {
+        } else if (c.type == WS_CTL_RESET) {
                 answer(ss, console_viewer_reset(v, msg, sizeof(msg)), false, msg);
+        } else if (!c.data) {
+                ws_reply(ss, "error", "bad_message", "\"input\" needs a \"data\" string.");
         } else {
-                json_t *d = json_object_get(j, "data");
-                if (!json_is_string(d))
-                        ws_reply(ss, "error", "bad_message", "\"input\" needs a \"data\" string.");
-                else
-                        answer(ss, console_viewer_input(v, json_string_value(d), json_string_length(d), msg,
-                                                        sizeof(msg)), false, msg);
+                answer(ss, console_viewer_input(v, c.data, c.data_len, msg, sizeof(msg)), false, msg);
         }
-        json_decref(j);
+        ws_control_clear(&c);
 }
 
 int ws_console_receive(struct ws_session *ss, const void *in, size_t len)

@@ -26,7 +26,7 @@
 #define WS_EVENTS_RING 256       /* events kept for slow /ws/v1/events clients */
 #define WS_EVENTS_BACKLOG 1024   /* at most this many replayed for ?since= */
 
-enum ws_kind { WS_CONSOLE, WS_EVENTS };
+#include "ws_parse.h" /* enum ws_kind */
 
 struct ws_session {
         enum ws_kind kind;
@@ -36,6 +36,7 @@ struct ws_session {
         char *replies[WS_REPLIES];      /* owned strings, oldest first */
         unsigned nreplies;
         struct auth_identity who;       /* authenticated at the upgrade */
+        bool revoked;                   /* its session or token ended: closed at the next WRITEABLE */
         /* console */
         struct console_viewer *viewer;
         char board[72];                 /* the console's board id (reservation checks on take) */
@@ -71,6 +72,7 @@ struct ws_server {
                 int fd;
                 struct sockaddr_storage addr; /* its budget key */
         } adopt[WS_ADOPT_QUEUE], adopting[WS_ADOPT_QUEUE]; /* adopting: service thread's copy */
+        bool recheck;                   /* auth revoked something: check every session's identity */
         unsigned nadopt;
         struct ws_session *sessions;    /* service thread only */
         struct ws_evring ev;

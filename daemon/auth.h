@@ -16,7 +16,17 @@ enum auth_role { AUTH_ROLE_NONE = 0, AUTH_ROLE_VIEWER = 1, AUTH_ROLE_OPERATOR = 
 
 #define AUTH_COOKIE "corral_session"
 #define AUTH_SESSION_TTL_S (12 * 3600) /* a login lasts this long */
-#define AUTH_MAX_SESSIONS 256          /* beyond this, a login evicts the session closest to expiry */
+/* Sessions per token: a token's login beyond this ends that token's own oldest session, never
+ * another token's. The table holds every token's share (CONFIG_MAX_TOKENS of them), so one
+ * token cannot evict the others' browser sessions. */
+#define AUTH_SESSIONS_PER_TOKEN 16
+#define AUTH_MAX_SESSIONS (64 * AUTH_SESSIONS_PER_TOKEN) /* 64: CONFIG_MAX_TOKENS (checked in auth.c) */
+/* Login rate limits (auth_login_limited), per AUTH_LOGIN_WINDOW_S window: failed logins from
+ * one client address, and logins (sessions made) with one token. Beyond: -EAGAIN, 429. */
+#define AUTH_LOGIN_WINDOW_S 60
+#define AUTH_LOGIN_FAILS_PER_ADDR 10
+#define AUTH_LOGINS_PER_TOKEN 30
+#define AUTH_LOGIN_ADDRS 512 /* client addresses tracked; the stalest window is reused */
 #define AUTH_SID_HEX 64                /* a session id: 32 random bytes as hex */
 #define AUTH_ANONYMOUS "anonymous"     /* who, when auth is off (loopback without tokens) */
 
@@ -24,6 +34,7 @@ struct auth_identity {
         char name[64];       /* the token's name (AUTH_ANONYMOUS when auth is off) */
         enum auth_role role;
         bool session;        /* authenticated by the session cookie rather than a bearer token */
+        unsigned char cred[32]; /* which credential: the session id's or the token's SHA-256 (auth_identity_live) */
 };
 
 /* "viewer", "operator", "admin"; "none" for AUTH_ROLE_NONE. Static strings. */
@@ -61,6 +72,20 @@ int auth_check(struct auth *a, const char *authorization, const char *cookie, in
  * randomness is available. */
 int auth_login(struct auth *a, const char *secret, int64_t now_ms, char ret_sid[AUTH_SID_HEX + 1],
                struct auth_identity *ret);
+/* auth_login with the rate limits: addr (the client's address, NULL: none) may fail
+ * AUTH_LOGIN_FAILS_PER_ADDR times per window, a token may make AUTH_LOGINS_PER_TOKEN sessions
+ * per window. Over a limit: -EAGAIN with *ret_retry_after_s (seconds until the window ends),
+ * checked before the secret, so a guess made while limited tells nothing. */
+int auth_login_limited(struct auth *a, const char *secret, const char *addr, int64_t now_ms,
+                       char ret_sid[AUTH_SID_HEX + 1], struct auth_identity *ret, unsigned *ret_retry_after_s);
+/* Counters since start, for /metrics: failed logins (wrong secret) and logins refused by a rate limit. */
+void auth_login_counters(struct auth *a, unsigned long long *ret_failed, unsigned long long *ret_limited);
+/* Whether who (as auth_check gave it) still holds: its session not ended nor expired, its token
+ * still configured with the same secret, anonymous only while auth is off. */
+bool auth_identity_live(struct auth *a, const struct auth_identity *who, int64_t now_ms);
+/* Called (from the thread that ended them, without the auth lock) whenever sessions or tokens
+ * end: logout, eviction, reload. fn NULL unregisters. One hook (the WebSocket server). */
+void auth_on_revoke(struct auth *a, void (*fn)(void *user), void *user);
 /* End the session named by the Cookie header, if any. Returns 1 when one ended, else 0. */
 int auth_logout(struct auth *a, const char *cookie);
 /* The configured tokens' names and roles (never secrets), at most max; returns how many. */

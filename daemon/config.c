@@ -278,8 +278,9 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                 }
                 return 0;
         }
-        if (!strcmp(k, "max_body") || !strcmp(k, "max_upload")) {
-                if (parse_size(v, !strcmp(k, "max_body") ? &c->max_body : &c->max_upload) < 0) {
+        if (!strcmp(k, "max_body") || !strcmp(k, "max_upload") || !strcmp(k, "max_library")) {
+                size_t *dst = !strcmp(k, "max_body") ? &c->max_body : !strcmp(k, "max_upload") ? &c->max_upload : &c->max_library;
+                if (parse_size(v, dst) < 0) {
                         snprintf(err, es, "'%s' must be a size like 1048576, 64K or 16M, not '%s'", k, v);
                         return -EINVAL;
                 }

@@ -39,6 +39,7 @@ struct config {
         bool udev;
         size_t max_body;         /* request body limit, bytes */
         size_t max_upload;       /* firmware upload limit, bytes */
+        size_t max_library;      /* firmware library quota, bytes (sum of all firmware); 0: none */
         unsigned job_timeout_s;  /* caps the timeout of a job without timeout_s (registry.c) */
         unsigned max_queued_jobs;/* per port */
         unsigned max_viewers;    /* WebSocket viewers per board console (<= CONSOLE_MAX_VIEWERS) */

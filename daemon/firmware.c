@@ -2,6 +2,7 @@
  * fly, fsync, rename, directory fsync), rows in the store, delete, known-good pins. */
 #include "firmware.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -365,7 +366,8 @@ int firmware_delete(struct store *st, const char *id, int64_t *ret_job, char *ms
         if (!st || !firmware_id_valid(id))
                 return -EINVAL;
         char family[64] = "", path[600];
-        int r = store_firmware_delete(st, id, ret_job, family, sizeof(family));
+        bool have_path = file_path(st, id, path, sizeof(path)) == 0;
+        int r = store_firmware_delete(st, id, ret_job, family, sizeof(family), have_path ? path : NULL);
         if (r == -EBUSY)
                 snprintf(msg, msg_size, "Firmware %.12s is used by job %lld (queued or running)", id,
                          ret_job ? (long long)*ret_job : 0LL);
@@ -376,11 +378,25 @@ int firmware_delete(struct store *st, const char *id, int64_t *ret_job, char *ms
                 snprintf(msg, msg_size, "No firmware with id %s", id);
         else if (r < 0)
                 snprintf(msg, msg_size, "Could not delete the firmware: %s", strerror(-r));
+        return r < 0 ? r : 0;
+}
+
+int firmware_remove_stale_uploads(struct store *st)
+{
+        char dir[512];
+        int r = store_firmware_dir(st, dir, sizeof(dir));
         if (r < 0)
                 return r;
-        if (file_path(st, id, path, sizeof(path)) == 0)
-                unlink(path);
-        return 0;
+        DIR *d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)))
+                if (!strncmp(e->d_name, ".upload-", 8) && unlinkat(dirfd(d), e->d_name, 0) == 0)
+                        n++;
+        closedir(d);
+        return n;
 }
 
 int firmware_pin_known_good(struct store *st, const char *family, const char *id)

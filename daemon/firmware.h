@@ -110,6 +110,9 @@ int firmware_resolve(struct store *st, const char *id, char *path, size_t path_s
 /* Delete row and file. -ENOENT; -EBUSY when a queued or running job references the id (*ret_job
  * = that job); -EADDRINUSE while it is a known-good pin (msg names the family). */
 int firmware_delete(struct store *st, const char *id, int64_t *ret_job, char *msg, size_t msg_size);
+/* Remove the temp files (".upload-*") uploads left in the firmware directory when corrald was
+ * killed mid-upload. Call at start, before any upload. Returns how many, or negative errno. */
+int firmware_remove_stale_uploads(struct store *st);
 
 /* Known-good pins: one firmware per board family ("esp8266", "esp32", ...). The flash job calls
  * firmware_pin_known_good() after a verified boot (recorded as pinned_by "boot-check"); people

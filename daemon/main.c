@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "events.h"
+#include "firmware.h"
 #include "http.h"
 #include "jobs/console.h"
 #include "log.h"
@@ -201,6 +202,9 @@ int main(int argc, char **argv)
                 return 1;
         }
         store_set_job_log_max(store, cfg.max_log_lines);
+        int stale = firmware_remove_stale_uploads(store); /* temp files of uploads cut short by a crash */
+        if (stale > 0)
+                log_notice("corrald: removed %d unfinished upload(s) from the firmware directory", stale);
         int n = store_jobs_mark_interrupted(store);
         if (n > 0)
                 log_notice("%d job(s) left unfinished by the previous run are now marked interrupted", n);
@@ -269,6 +273,7 @@ int main(int argc, char **argv)
                                 cfg.nports = newcfg.nports;
                                 cfg.max_body = newcfg.max_body;
                                 cfg.max_upload = newcfg.max_upload;
+                                cfg.max_library = newcfg.max_library;
                                 cfg.job_timeout_s = newcfg.job_timeout_s;
                                 cfg.max_queued_jobs = newcfg.max_queued_jobs;
                                 cfg.max_viewers = newcfg.max_viewers;

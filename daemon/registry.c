@@ -517,8 +517,9 @@ int registry_board_update_as(struct registry *r, const char *id, const json_t *p
                 return reg_error_set(err, 404, "board_not_found", json_pack("{s:s}", "board", id), -EINVAL,
                                      "No board with id '%s'.", id);
         if (rc < 0)
-                return reg_error_set(err, 500, "store_error", NULL, -EINVAL, "Could not save the board: %s",
-                                     strerror(-rc));
+                return reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error", NULL,
+                                     -EINVAL, "Could not save the board: %s",
+                                     rc == -ENOSPC ? "the disk is full" : strerror(-rc));
         publish_board(r, "board.updated", id);
         return 0;
 }

@@ -814,8 +814,9 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
                 int64_t exp = now_ms + (int64_t)ttl_s * 1000;
                 rc = store_resv_renew(rs->store, id, ttl_s, exp);
                 if (rc < 0) {
-                        rc = reg_error_set(err, 500, "store_error", NULL, rc, "Could not record the renewal: %s",
-                                           strerror(-rc));
+                        rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
+                                           NULL, rc, "Could not record the renewal: %s",
+                                           rc == -ENOSPC ? "the disk is full" : strerror(-rc));
                 } else {
                         r->ttl_s = ttl_s;
                         r->expires_ms = exp;
@@ -842,8 +843,9 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
                 struct resv *r = rs->active[i];
                 rc = store_resv_end(rs->store, id, "released");
                 if (rc < 0) {
-                        rc = reg_error_set(err, 500, "store_error", NULL, rc, "Could not record the release: %s",
-                                           strerror(-rc));
+                        rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
+                                           NULL, rc, "Could not record the release: %s",
+                                           rc == -ENOSPC ? "the disk is full" : strerror(-rc));
                 } else {
                         log_info("reservation %lld on board %s released by %s", (long long)id, r->board, r->owner);
                         announce(a, "reservation.released", r, "released", now_ms);

@@ -1,6 +1,7 @@
 /* Store lifecycle and plumbing: open (mkdir -p, WAL, pragmas, migrations), close, and the
  * shared helpers for locking, transactions, binding, error mapping, time and UTF-8. */
 #include "store_internal.h"
+#include "store_reserve.h"
 #include "util.h"
 
 #include <errno.h>
@@ -577,6 +578,7 @@ int store_open(const char *state_dir, struct store **ret, char *msg, size_t msg_
                 store_close(s);
                 return r;
         }
+        (void)store_reserve_make(s); /* best effort: without room, repairs still try */
         *ret = s;
         return 0;
 }

@@ -26,7 +26,14 @@ int store_audit_add(struct store *s, const char *token, const char *method, cons
                 r = store_run(s, "DELETE FROM audit WHERE id <= ?1", "I", id - STORE_AUDIT_KEEP);
         r = store_write_unlock(s, r);
         free(clean);
+        if (r < 0)
+                atomic_fetch_add(&s->audit_failures, 1);
         return r < 0 ? r : 0;
+}
+
+unsigned long long store_audit_failures(struct store *s)
+{
+        return s ? atomic_load(&s->audit_failures) : 0;
 }
 
 /* Columns: id, at, token, method, path, status. */

@@ -15,5 +15,8 @@ int store_audit_add(struct store *s, const char *token, const char *method, cons
 /* The newest entries first: [{"id","at","token","method","path","status"}]. limit <= 0 means
  * 100, at most STORE_AUDIT_LIST_MAX. *ret is a new reference owned by the caller. */
 int store_audit_list(struct store *s, int limit, json_t **ret);
+/* How many store_audit_add() calls failed since the store was opened (a full disk drops audit
+ * rows; this makes it visible in /metrics and /api/v1/health). */
+unsigned long long store_audit_failures(struct store *s);
 
 #endif

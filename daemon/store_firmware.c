@@ -3,11 +3,13 @@
 #include "store_firmware.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store_internal.h"
+#include "store_reserve.h"
 
 #define FW_COLS "id, size, kind, chip, family, meta, name, filename, notes, labels, created_at"
 
@@ -167,8 +169,8 @@ int store_firmware_job_using(struct store *s, const char *id, int64_t *ret_job)
         return r;
 }
 
-int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, char *pinned_family,
-                          size_t pinned_size)
+static int firmware_delete_once(struct store *s, const char *id, int64_t *ret_job, char *pinned_family,
+                                size_t pinned_size, const char *file)
 {
         if (!s || !id)
                 return -EINVAL;
@@ -194,11 +196,42 @@ int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, cha
                 }
         }
         if (r >= 0) {
+                int64_t n = 0;
+                r = store_run_int(s, &n, "SELECT count(*) FROM firmware WHERE id = ?1", "s", id);
+                if (r >= 0 && n == 0)
+                        r = -ENOENT;
+        }
+        if (r >= 0 && file)
+                (void)unlink(file); /* first: its space lets the row's delete be written */
+        if (r >= 0) {
                 r = store_run(s, "DELETE FROM firmware WHERE id = ?1", "s", id);
                 if (r == 0)
                         r = -ENOENT;
         }
         r = store_write_unlock(s, r);
+        return r < 0 ? r : 0;
+}
+
+int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, char *pinned_family,
+                          size_t pinned_size, const char *file)
+{
+        int r = firmware_delete_once(s, id, ret_job, pinned_family, pinned_size, file);
+        if (r == -ENOSPC && store_reserve_release(s) == 0) /* the file was too small to make room */
+                r = firmware_delete_once(s, id, ret_job, pinned_family, pinned_size, file);
+        if (r == 0)
+                (void)store_reserve_make(s);
+        return r;
+}
+
+int store_firmware_total(struct store *s, uint64_t *ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        int64_t n = 0;
+        store_lock(s);
+        int r = store_run_int(s, &n, "SELECT COALESCE(SUM(size), 0) FROM firmware", "");
+        store_unlock(s);
+        *ret = r < 0 || n < 0 ? 0 : (uint64_t)n;
         return r < 0 ? r : 0;
 }
 
@@ -250,5 +283,10 @@ int store_firmware_unpin(struct store *s, const char *family)
 {
         if (!s || !family)
                 return -EINVAL;
-        return store_write_row(s, "DELETE FROM firmware_known_good WHERE family = ?1", "s", family);
+        int r = store_write_row(s, "DELETE FROM firmware_known_good WHERE family = ?1", "s", family);
+        if (r == -ENOSPC && store_reserve_release(s) == 0) /* a repair on a full disk: use the reserve */
+                r = store_write_row(s, "DELETE FROM firmware_known_good WHERE family = ?1", "s", family);
+        if (r == 0)
+                (void)store_reserve_make(s);
+        return r;
 }

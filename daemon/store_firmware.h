@@ -32,9 +32,14 @@ int store_firmware_list(struct store *s, const char *chip, const char *family, c
 /* The oldest queued or running job whose params mention id: 1 (and *ret_job), 0 none. */
 int store_firmware_job_using(struct store *s, const char *id, int64_t *ret_job);
 /* Delete the row unless a queued/running job mentions it (-EBUSY, *ret_job) or it is pinned
- * (-EADDRINUSE, pinned_family gets the family). Checked and deleted in one transaction. */
+ * (-EADDRINUSE, pinned_family gets the family); -ENOENT when there is no such row. Checked and
+ * deleted in one transaction. file (NULL: none) is unlinked once the checks pass and before the
+ * row goes: on a full disk that frees the space the delete itself needs (a row left behind by a
+ * failed delete has no file; the next delete finishes it). */
 int store_firmware_delete(struct store *s, const char *id, int64_t *ret_job, char *pinned_family,
-                          size_t pinned_size);
+                          size_t pinned_size, const char *file);
+/* The library's size: the sum of every firmware's bytes. */
+int store_firmware_total(struct store *s, uint64_t *ret);
 
 /* Known-good pins. by: "manual", "job:12". -ENOENT for an unknown firmware id. */
 int store_firmware_pin(struct store *s, const char *family, const char *id, const char *by);

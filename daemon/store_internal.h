@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <sqlite3.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@ struct store {
         int inject_err;         /* test seam: negative errno for the next write, 0 = none */
         char *path;             /* "<state_dir>/corral.db", for messages */
         unsigned job_log_max;   /* stored log lines per job; 0 = STORE_JOB_LOG_MAX_LINES */
+        atomic_ullong audit_failures; /* audit rows that could not be written (store_audit.c) */
 };
 
 /* Current UTC time as ISO-8601 with milliseconds. */
