@@ -325,6 +325,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                         goto out;
         }
         bool deflate = o->compress != ESP_COMPRESS_OFF && can_deflate(l);
+        double tb = mono_s();
         if (o->baud && o->baud != l->port->baud) {
                 if (rom_8266(l)) {
                         logf_(o, "The ESP8266 ROM cannot change the baud rate; keeping %u",
@@ -337,6 +338,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                 }
         }
         double t0 = mono_s();
+        res->baud_s = t0 - tb;
         if (o->erase_all) {
                 progress(o, "erasing", 0, 1, t0);
                 e = esp_erase_all(l);
@@ -347,6 +349,8 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                 logf_(o, "Erased the whole flash (%u KiB)", l->flash_size / 1024);
                 progress(o, "erasing", 1, 1, t0);
         }
+        double tc = mono_s();
+        res->erase_s = tc - t0;
         /* Skip regions whose content already matches (fast reflash). */
         uint64_t total = 0;
         if (o->skip_unchanged && !o->erase_all) {
@@ -379,6 +383,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
         }
         uint64_t done = 0;
         t0 = mono_s();
+        res->compare_s = t0 - tc;
         for (size_t i = 0; i < np; i++) {
                 if (res->parts[i].skipped)
                         continue;
@@ -441,6 +446,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                         progress(o, "verifying", vd, vt, tv);
                 }
                 res->verify = v == ESP_VERIFY_MD5 ? "md5" : "readback";
+                res->verify_s = mono_s() - tv;
                 logf_(o, "Verified %llu bytes (%s)", (unsigned long long)vd, res->verify);
         }
         if (!o->no_reset) {

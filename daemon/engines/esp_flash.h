@@ -54,6 +54,9 @@ struct esp_flash_part_result {
 struct esp_flash_result {
         uint64_t bytes_written, bytes_skipped, wire_bytes;
         double seconds, kbps;  /* effective: uncompressed bits / write time */
+        /* Phases (seconds): baud change (a job's baud), erase_all, the MD5 compare of
+         * skip_unchanged, verify. seconds above is the write phase. */
+        double baud_s, erase_s, compare_s, verify_s;
         bool patched;
         const char *verify;    /* "md5", "readback", "none", "not_possible" (static) */
         const char *skip;      /* skip_unchanged: "md5" (compared), "off", "not_possible" (static) */

@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "engines/bootlog.h"
+#include "engines/esp_baud.h"
 #include "engines/esp_bootcheck.h"
 #include "engines/esp_flash.h"
 #include "engines/esp_image.h"
 #include "engines/esp_rom.h"
+#include "engines/esp_stub.h"
 #include "firmware.h"
 #include "engines/esp_zcache.h"
 #include "hostfile.h"
@@ -22,6 +24,8 @@
 #include "jobs/job_esp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
+#include "udev/usb_ids.h"
+#include "util.h"
 
 #define FLASH_FILE_MAX (64u << 20)
 /* Compressed images kept for boards flashed with the same bytes (in parallel or one after the
@@ -262,8 +266,11 @@ void job_esp_connect_opts(struct job_run *jr, struct esp_connect_opts *o)
         struct port *p = jr_port(jr);
         if (o->reset == ESP_RESET_AUTO && p && p->url && strncmp(p->url, "/dev/", 5) != 0)
                 o->reset = ESP_RESET_CLASSIC;
-        /* From corrald's config only (the hints carry it); never a job parameter. */
+        /* From corrald's config only (the hints carry it); never a job parameter. Unset: the stubs
+         * an install put next to corrald (make install), so an installed corrald is fast. */
         o->stub_dir = json_string_value(json_object_get(jr_board_hints(jr), "stub_dir"));
+        if (!o->stub_dir)
+                o->stub_dir = esp_stub_default_dir();
 }
 
 /* Report the loader's facts; returns them (borrowed by the caller to free). */
@@ -441,6 +448,13 @@ struct flash_job {
         struct esp_bootcheck_capture *cap;
         struct esp_bootcheck_attempt att[ESP_BOOTCHECK_MAX_ATTEMPTS];
         size_t n_att;
+        /* The baud: chosen by corral (auto) unless the job names one. */
+        bool auto_baud;
+        struct esp_baud_plan plan;
+        const struct usb_id *bridge;  /* NULL when the port has no VID:PID */
+        unsigned remembered, baud_used, baud_failed;
+        json_t *tried;                /* [{baud, ok, error}] */
+        double baud_s;                /* changing the baud, checks, reconnects after a failure */
 };
 
 /* Read one part: a library id, else a host path (confined to firmware_dirs again, as at submit:
@@ -537,7 +551,7 @@ static int write_parts(struct flash_job *fj, const struct esp_flash_part *parts,
                 .compress = compress_opt(json_object_get(params, "compress")),
                 .verify = !verify || !strcmp(verify, "md5") ? ESP_VERIFY_MD5
                           : !strcmp(verify, "readback") ? ESP_VERIFY_READBACK : ESP_VERIFY_NONE,
-                .baud = baud ? (unsigned)json_integer_value(baud) : 0,
+                .baud = baud ? (unsigned)json_integer_value(baud) : 0, /* else raise_baud() chose */
                 .skip_unchanged = !json_is_false(json_object_get(params, "skip_unchanged")),
                 .no_reset = no_reset,
                 .progress = on_progress,
@@ -546,6 +560,119 @@ static int write_parts(struct flash_job *fj, const struct esp_flash_part *parts,
                 .user = &fj->c,
         };
         return esp_flash_write(fj->l, parts, n, &fo, r);
+}
+
+static double now_s(void)
+{
+        return (double)util_mono_ms() / 1000.0;
+}
+
+/* Candidates for an automatic baud: the bridge (VID:PID table), the chip and loader, and what
+ * held on this board before (the flash_baud fact). */
+static void plan_baud(struct flash_job *fj)
+{
+        const json_t *hints = jr_board_hints(fj->jr);
+        const char *vid = json_string_value(json_object_get(hints, "vid"));
+        const char *pid = json_string_value(json_object_get(hints, "pid"));
+        fj->bridge = vid && pid ? usb_ids_lookup(vid, pid) : NULL;
+        const json_t *fact = json_object_get(jr_board_facts(fj->jr), "flash_baud");
+        json_int_t rem = json_integer_value(json_object_get(fact, "baud"));
+        fj->remembered = rem > 0 && rem <= 12000000 ? (unsigned)rem : 0;
+        struct esp_baud_in in = {
+                .chip = fj->l->chip,
+                .stub = fj->l->stub,
+                .bridge_max = fj->bridge ? fj->bridge->max_baud : 0,
+                .usb_native = fj->bridge && fj->bridge->usb_native,
+                .remembered = fj->remembered,
+        };
+        esp_baud_plan(&in, &fj->plan);
+}
+
+static void tried_add(struct flash_job *fj, unsigned baud, const char *error)
+{
+        if (!fj->tried)
+                fj->tried = json_array();
+        json_array_append_new(fj->tried, json_pack("{s:i, s:b, s:s?}", "baud", (int)baud, "ok", !error, "error",
+                                                   error));
+}
+
+/* Switch to the fastest baud of the plan below `below` (0 = from the top) that holds. A failed
+ * check leaves the chip at a baud the link cannot carry: the board is reset into the loader again
+ * and the next lower one tried. 0 (fj->baud_used; the ROM baud when none held) or the error of a
+ * reconnect / lost port (already jr_fail()ed). */
+static int raise_baud(struct flash_job *fj, unsigned below)
+{
+        unsigned b = below ? esp_baud_next(&fj->plan, below) : fj->plan.n ? fj->plan.cand[0] : 0;
+        while (b) {
+                double t = now_s();
+                int e = esp_change_baud(fj->l, b);
+                if (e == 0)
+                        e = esp_link_check(fj->l);
+                fj->baud_s += now_s() - t;
+                if (e == 0) {
+                        tried_add(fj, b, NULL);
+                        fj->baud_used = b;
+                        jr_log(fj->jr, "Changed baud rate to %u (%s)", b, fj->plan.why);
+                        return 0;
+                }
+                if (e == -ENODEV || e == -ECANCELED)
+                        return job_esp_fail(fj->jr, e, fj->l);
+                tried_add(fj, b, esp_loader_msg(fj->l));
+                fj->baud_failed = b;
+                jr_log(fj->jr, "%u baud does not hold (%s): reconnecting to step down", b, esp_loader_msg(fj->l));
+                t = now_s();
+                e = connect_loader(fj, false);
+                fj->baud_s += now_s() - t;
+                if (e < 0)
+                        return job_esp_fail(fj->jr, e, fj->l);
+                b = esp_baud_next(&fj->plan, b);
+        }
+        fj->baud_used = jr_port(fj->jr)->baud;
+        if (fj->plan.n)
+                jr_log(fj->jr, "No faster baud held: staying at %u", fj->baud_used);
+        return 0;
+}
+
+/* After a reconnect (remediation): back to the baud that held in this job, without probing
+ * the ladder again; stays at the ROM baud if it fails now. 0 or a port error. */
+static int rebaud(struct flash_job *fj)
+{
+        if (!fj->auto_baud || fj->baud_used <= ESP_BAUD_ROM || jr_port(fj->jr)->baud == fj->baud_used)
+                return 0;
+        int e = esp_change_baud(fj->l, fj->baud_used);
+        if (e == 0)
+                e = esp_link_check(fj->l);
+        if (e == -ENODEV || e == -ECANCELED)
+                return e;
+        if (e < 0) {
+                jr_log(fj->jr, "%u baud no longer holds (%s): reconnecting at the ROM baud", fj->baud_used,
+                       esp_loader_msg(fj->l));
+                fj->baud_used = ESP_BAUD_ROM;
+                return connect_loader(fj, false);
+        }
+        return 0;
+}
+
+/* The job result's baud object; remembers on the board what held (the flash_baud fact). */
+static void report_baud(struct flash_job *fj, bool succeeded)
+{
+        struct job_run *jr = fj->jr;
+        const char *by = !fj->auto_baud ? "job" : !fj->plan.n ? "rom"
+                         : fj->remembered && fj->plan.cand[0] == fj->remembered ? "remembered" : "auto";
+        unsigned used = fj->auto_baud ? fj->baud_used : jr_port(jr)->baud;
+        json_t *b = json_pack("{s:i, s:s, s:s?, s:o?, s:i, s:s}", "used", (int)used, "chosen_by", by, "bridge",
+                              fj->bridge ? fj->bridge->bridge : NULL, "bridge_max_baud",
+                              fj->bridge && fj->bridge->max_baud ? json_integer(fj->bridge->max_baud) : NULL,
+                              "ceiling", (int)fj->plan.ceiling, "why", fj->auto_baud ? fj->plan.why : "the job's baud parameter");
+        if (fj->tried)
+                json_object_set(b, "tried", fj->tried);
+        jr_result_set(jr, "baud", b);
+        if (!succeeded || !fj->auto_baud || !fj->plan.n || used == fj->remembered)
+                return;
+        jr_fact(jr, "flash_baud", json_pack("{s:i, s:o?, s:s?}", "baud", (int)used, "failed",
+                                            fj->baud_failed ? json_integer(fj->baud_failed) : NULL, "bridge",
+                                            fj->bridge ? fj->bridge->bridge : NULL));
+        jr_log(jr, "Remembered for this board: flashing holds %u baud", used);
 }
 
 /* ---- boot check and remediation ---- */
@@ -675,6 +802,8 @@ static int remediate(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum
         int e = connect_loader(fj, false);
         struct esp_flash_result r;
         memset(&r, 0, sizeof(r));
+        if (e == 0)
+                e = rebaud(fj);
         if (e == 0)
                 e = write_parts(fj, parts, n, mode, erase, true, &r);
         if (e == -ENODEV || e == -ECANCELED)
@@ -816,16 +945,48 @@ static int flash_run(struct job_run *jr)
                 boot_check = false;
         }
         jr_progress(jr, 0, "connecting");
+        double t_start = now_s();
         if ((e = connect_loader(fj, true)) < 0)
                 goto out;
+        double connect_s = fj->l->connect_s, stub_s = fj->l->stub_s;
         jr_progress(jr, 5, "connecting");
+        fj->auto_baud = !json_object_get(params, "baud");
+        if (fj->auto_baud) {
+                plan_baud(fj);
+                if ((e = raise_baud(fj, 0)) < 0)
+                        goto out;
+        }
 
         struct esp_flash_result r;
-        e = write_parts(fj, fj->parts, fj->n, NULL, false, boot_check || fj->co.reset == ESP_RESET_NONE, &r);
+        for (;;) {
+                e = write_parts(fj, fj->parts, fj->n, NULL, false, boot_check || fj->co.reset == ESP_RESET_NONE, &r);
+                if (e >= 0 || !fj->auto_baud || fj->baud_used <= ESP_BAUD_ROM || e == -ENODEV || e == -ECANCELED ||
+                    e == -EINVAL || e == -ENOMEM)
+                        break;
+                /* Sync/checksum trouble at a baud corral chose: the link did not hold it under load. */
+                unsigned failed = fj->baud_used;
+                tried_add(fj, failed, esp_loader_msg(fj->l));
+                fj->baud_failed = failed;
+                jr_log(jr, "Writing at %u baud failed (%s): reconnecting to step down", failed, esp_loader_msg(fj->l));
+                double t = now_s();
+                e = connect_loader(fj, false);
+                fj->baud_s += now_s() - t;
+                if (e < 0) {
+                        e = job_esp_fail(jr, e, fj->l);
+                        goto out;
+                }
+                if ((e = raise_baud(fj, failed)) < 0)
+                        goto out;
+        }
+        report_baud(fj, e >= 0);
         jr_result_set(jr, "parts", result_parts(&r));
         jr_result_set(jr, "bytes_written", json_integer((json_int_t)r.bytes_written));
         jr_result_set(jr, "bytes_skipped", json_integer((json_int_t)r.bytes_skipped));
         jr_result_set(jr, "skip_unchanged", json_string(r.skip));
+        jr_result_set(jr, "phases", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "connect_s", connect_s,
+                                              "stub_s", stub_s, "baud_s", fj->baud_s + r.baud_s, "erase_s",
+                                              r.erase_s, "compare_s", r.compare_s, "write_s", r.seconds,
+                                              "verify_s", r.verify_s, "total_s", now_s() - t_start));
         if (e < 0) {
                 e = job_esp_fail(jr, e, fj->l);
                 goto out;
@@ -842,6 +1003,8 @@ static int flash_run(struct job_run *jr)
         jr_log(jr, "Flashed %llu bytes (%llu skipped) in %.1f s, %.1f kbit/s effective; verify: %s",
                (unsigned long long)r.bytes_written, (unsigned long long)r.bytes_skipped, r.seconds,
                r.kbps, r.verify);
+        jr_log(jr, "Phases: connect %.2f s, stub %.2f s, baud %.2f s, write %.2f s, verify %.2f s; %.2f s connect "
+               "to verified", connect_s, stub_s, fj->baud_s + r.baud_s, r.seconds, r.verify_s, now_s() - t_start);
         if (boot_check && (e = boot_check_loop(fj, &r)) < 0)
                 goto out;
         jr_progress(jr, 100, "done");
@@ -855,6 +1018,7 @@ out:
                 free(fj->bufs[i]);
         free(fj->kg_buf);
         free(fj->cap);
+        json_decref(fj->tried);
         free(fj);
         return e;
 }
