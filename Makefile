@@ -185,4 +185,4 @@ install: $(B)/corrald $(B)/corral web node_modules/.package-lock.json
 clean:
 	rm -rf $(B)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

@@ -325,20 +325,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                         goto out;
         }
         bool deflate = o->compress != ESP_COMPRESS_OFF && can_deflate(l);
-        double tb = mono_s();
-        if (o->baud && o->baud != l->port->baud) {
-                if (rom_8266(l)) {
-                        logf_(o, "The ESP8266 ROM cannot change the baud rate; keeping %u",
-                              l->port->baud);
-                } else {
-                        e = esp_change_baud(l, o->baud);
-                        if (e < 0)
-                                goto out;
-                        logf_(o, "Changed baud rate to %u", o->baud);
-                }
-        }
         double t0 = mono_s();
-        res->baud_s = t0 - tb;
         if (o->erase_all) {
                 progress(o, "erasing", 0, 1, t0);
                 e = esp_erase_all(l);
@@ -381,9 +368,27 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                 }
                 total += pp[i].len;
         }
+        /* The baud only matters for what is left to write: after the compare, not before. */
+        double tb = mono_s();
+        res->compare_s = tb - tc;
+        if (total > 0 && o->baud && o->baud != l->port->baud) {
+                if (rom_8266(l)) {
+                        logf_(o, "The ESP8266 ROM cannot change the baud rate; keeping %u",
+                              l->port->baud);
+                } else {
+                        e = esp_change_baud(l, o->baud);
+                        if (e < 0)
+                                goto out;
+                        logf_(o, "Changed baud rate to %u", o->baud);
+                }
+        } else if (total > 0 && !o->baud && o->pick_baud) {
+                e = o->pick_baud(o->user, l);
+                if (e < 0)
+                        goto out;
+        }
         uint64_t done = 0;
         t0 = mono_s();
-        res->compare_s = t0 - tc;
+        res->baud_s = t0 - tb;
         for (size_t i = 0; i < np; i++) {
                 if (res->parts[i].skipped)
                         continue;

@@ -30,7 +30,12 @@ struct esp_flash_opts {
         bool erase_all;
         enum esp_compress compress;
         enum esp_verify verify;
-        unsigned baud;         /* 0 = stay at the ROM baud */
+        unsigned baud;         /* 0 = stay at the ROM baud (or let pick_baud choose) */
+        /* Optional, when baud is 0: called once, after the unchanged parts were skipped and only
+         * when something is left to write, to switch l to a faster baud (esp_change_baud). It
+         * returns 0 (at whatever baud it left the link), or an error that ends the write:
+         * -EAGAIN when the link no longer answers (the caller reconnects and calls again). */
+        int (*pick_baud)(void *user, struct esp_loader *l);
         bool skip_unchanged;   /* compare flash MD5 first (needs MD5 support) */
         bool no_reset;         /* leave the chip in the loader */
         /* phase: "erasing", "writing", "verifying", "resetting". Optional. */

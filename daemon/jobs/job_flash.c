@@ -338,8 +338,10 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_len, char *msg
         return 0;
 }
 
+struct flash_job;
 struct ctx {
         struct job_run *jr;
+        struct flash_job *fj;
         int last_pct;
         unsigned zcache_hits;
 };
@@ -453,6 +455,7 @@ struct flash_job {
         struct esp_baud_plan plan;
         const struct usb_id *bridge;  /* NULL when the port has no VID:PID */
         unsigned remembered, baud_used, baud_failed;
+        unsigned next_baud;           /* what pick_baud tries next, 0 = stay */
         json_t *tried;                /* [{baud, ok, error}] */
         double baud_s;                /* changing the baud, checks, reconnects after a failure */
 };
@@ -535,6 +538,8 @@ static int connect_loader(struct flash_job *fj, bool first)
         return 0;
 }
 
+static int pick_baud(void *user, struct esp_loader *l);
+
 /* Write parts through the prepared loader with the job's options; mode/erase override them when
  * not NULL / true. The board is left in the loader when a boot check follows. */
 static int write_parts(struct flash_job *fj, const struct esp_flash_part *parts, size_t n, const char *mode,
@@ -551,12 +556,13 @@ static int write_parts(struct flash_job *fj, const struct esp_flash_part *parts,
                 .compress = compress_opt(json_object_get(params, "compress")),
                 .verify = !verify || !strcmp(verify, "md5") ? ESP_VERIFY_MD5
                           : !strcmp(verify, "readback") ? ESP_VERIFY_READBACK : ESP_VERIFY_NONE,
-                .baud = baud ? (unsigned)json_integer_value(baud) : 0, /* else raise_baud() chose */
+                .baud = baud ? (unsigned)json_integer_value(baud) : 0, /* else pick_baud() */
                 .skip_unchanged = !json_is_false(json_object_get(params, "skip_unchanged")),
                 .no_reset = no_reset,
                 .progress = on_progress,
                 .log = on_log,
                 .deflate = cached_deflate,
+                .pick_baud = fj->auto_baud ? pick_baud : NULL,
                 .user = &fj->c,
         };
         return esp_flash_write(fj->l, parts, n, &fo, r);
@@ -596,61 +602,66 @@ static void tried_add(struct flash_job *fj, unsigned baud, const char *error)
                                                    error));
 }
 
-/* Switch to the fastest baud of the plan below `below` (0 = from the top) that holds. A failed
- * check leaves the chip at a baud the link cannot carry: the board is reset into the loader again
- * and the next lower one tried. 0 (fj->baud_used; the ROM baud when none held) or the error of a
- * reconnect / lost port (already jr_fail()ed). */
-static int raise_baud(struct flash_job *fj, unsigned below)
+/* pick_baud of the flash pipeline, called only when something is left to write: the next
+ * candidate of the plan. A link that does not hold it is lost (the chip switched, the bridge
+ * cannot follow): -EAGAIN, and the job resets into the loader and runs the pipeline again, one
+ * step lower. */
+static int pick_baud(void *user, struct esp_loader *l)
 {
-        unsigned b = below ? esp_baud_next(&fj->plan, below) : fj->plan.n ? fj->plan.cand[0] : 0;
-        while (b) {
-                double t = now_s();
-                int e = esp_change_baud(fj->l, b);
-                if (e == 0)
-                        e = esp_link_check(fj->l);
-                fj->baud_s += now_s() - t;
-                if (e == 0) {
-                        tried_add(fj, b, NULL);
-                        fj->baud_used = b;
-                        jr_log(fj->jr, "Changed baud rate to %u (%s)", b, fj->plan.why);
-                        return 0;
+        struct flash_job *fj = ((struct ctx *)user)->fj;
+        unsigned b = fj->next_baud;
+        if (!b) {
+                fj->baud_used = l->port->baud;
+                if (fj->plan.n)
+                        jr_log(fj->jr, "No faster baud held: staying at %u", fj->baud_used);
+                return 0;
+        }
+        int e = esp_change_baud(l, b);
+        if (e == 0)
+                e = esp_link_check(l);
+        if (e == 0) {
+                tried_add(fj, b, NULL);
+                fj->baud_used = b;
+                jr_log(fj->jr, "Changed baud rate to %u (%s)", b, fj->plan.why);
+                return 0;
+        }
+        if (e == -ENODEV || e == -ECANCELED)
+                return e;
+        tried_add(fj, b, esp_loader_msg(l));
+        fj->baud_failed = b;
+        fj->next_baud = esp_baud_next(&fj->plan, b);
+        jr_log(fj->jr, "%u baud does not hold (%s): reconnecting to step down", b, esp_loader_msg(l));
+        return -EAGAIN;
+}
+
+/* Run the pipeline; when the baud corral chose fails (the link check, or the write itself:
+ * sync/checksum trouble under load), reset into the loader and run it again one step lower.
+ * Reconnects count as the baud phase. Returns what the last run returned. */
+static int write_stepping(struct flash_job *fj, const struct esp_flash_part *parts, size_t n, const char *mode,
+                          bool erase, bool no_reset, struct esp_flash_result *r)
+{
+        for (;;) {
+                fj->baud_used = 0;
+                int e = write_parts(fj, parts, n, mode, erase, no_reset, r);
+                fj->baud_s += r->baud_s;
+                if (e >= 0 || !fj->auto_baud || e == -ENODEV || e == -ECANCELED)
+                        return e;
+                if (e != -EAGAIN) {
+                        if (fj->baud_used <= ESP_BAUD_ROM || e == -EINVAL || e == -ENOMEM)
+                                return e;
+                        unsigned failed = fj->baud_used;
+                        tried_add(fj, failed, esp_loader_msg(fj->l));
+                        fj->baud_failed = failed;
+                        fj->next_baud = esp_baud_next(&fj->plan, failed);
+                        jr_log(fj->jr, "Writing at %u baud failed (%s): reconnecting to step down", failed,
+                               esp_loader_msg(fj->l));
                 }
-                if (e == -ENODEV || e == -ECANCELED)
-                        return job_esp_fail(fj->jr, e, fj->l);
-                tried_add(fj, b, esp_loader_msg(fj->l));
-                fj->baud_failed = b;
-                jr_log(fj->jr, "%u baud does not hold (%s): reconnecting to step down", b, esp_loader_msg(fj->l));
-                t = now_s();
+                double t = now_s();
                 e = connect_loader(fj, false);
                 fj->baud_s += now_s() - t;
                 if (e < 0)
-                        return job_esp_fail(fj->jr, e, fj->l);
-                b = esp_baud_next(&fj->plan, b);
+                        return e;
         }
-        fj->baud_used = jr_port(fj->jr)->baud;
-        if (fj->plan.n)
-                jr_log(fj->jr, "No faster baud held: staying at %u", fj->baud_used);
-        return 0;
-}
-
-/* After a reconnect (remediation): back to the baud that held in this job, without probing
- * the ladder again; stays at the ROM baud if it fails now. 0 or a port error. */
-static int rebaud(struct flash_job *fj)
-{
-        if (!fj->auto_baud || fj->baud_used <= ESP_BAUD_ROM || jr_port(fj->jr)->baud == fj->baud_used)
-                return 0;
-        int e = esp_change_baud(fj->l, fj->baud_used);
-        if (e == 0)
-                e = esp_link_check(fj->l);
-        if (e == -ENODEV || e == -ECANCELED)
-                return e;
-        if (e < 0) {
-                jr_log(fj->jr, "%u baud no longer holds (%s): reconnecting at the ROM baud", fj->baud_used,
-                       esp_loader_msg(fj->l));
-                fj->baud_used = ESP_BAUD_ROM;
-                return connect_loader(fj, false);
-        }
-        return 0;
 }
 
 /* The job result's baud object; remembers on the board what held (the flash_baud fact). */
@@ -659,7 +670,7 @@ static void report_baud(struct flash_job *fj, bool succeeded)
         struct job_run *jr = fj->jr;
         const char *by = !fj->auto_baud ? "job" : !fj->plan.n ? "rom"
                          : fj->remembered && fj->plan.cand[0] == fj->remembered ? "remembered" : "auto";
-        unsigned used = fj->auto_baud ? fj->baud_used : jr_port(jr)->baud;
+        unsigned used = fj->auto_baud && fj->baud_used ? fj->baud_used : jr_port(jr)->baud;
         json_t *b = json_pack("{s:i, s:s, s:s?, s:o?, s:i, s:s}", "used", (int)used, "chosen_by", by, "bridge",
                               fj->bridge ? fj->bridge->bridge : NULL, "bridge_max_baud",
                               fj->bridge && fj->bridge->max_baud ? json_integer(fj->bridge->max_baud) : NULL,
@@ -667,7 +678,7 @@ static void report_baud(struct flash_job *fj, bool succeeded)
         if (fj->tried)
                 json_object_set(b, "tried", fj->tried);
         jr_result_set(jr, "baud", b);
-        if (!succeeded || !fj->auto_baud || !fj->plan.n || used == fj->remembered)
+        if (!succeeded || !fj->auto_baud || !fj->tried || used == fj->remembered)
                 return;
         jr_fact(jr, "flash_baud", json_pack("{s:i, s:o?, s:s?}", "baud", (int)used, "failed",
                                             fj->baud_failed ? json_integer(fj->baud_failed) : NULL, "bridge",
@@ -802,10 +813,10 @@ static int remediate(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum
         int e = connect_loader(fj, false);
         struct esp_flash_result r;
         memset(&r, 0, sizeof(r));
+        /* Back to the baud that held in this job, without probing the ladder again. */
+        fj->next_baud = fj->auto_baud && fj->baud_used > ESP_BAUD_ROM ? fj->baud_used : 0;
         if (e == 0)
-                e = rebaud(fj);
-        if (e == 0)
-                e = write_parts(fj, parts, n, mode, erase, true, &r);
+                e = write_stepping(fj, parts, n, mode, erase, true, &r);
         if (e == -ENODEV || e == -ECANCELED)
                 return job_esp_fail(fj->jr, e, fj->l);
         if (e < 0) {
@@ -932,7 +943,7 @@ static int flash_run(struct job_run *jr)
         struct port *p = jr_port(jr);
         unsigned orig_baud = p ? p->baud : 0;
         fj->jr = jr;
-        fj->c = (struct ctx){ .jr = jr, .last_pct = -1 };
+        fj->c = (struct ctx){ .jr = jr, .fj = fj, .last_pct = -1 };
         fj->fw_id = json_string_value(json_object_get(params, "firmware"));
         bool boot_check = !json_is_false(json_object_get(params, "boot_check"));
         int e;
@@ -953,38 +964,18 @@ static int flash_run(struct job_run *jr)
         fj->auto_baud = !json_object_get(params, "baud");
         if (fj->auto_baud) {
                 plan_baud(fj);
-                if ((e = raise_baud(fj, 0)) < 0)
-                        goto out;
+                fj->next_baud = fj->plan.n ? fj->plan.cand[0] : 0;
         }
 
         struct esp_flash_result r;
-        for (;;) {
-                e = write_parts(fj, fj->parts, fj->n, NULL, false, boot_check || fj->co.reset == ESP_RESET_NONE, &r);
-                if (e >= 0 || !fj->auto_baud || fj->baud_used <= ESP_BAUD_ROM || e == -ENODEV || e == -ECANCELED ||
-                    e == -EINVAL || e == -ENOMEM)
-                        break;
-                /* Sync/checksum trouble at a baud corral chose: the link did not hold it under load. */
-                unsigned failed = fj->baud_used;
-                tried_add(fj, failed, esp_loader_msg(fj->l));
-                fj->baud_failed = failed;
-                jr_log(jr, "Writing at %u baud failed (%s): reconnecting to step down", failed, esp_loader_msg(fj->l));
-                double t = now_s();
-                e = connect_loader(fj, false);
-                fj->baud_s += now_s() - t;
-                if (e < 0) {
-                        e = job_esp_fail(jr, e, fj->l);
-                        goto out;
-                }
-                if ((e = raise_baud(fj, failed)) < 0)
-                        goto out;
-        }
+        e = write_stepping(fj, fj->parts, fj->n, NULL, false, boot_check || fj->co.reset == ESP_RESET_NONE, &r);
         report_baud(fj, e >= 0);
         jr_result_set(jr, "parts", result_parts(&r));
         jr_result_set(jr, "bytes_written", json_integer((json_int_t)r.bytes_written));
         jr_result_set(jr, "bytes_skipped", json_integer((json_int_t)r.bytes_skipped));
         jr_result_set(jr, "skip_unchanged", json_string(r.skip));
         jr_result_set(jr, "phases", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "connect_s", connect_s,
-                                              "stub_s", stub_s, "baud_s", fj->baud_s + r.baud_s, "erase_s",
+                                              "stub_s", stub_s, "baud_s", fj->baud_s, "erase_s",
                                               r.erase_s, "compare_s", r.compare_s, "write_s", r.seconds,
                                               "verify_s", r.verify_s, "total_s", now_s() - t_start));
         if (e < 0) {
@@ -1004,7 +995,7 @@ static int flash_run(struct job_run *jr)
                (unsigned long long)r.bytes_written, (unsigned long long)r.bytes_skipped, r.seconds,
                r.kbps, r.verify);
         jr_log(jr, "Phases: connect %.2f s, stub %.2f s, baud %.2f s, write %.2f s, verify %.2f s; %.2f s connect "
-               "to verified", connect_s, stub_s, fj->baud_s + r.baud_s, r.seconds, r.verify_s, now_s() - t_start);
+               "to verified", connect_s, stub_s, fj->baud_s, r.seconds, r.verify_s, now_s() - t_start);
         if (boot_check && (e = boot_check_loop(fj, &r)) < 0)
                 goto out;
         jr_progress(jr, 100, "done");

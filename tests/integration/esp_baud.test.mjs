@@ -54,16 +54,22 @@ test("a bridge limited to 460800: corral steps down from 2 Mbaud, succeeds, reme
   assert.equal(second.result.baud.used, 460800);
 });
 
-test("a bridge that holds 2 Mbaud: the first try holds; phases are measured", async () => {
+test("a bridge that holds 2 Mbaud: the first try holds; phases are measured; nothing to write, no baud change", async () => {
   const { c } = await setup("esp32", ["--bridge-max-baud", "2000000"]);
-  const job = await flash(c, "esp32", app("esp32"), { skip_unchanged: false });
+  const parts = app("esp32");
+  const job = await flash(c, "esp32", parts);
   assert.deepEqual(job.result.baud.tried.map((t) => [t.baud, t.ok]), [[2000000, true]]);
   const p = job.result.phases;
   for (const k of ["connect_s", "stub_s", "baud_s", "erase_s", "compare_s", "write_s", "verify_s", "total_s"])
     assert.ok(typeof p[k] === "number" && p[k] >= 0, `${k}: ${JSON.stringify(p)}`);
   assert.ok(p.stub_s > 0 && p.write_s > 0 && p.verify_s > 0 && p.connect_s > 0, JSON.stringify(p));
-  const parts = p.connect_s + p.stub_s + p.baud_s + p.erase_s + p.compare_s + p.write_s + p.verify_s;
-  assert.ok(parts <= p.total_s + 0.01, `phases ${parts} within total ${p.total_s}`);
+  const sum = p.connect_s + p.stub_s + p.baud_s + p.erase_s + p.compare_s + p.write_s + p.verify_s;
+  assert.ok(sum <= p.total_s + 0.01, `phases ${sum} within total ${p.total_s}`);
+  // The same image again: the MD5 compare finds it in flash, so the baud is never raised.
+  const again = await flash(c, "esp32", parts);
+  assert.equal(again.result.bytes_written, 0);
+  assert.equal(again.result.baud.tried, undefined, JSON.stringify(again.result.baud));
+  assert.equal(again.result.baud.used, 115200);
 });
 
 test("a job's baud wins over the automatic choice (and the bridge limit)", async () => {
