@@ -668,7 +668,7 @@ static int write_stepping(struct flash_job *fj, const struct esp_flash_part *par
 static void report_baud(struct flash_job *fj, bool succeeded)
 {
         struct job_run *jr = fj->jr;
-        const char *by = !fj->auto_baud ? "job" : !fj->plan.n ? "rom"
+        const char *by = !fj->auto_baud ? "job" : !fj->plan.n ? "rom" : !fj->tried ? "not_needed"
                          : fj->remembered && fj->plan.cand[0] == fj->remembered ? "remembered" : "auto";
         unsigned used = fj->auto_baud && fj->baud_used ? fj->baud_used : jr_port(jr)->baud;
         json_t *b = json_pack("{s:i, s:s, s:s?, s:o?, s:i, s:s}", "used", (int)used, "chosen_by", by, "bridge",

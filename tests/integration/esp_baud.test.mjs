@@ -70,6 +70,7 @@ test("a bridge that holds 2 Mbaud: the first try holds; phases are measured; not
   assert.equal(again.result.bytes_written, 0);
   assert.equal(again.result.baud.tried, undefined, JSON.stringify(again.result.baud));
   assert.equal(again.result.baud.used, 115200);
+  assert.equal(again.result.baud.chosen_by, "not_needed");
 });
 
 test("a job's baud wins over the automatic choice (and the bridge limit)", async () => {
