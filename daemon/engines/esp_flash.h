@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engines/esp_diff.h"
 #include "engines/esp_rom.h"
 
 #define ESP_FLASH_MAX_PARTS 16
@@ -36,6 +37,12 @@ struct esp_flash_opts {
          * returns 0 (at whatever baud it left the link), or an error that ends the write:
          * -EAGAIN when the link no longer answers (the caller reconnects and calls again). */
         int (*pick_baud)(void *user, struct esp_loader *l);
+        /* Sector diff (with skip_unchanged, where the loader can MD5): what corral wrote before
+         * (borrowed). A changed part whose offset has a record the board still holds (flash MD5
+         * of the recorded region) gets only its differing 4 KiB sectors written. */
+        const struct esp_flash_record *records;
+        size_t n_records;
+        bool want_sectors;     /* fill res->parts[].sectors (for the next record) */
         bool skip_unchanged;   /* compare flash MD5 first (needs MD5 support) */
         bool no_reset;         /* leave the chip in the loader */
         /* phase: "erasing", "writing", "verifying", "resetting". Optional. */
@@ -53,7 +60,13 @@ struct esp_flash_part_result {
         size_t len;            /* bytes written or compared */
         size_t compressed_len; /* 0 when written uncompressed or skipped */
         char md5[33];          /* of the bytes meant to be in flash */
+        uint8_t md5raw[16];
         bool skipped, verified;
+        /* Sector diff: "sectors" (only differing sectors written), "no_record", "changed" (the
+         * board no longer holds the record: written in full), "dense", "unaligned", "off". */
+        const char *diff;
+        size_t sectors, sectors_written;
+        uint8_t *sector_hashes; /* with want_sectors: n = sectors, owned (esp_flash_result_clear) */
 };
 
 struct esp_flash_result {
@@ -68,6 +81,9 @@ struct esp_flash_result {
         size_t n_parts;
         struct esp_flash_part_result parts[ESP_FLASH_MAX_PARTS];
 };
+
+/* Free what a result owns (sector hashes). NULL-safe. */
+void esp_flash_result_clear(struct esp_flash_result *res);
 
 /* Validate only (no I/O): parts, options against the chip and flash size. -EINVAL + msg. */
 int esp_flash_validate(const struct esp_loader *l, const struct esp_flash_part *parts, size_t n,

@@ -424,10 +424,16 @@ static json_t *result_parts(const struct esp_flash_result *r)
         json_t *a = json_array();
         for (size_t i = 0; i < r->n_parts; i++) {
                 const struct esp_flash_part_result *p = &r->parts[i];
-                json_array_append_new(a, json_pack("{s:I, s:I, s:I, s:s, s:b, s:b}", "offset",
-                                                   (json_int_t)p->offset, "length", (json_int_t)p->len,
-                                                   "compressed", (json_int_t)p->compressed_len, "md5",
-                                                   p->md5, "skipped", p->skipped, "verified", p->verified));
+                json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:b, s:b}", "offset", (json_int_t)p->offset, "length",
+                                      (json_int_t)p->len, "compressed", (json_int_t)p->compressed_len, "md5", p->md5,
+                                      "skipped", p->skipped, "verified", p->verified);
+                if (p->diff && !p->skipped)
+                        json_object_set_new(o, "diff", json_string(p->diff));
+                if (p->diff && !strcmp(p->diff, "sectors")) {
+                        json_object_set_new(o, "sectors", json_integer((json_int_t)p->sectors));
+                        json_object_set_new(o, "sectors_written", json_integer((json_int_t)p->sectors_written));
+                }
+                json_array_append_new(a, o);
         }
         return a;
 }
@@ -456,6 +462,9 @@ struct flash_job {
         const struct usb_id *bridge;  /* NULL when the port has no VID:PID */
         unsigned remembered, baud_used, baud_failed;
         unsigned next_baud;           /* what pick_baud tries next, 0 = stay */
+        /* Sector diff: what corral wrote to this board before (the flash_record fact). */
+        struct esp_flash_record records[ESP_FLASH_MAX_PARTS * 2];
+        size_t n_records;
         json_t *tried;                /* [{baud, ok, error}] */
         double baud_s;                /* changing the baud, checks, reconnects after a failure */
 };
@@ -563,6 +572,9 @@ static int write_parts(struct flash_job *fj, const struct esp_flash_part *parts,
                 .log = on_log,
                 .deflate = cached_deflate,
                 .pick_baud = fj->auto_baud ? pick_baud : NULL,
+                .records = fj->n_records ? fj->records : NULL,
+                .n_records = fj->n_records,
+                .want_sectors = true,
                 .user = &fj->c,
         };
         return esp_flash_write(fj->l, parts, n, &fo, r);
@@ -642,6 +654,7 @@ static int write_stepping(struct flash_job *fj, const struct esp_flash_part *par
 {
         for (;;) {
                 fj->baud_used = 0;
+                esp_flash_result_clear(r); /* a retry's result replaces the last one */
                 int e = write_parts(fj, parts, n, mode, erase, no_reset, r);
                 fj->baud_s += r->baud_s;
                 if (e >= 0 || !fj->auto_baud || e == -ENODEV || e == -ECANCELED)
@@ -662,6 +675,45 @@ static int write_stepping(struct flash_job *fj, const struct esp_flash_part *par
                 if (e < 0)
                         return e;
         }
+}
+
+/* What corral wrote to this board before: the flash_record fact's entries (bad ones ignored). */
+static void load_records(struct flash_job *fj)
+{
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(json_object_get(jr_board_facts(fj->jr), "flash_record"), "parts"), i, e) {
+                if (fj->n_records >= sizeof(fj->records) / sizeof(fj->records[0]))
+                        break;
+                if (esp_diff_record_parse(e, &fj->records[fj->n_records]) == 0)
+                        fj->n_records++;
+        }
+}
+
+/* After a verified write: the parts just written (with their sector hashes) replace what the
+ * record had where they overlap; the rest of the record stays. */
+static void save_records(struct flash_job *fj, const struct esp_flash_result *r)
+{
+        json_t *parts = json_array();
+        for (size_t k = 0; k < r->n_parts; k++) {
+                const struct esp_flash_part_result *p = &r->parts[k];
+                if (!p->sector_hashes || !p->verified)
+                        continue;
+                json_array_append_new(parts, esp_diff_record_json(p->offset, (uint32_t)p->len, p->md5raw,
+                                                                  p->sector_hashes, p->sectors));
+        }
+        for (size_t i = 0; i < fj->n_records; i++) {
+                const struct esp_flash_record *o = &fj->records[i];
+                bool overlaps = false;
+                for (size_t k = 0; k < r->n_parts; k++) {
+                        uint64_t a0 = r->parts[k].offset, a1 = a0 + r->parts[k].len;
+                        overlaps |= o->offset < a1 && a0 < (uint64_t)o->offset + o->len;
+                }
+                if (!overlaps)
+                        json_array_append_new(parts, esp_diff_record_json(o->offset, o->len, o->md5, o->sectors,
+                                                                          o->n_sectors));
+        }
+        jr_fact(fj->jr, "flash_record", json_pack("{s:o}", "parts", parts));
 }
 
 /* The job result's baud object; remembers on the board what held (the flash_baud fact). */
@@ -817,6 +869,8 @@ static int remediate(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum
         fj->next_baud = fj->auto_baud && fj->baud_used > ESP_BAUD_ROM ? fj->baud_used : 0;
         if (e == 0)
                 e = write_stepping(fj, parts, n, mode, erase, true, &r);
+        if (e < 0)
+                esp_flash_result_clear(&r);
         if (e == -ENODEV || e == -ECANCELED)
                 return job_esp_fail(fj->jr, e, fj->l);
         if (e < 0) {
@@ -829,6 +883,7 @@ static int remediate(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum
         jr_log(fj->jr, "  wrote %llu bytes (%llu skipped), %s at the boot offset",
                (unsigned long long)r.bytes_written, (unsigned long long)r.bytes_skipped,
                a->flash_mode[0] ? a->flash_mode : "no image");
+        esp_flash_result_clear(&r);
         return 0;
 }
 
@@ -947,6 +1002,8 @@ static int flash_run(struct job_run *jr)
         fj->fw_id = json_string_value(json_object_get(params, "firmware"));
         bool boot_check = !json_is_false(json_object_get(params, "boot_check"));
         int e;
+        struct esp_flash_result r;
+        memset(&r, 0, sizeof(r));
         /* Load the files first: a missing file must not cost a reset. */
         if ((e = load_parts(fj)) < 0 || (e = check_known_chip(jr, fj->parts, fj->n)) < 0)
                 goto out;
@@ -967,8 +1024,14 @@ static int flash_run(struct job_run *jr)
                 fj->next_baud = fj->plan.n ? fj->plan.cand[0] : 0;
         }
 
-        struct esp_flash_result r;
+        load_records(fj);
         e = write_stepping(fj, fj->parts, fj->n, NULL, false, boot_check || fj->co.reset == ESP_RESET_NONE, &r);
+        if (e >= 0)
+                save_records(fj, &r);
+        /* Remediation writes whole parts: the old record no longer describes the flash. */
+        for (size_t i = 0; i < fj->n_records; i++)
+                esp_diff_record_clear(&fj->records[i]);
+        fj->n_records = 0;
         report_baud(fj, e >= 0);
         jr_result_set(jr, "parts", result_parts(&r));
         jr_result_set(jr, "bytes_written", json_integer((json_int_t)r.bytes_written));
@@ -1004,12 +1067,15 @@ out:
         /* The next job talks to the firmware at the port's own baud, whatever the flash used. */
         if (p && orig_baud && p->baud != orig_baud && e != -ENODEV)
                 port_set_baud(p, orig_baud);
+        esp_flash_result_clear(&r);
         esp_loader_free(fj->l);
         for (size_t i = 0; i < ESP_FLASH_MAX_PARTS; i++)
                 free(fj->bufs[i]);
         free(fj->kg_buf);
         free(fj->cap);
         json_decref(fj->tried);
+        for (size_t i = 0; i < fj->n_records; i++)
+                esp_diff_record_clear(&fj->records[i]);
         free(fj);
         return e;
 }
