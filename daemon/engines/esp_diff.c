@@ -61,13 +61,18 @@ static void hex(const uint8_t *b, size_t n, char *out)
                 snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
+static int nibble(char c)
+{
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static int unhex(const char *s, size_t n, uint8_t *out)
 {
         for (size_t i = 0; i < n; i++) {
-                unsigned v;
-                if (sscanf(s + 2 * i, "%2x", &v) != 1)
+                int hi = nibble(s[2 * i]), lo = hi < 0 ? -1 : nibble(s[2 * i + 1]);
+                if (lo < 0)
                         return -EINVAL;
-                out[i] = (uint8_t)v;
+                out[i] = (uint8_t)(hi << 4 | lo);
         }
         return 0;
 }

@@ -296,6 +296,23 @@ static int verify_part(struct esp_loader *l, const struct prepared *pp, enum esp
         return e;
 }
 
+static size_t run_len(const struct prepared *pp, size_t k);
+
+/* A sector-diff part: the written runs are verified; the rest matched the record by MD5 just
+ * before the write and was not touched. */
+static int verify_runs(struct esp_loader *l, const struct prepared *pp, enum esp_verify v)
+{
+        for (size_t k = 0; k < pp->n_runs; k++) {
+                struct prepared sub = { .offset = pp->offset + pp->runs[k][0] * ESP_DIFF_SECTOR,
+                                        .buf = pp->buf + (size_t)pp->runs[k][0] * ESP_DIFF_SECTOR, .len = run_len(pp, k) };
+                md5_hex(sub.buf, sub.len, sub.md5, sub.md5raw);
+                int e = verify_part(l, &sub, v);
+                if (e < 0)
+                        return e;
+        }
+        return 0;
+}
+
 static void free_prepared(struct prepared *pp, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
@@ -568,7 +585,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                 for (size_t i = 0; i < np; i++) {
                         if (res->parts[i].skipped)
                                 continue;
-                        e = verify_part(l, &pp[i], v);
+                        e = pp[i].n_runs ? verify_runs(l, &pp[i], v) : verify_part(l, &pp[i], v);
                         if (e < 0) {
                                 if (e == -ENODEV)
                                         e = fail_write(l, e, "verifying", pp[i].offset, pp[i].offset,

@@ -209,6 +209,16 @@ int esp_loader_prepare(struct esp_loader *l, const struct esp_connect_opts *opts
                 int e = esp_stub_load(opts->stub_dir, l->chip, &s, m, sizeof(m));
                 if (e == 0) {
                         double ts = now_s();
+                        if (opts->stub_baud > l->port->baud && !l->chip->is_esp8266) {
+                                /* Upload the stub at a baud that held on this board before. */
+                                e = esp_change_baud(l, opts->stub_baud);
+                                if (e == 0)
+                                        e = esp_link_check(l);
+                                if (e < 0) {
+                                        esp_stub_free(s);
+                                        return e;
+                                }
+                        }
                         e = esp_stub_run(l, s);
                         l->stub_s = now_s() - ts;
                         esp_stub_free(s);

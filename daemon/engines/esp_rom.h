@@ -94,6 +94,8 @@ struct esp_connect_opts {
         unsigned attempts;   /* reset+sync cycles; 0 = 7 */
         unsigned rom_baud;   /* 0 = 115200 */
         const char *stub_dir; /* directory of <chip>.json flasher stubs; NULL = ROM only */
+        unsigned stub_baud;  /* raise the ROM to this baud before the stub upload (not the ESP8266
+                              * ROM; the stub keeps it), checked with esp_link_check; 0 = no */
         bool no_flash_id;    /* skip attach + JEDEC id */
         bool no_hard_reset;  /* esp_identify(): leave the chip in the loader */
 };

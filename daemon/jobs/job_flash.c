@@ -540,6 +540,15 @@ static int connect_loader(struct flash_job *fj, bool first)
         if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
                 return jr_fail(fj->jr, "internal", "Out of memory");
         int e = esp_loader_prepare(fj->l, &fj->co);
+        if (e < 0 && fj->co.stub_baud && e != -ENODEV && e != -ECANCELED) {
+                jr_log(fj->jr, "Uploading the stub at %u baud failed (%s): reconnecting at the ROM baud",
+                       fj->co.stub_baud, esp_loader_msg(fj->l));
+                fj->co.stub_baud = 0;
+                fj->l = esp_loader_free(fj->l);
+                if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
+                        return jr_fail(fj->jr, "internal", "Out of memory");
+                e = esp_loader_prepare(fj->l, &fj->co);
+        }
         if (e < 0)
                 return first ? job_esp_fail(fj->jr, e, fj->l) : e;
         if (first)
@@ -585,6 +594,19 @@ static double now_s(void)
         return (double)util_mono_ms() / 1000.0;
 }
 
+/* The baud that held on this board before (flash_baud fact), 0 when none or the port has no
+ * real baud (USB-Serial/JTAG). */
+static unsigned remembered_baud(struct flash_job *fj)
+{
+        const json_t *hints = jr_board_hints(fj->jr);
+        const char *vid = json_string_value(json_object_get(hints, "vid"));
+        const char *pid = json_string_value(json_object_get(hints, "pid"));
+        if (vid && pid && usb_ids_lookup(vid, pid)->usb_native)
+                return 0;
+        json_int_t rem = json_integer_value(json_object_get(json_object_get(jr_board_facts(fj->jr), "flash_baud"), "baud"));
+        return rem > ESP_BAUD_ROM && rem <= 12000000 ? (unsigned)rem : 0;
+}
+
 /* Candidates for an automatic baud: the bridge (VID:PID table), the chip and loader, and what
  * held on this board before (the flash_baud fact). */
 static void plan_baud(struct flash_job *fj)
@@ -628,6 +650,12 @@ static int pick_baud(void *user, struct esp_loader *l)
                         jr_log(fj->jr, "No faster baud held: staying at %u", fj->baud_used);
                 return 0;
         }
+        if (l->port->baud == b) { /* the stub was uploaded at this baud and answered at it */
+                if (!fj->tried)
+                        tried_add(fj, b, NULL);
+                fj->baud_used = b;
+                return 0;
+        }
         int e = esp_change_baud(l, b);
         if (e == 0)
                 e = esp_link_check(l);
@@ -642,6 +670,7 @@ static int pick_baud(void *user, struct esp_loader *l)
         tried_add(fj, b, esp_loader_msg(l));
         fj->baud_failed = b;
         fj->next_baud = esp_baud_next(&fj->plan, b);
+        fj->co.stub_baud = 0;
         jr_log(fj->jr, "%u baud does not hold (%s): reconnecting to step down", b, esp_loader_msg(l));
         return -EAGAIN;
 }
@@ -666,6 +695,7 @@ static int write_stepping(struct flash_job *fj, const struct esp_flash_part *par
                         tried_add(fj, failed, esp_loader_msg(fj->l));
                         fj->baud_failed = failed;
                         fj->next_baud = esp_baud_next(&fj->plan, failed);
+                        fj->co.stub_baud = 0;
                         jr_log(fj->jr, "Writing at %u baud failed (%s): reconnecting to step down", failed,
                                esp_loader_msg(fj->l));
                 }
@@ -1012,13 +1042,19 @@ static int flash_run(struct job_run *jr)
                 jr_log(jr, "No boot check: reset is 'none', so corral must not touch the reset lines");
                 boot_check = false;
         }
+        fj->auto_baud = !json_object_get(params, "baud");
+        if (fj->auto_baud && fj->co.stub_dir)
+                fj->co.stub_baud = remembered_baud(fj);
         jr_progress(jr, 0, "connecting");
         double t_start = now_s();
         if ((e = connect_loader(fj, true)) < 0)
                 goto out;
         double connect_s = fj->l->connect_s, stub_s = fj->l->stub_s;
+        if (fj->co.stub_baud && jr_port(jr)->baud == fj->co.stub_baud) {
+                tried_add(fj, fj->co.stub_baud, NULL);
+                jr_log(jr, "Uploaded the flasher stub at %u baud (it held on this board before)", fj->co.stub_baud);
+        }
         jr_progress(jr, 5, "connecting");
-        fj->auto_baud = !json_object_get(params, "baud");
         if (fj->auto_baud) {
                 plan_baud(fj);
                 fj->next_baud = fj->plan.n ? fj->plan.cand[0] : 0;

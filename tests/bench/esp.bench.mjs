@@ -226,11 +226,45 @@ async function installedRows() {
   }
 }
 
+/** Reflash after a small change: a 1.5 MiB app, then the same with one 4 KiB region changed
+ * (corrald as installed, ESP32, bridge holding 2 Mbaud); the flash must read back as the new image. */
+async function reflashRow() {
+  const bin = process.env.CORRALD_INSTALLED;
+  if (!bin || !existsSync(bin)) return;
+  const d = Buffer.from(E.mkimage("esp32", ["--size", "1536k"], E.tmp("corral-bench-diff-")).data);
+  d[0] = 0x00; // raw bytes at 0x10000: no image header rules apply
+  const d2 = Buffer.from(d);
+  for (let i = 0x80000; i < 0x81000; i++) d2[i] ^= 0x5a;
+  const b = await E.board("esp32", ["--bridge-max-baud", "2000000", "--flash-size", "4MB"]);
+  const c = await startCorrald({ bin, args: ["--port", `esp32=${b.endpoint},family=esp32`] });
+  const rows = [];
+  try {
+    for (const [what, data] of [["full flash (no record)", d], ["one 4 KiB region changed", d2]]) {
+      const q = await E.submitFlash(c.url, "esp32", [{ offset: 0x10000, data }], { boot_check: false });
+      const { job } = await E.watchJob(c.url, q.id, 600000);
+      const ok = job.state === "succeeded" && (await E.flashSha(b, 0x10000, data.length)) === E.sha256(data);
+      const wall = (Date.parse(job.finished_at) - Date.parse(job.started_at)) / 1000;
+      rows.push({ what, total: job.result?.phases?.total_s, wall, bytes: job.result?.bytes_written, diff: job.result?.parts?.[0]?.diff, ok });
+    }
+  } finally {
+    await c.stop();
+    await b.stop();
+  }
+  out("\n### Reflash after a small change (ESP32, 1.5 MiB app at 0x10000, corrald as installed, 2 Mbaud bridge)\n");
+  out("| flash | connect→verified s | job wall s | bytes written | diff | reads back as the new image | % of the full flash |");
+  out("|---|---:|---:|---:|---|---|---:|");
+  for (const r of rows)
+    out(`| ${r.what} | ${r.total?.toFixed(2) ?? "–"} | ${r.wall.toFixed(2)} | ${r.bytes} | ${r.diff} | ${r.ok ? "yes" : "NO"} | ` +
+      `${rows[0].total && r.total ? ((100 * r.total) / rows[0].total).toFixed(1) + " %" : ""} |`);
+}
+
 if (process.argv.includes("--installed-only")) {
   await installedRows();
+  await reflashRow();
   process.exit(0);
 }
 await installedRows();
+await reflashRow();
 await throughput();
 await parallel();
 process.exit(0);

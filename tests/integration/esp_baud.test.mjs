@@ -65,7 +65,20 @@ test("a bridge that holds 2 Mbaud: the first try holds; phases are measured; not
   assert.ok(p.stub_s > 0 && p.write_s > 0 && p.verify_s > 0 && p.connect_s > 0, JSON.stringify(p));
   const sum = p.connect_s + p.stub_s + p.baud_s + p.erase_s + p.compare_s + p.write_s + p.verify_s;
   assert.ok(sum <= p.total_s + 0.01, `phases ${sum} within total ${p.total_s}`);
-  // The same image again: the MD5 compare finds it in flash, so the baud is never raised.
+  // The same image again: the remembered 2 Mbaud is set before the stub upload, nothing is written.
+  const again = await flash(c, "esp32", parts);
+  assert.equal(again.result.bytes_written, 0);
+  assert.deepEqual(again.result.baud.tried.map((t) => [t.baud, t.ok]), [[2000000, true]]);
+  assert.equal(again.result.baud.chosen_by, "remembered");
+  assert.ok(again.log.some((l) => /Uploaded the flasher stub at 2000000 baud/.test(l.line)), "stub uploaded at 2 Mbaud");
+});
+
+test("without a stub, nothing to write: the baud is never raised", async () => {
+  const { c } = await setup("esp32", [], []);
+  const parts = app("esp32", "32k");
+  const first = await flash(c, "esp32", parts);
+  assert.equal(first.result.loader, "rom");
+  assert.equal(first.result.baud.used, 2000000);
   const again = await flash(c, "esp32", parts);
   assert.equal(again.result.bytes_written, 0);
   assert.equal(again.result.baud.tried, undefined, JSON.stringify(again.result.baud));
