@@ -54,7 +54,7 @@ test("a bridge limited to 460800: corral steps down from 2 Mbaud, succeeds, reme
   assert.equal(second.result.baud.used, 460800);
 });
 
-test("a bridge that holds 2 Mbaud: the first try holds; phases are measured; nothing to write, no baud change", async () => {
+test("a bridge that holds 2 Mbaud: the first try holds; phases are measured; next time the stub goes up at 2 Mbaud", async () => {
   const { c } = await setup("esp32", ["--bridge-max-baud", "2000000"]);
   const parts = app("esp32");
   const job = await flash(c, "esp32", parts);
