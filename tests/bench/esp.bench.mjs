@@ -244,20 +244,27 @@ async function reflashRow() {
       const { job } = await E.watchJob(c.url, q.id, 600000);
       const ok = job.state === "succeeded" && (await E.flashSha(b, 0x10000, data.length)) === E.sha256(data);
       const wall = (Date.parse(job.finished_at) - Date.parse(job.started_at)) / 1000;
-      rows.push({ what, total: job.result?.phases?.total_s, wall, bytes: job.result?.bytes_written, diff: job.result?.parts?.[0]?.diff, ok });
+      const p = job.result?.phases;
+      const phases = p ? `connect ${p.connect_s.toFixed(2)}, stub ${p.stub_s.toFixed(2)}, baud ${p.baud_s.toFixed(2)}, ` +
+        `compare ${p.compare_s.toFixed(2)}, write ${p.write_s.toFixed(2)}, verify ${p.verify_s.toFixed(2)}` : "";
+      rows.push({ what, total: p?.total_s, wall, bytes: job.result?.bytes_written, diff: job.result?.parts?.[0]?.diff, ok, phases });
     }
   } finally {
     await c.stop();
     await b.stop();
   }
   out("\n### Reflash after a small change (ESP32, 1.5 MiB app at 0x10000, corrald as installed, 2 Mbaud bridge)\n");
-  out("| flash | connect→verified s | job wall s | bytes written | diff | reads back as the new image | % of the full flash |");
-  out("|---|---:|---:|---:|---|---|---:|");
+  out("| flash | connect→verified s | job wall s | bytes written | diff | reads back as the new image | % of the full flash | phases s |");
+  out("|---|---:|---:|---:|---|---|---:|---|");
   for (const r of rows)
     out(`| ${r.what} | ${r.total?.toFixed(2) ?? "–"} | ${r.wall.toFixed(2)} | ${r.bytes} | ${r.diff} | ${r.ok ? "yes" : "NO"} | ` +
-      `${rows[0].total && r.total ? ((100 * r.total) / rows[0].total).toFixed(1) + " %" : ""} |`);
+      `${rows[0].total && r.total ? ((100 * r.total) / rows[0].total).toFixed(1) + " %" : ""} | ${r.phases} |`);
 }
 
+if (process.argv.includes("--reflash-only")) {
+  await reflashRow();
+  process.exit(0);
+}
 if (process.argv.includes("--installed-only")) {
   await installedRows();
   await reflashRow();
