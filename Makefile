@@ -64,6 +64,9 @@ $(B)/corrald: $(B)/rel/daemon/main.o $(B)/rel/libcorral.a
 $(B)/rel/libcorral.a: $(REL_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
+# An installed corrald finds the flasher stubs (make install puts them here) without a stub_dir.
+$(B)/rel/daemon/engines/esp_stub.o: CPPFLAGS += -DCORRAL_STUB_DIR='"$(PREFIX)/share/corral/stubs"'
+
 $(B)/rel/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
@@ -128,7 +131,8 @@ check-build: $(B)/san/corrald $(B)/corrald $(B)/corral $(UNIT_BINS) $(FUZZ_BINS)
 
 bench: deps
 	@$(MAKE) --no-print-directory $(B)/corrald $(TOOL_BINS) web
-	tests/bench/run
+	@$(MAKE) --no-print-directory install DESTDIR=$(STAGE) >/dev/null
+	CORRALD_INSTALLED=$(STAGE)$(PREFIX)/sbin/corrald tests/bench/run
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -164,11 +168,14 @@ deps:
 	fi
 	@$(MAKE) --no-print-directory node_modules/.package-lock.json
 
+# demo and bench run corrald as installed (flasher stubs and all), staged under $(STAGE).
+STAGE       := $(CURDIR)/$(B)/stage
+STUB_SRC    := node_modules/esptool-js/lib/targets/stub_flasher
 demo: deps
-	@$(MAKE) --no-print-directory $(B)/corrald web
-	tests/demo/run
+	@$(MAKE) --no-print-directory install DESTDIR=$(STAGE) >/dev/null
+	CORRALD_INSTALLED=$(STAGE)$(PREFIX)/sbin/corrald tests/demo/run
 
-install: $(B)/corrald $(B)/corral web
+install: $(B)/corrald $(B)/corral web node_modules/.package-lock.json
 	install -D -m 0755 $(B)/corrald $(DESTDIR)$(PREFIX)/sbin/corrald
 	install -D -m 0755 $(B)/corral $(DESTDIR)$(PREFIX)/bin/corral
 	install -D -m 0644 systemd/corrald.service $(DESTDIR)$(UNITDIR)/corrald.service
@@ -176,10 +183,12 @@ install: $(B)/corrald $(B)/corral web
 	install -D -m 0644 systemd/60-corral.rules $(DESTDIR)$(UDEVDIR)/60-corral.rules
 	install -d $(DESTDIR)$(PREFIX)/share/corral/web
 	cp -r web/. $(DESTDIR)$(PREFIX)/share/corral/web/
+	install -d $(DESTDIR)$(PREFIX)/share/corral/stubs
+	install -m 0644 $(STUB_SRC)/*.json $(DESTDIR)$(PREFIX)/share/corral/stubs/
 	test -e $(DESTDIR)$(SYSCONFDIR)/corral/corrald.conf || \
 	  install -D -m 0640 systemd/corrald.conf.example $(DESTDIR)$(SYSCONFDIR)/corral/corrald.conf
 
 clean:
 	rm -rf $(B)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f 2>/dev/null)

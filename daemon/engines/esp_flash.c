@@ -161,6 +161,8 @@ struct prepared {
         size_t zlen;
         char md5[33];
         uint8_t md5raw[16];
+        uint32_t runs[ESP_DIFF_MAX_RUNS + 1][2]; /* sector diff: only these are written */
+        size_t n_runs;
 };
 
 static int prepare_part(struct esp_loader *l, const struct esp_flash_part *p,
@@ -294,12 +296,134 @@ static int verify_part(struct esp_loader *l, const struct prepared *pp, enum esp
         return e;
 }
 
+static size_t run_len(const struct prepared *pp, size_t k);
+
+/* A sector-diff part: the written runs are verified; the rest matched the record by MD5 just
+ * before the write and was not touched. */
+static int verify_runs(struct esp_loader *l, const struct prepared *pp, enum esp_verify v)
+{
+        for (size_t k = 0; k < pp->n_runs; k++) {
+                struct prepared sub = { .offset = pp->offset + pp->runs[k][0] * ESP_DIFF_SECTOR,
+                                        .buf = pp->buf + (size_t)pp->runs[k][0] * ESP_DIFF_SECTOR, .len = run_len(pp, k) };
+                md5_hex(sub.buf, sub.len, sub.md5, sub.md5raw);
+                int e = verify_part(l, &sub, v);
+                if (e < 0)
+                        return e;
+        }
+        return 0;
+}
+
 static void free_prepared(struct prepared *pp, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
                 free(pp[i].buf);
                 free(pp[i].z);
         }
+}
+
+void esp_flash_result_clear(struct esp_flash_result *res)
+{
+        if (!res)
+                return;
+        for (size_t i = 0; i < ESP_FLASH_MAX_PARTS; i++) {
+                free(res->parts[i].sector_hashes);
+                res->parts[i].sector_hashes = NULL;
+        }
+}
+
+static size_t run_len(const struct prepared *pp, size_t k)
+{
+        size_t start = (size_t)pp->runs[k][0] * ESP_DIFF_SECTOR, len = (size_t)pp->runs[k][1] * ESP_DIFF_SECTOR;
+        return start + len > pp->len ? pp->len - start : len;
+}
+
+/* A part that changed: when corral's record for its offset still matches the flash, plan the
+ * runs of differing sectors (pp->n_runs > 0). got: the flash MD5 over the part's length, when
+ * known. 0 (a full write otherwise, r->diff says why) or a port error. */
+static int plan_diff(struct esp_loader *l, const struct esp_flash_opts *o, const struct esp_flash_part *p,
+                     struct prepared *pp, struct esp_flash_part_result *r, const uint8_t got[16])
+{
+        const struct esp_flash_record *rec = NULL;
+        for (size_t k = 0; k < o->n_records; k++)
+                if (o->records[k].offset == pp->offset)
+                        rec = &o->records[k];
+        r->diff = "no_record";
+        if (!rec)
+                return 0;
+        if (pp->offset % ESP_DIFF_SECTOR) {
+                r->diff = "unaligned";
+                return 0;
+        }
+        uint8_t held[16];
+        if (rec->len == pp->len && got) {
+                memcpy(held, got, 16);
+        } else {
+                int e = esp_flash_md5(l, rec->offset, rec->len, held);
+                if (e == -ENODEV || e == -ECANCELED)
+                        return e;
+                if (e < 0)
+                        return 0;
+        }
+        if (memcmp(held, rec->md5, 16)) {
+                r->diff = "changed";
+                logf_(o, "%s at 0x%x: the flash no longer holds what corral wrote there last (written by another "
+                      "tool?): writing all of it", pname(p), pp->offset);
+                return 0;
+        }
+        uint8_t *h = NULL;
+        size_t n = 0;
+        if (esp_diff_hash(pp->buf, pp->len, &h, &n) < 0)
+                return esp_loader_fail(l, -ENOMEM, "Out of memory");
+        size_t nr = 0, d = esp_diff_runs(h, n, rec->sectors, rec->n_sectors, pp->runs, ESP_DIFF_MAX_RUNS, &nr);
+        free(h);
+        r->sectors = n;
+        if (d == 0) { /* the hashes match but the MD5 did not: trust neither */
+                r->diff = "changed";
+                return 0;
+        }
+        if (nr > ESP_DIFF_MAX_RUNS || d * 2 > n) {
+                r->diff = "dense";
+                logf_(o, "%s at 0x%x: %zu of %zu sectors changed: writing all of it", pname(p), pp->offset, d, n);
+                return 0;
+        }
+        pp->n_runs = nr;
+        r->diff = "sectors";
+        r->sectors_written = d;
+        logf_(o, "%s at 0x%x: %zu of %zu sectors changed since corral wrote it (the board still holds that): "
+              "writing only those", pname(p), pp->offset, d, n);
+        return 0;
+}
+
+/* Write the planned runs of one part, each deflated where the loader can. */
+static int write_runs(struct esp_loader *l, struct prepared *pp, struct esp_flash_part_result *r, bool deflate,
+                      const struct esp_flash_opts *o, uint64_t *done, uint64_t total, double t0,
+                      struct esp_flash_result *res)
+{
+        double ts = mono_s();
+        size_t bytes = 0, zbytes = 0;
+        for (size_t k = 0; k < pp->n_runs; k++) {
+                struct prepared sub = { .offset = pp->offset + pp->runs[k][0] * ESP_DIFF_SECTOR,
+                                        .buf = pp->buf + (size_t)pp->runs[k][0] * ESP_DIFF_SECTOR, .len = run_len(pp, k) };
+                bool z = false;
+                if (deflate) {
+                        int e = esp_deflate(sub.buf, sub.len, &sub.z, &sub.zlen);
+                        if (e < 0)
+                                return esp_loader_fail(l, e, "Compressing failed");
+                        z = o->compress == ESP_COMPRESS_ON || sub.zlen < sub.len;
+                }
+                int e = write_part(l, &sub, z, o, done, total, t0, &res->wire_bytes);
+                free(sub.z);
+                if (e < 0)
+                        return e;
+                bytes += sub.len;
+                zbytes += z ? sub.zlen : sub.len;
+        }
+        res->bytes_written += bytes;
+        r->compressed_len = deflate ? zbytes : 0;
+        double dt = mono_s() - ts;
+        logf_(o, "Wrote %zu changed bytes (%zu on the wire) in %zu run(s) at 0x%08x.. in %.2f s", bytes, zbytes,
+              pp->n_runs, pp->offset, dt);
+        return 0;
 }
 
 int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, size_t n,
@@ -325,17 +449,6 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                         goto out;
         }
         bool deflate = o->compress != ESP_COMPRESS_OFF && can_deflate(l);
-        if (o->baud && o->baud != l->port->baud) {
-                if (rom_8266(l)) {
-                        logf_(o, "The ESP8266 ROM cannot change the baud rate; keeping %u",
-                              l->port->baud);
-                } else {
-                        e = esp_change_baud(l, o->baud);
-                        if (e < 0)
-                                goto out;
-                        logf_(o, "Changed baud rate to %u", o->baud);
-                }
-        }
         double t0 = mono_s();
         if (o->erase_all) {
                 progress(o, "erasing", 0, 1, t0);
@@ -347,6 +460,8 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                 logf_(o, "Erased the whole flash (%u KiB)", l->flash_size / 1024);
                 progress(o, "erasing", 1, 1, t0);
         }
+        double tc = mono_s();
+        res->erase_s = tc - t0;
         /* Skip regions whose content already matches (fast reflash). */
         uint64_t total = 0;
         if (o->skip_unchanged && !o->erase_all) {
@@ -361,6 +476,12 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                 r->offset = pp[i].offset;
                 r->len = pp[i].len;
                 memcpy(r->md5, pp[i].md5, sizeof(r->md5));
+                memcpy(r->md5raw, pp[i].md5raw, 16);
+                r->diff = "off";
+                if (o->want_sectors && esp_diff_hash(pp[i].buf, pp[i].len, &r->sector_hashes, &r->sectors) < 0) {
+                        e = esp_loader_fail(l, -ENOMEM, "Out of memory");
+                        goto out;
+                }
                 if (o->skip_unchanged && !o->erase_all && can_md5(l)) {
                         uint8_t got[16];
                         e = esp_flash_md5(l, pp[i].offset, (uint32_t)pp[i].len, got);
@@ -374,14 +495,49 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                                       pname(&parts[i]), pp[i].offset, pp[i].md5);
                                 continue;
                         }
+                        {
+                                e = plan_diff(l, o, &parts[i], &pp[i], r, e == 0 ? got : NULL);
+                                if (e < 0)
+                                        goto out;
+                                if (pp[i].n_runs) {
+                                        for (size_t k = 0; k < pp[i].n_runs; k++)
+                                                total += run_len(&pp[i], k);
+                                        continue;
+                                }
+                        }
                 }
                 total += pp[i].len;
         }
+        /* The baud only matters for what is left to write: after the compare, not before. */
+        double tb = mono_s();
+        res->compare_s = tb - tc;
+        if (total > 0 && o->baud && o->baud != l->port->baud) {
+                if (rom_8266(l)) {
+                        logf_(o, "The ESP8266 ROM cannot change the baud rate; keeping %u",
+                              l->port->baud);
+                } else {
+                        e = esp_change_baud(l, o->baud);
+                        if (e < 0)
+                                goto out;
+                        logf_(o, "Changed baud rate to %u", o->baud);
+                }
+        } else if (total > 0 && !o->baud && o->pick_baud) {
+                e = o->pick_baud(o->user, l);
+                if (e < 0)
+                        goto out;
+        }
         uint64_t done = 0;
         t0 = mono_s();
+        res->baud_s = t0 - tb;
         for (size_t i = 0; i < np; i++) {
                 if (res->parts[i].skipped)
                         continue;
+                if (pp[i].n_runs) {
+                        e = write_runs(l, &pp[i], &res->parts[i], deflate, o, &done, total, t0, res);
+                        if (e < 0)
+                                goto out;
+                        continue;
+                }
                 bool z = false;
                 if (deflate) {
                         e = o->deflate ? o->deflate(o->user, pp[i].buf, pp[i].len, &pp[i].z, &pp[i].zlen)
@@ -429,7 +585,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                 for (size_t i = 0; i < np; i++) {
                         if (res->parts[i].skipped)
                                 continue;
-                        e = verify_part(l, &pp[i], v);
+                        e = pp[i].n_runs ? verify_runs(l, &pp[i], v) : verify_part(l, &pp[i], v);
                         if (e < 0) {
                                 if (e == -ENODEV)
                                         e = fail_write(l, e, "verifying", pp[i].offset, pp[i].offset,
@@ -441,6 +597,7 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                         progress(o, "verifying", vd, vt, tv);
                 }
                 res->verify = v == ESP_VERIFY_MD5 ? "md5" : "readback";
+                res->verify_s = mono_s() - tv;
                 logf_(o, "Verified %llu bytes (%s)", (unsigned long long)vd, res->verify);
         }
         if (!o->no_reset) {

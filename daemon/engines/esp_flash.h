@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engines/esp_diff.h"
 #include "engines/esp_rom.h"
 
 #define ESP_FLASH_MAX_PARTS 16
@@ -30,7 +31,18 @@ struct esp_flash_opts {
         bool erase_all;
         enum esp_compress compress;
         enum esp_verify verify;
-        unsigned baud;         /* 0 = stay at the ROM baud */
+        unsigned baud;         /* 0 = stay at the ROM baud (or let pick_baud choose) */
+        /* Optional, when baud is 0: called once, after the unchanged parts were skipped and only
+         * when something is left to write, to switch l to a faster baud (esp_change_baud). It
+         * returns 0 (at whatever baud it left the link), or an error that ends the write:
+         * -EAGAIN when the link no longer answers (the caller reconnects and calls again). */
+        int (*pick_baud)(void *user, struct esp_loader *l);
+        /* Sector diff (with skip_unchanged, where the loader can MD5): what corral wrote before
+         * (borrowed). A changed part whose offset has a record the board still holds (flash MD5
+         * of the recorded region) gets only its differing 4 KiB sectors written. */
+        const struct esp_flash_record *records;
+        size_t n_records;
+        bool want_sectors;     /* fill res->parts[].sectors (for the next record) */
         bool skip_unchanged;   /* compare flash MD5 first (needs MD5 support) */
         bool no_reset;         /* leave the chip in the loader */
         /* phase: "erasing", "writing", "verifying", "resetting". Optional. */
@@ -48,18 +60,30 @@ struct esp_flash_part_result {
         size_t len;            /* bytes written or compared */
         size_t compressed_len; /* 0 when written uncompressed or skipped */
         char md5[33];          /* of the bytes meant to be in flash */
+        uint8_t md5raw[16];
         bool skipped, verified;
+        /* Sector diff: "sectors" (only differing sectors written), "no_record", "changed" (the
+         * board no longer holds the record: written in full), "dense", "unaligned", "off". */
+        const char *diff;
+        size_t sectors, sectors_written;
+        uint8_t *sector_hashes; /* with want_sectors: n = sectors, owned (esp_flash_result_clear) */
 };
 
 struct esp_flash_result {
         uint64_t bytes_written, bytes_skipped, wire_bytes;
         double seconds, kbps;  /* effective: uncompressed bits / write time */
+        /* Phases (seconds): baud change (a job's baud), erase_all, the MD5 compare of
+         * skip_unchanged, verify. seconds above is the write phase. */
+        double baud_s, erase_s, compare_s, verify_s;
         bool patched;
         const char *verify;    /* "md5", "readback", "none", "not_possible" (static) */
         const char *skip;      /* skip_unchanged: "md5" (compared), "off", "not_possible" (static) */
         size_t n_parts;
         struct esp_flash_part_result parts[ESP_FLASH_MAX_PARTS];
 };
+
+/* Free what a result owns (sector hashes). NULL-safe. */
+void esp_flash_result_clear(struct esp_flash_result *res);
 
 /* Validate only (no I/O): parts, options against the chip and flash size. -EINVAL + msg. */
 int esp_flash_validate(const struct esp_loader *l, const struct esp_flash_part *parts, size_t n,

@@ -88,6 +88,30 @@ int esp_change_baud(struct esp_loader *l, unsigned baud)
         return 0;
 }
 
+int esp_link_check(struct esp_loader *l)
+{
+        int e = 0;
+        for (int i = 0; i < 3; i++) {
+                uint32_t v = 0;
+                uint8_t d[4];
+                put32(d, ESP_MAGIC_REG);
+                struct esp_response r;
+                e = esp_command(l, ESP_READ_REG, d, 4, 0, 0, 300, &r);
+                if (e == -ENODEV || e == -ECANCELED)
+                        return e;
+                if (e == 0) {
+                        v = r.value;
+                        if (!l->magic || v == l->magic)
+                                continue;
+                        e = -EIO;
+                }
+                esp_loader_flush(l);
+                return fail(l, -EIO, "The link does not hold %u baud (%s)", l->port->baud,
+                            e == -ETIMEDOUT ? "no reply" : e == -EIO ? "wrong reply" : "bad reply");
+        }
+        return 0;
+}
+
 int esp_flash_begin(struct esp_loader *l, uint32_t offset, uint32_t size)
 {
         uint8_t d[20];

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "engines/esp_stub.h"
 #include "engines/try.h"
@@ -183,11 +184,20 @@ int esp_read_revision(struct esp_loader *l)
         return 0;
 }
 
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int esp_loader_prepare(struct esp_loader *l, const struct esp_connect_opts *opts)
 {
         struct esp_connect_opts def = { 0 };
         if (!opts)
                 opts = &def;
+        double t0 = now_s();
+        l->connect_s = l->stub_s = 0;
         TRY(esp_connect(l, opts));
         TRY(esp_detect_chip(l));
         TRY(esp_read_mac(l));
@@ -198,7 +208,19 @@ int esp_loader_prepare(struct esp_loader *l, const struct esp_connect_opts *opts
                 char m[256];
                 int e = esp_stub_load(opts->stub_dir, l->chip, &s, m, sizeof(m));
                 if (e == 0) {
+                        double ts = now_s();
+                        if (opts->stub_baud > l->port->baud && !l->chip->is_esp8266) {
+                                /* Upload the stub at a baud that held on this board before. */
+                                e = esp_change_baud(l, opts->stub_baud);
+                                if (e == 0)
+                                        e = esp_link_check(l);
+                                if (e < 0) {
+                                        esp_stub_free(s);
+                                        return e;
+                                }
+                        }
                         e = esp_stub_run(l, s);
+                        l->stub_s = now_s() - ts;
                         esp_stub_free(s);
                         if (e < 0)
                                 return e; /* the ROM state is unknown after a failed upload */
@@ -206,13 +228,14 @@ int esp_loader_prepare(struct esp_loader *l, const struct esp_connect_opts *opts
                         snprintf(l->note, sizeof(l->note), "%.200s; using the ROM loader", m);
                 }
         }
-        if (opts->no_flash_id)
-                return 0;
-        if (!l->stub)
-                TRY(esp_spi_attach(l));
-        TRY(esp_read_flash_id(l));
-        if (l->flash_size)
-                TRY(esp_spi_set_params(l, l->flash_size));
+        if (!opts->no_flash_id) {
+                if (!l->stub)
+                        TRY(esp_spi_attach(l));
+                TRY(esp_read_flash_id(l));
+                if (l->flash_size)
+                        TRY(esp_spi_set_params(l, l->flash_size));
+        }
+        l->connect_s = now_s() - t0 - l->stub_s;
         return 0;
 }
 

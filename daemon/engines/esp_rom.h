@@ -94,6 +94,8 @@ struct esp_connect_opts {
         unsigned attempts;   /* reset+sync cycles; 0 = 7 */
         unsigned rom_baud;   /* 0 = 115200 */
         const char *stub_dir; /* directory of <chip>.json flasher stubs; NULL = ROM only */
+        unsigned stub_baud;  /* raise the ROM to this baud before the stub upload (not the ESP8266
+                              * ROM; the stub keeps it), checked with esp_link_check; 0 = no */
         bool no_flash_id;    /* skip attach + JEDEC id */
         bool no_hard_reset;  /* esp_identify(): leave the chip in the loader */
 };
@@ -129,6 +131,7 @@ struct esp_loader {
         uint8_t *tx;                 /* owned scratch for encoded requests */
         size_t tx_cap;
         char boot_log[256];          /* text seen right after the last reset */
+        double connect_s, stub_s;    /* esp_loader_prepare(): reset+sync+identify, stub upload */
         char note[256];              /* non-fatal remark of esp_loader_prepare() (stub fallback) */
         char msg[512];               /* plain-language reason of the last failure */
 };
@@ -168,6 +171,9 @@ int esp_spi_set_params(struct esp_loader *l, uint32_t flash_size);
 int esp_read_flash_id(struct esp_loader *l);
 /* Not on ESP8266 ROM (-EOPNOTSUPP). Switches the port after the reply. */
 int esp_change_baud(struct esp_loader *l, unsigned baud);
+/* After a baud change: does the link hold? A few short READ_REG round trips (a garbled link
+ * fails in about a second). 0, or -EIO with l->msg naming the baud; port errors as they are. */
+int esp_link_check(struct esp_loader *l);
 
 /* Flash writing. size = bytes that will be written (ROM: erased up front). */
 int esp_flash_begin(struct esp_loader *l, uint32_t offset, uint32_t size);

@@ -3,10 +3,14 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct esp_stub *esp_stub_free(struct esp_stub *s)
 {
@@ -160,4 +164,37 @@ int esp_stub_run(struct esp_loader *l, const struct esp_stub *s)
                 }
         }
         return esp_loader_fail(l, -ETIMEDOUT, "The flasher stub did not start (no \"OHAI\")");
+}
+
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static char default_dir[4096];
+
+static bool is_dir(const char *p)
+{
+        struct stat st;
+        return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void find_default_dir(void)
+{
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n > 0) {
+                exe[n] = '\0';
+                char cand[4096 + 32];
+                snprintf(cand, sizeof(cand), "%s/../share/corral/stubs", dirname(exe));
+                if (is_dir(cand) && realpath(cand, default_dir))
+                        return;
+        }
+        default_dir[0] = '\0';
+#ifdef CORRAL_STUB_DIR
+        if (is_dir(CORRAL_STUB_DIR))
+                snprintf(default_dir, sizeof(default_dir), "%s", CORRAL_STUB_DIR);
+#endif
+}
+
+const char *esp_stub_default_dir(void)
+{
+        pthread_once(&default_once, find_default_dir);
+        return default_dir[0] ? default_dir : NULL;
 }

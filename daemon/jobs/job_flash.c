@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include "engines/bootlog.h"
+#include "engines/esp_baud.h"
 #include "engines/esp_bootcheck.h"
 #include "engines/esp_flash.h"
 #include "engines/esp_image.h"
 #include "engines/esp_rom.h"
+#include "engines/esp_stub.h"
 #include "firmware.h"
 #include "engines/esp_zcache.h"
 #include "hostfile.h"
@@ -22,6 +24,8 @@
 #include "jobs/job_esp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
+#include "udev/usb_ids.h"
+#include "util.h"
 
 #define FLASH_FILE_MAX (64u << 20)
 /* Compressed images kept for boards flashed with the same bytes (in parallel or one after the
@@ -262,8 +266,11 @@ void job_esp_connect_opts(struct job_run *jr, struct esp_connect_opts *o)
         struct port *p = jr_port(jr);
         if (o->reset == ESP_RESET_AUTO && p && p->url && strncmp(p->url, "/dev/", 5) != 0)
                 o->reset = ESP_RESET_CLASSIC;
-        /* From corrald's config only (the hints carry it); never a job parameter. */
+        /* From corrald's config only (the hints carry it); never a job parameter. Unset: the stubs
+         * an install put next to corrald (make install), so an installed corrald is fast. */
         o->stub_dir = json_string_value(json_object_get(jr_board_hints(jr), "stub_dir"));
+        if (!o->stub_dir)
+                o->stub_dir = esp_stub_default_dir();
 }
 
 /* Report the loader's facts; returns them (borrowed by the caller to free). */
@@ -331,8 +338,10 @@ static int read_file(const char *path, uint8_t **ret, size_t *ret_len, char *msg
         return 0;
 }
 
+struct flash_job;
 struct ctx {
         struct job_run *jr;
+        struct flash_job *fj;
         int last_pct;
         unsigned zcache_hits;
 };
@@ -415,10 +424,16 @@ static json_t *result_parts(const struct esp_flash_result *r)
         json_t *a = json_array();
         for (size_t i = 0; i < r->n_parts; i++) {
                 const struct esp_flash_part_result *p = &r->parts[i];
-                json_array_append_new(a, json_pack("{s:I, s:I, s:I, s:s, s:b, s:b}", "offset",
-                                                   (json_int_t)p->offset, "length", (json_int_t)p->len,
-                                                   "compressed", (json_int_t)p->compressed_len, "md5",
-                                                   p->md5, "skipped", p->skipped, "verified", p->verified));
+                json_t *o = json_pack("{s:I, s:I, s:I, s:s, s:b, s:b}", "offset", (json_int_t)p->offset, "length",
+                                      (json_int_t)p->len, "compressed", (json_int_t)p->compressed_len, "md5", p->md5,
+                                      "skipped", p->skipped, "verified", p->verified);
+                if (p->diff && !p->skipped)
+                        json_object_set_new(o, "diff", json_string(p->diff));
+                if (p->diff && !strcmp(p->diff, "sectors")) {
+                        json_object_set_new(o, "sectors", json_integer((json_int_t)p->sectors));
+                        json_object_set_new(o, "sectors_written", json_integer((json_int_t)p->sectors_written));
+                }
+                json_array_append_new(a, o);
         }
         return a;
 }
@@ -441,6 +456,17 @@ struct flash_job {
         struct esp_bootcheck_capture *cap;
         struct esp_bootcheck_attempt att[ESP_BOOTCHECK_MAX_ATTEMPTS];
         size_t n_att;
+        /* The baud: chosen by corral (auto) unless the job names one. */
+        bool auto_baud;
+        struct esp_baud_plan plan;
+        const struct usb_id *bridge;  /* NULL when the port has no VID:PID */
+        unsigned remembered, baud_used, baud_failed;
+        unsigned next_baud;           /* what pick_baud tries next, 0 = stay */
+        /* Sector diff: what corral wrote to this board before (the flash_record fact). */
+        struct esp_flash_record records[ESP_FLASH_MAX_PARTS * 2];
+        size_t n_records;
+        json_t *tried;                /* [{baud, ok, error}] */
+        double baud_s;                /* changing the baud, checks, reconnects after a failure */
 };
 
 /* Read one part: a library id, else a host path (confined to firmware_dirs again, as at submit:
@@ -514,12 +540,23 @@ static int connect_loader(struct flash_job *fj, bool first)
         if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
                 return jr_fail(fj->jr, "internal", "Out of memory");
         int e = esp_loader_prepare(fj->l, &fj->co);
+        if (e < 0 && fj->co.stub_baud && e != -ENODEV && e != -ECANCELED) {
+                jr_log(fj->jr, "Uploading the stub at %u baud failed (%s): reconnecting at the ROM baud",
+                       fj->co.stub_baud, esp_loader_msg(fj->l));
+                fj->co.stub_baud = 0;
+                fj->l = esp_loader_free(fj->l);
+                if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
+                        return jr_fail(fj->jr, "internal", "Out of memory");
+                e = esp_loader_prepare(fj->l, &fj->co);
+        }
         if (e < 0)
                 return first ? job_esp_fail(fj->jr, e, fj->l) : e;
         if (first)
                 job_esp_report_facts(fj->jr, fj->l);
         return 0;
 }
+
+static int pick_baud(void *user, struct esp_loader *l);
 
 /* Write parts through the prepared loader with the job's options; mode/erase override them when
  * not NULL / true. The board is left in the loader when a boot check follows. */
@@ -537,15 +574,198 @@ static int write_parts(struct flash_job *fj, const struct esp_flash_part *parts,
                 .compress = compress_opt(json_object_get(params, "compress")),
                 .verify = !verify || !strcmp(verify, "md5") ? ESP_VERIFY_MD5
                           : !strcmp(verify, "readback") ? ESP_VERIFY_READBACK : ESP_VERIFY_NONE,
-                .baud = baud ? (unsigned)json_integer_value(baud) : 0,
+                .baud = baud ? (unsigned)json_integer_value(baud) : 0, /* else pick_baud() */
                 .skip_unchanged = !json_is_false(json_object_get(params, "skip_unchanged")),
                 .no_reset = no_reset,
                 .progress = on_progress,
                 .log = on_log,
                 .deflate = cached_deflate,
+                .pick_baud = fj->auto_baud ? pick_baud : NULL,
+                .records = fj->n_records ? fj->records : NULL,
+                .n_records = fj->n_records,
+                .want_sectors = true,
                 .user = &fj->c,
         };
         return esp_flash_write(fj->l, parts, n, &fo, r);
+}
+
+static double now_s(void)
+{
+        return (double)util_mono_ms() / 1000.0;
+}
+
+/* The baud that held on this board before (flash_baud fact), 0 when none or the port has no
+ * real baud (USB-Serial/JTAG). */
+static unsigned remembered_baud(struct flash_job *fj)
+{
+        const json_t *hints = jr_board_hints(fj->jr);
+        const char *vid = json_string_value(json_object_get(hints, "vid"));
+        const char *pid = json_string_value(json_object_get(hints, "pid"));
+        if (vid && pid && usb_ids_lookup(vid, pid)->usb_native)
+                return 0;
+        json_int_t rem = json_integer_value(json_object_get(json_object_get(jr_board_facts(fj->jr), "flash_baud"), "baud"));
+        return rem > ESP_BAUD_ROM && rem <= 12000000 ? (unsigned)rem : 0;
+}
+
+/* Candidates for an automatic baud: the bridge (VID:PID table), the chip and loader, and what
+ * held on this board before (the flash_baud fact). */
+static void plan_baud(struct flash_job *fj)
+{
+        const json_t *hints = jr_board_hints(fj->jr);
+        const char *vid = json_string_value(json_object_get(hints, "vid"));
+        const char *pid = json_string_value(json_object_get(hints, "pid"));
+        fj->bridge = vid && pid ? usb_ids_lookup(vid, pid) : NULL;
+        const json_t *fact = json_object_get(jr_board_facts(fj->jr), "flash_baud");
+        json_int_t rem = json_integer_value(json_object_get(fact, "baud"));
+        fj->remembered = rem > 0 && rem <= 12000000 ? (unsigned)rem : 0;
+        struct esp_baud_in in = {
+                .chip = fj->l->chip,
+                .stub = fj->l->stub,
+                .bridge_max = fj->bridge ? fj->bridge->max_baud : 0,
+                .usb_native = fj->bridge && fj->bridge->usb_native,
+                .remembered = fj->remembered,
+        };
+        esp_baud_plan(&in, &fj->plan);
+}
+
+static void tried_add(struct flash_job *fj, unsigned baud, const char *error)
+{
+        if (!fj->tried)
+                fj->tried = json_array();
+        json_array_append_new(fj->tried, json_pack("{s:i, s:b, s:s?}", "baud", (int)baud, "ok", !error, "error",
+                                                   error));
+}
+
+/* pick_baud of the flash pipeline, called only when something is left to write: the next
+ * candidate of the plan. A link that does not hold it is lost (the chip switched, the bridge
+ * cannot follow): -EAGAIN, and the job resets into the loader and runs the pipeline again, one
+ * step lower. */
+static int pick_baud(void *user, struct esp_loader *l)
+{
+        struct flash_job *fj = ((struct ctx *)user)->fj;
+        unsigned b = fj->next_baud;
+        if (!b) {
+                fj->baud_used = l->port->baud;
+                if (fj->plan.n)
+                        jr_log(fj->jr, "No faster baud held: staying at %u", fj->baud_used);
+                return 0;
+        }
+        if (l->port->baud == b) { /* the stub was uploaded at this baud and answered at it */
+                if (!fj->tried)
+                        tried_add(fj, b, NULL);
+                fj->baud_used = b;
+                return 0;
+        }
+        int e = esp_change_baud(l, b);
+        if (e == 0)
+                e = esp_link_check(l);
+        if (e == 0) {
+                tried_add(fj, b, NULL);
+                fj->baud_used = b;
+                jr_log(fj->jr, "Changed baud rate to %u (%s)", b, fj->plan.why);
+                return 0;
+        }
+        if (e == -ENODEV || e == -ECANCELED)
+                return e;
+        tried_add(fj, b, esp_loader_msg(l));
+        fj->baud_failed = b;
+        fj->next_baud = esp_baud_next(&fj->plan, b);
+        fj->co.stub_baud = 0;
+        jr_log(fj->jr, "%u baud does not hold (%s): reconnecting to step down", b, esp_loader_msg(l));
+        return -EAGAIN;
+}
+
+/* Run the pipeline; when the baud corral chose fails (the link check, or the write itself:
+ * sync/checksum trouble under load), reset into the loader and run it again one step lower.
+ * Reconnects count as the baud phase. Returns what the last run returned. */
+static int write_stepping(struct flash_job *fj, const struct esp_flash_part *parts, size_t n, const char *mode,
+                          bool erase, bool no_reset, struct esp_flash_result *r)
+{
+        for (;;) {
+                fj->baud_used = 0;
+                esp_flash_result_clear(r); /* a retry's result replaces the last one */
+                int e = write_parts(fj, parts, n, mode, erase, no_reset, r);
+                fj->baud_s += r->baud_s;
+                if (e >= 0 || !fj->auto_baud || e == -ENODEV || e == -ECANCELED)
+                        return e;
+                if (e != -EAGAIN) {
+                        if (fj->baud_used <= ESP_BAUD_ROM || e == -EINVAL || e == -ENOMEM)
+                                return e;
+                        unsigned failed = fj->baud_used;
+                        tried_add(fj, failed, esp_loader_msg(fj->l));
+                        fj->baud_failed = failed;
+                        fj->next_baud = esp_baud_next(&fj->plan, failed);
+                        fj->co.stub_baud = 0;
+                        jr_log(fj->jr, "Writing at %u baud failed (%s): reconnecting to step down", failed,
+                               esp_loader_msg(fj->l));
+                }
+                double t = now_s();
+                e = connect_loader(fj, false);
+                fj->baud_s += now_s() - t;
+                if (e < 0)
+                        return e;
+        }
+}
+
+/* What corral wrote to this board before: the flash_record fact's entries (bad ones ignored). */
+static void load_records(struct flash_job *fj)
+{
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(json_object_get(jr_board_facts(fj->jr), "flash_record"), "parts"), i, e) {
+                if (fj->n_records >= sizeof(fj->records) / sizeof(fj->records[0]))
+                        break;
+                if (esp_diff_record_parse(e, &fj->records[fj->n_records]) == 0)
+                        fj->n_records++;
+        }
+}
+
+/* After a verified write: the parts just written (with their sector hashes) replace what the
+ * record had where they overlap; the rest of the record stays. */
+static void save_records(struct flash_job *fj, const struct esp_flash_result *r)
+{
+        json_t *parts = json_array();
+        for (size_t k = 0; k < r->n_parts; k++) {
+                const struct esp_flash_part_result *p = &r->parts[k];
+                if (!p->sector_hashes || !p->verified)
+                        continue;
+                json_array_append_new(parts, esp_diff_record_json(p->offset, (uint32_t)p->len, p->md5raw,
+                                                                  p->sector_hashes, p->sectors));
+        }
+        for (size_t i = 0; i < fj->n_records; i++) {
+                const struct esp_flash_record *o = &fj->records[i];
+                bool overlaps = false;
+                for (size_t k = 0; k < r->n_parts; k++) {
+                        uint64_t a0 = r->parts[k].offset, a1 = a0 + r->parts[k].len;
+                        overlaps |= o->offset < a1 && a0 < (uint64_t)o->offset + o->len;
+                }
+                if (!overlaps)
+                        json_array_append_new(parts, esp_diff_record_json(o->offset, o->len, o->md5, o->sectors,
+                                                                          o->n_sectors));
+        }
+        jr_fact(fj->jr, "flash_record", json_pack("{s:o}", "parts", parts));
+}
+
+/* The job result's baud object; remembers on the board what held (the flash_baud fact). */
+static void report_baud(struct flash_job *fj, bool succeeded)
+{
+        struct job_run *jr = fj->jr;
+        const char *by = !fj->auto_baud ? "job" : !fj->plan.n ? "rom" : !fj->tried ? "not_needed"
+                         : fj->remembered && fj->plan.cand[0] == fj->remembered ? "remembered" : "auto";
+        unsigned used = fj->auto_baud && fj->baud_used ? fj->baud_used : jr_port(jr)->baud;
+        json_t *b = json_pack("{s:i, s:s, s:s?, s:o?, s:i, s:s}", "used", (int)used, "chosen_by", by, "bridge",
+                              fj->bridge ? fj->bridge->bridge : NULL, "bridge_max_baud",
+                              fj->bridge && fj->bridge->max_baud ? json_integer(fj->bridge->max_baud) : NULL,
+                              "ceiling", (int)fj->plan.ceiling, "why", fj->auto_baud ? fj->plan.why : "the job's baud parameter");
+        if (fj->tried)
+                json_object_set(b, "tried", fj->tried);
+        jr_result_set(jr, "baud", b);
+        if (!succeeded || !fj->auto_baud || !fj->tried || used == fj->remembered)
+                return;
+        jr_fact(jr, "flash_baud", json_pack("{s:i, s:o?, s:s?}", "baud", (int)used, "failed",
+                                            fj->baud_failed ? json_integer(fj->baud_failed) : NULL, "bridge",
+                                            fj->bridge ? fj->bridge->bridge : NULL));
+        jr_log(jr, "Remembered for this board: flashing holds %u baud", used);
 }
 
 /* ---- boot check and remediation ---- */
@@ -675,8 +895,12 @@ static int remediate(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum
         int e = connect_loader(fj, false);
         struct esp_flash_result r;
         memset(&r, 0, sizeof(r));
+        /* Back to the baud that held in this job, without probing the ladder again. */
+        fj->next_baud = fj->auto_baud && fj->baud_used > ESP_BAUD_ROM ? fj->baud_used : 0;
         if (e == 0)
-                e = write_parts(fj, parts, n, mode, erase, true, &r);
+                e = write_stepping(fj, parts, n, mode, erase, true, &r);
+        if (e < 0)
+                esp_flash_result_clear(&r);
         if (e == -ENODEV || e == -ECANCELED)
                 return job_esp_fail(fj->jr, e, fj->l);
         if (e < 0) {
@@ -689,6 +913,7 @@ static int remediate(struct flash_job *fj, struct esp_bootcheck_attempt *a, enum
         jr_log(fj->jr, "  wrote %llu bytes (%llu skipped), %s at the boot offset",
                (unsigned long long)r.bytes_written, (unsigned long long)r.bytes_skipped,
                a->flash_mode[0] ? a->flash_mode : "no image");
+        esp_flash_result_clear(&r);
         return 0;
 }
 
@@ -803,10 +1028,12 @@ static int flash_run(struct job_run *jr)
         struct port *p = jr_port(jr);
         unsigned orig_baud = p ? p->baud : 0;
         fj->jr = jr;
-        fj->c = (struct ctx){ .jr = jr, .last_pct = -1 };
+        fj->c = (struct ctx){ .jr = jr, .fj = fj, .last_pct = -1 };
         fj->fw_id = json_string_value(json_object_get(params, "firmware"));
         bool boot_check = !json_is_false(json_object_get(params, "boot_check"));
         int e;
+        struct esp_flash_result r;
+        memset(&r, 0, sizeof(r));
         /* Load the files first: a missing file must not cost a reset. */
         if ((e = load_parts(fj)) < 0 || (e = check_known_chip(jr, fj->parts, fj->n)) < 0)
                 goto out;
@@ -815,17 +1042,41 @@ static int flash_run(struct job_run *jr)
                 jr_log(jr, "No boot check: reset is 'none', so corral must not touch the reset lines");
                 boot_check = false;
         }
+        fj->auto_baud = !json_object_get(params, "baud");
+        if (fj->auto_baud && fj->co.stub_dir)
+                fj->co.stub_baud = remembered_baud(fj);
         jr_progress(jr, 0, "connecting");
+        double t_start = now_s();
         if ((e = connect_loader(fj, true)) < 0)
                 goto out;
+        double connect_s = fj->l->connect_s, stub_s = fj->l->stub_s;
+        if (fj->co.stub_baud && jr_port(jr)->baud == fj->co.stub_baud) {
+                tried_add(fj, fj->co.stub_baud, NULL);
+                jr_log(jr, "Uploaded the flasher stub at %u baud (it held on this board before)", fj->co.stub_baud);
+        }
         jr_progress(jr, 5, "connecting");
+        if (fj->auto_baud) {
+                plan_baud(fj);
+                fj->next_baud = fj->plan.n ? fj->plan.cand[0] : 0;
+        }
 
-        struct esp_flash_result r;
-        e = write_parts(fj, fj->parts, fj->n, NULL, false, boot_check || fj->co.reset == ESP_RESET_NONE, &r);
+        load_records(fj);
+        e = write_stepping(fj, fj->parts, fj->n, NULL, false, boot_check || fj->co.reset == ESP_RESET_NONE, &r);
+        if (e >= 0)
+                save_records(fj, &r);
+        /* Remediation writes whole parts: the old record no longer describes the flash. */
+        for (size_t i = 0; i < fj->n_records; i++)
+                esp_diff_record_clear(&fj->records[i]);
+        fj->n_records = 0;
+        report_baud(fj, e >= 0);
         jr_result_set(jr, "parts", result_parts(&r));
         jr_result_set(jr, "bytes_written", json_integer((json_int_t)r.bytes_written));
         jr_result_set(jr, "bytes_skipped", json_integer((json_int_t)r.bytes_skipped));
         jr_result_set(jr, "skip_unchanged", json_string(r.skip));
+        jr_result_set(jr, "phases", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "connect_s", connect_s,
+                                              "stub_s", stub_s, "baud_s", fj->baud_s, "erase_s",
+                                              r.erase_s, "compare_s", r.compare_s, "write_s", r.seconds,
+                                              "verify_s", r.verify_s, "total_s", now_s() - t_start));
         if (e < 0) {
                 e = job_esp_fail(jr, e, fj->l);
                 goto out;
@@ -842,6 +1093,8 @@ static int flash_run(struct job_run *jr)
         jr_log(jr, "Flashed %llu bytes (%llu skipped) in %.1f s, %.1f kbit/s effective; verify: %s",
                (unsigned long long)r.bytes_written, (unsigned long long)r.bytes_skipped, r.seconds,
                r.kbps, r.verify);
+        jr_log(jr, "Phases: connect %.2f s, stub %.2f s, baud %.2f s, write %.2f s, verify %.2f s; %.2f s connect "
+               "to verified", connect_s, stub_s, fj->baud_s, r.seconds, r.verify_s, now_s() - t_start);
         if (boot_check && (e = boot_check_loop(fj, &r)) < 0)
                 goto out;
         jr_progress(jr, 100, "done");
@@ -850,11 +1103,15 @@ out:
         /* The next job talks to the firmware at the port's own baud, whatever the flash used. */
         if (p && orig_baud && p->baud != orig_baud && e != -ENODEV)
                 port_set_baud(p, orig_baud);
+        esp_flash_result_clear(&r);
         esp_loader_free(fj->l);
         for (size_t i = 0; i < ESP_FLASH_MAX_PARTS; i++)
                 free(fj->bufs[i]);
         free(fj->kg_buf);
         free(fj->cap);
+        json_decref(fj->tried);
+        for (size_t i = 0; i < fj->n_records; i++)
+                esp_diff_record_clear(&fj->records[i]);
         free(fj);
         return e;
 }

@@ -5,23 +5,34 @@
 #include <errno.h>
 #include <string.h>
 
+/* max_baud from the datasheets:
+ *   CP2102N "300 baud to 3 Mbaud" (CP2102N data sheet, 1.1); the older CP2102 stops at 1 Mbaud and
+ *     the CP2104 at 2 Mbaud on the same VID:PID: corral steps down and remembers what held.
+ *   CH340 "50 bps to 2 Mbps" (CH340 datasheet), CH9102 "up to 4 Mbps", CH343 "up to 6 Mbps".
+ *   FT232R / FT231X "300 baud to 3 Mbaud" (DS_FT232R, DS_FT231X); FT2232H / FT232H "up to 12 Mbaud"
+ *     (DS_FT2232H), the older FT2232D 3 Mbaud on the same PID, hence 3 Mbaud for 0403:6010.
+ *   PL2303GT/HXD "up to 12 Mbps" but the old PL2303HX (same PID) 6 Mbaud at best: 3 Mbaud tried first.
+ *   Espressif USB-Serial/JTAG (ESP32-S3/C3/C6/H2) and the S2 ROM's USB-CDC: no UART, no real baud. */
 static const struct usb_id known[] = {
-        { 0x10c4, 0xea60, false, "CP210x", "esp", "classic" },
-        { 0x1a86, 0x7523, false, "CH340", "esp", "classic" },
-        { 0x1a86, 0x55d4, false, "CH9102", "esp", "classic" },
-        { 0x1a86, 0x55d3, false, "CH343", "esp", "classic" },
-        { 0x0403, 0x6001, false, "FT232R", "generic", "classic" },
-        { 0x0403, 0x6015, false, "FT231X", "esp", "classic" },
-        { 0x303a, 0x1001, false, "ESP USB-Serial/JTAG", "esp", "usb_jtag" },
-        { 0x303a, 0x0002, false, "ESP32-S2 ROM USB-CDC", "esp", "classic" },
-        { 0x303a, 0x4001, false, "ESP TinyUSB CDC", "esp", "none" },
-        { 0x2e8a, 0x0005, false, "RP2040 MicroPython CDC", "rp2", "none" },
-        { 0x0d28, 0x0204, false, "DAPLink (micro:bit)", "microbit", "none" },
-        { 0xf055, 0x9800, false, "pyboard VCP", "pyboard", "none" },
-        { 0x239a, 0, true, "Adafruit", "adafruit", "none" },
+        { 0x10c4, 0xea60, false, "CP210x", "esp", "classic", 3000000, false },
+        { 0x1a86, 0x7523, false, "CH340", "esp", "classic", 2000000, false },
+        { 0x1a86, 0x55d4, false, "CH9102", "esp", "classic", 4000000, false },
+        { 0x1a86, 0x55d3, false, "CH343", "esp", "classic", 6000000, false },
+        { 0x0403, 0x6001, false, "FT232R", "generic", "classic", 3000000, false },
+        { 0x0403, 0x6015, false, "FT231X", "esp", "classic", 3000000, false },
+        { 0x0403, 0x6010, false, "FT2232", "esp", "classic", 3000000, false },
+        { 0x0403, 0x6014, false, "FT232H", "generic", "classic", 12000000, false },
+        { 0x067b, 0x2303, false, "PL2303", "generic", "classic", 3000000, false },
+        { 0x303a, 0x1001, false, "ESP USB-Serial/JTAG", "esp", "usb_jtag", 0, true },
+        { 0x303a, 0x0002, false, "ESP32-S2 ROM USB-CDC", "esp", "classic", 0, true },
+        { 0x303a, 0x4001, false, "ESP TinyUSB CDC", "esp", "none", 0, true },
+        { 0x2e8a, 0x0005, false, "RP2040 MicroPython CDC", "rp2", "none", 0, true },
+        { 0x0d28, 0x0204, false, "DAPLink (micro:bit)", "microbit", "none", 0, false },
+        { 0xf055, 0x9800, false, "pyboard VCP", "pyboard", "none", 0, true },
+        { 0x239a, 0, true, "Adafruit", "adafruit", "none", 0, true },
 };
 
-static const struct usb_id unknown = { 0, 0, true, "unknown serial device", "unknown", "" };
+static const struct usb_id unknown = { 0, 0, true, "unknown serial device", "unknown", "", 0, false };
 
 /* Exactly 4 hex digits. */
 static int hex16(const char *s, uint16_t *ret)

@@ -23,6 +23,11 @@ struct usb_id {
         const char *bridge;    /* "CP210x", "CH340", ..., static storage */
         const char *family;
         const char *reset;
+        /* Highest baud the bridge's UART makes, from its datasheet; 0 = unknown (corral steps
+         * down from its own ceiling). usb_native: no UART at all (USB CDC/JTAG of the chip
+         * itself): the baud is ignored, so changing it gains nothing. */
+        unsigned max_baud;
+        bool usb_native;
 };
 
 /* Look up by hex strings as sysfs/udev give them ("1a86", "7523", any case). Never fails:

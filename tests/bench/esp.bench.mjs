@@ -2,7 +2,10 @@
 // (paced wire, one vboard process per board), as a percentage of the payload line rate
 // (baud / 10 bytes/s), plus 8 boards flashed in parallel against one. Prints markdown tables.
 // Figures are read from the tables, never asserted.
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import * as E from "../integration/esp_lib.mjs";
+import { startCorrald } from "../integration/lib.mjs";
 import { Rfc2217SerialPort, makeLoader } from "../vboard/test/esptool_adapter.mjs";
 
 const line = (baud) => (baud * 8) / 10 / 1000; // payload kbit/s of an 8N1 line
@@ -146,6 +149,129 @@ async function parallel(n = 8) {
   }
 }
 
+/** esptool-js with its stub at `baud`, compressed, connect to verified (MD5 of the region), by phase. */
+async function esptoolJsTimed(endpoint, file, address, baud) {
+  const u = new URL(endpoint.replace(/^rfc2217:/, "http:"));
+  const port = new Rfc2217SerialPort(u.hostname, Number(u.port));
+  const { loader, transport } = makeLoader(port, { baudrate: baud, romBaudrate: 115200 });
+  try {
+    const t0 = performance.now();
+    await loader.main("default_reset"); // connect, stub at 115200, baud change, flash id
+    const t1 = performance.now();
+    await loader.writeFlash({ fileArray: [{ data: new Uint8Array(file.data), address }], flashMode: "keep",
+      flashFreq: "keep", flashSize: "keep", eraseAll: false, compress: true });
+    const t2 = performance.now();
+    const md5 = await loader.flashMd5sum(address, file.data.length);
+    const t3 = performance.now();
+    const want = createHash("md5").update(file.data).digest("hex");
+    return { total: (t3 - t0) / 1000, phases: `connect+stub+baud ${((t1 - t0) / 1000).toFixed(2)}, write ${((t2 - t1) / 1000).toFixed(2)}, ` +
+      `verify ${((t3 - t2) / 1000).toFixed(2)}`, note: String(md5).toLowerCase() !== want ? `MD5 mismatch (${md5})` : "verified (MD5)" };
+  } catch (e) {
+    return { total: null, phases: "", note: `esptool-js: ${e.message.slice(0, 60)}` };
+  } finally {
+    await transport.disconnect().catch(() => {});
+  }
+}
+
+/** corrald as installed (make install staged by make bench: stubs next to it, no --stub-dir, no baud). */
+async function installedRows() {
+  const bin = process.env.CORRALD_INSTALLED;
+  if (!bin || !existsSync(bin)) {
+    out("\n(no CORRALD_INSTALLED: run `make bench` to measure corrald as installed)");
+    return;
+  }
+  const dir = E.tmp("corral-bench-inst-");
+  const img8266 = E.mkimage("esp8266", ["--size", "620k"], dir), img32 = E.mkimage("esp32", ["--size", "1024k"], dir);
+  const bridge = ["--bridge-max-baud", "2000000"];
+  const rows = [
+    { chip: "esp8266", img: img8266, addr: 0x0, js: [460800] },
+    { chip: "esp32", img: img32, addr: 0x10000, js: [921600, 2000000] },
+  ];
+  const table = [];
+  for (const r of rows) {
+    // corral first, on its own fresh board
+    const b = await E.board(r.chip, bridge);
+    const c = await startCorrald({ bin, args: ["--port", `${r.chip}=${b.endpoint},family=${E.FAMILY[r.chip]}`] });
+    try {
+      const q = await E.submitFlash(c.url, r.chip, [{ offset: r.addr, path: r.img.path, data: r.img.data }], { boot_check: false });
+      const { job } = await E.watchJob(c.url, q.id, 600000);
+      const p = job.result?.phases;
+      table.push({ chip: r.chip, size: r.img.data.length, tool: "corrald as installed (no stub flag, no baud)",
+        baud: job.result?.baud ? `auto → ${job.result.baud.used}` : "–", total: job.state === "succeeded" ? p.total_s : null,
+        phases: p ? `connect ${p.connect_s.toFixed(2)}, stub ${p.stub_s.toFixed(2)}, baud ${p.baud_s.toFixed(2)}, ` +
+          `compare ${p.compare_s.toFixed(2)}, write ${p.write_s.toFixed(2)}, verify ${p.verify_s.toFixed(2)}` : "",
+        note: job.state === "succeeded" ? `${job.result.loader}, verify ${job.result.verify}` : job.error?.message?.slice(0, 80) });
+    } finally {
+      await c.stop();
+      await b.stop();
+    }
+    for (const baud of r.js) {
+      const jb = await E.board(r.chip, bridge);
+      try {
+        const res = await esptoolJsTimed(jb.endpoint, r.img, r.addr, baud);
+        table.push({ chip: r.chip, size: r.img.data.length, tool: `esptool-js 0.7.0, stub, compressed`, baud: String(baud),
+          total: res.total, phases: res.phases, note: res.note });
+      } finally {
+        await jb.stop();
+      }
+    }
+  }
+  out("\n### As installed, connect to verified (fresh paced board per run, behind a bridge that holds 2 Mbaud)\n");
+  out("| chip | image | tool | baud | connect→verified s | ratio corral / this | phases s | notes |");
+  out("|---|---:|---|---|---:|---:|---|---|");
+  for (const t of table) {
+    const mine = table.find((x) => x.chip === t.chip && x.tool.startsWith("corrald"));
+    const ratio = mine?.total && t.total && !t.tool.startsWith("corrald") ? (mine.total / t.total).toFixed(2) : "";
+    out(`| ${t.chip} | ${(t.size / 1024).toFixed(0)} KiB | ${t.tool} | ${t.baud} | ${t.total ? t.total.toFixed(2) : "–"} | ${ratio} | ${t.phases} | ${t.note ?? ""} |`);
+  }
+}
+
+/** Reflash after a small change: a 1.5 MiB app, then the same with one 4 KiB region changed
+ * (corrald as installed, ESP32, bridge holding 2 Mbaud); the flash must read back as the new image. */
+async function reflashRow() {
+  const bin = process.env.CORRALD_INSTALLED;
+  if (!bin || !existsSync(bin)) return;
+  const d = Buffer.from(E.mkimage("esp32", ["--size", "1536k"], E.tmp("corral-bench-diff-")).data);
+  d[0] = 0x00; // raw bytes at 0x10000: no image header rules apply
+  const d2 = Buffer.from(d);
+  for (let i = 0x80000; i < 0x81000; i++) d2[i] ^= 0x5a;
+  const b = await E.board("esp32", ["--bridge-max-baud", "2000000", "--flash-size", "4MB"]);
+  const c = await startCorrald({ bin, args: ["--port", `esp32=${b.endpoint},family=esp32`] });
+  const rows = [];
+  try {
+    for (const [what, data] of [["full flash (no record)", d], ["one 4 KiB region changed", d2]]) {
+      const q = await E.submitFlash(c.url, "esp32", [{ offset: 0x10000, data }], { boot_check: false });
+      const { job } = await E.watchJob(c.url, q.id, 600000);
+      const ok = job.state === "succeeded" && (await E.flashSha(b, 0x10000, data.length)) === E.sha256(data);
+      const wall = (Date.parse(job.finished_at) - Date.parse(job.started_at)) / 1000;
+      const p = job.result?.phases;
+      const phases = p ? `connect ${p.connect_s.toFixed(2)}, stub ${p.stub_s.toFixed(2)}, baud ${p.baud_s.toFixed(2)}, ` +
+        `compare ${p.compare_s.toFixed(2)}, write ${p.write_s.toFixed(2)}, verify ${p.verify_s.toFixed(2)}` : "";
+      rows.push({ what, total: p?.total_s, wall, bytes: job.result?.bytes_written, diff: job.result?.parts?.[0]?.diff, ok, phases });
+    }
+  } finally {
+    await c.stop();
+    await b.stop();
+  }
+  out("\n### Reflash after a small change (ESP32, 1.5 MiB app at 0x10000, corrald as installed, 2 Mbaud bridge)\n");
+  out("| flash | connect→verified s | job wall s | bytes written | diff | reads back as the new image | % of the full flash | phases s |");
+  out("|---|---:|---:|---:|---|---|---:|---|");
+  for (const r of rows)
+    out(`| ${r.what} | ${r.total?.toFixed(2) ?? "–"} | ${r.wall.toFixed(2)} | ${r.bytes} | ${r.diff} | ${r.ok ? "yes" : "NO"} | ` +
+      `${rows[0].total && r.total ? ((100 * r.total) / rows[0].total).toFixed(1) + " %" : ""} | ${r.phases} |`);
+}
+
+if (process.argv.includes("--reflash-only")) {
+  await reflashRow();
+  process.exit(0);
+}
+if (process.argv.includes("--installed-only")) {
+  await installedRows();
+  await reflashRow();
+  process.exit(0);
+}
+await installedRows();
+await reflashRow();
 await throughput();
 await parallel();
 process.exit(0);

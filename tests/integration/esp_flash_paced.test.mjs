@@ -17,19 +17,17 @@ after(async () => {
   await esp32?.stop();
 });
 
-const ms = (job) => Date.parse(job.finished_at) - Date.parse(job.started_at);
-
 // The speed of a reflash (6 % of the first flash, limit 15 %) is measured side by side in
 // `make bench`; a wall-clock ratio here failed on a loaded machine (fixed costs dominate there).
 // This test pins the behaviour that makes it fast: nothing is written, every part is skipped
 // because the board's MD5 matched, and each part is still verified.
 test("flashing the same image again writes nothing: every part is skipped on a matching MD5 and verified", async () => {
   const parts = E.multipart("esp32", { appSize: "96k" });
-  const first = (await E.watchJob(corrald.url, (await E.submitFlash(corrald.url, "esp32", parts)).id)).job;
+  const first = (await E.watchJob(corrald.url, (await E.submitFlash(corrald.url, "esp32", parts, { baud: 115200 })).id)).job;
   assert.equal(first.state, "succeeded", JSON.stringify(first.error));
   assert.ok(first.result.bytes_written > 0);
   assert.ok(first.result.parts.every((p) => !p.skipped), JSON.stringify(first.result.parts));
-  const again = (await E.watchJob(corrald.url, (await E.submitFlash(corrald.url, "esp32", parts)).id)).job;
+  const again = (await E.watchJob(corrald.url, (await E.submitFlash(corrald.url, "esp32", parts, { baud: 115200 })).id)).job;
   assert.equal(again.state, "succeeded", JSON.stringify(again.error));
   assert.equal(again.result.bytes_written, 0);
   assert.equal(again.result.bytes_skipped, first.result.bytes_written);

@@ -46,7 +46,7 @@ export async function startBoard(kind, opts) {
   if (kind === "qemu-microbit") return startQemu(opts, log);
 
   const board = await createBoard(kind, { ...opts, log });
-  const uart = new Uart(board, { pacing: opts.pacing, latencyMs: opts.latencyMs, log });
+  const uart = new Uart(board, { pacing: opts.pacing, latencyMs: opts.latencyMs, bridgeMaxBaud: opts.bridgeMaxBaud, log });
   const endpoint = new TcpEndpoint(uart, { protocol: opts.raw ? "raw" : "rfc2217", port: opts.port, log });
   await endpoint.start();
   const pty = opts.pty ? await new PtyEndpoint(uart, { ptyPath: opts.pty === true ? null : opts.pty, log }).start() : null;

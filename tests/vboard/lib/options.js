@@ -24,6 +24,8 @@ wire
   --baud N               the board's UART baud (default 115200)
   --no-pacing            deliver bytes at once instead of at baud/10 bytes per second
   --latency MS           delay every response from the board by MS milliseconds
+  --bridge-max-baud N    the USB-serial bridge's highest baud: bytes at a higher host baud are garbled
+                         both ways (as a bridge past its limit), default no limit
   --fault F              start with a fault: unplug | hang (clear it with replug / unhang on the control port)
 
 board
@@ -59,6 +61,7 @@ const VALUED = new Set([
   "name",
   "baud",
   "latency",
+  "bridge-max-baud",
   "fault",
   "state-dir",
   "image",
@@ -139,6 +142,7 @@ export function toOpts(rawIn) {
     baud: raw.baud !== undefined ? num(raw.baud, "baud") : 115200,
     pacing: !raw["no-pacing"] && raw.pacing !== false,
     latencyMs: raw.latency !== undefined ? num(raw.latency, "latency") : 0,
+    bridgeMaxBaud: raw["bridge-max-baud"] !== undefined ? num(raw["bridge-max-baud"], "bridge-max-baud") : 0,
     fault,
     stateDir: raw["state-dir"] ?? null,
     images: images.map((s) => (typeof s === "string" ? parseImage(s) : s)),

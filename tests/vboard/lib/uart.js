@@ -1,5 +1,5 @@
 // The wire between a Board and its host connections: baud mismatch garbling, pacing at baud/10 bytes/s,
-// per-response latency, and the faults tests inject (unplug, hang, garbage).
+// per-response latency, a USB-serial bridge's baud limit, and the faults tests inject (unplug, hang, garbage).
 import { EventEmitter } from "node:events";
 
 // A UART receiver tolerates a few percent of clock error; beyond that every frame is garbage.
@@ -15,6 +15,16 @@ function mix32(x) {
   x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
   x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
   return (x ^ (x >>> 16)) >>> 0;
+}
+
+/**
+ * A bridge past its limit: the host asked for `hostBaud` but the bridge's UART cannot make it, so the
+ * line runs at the bridge's best and every byte is garbled both ways (as a CP2102 asked for 3 Mbaud).
+ * Returns the baud the wire really runs at for garbling purposes (null = no limit or within it).
+ */
+export function bridgeBaud(hostBaud, maxBaud) {
+  if (!maxBaud || !hostBaud || hostBaud <= maxBaud * (1 + BAUD_TOLERANCE)) return null;
+  return maxBaud;
 }
 
 /**
@@ -138,7 +148,8 @@ class Link {
   /** Bytes from the host. */
   rx(buf) {
     if (!this.uart.plugged || this.uart.hung || !buf.length) return;
-    const from = this.baud || this.uart.board.rxBaud;
+    // Above the bridge's limit the bytes leave the bridge at its own (wrong) rate.
+    const from = bridgeBaud(this.baud, this.uart.bridgeMaxBaud) ?? (this.baud || this.uart.board.rxBaud);
     const bytes = baudsMatch(from, this.uart.board.rxBaud) ? buf : garble(buf, from, this.uart.board.rxBaud, this.inGarble);
     this.toBoard.push(Buffer.from(bytes));
   }
@@ -164,7 +175,7 @@ class Link {
     this.suspended = on;
   }
   _fromBoard(buf) {
-    const to = this.baud || this.uart.board.txBaud;
+    const to = bridgeBaud(this.baud, this.uart.bridgeMaxBaud) ?? (this.baud || this.uart.board.txBaud);
     const bytes = baudsMatch(this.uart.board.txBaud, to) ? buf : garble(buf, this.uart.board.txBaud, to, this.outGarble);
     this.toHost.push(Buffer.from(bytes), performance.now() + this.uart.latencyMs);
   }
@@ -175,7 +186,7 @@ class Link {
 
 /**
  * Events: "unplug", "replug" (endpoints close/refuse and reopen their listeners).
- * opts: pacing (default true), latencyMs (default 0), log(msg)
+ * opts: pacing (default true), latencyMs (default 0), bridgeMaxBaud (default 0: no limit), log(msg)
  */
 export class Uart extends EventEmitter {
   constructor(board, opts = {}) {
@@ -183,6 +194,7 @@ export class Uart extends EventEmitter {
     this.board = board;
     this.pacing = opts.pacing !== false;
     this.latencyMs = opts.latencyMs || 0;
+    this.bridgeMaxBaud = opts.bridgeMaxBaud || 0;
     this.log = opts.log || (() => {});
     this.plugged = true;
     this.hung = false;
@@ -263,6 +275,7 @@ export class Uart extends EventEmitter {
       hung: this.hung,
       pacing: this.pacing,
       latency_ms: this.latencyMs,
+      bridge_max_baud: this.bridgeMaxBaud || null,
       clients: this.links.size,
       board_baud: this.board.txBaud,
       host_baud: [...this.links].map((l) => l.baud).find((b) => b) ?? null,

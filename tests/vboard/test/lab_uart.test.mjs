@@ -68,6 +68,31 @@ test("host bytes at the board's baud arrive intact", async () => {
   assert.equal(Buffer.from(board.rx).toString(), "print(1)\r");
 });
 
+test("a bridge limit garbles both ways above it and passes at or below it", async () => {
+  const board = new StubBoard();
+  board.setBaud(921600); // the board followed the host's baud change
+  const uart = new Uart(board, { pacing: false, bridgeMaxBaud: 460800 });
+  const { link, bytes } = hostLink(uart, 921600);
+  link.rx(Buffer.from("print(1)\r"));
+  await until(() => board.rx.length > 0);
+  assert.ok(!Buffer.from(board.rx).toString("latin1").includes("print"), "host to board garbled above the limit");
+  board.tx(Buffer.from("OK hello"));
+  await until(() => bytes().length > 0);
+  assert.ok(!bytes().toString("latin1").includes("hello"), "board to host garbled above the limit");
+  assert.equal(uart.state().bridge_max_baud, 460800);
+
+  const b2 = new StubBoard();
+  b2.setBaud(460800);
+  const u2 = new Uart(b2, { pacing: false, bridgeMaxBaud: 460800 });
+  const h2 = hostLink(u2, 460800);
+  h2.link.rx(Buffer.from("print(1)\r"));
+  await until(() => b2.rx.length === 9);
+  assert.equal(Buffer.from(b2.rx).toString(), "print(1)\r");
+  b2.tx(Buffer.from("hello"));
+  await until(() => h2.bytes().length === 5);
+  assert.equal(h2.bytes().toString(), "hello");
+});
+
 test("board output is paced at baud/10 bytes per second", async () => {
   const board = new StubBoard();
   const uart = new Uart(board, { pacing: true });
