@@ -1,0 +1,456 @@
+/* Verified code transfer: code goes to the board in steps the board checks (length + Adler-32)
+ * through a small helper, and runs only after the board confirmed the whole of it. */
+#include "engines/mp_xfer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* Kept small and plain: MicroPython 1.9 (the micro:bit) has no hashlib, little heap, and may lack
+ * compile(). A user script that deletes these names gets them installed again. */
+const char mp_xfer_helper_py[] =
+        "_crq=[]\n"
+        "try:_crc=compile\n"
+        "except NameError:_crc=None\n"
+        "def _crf(b):\n"
+        " a=1;s=0\n"
+        " for x in b:\n"
+        "  a=(a+x)%65521;s=(s+a)%65521\n"
+        " return a,s\n"
+        "def _crp(i,b,l,a,s):\n"
+        " global _crq\n"
+        " if i>len(_crq):raise ValueError('corral-xfer: gap %d'%len(_crq))\n"
+        " _crq=_crq[:i]\n"
+        " if len(b)!=l or _crf(b)!=(a,s):raise ValueError('corral-xfer: got %d'%len(b))\n"
+        " _crq.append(b)\n"
+        "def _crw(i,b,l,a,s):\n"
+        " _crp(i,b,l,a,s)\n"
+        " print('\\x06%d'%len(_crq))\n"
+        "def _crx(i,b,l,a,s,n,p,q):\n"
+        " global _crq\n"
+        " _crp(i,b,l,a,s)\n"
+        " b=b''.join(_crq);_crq=[]\n"
+        " if len(b)!=n or _crf(b)!=(p,q):raise ValueError('corral-xfer: total %d'%len(b))\n"
+        " print('\\x06',end='')\n"
+        " c=_crc(b,'<stdin>','exec') if _crc else b\n"
+        " b=None\n"
+        " exec(c,globals())\n";
+
+static const char *const helper_names[] = { "'_crw'", "'_crx'", "'_crp'", "'_crf'", "'_crq'", "'_crc'" };
+
+uint32_t mp_xfer_adler(const uint8_t *data, size_t len)
+{
+        uLong a = adler32(0L, Z_NULL, 0);
+        while (len > 0) {
+                uInt n = len > 1u << 30 ? 1u << 30 : (uInt)len;
+                a = adler32(a, data, n);
+                data += n;
+                len -= n;
+        }
+        return (uint32_t)a;
+}
+
+size_t mp_xfer_escape(const uint8_t *data, size_t len, char *out)
+{
+        static const char hex[] = "0123456789abcdef";
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+                uint8_t c = data[i];
+                if (c == '\\' || c == '\'') {
+                        out[o++] = '\\';
+                        out[o++] = (char)c;
+                } else if (c >= 0x20 && c < 0x7f) {
+                        out[o++] = (char)c;
+                } else {
+                        out[o++] = '\\';
+                        out[o++] = 'x';
+                        out[o++] = hex[c >> 4];
+                        out[o++] = hex[c & 15];
+                }
+        }
+        out[o] = '\0';
+        return o;
+}
+
+/* Length of the line starting at s (up to and including its '\n'), within end. */
+static size_t line_len(const char *s, const char *end)
+{
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        return nl ? (size_t)(nl - s) + 1 : (size_t)(end - s);
+}
+
+size_t mp_xfer_strip_traceback(char *err, size_t len)
+{
+        static const char tb[] = "Traceback (most recent call last):";
+        if (!err || len < sizeof(tb) - 1 || memcmp(err, tb, sizeof(tb) - 1) != 0)
+                return len;
+        char *end = err + len;
+        char *l1 = err + line_len(err, end);
+        if (l1 >= end)
+                return len;
+        size_t n1 = line_len(l1, end);
+        char *l2 = l1 + n1;
+        if (l2 >= end)
+                return len;
+        size_t n2 = line_len(l2, end);
+        /* '  File "<stdin>", line 1, in <module>' then '  File "<string>", line N, in _crx' */
+        if (n1 < 8 || memcmp(l1, "  File \"", 8) != 0 || n2 < 8 || memcmp(l2, "  File \"", 8) != 0)
+                return len;
+        size_t k = n2;
+        while (k > 0 && (l2[k - 1] == '\n' || l2[k - 1] == '\r'))
+                k--;
+        if (k < 8 || memcmp(l2 + k - 8, " in _crx", 8) != 0)
+                return len;
+        memmove(l1, l2 + n2, (size_t)(end - (l2 + n2)));
+        len -= n1 + n2;
+        err[len] = '\0';
+        return len;
+}
+
+/* ---- steps ---- */
+
+enum step_outcome { STEP_OK, STEP_DAMAGED, STEP_NO_HELPER };
+
+struct xfer {
+        struct mp_repl *r;
+        unsigned fails;      /* damaged steps in a row */
+        unsigned long long sent, damaged;
+        char last[160];      /* what the last damaged step showed */
+};
+
+static void note(struct xfer *x, const char *what)
+{
+        snprintf(x->last, sizeof(x->last), "%s", what);
+        if (x->r->log) {
+                char line[240];
+                snprintf(line, sizeof(line), "transfer: %s; sending it again", what);
+                x->r->log(line, x->r->log_user);
+        }
+}
+
+static bool names_helper(const struct mp_exec_result *res)
+{
+        if (!res->err || !strstr(res->err, "NameError"))
+                return false;
+        for (size_t i = 0; i < sizeof(helper_names) / sizeof(helper_names[0]); i++)
+                if (strstr(res->err, helper_names[i]))
+                        return true;
+        return false;
+}
+
+/* How many bytes a damaged step lost, from what the board says it got ("got N"). */
+static unsigned long long lost_bytes(const struct mp_exec_result *res, size_t want)
+{
+        const char *g = res->err ? strstr(res->err, "corral-xfer: got ") : NULL;
+        if (!g)
+                return 1;
+        unsigned long long got = strtoull(g + 17, NULL, 10);
+        unsigned long long d = got > want ? got - want : want - got;
+        return d ? d : 1;
+}
+
+static void shrink(struct mp_repl *r)
+{
+        r->xfer_clean = 0;
+        if (r->raw_paste != 1 && r->xfer_chunk > MP_XFER_CHUNK_MIN)
+                r->xfer_chunk /= 2;
+}
+
+static void grow(struct mp_repl *r)
+{
+        if (r->raw_paste == 1) {
+                r->xfer_chunk = MP_XFER_CHUNK_PASTE;
+                return;
+        }
+        if (++r->xfer_clean >= 4 && r->xfer_chunk < MP_XFER_CHUNK_MAX) {
+                r->xfer_chunk *= 2;
+                r->xfer_clean = 0;
+        }
+}
+
+static int link_corrupt(struct xfer *x, char *msg, size_t msg_size)
+{
+        double pct = x->sent ? 100.0 * (double)x->damaged / (double)x->sent : 0.0;
+        snprintf(msg, msg_size,
+                 "the code did not reach the board intact: a step was damaged %u times in a row "
+                 "(last: %s); %llu of %llu bytes sent (%.2f%%) were lost or changed on the way, "
+                 "so nothing was run", x->fails, x->last, x->damaged, x->sent, pct);
+        return -EILSEQ;
+}
+
+/* One helper step: run code, expect stdout (CR/LF stripped) to be exactly want. Hard errors
+ * (port gone, cancelled) come back negative; anything else is an outcome. */
+static int step(struct xfer *x, const char *code, size_t len, const char *want, size_t payload,
+                enum step_outcome *out, char *msg, size_t msg_size)
+{
+        struct mp_repl *r = x->r;
+        struct mp_exec_result res = { 0 };
+        struct mp_exec_opts o = { .timeout_ms = r->io_timeout_ms > 5000 ? r->io_timeout_ms : 5000,
+                                  .capture_max = 4096 };
+        char m[256];
+        x->sent += len + 1;
+        int rc = mp_repl_exec_raw(r, code, len, &o, &res, m, sizeof(m));
+        if (rc < 0 && rc != -EPROTO && rc != -ETIMEDOUT) {
+                snprintf(msg, msg_size, "%s", m);
+                mp_exec_result_clear(&res);
+                return rc;
+        }
+        size_t ol = res.out_len;
+        while (ol > 0 && (res.out[ol - 1] == '\n' || res.out[ol - 1] == '\r'))
+                ol--;
+        if (rc == 0 && ol == strlen(want) && memcmp(res.out, want, ol) == 0) {
+                *out = STEP_OK;
+                x->fails = 0;
+                grow(r);
+        } else if (rc == 0 && names_helper(&res)) {
+                *out = STEP_NO_HELPER;
+        } else {
+                *out = STEP_DAMAGED;
+                x->fails++;
+                x->damaged += rc == 0 ? lost_bytes(&res, payload) : 1;
+                if (rc < 0)
+                        note(x, m);
+                else if (res.err_len)
+                        note(x, res.err + (res.err_len > 120 ? res.err_len - 120 : 0));
+                else
+                        note(x, "the board did not confirm the step");
+                shrink(r);
+                r->mode = MP_MODE_UNKNOWN; /* drain whatever is left and re-enter the raw REPL */
+        }
+        mp_exec_result_clear(&res);
+        return 0;
+}
+
+static char *escaped(const uint8_t *d, size_t n)
+{
+        char *e = malloc(4 * n + 1);
+        if (e)
+                mp_xfer_escape(d, n, e);
+        return e;
+}
+
+/* Install the helper with builtins only: parts checked by length and sum, the whole by length,
+ * sum and position-weighted sum before it is exec'd. */
+static int install(struct xfer *x, char *msg, size_t msg_size)
+{
+        struct mp_repl *r = x->r;
+        const uint8_t *h = (const uint8_t *)mp_xfer_helper_py;
+        size_t hl = strlen(mp_xfer_helper_py), off = 0;
+        unsigned k = 0;
+        char want[64], *code = NULL;
+        enum step_outcome so;
+        int rc = 0;
+        if (r->log)
+                r->log("transfer: installing the checking helper on the board", r->log_user);
+        while (off < hl) {
+                size_t n = hl - off < r->xfer_chunk ? hl - off : r->xfer_chunk;
+                unsigned sum = 0;
+                for (size_t i = 0; i < n; i++)
+                        sum += h[off + i];
+                char *e = escaped(h + off, n);
+                if (!e || asprintf(&code, "_crh=(_crh[:%u] if %u else [])+[b'%s'];print('\\x06%%d %%d %%d'%%"
+                                          "(len(_crh),len(_crh[-1]),sum(_crh[-1])))", k, k, e) < 0) {
+                        free(e);
+                        return -ENOMEM;
+                }
+                free(e);
+                snprintf(want, sizeof(want), "\x06%u %zu %u", k + 1, n, sum);
+                rc = step(x, code, strlen(code), want, n, &so, msg, msg_size);
+                free(code);
+                if (rc < 0)
+                        return rc;
+                if (so == STEP_OK) {
+                        off += n;
+                        k++;
+                } else if (x->fails >= MP_XFER_TRIES) {
+                        return link_corrupt(x, msg, msg_size);
+                } else if (so == STEP_NO_HELPER || strstr(x->last, "'_crh'")) {
+                        off = 0; /* the parts so far are gone (a reset?): start over */
+                        k = 0;
+                }
+        }
+        unsigned sum = 0;
+        unsigned long wsum = 0;
+        for (size_t i = 0; i < hl; i++) {
+                sum += h[i];
+                wsum += (unsigned long)i * h[i];
+        }
+        if (asprintf(&code, "_crt=b''.join(_crh)\nif len(_crt)==%zu and sum(_crt)==%u and "
+                            "sum(i*x for i,x in enumerate(_crt))==%lu:exec(_crt);del _crh;print('\\x06')\n"
+                            "del _crt\n", hl, sum, wsum) < 0)
+                return -ENOMEM;
+        for (;;) {
+                rc = step(x, code, strlen(code), "\x06", 1, &so, msg, msg_size);
+                if (rc < 0 || so == STEP_OK)
+                        break;
+                if (x->fails >= MP_XFER_TRIES) {
+                        rc = link_corrupt(x, msg, msg_size);
+                        break;
+                }
+                if (strstr(x->last, "'_crh'")) { /* the parts are gone: send them again */
+                        free(code);
+                        return install(x, msg, msg_size);
+                }
+        }
+        free(code);
+        if (rc == 0)
+                r->xfer_ready = true;
+        return rc;
+}
+
+/* Live output of the last step: nothing passes before the board's mark, stderr waits for the end
+ * (its helper frames are removed first). */
+struct gate {
+        mp_output_fn fn;
+        void *user;
+        int marked; /* -1 nothing yet, 1 the mark came first, 0 something else did */
+};
+
+static void gate_out(enum mp_stream s, const uint8_t *d, size_t n, void *user)
+{
+        struct gate *g = user;
+        if (s != MP_STREAM_STDOUT || n == 0)
+                return;
+        if (g->marked < 0) {
+                g->marked = d[0] == MP_XFER_MARK;
+                d++;
+                n--;
+        }
+        if (g->marked == 1 && n && g->fn)
+                g->fn(s, d, n, g->user);
+}
+
+static int last_step(struct xfer *x, const char *code, size_t len, size_t payload,
+                     const struct mp_exec_opts *opts, struct mp_exec_result *res, enum step_outcome *out,
+                     char *msg, size_t msg_size)
+{
+        struct mp_repl *r = x->r;
+        struct gate g = { .fn = opts->on_output, .user = opts->user, .marked = -1 };
+        struct mp_exec_opts o = *opts;
+        o.on_output = gate_out;
+        o.user = &g;
+        o.capture_max = opts->capture_max + 1;
+        x->sent += len + 1;
+        mp_exec_result_clear(res);
+        int rc = mp_repl_exec_raw(r, code, len, &o, res, msg, msg_size);
+        if (res->out_len && (uint8_t)res->out[0] == MP_XFER_MARK) {
+                *out = STEP_OK;
+                x->fails = 0;
+                grow(r);
+                memmove(res->out, res->out + 1, res->out_len); /* with its NUL */
+                res->out_len--;
+                if (res->err_len) {
+                        res->err_len = mp_xfer_strip_traceback(res->err, res->err_len);
+                        if (opts->on_output)
+                                opts->on_output(MP_STREAM_STDERR, (const uint8_t *)res->err, res->err_len,
+                                                opts->user);
+                }
+                return rc;
+        }
+        if (rc < 0 && rc != -EPROTO && rc != -ETIMEDOUT)
+                return rc;
+        if (res->out_len) {
+                /* Output without the mark: something ran that is not the code; never run it twice. */
+                snprintf(x->last, sizeof(x->last), "the board printed %zu bytes before confirming the code",
+                         res->out_len);
+                x->fails = MP_XFER_TRIES;
+                x->damaged++;
+                mp_exec_result_clear(res);
+                r->mode = MP_MODE_UNKNOWN;
+                return link_corrupt(x, msg, msg_size);
+        }
+        if (rc == 0 && names_helper(res)) {
+                *out = STEP_NO_HELPER;
+        } else {
+                *out = STEP_DAMAGED;
+                x->fails++;
+                x->damaged += rc == 0 ? lost_bytes(res, payload) : 1;
+                note(x, rc < 0 ? msg : res->err_len ? res->err + (res->err_len > 120 ? res->err_len - 120 : 0)
+                                                    : "the board did not confirm the code");
+                shrink(r);
+                r->mode = MP_MODE_UNKNOWN;
+        }
+        mp_exec_result_clear(res);
+        return 0;
+}
+
+int mp_xfer_exec(struct mp_repl *r, const char *code, size_t len, const struct mp_exec_opts *opts,
+                 struct mp_exec_result *res, char *msg, size_t msg_size)
+{
+        struct xfer x = { .r = r };
+        struct mp_exec_opts o = opts ? *opts : (struct mp_exec_opts){ 0 };
+        const uint8_t *d = (const uint8_t *)code;
+        uint32_t total = mp_xfer_adler(d, len);
+        unsigned restarts = 0;
+        int rc = 0;
+        if (o.capture_max == 0)
+                o.capture_max = 1u << 20;
+        if (r->xfer_chunk < MP_XFER_CHUNK_MIN)
+                r->xfer_chunk = r->raw_paste == 1 ? MP_XFER_CHUNK_PASTE : MP_XFER_CHUNK;
+        for (size_t off = 0, i = 0;;) {
+                size_t n = len - off < r->xfer_chunk ? len - off : r->xfer_chunk;
+                bool last = off + n == len;
+                uint32_t a = mp_xfer_adler(d + off, n);
+                char *e = escaped(d + off, n), *c = NULL;
+                if (!e)
+                        return -ENOMEM;
+                int cl = last ? asprintf(&c, "_crx(%zu,b'%s',%zu,%u,%u,%zu,%u,%u)", i, e, n, a & 0xffffu,
+                                         a >> 16, len, total & 0xffffu, total >> 16)
+                              : asprintf(&c, "_crw(%zu,b'%s',%zu,%u,%u)", i, e, n, a & 0xffffu, a >> 16);
+                free(e);
+                if (cl < 0)
+                        return -ENOMEM;
+                enum step_outcome so = STEP_DAMAGED;
+                if (last) {
+                        rc = last_step(&x, c, (size_t)cl, n, &o, res, &so, msg, msg_size);
+                } else {
+                        char want[32];
+                        snprintf(want, sizeof(want), "\x06%zu", i + 1);
+                        rc = step(&x, c, (size_t)cl, want, n, &so, msg, msg_size);
+                }
+                free(c);
+                if (rc < 0 && !(last && so == STEP_OK))
+                        goto out;
+                if (so == STEP_OK) {
+                        if (last)
+                                goto out; /* rc: the code's own outcome (0 or -ETIMEDOUT) */
+                        off += n;
+                        i++;
+                        continue;
+                }
+                /* The helper is missing (a fresh board, a reset, a script that deleted it):
+                 * install it, start over. */
+                if (so == STEP_NO_HELPER) {
+                        if (restarts++ >= 3) {
+                                snprintf(x.last, sizeof(x.last), "the checking helper kept disappearing");
+                                rc = link_corrupt(&x, msg, msg_size);
+                                goto out;
+                        }
+                        r->xfer_ready = false;
+                        if ((rc = install(&x, msg, msg_size)) < 0)
+                                goto out;
+                        off = 0;
+                        i = 0;
+                        continue;
+                }
+                if (x.fails >= MP_XFER_TRIES) {
+                        rc = link_corrupt(&x, msg, msg_size);
+                        goto out;
+                }
+                if (strstr(x.last, "corral-xfer: gap") || strstr(x.last, "corral-xfer: total")) {
+                        off = 0; /* the kept chunks are not what was sent: all again */
+                        i = 0;
+                        continue;
+                }
+                /* A smaller chunk size applies from the next step: resend this one cut anew. */
+        }
+out:
+        if (rc == -EILSEQ && r->log) {
+                char line[400];
+                snprintf(line, sizeof(line), "transfer failed: %s", msg);
+                r->log(line, r->log_user);
+        }
+        return rc;
+}
