@@ -11,7 +11,7 @@
 /* Kept small and plain: MicroPython 1.9 (the micro:bit) has no hashlib, little heap, and may lack
  * compile(). A user script that deletes these names gets them installed again. */
 const char mp_xfer_helper_py[] =
-        "_crq=[]\n"
+        "_crq={}\n"
         "try:_crc=compile\n"
         "except NameError:_crc=None\n"
         "def _crf(b):\n"
@@ -20,18 +20,15 @@ const char mp_xfer_helper_py[] =
         "  a=(a+x)%65521;s=(s+a)%65521\n"
         " return a,s\n"
         "def _crp(i,b,l,a,s):\n"
-        " global _crq\n"
-        " if i>len(_crq):raise ValueError('corral-xfer: gap %d'%len(_crq))\n"
-        " _crq=_crq[:i]\n"
         " if len(b)!=l or _crf(b)!=(a,s):raise ValueError('corral-xfer: got %d'%len(b))\n"
-        " _crq.append(b)\n"
+        " _crq[i]=b\n"
         "def _crw(i,b,l,a,s):\n"
         " _crp(i,b,l,a,s)\n"
-        " print('\\x06%d'%len(_crq))\n"
+        " print('\\x06%d'%i)\n"
         "def _crx(i,b,l,a,s,n,p,q):\n"
         " global _crq\n"
         " _crp(i,b,l,a,s)\n"
-        " b=b''.join(_crq);_crq=[]\n"
+        " b=b''.join([_crq[j] for j in range(i+1)]);_crq={}\n"
         " if len(b)!=n or _crf(b)!=(p,q):raise ValueError('corral-xfer: total %d'%len(b))\n"
         " print('\\x06',end='')\n"
         " c=_crc(b,'<stdin>','exec') if _crc else b\n"
@@ -118,11 +115,20 @@ struct xfer {
         unsigned fails;      /* damaged steps in a row */
         unsigned long long sent, damaged;
         char last[160];      /* what the last damaged step showed */
+        char got[1024];      /* the last step's stdout, without its line end */
 };
 
 static void note(struct xfer *x, const char *what)
 {
-        snprintf(x->last, sizeof(x->last), "%s", what);
+        /* The last line of a traceback says what happened. */
+        size_t n = strlen(what);
+        while (n > 0 && (what[n - 1] == '\n' || what[n - 1] == '\r'))
+                n--;
+        size_t b = n;
+        while (b > 0 && what[b - 1] != '\n')
+                b--;
+        snprintf(x->last, sizeof(x->last), "%.*s", (int)(n - b), what + b);
+        what = x->last;
         if (x->r->log) {
                 char line[240];
                 snprintf(line, sizeof(line), "transfer: %s; sending it again", what);
@@ -180,6 +186,15 @@ static int link_corrupt(struct xfer *x, char *msg, size_t msg_size)
         return -EILSEQ;
 }
 
+/* After a damaged step: a board that answered in full is back at the raw prompt (drop what a
+ * damaged line may still print); after no or a broken answer, interrupt and re-enter the raw REPL. */
+static void settle(struct mp_repl *r, int rc)
+{
+        if (rc == 0 && mp_repl_drain(r, 15, 500) == 0)
+                return;
+        r->mode = MP_MODE_UNKNOWN;
+}
+
 /* One helper step: run code, expect stdout (CR/LF stripped) to be exactly want. Hard errors
  * (port gone, cancelled) come back negative; anything else is an outcome. */
 static int step(struct xfer *x, const char *code, size_t len, const char *want, size_t payload,
@@ -200,7 +215,10 @@ static int step(struct xfer *x, const char *code, size_t len, const char *want, 
         size_t ol = res.out_len;
         while (ol > 0 && (res.out[ol - 1] == '\n' || res.out[ol - 1] == '\r'))
                 ol--;
-        if (rc == 0 && ol == strlen(want) && memcmp(res.out, want, ol) == 0) {
+        snprintf(x->got, sizeof(x->got), "%.*s", (int)ol, res.out ? res.out : "");
+        if (rc == 0 && !want && ol > 0 && (uint8_t)res.out[0] == MP_XFER_MARK) {
+                *out = STEP_OK; /* a question, not a transfer: any marked answer */
+        } else if (rc == 0 && want && ol == strlen(want) && memcmp(res.out, want, ol) == 0) {
                 *out = STEP_OK;
                 x->fails = 0;
                 grow(r);
@@ -213,11 +231,21 @@ static int step(struct xfer *x, const char *code, size_t len, const char *want, 
                 if (rc < 0)
                         note(x, m);
                 else if (res.err_len)
-                        note(x, res.err + (res.err_len > 120 ? res.err_len - 120 : 0));
-                else
-                        note(x, "the board did not confirm the step");
+                        note(x, res.err);
+                else {
+                        char t[120];
+                        size_t k = 0;
+                        for (size_t j = 0; j < res.out_len && k + 5 < sizeof(t); j++)
+                                k += (size_t)snprintf(t + k, sizeof(t) - k, (uint8_t)res.out[j] >= 0x20 &&
+                                                      (uint8_t)res.out[j] < 0x7f ? "%c" : "\\x%02x",
+                                                      (uint8_t)res.out[j]);
+                        t[k] = '\0';
+                        char w[240];
+                        snprintf(w, sizeof(w), "the board confirmed '%s', not '%s'", t, want ? want + 1 : "");
+                        note(x, w);
+                }
                 shrink(r);
-                r->mode = MP_MODE_UNKNOWN; /* drain whatever is left and re-enter the raw REPL */
+                settle(r, rc);
         }
         mp_exec_result_clear(&res);
         return 0;
@@ -231,45 +259,62 @@ static char *escaped(const uint8_t *d, size_t n)
         return e;
 }
 
-/* Install the helper with builtins only: parts checked by length and sum, the whole by length,
- * sum and position-weighted sum before it is exec'd. */
+/* Install the helper with builtins only: parts kept by index in a dict (a damaged index adds a
+ * stray key, it cannot cut what is there), each confirmed by its length and byte sum, the whole by
+ * length, sum and position-weighted sum before it is exec'd. When that last check fails, the board
+ * lists what it holds and the parts that differ are sent again. */
 static int install(struct xfer *x, char *msg, size_t msg_size)
 {
         struct mp_repl *r = x->r;
         const uint8_t *h = (const uint8_t *)mp_xfer_helper_py;
-        size_t hl = strlen(mp_xfer_helper_py), off = 0;
-        unsigned k = 0;
+        size_t hl = strlen(mp_xfer_helper_py);
+        size_t part_off[sizeof(mp_xfer_helper_py) / MP_XFER_CHUNK_MIN + 2];
+        size_t part_len[sizeof(mp_xfer_helper_py) / MP_XFER_CHUNK_MIN + 2];
+        unsigned part_sum[sizeof(mp_xfer_helper_py) / MP_XFER_CHUNK_MIN + 2];
+        bool redo[sizeof(mp_xfer_helper_py) / MP_XFER_CHUNK_MIN + 2];
+        unsigned np = 0;
         char want[64], *code = NULL;
         enum step_outcome so;
         int rc = 0;
         if (r->log)
                 r->log("transfer: installing the checking helper on the board", r->log_user);
-        while (off < hl) {
-                size_t n = hl - off < r->xfer_chunk ? hl - off : r->xfer_chunk;
-                unsigned sum = 0;
-                for (size_t i = 0; i < n; i++)
-                        sum += h[off + i];
-                char *e = escaped(h + off, n);
-                if (!e || asprintf(&code, "_crh=(_crh[:%u] if %u else [])+[b'%s'];print('\\x06%%d %%d %%d'%%"
-                                          "(len(_crh),len(_crh[-1]),sum(_crh[-1])))", k, k, e) < 0) {
-                        free(e);
-                        return -ENOMEM;
-                }
-                free(e);
-                snprintf(want, sizeof(want), "\x06%u %zu %u", k + 1, n, sum);
-                rc = step(x, code, strlen(code), want, n, &so, msg, msg_size);
-                free(code);
+        do {
+                static const char init[] = "_crh={}\nprint('\\x06',len(_crh))";
+                rc = step(x, init, sizeof(init) - 1, "\x06 0", 1, &so, msg, msg_size);
                 if (rc < 0)
                         return rc;
-                if (so == STEP_OK) {
-                        off += n;
-                        k++;
-                } else if (x->fails >= MP_XFER_TRIES) {
+                if (so != STEP_OK && x->fails >= MP_XFER_INSTALL_TRIES)
                         return link_corrupt(x, msg, msg_size);
-                } else if (so == STEP_NO_HELPER || strstr(x->last, "'_crh'")) {
-                        off = 0; /* the parts so far are gone (a reset?): start over */
-                        k = 0;
+        } while (so != STEP_OK);
+        /* Cut the parts as the link allows (the step size adapts while they go). */
+        for (size_t off = 0; off < hl; np++) {
+                size_t n = hl - off < r->xfer_chunk ? hl - off : r->xfer_chunk;
+                part_off[np] = off;
+                part_len[np] = n;
+                part_sum[np] = 0;
+                for (size_t i = 0; i < n; i++)
+                        part_sum[np] += h[off + i];
+                for (;;) {
+                        char *e = escaped(h + off, n);
+                        if (!e || asprintf(&code, "_crh[%u]=b'%s'\nprint('\\x06',%u,len(_crh[%u]),sum(_crh[%u]))",
+                                           np, e, np, np, np) < 0) {
+                                free(e);
+                                return -ENOMEM;
+                        }
+                        free(e);
+                        snprintf(want, sizeof(want), "\x06 %u %zu %u", np, n, part_sum[np]);
+                        rc = step(x, code, strlen(code), want, n, &so, msg, msg_size);
+                        free(code);
+                        if (rc < 0)
+                                return rc;
+                        if (so == STEP_OK)
+                                break;
+                        if (x->fails >= MP_XFER_INSTALL_TRIES)
+                                return link_corrupt(x, msg, msg_size);
+                        if (so == STEP_NO_HELPER || strstr(x->last, "'_crh'"))
+                                return install(x, msg, msg_size); /* the parts are gone (a reset?) */
                 }
+                off += n;
         }
         unsigned sum = 0;
         unsigned long wsum = 0;
@@ -277,24 +322,75 @@ static int install(struct xfer *x, char *msg, size_t msg_size)
                 sum += h[i];
                 wsum += (unsigned long)i * h[i];
         }
-        if (asprintf(&code, "_crt=b''.join(_crh)\nif len(_crt)==%zu and sum(_crt)==%u and "
-                            "sum(i*x for i,x in enumerate(_crt))==%lu:exec(_crt);del _crh;print('\\x06')\n"
-                            "del _crt\n", hl, sum, wsum) < 0)
+        char *fin = NULL, *list = NULL;
+        if (asprintf(&fin, "_crt=b''.join([_crh[i] for i in range(%u)])\nif len(_crt)==%zu and sum(_crt)==%u and "
+                           "sum(i*x for i,x in enumerate(_crt))==%lu:exec(_crt);del _crh;print('\\x06')\n"
+                           "del _crt\n", np, hl, sum, wsum) < 0 ||
+            asprintf(&list, "print('\\x06',' '.join(['%%d:%%d'%%(len(_crh.get(i,b'')),sum(_crh.get(i,b''))) "
+                            "for i in range(%u)]))", np) < 0) {
+                free(fin);
                 return -ENOMEM;
+        }
         for (;;) {
-                rc = step(x, code, strlen(code), "\x06", 1, &so, msg, msg_size);
+                rc = step(x, fin, strlen(fin), "\x06", 1, &so, msg, msg_size);
                 if (rc < 0 || so == STEP_OK)
                         break;
-                if (x->fails >= MP_XFER_TRIES) {
+                if (x->fails >= MP_XFER_INSTALL_TRIES) {
                         rc = link_corrupt(x, msg, msg_size);
                         break;
                 }
-                if (strstr(x->last, "'_crh'")) { /* the parts are gone: send them again */
-                        free(code);
+                if (strstr(x->last, "'_crh'")) {
+                        free(fin);
+                        free(list);
                         return install(x, msg, msg_size);
                 }
+                /* Which parts does the board hold wrongly? (A damaged list step just fails.) */
+                rc = step(x, list, strlen(list), NULL, 1, &so, msg, msg_size);
+                if (rc < 0)
+                        break;
+                if (strncmp(x->got, "\x06 ", 2) != 0)
+                        continue;
+                const char *p = x->got + 2;
+                unsigned i = 0, bad = 0;
+                for (; i < np; i++) {
+                        unsigned ln, sm;
+                        int used = 0;
+                        if (sscanf(p, "%u:%u%n", &ln, &sm, &used) != 2)
+                                break;
+                        p += used;
+                        redo[i] = ln != part_len[i] || sm != part_sum[i];
+                        bad += redo[i];
+                }
+                if (i < np || bad == 0)
+                        continue; /* not a whole list, or all parts right: the final step was damaged */
+                for (i = 0; i < np && rc == 0; i++) {
+                        while (redo[i]) {
+                                char *e = escaped(h + part_off[i], part_len[i]), *c = NULL;
+                                if (!e || asprintf(&c, "_crh[%u]=b'%s'\nprint('\\x06',%u,len(_crh[%u]),sum(_crh[%u]))",
+                                                   i, e, i, i, i) < 0) {
+                                        free(e);
+                                        rc = -ENOMEM;
+                                        break;
+                                }
+                                free(e);
+                                snprintf(want, sizeof(want), "\x06 %u %zu %u", i, part_len[i], part_sum[i]);
+                                rc = step(x, c, strlen(c), want, part_len[i], &so, msg, msg_size);
+                                free(c);
+                                if (rc < 0)
+                                        break;
+                                if (so == STEP_OK)
+                                        redo[i] = false;
+                                else if (x->fails >= MP_XFER_INSTALL_TRIES)
+                                        rc = link_corrupt(x, msg, msg_size);
+                                if (rc < 0)
+                                        break;
+                        }
+                }
+                if (rc < 0)
+                        break;
         }
-        free(code);
+        free(fin);
+        free(list);
         if (rc == 0)
                 r->xfer_ready = true;
         return rc;
@@ -367,10 +463,9 @@ static int last_step(struct xfer *x, const char *code, size_t len, size_t payloa
                 *out = STEP_DAMAGED;
                 x->fails++;
                 x->damaged += rc == 0 ? lost_bytes(res, payload) : 1;
-                note(x, rc < 0 ? msg : res->err_len ? res->err + (res->err_len > 120 ? res->err_len - 120 : 0)
-                                                    : "the board did not confirm the code");
+                note(x, rc < 0 ? msg : res->err_len ? res->err : "the board did not confirm the code");
                 shrink(r);
-                r->mode = MP_MODE_UNKNOWN;
+                settle(r, rc);
         }
         mp_exec_result_clear(res);
         return 0;
@@ -384,7 +479,10 @@ int mp_xfer_exec(struct mp_repl *r, const char *code, size_t len, const struct m
         const uint8_t *d = (const uint8_t *)code;
         uint32_t total = mp_xfer_adler(d, len);
         unsigned restarts = 0;
+        size_t *offs = malloc((len / MP_XFER_CHUNK_MIN + 2) * sizeof(*offs));
         int rc = 0;
+        if (!offs)
+                return -ENOMEM;
         if (o.capture_max == 0)
                 o.capture_max = 1u << 20;
         if (r->xfer_chunk < MP_XFER_CHUNK_MIN)
@@ -394,28 +492,33 @@ int mp_xfer_exec(struct mp_repl *r, const char *code, size_t len, const struct m
                 bool last = off + n == len;
                 uint32_t a = mp_xfer_adler(d + off, n);
                 char *e = escaped(d + off, n), *c = NULL;
-                if (!e)
-                        return -ENOMEM;
+                if (!e) {
+                        rc = -ENOMEM;
+                        break;
+                }
+                offs[i] = off;
                 int cl = last ? asprintf(&c, "_crx(%zu,b'%s',%zu,%u,%u,%zu,%u,%u)", i, e, n, a & 0xffffu,
                                          a >> 16, len, total & 0xffffu, total >> 16)
                               : asprintf(&c, "_crw(%zu,b'%s',%zu,%u,%u)", i, e, n, a & 0xffffu, a >> 16);
                 free(e);
-                if (cl < 0)
-                        return -ENOMEM;
+                if (cl < 0) {
+                        rc = -ENOMEM;
+                        break;
+                }
                 enum step_outcome so = STEP_DAMAGED;
                 if (last) {
                         rc = last_step(&x, c, (size_t)cl, n, &o, res, &so, msg, msg_size);
                 } else {
                         char want[32];
-                        snprintf(want, sizeof(want), "\x06%zu", i + 1);
+                        snprintf(want, sizeof(want), "\x06%zu", i);
                         rc = step(&x, c, (size_t)cl, want, n, &so, msg, msg_size);
                 }
                 free(c);
-                if (rc < 0 && !(last && so == STEP_OK))
-                        goto out;
+                if (so == STEP_OK && last)
+                        break; /* rc: the code's own outcome (0 or -ETIMEDOUT) */
+                if (rc < 0)
+                        break;
                 if (so == STEP_OK) {
-                        if (last)
-                                goto out; /* rc: the code's own outcome (0 or -ETIMEDOUT) */
                         off += n;
                         i++;
                         continue;
@@ -426,27 +529,31 @@ int mp_xfer_exec(struct mp_repl *r, const char *code, size_t len, const struct m
                         if (restarts++ >= 3) {
                                 snprintf(x.last, sizeof(x.last), "the checking helper kept disappearing");
                                 rc = link_corrupt(&x, msg, msg_size);
-                                goto out;
+                                break;
                         }
                         r->xfer_ready = false;
                         if ((rc = install(&x, msg, msg_size)) < 0)
-                                goto out;
+                                break;
                         off = 0;
                         i = 0;
                         continue;
                 }
                 if (x.fails >= MP_XFER_TRIES) {
                         rc = link_corrupt(&x, msg, msg_size);
-                        goto out;
+                        break;
                 }
-                if (strstr(x.last, "corral-xfer: gap") || strstr(x.last, "corral-xfer: total")) {
+                unsigned j;
+                if (!last && sscanf(x.got, "\x06%u", &j) == 1 && j < i) {
+                        /* A damaged index stored this chunk over chunk j: from j again. */
+                        off = offs[j];
+                        i = j;
+                } else if (last && (strstr(x.last, "corral-xfer: total") || strstr(x.last, "KeyError"))) {
                         off = 0; /* the kept chunks are not what was sent: all again */
                         i = 0;
-                        continue;
                 }
-                /* A smaller chunk size applies from the next step: resend this one cut anew. */
+                /* Else this chunk again; a smaller step size applies from here. */
         }
-out:
+        free(offs);
         if (rc == -EILSEQ && r->log) {
                 char line[400];
                 snprintf(line, sizeof(line), "transfer failed: %s", msg);

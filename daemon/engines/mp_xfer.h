@@ -10,12 +10,15 @@
 #include "engines/mp_repl.h"
 
 /* A step that fails this many times in a row ends the transfer with -EILSEQ. */
-#define MP_XFER_TRIES 12
+#define MP_XFER_TRIES 16
+/* The same for the steps that install the helper (once per board boot): more, as a lost byte can
+ * only make them fail, and without the helper nothing runs. */
+#define MP_XFER_INSTALL_TRIES 40
 /* Bytes of code per step: plain raw REPL (no flow control) starts at MP_XFER_CHUNK, halves after
  * a damaged step down to MP_XFER_CHUNK_MIN and grows back after clean ones; raw-paste sends
  * MP_XFER_CHUNK_PASTE per step (its flow control keeps bytes from being lost). */
-#define MP_XFER_CHUNK 256
-#define MP_XFER_CHUNK_MIN 16
+#define MP_XFER_CHUNK 128
+#define MP_XFER_CHUNK_MIN 32
 #define MP_XFER_CHUNK_MAX 1024
 #define MP_XFER_CHUNK_PASTE 4096
 
