@@ -3,6 +3,7 @@
 #include "engines/mp_xfer.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +114,8 @@ enum step_outcome { STEP_OK, STEP_DAMAGED, STEP_NO_HELPER };
 struct xfer {
         struct mp_repl *r;
         unsigned fails;      /* damaged steps in a row */
-        unsigned long long sent, damaged;
+        unsigned long long sent;
+        unsigned long steps, bad; /* steps sent, steps that arrived damaged */
         char last[160];      /* what the last damaged step showed */
         char got[1024];      /* the last step's stdout, without its line end */
 };
@@ -146,17 +148,6 @@ static bool names_helper(const struct mp_exec_result *res)
         return false;
 }
 
-/* How many bytes a damaged step lost, from what the board says it got ("got N"). */
-static unsigned long long lost_bytes(const struct mp_exec_result *res, size_t want)
-{
-        const char *g = res->err ? strstr(res->err, "corral-xfer: got ") : NULL;
-        if (!g)
-                return 1;
-        unsigned long long got = strtoull(g + 17, NULL, 10);
-        unsigned long long d = got > want ? got - want : want - got;
-        return d ? d : 1;
-}
-
 static void shrink(struct mp_repl *r)
 {
         r->xfer_clean = 0;
@@ -178,11 +169,17 @@ static void grow(struct mp_repl *r)
 
 static int link_corrupt(struct xfer *x, char *msg, size_t msg_size)
 {
-        double pct = x->sent ? 100.0 * (double)x->damaged / (double)x->sent : 0.0;
+        /* A step of L bytes arrives whole with probability (1-p)^L: estimate the byte-loss rate p
+         * from the share of damaged steps. */
+        double steps = x->steps ? (double)x->steps : 1.0, len = (double)x->sent / steps;
+        bool all = x->bad >= x->steps;
+        double f = all ? (steps - 0.5) / steps : (double)x->bad / steps;
+        double pct = len > 0 ? 100.0 * (1.0 - pow(1.0 - f, 1.0 / len)) : 0.0;
         snprintf(msg, msg_size,
                  "the code did not reach the board intact: a step was damaged %u times in a row "
-                 "(last: %s); %llu of %llu bytes sent (%.2f%%) were lost or changed on the way, "
-                 "so nothing was run", x->fails, x->last, x->damaged, x->sent, pct);
+                 "(last: %s); %lu of %lu steps (%llu bytes) arrived damaged, so %s %.2f%% of the bytes "
+                 "sent were lost or changed on the way; nothing was run", x->fails, x->last, x->bad,
+                 x->steps, x->sent, all ? "more than" : "about", pct);
         return -EILSEQ;
 }
 
@@ -206,6 +203,7 @@ static int step(struct xfer *x, const char *code, size_t len, const char *want, 
                                   .capture_max = 4096 };
         char m[256];
         x->sent += len + 1;
+        x->steps++;
         int rc = mp_repl_exec_raw(r, code, len, &o, &res, m, sizeof(m));
         if (rc < 0 && rc != -EPROTO && rc != -ETIMEDOUT) {
                 snprintf(msg, msg_size, "%s", m);
@@ -227,7 +225,7 @@ static int step(struct xfer *x, const char *code, size_t len, const char *want, 
         } else {
                 *out = STEP_DAMAGED;
                 x->fails++;
-                x->damaged += rc == 0 ? lost_bytes(&res, payload) : 1;
+                x->bad++;
                 if (rc < 0)
                         note(x, m);
                 else if (res.err_len)
@@ -429,6 +427,7 @@ static int last_step(struct xfer *x, const char *code, size_t len, size_t payloa
         o.user = &g;
         o.capture_max = opts->capture_max + 1;
         x->sent += len + 1;
+        x->steps++;
         mp_exec_result_clear(res);
         int rc = mp_repl_exec_raw(r, code, len, &o, res, msg, msg_size);
         if (res->out_len && (uint8_t)res->out[0] == MP_XFER_MARK) {
@@ -452,7 +451,7 @@ static int last_step(struct xfer *x, const char *code, size_t len, size_t payloa
                 snprintf(x->last, sizeof(x->last), "the board printed %zu bytes before confirming the code",
                          res->out_len);
                 x->fails = MP_XFER_TRIES;
-                x->damaged++;
+                x->bad++;
                 mp_exec_result_clear(res);
                 r->mode = MP_MODE_UNKNOWN;
                 return link_corrupt(x, msg, msg_size);
@@ -462,7 +461,7 @@ static int last_step(struct xfer *x, const char *code, size_t len, size_t payloa
         } else {
                 *out = STEP_DAMAGED;
                 x->fails++;
-                x->damaged += rc == 0 ? lost_bytes(res, payload) : 1;
+                x->bad++;
                 note(x, rc < 0 ? msg : res->err_len ? res->err : "the board did not confirm the code");
                 shrink(r);
                 settle(r, rc);
