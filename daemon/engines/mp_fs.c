@@ -480,9 +480,11 @@ int mp_fs_put(struct mp_repl *r, const char *path, const uint8_t *data, size_t l
                 return rc;
         if (!data && len)
                 return -EINVAL;
-        if (o.chunk == 0 || o.chunk > 4096)
-                o.chunk = 256;
         bool b64 = r->fs_caps & MP_FS_B64DEC;
+        /* Without base64 a chunk travels as \xHH escapes, escaped once more by the verified
+         * transfer: keep each exec small enough for a micro:bit's heap to compile. */
+        if (o.chunk == 0 || o.chunk > 4096)
+                o.chunk = b64 ? 256 : 128;
         if (o.make_dirs && (r->fs_caps & MP_FS_DIRS) && strchr(path + 1, '/') &&
             (rc = make_parents(r, path, msg, msg_size)) < 0)
                 return rc;

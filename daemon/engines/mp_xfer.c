@@ -15,6 +15,8 @@ const char mp_xfer_helper_py[] =
         "_crq={}\n"
         "try:_crc=compile\n"
         "except NameError:_crc=None\n"
+        "try:import gc as _crg\n"
+        "except ImportError:_crg=None\n"
         "def _crf(b):\n"
         " a=1;s=0\n"
         " for x in b:\n"
@@ -30,13 +32,15 @@ const char mp_xfer_helper_py[] =
         " global _crq\n"
         " _crp(i,b,l,a,s)\n"
         " b=b''.join([_crq[j] for j in range(i+1)]);_crq={}\n"
+        " if _crg:_crg.collect()\n"
         " if len(b)!=n or _crf(b)!=(p,q):raise ValueError('corral-xfer: total %d'%len(b))\n"
         " print('\\x06',end='')\n"
         " c=_crc(b,'<stdin>','exec') if _crc else b\n"
         " b=None\n"
+        " if _crg:_crg.collect()\n"
         " exec(c,globals())\n";
 
-static const char *const helper_names[] = { "'_crw'", "'_crx'", "'_crp'", "'_crf'", "'_crq'", "'_crc'" };
+static const char *const helper_names[] = { "'_crw'", "'_crx'", "'_crp'", "'_crf'", "'_crq'", "'_crc'", "'_crg'" };
 
 uint32_t mp_xfer_adler(const uint8_t *data, size_t len)
 {
