@@ -13,34 +13,28 @@
  * compile(). A user script that deletes these names gets them installed again. */
 const char mp_xfer_helper_py[] =
         "_crq={}\n"
-        "try:_crc=compile\n"
-        "except NameError:_crc=None\n"
-        "try:import gc as _crg\n"
-        "except ImportError:_crg=None\n"
         "def _crf(b):\n"
         " a=1;s=0\n"
         " for x in b:\n"
         "  a=(a+x)%65521;s=(s+a)%65521\n"
         " return a,s\n"
-        "def _crp(i,b,l,a,s):\n"
+        "def _crx(i,b,l,a,s,n=-1,p=0,q=0):\n"
+        " global _crq\n"
         " if len(b)!=l or _crf(b)!=(a,s):raise ValueError('corral-xfer: got %d'%len(b))\n"
         " _crq[i]=b\n"
-        "def _crw(i,b,l,a,s):\n"
-        " _crp(i,b,l,a,s)\n"
-        " print('\\x06%d'%i)\n"
-        "def _crx(i,b,l,a,s,n,p,q):\n"
-        " global _crq\n"
-        " _crp(i,b,l,a,s)\n"
+        " if n<0:print('\\x06%d'%i);return\n"
+        " b=None\n"
+        " import gc;gc.collect()\n"
         " b=b''.join([_crq[j] for j in range(i+1)]);_crq={}\n"
-        " if _crg:_crg.collect()\n"
         " if len(b)!=n or _crf(b)!=(p,q):raise ValueError('corral-xfer: total %d'%len(b))\n"
         " print('\\x06',end='')\n"
-        " c=_crc(b,'<stdin>','exec') if _crc else b\n"
-        " b=None\n"
-        " if _crg:_crg.collect()\n"
-        " exec(c,globals())\n";
+        " try:c=compile(b,'<stdin>','exec')\n"
+        " except NameError:c=b\n"
+        " b=None;gc.collect()\n"
+        " exec(c,globals())\n"
+        "_crw=_crx\n";
 
-static const char *const helper_names[] = { "'_crw'", "'_crx'", "'_crp'", "'_crf'", "'_crq'", "'_crc'", "'_crg'" };
+static const char *const helper_names[] = { "'_crw'", "'_crx'", "'_crf'", "'_crq'" };
 
 uint32_t mp_xfer_adler(const uint8_t *data, size_t len)
 {
@@ -165,6 +159,8 @@ static void grow(struct mp_repl *r)
                 r->xfer_chunk = MP_XFER_CHUNK_PASTE;
                 return;
         }
+        if (r->xfer_chunk > MP_XFER_CHUNK_MAX)
+                r->xfer_chunk = MP_XFER_CHUNK_MAX; /* raw-paste was refused after all */
         if (++r->xfer_clean >= 4 && r->xfer_chunk < MP_XFER_CHUNK_MAX) {
                 r->xfer_chunk *= 2;
                 r->xfer_clean = 0;

@@ -15,17 +15,20 @@
  * only make them fail, and without the helper nothing runs. */
 #define MP_XFER_INSTALL_TRIES 40
 /* Bytes of code per step: plain raw REPL (no flow control) starts at MP_XFER_CHUNK, halves after
- * a damaged step down to MP_XFER_CHUNK_MIN and grows back after clean ones; raw-paste sends
- * MP_XFER_CHUNK_PASTE per step (its flow control keeps bytes from being lost). */
+ * a damaged step down to MP_XFER_CHUNK_MIN and grows back after clean ones up to
+ * MP_XFER_CHUNK_MAX (the step's line and its literal both sit in the heap while the last step
+ * compiles the code: a micro:bit has 8 KB); raw-paste sends MP_XFER_CHUNK_PASTE per step (its
+ * flow control keeps bytes from being lost, and such boards have the memory). */
 #define MP_XFER_CHUNK 128
 #define MP_XFER_CHUNK_MIN 32
-#define MP_XFER_CHUNK_MAX 1024
+#define MP_XFER_CHUNK_MAX 256
 #define MP_XFER_CHUNK_PASTE 4096
 
-/* The on-board helper (Python, MicroPython 1.9 and later): _crw(i, chunk, len, a, b) keeps chunk
- * i after checking its length and Adler-32 halves and prints "\x06" + the number of chunks kept;
- * _crx(i, chunk, len, a, b, total, ta, tb) does the same for the last chunk, checks the whole code,
- * prints "\x06" and only then compiles it as "<stdin>" and runs it. Exposed for tests. */
+/* The on-board helper (Python, MicroPython 1.9 and later; ~1 KB of heap): _crw(i, chunk, len, a, b)
+ * keeps chunk i after checking its length and Adler-32 halves and prints "\x06" + i;
+ * _crx(i, chunk, len, a, b, total, ta, tb) does the same for the last chunk, checks the whole code
+ * (chunks 0..i), prints "\x06" and only then compiles it as "<stdin>" and runs it. Exposed for
+ * tests. */
 extern const char mp_xfer_helper_py[];
 #define MP_XFER_MARK 0x06
 
