@@ -2,7 +2,8 @@
 // UART drops 1 % of the host->board bytes (seeded, so every run loses the same bytes). Every run
 // job must either print exactly what its script computes or fail as link_corrupt; every fs_put /
 // fs_get round trip must give the bytes back or fail; never a wrong output, never a SyntaxError.
-// LOSSY_RUNS / LOSSY_FS set the counts (defaults keep `make check` short); the totals are printed.
+// LOSSY_RUNS / LOSSY_FS / LOSSY_LINES / LOSSY_SEED set the counts, script size and loss pattern
+// (the defaults keep `make check` short); the totals are printed.
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
@@ -43,7 +44,7 @@ function classify(j, want) {
 describe("verified transfer over a link that loses 1% of the host->board bytes", () => {
   let d, vb;
   before(async () => {
-    vb = await startVboard("micropython", ["--no-raw-paste", "--rx-drop", "1%", "--rx-seed", "1313", "--name", B]);
+    vb = await startVboard("micropython", ["--no-raw-paste", "--rx-drop", "1%", "--rx-seed", process.env.LOSSY_SEED || "1313", "--name", B]);
     d = await startCorrald({ args: ["--port", `${B}=${vb.endpoint},family=micropython`] });
     await waitFor(async () => (await api(d.url, "GET", `/api/v1/boards/${B}`)).body.state === "online", 10000, "online");
   });
