@@ -194,7 +194,7 @@ static void settle(struct mp_repl *r, int rc)
 
 /* One helper step: run code, expect stdout (CR/LF stripped) to be exactly want. Hard errors
  * (port gone, cancelled) come back negative; anything else is an outcome. */
-static int step(struct xfer *x, const char *code, size_t len, const char *want, size_t payload,
+static int step(struct xfer *x, const char *code, size_t len, const char *want,
                 enum step_outcome *out, char *msg, size_t msg_size)
 {
         struct mp_repl *r = x->r;
@@ -278,7 +278,7 @@ static int install(struct xfer *x, char *msg, size_t msg_size)
                 r->log("transfer: installing the checking helper on the board", r->log_user);
         do {
                 static const char init[] = "_crh={}\nprint('\\x06',len(_crh))";
-                rc = step(x, init, sizeof(init) - 1, "\x06 0", 1, &so, msg, msg_size);
+                rc = step(x, init, sizeof(init) - 1, "\x06 0", &so, msg, msg_size);
                 if (rc < 0)
                         return rc;
                 if (so != STEP_OK && x->fails >= MP_XFER_INSTALL_TRIES)
@@ -301,7 +301,7 @@ static int install(struct xfer *x, char *msg, size_t msg_size)
                         }
                         free(e);
                         snprintf(want, sizeof(want), "\x06 %u %zu %u", np, n, part_sum[np]);
-                        rc = step(x, code, strlen(code), want, n, &so, msg, msg_size);
+                        rc = step(x, code, strlen(code), want, &so, msg, msg_size);
                         free(code);
                         if (rc < 0)
                                 return rc;
@@ -330,7 +330,7 @@ static int install(struct xfer *x, char *msg, size_t msg_size)
                 return -ENOMEM;
         }
         for (;;) {
-                rc = step(x, fin, strlen(fin), "\x06", 1, &so, msg, msg_size);
+                rc = step(x, fin, strlen(fin), "\x06", &so, msg, msg_size);
                 if (rc < 0 || so == STEP_OK)
                         break;
                 if (x->fails >= MP_XFER_INSTALL_TRIES) {
@@ -343,7 +343,7 @@ static int install(struct xfer *x, char *msg, size_t msg_size)
                         return install(x, msg, msg_size);
                 }
                 /* Which parts does the board hold wrongly? (A damaged list step just fails.) */
-                rc = step(x, list, strlen(list), NULL, 1, &so, msg, msg_size);
+                rc = step(x, list, strlen(list), NULL, &so, msg, msg_size);
                 if (rc < 0)
                         break;
                 if (strncmp(x->got, "\x06 ", 2) != 0)
@@ -372,7 +372,7 @@ static int install(struct xfer *x, char *msg, size_t msg_size)
                                 }
                                 free(e);
                                 snprintf(want, sizeof(want), "\x06 %u %zu %u", i, part_len[i], part_sum[i]);
-                                rc = step(x, c, strlen(c), want, part_len[i], &so, msg, msg_size);
+                                rc = step(x, c, strlen(c), want, &so, msg, msg_size);
                                 free(c);
                                 if (rc < 0)
                                         break;
@@ -416,7 +416,7 @@ static void gate_out(enum mp_stream s, const uint8_t *d, size_t n, void *user)
                 g->fn(s, d, n, g->user);
 }
 
-static int last_step(struct xfer *x, const char *code, size_t len, size_t payload,
+static int last_step(struct xfer *x, const char *code, size_t len,
                      const struct mp_exec_opts *opts, struct mp_exec_result *res, enum step_outcome *out,
                      char *msg, size_t msg_size)
 {
@@ -506,11 +506,11 @@ int mp_xfer_exec(struct mp_repl *r, const char *code, size_t len, const struct m
                 }
                 enum step_outcome so = STEP_DAMAGED;
                 if (last) {
-                        rc = last_step(&x, c, (size_t)cl, n, &o, res, &so, msg, msg_size);
+                        rc = last_step(&x, c, (size_t)cl, &o, res, &so, msg, msg_size);
                 } else {
                         char want[32];
                         snprintf(want, sizeof(want), "\x06%zu", i);
-                        rc = step(&x, c, (size_t)cl, want, n, &so, msg, msg_size);
+                        rc = step(&x, c, (size_t)cl, want, &so, msg, msg_size);
                 }
                 free(c);
                 if (so == STEP_OK && last)
