@@ -10,8 +10,8 @@ import { after, before, describe, test } from "node:test";
 import { control } from "./esp_lib.mjs";
 import { api, runJob, startCorrald, startVboard, waitFor } from "./lib.mjs";
 
-const RUNS = Number(process.env.LOSSY_RUNS || 6);
-const FS = Number(process.env.LOSSY_FS || 4);
+const RUNS = Number(process.env.LOSSY_RUNS || 4);
+const FS = Number(process.env.LOSSY_FS || 3);
 const LINES = Number(process.env.LOSSY_LINES || 8); // arithmetic lines per script (the "Must show" run: 30)
 const B = "lossy";
 
@@ -98,8 +98,12 @@ describe("verified transfer over a link that loses 1% of the host->board bytes",
       const j = await runJob(d.url, B, { kind: "run", script: "print('never')\n" }, 300000);
       assert.equal(j.state, "failed", JSON.stringify(j.result));
       assert.equal(j.error.code, "link_corrupt", JSON.stringify(j.error));
-      const pct = Number(/(\d+\.\d+)% of the bytes sent were lost or changed/.exec(j.error.message)?.[1]);
-      assert.ok(pct >= 10 && pct <= 60, `the message names the loss rate (33 %): ${j.error.message}`);
+      // An estimate from the share of damaged steps ("about"), or a lower bound when none got through.
+      const m = /(about|more than) (\d+\.\d+)% of the bytes sent were lost or changed/.exec(j.error.message);
+      assert.ok(m, `the message names the loss rate: ${j.error.message}`);
+      const pct = Number(m[2]);
+      if (m[1] === "about") assert.ok(pct >= 10 && pct <= 60, `about 33 % lost: ${j.error.message}`);
+      else assert.ok(pct >= 1 && pct <= 33, `a lower bound of the 33 % lost: ${j.error.message}`);
     } finally {
       await control(vb.control, "lossy off");
     }
