@@ -205,10 +205,10 @@ static int run(struct mp_repl *r, const char *code, int timeout_ms, struct mp_ex
 {
         struct mp_exception e;
         int rc = mp_repl_eval(r, code, timeout_ms > 0 ? timeout_ms : 10000, res, msg, msg_size);
-        /* This code is ours and compiles: a SyntaxError means it arrived damaged (bytes dropped by
-         * a board without flow control) and never ran, and MP_FS_DAMAGED is raised by our own
-         * checks before anything is written; so sending it again is safe. A few times, with a
-         * growing pause that lets a slow board drain its receive buffer. */
+        /* mp_repl_exec delivers code verified (mp_xfer), so damage in transit ends as -EILSEQ
+         * there. This second line of defence stays: our code compiles, so a SyntaxError still
+         * means damage, and MP_FS_DAMAGED is raised by the chunk's own check before anything is
+         * written; sending it again is safe. A few times, with a growing pause. */
         for (int attempt = 1; attempt <= MP_FS_RESEND_MAX && rc == -EREMOTEIO && res->err_len &&
                               mp_exception_parse(res->err, res->err_len, &e) == 0 &&
                               (strcmp(e.type, "SyntaxError") == 0 || strstr(e.message, MP_FS_DAMAGED));
@@ -480,9 +480,11 @@ int mp_fs_put(struct mp_repl *r, const char *path, const uint8_t *data, size_t l
                 return rc;
         if (!data && len)
                 return -EINVAL;
-        if (o.chunk == 0 || o.chunk > 4096)
-                o.chunk = 256;
         bool b64 = r->fs_caps & MP_FS_B64DEC;
+        /* Without base64 a chunk travels as \xHH escapes, escaped once more by the verified
+         * transfer: keep each exec small enough for a micro:bit's heap to compile. */
+        if (o.chunk == 0 || o.chunk > 4096)
+                o.chunk = b64 ? 256 : 128;
         if (o.make_dirs && (r->fs_caps & MP_FS_DIRS) && strchr(path + 1, '/') &&
             (rc = make_parents(r, path, msg, msg_size)) < 0)
                 return rc;

@@ -1,5 +1,6 @@
 /* MicroPython REPL session over struct port: raw REPL, exec (raw-paste or chunked), resets. */
 #include "engines/mp_repl.h"
+#include "engines/mp_xfer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -436,11 +437,6 @@ static void take(struct mp_resp *p, struct mp_exec_result *res)
 int mp_repl_exec(struct mp_repl *r, const char *code, size_t len, const struct mp_exec_opts *opts,
                  struct mp_exec_result *res, char *msg, size_t msg_size)
 {
-        struct mp_exec_opts o = opts ? *opts : (struct mp_exec_opts){ 0 };
-        struct mp_resp p;
-        bool paste = false;
-        int rc;
-
         if (!r || !code || !res)
                 return -EINVAL;
         for (size_t i = 0; i < len; i++)
@@ -449,6 +445,20 @@ int mp_repl_exec(struct mp_repl *r, const char *code, size_t len, const struct m
                                  code[i], i);
                         return -EINVAL;
                 }
+        mp_exec_result_clear(res);
+        return mp_xfer_exec(r, code, len, opts, res, msg, msg_size);
+}
+
+int mp_repl_exec_raw(struct mp_repl *r, const char *code, size_t len, const struct mp_exec_opts *opts,
+                     struct mp_exec_result *res, char *msg, size_t msg_size)
+{
+        struct mp_exec_opts o = opts ? *opts : (struct mp_exec_opts){ 0 };
+        struct mp_resp p;
+        bool paste = false;
+        int rc;
+
+        if (!r || !code || !res)
+                return -EINVAL;
         if (o.timeout_ms <= 0)
                 o.timeout_ms = 10000;
         if (o.capture_max == 0)

@@ -38,6 +38,10 @@ struct mp_repl {
         /* Where an earlier session left the board (mp_session_load()): a hint mp_repl_connect()
          * checks with one Ctrl-A before trusting it; MP_MODE_UNKNOWN = none. */
         enum mp_mode kept_mode;
+        /* Verified transfer (mp_xfer.c): the helper was installed in this session; the current
+         * step size and the clean steps since it last changed. */
+        bool xfer_ready;
+        unsigned xfer_chunk, xfer_clean;
         /* tunables */
         int io_timeout_ms;      /* each prompt / ack wait; default 2000 */
         int boot_wait_ms;       /* after a soft/hard reset; default 4000 */
@@ -84,10 +88,13 @@ struct mp_exec_result {
 };
 void mp_exec_result_clear(struct mp_exec_result *res);
 
-/* Run code in the raw REPL (entering it if needed). Returns 0 when the code ran to its end,
- * with or without an uncaught exception (res->err non-empty), -ETIMEDOUT when it was still
- * running at timeout_ms (then it was interrupted; res->board_usable tells whether the board is
- * back at the raw prompt), -EINVAL for code containing raw-REPL control bytes 0x01..0x05,
+/* Run code in the raw REPL (entering it if needed), verified: the code reaches the board through
+ * mp_xfer (steps the board checks by length and Adler-32) and runs only once the board confirmed
+ * all of it; tracebacks show the code's own frames and line numbers. Returns 0 when the code ran
+ * to its end, with or without an uncaught exception (res->err non-empty), -ETIMEDOUT when it was
+ * still running at timeout_ms (then it was interrupted; res->board_usable tells whether the board
+ * is back at the raw prompt), -EINVAL for code containing raw-REPL control bytes 0x01..0x05,
+ * -EILSEQ when the link kept damaging the code (nothing ran; msg names the share of bytes lost),
  * other negative errno for port or protocol failures. Uses raw-paste when the board supports
  * it (probed once per session), else the plain raw REPL in chunks. */
 int mp_repl_exec(struct mp_repl *r, const char *code, size_t len, const struct mp_exec_opts *opts,
@@ -128,6 +135,9 @@ int mp_repl_connect(struct mp_repl *r, struct mp_diag *ret_diag, char *msg, size
  * Each probe is guarded on the board so a missing module skips only that fact. */
 int mp_identify(struct mp_repl *r, json_t **ret_facts, char *msg, size_t msg_size);
 
+/* Internal to the mp_* engines: one unverified exec of code as it is (mp_xfer's steps). */
+int mp_repl_exec_raw(struct mp_repl *r, const char *code, size_t len, const struct mp_exec_opts *opts,
+                     struct mp_exec_result *res, char *msg, size_t msg_size);
 /* Internal to the mp_* engines: byte I/O with pushback and the recent-bytes record. */
 uint64_t mp_repl_now(struct mp_repl *r);
 int mp_repl_read_until(struct mp_repl *r, const char *marker, size_t mlen, int timeout_ms, char *tail,

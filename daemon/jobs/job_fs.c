@@ -117,6 +117,7 @@ static int fail_fs(struct job_run *jr, int rc, const char *what, const char *pat
                            : rc == -ENOTEMPTY ? "not_empty"
                            : rc == -ECANCELED ? "cancelled"
                            : rc == -ENOSPC    ? "no_space"
+                           : rc == -EILSEQ    ? "link_corrupt"
                                               : "fs_error";
         return jr_fail(jr, code, "Could not %s %s: %s%s", what, path, msg,
                        rc == -ENOSPC && !strstr(msg, "filesystem is full") ? " (the board's filesystem is full)" : "");
@@ -316,7 +317,8 @@ static int deploy_body(struct job_run *jr, struct mp_repl *r)
         int rc;
         jr_progress(jr, 10, "putting files");
         if ((rc = mp_fs_put_files(r, json_object_get(params, "files"), msg, sizeof(msg))) < 0)
-                return jr_fail(jr, rc == -ENODEV ? "board_gone" : "put_failed", "%s", msg);
+                return jr_fail(jr, rc == -ENODEV ? "board_gone" : rc == -EILSEQ ? "link_corrupt" : "put_failed",
+                               "%s", msg);
         jr_result_set(jr, "files", json_integer((json_int_t)json_array_size(json_object_get(params, "files"))));
         if (sr && !json_is_true(sr))
                 return done(jr);

@@ -126,7 +126,8 @@ static int run_script(struct job_run *jr, struct mp_repl *r)
                 jr_progress(jr, 10, "putting files");
                 rc = mp_fs_put_files(r, files, msg, sizeof(msg));
                 if (rc < 0)
-                        return jr_fail(jr, rc == -ENODEV ? "board_gone" : "put_failed", "%s", msg);
+                        return jr_fail(jr, rc == -ENODEV ? "board_gone" : rc == -EILSEQ ? "link_corrupt" : "put_failed",
+                                       "%s", msg);
         }
         if (!script) {
                 char q[600];
@@ -154,7 +155,10 @@ static int run_script(struct job_run *jr, struct mp_repl *r)
                 if (res.err_len)
                         jr_result_set(jr, "stderr", text(res.err, res.err_len));
                 mp_exec_result_clear(&res);
-                return jr_fail(jr, rc == -ENODEV ? "board_gone" : rc == -ECANCELED ? "cancelled" : "exec_failed",
+                return jr_fail(jr, rc == -ENODEV      ? "board_gone"
+                                   : rc == -ECANCELED ? "cancelled"
+                                   : rc == -EILSEQ    ? "link_corrupt"
+                                                      : "exec_failed",
                                "%s", msg);
         }
         jr_result_set(jr, "exit_status", json_integer(status));

@@ -137,6 +137,9 @@ describe("MicroPython jobs on the QEMU micro:bit", () => {
     assert.equal(j.result.exception_message, "bad value 7");
     assert.equal(j.result.exception_line, 2);
     assert.equal(j.result.stdout, "before\r\n");
+    // The script's own frames and line numbers ("<string>": firmware 1.9.2 has no compile()).
+    assert.equal(j.result.stderr, 'Traceback (most recent call last):\r\n  File "<string>", line 4, in <module>\r\n' +
+      '  File "<string>", line 2, in f\r\nValueError: bad value 7\r\n');
   });
 
   test("run still running at its timeout_s exits 124, and the next job on the board succeeds", async () => {

@@ -1,6 +1,8 @@
 /* A tiny scripted MicroPython REPL on a fake_port: friendly and raw REPL, raw-paste (supported,
  * refused, old firmware, junk), canned exec answers, a hung program that only Ctrl-C stops, a deaf
- * board that only a hard reset (RTS pulse) wakes. For byte-by-byte engine tests. */
+ * board that only a hard reset (RTS pulse) wakes, the verified-transfer helper (mp_xfer.c: its
+ * install steps and _crw/_crx, checked as the board would), and a seeded lossy receiver. For
+ * byte-by-byte engine tests. */
 #ifndef CORRAL_MP_DEVICE_MODEL_H
 #define CORRAL_MP_DEVICE_MODEL_H
 
@@ -43,12 +45,21 @@ struct mp_model {
         size_t n_answers;
         mp_model_exec_fn on_exec;
         void *user;
+        /* Host->board loss: each received byte is dropped with probability drop_ppm / 1e6
+         * (seeded xorshift; the same seed loses the same bytes). */
+        unsigned drop_ppm;
+        uint32_t seed;
         /* observations */
         unsigned execs, soft_resets, hard_resets, ctrl_c;
+        unsigned steps;        /* helper steps (install parts, _crw) answered */
+        unsigned installs;     /* times the helper was installed (checked against mp_xfer_helper_py) */
+        unsigned dropped;      /* bytes the lossy receiver dropped */
+        bool helper;           /* the helper is defined (cleared by resets, or by a test) */
         bool overrun; /* raw-paste host sent more than it was granted */
         char *last_code; /* NUL-terminated copy of the last exec'd code */
         size_t last_len;
         /* internals */
+        struct { uint8_t *d; size_t n; bool set; } parts[128], chunks[512];
         uint8_t *line;
         size_t line_len, line_cap, paste_count;
         long credit;

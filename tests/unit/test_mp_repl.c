@@ -12,6 +12,7 @@
 
 #include "engines/mp_diag.h"
 #include "engines/mp_repl.h"
+#include "engines/mp_xfer.h"
 #include "engines/mp_resp.h"
 #include "fake_port.h"
 #include "mp_device_model.h"
@@ -131,7 +132,20 @@ static void exec_plain_raw_sends_code_then_ctrl_d(void **state)
         f->m.n_answers = 3;
         to_raw(f);
         assert_int_equal(mp_repl_exec(&f->r, "print(6*7)", 10, NULL, &res, f->msg, sizeof(f->msg)), 0);
-        assert_written(f, "\x05" "A\x01" "print(6*7)\x04", 14);
+        /* The raw-paste probe, the helper's install steps (the board had none), then the code as
+         * one checked step: its length and Adler-32 twice (the chunk, the whole). */
+        size_t len;
+        const uint8_t *w = fake_port_written(f->p, &len);
+        assert_memory_equal(w, "\x05" "A\x01" "_crx(", 8); /* tried at once: NameError, no helper yet */
+        assert_non_null(memmem(w, len, "_crh={}\n", 8));
+        char last[128];
+        uint32_t a = mp_xfer_adler((const uint8_t *)"print(6*7)", 10);
+        int n = snprintf(last, sizeof(last), "_crx(0,b'print(6*7)',10,%u,%u,10,%u,%u)\x04", a & 0xffffu, a >> 16,
+                         a & 0xffffu, a >> 16);
+        assert_true(len > (size_t)n);
+        assert_memory_equal(w + len - (size_t)n, last, (size_t)n);
+        assert_int_equal(f->m.installs, 1);
+        assert_int_equal(f->m.execs, 1);
         assert_string_equal(res.out, "42\r\n");
         assert_int_equal(res.err_len, 0);
         assert_int_equal(f->r.raw_paste, 0);
@@ -180,7 +194,8 @@ static void exec_streams_output_live_even_byte_by_byte(void **state)
         assert_int_equal(mp_repl_exec(&f->r, "1/0", 3, &o, &res, f->msg, sizeof(f->msg)), 0);
         assert_string_equal(st.out, "before\r\n");
         assert_non_null(strstr(st.err, "ZeroDivisionError"));
-        assert_true(st.calls > 10);
+        assert_null(strstr(st.err, "_crx")); /* the helper's frames are not the script's */
+        assert_true(st.calls >= 9); /* 8 stdout bytes one by one, then the exception */
         assert_string_equal(res.out, "before\r\n");
         mp_exec_result_clear(&res);
 }
@@ -202,24 +217,50 @@ static void exec_uses_raw_paste_within_the_granted_window(void **state)
         assert_int_equal(f->r.raw_paste, 1);
         assert_string_equal(f->m.last_code, code);
         assert_string_equal(res.out, "42\r\n");
+        /* With flow control the code goes in one step (no chunking into small pieces). */
         size_t len;
         const uint8_t *w = fake_port_written(f->p, &len);
-        assert_int_equal(len, 3 + 300 + 1);
         assert_memory_equal(w, "\x05" "A\x01", 3);
         assert_int_equal(w[len - 1], 0x04);
+        /* Once the board granted raw-paste, the 300 bytes went in one step. */
+        assert_non_null(memmem(w, len, "_crx(0,b'print(6*7)#xxx", 23));
         mp_exec_result_clear(&res);
 }
 
-static void raw_paste_early_end_reports_the_syntax_error(void **state)
+/* Our steps always compile: a raw-paste transfer the board ends early (it saw fewer or other
+ * bytes than were sent) is damage, sent again, and in the end link_corrupt; nothing runs. */
+static void raw_paste_early_end_is_resent_and_then_link_corrupt(void **state)
 {
         struct fx *f = *state;
         struct mp_exec_result res = { 0 };
         f->m.window = 8;
         f->m.paste_end_early_at = 10;
         to_raw(f);
-        const char *code = "def f(:\n  pass\nprint(1)\nprint(2)\n";
+        const char *code = "print(1)\nprint(2)\n";
+        assert_int_equal(mp_repl_exec(&f->r, code, strlen(code), NULL, &res, f->msg, sizeof(f->msg)), -EILSEQ);
+        assert_non_null(strstr(f->msg, "did not reach the board intact"));
+        assert_non_null(strstr(f->msg, "% of the bytes sent were lost or changed"));
+        assert_null(f->m.last_code); /* nothing ran */
+        mp_exec_result_clear(&res);
+}
+
+/* A syntax error in the script itself is the script's: reported, with its own line. */
+static void a_script_syntax_error_is_the_scripts_own(void **state)
+{
+        struct fx *f = *state;
+        struct mp_exec_result res = { 0 };
+        static const struct mp_model_answer syn[] = {
+                { "def f(:", NULL, "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1\r\n"
+                                  "SyntaxError: invalid syntax\r\n", false },
+        };
+        f->m.answers = syn;
+        f->m.n_answers = 1;
+        to_raw(f);
+        const char *code = "def f(:\n  pass\n";
         assert_int_equal(mp_repl_exec(&f->r, code, strlen(code), NULL, &res, f->msg, sizeof(f->msg)), 0);
-        assert_non_null(strstr(res.err, "SyntaxError"));
+        assert_string_equal(res.err, "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1\r\n"
+                                     "SyntaxError: invalid syntax\r\n");
+        assert_int_equal(f->m.execs, 1);
         assert_int_equal(f->r.mode, MP_MODE_RAW);
         mp_exec_result_clear(&res);
 }
@@ -236,7 +277,11 @@ static void raw_paste_refusal_is_cached_for_the_session(void **state)
         assert_int_equal(mp_repl_exec(&f->r, "print(6*7)", 10, NULL, &res, f->msg, sizeof(f->msg)), 0);
         fake_port_clear_written(f->p);
         assert_int_equal(mp_repl_exec(&f->r, "print(6*7)", 10, NULL, &res, f->msg, sizeof(f->msg)), 0);
-        assert_written(f, "print(6*7)\x04", 11);
+        char want[128];
+        uint32_t a = mp_xfer_adler((const uint8_t *)"print(6*7)", 10);
+        int n = snprintf(want, sizeof(want), "_crx(0,b'print(6*7)',10,%u,%u,10,%u,%u)\x04", a & 0xffffu, a >> 16,
+                         a & 0xffffu, a >> 16);
+        assert_written(f, want, (size_t)n); /* no probe, no helper install the second time */
         mp_exec_result_clear(&res);
 }
 
@@ -281,12 +326,20 @@ static void plain_raw_sends_big_code_in_chunks_no_faster_than_the_line_rate(void
         f->m.paste_refused = true;
         to_raw(f);
         f->r.raw_paste = 0;
+        struct mp_exec_result warm = { 0 };
+        assert_int_equal(mp_repl_exec(&f->r, "pass", 4, NULL, &warm, f->msg, sizeof(f->msg)), 0);
+        mp_exec_result_clear(&warm); /* the helper is installed */
+        fake_port_clear_written(f->p);
         uint64_t t0 = fake_port_now(f->p);
         assert_int_equal(mp_repl_exec(&f->r, code, sizeof(code), NULL, &res, f->msg, sizeof(f->msg)), 0);
-        /* 256 + 256 + 88 bytes: a pause after each of at least 10 ms and at least the time the
-         * chunk takes on a 115200 baud line (256 bytes: 23 ms), even where nothing paces them. */
-        assert_int_equal(fake_port_now(f->p) - t0, 23 + 23 + 10);
+        /* Checked steps of at most MP_XFER_CHUNK bytes of code each; every write paced to at least
+         * the time it takes on a 115200 baud line, even where nothing paces the bytes. */
+        size_t len;
+        fake_port_written(f->p, &len);
+        assert_true(fake_port_now(f->p) - t0 >= len * 10 * 1000 / 115200);
+        assert_true(f->m.steps >= (sizeof(code) + MP_XFER_CHUNK - 1) / MP_XFER_CHUNK);
         assert_int_equal(f->m.last_len, sizeof(code));
+        assert_memory_equal(f->m.last_code, code, sizeof(code));
         mp_exec_result_clear(&res);
 }
 
@@ -733,7 +786,8 @@ int main(void)
                 T(exec_separates_stdout_from_exception_text),
                 T(exec_streams_output_live_even_byte_by_byte),
                 T(exec_uses_raw_paste_within_the_granted_window),
-                T(raw_paste_early_end_reports_the_syntax_error),
+                T(raw_paste_early_end_is_resent_and_then_link_corrupt),
+                T(a_script_syntax_error_is_the_scripts_own),
                 T(raw_paste_refusal_is_cached_for_the_session),
                 T(old_firmware_raw_paste_echo_falls_back_to_plain_raw),
                 T(junk_answer_to_raw_paste_resyncs_to_the_raw_prompt),

@@ -15,6 +15,7 @@
 #include "engines/mp_fs.h"
 #include "engines/mp_repl.h"
 #include "engines/mp_session.h"
+#include "engines/mp_xfer.h"
 #include "fake_port.h"
 #include "mp_device_model.h"
 
@@ -101,6 +102,7 @@ static void first_job(struct fx *f, struct mp_session *kept)
         mp_session_save(&f->r, kept);
         fake_port_clear_written(f->p);
         f->m.ctrl_c = 0;
+        f->log[0] = '\0'; /* its transfer installed the checking helper: logged, not asserted here */
 }
 
 /* ---- what is kept ---- */
@@ -211,7 +213,14 @@ static void a_second_session_runs_code_without_interrupting_or_reprobing(void **
         assert_int_equal(res.out_len, 3);
         assert_memory_equal(res.out, "1\r\n", 3);
         mp_exec_result_clear(&res);
-        assert_written(f, "\x01print(1)\x04", 10);
+        /* One Ctrl-A, then the code in one checked step: the helper from the first job is still
+         * there, and the raw-paste refusal is remembered. */
+        uint32_t a = mp_xfer_adler((const uint8_t *)"print(1)", 8);
+        char want[128];
+        int n = snprintf(want, sizeof(want), "\x01_crx(0,b'print(1)',8,%u,%u,8,%u,%u)\x04", a & 0xffffu, a >> 16,
+                         a & 0xffffu, a >> 16);
+        assert_written(f, want, (size_t)n);
+        assert_int_equal(f->m.installs, 1);
 }
 
 static void a_kept_prompt_that_is_gone_falls_back_to_the_interrupt(void **state)

@@ -11,6 +11,69 @@ import { SAB, STATE, PHASE, IC_UNKNOWN } from "./micropython_shared.js";
 
 const RESET_CAUSE = { power: 1, hard: 2, soft: 5, interrupt: 5 };
 
+/** mulberry32: a small seeded PRNG, so a lossy run is the same every time. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Validate a loss rate given as a fraction (0.01) or a percentage ("1%"). */
+export function parseRate(v, what) {
+  const s = String(v).trim();
+  const n = s.endsWith("%") ? Number(s.slice(0, -1)) / 100 : Number(s);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error(`${what}: a rate from 0 to 1 (or 0% to 100%), not ${v}`);
+  return n;
+}
+
+/**
+ * Host->board byte loss, as on a UART without flow control whose receiver overflows: each byte is
+ * dropped with probability drop, else replaced by a random other byte with probability corrupt.
+ * Seeded: the same seed and the same input lose the same bytes.
+ */
+export class RxLoss {
+  constructor({ drop = 0, corrupt = 0, seed = 1 } = {}) {
+    this.set({ drop, corrupt, seed });
+  }
+  set({ drop = 0, corrupt = 0, seed = 1 }) {
+    this.drop = drop;
+    this.corrupt = corrupt;
+    this.seed = seed >>> 0;
+    this.rand = prng(this.seed);
+    this.stats = { seen: 0, dropped: 0, corrupted: 0 };
+  }
+  get active() {
+    return this.drop > 0 || this.corrupt > 0;
+  }
+  /** The bytes of buf that reach the board. */
+  apply(buf) {
+    if (!this.active) return buf;
+    const out = [];
+    for (const b of buf) {
+      this.stats.seen++;
+      if (this.rand() < this.drop) {
+        this.stats.dropped++;
+        continue;
+      }
+      if (this.rand() < this.corrupt) {
+        this.stats.corrupted++;
+        out.push((b + 1 + Math.floor(this.rand() * 255)) & 0xff);
+        continue;
+      }
+      out.push(b);
+    }
+    return Buffer.from(out);
+  }
+  describe() {
+    return { drop: this.drop, corrupt: this.corrupt, seed: this.seed, ...this.stats };
+  }
+}
+
 function loadUniqueId(opts) {
   if (opts.uniqueId) return String(opts.uniqueId).toLowerCase();
   if (opts.stateDir) {
@@ -32,7 +95,8 @@ export class MicroPythonBoard extends Board {
   /**
    * opts: stateDir, uniqueId (hex), intrGraceMs (Ctrl-C: how long running code may take to notice before
    * the interpreter is replaced, default 300), enLowMs (EN must stay low this long to reset, default 2),
-   * rawPaste (default true), window (raw-paste window, default 128), heapsize, freq, log
+   * rawPaste (default true), window (raw-paste window, default 128), heapsize, freq, log,
+   * rxDrop / rxCorrupt (host->board bytes lost / changed, rates 0..1, default 0), rxSeed (default 1)
    */
   constructor(opts = {}) {
     super(opts);
@@ -51,6 +115,7 @@ export class MicroPythonBoard extends Board {
     this.intrTimer = null;
     this.banner = null;
     this.counts = { power: 0, hard: 0, soft: 0, interrupt: 0 };
+    this.loss = new RxLoss({ drop: opts.rxDrop || 0, corrupt: opts.rxCorrupt || 0, seed: opts.rxSeed ?? 1 });
   }
 
   /** Power on; resolves once the first boot reached its prompt (or after 3 s, e.g. a main.py that loops). */
@@ -230,6 +295,7 @@ export class MicroPythonBoard extends Board {
   }
 
   onRx(buf) {
+    buf = this.loss.apply(buf);
     if (!this.w) {
       // Between two interpreters input waits (as in a UART FIFO); in reset or unpowered it is lost.
       if (this.status === "rebooting") this.pending.push(...buf);
@@ -321,12 +387,23 @@ export class MicroPythonBoard extends Board {
     }
   }
 
-  onControl(cmd) {
+  onControl(cmd, args = []) {
     switch (cmd) {
       case "reset":
         if (this.status === "off") throw new Error("board is unpowered");
         this._reboot("hard");
         return { reset: "hard" };
+      case "lossy": {
+        // lossy DROP [CORRUPT [SEED]] | lossy off
+        if ((args[0] || "").toLowerCase() === "off") this.loss.set({});
+        else {
+          if (args[0] === undefined) throw new Error("lossy: DROP [CORRUPT [SEED]] (rates 0..1 or N%), or off");
+          const seed = args[2] === undefined ? 1 : Number(args[2]);
+          if (!Number.isInteger(seed) || seed < 0) throw new Error(`lossy: SEED must be a whole number, not ${args[2]}`);
+          this.loss.set({ drop: parseRate(args[0], "lossy DROP"), corrupt: parseRate(args[1] ?? 0, "lossy CORRUPT"), seed });
+        }
+        return { lossy: this.loss.describe() };
+      }
       case "soft-reset":
         if (!this.w) throw new Error("board is not running");
         this._reboot("soft", { keepInput: true });
@@ -345,6 +422,8 @@ export class MicroPythonBoard extends Board {
       files: this.store.count,
       boots: this.counts,
       state_dir: this.opts.stateDir || null,
+      raw_paste: this.opts.rawPaste !== false,
+      lossy: this.loss.describe(),
     };
   }
 }

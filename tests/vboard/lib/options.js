@@ -37,6 +37,10 @@ board
   --unique-id HEX        machine.unique_id() (micropython)
   --no-raw-paste         answer raw-paste requests with R\\x00 like old firmware (micropython)
   --window N             raw-paste window size (micropython, default 128)
+  --rx-drop RATE         drop host->board bytes at RATE (0..1 or N%), like a UART without flow control
+                         whose receiver overflows; use with --no-raw-paste (micropython)
+  --rx-corrupt RATE      replace host->board bytes by random ones at RATE (micropython)
+  --rx-seed N            seed of the loss pattern (default 1): same seed, same bytes lost (micropython)
   --intr-grace MS        Ctrl-C: time running code gets to notice before the interpreter is replaced
                          (micropython, default 300)
 
@@ -48,6 +52,7 @@ many boards
 control channel (line-based TCP; one JSON reply per line):
   state | unplug | replug | hang | unhang | garbage N | reset | pacing on|off | latency MS
   | hold-io0 on|off | flash-sha256 OFF LEN | flash-read OFF LEN (ESP kinds) | help
+  | lossy DROP [CORRUPT [SEED]] | lossy off (micropython)
   (kinds may add commands, e.g. soft-reset)
 
   -h, --help             this text
@@ -70,6 +75,9 @@ const VALUED = new Set([
   "unique-id",
   "window",
   "intr-grace",
+  "rx-drop",
+  "rx-corrupt",
+  "rx-seed",
   "spec",
 ]);
 
@@ -108,6 +116,14 @@ export function parseArgs(argv) {
 function num(v, name) {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new Error(`--${name}: not a number: ${v}`);
+  return n;
+}
+
+/** A rate 0..1, or a percentage "1%". */
+function rate(v, name) {
+  const s = String(v).trim();
+  const n = s.endsWith("%") ? Number(s.slice(0, -1)) / 100 : Number(s);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error(`--${name}: a rate from 0 to 1 (or 0% to 100%), not ${v}`);
   return n;
 }
 
@@ -158,6 +174,9 @@ export function toOpts(rawIn) {
     rawPaste: !raw["no-raw-paste"],
     window: raw.window !== undefined ? num(raw.window, "window") : 128,
     intrGraceMs: raw["intr-grace"] !== undefined ? num(raw["intr-grace"], "intr-grace") : 300,
+    rxDrop: raw["rx-drop"] !== undefined ? rate(raw["rx-drop"], "rx-drop") : 0,
+    rxCorrupt: raw["rx-corrupt"] !== undefined ? rate(raw["rx-corrupt"], "rx-corrupt") : 0,
+    rxSeed: raw["rx-seed"] !== undefined ? num(raw["rx-seed"], "rx-seed") : 1,
   };
   return opts;
 }
