@@ -44,6 +44,7 @@ struct conn_state {
         struct api_upload *upload; /* POST /api/v1/firmware: streamed to a file, cfg->max_upload */
         int64_t wait_until_ms;     /* POST /api/v1/reservations with wait_s: suspended until then */
         bool refused;              /* no valid credentials at the first call: the body is dropped */
+        size_t max_body;           /* the limit when the request began (a reload meanwhile does not move it) */
 };
 
 enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text)
@@ -306,6 +307,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (!cs)
                         return MHD_NO;
                 *con_cls = cs;
+                const struct config *cfg = config_live_get(s->ctx.config);
+                cs->max_body = cfg->max_body;
+                config_put(cfg);
                 /* No valid credentials (or an upload without the operator role): the body is not
                  * kept, and dispatch() answers 401/403 once it has arrived. */
                 bool is_api = !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics");
@@ -323,7 +327,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 }
                 /* Refuse early when the declared length is over the limit. */
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (cl && strtoull(cl, NULL, 10) > s->ctx.cfg->max_body)
+                if (cl && strtoull(cl, NULL, 10) > cs->max_body)
                         cs->too_big = true;
                 return MHD_YES;
         }
@@ -334,7 +338,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (*upload_data_size) {
                 if (!cs->too_big && !cs->refused) {
-                        if (cs->len + *upload_data_size > s->ctx.cfg->max_body) {
+                        if (cs->len + *upload_data_size > cs->max_body) {
                                 cs->too_big = true;
                                 free(cs->body);
                                 cs->body = NULL;
@@ -363,8 +367,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                               .lease = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Corral-Lease") };
         if (cs->too_big && !cs->refused)
                 return api_reply_error(&rq, 413, "body_too_large",
-                                       json_pack("{s:I}", "limit_bytes", (json_int_t)s->ctx.cfg->max_body),
-                                       "The request body is larger than the limit of %zu bytes.", s->ctx.cfg->max_body);
+                                       json_pack("{s:I}", "limit_bytes", (json_int_t)cs->max_body),
+                                       "The request body is larger than the limit of %zu bytes.", cs->max_body);
         enum MHD_Result r;
         if (cs->refused) {
                 /* Same check as at the first call; should the credentials have become valid in
@@ -480,7 +484,9 @@ static void refuse_busy(int fd, unsigned limit)
 static void door_to_http(void *user, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
         struct http_server *s = user;
-        unsigned limit = s->ctx.cfg->max_connections;
+        const struct config *cfg = config_live_get(s->ctx.config);
+        unsigned limit = cfg->max_connections;
+        config_put(cfg);
         if (limit && atomic_load(&s->nconn) >= limit) {
                 refuse_busy(fd, limit);
                 return;
@@ -506,14 +512,17 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 return -ENOMEM;
         s->ctx = *ctx;
         atomic_init(&s->nconn, 0);
-        const struct config *cfg = ctx->cfg;
+        /* Listen address, tokens at start: from the config running now. */
+        const struct config *cfg = config_live_get(ctx->config);
         /* Tokens first: a non-loopback address without them is refused before binding. */
         int r = auth_new(cfg, &s->ctx.auth, msg, msg_size);
         if (r < 0) {
+                config_put(cfg);
                 free(s);
                 return r;
         }
         int fd = listen_on(cfg, &s->port, msg, msg_size);
+        config_put(cfg);
         if (fd < 0) {
                 auth_free(s->ctx.auth);
                 free(s);
@@ -539,7 +548,7 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 free(s);
                 return -ENOMEM;
         }
-        struct ws_opts wo = { .registry = ctx->registry, .events = ctx->events, .cfg = cfg,
+        struct ws_opts wo = { .registry = ctx->registry, .events = ctx->events, .config = ctx->config,
                               .consoles = ctx->consoles, .auth = s->ctx.auth };
         r = ws_start(&wo, &s->ws, msg, msg_size);
         if (r < 0) {

@@ -78,7 +78,9 @@ struct api_upload *api_upload_new(struct MHD_Connection *conn, const struct http
         if (!u)
                 return NULL;
         u->ctx = ctx;
-        u->limit = ctx->cfg->max_upload;
+        const struct config *cfg = config_live_get(ctx->config);
+        u->limit = cfg->max_upload;
+        config_put(cfg);
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
                 u->multipart = true;

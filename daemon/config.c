@@ -4,6 +4,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -588,4 +592,131 @@ int config_validate(const struct config *c, char *msg, size_t msg_size)
                 }
         }
         return 0;
+}
+
+/* ---- refcounted snapshots and the running-config holder ---- */
+
+struct config_box {
+        atomic_uint refs;
+        struct config c;
+};
+
+static struct config_box *box_of(const struct config *c)
+{
+        return (struct config_box *)((char *)(uintptr_t)c - offsetof(struct config_box, c));
+}
+
+struct config *config_new(void)
+{
+        struct config_box *b = malloc(sizeof(*b));
+        if (!b)
+                return NULL;
+        atomic_init(&b->refs, 1);
+        config_defaults(&b->c);
+        return &b->c;
+}
+
+const struct config *config_ref(const struct config *c)
+{
+        if (c)
+                atomic_fetch_add_explicit(&box_of(c)->refs, 1, memory_order_relaxed);
+        return c;
+}
+
+void config_put(const struct config *c)
+{
+        if (!c)
+                return;
+        struct config_box *b = box_of(c);
+        /* acq_rel: every reader's last use happens before the free below. */
+        if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+                explicit_bzero(b, sizeof(*b)); /* token digests */
+                free(b);
+        }
+}
+
+/* The mutex makes "load the pointer, take a reference" one step against the swap's "replace the
+ * pointer, drop the holder's reference": a reader never references a config already freed. */
+struct config_live {
+        pthread_mutex_t mu;
+        const struct config *cur; /* holds one reference */
+};
+
+int config_live_new(struct config *first, struct config_live **ret)
+{
+        struct config_live *l = calloc(1, sizeof(*l));
+        if (!l || !first) {
+                free(l);
+                config_put(first);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&l->mu, NULL);
+        l->cur = first;
+        *ret = l;
+        return 0;
+}
+
+struct config_live *config_live_free(struct config_live *l)
+{
+        if (!l)
+                return NULL;
+        config_put(l->cur);
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+        return NULL;
+}
+
+const struct config *config_live_get(struct config_live *l)
+{
+        if (!l)
+                return NULL;
+        pthread_mutex_lock(&l->mu);
+        const struct config *c = config_ref(l->cur);
+        pthread_mutex_unlock(&l->mu);
+        return c;
+}
+
+void config_live_swap(struct config_live *l, struct config *next)
+{
+        pthread_mutex_lock(&l->mu);
+        const struct config *old = l->cur;
+        l->cur = next;
+        pthread_mutex_unlock(&l->mu);
+        config_put(old);
+}
+
+static void note_changed(bool differs, const char *key, char *changed, size_t size, int *n)
+{
+        if (!differs)
+                return;
+        size_t len = strlen(changed);
+        if (len < size)
+                snprintf(changed + len, size - len, "%s%s", *n ? ", " : "", key);
+        (*n)++;
+}
+
+int config_keep_restart_keys(struct config *next, const struct config *running, char *changed, size_t changed_size)
+{
+        int n = 0;
+        if (changed_size)
+                changed[0] = '\0';
+        note_changed(strcmp(next->listen_host, running->listen_host) || next->listen_port != running->listen_port,
+                     "listen", changed, changed_size, &n);
+        note_changed(strcmp(next->state_dir, running->state_dir) != 0, "state_dir", changed, changed_size, &n);
+        note_changed(strcmp(next->web_root, running->web_root) != 0, "web_root", changed, changed_size, &n);
+        note_changed(strcmp(next->stub_dir, running->stub_dir) != 0, "stub_dir", changed, changed_size, &n);
+        note_changed(next->udev != running->udev, "udev", changed, changed_size, &n);
+        bool origins_differ = next->nws_origins != running->nws_origins;
+        for (size_t i = 0; !origins_differ && i < next->nws_origins; i++)
+                origins_differ = strcmp(next->ws_origins[i], running->ws_origins[i]) != 0;
+        note_changed(origins_differ, "ws_origins", changed, changed_size, &n);
+        memcpy(next->listen_host, running->listen_host, sizeof(next->listen_host));
+        next->listen_port = running->listen_port;
+        memcpy(next->state_dir, running->state_dir, sizeof(next->state_dir));
+        memcpy(next->web_root, running->web_root, sizeof(next->web_root));
+        memcpy(next->stub_dir, running->stub_dir, sizeof(next->stub_dir));
+        next->udev = running->udev;
+        memcpy(next->ws_origins, running->ws_origins, sizeof(next->ws_origins));
+        next->nws_origins = running->nws_origins;
+        return n;
 }

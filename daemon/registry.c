@@ -36,7 +36,7 @@ struct registry {
         struct store *store;
         struct events *events;
         struct console_dir *consoles;
-        const struct config *cfg;
+        struct config_live *config; /* borrowed; NULL: defaults */
         struct present *boards[MAX_BOARDS];
         size_t nboards;
         pthread_t reaper;
@@ -179,7 +179,7 @@ static void *reaper_main(void *arg)
         return NULL;
 }
 
-int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, const struct config *cfg,
+int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, struct config_live *config,
                  struct registry **ret)
 {
         struct registry *r = calloc(1, sizeof(*r));
@@ -190,7 +190,7 @@ int registry_new(struct store *st, struct events *ev, struct console_dir *consol
         r->store = st;
         r->events = ev;
         r->consoles = consoles;
-        r->cfg = cfg;
+        r->config = config;
         int rc = reservations_new(st, ev, &r->resv);
         if (rc < 0)
                 log_error("cannot load the reservations (boards are not leased): %s", strerror(-rc));
@@ -282,13 +282,14 @@ int registry_port_added(struct registry *r, const struct board_source *src)
         p->baud = src->baud;
         p->is_static = src->is_static;
         p->hints = hints;
+        const struct config *cfg = config_live_get(r->config); /* held until the worker copied it */
         struct worker_opts wo = {
                 .board_id = p->id,
                 .url = p->url,
                 .baud = p->baud,
                 .hints = hints,
-                .stub_dir = r->cfg && r->cfg->stub_dir[0] ? r->cfg->stub_dir : NULL,
-                .max_queued = r->cfg ? r->cfg->max_queued_jobs : 64,
+                .stub_dir = cfg && cfg->stub_dir[0] ? cfg->stub_dir : NULL,
+                .max_queued = cfg ? cfg->max_queued_jobs : 64,
                 .store = r->store,
                 .events = r->events,
                 .consoles = r->consoles,
@@ -300,6 +301,7 @@ int registry_port_added(struct registry *r, const struct board_source *src)
         if (rc == 0)
                 r->boards[r->nboards++] = p;
         pthread_mutex_unlock(&r->mu);
+        config_put(cfg);
         if (rc < 0) {
                 log_error("cannot start a worker for board %s: %s", id, strerror(-rc));
                 present_free(p);
@@ -340,7 +342,6 @@ int registry_sync_static(struct registry *r, const struct config *cfg)
         char gone[MAX_BOARDS][256];
         size_t ngone = 0;
         pthread_mutex_lock(&r->mu);
-        r->cfg = cfg;
         for (size_t i = 0; i < r->nboards; i++) {
                 struct present *p = r->boards[i];
                 if (!p->is_static)
@@ -510,8 +511,11 @@ int registry_job_submit_leased(struct registry *r, const char *board_id, const j
                                              -EINVAL, "'timeout_s' must be a whole number of seconds from 1 to 86400.");
                 timeout_s = (int)json_integer_value(jt);
         }
-        if (timeout_s <= 0)
-                timeout_s = r->cfg ? (int)r->cfg->job_timeout_s : 300;
+        if (timeout_s <= 0) {
+                const struct config *cfg = config_live_get(r->config);
+                timeout_s = cfg ? (int)cfg->job_timeout_s : 300;
+                config_put(cfg);
+        }
         if (kind->check) {
                 char msg[512] = "";
                 int c = kind->check(body, msg, sizeof(msg));
