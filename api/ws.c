@@ -508,7 +508,10 @@ int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t 
                 ws_stop(s);
                 return -ENOMEM;
         }
+        /* Under mu: event subscribers (worker threads) read live and ctx in ws_wake() already. */
+        pthread_mutex_lock(&s->mu);
         s->live = true;
+        pthread_mutex_unlock(&s->mu);
         r = pthread_create(&s->thread, NULL, service_main, s);
         if (r) {
                 snprintf(msg, msg_size, "cannot start the WebSocket thread: %s", strerror(r));
