@@ -111,23 +111,26 @@ static int parse_bool(const char *v, bool *out)
         return 0;
 }
 
-/* "1048576", "64K", "16M" */
+/* "1048576", "64K", "16M", "1G": digits only (no sign: strtoull would wrap "-1" to 2^64-1), and
+ * a product that does not fit is refused rather than wrapped. */
 static int parse_size(const char *v, size_t *out)
 {
         char *end;
         errno = 0;
-        unsigned long long n = strtoull(v, &end, 10);
+        if (!isdigit((unsigned char)v[0]))
+                return -EINVAL;
+        unsigned long long n = strtoull(v, &end, 10), mult = 1;
         if (errno || end == v)
                 return -EINVAL;
         if (*end == 'K' || *end == 'k')
-                n *= 1024, end++;
+                mult = 1024, end++;
         else if (*end == 'M' || *end == 'm')
-                n *= 1024 * 1024, end++;
+                mult = 1024 * 1024, end++;
         else if (*end == 'G' || *end == 'g')
-                n *= 1024ULL * 1024 * 1024, end++;
-        if (*end || n == 0)
+                mult = 1024ULL * 1024 * 1024, end++;
+        if (*end || n == 0 || n > SIZE_MAX / mult)
                 return -EINVAL;
-        *out = (size_t)n;
+        *out = (size_t)(n * mult);
         return 0;
 }
 
@@ -424,7 +427,7 @@ int config_add_port_arg(struct config *c, const char *arg, char *msg, size_t msg
 
 /* The next line of text[*pos..len) into line as fgets() reads it: at most size - 1 bytes, up to
  * and including '\n'. *eof is set as feof() would be: the text ended before '\n' or size - 1. */
-static bool next_line(const char *text, size_t len, size_t *pos, char *line, size_t size, bool *eof)
+static bool next_line(const char *text, size_t len, size_t *pos, char *line, size_t size, size_t *got, bool *eof)
 {
         size_t n = 0;
         *eof = false;
@@ -440,6 +443,7 @@ static bool next_line(const char *text, size_t len, size_t *pos, char *line, siz
                         break;
         }
         line[n] = '\0';
+        *got = n;
         return true;
 }
 
@@ -450,10 +454,15 @@ int config_load_string(struct config *c, const char *path, const char *text, siz
         unsigned lineno = 0;
         enum section sec = SEC_MAIN;
         int r = 0;
-        size_t pos = 0;
+        size_t pos = 0, got = 0;
         bool eof = false;
-        while (next_line(text, len, &pos, line, sizeof(line), &eof)) {
+        while (next_line(text, len, &pos, line, sizeof(line), &got, &eof)) {
                 lineno++;
+                if (memchr(line, '\0', got)) {
+                        snprintf(msg, msg_size, "%s:%u: a NUL byte in the line (the config is a text file)", path, lineno);
+                        r = -EINVAL;
+                        break;
+                }
                 if (!strchr(line, '\n') && !eof) {
                         snprintf(msg, msg_size, "%s:%u: line too long (at most %zu characters)", path, lineno,
                                  sizeof(line) - 2);

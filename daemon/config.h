@@ -61,8 +61,8 @@ void config_defaults(struct config *c);
 /* Parse a file into c (on top of what is there). -ENOENT if missing; -EINVAL with
  * "path:line: message" in msg on a bad line. */
 int config_load_file(struct config *c, const char *path, char *msg, size_t msg_size);
-/* The same parser over text[0..len) (no NUL needed; NUL bytes end a line's content as they do
- * when read from a file); path is only the name used in "path:line: message". */
+/* The same parser over text[0..len) (no NUL needed; a NUL byte is an error naming its line);
+ * path is only the name used in "path:line: message". */
 int config_load_string(struct config *c, const char *path, const char *text, size_t len, char *msg,
                        size_t msg_size);
 /* Parse one "[port NAME]"-style static port given as "NAME=URL" (the --port flag). */
