@@ -168,6 +168,24 @@ describe("SIGHUP reload", () => {
     }
   });
 
+  test("on a public address a reload that removes every token is refused whole", async () => {
+    writeConf(conf, `max_body = 1K\n${token("ops")}${port()}`);
+    // A later --listen wins over lib's 127.0.0.1:0; requests still go to 127.0.0.1.
+    d = await startCorrald({ args: ["--config", conf, "--listen", "0.0.0.0:0"] });
+    try {
+      await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/b", undefined, bearer("ops"))).body.state === "online",
+        15000, "board b online");
+      writeConf(conf, `max_body = 4K\n${port()}`);
+      assert.equal(await hup(d), "refused");
+      assert.match(d.stderr(), /reload refused, keeping the running configuration: refusing to listen on 0\.0\.0\.0:0 without tokens/);
+      assert.equal((await api(d.url, "GET", "/api/v1/boards", undefined, bearer("ops"))).status, 200, "ops still valid");
+      assert.equal((await api(d.url, "GET", "/api/v1/boards")).status, 401, "still closed to anonymous callers");
+      assert.equal((await patchNotes(d, 2000)).status, 413, "max_body of the refused file not applied");
+    } finally {
+      await stop();
+    }
+  });
+
   test("keys that need a restart keep their running value and the log names them; the rest applies", async () => {
     await start(`max_body = 1K\n${token("ops")}${port()}`);
     try {
