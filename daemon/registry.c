@@ -342,6 +342,8 @@ int registry_sync_static(struct registry *r, const struct config *cfg)
         char gone[MAX_BOARDS][256];
         size_t ngone = 0;
         pthread_mutex_lock(&r->mu);
+        for (size_t i = 0; i < r->nboards; i++) /* a reloaded max_queued_jobs applies to every board */
+                worker_set_max_queued(r->boards[i]->worker, cfg->max_queued_jobs);
         for (size_t i = 0; i < r->nboards; i++) {
                 struct present *p = r->boards[i];
                 if (!p->is_static)

@@ -50,8 +50,8 @@ struct registry *registry_free(struct registry *r);
 int registry_port_added(struct registry *r, const struct board_source *src);
 /* The port of that identity is gone (unplug, static port removed). */
 int registry_port_removed(struct registry *r, const char *identity);
-/* Static ports: bring the set in line with cfg (add new, remove missing, re-open changed). cfg
- * is only read during the call. */
+/* Static ports: bring the set in line with cfg (add new, remove missing, re-open changed), and
+ * give every present board cfg's max_queued_jobs. cfg is only read during the call. */
 int registry_sync_static(struct registry *r, const struct config *cfg);
 
 /* JSON snapshots (new references). Filters may be NULL. */

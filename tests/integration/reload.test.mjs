@@ -109,6 +109,33 @@ describe("SIGHUP reload", () => {
     }
   });
 
+  test("max_queued_jobs applies live to a board already online", async () => {
+    await start(`max_queued_jobs = 1\n${token("ops")}${port()}`);
+    const submit = () => api(d.url, "POST", "/api/v1/boards/b/jobs", { kind: "identify", timeout_s: 60 }, bearer("ops"));
+    const ids = [];
+    /** Submit until a 429; returns how many were accepted. */
+    async function fill() {
+      for (let i = 0; i < 8; i++) {
+        const r = await submit();
+        if (r.status === 429) { assert.equal(r.body.error.code, "queue_full"); return i; }
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        ids.push(r.body.id);
+      }
+      assert.fail("no 429 after 8 jobs");
+    }
+    try {
+      const before = await fill();
+      assert.ok(before >= 1 && before <= 2, `accepted ${before} with max_queued_jobs = 1`); // one running + one queued
+      writeConf(conf, `max_queued_jobs = 3\n${token("ops")}${port()}`);
+      assert.equal(await hup(d), "applied");
+      const more = await fill();
+      assert.ok(more >= 2 && more <= 3, `accepted ${more} more with max_queued_jobs = 3`);
+    } finally {
+      for (const id of ids) await api(d.url, "POST", `/api/v1/jobs/${id}/cancel`, undefined, bearer("ops"));
+      await stop();
+    }
+  });
+
   test("tokens apply live: an added token works, a removed one gets 401, its sessions end", async () => {
     await start(`${token("ops")}${token("alpha")}${port()}`);
     try {
