@@ -45,7 +45,7 @@ FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
 TOOL_BINS   := $(TOOL_SRCS:tests/tools/%.c=$(B)/tools/%)
 FUZZ_OBJS   := $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o)
 
-.PHONY: all corrald corral check check-build unit fuzz fuzz-check bench demo deps install clean web lab-check distcheck
+.PHONY: all corrald corral check check-build unit fuzz fuzz-check bench demo deps install clean web lab-check distcheck tsan
 all: corrald corral
 
 corrald: $(B)/corrald
@@ -97,6 +97,22 @@ $(B)/san/runner/%: tests/runner/fixtures/%.c tests/runner/fixtures/fx_common.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $< $(TEST_LIBS)
 
+# --- ThreadSanitizer flavour (make tsan): corrald under the integration suites that use threads ---
+TSAN_FLAGS  := -fsanitize=thread -fno-omit-frame-pointer
+$(B)/tsan/corrald: $(B)/tsan/daemon/main.o $(B)/tsan/libcorral.a
+	$(CLANG) $(BASE_CFLAGS) -O1 -g $(TSAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(B)/tsan/libcorral.a: $(LIB_SRCS:%.c=$(B)/tsan/%.o)
+	@rm -f $@; ar rcs $@ $^
+
+$(B)/tsan/%.o: %.c
+	@mkdir -p $(@D)
+	$(CLANG) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -g $(TSAN_FLAGS) -c -o $@ $<
+
+tsan: deps
+	@$(MAKE) --no-print-directory $(B)/tsan/corrald $(B)/corral $(TOOL_BINS) web
+	tests/run-tsan
+
 # --- libFuzzer targets (clang) ---
 $(B)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -127,7 +143,7 @@ check: deps
 	@$(MAKE) --no-print-directory check-build
 	tests/run-all
 
-check-build: $(B)/san/corrald $(B)/corrald $(B)/corral $(UNIT_BINS) $(FUZZ_BINS) $(TOOL_BINS) $(RUNNER_FIXTURES) web
+check-build: $(B)/san/corrald $(B)/tsan/corrald $(B)/corrald $(B)/corral $(UNIT_BINS) $(FUZZ_BINS) $(TOOL_BINS) $(RUNNER_FIXTURES) web
 
 bench: deps
 	@$(MAKE) --no-print-directory $(B)/corrald $(TOOL_BINS) web

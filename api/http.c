@@ -45,6 +45,7 @@ struct conn_state {
         struct api_upload *upload; /* POST /api/v1/firmware: streamed to a file, cfg->max_upload */
         int64_t wait_until_ms;     /* POST /api/v1/reservations with wait_s: suspended until then */
         bool refused;              /* no valid credentials at the first call: the body is dropped */
+        size_t max_body;           /* the limit when the request began (a reload meanwhile does not move it) */
 };
 
 enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text)
@@ -371,7 +372,10 @@ static enum MHD_Result dispatch(struct api_req *rq)
 /* Between requests (and while an unauthenticated body arrives) a connection has head_timeout. */
 static uint64_t idle_deadline(struct http_server *s)
 {
-        return util_mono_ms() + (uint64_t)s->ctx.cfg->head_timeout_s * 1000u;
+        const struct config *cfg = config_live_get(s->ctx.config);
+        uint64_t t = (uint64_t)cfg->head_timeout_s * 1000u;
+        config_put(cfg);
+        return util_mono_ms() + t;
 }
 
 /* The budget's watch on conn, NULL if none. */
@@ -393,6 +397,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (!cs)
                         return MHD_NO;
                 *con_cls = cs;
+                const struct config *cfg = config_live_get(s->ctx.config);
+                cs->max_body = cfg->max_body;
+                config_put(cfg);
                 /* No valid credentials (or an upload without the operator role): the body is not
                  * kept, and dispatch() answers 401/403 once it has arrived. */
                 bool is_api = !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics");
@@ -413,7 +420,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 }
                 /* Refuse early when the declared length is over the limit. */
                 const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (cl && strtoull(cl, NULL, 10) > s->ctx.cfg->max_body)
+                if (cl && strtoull(cl, NULL, 10) > cs->max_body)
                         cs->too_big = true;
                 return MHD_YES;
         }
@@ -424,7 +431,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         if (*upload_data_size) {
                 if (!cs->too_big && !cs->refused) {
-                        if (cs->len + *upload_data_size > s->ctx.cfg->max_body) {
+                        if (cs->len + *upload_data_size > cs->max_body) {
                                 cs->too_big = true;
                                 free(cs->body);
                                 cs->body = NULL;
@@ -453,8 +460,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                               .lease = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Corral-Lease") };
         if (cs->too_big && !cs->refused)
                 return api_reply_error(&rq, 413, "body_too_large",
-                                       json_pack("{s:I}", "limit_bytes", (json_int_t)s->ctx.cfg->max_body),
-                                       "The request body is larger than the limit of %zu bytes.", s->ctx.cfg->max_body);
+                                       json_pack("{s:I}", "limit_bytes", (json_int_t)cs->max_body),
+                                       "The request body is larger than the limit of %zu bytes.", cs->max_body);
         enum MHD_Result r;
         if (cs->refused) {
                 /* Same check as at the first call; should the credentials have become valid in
@@ -562,7 +569,9 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
  * max_connections_per_address (429); false when refused (fd answered and closed). */
 static bool budget_admit(struct http_server *s, int fd, const struct sockaddr *addr, enum conn_kind kind)
 {
-        unsigned limit = s->ctx.cfg->max_connections, per_addr = s->ctx.cfg->max_connections_per_address;
+        const struct config *cfg = config_live_get(s->ctx.config);
+        unsigned limit = cfg->max_connections, per_addr = cfg->max_connections_per_address;
+        config_put(cfg);
         int r = conn_budget_take(s->budget, addr, kind, limit, per_addr);
         if (r == -EBUSY) {
                 conn_budget_refused(s->budget, CONN_REFUSED_MAX_CONNECTIONS);
@@ -611,8 +620,10 @@ static void door_to_ws(void *user, int fd, const struct sockaddr *addr, socklen_
 static void door_limits(void *user, struct frontdoor_limits *l)
 {
         struct http_server *s = user;
-        l->head_timeout_ms = s->ctx.cfg->head_timeout_s * 1000u;
-        l->pending_per_addr = s->ctx.cfg->max_pending_per_address;
+        const struct config *cfg = config_live_get(s->ctx.config);
+        l->head_timeout_ms = cfg->head_timeout_s * 1000u;
+        l->pending_per_addr = cfg->max_pending_per_address;
+        config_put(cfg);
 }
 
 int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, size_t msg_size)
@@ -626,15 +637,18 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 free(s);
                 return -ENOMEM;
         }
-        const struct config *cfg = ctx->cfg;
+        /* Listen address, tokens at start: from the config running now. */
+        const struct config *cfg = config_live_get(ctx->config);
         /* Tokens first: a non-loopback address without them is refused before binding. */
         int r = auth_new(cfg, &s->ctx.auth, msg, msg_size);
         if (r < 0) {
+                config_put(cfg);
                 conn_budget_free(s->budget);
                 free(s);
                 return r;
         }
         int fd = listen_on(cfg, &s->port, msg, msg_size);
+        config_put(cfg);
         if (fd < 0) {
                 auth_free(s->ctx.auth);
                 conn_budget_free(s->budget);
@@ -663,7 +677,7 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 free(s);
                 return -ENOMEM;
         }
-        struct ws_opts wo = { .registry = ctx->registry, .events = ctx->events, .cfg = cfg,
+        struct ws_opts wo = { .registry = ctx->registry, .events = ctx->events, .config = ctx->config,
                               .consoles = ctx->consoles, .auth = s->ctx.auth, .budget = s->budget };
         r = ws_start(&wo, &s->ws, msg, msg_size);
         if (r < 0) {

@@ -85,7 +85,9 @@ struct api_upload *api_upload_new(struct MHD_Connection *conn, const struct http
         if (!u)
                 return NULL;
         u->ctx = ctx;
-        u->limit = ctx->cfg->max_upload;
+        const struct config *cfg = config_live_get(ctx->config);
+        u->limit = cfg->max_upload;
+        config_put(cfg);
         const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
                 u->multipart = true;
@@ -257,7 +259,9 @@ static enum MHD_Result post_firmware_checked(struct api_req *rq)
                                                  fi.chip[0] ? fi.chip : NULL, "declared_chip", chip, "filename",
                                                  filename),
                                        "%s.", msg);
-        size_t quota = rq->ctx->cfg->max_library;
+        const struct config *cfg = config_live_get(rq->ctx->config);
+        size_t quota = cfg->max_library;
+        config_put(cfg);
         json_t *existing = NULL;
         if (quota && store_firmware_get(rq->ctx->store, sha, &existing) == -ENOENT) {
                 uint64_t used = 0, add = firmware_upload_size(u->fu);

@@ -73,7 +73,10 @@ enum MHD_Result routes_static(struct api_req *rq)
                 return api_reply_error(rq, 400, "bad_path", NULL, "Path '%s' is not allowed.", rq->url);
         if (!strcmp(rel, "/"))
                 snprintf(rel, sizeof(rel), "/index.html");
-        const char *root = rq->ctx->cfg->web_root;
+        char root[sizeof(((struct config *)0)->web_root)];
+        const struct config *cfg = config_live_get(rq->ctx->config);
+        snprintf(root, sizeof(root), "%s", cfg->web_root);
+        config_put(cfg);
         char want[PATH_MAX], real[PATH_MAX], rootreal[PATH_MAX];
         if (!realpath(root, rootreal))
                 return api_reply_error(rq, 404, "not_found", NULL, "The web console is not installed (web_root %s).", root);

@@ -164,10 +164,12 @@ static bool origin_allowed(struct ws_server *s, struct lws *wsi, char *origin, s
         }
         for (char *c = origin; *c; c++)
                 *c = (char)tolower((unsigned char)*c);
-        for (size_t i = 0; i < s->o.cfg->nws_origins; i++)
-                if (!strcmp(origin, s->o.cfg->ws_origins[i]))
-                        return true;
-        return same_origin(wsi, origin);
+        const struct config *cfg = config_live_get(s->o.config);
+        bool listed = false;
+        for (size_t i = 0; i < cfg->nws_origins && !listed; i++)
+                listed = !strcmp(origin, cfg->ws_origins[i]);
+        config_put(cfg);
+        return listed || same_origin(wsi, origin);
 }
 
 /* Who opens this socket: the Authorization header (Bearer) or the session cookie. 0 or what
@@ -220,7 +222,9 @@ static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
                 if (registry_board_json(s->o.registry, t.board, &b) < 0)
                         return http_error(wsi, 404, "board_not_found", "No board with id '%s'.", t.board) < 0 ? -1 : 1;
                 json_decref(b);
-                unsigned limit = s->o.cfg->max_viewers ? s->o.cfg->max_viewers : CONSOLE_MAX_VIEWERS;
+                const struct config *cfg = config_live_get(s->o.config);
+                unsigned limit = cfg->max_viewers ? cfg->max_viewers : CONSOLE_MAX_VIEWERS;
+                config_put(cfg);
                 if (viewers_of(s, t.board) >= limit)
                         return http_error(wsi, 429, "too_many_viewers",
                                           "The console of '%s' already has %u viewers, its limit (max_viewers); "
@@ -463,7 +467,10 @@ int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t 
                 ws_stop(s);
                 return -ENOMEM;
         }
+        /* Under mu: event subscribers (worker threads) read live and ctx in ws_wake() already. */
+        pthread_mutex_lock(&s->mu);
         s->live = true;
+        pthread_mutex_unlock(&s->mu);
         r = pthread_create(&s->thread, NULL, service_main, s);
         if (r) {
                 snprintf(msg, msg_size, "cannot start the WebSocket thread: %s", strerror(r));

@@ -9,7 +9,7 @@
 
 struct registry;
 struct events;
-struct config;
+struct config_live;
 struct console_dir;
 struct ws_server;
 struct auth;
@@ -18,7 +18,7 @@ struct conn_budget;
 struct ws_opts {
         struct registry *registry;     /* borrowed: board lookups */
         struct events *events;         /* borrowed: subscribed for /ws/v1/events */
-        const struct config *cfg;      /* borrowed: ws_origins, max_viewers */
+        struct config_live *config;    /* borrowed: the running config (ws_origins, max_viewers) */
         struct console_dir *consoles;  /* borrowed: where the workers' consoles are */
         struct auth *auth;             /* borrowed: who may open a socket (viewer), write (operator) */
         struct conn_budget *budget;    /* borrowed: each adopted socket was counted (CONN_WS) */

@@ -4,6 +4,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,23 +114,26 @@ static int parse_bool(const char *v, bool *out)
         return 0;
 }
 
-/* "1048576", "64K", "16M" */
+/* "1048576", "64K", "16M", "1G": digits only (no sign: strtoull would wrap "-1" to 2^64-1), and
+ * a product that does not fit is refused rather than wrapped. */
 static int parse_size(const char *v, size_t *out)
 {
         char *end;
         errno = 0;
-        unsigned long long n = strtoull(v, &end, 10);
+        if (!isdigit((unsigned char)v[0]))
+                return -EINVAL;
+        unsigned long long n = strtoull(v, &end, 10), mult = 1;
         if (errno || end == v)
                 return -EINVAL;
         if (*end == 'K' || *end == 'k')
-                n *= 1024, end++;
+                mult = 1024, end++;
         else if (*end == 'M' || *end == 'm')
-                n *= 1024 * 1024, end++;
+                mult = 1024 * 1024, end++;
         else if (*end == 'G' || *end == 'g')
-                n *= 1024ULL * 1024 * 1024, end++;
-        if (*end || n == 0)
+                mult = 1024ULL * 1024 * 1024, end++;
+        if (*end || n == 0 || n > SIZE_MAX / mult)
                 return -EINVAL;
-        *out = (size_t)n;
+        *out = (size_t)(n * mult);
         return 0;
 }
 
@@ -486,7 +493,7 @@ int config_add_port_arg(struct config *c, const char *arg, char *msg, size_t msg
 
 /* The next line of text[*pos..len) into line as fgets() reads it: at most size - 1 bytes, up to
  * and including '\n'. *eof is set as feof() would be: the text ended before '\n' or size - 1. */
-static bool next_line(const char *text, size_t len, size_t *pos, char *line, size_t size, bool *eof)
+static bool next_line(const char *text, size_t len, size_t *pos, char *line, size_t size, size_t *got, bool *eof)
 {
         size_t n = 0;
         *eof = false;
@@ -502,6 +509,7 @@ static bool next_line(const char *text, size_t len, size_t *pos, char *line, siz
                         break;
         }
         line[n] = '\0';
+        *got = n;
         return true;
 }
 
@@ -512,10 +520,15 @@ int config_load_string(struct config *c, const char *path, const char *text, siz
         unsigned lineno = 0;
         enum section sec = SEC_MAIN;
         int r = 0;
-        size_t pos = 0;
+        size_t pos = 0, got = 0;
         bool eof = false;
-        while (next_line(text, len, &pos, line, sizeof(line), &eof)) {
+        while (next_line(text, len, &pos, line, sizeof(line), &got, &eof)) {
                 lineno++;
+                if (memchr(line, '\0', got)) {
+                        snprintf(msg, msg_size, "%s:%u: a NUL byte in the line (the config is a text file)", path, lineno);
+                        r = -EINVAL;
+                        break;
+                }
                 if (!strchr(line, '\n') && !eof) {
                         snprintf(msg, msg_size, "%s:%u: line too long (at most %zu characters)", path, lineno,
                                  sizeof(line) - 2);
@@ -654,4 +667,131 @@ int config_validate(const struct config *c, char *msg, size_t msg_size)
                 }
         }
         return 0;
+}
+
+/* ---- refcounted snapshots and the running-config holder ---- */
+
+struct config_box {
+        atomic_uint refs;
+        struct config c;
+};
+
+static struct config_box *box_of(const struct config *c)
+{
+        return (struct config_box *)((char *)(uintptr_t)c - offsetof(struct config_box, c));
+}
+
+struct config *config_new(void)
+{
+        struct config_box *b = malloc(sizeof(*b));
+        if (!b)
+                return NULL;
+        atomic_init(&b->refs, 1);
+        config_defaults(&b->c);
+        return &b->c;
+}
+
+const struct config *config_ref(const struct config *c)
+{
+        if (c)
+                atomic_fetch_add_explicit(&box_of(c)->refs, 1, memory_order_relaxed);
+        return c;
+}
+
+void config_put(const struct config *c)
+{
+        if (!c)
+                return;
+        struct config_box *b = box_of(c);
+        /* acq_rel: every reader's last use happens before the free below. */
+        if (atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1) {
+                explicit_bzero(b, sizeof(*b)); /* token digests */
+                free(b);
+        }
+}
+
+/* The mutex makes "load the pointer, take a reference" one step against the swap's "replace the
+ * pointer, drop the holder's reference": a reader never references a config already freed. */
+struct config_live {
+        pthread_mutex_t mu;
+        const struct config *cur; /* holds one reference */
+};
+
+int config_live_new(struct config *first, struct config_live **ret)
+{
+        struct config_live *l = calloc(1, sizeof(*l));
+        if (!l || !first) {
+                free(l);
+                config_put(first);
+                return -ENOMEM;
+        }
+        pthread_mutex_init(&l->mu, NULL);
+        l->cur = first;
+        *ret = l;
+        return 0;
+}
+
+struct config_live *config_live_free(struct config_live *l)
+{
+        if (!l)
+                return NULL;
+        config_put(l->cur);
+        pthread_mutex_destroy(&l->mu);
+        free(l);
+        return NULL;
+}
+
+const struct config *config_live_get(struct config_live *l)
+{
+        if (!l)
+                return NULL;
+        pthread_mutex_lock(&l->mu);
+        const struct config *c = config_ref(l->cur);
+        pthread_mutex_unlock(&l->mu);
+        return c;
+}
+
+void config_live_swap(struct config_live *l, struct config *next)
+{
+        pthread_mutex_lock(&l->mu);
+        const struct config *old = l->cur;
+        l->cur = next;
+        pthread_mutex_unlock(&l->mu);
+        config_put(old);
+}
+
+static void note_changed(bool differs, const char *key, char *changed, size_t size, int *n)
+{
+        if (!differs)
+                return;
+        size_t len = strlen(changed);
+        if (len < size)
+                snprintf(changed + len, size - len, "%s%s", *n ? ", " : "", key);
+        (*n)++;
+}
+
+int config_keep_restart_keys(struct config *next, const struct config *running, char *changed, size_t changed_size)
+{
+        int n = 0;
+        if (changed_size)
+                changed[0] = '\0';
+        note_changed(strcmp(next->listen_host, running->listen_host) || next->listen_port != running->listen_port,
+                     "listen", changed, changed_size, &n);
+        note_changed(strcmp(next->state_dir, running->state_dir) != 0, "state_dir", changed, changed_size, &n);
+        note_changed(strcmp(next->web_root, running->web_root) != 0, "web_root", changed, changed_size, &n);
+        note_changed(strcmp(next->stub_dir, running->stub_dir) != 0, "stub_dir", changed, changed_size, &n);
+        note_changed(next->udev != running->udev, "udev", changed, changed_size, &n);
+        bool origins_differ = next->nws_origins != running->nws_origins;
+        for (size_t i = 0; !origins_differ && i < next->nws_origins; i++)
+                origins_differ = strcmp(next->ws_origins[i], running->ws_origins[i]) != 0;
+        note_changed(origins_differ, "ws_origins", changed, changed_size, &n);
+        memcpy(next->listen_host, running->listen_host, sizeof(next->listen_host));
+        next->listen_port = running->listen_port;
+        memcpy(next->state_dir, running->state_dir, sizeof(next->state_dir));
+        memcpy(next->web_root, running->web_root, sizeof(next->web_root));
+        memcpy(next->stub_dir, running->stub_dir, sizeof(next->stub_dir));
+        next->udev = running->udev;
+        memcpy(next->ws_origins, running->ws_origins, sizeof(next->ws_origins));
+        next->nws_origins = running->nws_origins;
+        return n;
 }

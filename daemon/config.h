@@ -1,5 +1,6 @@
 /* corrald configuration: one INI-style file plus command-line overrides. Every unknown key or bad
- * value is an error naming file, line and key; the daemon does not start on a bad config. */
+ * value is an error naming file, line and key; the daemon does not start on a bad config. The
+ * running configuration is an immutable, refcounted snapshot behind one holder (config_live). */
 #ifndef CORRAL_CONFIG_H
 #define CORRAL_CONFIG_H
 
@@ -70,8 +71,8 @@ void config_defaults(struct config *c);
 /* Parse a file into c (on top of what is there). -ENOENT if missing; -EINVAL with
  * "path:line: message" in msg on a bad line. */
 int config_load_file(struct config *c, const char *path, char *msg, size_t msg_size);
-/* The same parser over text[0..len) (no NUL needed; NUL bytes end a line's content as they do
- * when read from a file); path is only the name used in "path:line: message". */
+/* The same parser over text[0..len) (no NUL needed; a NUL byte is an error naming its line);
+ * path is only the name used in "path:line: message". */
 int config_load_string(struct config *c, const char *path, const char *text, size_t len, char *msg,
                        size_t msg_size);
 /* Parse one "[port NAME]"-style static port given as "NAME=URL" (the --port flag). */
@@ -81,5 +82,42 @@ int config_parse_listen(struct config *c, const char *value, char *msg, size_t m
 /* Checks across keys (duplicate port names, ...). */
 int config_validate(const struct config *c, char *msg, size_t msg_size);
 bool config_url_valid(const char *url);
+
+/* ---- The running configuration: immutable snapshots, swapped whole on SIGHUP ----
+ *
+ * Ownership rules:
+ * - config_new() returns a heap config with the defaults and one reference, owned by the caller.
+ *   While only its creator holds it, the creator may fill it (config_load_*, config_add_port_arg,
+ *   config_parse_listen, config_keep_restart_keys). It is the only kind of config that may be
+ *   passed to config_ref/config_put/config_live_*; a struct config on the stack or in static
+ *   storage is a plain value (tests, fuzzers) and never is.
+ * - Handing a config to config_live_new() or config_live_swap() publishes it and transfers the
+ *   caller's reference to the holder. A published config is never written again, by anyone.
+ * - Readers on any thread call config_live_get(): a new reference to the config running now. That
+ *   snapshot stays valid and unchanged, whatever reloads happen meanwhile, until the reader calls
+ *   config_put(). Take it for one request or one decision, not for a thread's lifetime (a held
+ *   snapshot does not see reloads and keeps an old config in memory).
+ * - config_live_swap() replaces the running config in one step: a reader sees either all of the
+ *   old one or all of the new one. The old one is freed when its last reference is put.
+ * - Adding a key: a field, its default in config_defaults() and its branch in the parser. It
+ *   applies on SIGHUP by itself; a key that needs a restart is also copied over in
+ *   config_keep_restart_keys(). */
+struct config *config_new(void);                   /* NULL on ENOMEM */
+const struct config *config_ref(const struct config *c); /* one more reference; NULL-safe */
+void config_put(const struct config *c);           /* drop a reference; NULL-safe */
+
+struct config_live;
+/* Takes over first's reference (also on failure, when first is put). */
+int config_live_new(struct config *first, struct config_live **ret);
+struct config_live *config_live_free(struct config_live *l); /* NULL-safe; drops its reference */
+/* A reference to the running config (config_put it); NULL only when l is NULL. */
+const struct config *config_live_get(struct config_live *l);
+/* Publish next (takes over the caller's reference); the previous config goes when unreferenced. */
+void config_live_swap(struct config_live *l, struct config *next);
+
+/* Keys that need a restart (listen, state_dir, web_root, stub_dir, udev, ws_origins): copy them
+ * from running into next, so a reload leaves them as they run. Names the keys whose value in next
+ * differed in changed ("" when none; comma-separated). Returns how many differed. */
+int config_keep_restart_keys(struct config *next, const struct config *running, char *changed, size_t changed_size);
 
 #endif

@@ -5,7 +5,9 @@
 
 #include <syslog.h>
 
-void log_set_max_level(int level); /* LOG_DEBUG .. LOG_ERR; default LOG_INFO */
+/* LOG_DEBUG .. LOG_ERR; default LOG_INFO. Any thread may log while another sets the level. */
+void log_set_max_level(int level);
+int log_max_level(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)

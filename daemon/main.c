@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <poll.h>
 #include <pthread.h>
 #include <systemd/sd-daemon.h>
@@ -141,8 +142,7 @@ static bool usb_listed(const struct config_usb_id *ids, size_t n, unsigned vid, 
 
 struct daemon_ctx {
         struct registry *registry;
-        const struct config *cfg;
-        pthread_mutex_t filter_mu; /* guards cfg's udev allow/deny lists (SIGHUP swaps them) */
+        struct config_live *config; /* the running config: udev allow/deny read per event */
 };
 
 /* udev thread → registry (plain structs only cross the thread boundary). */
@@ -158,10 +158,10 @@ static void on_udev(const struct udev_port_info *info, void *user)
                 return;
         }
         unsigned vid = (unsigned)strtoul(info->vid, NULL, 16), pid = (unsigned)strtoul(info->pid, NULL, 16);
-        pthread_mutex_lock(&d->filter_mu);
-        bool hidden = (d->cfg->nusb_allow && !usb_listed(d->cfg->usb_allow, d->cfg->nusb_allow, vid, pid)) ||
-                      usb_listed(d->cfg->usb_deny, d->cfg->nusb_deny, vid, pid);
-        pthread_mutex_unlock(&d->filter_mu);
+        const struct config *cfg = config_live_get(d->config);
+        bool hidden = (cfg->nusb_allow && !usb_listed(cfg->usb_allow, cfg->nusb_allow, vid, pid)) ||
+                      usb_listed(cfg->usb_deny, cfg->nusb_deny, vid, pid);
+        config_put(cfg);
         if (hidden)
                 return;
         json_t *hints = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "source", "udev", "vid", info->vid,
@@ -174,18 +174,68 @@ static void on_udev(const struct udev_port_info *info, void *user)
         json_decref(hints);
 }
 
+/* SIGHUP: build a whole new config, keep what needs a restart, hand the tokens to the HTTP side,
+ * then publish it in one swap. Any failure before the swap leaves the running config as it is. */
+static void reload(int argc, char **argv, struct config_live *live, struct http_server *http, struct store *store,
+                   struct registry *registry)
+{
+        char msg[1024] = "", changed[256] = "";
+        bool exit_now = false;
+        struct config *next = config_new();
+        if (!next) {
+                log_error("reload refused, keeping the running configuration: out of memory");
+                return;
+        }
+        if (build_config(argc, argv, next, msg, sizeof(msg), &exit_now) < 0) {
+                log_error("reload refused, keeping the running configuration: %s", msg);
+                config_put(next);
+                return;
+        }
+        const struct config *running = config_live_get(live);
+        int n = config_keep_restart_keys(next, running, changed, sizeof(changed));
+        config_put(running);
+        if (n > 0)
+                log_warning("reload: %s changed in the file; that takes a restart, the running value stays", changed);
+        if (http_reload(http, next, msg, sizeof(msg)) < 0) {
+                log_error("reload refused, keeping the running configuration: %s", msg);
+                config_put(next);
+                return;
+        }
+        config_live_swap(live, next); /* next is published: read-only from here, for everyone */
+        const struct config *now = config_live_get(live);
+        store_set_job_log_max(store, now->max_log_lines);
+        registry_sync_static(registry, now);
+        log_notice("configuration reloaded: %zu static port(s), %zu token(s)", now->nports, now->ntokens);
+        config_put(now);
+}
+
 int main(int argc, char **argv)
 {
-        static struct config cfg, newcfg;
         char msg[1024] = "";
         bool exit_now = false;
         json_object_seed(0);
-        if (build_config(argc, argv, &cfg, msg, sizeof(msg), &exit_now) < 0) {
+        struct config *first = config_new();
+        if (!first) {
+                log_error("corrald: out of memory");
+                return 1;
+        }
+        if (build_config(argc, argv, first, msg, sizeof(msg), &exit_now) < 0) {
                 log_error("corrald: %s", msg);
+                config_put(first);
                 return 2;
         }
-        if (exit_now)
+        if (exit_now) {
+                config_put(first);
                 return 0;
+        }
+        struct config_live *live = NULL;
+        if (config_live_new(first, &live) < 0) {
+                log_error("corrald: out of memory");
+                return 1;
+        }
+        /* Start-up reads this snapshot; the keys it uses here (state_dir, udev, listen) need a
+         * restart to change, so it stays accurate for them after any reload. */
+        const struct config *boot = config_live_get(live);
 
         sigset_t mask;
         sigemptyset(&mask);
@@ -197,11 +247,13 @@ int main(int argc, char **argv)
         int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
         struct store *store = NULL;
-        if (store_open(cfg.state_dir, &store, msg, sizeof(msg)) < 0) {
+        if (store_open(boot->state_dir, &store, msg, sizeof(msg)) < 0) {
                 log_error("corrald: cannot open the store: %s", msg);
+                config_put(boot);
+                config_live_free(live);
                 return 1;
         }
-        store_set_job_log_max(store, cfg.max_log_lines);
+        store_set_job_log_max(store, boot->max_log_lines);
         int stale = firmware_remove_stale_uploads(store); /* temp files of uploads cut short by a crash */
         if (stale > 0)
                 log_notice("corrald: removed %d unfinished upload(s) from the firmware directory", stale);
@@ -213,15 +265,15 @@ int main(int argc, char **argv)
         struct registry *registry = NULL;
         struct console_dir *consoles = NULL;
         if (events_new(&events) < 0 || console_dir_new(&consoles) < 0 ||
-            registry_new(store, events, consoles, &cfg, &registry) < 0) {
+            registry_new(store, events, consoles, live, &registry) < 0) {
                 log_error("corrald: out of memory");
                 return 1;
         }
-        struct daemon_ctx dctx = { .registry = registry, .cfg = &cfg, .filter_mu = PTHREAD_MUTEX_INITIALIZER };
-        registry_sync_static(registry, &cfg);
+        struct daemon_ctx dctx = { .registry = registry, .config = live };
+        registry_sync_static(registry, boot);
 
         struct udev_watch *uw = NULL;
-        if (cfg.udev) {
+        if (boot->udev) {
                 /* allow/deny are applied in on_udev() so SIGHUP changes take effect. */
                 int r = udev_watch_start(NULL, on_udev, &dctx, &uw, msg, sizeof(msg));
                 if (r < 0)
@@ -233,7 +285,7 @@ int main(int argc, char **argv)
                         log_warning("USB discovery: the start-up enumeration takes longer than 5 s; going on");
         }
 
-        struct http_ctx hctx = { .registry = registry, .store = store, .events = events, .consoles = consoles, .cfg = &cfg,
+        struct http_ctx hctx = { .registry = registry, .store = store, .events = events, .consoles = consoles, .config = live,
                                  .version = CORRAL_VERSION };
         struct http_server *http = NULL;
         if (http_start(&hctx, &http, msg, sizeof(msg)) < 0) {
@@ -243,11 +295,14 @@ int main(int argc, char **argv)
                 console_dir_free(consoles);
                 events_free(events);
                 store_close(store);
+                config_put(boot);
+                config_live_free(live);
                 return 1;
         }
-        log_notice("corrald %s listening on http://%s:%u/ (state in %s)", CORRAL_VERSION, cfg.listen_host,
-                   http_port(http), cfg.state_dir);
-        sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", cfg.listen_host, http_port(http));
+        log_notice("corrald %s listening on http://%s:%u/ (state in %s)", CORRAL_VERSION, boot->listen_host,
+                   http_port(http), boot->state_dir);
+        sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", boot->listen_host, http_port(http));
+        config_put(boot);
 
         uint64_t wd_usec = 0;
         int wd = sd_watchdog_enabled(0, &wd_usec);
@@ -263,37 +318,12 @@ int main(int argc, char **argv)
                 if (read(sfd, &si, sizeof(si)) != sizeof(si))
                         continue;
                 if (si.ssi_signo == SIGHUP) {
-                        sd_notify(0, "RELOADING=1");
-                        bool dummy = false;
-                        if (build_config(argc, argv, &newcfg, msg, sizeof(msg), &dummy) < 0) {
-                                log_error("reload refused, keeping the running configuration: %s", msg);
-                        } else {
-                                /* Listen address and state dir need a restart; ports and limits apply now. */
-                                memcpy(cfg.ports, newcfg.ports, sizeof(cfg.ports));
-                                cfg.nports = newcfg.nports;
-                                cfg.max_body = newcfg.max_body;
-                                cfg.max_upload = newcfg.max_upload;
-                                cfg.max_library = newcfg.max_library;
-                                cfg.job_timeout_s = newcfg.job_timeout_s;
-                                cfg.max_queued_jobs = newcfg.max_queued_jobs;
-                                cfg.max_viewers = newcfg.max_viewers;
-                                cfg.max_log_lines = newcfg.max_log_lines;
-                                cfg.max_connections = newcfg.max_connections;
-                                cfg.max_connections_per_address = newcfg.max_connections_per_address;
-                                cfg.max_pending_per_address = newcfg.max_pending_per_address;
-                                cfg.head_timeout_s = newcfg.head_timeout_s;
-                                store_set_job_log_max(store, cfg.max_log_lines);
-                                if (http_reload(http, &newcfg, msg, sizeof(msg)) < 0)
-                                        log_error("tokens not reloaded, keeping the running ones: %s", msg);
-                                pthread_mutex_lock(&dctx.filter_mu);
-                                memcpy(cfg.usb_allow, newcfg.usb_allow, sizeof(cfg.usb_allow));
-                                memcpy(cfg.usb_deny, newcfg.usb_deny, sizeof(cfg.usb_deny));
-                                cfg.nusb_allow = newcfg.nusb_allow;
-                                cfg.nusb_deny = newcfg.nusb_deny;
-                                pthread_mutex_unlock(&dctx.filter_mu);
-                                registry_sync_static(registry, &cfg);
-                                log_notice("configuration reloaded: %zu static port(s)", cfg.nports);
-                        }
+                        /* systemd's notify-reload protocol: RELOADING=1 with the monotonic time. */
+                        struct timespec ts;
+                        clock_gettime(CLOCK_MONOTONIC, &ts);
+                        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                                   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+                        reload(argc, argv, live, http, store, registry);
                         sd_notify(0, "READY=1");
                         continue;
                 }
@@ -307,6 +337,7 @@ int main(int argc, char **argv)
         consoles = console_dir_free(consoles);
         events = events_free(events);
         store = store_close(store);
+        live = config_live_free(live);
         close(sfd);
         return 0;
 }

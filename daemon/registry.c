@@ -37,7 +37,7 @@ struct registry {
         struct store *store;
         struct events *events;
         struct console_dir *consoles;
-        const struct config *cfg;
+        struct config_live *config; /* borrowed; NULL: defaults */
         struct present *boards[MAX_BOARDS];
         size_t nboards;
         pthread_t reaper;
@@ -214,7 +214,7 @@ static void on_lease_granted(void *user, const char *board_id, int64_t id, const
         console_unref(c);
 }
 
-int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, const struct config *cfg,
+int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, struct config_live *config,
                  struct registry **ret)
 {
         struct registry *r = calloc(1, sizeof(*r));
@@ -225,7 +225,7 @@ int registry_new(struct store *st, struct events *ev, struct console_dir *consol
         r->store = st;
         r->events = ev;
         r->consoles = consoles;
-        r->cfg = cfg;
+        r->config = config;
         int rc = reservations_new(st, ev, &r->resv);
         if (rc < 0)
                 log_error("cannot load the reservations (boards are not leased): %s", strerror(-rc));
@@ -319,15 +319,16 @@ int registry_port_added(struct registry *r, const struct board_source *src)
         p->baud = src->baud;
         p->is_static = src->is_static;
         p->hints = hints;
-        json_t *dirs = firmware_dirs_json(r->cfg);
+        const struct config *cfg = config_live_get(r->config); /* held until the worker copied it */
+        json_t *dirs = firmware_dirs_json(cfg);
         struct worker_opts wo = {
                 .board_id = p->id,
                 .url = p->url,
                 .baud = p->baud,
                 .hints = hints,
-                .stub_dir = r->cfg && r->cfg->stub_dir[0] ? r->cfg->stub_dir : NULL,
+                .stub_dir = cfg && cfg->stub_dir[0] ? cfg->stub_dir : NULL,
                 .firmware_dirs = dirs,
-                .max_queued = r->cfg ? r->cfg->max_queued_jobs : 64,
+                .max_queued = cfg ? cfg->max_queued_jobs : 64,
                 .store = r->store,
                 .events = r->events,
                 .consoles = r->consoles,
@@ -340,6 +341,7 @@ int registry_port_added(struct registry *r, const struct board_source *src)
         if (rc == 0)
                 r->boards[r->nboards++] = p;
         pthread_mutex_unlock(&r->mu);
+        config_put(cfg);
         if (rc < 0) {
                 log_error("cannot start a worker for board %s: %s", id, strerror(-rc));
                 present_free(p);
@@ -380,7 +382,8 @@ int registry_sync_static(struct registry *r, const struct config *cfg)
         char gone[MAX_BOARDS][256];
         size_t ngone = 0;
         pthread_mutex_lock(&r->mu);
-        r->cfg = cfg;
+        for (size_t i = 0; i < r->nboards; i++) /* a reloaded max_queued_jobs applies to every board */
+                worker_set_max_queued(r->boards[i]->worker, cfg->max_queued_jobs);
         for (size_t i = 0; i < r->nboards; i++) {
                 struct present *p = r->boards[i];
                 if (!p->is_static)
@@ -563,14 +566,18 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
         /* job_timeout (config) bounds every job that does not give its own timeout_s: the kind's
          * default applies only when it is shorter. (It used to apply only to kinds without a
          * default, and every kind has one, so the setting had no effect.) */
-        unsigned cfg_timeout = r->cfg ? r->cfg->job_timeout_s : 300;
+        const struct config *cfg = config_live_get(r->config);
+        unsigned cfg_timeout = cfg ? cfg->job_timeout_s : 300;
+        config_put(cfg);
         if (!jt && cfg_timeout > 0 && (timeout_s <= 0 || (unsigned)timeout_s > cfg_timeout))
                 timeout_s = (int)cfg_timeout;
         if (kind->check) {
                 char msg[512] = "";
                 int e = kind->check(body, msg, sizeof(msg));
                 if (e >= 0 && kind->check_caller) {
-                        json_t *dirs = firmware_dirs_json(r->cfg);
+                        const struct config *now = config_live_get(r->config);
+                        json_t *dirs = firmware_dirs_json(now);
+                        config_put(now);
                         struct job_caller jc = { .name = c && c->name ? c->name : "?",
                                                  .host_files = c && c->host_files, .firmware_dirs = dirs };
                         e = kind->check_caller(body, &jc, msg, sizeof(msg));

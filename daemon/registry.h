@@ -11,6 +11,7 @@
 struct store;
 struct events;
 struct config;
+struct config_live;
 
 struct registry;
 
@@ -39,8 +40,9 @@ int reg_error_set(struct reg_error *e, int status, const char *code, json_t *det
         __attribute__((format(printf, 6, 7)));
 
 struct console_dir;
-/* consoles: where the workers publish their board consoles (borrowed, outlives the registry). */
-int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, const struct config *cfg,
+/* consoles: where the workers publish their board consoles (borrowed, outlives the registry).
+ * config: the running config (borrowed, outlives the registry; read per use); NULL = defaults. */
+int registry_new(struct store *st, struct events *ev, struct console_dir *consoles, struct config_live *config,
                  struct registry **ret);
 /* Stops every worker (running jobs are cancelled and end as interrupted within a few seconds). */
 struct registry *registry_free(struct registry *r);
@@ -48,7 +50,8 @@ struct registry *registry_free(struct registry *r);
 int registry_port_added(struct registry *r, const struct board_source *src);
 /* The port of that identity is gone (unplug, static port removed). */
 int registry_port_removed(struct registry *r, const char *identity);
-/* Static ports: bring the set in line with cfg (add new, remove missing, re-open changed). */
+/* Static ports: bring the set in line with cfg (add new, remove missing, re-open changed), and
+ * give every present board cfg's max_queued_jobs. cfg is only read during the call. */
 int registry_sync_static(struct registry *r, const struct config *cfg);
 
 /* JSON snapshots (new references). Filters may be NULL. */

@@ -723,6 +723,13 @@ int worker_start(const struct worker_opts *o, struct worker **ret)
         return 0;
 }
 
+void worker_set_max_queued(struct worker *w, unsigned max_queued)
+{
+        pthread_mutex_lock(&w->mu);
+        w->max_queued = max_queued ? max_queued : 64;
+        pthread_mutex_unlock(&w->mu);
+}
+
 int worker_enqueue(struct worker *w, int64_t job_id, const struct job_kind *kind, const json_t *params,
                    int timeout_s)
 {

@@ -35,6 +35,8 @@ int worker_start(const struct worker_opts *o, struct worker **ret);
  * -ENOSPC when the queue is full, -ENODEV when the board is gone. */
 int worker_enqueue(struct worker *w, int64_t job_id, const struct job_kind *kind, const json_t *params,
                    int timeout_s);
+/* A new queue limit (SIGHUP's max_queued_jobs; 0 = 64): later enqueues see it, queued jobs stay. */
+void worker_set_max_queued(struct worker *w, unsigned max_queued);
 /* Cancel a queued or running job: 0 if it was ours, -ENOENT otherwise. */
 int worker_cancel(struct worker *w, int64_t job_id);
 /* The board is gone: fail queued jobs, let the running one fail on its own I/O (or cancel it

@@ -22,7 +22,7 @@
 
 struct fixture {
         char dir[64];
-        struct config cfg;
+        struct config_live *live;
         struct store *store;
         struct events *events;
         struct registry *reg;
@@ -40,6 +40,7 @@ static void fixture_free(void)
         fx->reg = registry_free(fx->reg);
         fx->events = events_free(fx->events);
         fx->store = store_close(fx->store);
+        fx->live = config_live_free(fx->live);
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
         if (system(cmd) != 0)
@@ -57,20 +58,24 @@ static void fixture_init(void)
         snprintf(fx->dir, sizeof(fx->dir), "%s/corral-fuzz-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
         if (!mkdtemp(fx->dir))
                 abort();
-        config_defaults(&fx->cfg);
-        snprintf(fx->cfg.listen_host, sizeof(fx->cfg.listen_host), "127.0.0.1");
-        fx->cfg.listen_port = 0;
-        fx->cfg.udev = false;
-        fx->cfg.max_upload = 64 * 1024;
-        fx->cfg.max_library = 1024 * 1024;
-        fx->cfg.max_body = 64 * 1024;
+        struct config *cfg = config_new();
+        if (!cfg)
+                abort();
+        snprintf(cfg->listen_host, sizeof(cfg->listen_host), "127.0.0.1");
+        cfg->listen_port = 0;
+        cfg->udev = false;
+        cfg->max_upload = 64 * 1024;
+        cfg->max_library = 1024 * 1024;
+        cfg->max_body = 64 * 1024;
+        if (config_live_new(cfg, &fx->live) < 0) /* takes cfg's reference */
+                abort();
         if (store_open(fx->dir, &fx->store, msg, sizeof(msg)) < 0 || events_new(&fx->events) < 0 ||
-            registry_new(fx->store, fx->events, NULL, &fx->cfg, &fx->reg) < 0 ||
+            registry_new(fx->store, fx->events, NULL, fx->live, &fx->reg) < 0 ||
             store_board_upsert(fx->store, "fuzz-board", "static-fuzz-board", "fuzz-board", NULL) < 0) {
                 fprintf(stderr, "fixture: %s\n", msg);
                 abort();
         }
-        struct http_ctx ctx = { .registry = fx->reg, .store = fx->store, .events = fx->events, .cfg = &fx->cfg,
+        struct http_ctx ctx = { .registry = fx->reg, .store = fx->store, .events = fx->events, .config = fx->live,
                                 .version = "fuzz" };
         if (http_start(&ctx, &fx->http, msg, sizeof(msg)) < 0) {
                 fprintf(stderr, "http_start: %s\n", msg);

@@ -56,7 +56,7 @@ static void fixture_init(void)
                 abort();
         config_defaults(&fx->cfg);
         if (store_open(fx->dir, &fx->store, msg, sizeof(msg)) < 0 || events_new(&fx->events) < 0 ||
-            registry_new(fx->store, fx->events, NULL, &fx->cfg, &fx->reg) < 0 ||
+            registry_new(fx->store, fx->events, NULL, NULL, &fx->reg) < 0 ||
             store_board_upsert(fx->store, BOARD, "static-" BOARD, BOARD, NULL) < 0) {
                 fprintf(stderr, "fixture: %s\n", msg);
                 abort();
