@@ -71,7 +71,7 @@ static void test_defaults(void **state)
         assert_true(c->udev);
         assert_int_equal(c->max_body, 1024 * 1024);
         assert_int_equal(c->max_upload, 16 * 1024 * 1024);
-        assert_int_equal(c->job_timeout_s, 300);
+        assert_int_equal(c->job_timeout_s, 900); /* the longest kind default (flash): unset job_timeout changes nothing */
         assert_int_equal(c->max_queued_jobs, 64);
         assert_int_equal(c->max_viewers, CONSOLE_MAX_VIEWERS);
         assert_int_equal(c->max_log_lines, STORE_JOB_LOG_MAX_LINES);
@@ -121,6 +121,11 @@ static void test_every_main_key_sets_its_field(void **state)
                               "max_viewers = 5\n"
                               "max_log_lines = 100\n"
                               "max_connections = 9\n"
+                              "max_connections_per_address = 4\n"
+                              "max_pending_per_address = 3\n"
+                              "head_timeout = 11\n"
+                              "max_library = 5M\n"
+                              "firmware_dirs = /srv/fw, /opt/images\n"
                               "udev_allow = 10c4:ea60, 1a86:*\n"
                               "udev_deny = 0403:6001\n"
                               "ws_origins = https://Farm.Example, http://10.0.0.5:7070\n"
@@ -138,6 +143,13 @@ static void test_every_main_key_sets_its_field(void **state)
         assert_int_equal(c->max_viewers, 5);
         assert_int_equal(c->max_log_lines, 100);
         assert_int_equal(c->max_connections, 9);
+        assert_int_equal(c->max_connections_per_address, 4);
+        assert_int_equal(c->max_pending_per_address, 3);
+        assert_int_equal(c->head_timeout_s, 11);
+        assert_int_equal(c->max_library, 5 * 1024 * 1024);
+        assert_int_equal(c->nfirmware_dirs, 2);
+        assert_string_equal(c->firmware_dirs[0], "/srv/fw");
+        assert_string_equal(c->firmware_dirs[1], "/opt/images");
         assert_int_equal(c->nusb_allow, 2);
         assert_int_equal(c->usb_allow[0].vid, 0x10c4);
         assert_int_equal(c->usb_allow[0].pid, 0xea60);
