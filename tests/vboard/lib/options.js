@@ -32,6 +32,8 @@ board
   --flash-size SIZE      flash size, e.g. 4MB (ESP kinds)
   --module-modes LIST    flash modes the module supports, e.g. dio,dout (ESP kinds)
   --hold-io0             start with the boot button (IO0) held (ESP kinds)
+  --app-start MS         time from the ROM's hand-over to the firmware's first output (ESP kinds, default
+                         60; a real MicroPython's first boot formats its filesystem: seconds)
   --unique-id HEX        machine.unique_id() (micropython)
   --no-raw-paste         answer raw-paste requests with R\\x00 like old firmware (micropython)
   --window N             raw-paste window size (micropython, default 128)
@@ -67,6 +69,7 @@ const VALUED = new Set([
   "unique-id",
   "window",
   "intr-grace",
+  "app-start",
   "spec",
 ]);
 
@@ -154,6 +157,7 @@ export function toOpts(rawIn) {
     rawPaste: !raw["no-raw-paste"],
     window: raw.window !== undefined ? num(raw.window, "window") : 128,
     intrGraceMs: raw["intr-grace"] !== undefined ? num(raw["intr-grace"], "intr-grace") : 300,
+    appStartMs: raw["app-start"] !== undefined ? num(raw["app-start"], "app-start") : undefined,
   };
   return opts;
 }
