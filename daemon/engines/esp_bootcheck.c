@@ -14,6 +14,12 @@
 #define FW_QUIET_MS 1200       /* no firmware output for this long: done */
 #define PROMPT_QUIET_MS 120    /* after ">>> ": the board waits for input */
 #define POKE_MS 1200
+/* After the poke, a board that printed something (its ROM handed over to a firmware) is listened
+ * to until the verdict cannot change any more (banner and prompt, download mode, a proven boot
+ * loop) or for this long: MicroPython's first boot formats its filesystem (seconds on a real
+ * board), and the lab's wasm MicroPython starts late on a loaded host. Firmware that never shows
+ * a REPL costs the whole window; a MicroPython board ends it as soon as its prompt is out. */
+#define FW_VERDICT_MS 10000
 #define LONG_RESET_MS 500
 
 static uint64_t now_ms(void)
@@ -89,6 +95,37 @@ static void classify(const struct esp_bootcheck_opts *o, const struct esp_bootch
         bootlog_classify(o->chip, &rom, cap->fw_baud ? &fw : NULL, out);
 }
 
+/* A verdict more output cannot change: the REPL waits at its prompt, the chip sits in download
+ * mode, or it has reset often enough to call it a loop. */
+static bool is_final(const struct bootlog_result *r)
+{
+        return (r->cls == BOOTLOG_BOOTED && r->prompt) || r->cls == BOOTLOG_DOWNLOAD_MODE ||
+               (is_failure_class(r->cls) && r->resets >= 3);
+}
+
+/* Append to buf (one of cap's buffers) and classify after every chunk until is_final() (then
+ * PROMPT_QUIET_MS more, for the rest of the prompt line) or max_ms. */
+static int listen_for_verdict(struct port *p, const struct esp_bootcheck_opts *o, struct esp_bootcheck_capture *cap,
+                              uint8_t *buf, size_t *len, int max_ms, struct bootlog_result *out)
+{
+        uint64_t end = now_ms() + (uint64_t)max_ms;
+        for (uint64_t t = now_ms(); t < end; t = now_ms()) {
+                uint8_t tmp[512];
+                int n = port_read(p, tmp, sizeof(tmp), end - t > 50 ? 50 : (int)(end - t));
+                if (n < 0)
+                        return n;
+                if (n == 0)
+                        continue;
+                size_t room = ESP_BOOTCHECK_CAP - *len, k = (size_t)n < room ? (size_t)n : room;
+                memcpy(buf + *len, tmp, k);
+                *len += k;
+                classify(o, cap, out);
+                if (is_final(out))
+                        return read_window(p, buf, len, PROMPT_QUIET_MS, PROMPT_QUIET_MS, PROMPT_QUIET_MS, false);
+        }
+        return 0;
+}
+
 static int port_fail(int e, const char *what, char *msg, size_t size)
 {
         snprintf(msg, size, "Boot check: %s failed: %s", what,
@@ -146,7 +183,10 @@ int esp_bootcheck_run(struct port *p, const struct esp_bootcheck_opts *o, struct
                         cap->poked = true;
                         if ((e = port_write(p, "\r\x02", 2, 1000)) < 0 && e != -ETIMEDOUT)
                                 return port_fail(e, "writing to the board", msg, msg_size);
-                        if ((e = read_window(p, buf, len, POKE_MS, 300, POKE_MS, true)) < 0)
+                        /* Nothing heard at all: a short look is enough (see FW_VERDICT_MS). */
+                        if ((e = out->cls == BOOTLOG_SILENT
+                                         ? read_window(p, buf, len, POKE_MS, 300, POKE_MS, true)
+                                         : listen_for_verdict(p, o, cap, buf, len, FW_VERDICT_MS, out)) < 0)
                                 return port_fail(e, "reading the firmware's output", msg, msg_size);
                         classify(o, cap, out);
                         if (!same && out->cls == BOOTLOG_UNKNOWN && !out->prompt && !out->mp_version[0]) {

@@ -133,8 +133,7 @@ int esp_response_parse(const uint8_t *frame, size_t len, size_t want_data, unsig
 
 bool esp_response_is_unsupported(const struct esp_response *r, uint8_t req_op)
 {
-        (void)req_op;
-        return r->status != 0 && r->error == ESP_ROM_ERR_INVALID_MSG;
+        return r->op != req_op && r->status != 0 && r->error == ESP_ROM_ERR_INVALID_MSG;
 }
 
 /* ---------------------------------------------------------------- session I/O */
@@ -328,14 +327,22 @@ static const char *err_text(const struct esp_loader *l, uint8_t status, uint8_t 
         }
 }
 
-/* The ROM sends its "invalid message" reply 8 times: swallow the other 7 (they arrive within
- * milliseconds) so the next command does not take one of them for its own answer. */
-static void drain_unsupported(struct esp_loader *l)
+/* A ROM that does not know a command answers with ESP_ROM_INVALID_BURST identical "invalid
+ * message" frames (status 01 05) carrying another opcode. Such frames may also be stale: the rest
+ * of an earlier burst that reached the host after its input flush (a loaded host, a slow link).
+ * The ROM answers requests in order, so a stale burst is always followed by the reply to our
+ * command. Hence: a matching reply wins whatever came before it; the command is unsupported only
+ * once a whole burst (8 frames) arrived without it, which consumes our own burst entirely, so no
+ * residue is left to the next command. No timing is involved, so load cannot change the verdict.
+ * SYNC is known to every loader: invalid-message frames during it (the ROM's answer to a SYNC
+ * garbled while it left reset) are skipped, never counted. */
+static bool is_invalid_message(const struct esp_loader *l, uint8_t req_op)
 {
-        for (int i = 0; i < 7; i++)
-                if (read_frame(l, 50) != 1)
-                        break;
-        esp_loader_flush(l);
+        /* The "invalid message" reply carries no data: its status is body[0..2] whatever the
+         * status length (2 or 4) we assumed. */
+        struct esp_response u;
+        return esp_response_parse(l->dec.frame, l->dec.len, 0, 2, &u) == 0 &&
+               esp_response_is_unsupported(&u, req_op);
 }
 
 int esp_command(struct esp_loader *l, uint8_t op, const uint8_t *data, size_t len,
@@ -349,6 +356,7 @@ int esp_command(struct esp_loader *l, uint8_t op, const uint8_t *data, size_t le
         if (e < 0)
                 return fail(l, e, "Sending %s failed: %s", op_name(op), esp_port_err_text(e));
         uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+        unsigned invalid = 0;
         for (int frames = 0; frames < 100; frames++) {
                 uint64_t now = mono_ms();
                 int left = now >= deadline ? 0 : (int)(deadline - now);
@@ -358,20 +366,14 @@ int esp_command(struct esp_loader *l, uint8_t op, const uint8_t *data, size_t le
                                     esp_port_err_text(e));
                 if (e == 0)
                         break;
-                if (esp_response_parse(l->dec.frame, l->dec.len, want_data, l->status_len, &r) < 0)
-                        continue;
-                if (r.op != op) {
-                        /* The "invalid message" reply carries no data: its status is body[0..2]
-                         * whatever the status length (2 or 4) we assumed. */
-                        struct esp_response u;
-                        if (esp_response_parse(l->dec.frame, l->dec.len, 0, 2, &u) == 0 &&
-                            esp_response_is_unsupported(&u, op)) {
-                                drain_unsupported(l);
+                if (l->dec.len >= 2 && l->dec.frame[1] != op) {
+                        if (op != ESP_SYNC && is_invalid_message(l, op) && ++invalid >= ESP_ROM_INVALID_BURST)
                                 return fail(l, -EOPNOTSUPP, "The loader does not support %s",
                                             op_name(op));
-                        }
                         continue;
                 }
+                if (esp_response_parse(l->dec.frame, l->dec.len, want_data, l->status_len, &r) < 0)
+                        continue;
                 l->last_value = r.value;
                 l->last_status = r.status;
                 l->last_error = r.error;
@@ -386,6 +388,11 @@ int esp_command(struct esp_loader *l, uint8_t op, const uint8_t *data, size_t le
                 }
                 return 0;
         }
+        if (invalid)
+                /* Part of a burst and nothing else (frames lost on the wire): still a refusal. */
+                return fail(l, -EOPNOTSUPP, "The loader does not support %s (%u of %d \"invalid "
+                            "message\" replies, then nothing within %d ms)", op_name(op), invalid,
+                            ESP_ROM_INVALID_BURST, timeout_ms);
         return fail(l, -ETIMEDOUT, "No reply to %s within %d ms", op_name(op), timeout_ms);
 }
 

@@ -30,6 +30,8 @@ enum esp_op {
 #define ESP_CHECKSUM_MAGIC 0xEFu
 #define ESP_MAGIC_REG 0x40001000u
 #define ESP_ROM_ERR_INVALID_MSG 0x05u
+/* "invalid message" frames a ROM sends for one command it does not know (esp-rom.md §1.6). */
+#define ESP_ROM_INVALID_BURST 8
 #define ESP_WRITE_BLOCK_ATTEMPTS 3
 #define ESP_CONNECT_ATTEMPTS 7
 #define ESP_SYNC_TRIES 5
@@ -77,7 +79,8 @@ struct esp_response {
  * failure. Returns 0 (check r->status) or -EBADMSG (not a response / truncated). */
 int esp_response_parse(const uint8_t *frame, size_t len, size_t want_data, unsigned status_len,
                        struct esp_response *r);
-/* The ROM "invalid message" reply to an opcode it does not know (§1.6). */
+/* The ROM "invalid message" reply to an opcode it does not know (§1.6): status 01 05 with an
+ * opcode other than req_op. One such frame proves nothing (it may be stale): see esp_command(). */
 bool esp_response_is_unsupported(const struct esp_response *r, uint8_t req_op);
 
 /* ---- Loader session ---- */

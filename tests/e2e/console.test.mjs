@@ -309,6 +309,9 @@ test("web console: fleet, flash three boards, console, inventory, unplug, restar
   await step("after a daemon restart the page reconnects and reloads the fleet", async () => {
     await corrald.stop();
     await page.waitForSelector("#conn[data-mode=reconnecting]", { timeout: 10000 });
+    // A restart that takes a few seconds (as on a loaded host): the page's WebSocket fails twice
+    // meanwhile; it must still come back live, not stay on polling.
+    await new Promise((r) => setTimeout(r, 3000));
     corrald = await startDaemon();
     await page.waitForSelector("#conn[data-mode=live]", { timeout: 20000 });
     await page.waitForFunction(() => document.querySelector('tr[data-board="mp-1"] .badge')?.textContent === "online");

@@ -66,8 +66,12 @@ before(async () => {
   boards.blank = await E.board("esp8266", ["--no-pacing", "--flash-size", "1MB"]);
   boards.quiet = await E.board("esp8266", ["--no-pacing"]);
   boards.stuck = await E.board("esp8266", ["--no-pacing"]);
+  // MicroPython's banner 4 s after the ROM's last line (a first boot formatting its filesystem, or
+  // the lab's wasm MicroPython starting on a loaded host): longer than every quiet window.
+  boards.slow = await E.board("esp32", ["--no-pacing", "--app-start", "4000"]);
   tap = await silencingTap(boards.quiet);
-  const ports = Object.entries(boards).map(([n, b]) => ["--port", `${n}=${n === "quiet" ? tap.endpoint : b.endpoint},family=esp8266`]);
+  const ports = Object.entries(boards).map(([n, b]) =>
+    ["--port", `${n}=${n === "quiet" ? tap.endpoint : b.endpoint},family=${n === "slow" ? "esp32" : "esp8266"}`]);
   // Images the library refuses (a corrupt checksum) come as files on corrald's host: only from a
   // configured firmware directory (loopback without tokens: the one user is admin). The flasher
   // stub (for erase) is config too, never a job parameter.
@@ -177,6 +181,17 @@ test("a board held in download mode gets its own verdict", async (t) => {
   assert.equal(job.error.code, "download_mode");
   assert.match(job.error.message, /^Flashed MicroPython v1\.25\.0, but after the reset the board came up in serial download mode \(rst cause 2, boot mode \(1,[67]\)\): GPIO0 is held low, so release the BOOT\/FLASH button \(or whatever pulls GPIO0 down\) and reset it\.$/);
   assert.equal(job.result.boot.class, "download_mode");
+});
+
+test("a MicroPython that shows its banner seconds after the ROM log is still seen booting", async (t) => {
+  const parts = E.multipart("esp32", { dir: E.tmp("corral-bootcheck-slow-") });
+  const q = await E.submitFlash(corrald.url, "slow", parts);
+  const { job } = await E.watchJob(corrald.url, q.id, 90000);
+  t.diagnostic(job.result?.verdict ?? JSON.stringify(job.error));
+  assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+  assert.match(job.result.verdict, / and it booted: MicroPython v1\.24\.1/);
+  assert.equal(job.result.boot.class, "booted");
+  assert.equal(job.result.boot.prompt, true);
 });
 
 test("the four failure verdicts are distinct sentences", async () => {

@@ -28,11 +28,18 @@ static bool is8266(const struct esp_model *m) { return strcmp(m->chip, "esp8266"
 static bool is32(const struct esp_model *m) { return strcmp(m->chip, "esp32") == 0; }
 static bool stub(const struct esp_model *m) { return m->mode == ESP_MODEL_STUB; }
 
+static bool holding; /* send_frame() appends to m->held instead of the port */
+
 static void send_frame(struct esp_model *m, const uint8_t *d, size_t len)
 {
         uint8_t *enc = malloc(slip_encoded_max(len));
         int n = slip_encode(d, len, enc, slip_encoded_max(len));
-        fake_port_feed(m->port, enc, (size_t)n);
+        if (holding && m->held_len + (size_t)n <= sizeof(m->held)) {
+                memcpy(m->held + m->held_len, enc, (size_t)n);
+                m->held_len += (size_t)n;
+        } else {
+                fake_port_feed(m->port, enc, (size_t)n);
+        }
         free(enc);
 }
 
@@ -73,8 +80,12 @@ static void unsupported(struct esp_model *m, uint8_t op)
                 reply(m, op, 0, NULL, 0, 0xFF, 0);
                 return;
         }
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < 8; i++) {
+                holding = m->late_invalid > 0 && i >= 8 - m->late_invalid;
                 reply(m, m->unsupported_op, m->sticky, NULL, 0, 1, 0x05);
+        }
+        holding = false;
+        m->late_invalid = 0;
 }
 
 /* ------------------------------------------------------------------ registers */
@@ -250,6 +261,8 @@ static void handle(struct esp_model *m, const uint8_t *f, size_t len)
         }
         if (len < 8 || f[0] != 0)
                 return;
+        for (; m->stale_invalid > 0; m->stale_invalid--)
+                reply(m, 0x00, m->sticky, NULL, 0, 1, 0x05);
         uint8_t op = f[1];
         const uint8_t *d = f + 8;
         size_t dl = len - 8;
@@ -461,6 +474,10 @@ static void on_lines(struct port *p, bool dtr, bool rts, void *user)
 {
         struct esp_model *m = user;
         (void)p;
+        if (m->held_len) { /* the late part of a burst arrives now, after the host's flush */
+                fake_port_feed(m->port, m->held, m->held_len);
+                m->held_len = 0;
+        }
         esp_model_poll(m); /* sample IO0 with the lines as they were */
         uint64_t now = fake_port_now(m->port);
         bool en_low = rts && !dtr;
@@ -480,6 +497,10 @@ static void on_write(struct port *p, const uint8_t *data, size_t len, void *user
 {
         struct esp_model *m = user;
         (void)p;
+        if (m->held_len) { /* the late part of a burst arrives now, after the host's flush */
+                fake_port_feed(m->port, m->held, m->held_len);
+                m->held_len = 0;
+        }
         esp_model_poll(m);
         size_t off = 0;
         while (off < len) {

@@ -31,6 +31,12 @@ struct esp_model {
         int unplug_at_block;         /* unplug when this FLASH_DATA seq arrives (-1 off) */
         bool boot_to_app_always;     /* auto-reset circuit broken: never enters the ROM */
         const char *app_log;         /* printed when booting the app (NULL = default) */
+        int late_invalid;            /* frames of the next "invalid message" burst held back until
+                                      * the host's next write (they cross its input flush) */
+        int stale_invalid;           /* "invalid message" frames (opcode 0x00) sent before the
+                                      * answer to the next request (an earlier garbled frame's) */
+        uint8_t held[8 * 32];        /* SLIP bytes held back by late_invalid */
+        size_t held_len;
         /* state */
         struct slip_decoder dec;
         bool en_low, pending_boot;

@@ -622,6 +622,146 @@ static void detect_esp32_does_not_wait_for_the_security_info_timeout(void **stat
         done(&f);
 }
 
+/* The failure seen on a loaded host: only the first of the 8 "invalid message" frames answering
+ * GET_SECURITY_INFO arrived in time, the other 7 crossed the flush before READ_REG. A stale frame
+ * is not READ_REG's answer: the matching reply that follows it is. */
+static void stale_invalid_frames_after_the_flush_are_not_the_next_commands_answer(void **state)
+{
+        (void)state;
+        struct fx f = rom("esp32");
+        f.l->chip = NULL;
+        f.m->late_invalid = 7;
+        assert_int_equal(esp_detect_chip(f.l), 0);
+        assert_string_equal(f.l->chip->name, "ESP32");
+        assert_int_equal(f.m->held_len, 0); /* the 7 late frames did reach the host */
+        assert_string_equal(esp_model_trace(f.m), "14 0a");
+        uint32_t v;
+        assert_int_equal(esp_read_reg(f.l, 0x40001000, &v), 0);
+        assert_int_equal(v, 0x00F01D83);
+        done(&f);
+}
+
+/* Byte by byte: 7 stale invalid frames, then the READ_REG reply, in one read. */
+static void read_reg_answer_after_seven_stale_invalid_frames(void **state)
+{
+        (void)state;
+        struct fx f = rom("esp32");
+        f.m->stale_invalid = 7;
+        uint32_t v;
+        assert_int_equal(esp_read_reg(f.l, 0x40001000, &v), 0);
+        assert_int_equal(v, 0x00F01D83);
+        size_t n;
+        const uint8_t *w = wire(&f, &n);
+        const uint8_t req[] = { 0xC0, 0x00, 0x0A, 0x04, 0x00, 0, 0, 0, 0, 0x00, 0x10, 0x00, 0x40, 0xC0 };
+        assert_int_equal(n, sizeof(req));
+        assert_memory_equal(w, req, sizeof(req));
+        done(&f);
+}
+
+/* Stale frames ahead of a command that really is unsupported: still refused, at the 8th frame of
+ * its own burst, without waiting for a timeout; the next command is then answered normally. */
+static void unsupported_after_stale_invalid_frames_is_still_detected_at_once(void **state)
+{
+        (void)state;
+        struct fx f = rom("esp32");
+        f.m->stale_invalid = 5;
+        uint64_t t0 = fake_port_now(f.p);
+        assert_int_equal(esp_command(f.l, ESP_GET_SECURITY_INFO, NULL, 0, 0, 20, 3000, NULL),
+                         -EOPNOTSUPP);
+        assert_string_equal(esp_loader_msg(f.l), "The loader does not support GET_SECURITY_INFO");
+        assert_int_equal(fake_port_now(f.p) - t0, 0); /* no read timed out */
+        uint32_t v;
+        assert_int_equal(esp_read_reg(f.l, 0x40001000, &v), 0);
+        assert_int_equal(v, 0x00F01D83);
+        done(&f);
+}
+
+struct script {
+        const uint8_t *bytes;
+        size_t len;
+};
+
+/* Device hook: answer the next write with the scripted bytes (after the host's flush). */
+static void answer_with_script(struct port *p, const uint8_t *data, size_t len, void *user)
+{
+        (void)data;
+        (void)len;
+        struct script *s = user;
+        if (s->len)
+                fake_port_feed(p, s->bytes, s->len);
+}
+
+/* Byte by byte, no model: 1 invalid-message frame then the matching reply is the reply; 8 invalid
+ * frames are a refusal at once; fewer than 8 and then silence is a refusal after the timeout,
+ * naming the count; an invalid-message frame with the request's opcode is a ROM rejection. */
+static void invalid_frames_counted_up_to_a_whole_burst(void **state)
+{
+        (void)state;
+        const uint8_t inv[] = { 0xC0, 0x01, 0x00, 0x04, 0x00, 0x07, 0x07, 0x12, 0x20,
+                                0x01, 0x05, 0x00, 0x00, 0xC0 };
+        const uint8_t ok[] = { 0xC0, 0x01, 0x0A, 0x04, 0x00, 0x83, 0x1D, 0xF0, 0x00,
+                               0x00, 0x00, 0x00, 0x00, 0xC0 };
+        const uint8_t same[] = { 0xC0, 0x01, 0x0A, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                 0x01, 0x05, 0x00, 0x00, 0xC0 };
+        uint8_t buf[16 * sizeof(inv)];
+        struct {
+                int n_inv;
+                const uint8_t *tail;
+                size_t tail_len;
+                int want;
+                uint64_t waited;
+        } cases[] = {
+                { 1, ok, sizeof(ok), 0, 0 },
+                { 7, ok, sizeof(ok), 0, 0 },
+                { 8, ok, sizeof(ok), -EOPNOTSUPP, 0 },
+                { 8, NULL, 0, -EOPNOTSUPP, 0 },
+                { 3, NULL, 0, -EOPNOTSUPP, 3000 },
+                { 0, same, sizeof(same), -EOPNOTSUPP, 0 },
+                { 0, NULL, 0, -ETIMEDOUT, 3000 },
+        };
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                size_t n = 0;
+                for (int i = 0; i < cases[c].n_inv; i++, n += sizeof(inv))
+                        memcpy(buf + n, inv, sizeof(inv));
+                if (cases[c].tail)
+                        memcpy(buf + n, cases[c].tail, cases[c].tail_len);
+                n += cases[c].tail_len;
+                struct script sc = { buf, n };
+                struct port *p = fake_port_new();
+                struct esp_loader *l = NULL;
+                assert_int_equal(esp_loader_new(p, &l), 0);
+                fake_port_set_read_chunk(p, 5); /* frames split across reads */
+                fake_port_set_device(p, answer_with_script, NULL, &sc);
+                uint64_t t0 = fake_port_now(p);
+                uint32_t v = 0;
+                int e = esp_read_reg(l, 0x40001000, &v);
+                assert_int_equal(e, cases[c].want);
+                if (e == 0)
+                        assert_int_equal(v, 0x00F01D83);
+                if (cases[c].n_inv == 3)
+                        assert_string_equal(esp_loader_msg(l), "The loader does not support READ_REG (3 of 8 "
+                                            "\"invalid message\" replies, then nothing within 3000 ms)");
+                assert_true(fake_port_now(p) - t0 >= cases[c].waited);
+                assert_true(fake_port_now(p) - t0 <= cases[c].waited + 100);
+                esp_loader_free(l);
+                port_close(p);
+        }
+}
+
+/* A SYNC garbled while the chip left reset gets 8 "invalid message" frames before the replies to
+ * the clean SYNC: they are skipped, SYNC is never "unsupported". */
+static void sync_skips_a_whole_invalid_burst(void **state)
+{
+        (void)state;
+        struct fx f = rom("esp32");
+        f.m->stale_invalid = 8;
+        assert_int_equal(esp_sync(f.l), 0);
+        uint32_t v;
+        assert_int_equal(esp_read_reg(f.l, 0x40001000, &v), 0);
+        assert_int_equal(v, 0x00F01D83);
+        done(&f);
+}
+
 /* Callers wrap the previous reason: "Could not identify the chip: <l->msg>". */
 static void a_failure_message_can_wrap_the_previous_one(void **state)
 {
@@ -775,6 +915,11 @@ int main(void)
                 cmocka_unit_test(board_that_boots_normally_is_reported_as_wrong_boot_mode),
                 cmocka_unit_test(detect_identifies_each_chip_and_reads_mac_and_crystal),
                 cmocka_unit_test(detect_esp32_does_not_wait_for_the_security_info_timeout),
+                cmocka_unit_test(stale_invalid_frames_after_the_flush_are_not_the_next_commands_answer),
+                cmocka_unit_test(read_reg_answer_after_seven_stale_invalid_frames),
+                cmocka_unit_test(unsupported_after_stale_invalid_frames_is_still_detected_at_once),
+                cmocka_unit_test(invalid_frames_counted_up_to_a_whole_burst),
+                cmocka_unit_test(sync_skips_a_whole_invalid_burst),
                 cmocka_unit_test(esp32c3_revision_from_efuse_block1),
                 cmocka_unit_test(a_failure_message_can_wrap_the_previous_one),
                 cmocka_unit_test(esp32_revision_from_efuse_and_apb_date),

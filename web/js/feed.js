@@ -61,8 +61,12 @@ export function startFeed({ forcePoll = false } = {}) {
       }
       deliver(ev);
     };
-    ws.onclose = () => {
-      if (!opened && ++wsFailures >= WS_TRIES_BEFORE_POLLING) return poll(true);
+    ws.onclose = async () => {
+      // A WebSocket that fails while the daemon does not answer HTTP either (it is restarting) says
+      // nothing about WebSockets: only failures with the daemon up lead to polling, else a restarted
+      // daemon would be followed by polling until the next WebSocket retry (30 polls) instead of live.
+      const up = opened || await api("GET", "/api/v1/health").then(() => true, (e) => e.status !== 0);
+      if (!opened && up && ++wsFailures >= WS_TRIES_BEFORE_POLLING) return poll(true);
       const ms = nextBackoff();
       setConn("reconnecting", `daemon unreachable; retrying in ${Math.ceil(ms / 1000)} s`);
       later(connectWs, ms);

@@ -34,6 +34,8 @@ board
   --flash-size SIZE      flash size, e.g. 4MB (ESP kinds)
   --module-modes LIST    flash modes the module supports, e.g. dio,dout (ESP kinds)
   --hold-io0             start with the boot button (IO0) held (ESP kinds)
+  --app-start MS         time from the ROM's hand-over to the firmware's first output (ESP kinds, default
+                         60; a real MicroPython's first boot formats its filesystem: seconds)
   --unique-id HEX        machine.unique_id() (micropython)
   --no-raw-paste         answer raw-paste requests with R\\x00 like old firmware (micropython)
   --window N             raw-paste window size (micropython, default 128)
@@ -78,6 +80,7 @@ const VALUED = new Set([
   "rx-drop",
   "rx-corrupt",
   "rx-seed",
+  "app-start",
   "spec",
 ]);
 
@@ -177,6 +180,7 @@ export function toOpts(rawIn) {
     rxDrop: raw["rx-drop"] !== undefined ? rate(raw["rx-drop"], "rx-drop") : 0,
     rxCorrupt: raw["rx-corrupt"] !== undefined ? rate(raw["rx-corrupt"], "rx-corrupt") : 0,
     rxSeed: raw["rx-seed"] !== undefined ? num(raw["rx-seed"], "rx-seed") : 1,
+    appStartMs: raw["app-start"] !== undefined ? num(raw["app-start"], "app-start") : undefined,
   };
   return opts;
 }

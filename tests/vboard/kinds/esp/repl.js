@@ -72,7 +72,11 @@ class SharedRepl extends EventEmitter {
       s = s.slice(end);
     }
     this._emit(out);
-    if (this.hold) this.timer = setTimeout(() => { const h = this.hold; this.hold = ""; this._emit(h); }, 30);
+    // A held "MicroPython v<digit>..." is the banner line cut by the interpreter's output chunking
+    // (chunks can be far apart on a loaded host): wait for its line end, never emit it unrewritten.
+    // Anything else held (a bare "Micro" echoed at the prompt) goes out after a short pause.
+    if (this.hold && !/^MicroPython v?\d/.test(this.hold))
+      this.timer = setTimeout(() => { const h = this.hold; this.hold = ""; this._emit(h); }, 30);
   }
   onRx(buf) { this.inner.onRx(buf); }
   async start() { await this.inner.start?.(); }
