@@ -160,9 +160,10 @@ deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (or install: $$missing)" >&2; exit 1; fi; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
-	@if [ "$(node_major)" -lt 20 ]; then \
-	  rt=tests/node-runtime/linux-$$(node -p process.arch); \
-	  echo "make deps: the system's Node.js is $$(node --version); installing $$rt (Node.js 20) into $(NODE_RT)"; \
+	@rt=tests/node-runtime/linux-$$(node -p process.arch); \
+	if [ "$(node_major)" -lt 20 ] || \
+	   { [ -e $(NODE_RT)/package-lock.json ] && ! cmp -s $$rt/package-lock.json $(NODE_RT)/package-lock.json; }; then \
+	  echo "make deps: the system's Node.js is $$(PATH=$${PATH#$(NODE_RT)/bin:} node --version); installing $$rt (Node.js 20) into $(NODE_RT)"; \
 	  if [ ! -d "$$rt" ]; then echo "make deps: no pinned Node.js 20 for this machine in tests/node-runtime" >&2; exit 1; fi; \
 	  rm -rf $(NODE_RT) && mkdir -p $(NODE_RT)/bin && cp $$rt/package.json $$rt/package-lock.json $(NODE_RT)/ && \
 	  (cd $(NODE_RT) && npm ci --no-audit --no-fund --loglevel=error) && \
