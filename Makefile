@@ -166,9 +166,18 @@ APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
 	libmicrohttpd-dev libwebsockets-dev libjansson-dev libserialport-dev libudev-dev \
 	libsqlite3-dev libsystemd-dev zlib1g-dev libssl-dev libcmocka-dev libcurl4-openssl-dev libpcre2-dev \
 	umockdev libumockdev-dev qemu-system-arm firmware-microbit-micropython binutils-arm-none-eabi \
-	chromium socat systemd wrk
-# Node.js >= 20 with npm: Debian's nodejs + npm are installed when no node is there (a NodeSource
-# nodejs already bundles npm and conflicts with Debian's npm package).
+	chromium socat systemd wrk ca-certificates python3
+# Node.js >= 20 for the lab and the tests: the system's node when it is new enough, else (Debian 12
+# ships 18) the pinned tests/node-runtime/linux-<cpu> (the npm registry's node-linux-<cpu>, the node
+# binary inside) installed with the system's npm into build/node-runtime, whose bin/ comes first on
+# PATH for every recipe: npm, the runners, `#!/usr/bin/env node` scripts and what they spawn.
+# Debian's nodejs + npm are installed when no node is there (a NodeSource nodejs already bundles
+# npm and conflicts with Debian's npm package).
+NODE_RT     := $(abspath $(B))/node-runtime
+ifeq ($(filter $(NODE_RT)/bin,$(subst :, ,$(PATH))),)
+export PATH := $(NODE_RT)/bin:$(PATH)
+endif
+node_major   = $$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 deps:
 	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
 	  command -v node >/dev/null || echo nodejs; command -v npm >/dev/null || echo npm); \
@@ -177,12 +186,24 @@ deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (or install: $$missing)" >&2; exit 1; fi; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
-	@v=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0); \
-	if [ "$$v" -lt 20 ]; then \
-	  echo "make deps: Node.js 20 or newer is needed (found $$(node --version 2>/dev/null || echo none)):" \
-	       "the lab's esptool-js and the test runner's flags need it; Debian 12's own nodejs is 18." >&2; exit 1; \
+	@rt=tests/node-runtime/linux-$$(node -p process.arch); \
+	if [ "$(node_major)" -lt 20 ] || \
+	   { [ -e $(NODE_RT)/package-lock.json ] && ! cmp -s $$rt/package-lock.json $(NODE_RT)/package-lock.json; }; then \
+	  echo "make deps: the system's Node.js is $$(PATH=$${PATH#$(NODE_RT)/bin:} node --version); installing $$rt (Node.js 20) into $(NODE_RT)"; \
+	  if [ ! -d "$$rt" ]; then echo "make deps: no pinned Node.js 20 for this machine in tests/node-runtime" >&2; exit 1; fi; \
+	  rm -rf $(NODE_RT) && mkdir -p $(NODE_RT)/bin && cp $$rt/package.json $$rt/package-lock.json $(NODE_RT)/ && \
+	  (cd $(NODE_RT) && npm ci --no-audit --no-fund --loglevel=error) && \
+	  ln -s ../node_modules/.bin/node $(NODE_RT)/bin/node && hash -r || exit 1; \
+	  if [ "$(node_major)" -lt 20 ]; then echo "make deps: $(NODE_RT)/bin/node does not run here" >&2; exit 1; fi; \
+	  echo "make deps: using $$(command -v node) $$(node --version)"; \
 	fi
 	@$(MAKE) --no-print-directory node_modules/.package-lock.json
+
+# A new Debian 12 (debootstrap minbase chroot) runs `make demo` and `make check` on a clone of the
+# current commit. Root; slow; not part of `make check`.
+.PHONY: fresh-check
+fresh-check:
+	tests/fresh-check/run
 
 # demo and bench run corrald as installed (flasher stubs and all), staged under $(STAGE).
 STAGE       := $(CURDIR)/$(B)/stage
