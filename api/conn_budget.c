@@ -174,6 +174,7 @@ const char *conn_refusal_name(enum conn_refusal why)
                 [CONN_REFUSED_PENDING_FULL] = "pending_full",
                 [CONN_REFUSED_HEAD_TIMEOUT] = "head_timeout",
                 [CONN_REFUSED_HEAD_TOO_LARGE] = "head_too_large",
+                [CONN_REFUSED_BAD_HEAD] = "bad_head",
                 [CONN_REFUSED_FD_LIMIT] = "fd_limit",
                 [CONN_REFUSED_IDLE_TIMEOUT] = "idle_timeout",
         };

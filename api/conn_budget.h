@@ -18,6 +18,7 @@ enum conn_refusal {
         CONN_REFUSED_PENDING_FULL,      /* evicted: the front door's table of undecided ones was full */
         CONN_REFUSED_HEAD_TIMEOUT,      /* no complete request head within head_timeout (408) */
         CONN_REFUSED_HEAD_TOO_LARGE,    /* request head over FRONTDOOR_HEAD_MAX (431) */
+        CONN_REFUSED_BAD_HEAD,          /* malformed request line or header line (400, 505) */
         CONN_REFUSED_FD_LIMIT,          /* corrald out of file descriptors (EMFILE/ENFILE) */
         CONN_REFUSED_IDLE_TIMEOUT,      /* HTTP keep-alive: no complete next request within head_timeout */
         CONN_REFUSALS

@@ -64,6 +64,67 @@ enum frontdoor_route frontdoor_classify(const char *buf, size_t len)
         return len >= sizeof(ws) - 1 && !memcmp(buf, ws, sizeof(ws) - 1) ? FRONTDOOR_WS : FRONTDOOR_HTTP;
 }
 
+static bool is_tchar(unsigned char c)
+{
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Length of the line at buf[0..len) without its LF / CRLF; *next: where the next line starts. */
+static size_t line_at(const char *buf, size_t len, size_t *next)
+{
+        const char *nl = memchr(buf, '\n', len);
+        size_t n = nl ? (size_t)(nl - buf) : len;
+        *next = nl ? n + 1 : len;
+        return n && buf[n - 1] == '\r' ? n - 1 : n;
+}
+
+unsigned frontdoor_check_head(const char *buf, size_t len, char *msg, size_t msg_size)
+{
+        size_t next, n = line_at(buf, len, &next), i = 0;
+        while (i < n && is_tchar((unsigned char)buf[i]))
+                i++;
+        if (i == 0 || i >= n || buf[i] != ' ') {
+                snprintf(msg, msg_size, "The request line must be 'METHOD TARGET HTTP/1.1'.");
+                return 400;
+        }
+        size_t t = ++i;
+        while (i < n && (unsigned char)buf[i] > ' ' && buf[i] != 0x7f)
+                i++;
+        if (i == t || i >= n || buf[i] != ' ') {
+                snprintf(msg, msg_size, "The request target is missing or holds a space or control byte.");
+                return 400;
+        }
+        i++;
+        if (n - i != 8 || memcmp(buf + i, "HTTP/", 5) || buf[i + 6] != '.' ||
+            !(buf[i + 5] >= '0' && buf[i + 5] <= '9') || !(buf[i + 7] >= '0' && buf[i + 7] <= '9')) {
+                snprintf(msg, msg_size, "The request line must end in an HTTP version (HTTP/1.1).");
+                return 400;
+        }
+        if (buf[i + 5] != '1' || (buf[i + 7] != '0' && buf[i + 7] != '1')) {
+                snprintf(msg, msg_size, "corrald speaks HTTP/1.0 and HTTP/1.1, not %.8s.", buf + i);
+                return 505;
+        }
+        for (size_t at = next; at < len;) {
+                n = line_at(buf + at, len - at, &next);
+                if (n == 0)
+                        return 0; /* the blank line: end of the head */
+                const char *l = buf + at;
+                size_t k = 0;
+                while (k < n && is_tchar((unsigned char)l[k]))
+                        k++;
+                if (k == 0 || k >= n || l[k] != ':') {
+                        snprintf(msg, msg_size, "Header line '%.*s' is not 'Name: value'.", (int)(n < 40 ? n : 40), l);
+                        for (char *c = msg; *c; c++)
+                                if ((unsigned char)*c < ' ' || *c == 0x7f)
+                                        *c = '?';
+                        return 400;
+                }
+                at += next;
+        }
+        return 0;
+}
+
 void frontdoor_refuse(int fd, unsigned status, const char *code, json_t *details, const char *fmt, ...)
 {
         char msg[512], head[256], junk[4096];
@@ -75,8 +136,9 @@ void frontdoor_refuse(int fd, unsigned status, const char *code, json_t *details
                               details ? details : json_object());
         char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
-        const char *reason = status == 408 ? "Request Timeout" : status == 429 ? "Too Many Requests"
-                           : status == 431 ? "Request Header Fields Too Large" : "Service Unavailable";
+        const char *reason = status == 400 ? "Bad Request" : status == 408 ? "Request Timeout"
+                           : status == 429 ? "Too Many Requests" : status == 431 ? "Request Header Fields Too Large"
+                           : status == 505 ? "HTTP Version Not Supported" : "Service Unavailable";
         size_t bl = body ? strlen(body) : 0;
         int hl = snprintf(head, sizeof(head),
                           "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s"
@@ -169,6 +231,15 @@ static void peek_one(struct frontdoor *f, unsigned i, bool hup)
                 conn_budget_refused(f->o.budget, CONN_REFUSED_HEAD_TOO_LARGE);
                 frontdoor_refuse(fd, 431, "header_too_large", json_pack("{s:i}", "limit_bytes", FRONTDOOR_HEAD_MAX),
                                  "The request head is larger than %d bytes.", FRONTDOOR_HEAD_MAX);
+                return;
+        }
+        char why[160];
+        unsigned bad = frontdoor_check_head(buf, (size_t)n, why, sizeof(why));
+        if (bad) {
+                int fd = p->fd;
+                free_slot(f, i);
+                conn_budget_refused(f->o.budget, CONN_REFUSED_BAD_HEAD);
+                frontdoor_refuse(fd, bad, bad == 505 ? "http_version_not_supported" : "bad_request", NULL, "%s", why);
                 return;
         }
         hand_over(f, i, r);

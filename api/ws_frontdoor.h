@@ -43,6 +43,13 @@ enum frontdoor_route { FRONTDOOR_MORE, FRONTDOOR_HTTP, FRONTDOOR_WS, FRONTDOOR_T
  * TOO_LARGE: FRONTDOOR_HEAD_MAX bytes and still no end of the head). */
 enum frontdoor_route frontdoor_classify(const char *buf, size_t len);
 
+/* Pure: is the complete head in buf well-formed enough for the servers behind the door? A request
+ * line `METHOD SP TARGET SP HTTP/1.x` (METHOD a token, TARGET without spaces or control bytes) and
+ * header lines `name: value` (name a token). Returns 0, or the HTTP status to refuse with (400, or
+ * 505 for another HTTP version) and a sentence naming the problem in msg. Checked here so that a
+ * malformed head gets corral's JSON error, not libmicrohttpd's own HTML page. */
+unsigned frontdoor_check_head(const char *buf, size_t len, char *msg, size_t msg_size);
+
 /* Answer fd with an HTTP error (JSON body {"error":{code,message,details}}, Connection: close,
  * Retry-After: 1 for 429/503) without blocking, and close it. Takes details (may be NULL). */
 void frontdoor_refuse(int fd, unsigned status, const char *code, json_t *details, const char *fmt, ...)

@@ -83,6 +83,28 @@ describe("input edges (no tokens)", () => {
     assert.equal(q.status, 200);
   });
 
+  test("malformed request heads get corral's JSON error, never libmicrohttpd's HTML page", async () => {
+    const cases = [
+      ["GARBAGE\r\n\r\n", 400, "bad_request"],
+      ["GET  HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"],
+      ["GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, "bad_request"],
+      ["GET /api/v1/health HTTP/2.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"],
+      [`GET /${"a".repeat(20000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 431, "header_too_large"],
+      [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(20000)}\r\n\r\n`, 431, "header_too_large"],
+    ];
+    for (const [bytes, status, code] of cases) {
+      const r = await raw(d.url, bytes);
+      const what = JSON.stringify(bytes.slice(0, 40));
+      assert.equal(r.status, status, what);
+      assert.match(r.headers["content-type"] || "", /^application\/json/, what);
+      const e = JSON.parse(r.body).error;
+      assert.equal(e.code, code, what);
+      assert.ok(e.message.length > 10, what);
+    }
+    // The daemon still answers a well-formed request afterwards.
+    assert.equal((await api(d.url, "GET", "/api/v1/health")).status, 200);
+  });
+
   test("events?since= takes only a sequence number: -1, +1 and ' 1' are 400", async () => {
     for (const v of ["-1", "%2B1", "%201", "1x", ""]) {
       const r = await api(d.url, "GET", `/api/v1/events?since=${v}`);

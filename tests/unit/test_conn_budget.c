@@ -115,9 +115,42 @@ static void idle_watched_connections_are_shut_busy_ones_kept(void **state)
         close(idle[0]), close(idle[1]), close(busy[0]), close(busy[1]);
 }
 
+/* Malformed heads are refused by the front door with a JSON error (libmicrohttpd would answer
+ * them with its own HTML page); well-formed ones pass. */
+static void test_head_check(void **state)
+{
+        (void)state;
+        char msg[160];
+#define CHECK(s) frontdoor_check_head((s), strlen(s), msg, sizeof(msg))
+        assert_int_equal(CHECK("GET /api/v1/boards HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n"), 0);
+        assert_int_equal(CHECK("GET / HTTP/1.0\n\n"), 0);
+        assert_int_equal(CHECK("POST /api/v1/firmware HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), 0);
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\nHost: x\r\n\r\nnot a header: after the head"), 0);
+        assert_int_equal(CHECK("GARBAGE\r\n\r\n"), 400);
+        assert_non_null(strstr(msg, "METHOD TARGET"));
+        assert_int_equal(CHECK("GET  HTTP/1.1\r\n\r\n"), 400);
+        assert_non_null(strstr(msg, "target"));
+        assert_int_equal(CHECK("GET /a\x01b HTTP/1.1\r\n\r\n"), 400);
+        assert_int_equal(CHECK("GET / HTTP/1.1 extra\r\n\r\n"), 400);
+        assert_int_equal(CHECK("GET / HTTX/1.1\r\n\r\n"), 400);
+        assert_int_equal(CHECK("G(T / HTTP/1.1\r\n\r\n"), 400);
+        assert_int_equal(CHECK("GET / HTTP/2.0\r\n\r\n"), 505);
+        assert_non_null(strstr(msg, "HTTP/2.0"));
+        assert_int_equal(CHECK("GET / HTTP/1.2\r\n\r\n"), 505);
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\nno colon here\r\n\r\n"), 400);
+        assert_string_equal(msg, "Header line 'no colon here' is not 'Name: value'.");
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\n: empty name\r\n\r\n"), 400);
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"), 400);
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\nX:\x01\x02\r\nY z\r\n\r\n"), 400);
+        for (const char *c = msg; *c; c++)
+                assert_true((unsigned char)*c >= ' '); /* control bytes never echoed */
+#undef CHECK
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_head_check),
                 cmocka_unit_test(a_head_is_routed_only_once_complete),
                 cmocka_unit_test(a_head_without_end_is_too_large_at_the_limit),
                 cmocka_unit_test(caps_per_address_and_in_all),
