@@ -45,6 +45,7 @@ struct conn_state {
         struct api_upload *upload; /* POST /api/v1/firmware: streamed to a file, cfg->max_upload */
         int64_t wait_until_ms;     /* POST /api/v1/reservations with wait_s: suspended until then */
         bool refused;              /* no valid credentials at the first call: the body is dropped */
+        bool dropped;              /* refused, and body bytes arrived (and were dropped) */
         size_t max_body;           /* the limit when the request began (a reload meanwhile does not move it) */
 };
 
@@ -430,6 +431,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 return MHD_YES;
         }
         if (*upload_data_size) {
+                cs->dropped = cs->dropped || cs->refused;
                 if (!cs->too_big && !cs->refused) {
                         if (cs->len + *upload_data_size > cs->max_body) {
                                 cs->too_big = true;
@@ -463,9 +465,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                        json_pack("{s:I}", "limit_bytes", (json_int_t)cs->max_body),
                                        "The request body is larger than the limit of %zu bytes.", cs->max_body);
         enum MHD_Result r;
-        if (cs->refused) {
+        if (cs->dropped || (cs->refused && api_upload_wanted(method, url))) {
                 /* Same check as at the first call; should the credentials have become valid in
-                 * between, the dropped body is still gone: ask for a retry. */
+                 * between, the dropped body is still gone: ask for a retry. (A request without a
+                 * body lost nothing: it is simply judged by the credentials valid now, in
+                 * dispatch(), like any other; a reload between MHD's two calls must not turn a
+                 * GET into a 409. An upload never set up its receiver: it stays on this path.) */
                 if (authorized(&rq, api_upload_wanted(method, url) ? AUTH_ROLE_OPERATOR : AUTH_ROLE_VIEWER, &r))
                         r = api_reply_error(&rq, 409, "retry", NULL,
                                             "The credentials changed while the body was sent; send the request again.");
