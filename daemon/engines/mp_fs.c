@@ -1,5 +1,6 @@
 /* File operations on a MicroPython board via the raw REPL, with fallbacks for small/old firmware. */
 #include "engines/mp_fs.h"
+#include "engines/mp_xfer.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -70,26 +71,10 @@ static void sb_add(struct sb *b, const char *fmt, ...)
 
 /* ---- helpers ---- */
 
+/* The same Python bytes-literal body the verified transfer sends (one rule for both). */
 size_t mp_fs_escape_bytes(const uint8_t *data, size_t len, char *out)
 {
-        static const char hex[] = "0123456789abcdef";
-        size_t o = 0;
-        for (size_t i = 0; i < len; i++) {
-                uint8_t c = data[i];
-                if (c == '\\' || c == '\'') {
-                        out[o++] = '\\';
-                        out[o++] = (char)c;
-                } else if (c >= 0x20 && c < 0x7f) {
-                        out[o++] = (char)c;
-                } else {
-                        out[o++] = '\\';
-                        out[o++] = 'x';
-                        out[o++] = hex[c >> 4];
-                        out[o++] = hex[c & 15];
-                }
-        }
-        out[o] = '\0';
-        return o;
+        return mp_xfer_escape(data, len, out);
 }
 
 int mp_fs_quote(const char *s, char *out, size_t size)
