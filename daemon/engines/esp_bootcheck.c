@@ -37,6 +37,20 @@ static bool has_prompt(const uint8_t *b, size_t n)
         return false;
 }
 
+/* One read of at most 50 ms (or wait_ms) appended to buf; bytes past the cap are read and
+ * dropped. Returns the bytes read (0: none) or a negative errno. */
+static int read_append(struct port *p, uint8_t *buf, size_t *len, int64_t wait_ms)
+{
+        uint8_t tmp[512];
+        int n = port_read(p, tmp, sizeof(tmp), wait_ms > 50 ? 50 : (int)wait_ms);
+        if (n <= 0)
+                return n;
+        size_t room = ESP_BOOTCHECK_CAP - *len, k = (size_t)n < room ? (size_t)n : room;
+        memcpy(buf + *len, tmp, k);
+        *len += k;
+        return n;
+}
+
 /* Append what the port gives to buf (bytes past cap are read and dropped) until: nothing for
  * first_ms, quiet_ms after the last byte, PROMPT_QUIET_MS after a prompt (want_prompt), or max_ms. */
 static int read_window(struct port *p, uint8_t *buf, size_t *len, int first_ms, int quiet_ms, int max_ms,
@@ -56,15 +70,11 @@ static int read_window(struct port *p, uint8_t *buf, size_t *len, int first_ms, 
                         wait = left;
                 if (wait <= 0)
                         return 0;
-                uint8_t tmp[512];
-                int n = port_read(p, tmp, sizeof(tmp), wait > 50 ? 50 : (int)wait);
+                int n = read_append(p, buf, len, wait);
                 if (n < 0)
                         return n;
                 if (n == 0)
                         continue;
-                size_t room = ESP_BOOTCHECK_CAP - *len, k = (size_t)n < room ? (size_t)n : room;
-                memcpy(buf + *len, tmp, k);
-                *len += k;
                 got = true;
                 last = now_ms();
         }
@@ -110,15 +120,11 @@ static int listen_for_verdict(struct port *p, const struct esp_bootcheck_opts *o
 {
         uint64_t end = now_ms() + (uint64_t)max_ms;
         for (uint64_t t = now_ms(); t < end; t = now_ms()) {
-                uint8_t tmp[512];
-                int n = port_read(p, tmp, sizeof(tmp), end - t > 50 ? 50 : (int)(end - t));
+                int n = read_append(p, buf, len, (int64_t)(end - t));
                 if (n < 0)
                         return n;
                 if (n == 0)
                         continue;
-                size_t room = ESP_BOOTCHECK_CAP - *len, k = (size_t)n < room ? (size_t)n : room;
-                memcpy(buf + *len, tmp, k);
-                *len += k;
                 classify(o, cap, out);
                 if (is_final(out))
                         return read_window(p, buf, len, PROMPT_QUIET_MS, PROMPT_QUIET_MS, PROMPT_QUIET_MS, false);
