@@ -60,8 +60,11 @@ function feed(p, stream, line, ctl) {
       return;
     }
   }
-  // Other output: kept per test, so a skip can show the reason the test printed.
-  if (p.test && !p.test.result && line.trim()) p.test.out.push(line.trim());
+  // Other output: kept per test, so a skip can show the reason the test printed. stdout and
+  // stderr come through two pipes, so a stderr line may arrive after the next test's RUN line
+  // (seen: an earlier test's stderr became a skip's reason): the reason is taken from stdout, the
+  // stream that carries the RUN lines in order, and from stderr only when stdout had none.
+  if (p.test && !p.test.result && line.trim()) p.test.out.push({ stream, line: line.trim() });
 }
 
 function judge(name, p, r, log) {
@@ -75,7 +78,9 @@ function judge(name, p, r, log) {
       else if (x.result === "failed") { t.failed++; t.failures.push(`${name}: ${x.name}`); }
       else if (x.result === "skipped") {
         t.skipped++;
-        const why = x.out.length ? x.out[x.out.length - 1] : "no reason printed (cmocka skip() takes none)";
+        const said = x.out.filter((o) => o.stream === "stdout");
+        const from = said.length ? said : x.out;
+        const why = from.length ? from[from.length - 1].line : "no reason printed (cmocka skip() takes none)";
         t.skips.push({ name: `${name}: ${x.name}`, reason: why });
       }
       if (x.result) finished++;
