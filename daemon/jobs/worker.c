@@ -526,15 +526,19 @@ static void run_job(struct worker *w, struct job *j)
         if (!jr.result)
                 jr.result = json_object();
         json_object_set_new(jr.result, "elapsed_ms", json_integer((json_int_t)(util_mono_ms() - start)));
+        /* A port whose device is gone is closed BEFORE the job's end is published, so whoever sees
+         * "board_gone" also sees the port closed (it used to close later, from the console pump,
+         * and a client reading the board right after the job's end found the port still open).
+         * A cancelled port is closed too; the next job reopens it. */
+        bool is_gone = r == -ENODEV || (code && !strcmp(code, "board_gone"));
+        if (is_gone || (w->port && r == -ECANCELED))
+                drop_port(w, is_gone ? "the device disappeared" : NULL);
         finish_job(w, j, state, jr.result, code, code ? msg : NULL);
         if (code)
                 log_notice("board %s: job %lld (%s) %s: %s", w->board_id, (long long)j->id, j->kind->name, state,
                            msg);
         json_decref(jr.result);
         json_decref(jr.facts);
-        /* A port that reported the device gone is closed; the next job reopens it. */
-        if (r == -ENODEV || (w->port && r == -ECANCELED))
-                drop_port(w, r == -ENODEV ? "the device disappeared" : NULL);
         console_set_job(w->console, 0, NULL);
 }
 
