@@ -44,18 +44,21 @@ static void clear_assert(struct testparse *tp)
         tp->assert_line = 0;
 }
 
+static void case_clear(struct testparse_case *c)
+{
+        free(c->name);
+        free(c->suite);
+        free(c->file);
+        free(c->message);
+        free(c->details);
+}
+
 struct testparse *testparse_free(struct testparse *tp)
 {
         if (!tp)
                 return NULL;
-        for (size_t i = 0; i < tp->n; i++) {
-                struct testparse_case *c = &tp->cases[i];
-                free(c->name);
-                free(c->suite);
-                free(c->file);
-                free(c->message);
-                free(c->details);
-        }
+        for (size_t i = 0; i < tp->n; i++)
+                case_clear(&tp->cases[i]);
         free(tp->cases);
         free(tp->running);
         free(tp->suite);
@@ -326,6 +329,7 @@ static bool plain_line(struct testparse *tp, const char *s, size_t len)
                         c->message = dup_trim(n + colon + 2, nl - (size_t)colon - 2);
                 if (c && !c->name) {
                         /* "PASS: " alone names nothing: not a test line after all */
+                        case_clear(c); /* its suite (and anything else) was already copied */
                         tp->n--;
                         return false;
                 }
