@@ -335,10 +335,16 @@ export class MicroPythonBoard extends Board {
       const progress = r !== lastR;
       lastR = r;
       if (intr && Atomics.load(w.ctl, SAB.IC) === -1) {
-        // Interrupts disabled (at the REPL, or micropython.kbd_intr(-1)): deliver it as a character.
-        Atomics.store(w.ctl, SAB.INTR, 0);
-        converted = Atomics.load(w.ctl, SAB.W) + this.pending.length;
-        this._enqueue(3);
+        // Interrupts disabled (at the REPL, or micropython.kbd_intr(-1)): deliver it as a character
+        // at its own position. Appending it is only that when nothing was typed after it; else the
+        // worker's next read of the REPL reaches INTR_POS and takes it there (nextByte), in order.
+        // (Appending it behind later bytes turned Ctrl-C Ctrl-C Ctrl-B into a prompt after the
+        // banner when the interpreter was slow to read, e.g. on a loaded machine.)
+        if (Atomics.load(w.ctl, SAB.W) + this.pending.length === Atomics.load(w.ctl, SAB.INTR_POS)) {
+          Atomics.store(w.ctl, SAB.INTR, 0);
+          converted = Atomics.load(w.ctl, SAB.W) + this.pending.length;
+          this._enqueue(3);
+        }
       } else if (!progress && state === STATE.RUN) {
         const phase = Atomics.load(w.ctl, SAB.PHASE);
         this.raw = Atomics.load(w.ctl, SAB.RAW) === 1;
