@@ -23,7 +23,7 @@ BASE_CFLAGS := -std=c11 $(WARN) $(PKG_CFLAGS) -pthread
 SAN_FLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # Sources: every .c under daemon/ and api/; main.c only goes into the daemon binary, api/client/
-# only into the corral CLI (which links daemon/junit.c, not libcorral).
+# only into the corral CLI (junit.c included; its unit test links that one object).
 LIB_SRCS    := $(sort $(shell find daemon api -name '*.c' ! -path daemon/main.c ! -path 'api/client/*'))
 CLI_SRCS    := $(sort $(wildcard api/client/*.c))
 CLI_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
@@ -55,7 +55,7 @@ corral: $(B)/corral
 
 $(CLI_SRCS:%.c=$(B)/rel/%.o): CPPFLAGS += $(CLI_CFLAGS)
 
-$(B)/corral: $(CLI_SRCS:%.c=$(B)/rel/%.o) $(B)/rel/daemon/junit.o
+$(B)/corral: $(CLI_SRCS:%.c=$(B)/rel/%.o)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(CLI_LIBS) -lm
 
 $(B)/corrald: $(B)/rel/daemon/main.o $(B)/rel/libcorral.a
@@ -65,7 +65,7 @@ $(B)/rel/libcorral.a: $(REL_OBJS)
 	@rm -f $@; ar rcs $@ $^
 
 # An installed corrald finds the flasher stubs (make install puts them here) without a stub_dir.
-$(B)/rel/daemon/engines/esp_stub.o: CPPFLAGS += -DCORRAL_STUB_DIR='"$(PREFIX)/share/corral/stubs"'
+$(B)/rel/daemon/engines/esp/esp_stub.o: CPPFLAGS += -DCORRAL_STUB_DIR='"$(PREFIX)/share/corral/stubs"'
 
 $(B)/rel/%.o: %.c
 	@mkdir -p $(@D)
@@ -85,6 +85,9 @@ $(B)/san/%.o: %.c
 $(B)/san/tests/%: $(B)/san/tests/unit/%.o $(UNIT_HOBJS) $(B)/san/libcorral.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(TEST_LIBS) $(UMOCK_LIBS) -lm
+
+# The JUnit writer belongs to the CLI; its unit test links it from there.
+$(B)/san/tests/test_junit: $(B)/san/api/client/junit.o
 
 # Test tools (helpers the Node suites drive, e.g. a umockdev testbed), sanitized.
 $(B)/tools/%: $(B)/san/tests/tools/%.o $(B)/san/libcorral.a

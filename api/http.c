@@ -24,7 +24,7 @@
 #include "jobs/console.h"
 #include "log.h"
 #include "registry.h"
-#include "store_audit.h"
+#include "store/store_audit.h"
 #include "ws.h"
 #include "ws_frontdoor.h"
 #include "util.h"

@@ -13,7 +13,7 @@
 #include "auth.h"
 #include "config.h"
 #include "log.h"
-#include "store_audit.h"
+#include "store/store_audit.h"
 #include "util.h"
 
 static bool is_read(const char *method)

@@ -5,7 +5,7 @@
 
 #include "api.h"
 #include "registry.h"
-#include "store.h"
+#include "store/store.h"
 
 void api_caller(struct api_req *rq, struct reg_caller *ret)
 {

@@ -12,8 +12,8 @@
 
 #include "api.h"
 #include "config.h"
-#include "firmware.h"
-#include "store_firmware.h"
+#include "firmware/firmware.h"
+#include "store/store_firmware.h"
 
 #define MULTIPART_SLACK (64u * 1024u) /* boundaries and small fields around the file part */
 

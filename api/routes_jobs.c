@@ -5,7 +5,7 @@
 
 #include "api.h"
 #include "registry.h"
-#include "store.h"
+#include "store/store.h"
 
 static const char *const job_states[] = { "queued", "running", "succeeded", "failed", "cancelled", "interrupted", NULL };
 

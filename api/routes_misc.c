@@ -9,8 +9,8 @@
 #include "events.h"
 #include "auth.h"
 #include "registry.h"
-#include "store.h"
-#include "store_audit.h"
+#include "store/store.h"
+#include "store/store_audit.h"
 
 enum MHD_Result routes_health(struct api_req *rq)
 {

@@ -15,7 +15,7 @@
 
 #include "auth.h"
 #include "jobs/console.h"
-#include "store.h"
+#include "store/store.h"
 
 void config_defaults(struct config *c)
 {

@@ -16,12 +16,12 @@
 
 #include "config.h"
 #include "events.h"
-#include "firmware.h"
+#include "firmware/firmware.h"
 #include "http.h"
 #include "jobs/console.h"
 #include "log.h"
 #include "registry.h"
-#include "store.h"
+#include "store/store.h"
 #include "udev/udev_watch.h"
 
 #ifndef CORRAL_VERSION

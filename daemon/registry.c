@@ -17,7 +17,7 @@
 #include "jobs/worker.h"
 #include "log.h"
 #include "reservations.h"
-#include "store.h"
+#include "store/store.h"
 #include "util.h"
 
 #define MAX_BOARDS 512

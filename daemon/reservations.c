@@ -16,7 +16,7 @@
 
 #include "events.h"
 #include "log.h"
-#include "store_reservations.h"
+#include "store/store_reservations.h"
 #include "util.h"
 
 struct resv {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engines/esp_rom.h"
+#include "engines/esp/esp_rom.h"
 #include "jobs/job_esp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"

@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "engines/esp_rom.h"
+#include "engines/esp/esp_rom.h"
 #include "jobs/job_run.h"
 
 /* Checks the options every ESP job shares (reset, baud, stub_dir). 0 or -EINVAL + msg. */

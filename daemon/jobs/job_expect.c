@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/expect.h"
-#include "engines/testparse.h"
+#include "engines/expect/expect.h"
+#include "engines/expect/testparse.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 #include "util.h"

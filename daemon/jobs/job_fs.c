@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/mp_fs.h"
-#include "engines/mp_repl.h"
-#include "engines/mp_session.h"
+#include "engines/mp/mp_fs.h"
+#include "engines/mp/mp_repl.h"
+#include "engines/mp/mp_session.h"
 #include "jobs/job_mp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"

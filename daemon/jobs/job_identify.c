@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engines/esp_rom.h"
-#include "engines/mp_repl.h"
+#include "engines/esp/esp_rom.h"
+#include "engines/mp/mp_repl.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 

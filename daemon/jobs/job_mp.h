@@ -3,8 +3,8 @@
 #ifndef CORRAL_JOB_MP_H
 #define CORRAL_JOB_MP_H
 
-#include "engines/mp_repl.h"
-#include "engines/mp_session.h"
+#include "engines/mp/mp_repl.h"
+#include "engines/mp/mp_session.h"
 #include "jobs/job_run.h"
 
 /* Connect r to the job's port (bounded by the job's time, recovery steps in the job log).

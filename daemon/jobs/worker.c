@@ -18,7 +18,7 @@
 #include "jobs/port_memo.h"
 #include "log.h"
 #include "ports/port.h"
-#include "store.h"
+#include "store/store.h"
 #include "util.h"
 
 #define HARD_GRACE_MS 10000 /* after the soft deadline, the port is cancelled */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/esp_image.h"
+#include "engines/esp/esp_image.h"
 
 static void put32(uint8_t *p, uint32_t v)
 {

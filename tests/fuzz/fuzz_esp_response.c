@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/esp_rom.h"
+#include "engines/esp/esp_rom.h"
 
 struct src {
         const uint8_t *d;

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/esp_stub.h"
+#include "engines/esp/esp_stub.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -18,7 +18,7 @@
 #include "events.h"
 #include "http.h"
 #include "registry.h"
-#include "store.h"
+#include "store/store.h"
 
 struct fixture {
         char dir[64];

@@ -12,10 +12,10 @@
 
 #include "config.h"
 #include "events.h"
-#include "firmware.h"
+#include "firmware/firmware.h"
 #include "jobs/job_run.h"
 #include "registry.h"
-#include "store.h"
+#include "store/store.h"
 
 /* Present in the store, not plugged in: submissions get as far as the offline check. */
 #define BOARD "fuzz-board"

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/mp_diag.h"
-#include "engines/mp_resp.h"
+#include "engines/mp/mp_diag.h"
+#include "engines/mp/mp_resp.h"
 
 static void sink(enum mp_stream s, const uint8_t *d, size_t n, void *user)
 {

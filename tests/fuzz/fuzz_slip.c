@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/slip.h"
+#include "engines/esp/slip.h"
 
 #define MAX_FRAMES 8
 

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/expect.h"
-#include "engines/testparse.h"
+#include "engines/expect/expect.h"
+#include "engines/expect/testparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 export default [
   {
     id: "slip-esc-end-discards",
-    file: "daemon/engines/slip.c",
+    file: "daemon/engines/esp/slip.c",
     find: "d->state = b == SLIP_END ? SLIP_IN_FRAME : SLIP_DISCARD;",
     replace: "d->state = SLIP_DISCARD;",
     why: "SLIP: an escape byte followed by a frame end drops the next frame",
@@ -12,7 +12,7 @@ export default [
   },
   {
     id: "slip-esc-end-outside",
-    file: "daemon/engines/slip.c",
+    file: "daemon/engines/esp/slip.c",
     find: "d->state = b == SLIP_END ? SLIP_IN_FRAME : SLIP_DISCARD;",
     replace: "d->state = b == SLIP_END ? SLIP_OUTSIDE : SLIP_DISCARD;",
     why: "SLIP: after ESC END the next frame's bytes are taken for garbage",
@@ -20,7 +20,7 @@ export default [
   },
   {
     id: "slip-encode-bound",
-    file: "daemon/engines/slip.c",
+    file: "daemon/engines/esp/slip.c",
     find: "if (o + 2 > out_size - 1)",
     replace: "if (o + 2 > out_size)",
     why: "SLIP encoder: off-by-one room check for an escaped byte (no room for the closing END)",
@@ -92,7 +92,7 @@ export default [
   },
   {
     id: "esp-rom-length-high-byte",
-    file: "daemon/engines/esp_rom.c",
+    file: "daemon/engines/esp/esp_rom.c",
     find: "out[3] = (uint8_t)(len >> 8);",
     replace: "out[3] = 0;",
     why: "ESP ROM: a request longer than 255 bytes declares a wrong length",
@@ -100,7 +100,7 @@ export default [
   },
   {
     id: "esp-rom-checksum-last-byte",
-    file: "daemon/engines/esp_rom.c",
+    file: "daemon/engines/esp/esp_rom.c",
     find: "for (size_t i = 0; i < len; i++)\n                c ^= data[i];",
     replace: "for (size_t i = 0; i + 1 < len; i++)\n                c ^= data[i];",
     why: "ESP ROM: the data checksum leaves out the last byte",
@@ -108,7 +108,7 @@ export default [
   },
   {
     id: "esp-image-checksum-position",
-    file: "daemon/engines/esp_image.c",
+    file: "daemon/engines/esp/esp_image.c",
     find: "size_t pos = off | 15;",
     replace: "size_t pos = (off + 15) & ~(size_t)15;",
     why: "ESP image: the checksum byte is looked for at the wrong offset",
@@ -116,7 +116,7 @@ export default [
   },
   {
     id: "esp-image-segment-overread",
-    file: "daemon/engines/esp_image.c",
+    file: "daemon/engines/esp/esp_image.c",
     find: "if (in.seg[i].len > len - off) {",
     replace: "if (in.seg[i].len > len - off + 1) {",
     why: "ESP image: a segment one byte longer than the file is accepted (reads past the end)",

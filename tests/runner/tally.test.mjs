@@ -205,7 +205,7 @@ test("the closing line adds the sections up; a section without a tally or with a
 test("the mutation check names a surviving mutant and a drifted snippet as failures, and counts the caught one", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-mut-"));
   const tallyFile = path.join(dir, "t.json");
-  const src = path.join(ROOT, "daemon/engines/slip.c");
+  const src = path.join(ROOT, "daemon/engines/esp/slip.c");
   const before = { text: fs.readFileSync(src, "utf8"), mtime: fs.statSync(src).mtimeMs };
   const r = await new Promise((resolve) => {
     execFile(path.join(ROOT, "tests/mutation/run"), [`--tally=${tallyFile}`, `--mutants=${path.join(FX, "mutants.fixture.mjs")}`],
@@ -216,7 +216,7 @@ test("the mutation check names a surviving mutant and a drifted snippet as failu
   assert.deepEqual({ passed: t.passed, failed: t.failed }, { passed: 1, failed: 2 }, r.stdout);
   assert.match(r.stdout, /^killed    caught: /m);
   assert.match(r.stdout, /^FAIL  harmless SURVIVED: changes only a comment/m);
-  assert.match(r.stdout, /^FAIL  drifted: its snippet is found 0 times in daemon\/engines\/slip\.c \(want exactly 1\)/m);
+  assert.match(r.stdout, /^FAIL  drifted: its snippet is found 0 times in daemon\/engines\/esp\/slip\.c \(want exactly 1\)/m);
   assert.equal(closingLine(r), "mutation: 1 passed, 2 failed, 0 skipped");
   // the work tree's source was never touched
   assert.deepEqual({ text: fs.readFileSync(src, "utf8"), mtime: fs.statSync(src).mtimeMs }, before);

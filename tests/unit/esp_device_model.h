@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <zlib.h>
 
-#include "engines/slip.h"
+#include "engines/esp/slip.h"
 #include "fake_port.h"
 
 enum esp_model_mode { ESP_MODEL_APP, ESP_MODEL_ROM, ESP_MODEL_STUB };

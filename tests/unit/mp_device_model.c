@@ -6,7 +6,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "engines/mp_xfer.h"
+#include "engines/mp/mp_xfer.h"
 
 #define RAW_BANNER "raw REPL; CTRL-B to exit\r\n>"
 #define KBD_TB "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\nKeyboardInterrupt: \r\n"

@@ -19,7 +19,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store/store.h"
 
 struct fx {
         char dir[64];

@@ -6,7 +6,7 @@
 
 #include "auth.h"
 #include "config.h"
-#include "store_audit.h"
+#include "store/store_audit.h"
 #include "store_fixture.h"
 
 #define S_VIEW "viewer-secret-0123456"

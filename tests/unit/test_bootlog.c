@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "bootlog_logs.h"
-#include "engines/bootlog.h"
+#include "engines/esp/bootlog.h"
 
 static void run(enum bootlog_chip chip, const char *rom, unsigned rom_baud, const char *fw, unsigned fw_baud,
                 struct bootlog_result *r)

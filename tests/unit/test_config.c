@@ -18,7 +18,7 @@
 #include "auth.h"
 #include "config.h"
 #include "jobs/console.h"
-#include "store.h"
+#include "store/store.h"
 
 #define SECRET "a-long-enough-secret-1"
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "engines/esp_baud.h"
+#include "engines/esp/esp_baud.h"
 #include "udev/usb_ids.h"
 
 static void plan(const char *chip, bool stub, const char *vid, const char *pid, unsigned remembered,

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "engines/bootlog.h"
-#include "engines/esp_bootcheck.h"
+#include "engines/esp/bootlog.h"
+#include "engines/esp/esp_bootcheck.h"
 
 /* A DIO-only module running a QIO image: the ROM reads the later segments as zeros. */
 static const char QIO_CYCLE[] =

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "engines/esp_diff.h"
+#include "engines/esp/esp_diff.h"
 
 static uint8_t *image(size_t len, unsigned seed)
 {

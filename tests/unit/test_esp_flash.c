@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "engines/esp_flash.h"
-#include "engines/esp_stub.h"
+#include "engines/esp/esp_flash.h"
+#include "engines/esp/esp_stub.h"
 #include "esp_device_model.h"
 #include "fake_port.h"
 

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
-#include "engines/esp_image.h"
+#include "engines/esp/esp_image.h"
 
 static void put32(uint8_t *p, uint32_t v)
 {

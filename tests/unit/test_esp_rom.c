@@ -8,8 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "engines/esp_reset.h"
-#include "engines/esp_rom.h"
+#include "engines/esp/esp_reset.h"
+#include "engines/esp/esp_rom.h"
 #include "esp_device_model.h"
 #include "fake_port.h"
 

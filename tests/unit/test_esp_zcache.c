@@ -9,8 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "engines/esp_flash.h"
-#include "engines/esp_zcache.h"
+#include "engines/esp/esp_flash.h"
+#include "firmware/zcache.h"
 
 static uint8_t *pattern(size_t n, unsigned seed)
 {

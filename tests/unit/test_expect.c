@@ -1,4 +1,4 @@
-/* Specification of the expect engine (daemon/engines/expect.c): literal and regex steps over a
+/* Specification of the expect engine (daemon/engines/expect/expect.c): literal and regex steps over a
  * byte stream (any chunking gives the same result), named captures, send and wait steps, step
  * timeouts on a fake clock, fail_on patterns (defaults for ESP panics with their evidence, an
  * unexpected reboot), and the parameter checks' messages. */
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "engines/expect.h"
+#include "engines/expect/expect.h"
 
 static struct expect *make(const char *json)
 {

@@ -7,9 +7,9 @@
 
 #include "store_fixture.h"
 
-#include "firmware.h"
+#include "firmware/firmware.h"
 #include "jobs/kinds.h"
-#include "store_firmware.h"
+#include "store/store_firmware.h"
 
 #define MARKER "MicroPython v1.25.0 on 2025-04-15; ESP module with ESP8266"
 

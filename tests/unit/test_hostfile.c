@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "hostfile.h"
+#include "firmware/hostfile.h"
 
 static char root[64], fw[128], out[128];
 

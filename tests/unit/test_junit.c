@@ -1,4 +1,4 @@
-/* Specification of the JUnit XML writer (daemon/junit.c): escaping of text and attributes, the
+/* Specification of the JUnit XML writer (api/client/junit.c): escaping of text and attributes, the
  * counts on the suite, and how each outcome is written. */
 #include <errno.h>
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "junit.h"
+#include "client/junit.h"
 
 /* Run junit_escape on s (as an attribute value or as text) into a new string. */
 static char *escaped_as(const char *s, bool attribute)

@@ -12,11 +12,11 @@
 #include <zlib.h>
 
 #include "auth.h"
-#include "engines/esp_chips.h"
-#include "engines/esp_flash.h"
-#include "engines/esp_image.h"
-#include "engines/esp_rom.h"
-#include "engines/mp_fs.h"
+#include "engines/esp/esp_chips.h"
+#include "engines/esp/esp_flash.h"
+#include "engines/esp/esp_image.h"
+#include "engines/esp/esp_rom.h"
+#include "engines/mp/mp_fs.h"
 
 /* FIPS 180-2 appendix B (B.1 "abc", B.2 the 448-bit message, B.3 one million 'a') and the
  * well-known digest of the empty string. */

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/mp_fs.h"
-#include "engines/mp_repl.h"
+#include "engines/mp/mp_fs.h"
+#include "engines/mp/mp_repl.h"
 #include "fake_port.h"
 #include "mp_device_model.h"
 

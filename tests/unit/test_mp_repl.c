@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/mp_diag.h"
-#include "engines/mp_repl.h"
-#include "engines/mp_xfer.h"
-#include "engines/mp_resp.h"
+#include "engines/mp/mp_diag.h"
+#include "engines/mp/mp_repl.h"
+#include "engines/mp/mp_xfer.h"
+#include "engines/mp/mp_resp.h"
 #include "fake_port.h"
 #include "mp_device_model.h"
 

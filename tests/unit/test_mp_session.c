@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engines/mp_fs.h"
-#include "engines/mp_repl.h"
-#include "engines/mp_session.h"
-#include "engines/mp_xfer.h"
+#include "engines/mp/mp_fs.h"
+#include "engines/mp/mp_repl.h"
+#include "engines/mp/mp_session.h"
+#include "engines/mp/mp_xfer.h"
 #include "fake_port.h"
 #include "mp_device_model.h"
 

@@ -14,7 +14,7 @@
 #include "events.h"
 #include "reservations.h"
 #include "store_fixture.h"
-#include "store_reservations.h"
+#include "store/store_reservations.h"
 
 #define T0 1800000000000LL /* a fixed "now" in Unix ms */
 

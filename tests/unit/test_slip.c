@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <cmocka.h>
 
-#include "engines/slip.h"
+#include "engines/esp/slip.h"
 
 /* Feed all of data; collect the first frame. Returns feed's last result. */
 static int feed_all(struct slip_decoder *d, const uint8_t *data, size_t len, size_t *used_total)

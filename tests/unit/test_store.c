@@ -4,7 +4,7 @@
 #include <errno.h>
 
 #include "store_fixture.h"
-#include "store_internal.h"
+#include "store/store_internal.h"
 
 /* ---- open, schema, refusal ---- */
 

@@ -1,4 +1,4 @@
-/* Specification of the test result parsers (daemon/engines/testparse.c): Unity (plain, with exec
+/* Specification of the test result parsers (daemon/engines/expect/testparse.c): Unity (plain, with exec
  * time, ESP-IDF's runner with "Running ..." lines and names with spaces), Zephyr ztest (suites,
  * assertion file:line, times), plain PASS:/FAIL: lines, a crash mid-test, and lines that are not
  * test results. */
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "engines/testparse.h"
+#include "engines/expect/testparse.h"
 
 static struct testparse *parse(unsigned formats, const char *text)
 {

@@ -1,0 +1,102 @@
+/* Shared internals of the store (store.c and the store_*.c files): the struct, locking,
+ * transactions, parameter binding, row-to-JSON queries, SQLite error mapping, time stamps.
+ * Not for use outside daemon/store*.c (tests may include it to check the error mapping). */
+#ifndef CORRAL_STORE_INTERNAL_H
+#define CORRAL_STORE_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* "2026-11-25T08:40:57.123Z" plus NUL, with room to spare. */
+#define STORE_TIME_SIZE 32
+
+struct store {
+        sqlite3 *db;            /* one connection, opened SQLITE_OPEN_FULLMUTEX */
+        pthread_mutex_t lock;   /* held around every operation (multi-statement atomicity) */
+        int schema_version;
+        int inject_err;         /* test seam: negative errno for the next write, 0 = none */
+        char *path;             /* "<state_dir>/corral.db", for messages */
+        unsigned job_log_max;   /* stored log lines per job; 0 = STORE_JOB_LOG_MAX_LINES */
+        atomic_ullong audit_failures; /* audit rows that could not be written (store_audit.c) */
+};
+
+/* Current UTC time as ISO-8601 with milliseconds. */
+void store_now(char out[STORE_TIME_SIZE]);
+
+/* Map an (extended) SQLite result code to a negative errno: SQLITE_FULL -> -ENOSPC,
+ * SQLITE_READONLY -> -EROFS, SQLITE_BUSY/LOCKED -> -EBUSY, SQLITE_NOMEM -> -ENOMEM,
+ * foreign key -> -ENOENT, unique/primary key -> -EEXIST, check/not null -> -EINVAL,
+ * corrupt/not a database -> -EBADMSG, anything else -> -EIO. SQLITE_OK/ROW/DONE -> 0. */
+int store_errno_from_sqlite(int rc);
+
+void store_lock(struct store *s);
+void store_unlock(struct store *s);
+
+/* Take the lock and begin a write transaction (BEGIN IMMEDIATE); pair with
+ * store_write_unlock() even when it fails. That commits when r >= 0 and rolls back otherwise,
+ * drops the lock and returns r, or the commit's error, or the injected test error. */
+int store_write_lock(struct store *s);
+int store_write_unlock(struct store *s, int r);
+/* Take the lock and begin a read transaction, for consistent multi-statement reads; pair with
+ * store_read_unlock() even when it fails. */
+int store_read_lock(struct store *s);
+void store_read_unlock(struct store *s);
+
+/* Prepare sql and bind parameters 1..n described by fmt, one letter each:
+ *   's' const char * (NULL binds NULL)      'I' int64_t
+ *   'i' int                                 'J' const json_t * (serialised; NULL binds NULL)
+ * Returns 0 or negative errno; *ret is set only on success (caller finalizes). */
+int store_prepare(struct store *s, sqlite3_stmt **ret, const char *sql, const char *fmt, ...);
+/* Prepare, bind, step to completion, finalize. Returns the number of rows changed or
+ * negative errno. */
+int store_run(struct store *s, const char *sql, const char *fmt, ...);
+int store_run_v(struct store *s, const char *sql, const char *fmt, va_list ap);
+/* Prepare, bind, step once and read column 0 as an integer into *ret (when a row came back).
+ * Returns 1 (row), 0 (no row) or negative errno. */
+int store_run_int(struct store *s, int64_t *ret, const char *sql, const char *fmt, ...);
+/* Step a prepared statement: SQLITE_ROW -> 1, SQLITE_DONE -> 0, else negative errno. */
+int store_step(sqlite3_stmt *st);
+
+/* One statement in its own write transaction, taking the lock. store_write() returns the
+ * number of rows changed or negative errno; store_write_row() returns 0, or -ENOENT (rolled
+ * back) when the statement changed no row, or negative errno. */
+int store_write(struct store *s, const char *sql, const char *fmt, ...);
+int store_write_row(struct store *s, const char *sql, const char *fmt, ...);
+
+/* A result row as a new JSON value; NULL on ENOMEM. */
+typedef json_t *store_row_fn(sqlite3_stmt *st);
+/* With the lock held, prepare and bind as store_prepare() and turn rows into JSON:
+ * store_query_one() the first row into *ret (caller frees; set only on success): 0, -ENOENT
+ * (no row), -ENOMEM or negative errno. store_query_all() appends every row to list
+ * (borrowed): 0, -ENOMEM or negative errno; rows appended before a failure stay. */
+int store_query_one(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
+int store_query_all(struct store *s, store_row_fn *from_row, json_t *list, const char *sql, const char *fmt, ...);
+/* The same taking the lock: store_get() as store_query_one(); store_list() every row as a new
+ * array in *ret (caller frees; set only on success), returning 0, -ENOMEM or negative errno. */
+int store_get(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
+int store_list(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
+
+/* JSON text of a value, canonical (compact, sorted keys). Caller frees. NULL on ENOMEM. */
+char *store_json_dump(const json_t *v);
+/* Column helpers returning new references; never NULL (json_null() for SQL NULL, text that
+ * is not valid UTF-8 is repaired, JSON text that does not parse becomes null). */
+json_t *store_col_string(sqlite3_stmt *st, int col);
+json_t *store_col_json(sqlite3_stmt *st, int col);
+json_t *store_col_int(sqlite3_stmt *st, int col);
+
+/* Copy of in as valid UTF-8 of at most max_bytes bytes (plus NUL): invalid bytes become
+ * U+FFFD, and a cut line ends with "…". Caller frees; NULL on ENOMEM. */
+char *store_utf8_clean(const char *in, size_t max_bytes);
+
+/* Schema (store_schema.c): bring db to the newest schema version or explain why not. */
+int store_schema_latest(void);
+int store_schema_migrate(sqlite3 *db, const char *path, int *ret_version, char *msg, size_t msg_size);
+
+#endif

@@ -1,0 +1,218 @@
+/* Schema migrations for the store: an ordered list of SQL steps, step N bringing
+ * PRAGMA user_version from N-1 to N, each applied in its own transaction. Append new steps;
+ * never edit a released one. */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+/* PRAGMA application_id: "corl", marks the file as corral's. */
+#define STORE_APPLICATION_ID 0x636f726c
+
+static const char *const migrations[] = {
+        /* 1: boards, facts (+ history), jobs, job log. Times are ISO-8601 UTC text,
+         * JSON columns hold canonical JSON text. */
+        "PRAGMA application_id = 1668248172;"
+        "CREATE TABLE boards ("
+        "  id          TEXT PRIMARY KEY NOT NULL,"
+        "  identity    TEXT NOT NULL UNIQUE,"
+        "  name        TEXT NOT NULL,"
+        "  labels      TEXT NOT NULL DEFAULT '[]',"
+        "  notes       TEXT NOT NULL DEFAULT '',"
+        "  hints       TEXT NOT NULL DEFAULT '{}',"
+        "  first_seen  TEXT NOT NULL,"
+        "  last_seen   TEXT NOT NULL"
+        ");"
+        "CREATE TABLE facts ("
+        "  board_id    TEXT NOT NULL REFERENCES boards(id) ON DELETE CASCADE,"
+        "  key         TEXT NOT NULL,"
+        "  value       TEXT NOT NULL,"
+        "  learned_at  TEXT NOT NULL,"
+        "  job_id      INTEGER,"
+        "  PRIMARY KEY (board_id, key)"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE fact_history ("
+        "  id          INTEGER PRIMARY KEY,"
+        "  board_id    TEXT NOT NULL REFERENCES boards(id) ON DELETE CASCADE,"
+        "  key         TEXT NOT NULL,"
+        "  value       TEXT NOT NULL,"
+        "  learned_at  TEXT NOT NULL,"
+        "  job_id      INTEGER"
+        ");"
+        "CREATE INDEX fact_history_by_board_key ON fact_history(board_id, key, id);"
+        "CREATE TABLE jobs ("
+        "  id            INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  board_id      TEXT REFERENCES boards(id) ON DELETE SET NULL,"
+        "  kind          TEXT NOT NULL,"
+        "  params        TEXT NOT NULL DEFAULT '{}',"
+        "  state         TEXT NOT NULL CHECK (state IN ('queued','running','succeeded','failed',"
+        "                                               'cancelled','interrupted')),"
+        "  progress      INTEGER NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100),"
+        "  phase         TEXT NOT NULL DEFAULT '',"
+        "  result        TEXT,"
+        "  error_code    TEXT,"
+        "  error_message TEXT,"
+        "  created_at    TEXT NOT NULL,"
+        "  started_at    TEXT,"
+        "  finished_at   TEXT,"
+        "  timeout_s     INTEGER NOT NULL DEFAULT 0,"
+        "  log_lines     INTEGER NOT NULL DEFAULT 0" /* lines appended, stored or not */
+        ");"
+        "CREATE INDEX jobs_by_board ON jobs(board_id, id);"
+        "CREATE INDEX jobs_by_state ON jobs(state, id);"
+        "CREATE TABLE job_log ("
+        "  job_id  INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+        "  seq     INTEGER NOT NULL,"
+        "  t       TEXT NOT NULL,"
+        "  line    TEXT NOT NULL,"
+        "  PRIMARY KEY (job_id, seq)"
+        ") WITHOUT ROWID;",
+        /* 2: transfer figures of a running job (flash): {bytes_done, bytes_total, kbit_per_s}. */
+        "ALTER TABLE jobs ADD COLUMN progress_detail TEXT;",
+        /* 3: the firmware library (id = SHA-256 of the file <state_dir>/firmware/<id>; meta =
+         * what the bytes say, as JSON) and one known-good firmware per board family. */
+        "CREATE TABLE firmware ("
+        "  id          TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 64),"
+        "  size        INTEGER NOT NULL,"
+        "  kind        TEXT NOT NULL CHECK (kind IN ('esp-image','uf2','ihex','raw')),"
+        "  chip        TEXT,"
+        "  family      TEXT,"
+        "  mp_version  TEXT,"
+        "  meta        TEXT NOT NULL DEFAULT '{}',"
+        "  name        TEXT NOT NULL,"
+        "  filename    TEXT NOT NULL DEFAULT '',"
+        "  notes       TEXT NOT NULL DEFAULT '',"
+        "  labels      TEXT NOT NULL DEFAULT '[]',"
+        "  created_at  TEXT NOT NULL"
+        ");"
+        "CREATE INDEX firmware_by_family ON firmware(family, created_at);"
+        "CREATE TABLE firmware_known_good ("
+        "  family      TEXT PRIMARY KEY NOT NULL,"
+        "  firmware_id TEXT NOT NULL REFERENCES firmware(id),"
+        "  pinned_at   TEXT NOT NULL,"
+        "  pinned_by   TEXT NOT NULL"
+        ") WITHOUT ROWID;",
+        /* 4: reservations (leases): who holds which board until when. Only the SHA-256 of the
+         * lease token is kept. expires_ms is Unix time in milliseconds; state moves from
+         * 'active' to 'released' or 'expired' once (ended_at set then). */
+        "CREATE TABLE reservations ("
+        "  id            INTEGER PRIMARY KEY NOT NULL,"
+        "  board_id      TEXT NOT NULL,"
+        "  owner         TEXT NOT NULL,"
+        "  token_sha256  TEXT NOT NULL UNIQUE CHECK (length(token_sha256) = 64),"
+        "  match         TEXT NOT NULL DEFAULT '{}',"
+        "  ttl_s         INTEGER NOT NULL,"
+        "  created_at    TEXT NOT NULL,"
+        "  expires_ms    INTEGER NOT NULL,"
+        "  state         TEXT NOT NULL CHECK (state IN ('active','released','expired')),"
+        "  ended_at      TEXT"
+        ");"
+        "CREATE INDEX reservations_by_state ON reservations(state, board_id);",
+        /* 5: audit log of mutating API requests: who (token name), what (method, path, status),
+         * when. Pruned to the newest STORE_AUDIT_KEEP rows. */
+        "CREATE TABLE audit ("
+        "  id      INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  at      TEXT NOT NULL,"
+        "  token   TEXT NOT NULL,"
+        "  method  TEXT NOT NULL,"
+        "  path    TEXT NOT NULL,"
+        "  status  INTEGER NOT NULL"
+        ");",
+};
+
+int store_schema_latest(void)
+{
+        return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int *ret)
+{
+        sqlite3_stmt *st;
+        int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return rc;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *ret = sqlite3_column_int(st, 0);
+                rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+        return rc;
+}
+
+static int fail(int rc, sqlite3 *db, const char *path, char *msg, size_t msg_size, const char *what)
+{
+        int r = store_errno_from_sqlite(rc);
+        if (r == -EBADMSG)
+                snprintf(msg, msg_size, "%s is not a usable corral database (not an SQLite file, or corrupt): %s",
+                         path, sqlite3_errmsg(db));
+        else
+                snprintf(msg, msg_size, "%s %s: %s", what, path, sqlite3_errmsg(db));
+        return r < 0 ? r : -EIO;
+}
+
+/* Refuse SQLite files that belong to something else. */
+static int check_owner(sqlite3 *db, const char *path, int version, char *msg, size_t msg_size)
+{
+        int app_id = 0, objects = 0;
+        int rc = pragma_int(db, "PRAGMA application_id", &app_id);
+        if (rc == SQLITE_OK && app_id == 0 && version == 0)
+                rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &objects);
+        if (rc != SQLITE_OK)
+                return fail(rc, db, path, msg, msg_size, "cannot read");
+        if ((app_id != 0 && app_id != STORE_APPLICATION_ID) || (app_id == 0 && objects > 0)) {
+                snprintf(msg, msg_size,
+                         "%s is an SQLite database of another application, not corral's; refusing to touch it",
+                         path);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+int store_schema_migrate(sqlite3 *db, const char *path, int *ret_version, char *msg, size_t msg_size)
+{
+        const int latest = store_schema_latest();
+        int version = 0;
+
+        int rc = pragma_int(db, "PRAGMA user_version", &version);
+        if (rc != SQLITE_OK)
+                return fail(rc, db, path, msg, msg_size, "cannot read the schema version of");
+        int r = check_owner(db, path, version, msg, msg_size);
+        if (r < 0)
+                return r;
+        if (version > latest) {
+                snprintf(msg, msg_size,
+                         "%s has schema version %d, newer than this corrald understands (%d); "
+                         "refusing to open it: run a newer corrald or use another state directory",
+                         path, version, latest);
+                return -EPROTONOSUPPORT;
+        }
+
+        for (int step = version + 1; step <= latest; step++) {
+                rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+                if (rc != SQLITE_OK)
+                        return fail(rc, db, path, msg, msg_size, "cannot start migrating");
+                /* Another process may have migrated while we waited for the lock. */
+                int now = 0;
+                rc = pragma_int(db, "PRAGMA user_version", &now);
+                if (rc == SQLITE_OK && now < step) {
+                        char set_version[48];
+                        snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d", step);
+                        rc = sqlite3_exec(db, migrations[step - 1], NULL, NULL, NULL);
+                        if (rc == SQLITE_OK)
+                                rc = sqlite3_exec(db, set_version, NULL, NULL, NULL);
+                }
+                if (rc == SQLITE_OK)
+                        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+                if (rc != SQLITE_OK) {
+                        char what[64];
+                        snprintf(what, sizeof(what), "migration to schema version %d failed for", step);
+                        r = fail(rc, db, path, msg, msg_size, what);
+                        if (!sqlite3_get_autocommit(db))
+                                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+                        return r;
+                }
+        }
+        *ret_version = latest;
+        return 0;
+}
