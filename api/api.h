@@ -1,5 +1,6 @@
-/* What REST handlers see: the parsed request and helpers to answer it. Shared by http.c (the
- * server and router) and routes_*.c (one file per resource). */
+/* What REST handlers see: the parsed request (request.c reads it) and, through reply.h, the
+ * helpers to answer it. Shared by http.c (the server and router) and routes_*.c (one file per
+ * resource); routes_*.c never call into http.c. */
 #ifndef CORRAL_API_H
 #define CORRAL_API_H
 
@@ -10,6 +11,7 @@
 
 #include "auth.h"
 #include "http.h"
+#include "reply.h"
 
 #define API_MAX_SEGS 8
 #define API_MAX_HEADERS 2
@@ -36,26 +38,6 @@ struct api_req {
         int nqcopy;
 };
 
-/* Reply helpers: each queues a response and returns the MHD result to hand back. */
-enum MHD_Result api_reply_json(struct api_req *rq, unsigned status, json_t *body /* stolen */);
-enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char *code, json_t *details /* stolen */,
-                                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text /* freed */);
-/* body (stolen) as compact JSON (no trailing newline) with a Location header, and
- * Cache-Control: no-store when no_store: for what a request created. */
-enum MHD_Result api_reply_json_at(struct api_req *rq, unsigned status, json_t *body, const char *location,
-                                  bool no_store);
-/* The error a registry or reservations call filled in (status 0 -> 500, no code -> "error");
- * e's details are handed on and e is cleared. */
-struct reg_error;
-enum MHD_Result api_reply_reg_error(struct api_req *rq, struct reg_error *e);
-/* Queue resp (not destroyed) with the extra headers and remember the status: every reply goes
- * through here. */
-enum MHD_Result api_queue_response(struct api_req *rq, unsigned status, struct MHD_Response *resp);
-/* A header for the reply about to be queued (name: a static string; value copied, cut at 255). */
-void api_add_header(struct api_req *rq, const char *name, const char *value);
-/* Parse the body as a JSON object; on failure replies 400 itself and returns NULL. */
-json_t *api_body_json(struct api_req *rq, enum MHD_Result *reply);
 /* A query argument, percent-decoded once (valid until the request is answered); a value with a
  * bad escape or %00 comes back as sent. */
 const char *api_query(struct api_req *rq, const char *key);

@@ -49,208 +49,6 @@ struct conn_state {
         size_t max_body;           /* the limit when the request began (a reload meanwhile does not move it) */
 };
 
-enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text)
-{
-        size_t len = text ? strlen(text) : 0;
-        struct MHD_Response *resp =
-                MHD_create_response_from_buffer(len, text ? text : (char *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        enum MHD_Result r = api_queue_response(rq, status, resp);
-        MHD_destroy_response(resp);
-        return r;
-}
-
-void api_add_header(struct api_req *rq, const char *name, const char *value)
-{
-        if (rq->nhdrs >= API_MAX_HEADERS)
-                return;
-        rq->hdr_name[rq->nhdrs] = name;
-        snprintf(rq->hdr_value[rq->nhdrs], sizeof(rq->hdr_value[0]), "%s", value);
-        rq->nhdrs++;
-}
-
-enum MHD_Result api_queue_response(struct api_req *rq, unsigned status, struct MHD_Response *resp)
-{
-        for (int i = 0; i < rq->nhdrs; i++)
-                MHD_add_response_header(resp, rq->hdr_name[i], rq->hdr_value[i]);
-        rq->nhdrs = 0;
-        enum MHD_Result r = MHD_queue_response(rq->conn, status, resp);
-        if (r == MHD_YES)
-                rq->status = status;
-        return r;
-}
-
-enum MHD_Result api_reply_json(struct api_req *rq, unsigned status, json_t *body)
-{
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        if (!text)
-                return MHD_NO;
-        size_t n = strlen(text);
-        char *withnl = realloc(text, n + 2);
-        if (withnl) {
-                withnl[n] = '\n';
-                withnl[n + 1] = '\0';
-                text = withnl;
-        }
-        return api_reply_text(rq, status, "application/json", text);
-}
-
-enum MHD_Result api_reply_json_at(struct api_req *rq, unsigned status, json_t *body, const char *location,
-                                  bool no_store)
-{
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        if (!text)
-                return MHD_NO;
-        struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!resp) {
-                free(text);
-                return MHD_NO;
-        }
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-        if (no_store)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        enum MHD_Result r = api_queue_response(rq, status, resp);
-        MHD_destroy_response(resp);
-        return r;
-}
-
-enum MHD_Result api_reply_reg_error(struct api_req *rq, struct reg_error *e)
-{
-        json_t *details = e->details;
-        e->details = NULL;
-        enum MHD_Result r = api_reply_error(rq, (unsigned)(e->status ? e->status : 500), e->code[0] ? e->code : "error",
-                                            details, "%s", e->message);
-        reg_error_clear(e);
-        return r;
-}
-
-enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char *code, json_t *details,
-                                const char *fmt, ...)
-{
-        char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        json_t *err = json_pack("{s:s, s:s, s:o}", "code", code, "message", msg, "details",
-                                details ? details : json_object());
-        return api_reply_json(rq, status, json_pack("{s:o}", "error", err));
-}
-
-json_t *api_body_json(struct api_req *rq, enum MHD_Result *reply)
-{
-        if (!rq->body || rq->body_len == 0) {
-                *reply = api_reply_error(rq, 400, "missing_body", NULL, "This request needs a JSON object body.");
-                return NULL;
-        }
-        json_error_t e;
-        json_t *j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &e);
-        if (!j) {
-                *reply = api_reply_error(rq, 400, "malformed_json",
-                                         json_pack("{s:i, s:i, s:s}", "line", e.line, "column", e.column, "reason", e.text),
-                                         "The body is not valid JSON: %s (line %d, column %d).", e.text, e.line, e.column);
-                return NULL;
-        }
-        if (!json_is_object(j)) {
-                json_decref(j);
-                *reply = api_reply_error(rq, 400, "invalid_body", NULL, "The body must be a JSON object.");
-                return NULL;
-        }
-        return j;
-}
-
-bool api_parse_id(const char *s, int64_t *ret)
-{
-        char *end;
-        long long v = strtoll(s, &end, 10);
-        if (!*s || *end || v <= 0)
-                return false;
-        *ret = v;
-        return true;
-}
-
-static int hexval(int c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        c = tolower(c);
-        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-int api_unescape(char *s)
-{
-        char *o = s;
-        for (char *i = s; *i; i++) {
-                if (*i == '%') {
-                        int h = hexval((unsigned char)i[1]), l = h >= 0 ? hexval((unsigned char)i[2]) : -1;
-                        if (h < 0 || l < 0 || (h == 0 && l == 0))
-                                return -EINVAL;
-                        *o++ = (char)(h * 16 + l);
-                        i += 2;
-                } else {
-                        *o++ = *i;
-                }
-        }
-        *o = '\0';
-        return (int)(o - s);
-}
-
-/* MHD leaves the URL and the query arguments as they came (see unescape_none): each is decoded
- * exactly once, here and in api_split_path. A value with a bad escape or %00 is handed on as
- * sent, so that the handler's own validation names it. */
-const char *api_query(struct api_req *rq, const char *key)
-{
-        const char *raw = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, key);
-        if (!raw || !strchr(raw, '%') || rq->nqcopy >= API_MAX_QUERY_COPIES)
-                return raw;
-        char *c = strdup(raw);
-        if (!c)
-                return raw;
-        if (api_unescape(c) < 0) {
-                free(c);
-                return raw;
-        }
-        rq->qcopy[rq->nqcopy++] = c;
-        return c;
-}
-
-int api_split_path(char *path, char **segs, int max_segs, int *nsegs)
-{
-        *nsegs = 0;
-        size_t len = strlen(path);
-        char *p = path;
-        if (*p == '/')
-                p++;
-        /* One trailing '/' is tolerated ("/api/v1/firmware/"); an empty segment elsewhere is not. */
-        if (len > 1 && path[len - 1] == '/')
-                path[--len] = '\0';
-        if (!*p)
-                return 0;
-        for (;;) {
-                char *slash = strchr(p, '/');
-                if (slash)
-                        *slash = '\0';
-                if (!*p)
-                        return -ENOENT;
-                if (*nsegs >= max_segs)
-                        return -E2BIG;
-                if (api_unescape(p) < 0)
-                        return -EINVAL;
-                segs[(*nsegs)++] = p;
-                if (!slash)
-                        return 0;
-                p = slash + 1;
-        }
-}
-
 /* MHD_OPTION_UNESCAPE_CALLBACK: keep the URL and query arguments as sent. MHD's own decoding
  * plus ours decoded twice ("%2500" became "%00", then NUL), and a decoded %00 cut the path. */
 static size_t unescape_none(void *cls, struct MHD_Connection *conn, char *s)
@@ -303,15 +101,15 @@ static bool authorized(struct api_req *rq, enum auth_role need, enum MHD_Result 
                 api_add_header(rq, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                r == -ENOKEY ? "Bearer realm=\"corral\"" : "Bearer realm=\"corral\", error=\"invalid_token\"");
                 *reply = r == -ENOKEY
-                                 ? api_reply_error(rq, 401, "unauthorized", NULL,
+                                 ? api_reply_error(rq, CORRAL_E_UNAUTHORIZED, NULL,
                                                    "This needs a token: send 'Authorization: Bearer TOKEN' or log in "
                                                    "with POST /api/v1/login.")
-                                 : api_reply_error(rq, 401, "invalid_token", NULL,
+                                 : api_reply_error(rq, CORRAL_E_INVALID_TOKEN, NULL,
                                                    "The token or session is not valid (unknown, revoked or expired).");
                 return false;
         }
         if (rq->who.role < need) {
-                *reply = api_reply_error(rq, 403, "forbidden",
+                *reply = api_reply_error(rq, CORRAL_E_FORBIDDEN,
                                          json_pack("{s:s, s:s, s:s}", "required_role", auth_role_name(need), "role",
                                                    auth_role_name(rq->who.role), "token", rq->who.name),
                                          "This needs the %s role; token '%s' has the %s role.", auth_role_name(need),
@@ -326,7 +124,7 @@ static enum MHD_Result dispatch(struct api_req *rq)
         const char *url = rq->url;
         enum MHD_Result reply;
         if (!strncmp(url, "/ws/", 4))
-                return api_reply_error(rq, 400, "websocket_on_reused_connection", NULL,
+                return api_reply_error(rq, CORRAL_E_WEBSOCKET_ON_REUSED_CONNECTION, NULL,
                                        "A WebSocket upgrade must be the first request on its connection; this "
                                        "connection already carried HTTP requests.");
         if (!strcmp(url, "/metrics"))
@@ -335,16 +133,16 @@ static enum MHD_Result dispatch(struct api_req *rq)
                 return routes_static(rq);
         char path[2048];
         if (strlen(url) >= sizeof(path))
-                return api_reply_error(rq, 414, "uri_too_long", NULL, "The request path is too long.");
+                return api_reply_error(rq, CORRAL_E_URI_TOO_LONG, NULL, "The request path is too long.");
         snprintf(path, sizeof(path), "%s", url + 5);
         int sp = api_split_path(path, rq->segs, API_MAX_SEGS, &rq->nsegs);
         if (sp < 0)
-                return api_reply_error(rq, 400, "bad_path", json_pack("{s:s}", "path", url), "%s",
+                return api_reply_error(rq, CORRAL_E_BAD_PATH, json_pack("{s:s}", "path", url), "%s",
                                        sp == -ENOENT  ? "The request path has an empty segment ('//')."
                                        : sp == -E2BIG ? "The request path has too many parts."
                                                       : "The request path has a bad escape (%XX, and never %00).");
         if (rq->nsegs < 2 || strcmp(rq->segs[0], "v1"))
-                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", url),
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", url),
                                        "No such API path '%s'; the API lives under /api/v1/.", url);
         /* Drop "v1". */
         for (int i = 1; i < rq->nsegs; i++)
@@ -367,7 +165,7 @@ static enum MHD_Result dispatch(struct api_req *rq)
                 return routes_firmware(rq);
         if (!strcmp(res, "reservations"))
                 return routes_reservations(rq);
-        return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", url), "No such API path '%s'.", url);
+        return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", url), "No such API path '%s'.", url);
 }
 
 /* Between requests (and while an unauthenticated body arrives) a connection has head_timeout. */
@@ -461,7 +259,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                               .body_len = cs->len, .upload = cs->upload, .wait_until_ms = &cs->wait_until_ms,
                               .lease = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Corral-Lease") };
         if (cs->too_big && !cs->refused)
-                return api_reply_error(&rq, 413, "body_too_large",
+                return api_reply_error(&rq, CORRAL_E_BODY_TOO_LARGE,
                                        json_pack("{s:I}", "limit_bytes", (json_int_t)cs->max_body),
                                        "The request body is larger than the limit of %zu bytes.", cs->max_body);
         enum MHD_Result r;
@@ -472,7 +270,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                  * dispatch(), like any other; a reload between MHD's two calls must not turn a
                  * GET into a 409. An upload never set up its receiver: it stays on this path.) */
                 if (authorized(&rq, api_upload_wanted(method, url) ? AUTH_ROLE_OPERATOR : AUTH_ROLE_VIEWER, &r))
-                        r = api_reply_error(&rq, 409, "retry", NULL,
+                        r = api_reply_error(&rq, CORRAL_E_RETRY, NULL,
                                             "The credentials changed while the body was sent; send the request again.");
         } else {
                 r = dispatch(&rq);
@@ -580,14 +378,14 @@ static bool budget_admit(struct http_server *s, int fd, const struct sockaddr *a
         int r = conn_budget_take(s->budget, addr, kind, limit, per_addr);
         if (r == -EBUSY) {
                 conn_budget_refused(s->budget, CONN_REFUSED_MAX_CONNECTIONS);
-                frontdoor_refuse(fd, 503, "too_many_connections", json_pack("{s:i}", "limit", (int)limit),
+                frontdoor_refuse(fd, CORRAL_E_TOO_MANY_CONNECTIONS, json_pack("{s:i}", "limit", (int)limit),
                                  "corrald already serves its limit of %u connections (max_connections); try "
                                  "again shortly.", limit);
                 return false;
         }
         if (r == -EUSERS) {
                 conn_budget_refused(s->budget, CONN_REFUSED_PER_ADDRESS);
-                frontdoor_refuse(fd, 429, "too_many_connections_from_address",
+                frontdoor_refuse(fd, CORRAL_E_TOO_MANY_CONNECTIONS_FROM_ADDRESS,
                                  json_pack("{s:i}", "limit", (int)per_addr),
                                  "Your address already holds %u connections, its limit "
                                  "(max_connections_per_address); close some or try again shortly.", per_addr);

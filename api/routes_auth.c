@@ -71,7 +71,7 @@ static enum MHD_Result login(struct api_req *rq)
         const char *secret = json_string_value(json_object_get(body, "token"));
         if (!secret || !*secret) {
                 json_decref(body);
-                return api_reply_error(rq, 400, "invalid_body", NULL, "Log in with {\"token\": \"...\"}.");
+                return api_reply_error(rq, CORRAL_E_INVALID_BODY, NULL, "Log in with {\"token\": \"...\"}.");
         }
         char sid[AUTH_SID_HEX + 1];
         int64_t now = util_wall_ms();
@@ -85,24 +85,24 @@ static enum MHD_Result login(struct api_req *rq)
         if (rq->body)
                 explicit_bzero((char *)rq->body, rq->body_len);
         if (r == -EOPNOTSUPP)
-                return api_reply_error(rq, 409, "auth_disabled", NULL,
+                return api_reply_error(rq, CORRAL_E_AUTH_DISABLED, NULL,
                                        "No tokens are configured, so there is nothing to log in to: every request is "
                                        "allowed on this loopback address.");
         if (r == -EAGAIN) {
                 char ra[16];
                 snprintf(ra, sizeof(ra), "%u", retry);
                 api_add_header(rq, "Retry-After", ra);
-                return api_reply_error(rq, 429, "too_many_logins", json_pack("{s:i}", "retry_after_s", (int)retry),
+                return api_reply_error(rq, CORRAL_E_TOO_MANY_LOGINS, json_pack("{s:i}", "retry_after_s", (int)retry),
                                        "Too many login attempts from this address or with this token; try again in "
                                        "%u s.", retry);
         }
         if (r == -EACCES) {
                 log_warning("login: wrong token from %s", addr);
                 api_add_header(rq, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"corral\", error=\"invalid_token\"");
-                return api_reply_error(rq, 401, "invalid_token", NULL, "That token is not valid.");
+                return api_reply_error(rq, CORRAL_E_INVALID_TOKEN, NULL, "That token is not valid.");
         }
         if (r < 0)
-                return api_reply_error(rq, 500, "internal", NULL, "Cannot start a session: %s.", strerror(-r));
+                return api_reply_error(rq, CORRAL_E_INTERNAL, NULL, "Cannot start a session: %s.", strerror(-r));
         char cookie[256];
         snprintf(cookie, sizeof(cookie), AUTH_COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%d", sid,
                  AUTH_SESSION_TTL_S);
@@ -132,13 +132,13 @@ static enum MHD_Result audit(struct api_req *rq)
                 errno = 0;
                 limit = strtol(l, &end, 10);
                 if (errno || !*l || *end || limit < 1 || limit > STORE_AUDIT_LIST_MAX)
-                        return api_reply_error(rq, 400, "invalid_query", json_pack("{s:s}", "limit", l),
+                        return api_reply_error(rq, CORRAL_E_INVALID_QUERY, json_pack("{s:s}", "limit", l),
                                                "'limit' must be a whole number from 1 to %d.", STORE_AUDIT_LIST_MAX);
         }
         json_t *entries = NULL;
         int r = store_audit_list(rq->ctx->store, (int)limit, &entries);
         if (r < 0)
-                return api_reply_error(rq, 500, "store_error", NULL, "Cannot read the audit log: %s.", strerror(-r));
+                return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Cannot read the audit log: %s.", strerror(-r));
         return api_reply_json(rq, 200, json_pack("{s:o}", "entries", entries));
 }
 
@@ -160,7 +160,7 @@ enum MHD_Result routes_auth(struct api_req *rq)
         const char *res = rq->segs[0];
         bool get = is_read(rq->method), post = !strcmp(rq->method, "POST");
         if (rq->nsegs != 1)
-                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
                                        rq->url);
         if (!strcmp(res, "login") && post)
                 return login(rq);
@@ -172,5 +172,5 @@ enum MHD_Result routes_auth(struct api_req *rq)
                 return audit(rq);
         if (!strcmp(res, "tokens") && get)
                 return tokens(rq);
-        return api_reply_error(rq, 405, "method_not_allowed", NULL, "%s is not allowed on /api/v1/%s.", rq->method, res);
+        return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "%s is not allowed on /api/v1/%s.", rq->method, res);
 }

@@ -23,30 +23,30 @@ static enum MHD_Result board_jobs(struct api_req *rq, const char *id)
         if (!strcmp(rq->method, "GET")) {
                 json_t *b = NULL;
                 if (registry_board_json(rq->ctx->registry, id, &b) < 0)
-                        return api_reply_error(rq, 404, "board_not_found", json_pack("{s:s}", "board", id),
+                        return api_reply_error(rq, CORRAL_E_BOARD_NOT_FOUND, json_pack("{s:s}", "board", id),
                                                "No board with id '%s'.", id);
                 json_decref(b);
                 json_t *jobs = NULL;
                 const char *limit = api_query(rq, "limit");
                 if (store_job_list(rq->ctx->store, id, api_query(rq, "state"), limit ? atoi(limit) : 0, &jobs) < 0)
-                        return api_reply_error(rq, 500, "store_error", NULL, "Could not read the job list.");
+                        return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Could not read the job list.");
                 return api_reply_json(rq, 200, json_pack("{s:o}", "jobs", jobs));
         }
         if (strcmp(rq->method, "POST"))
-                return api_reply_error(rq, 405, "method_not_allowed", NULL,
+                return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL,
                                        "Use GET to list or POST to queue jobs on /boards/{id}/jobs.");
         enum MHD_Result reply;
         json_t *body = api_body_json(rq, &reply);
         if (!body)
                 return reply;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *job = NULL;
         struct reg_caller who;
         api_caller(rq, &who);
         int rc = registry_job_submit_as(rq->ctx->registry, id, body, &who, &job, &err);
         json_decref(body);
         if (rc < 0)
-                return api_reply_reg_error(rq, &err);
+                return api_reply_corral_error(rq, &err);
         char loc[64];
         snprintf(loc, sizeof(loc), "/api/v1/jobs/%lld", (long long)json_integer_value(json_object_get(job, "id")));
         return api_reply_json_at(rq, 202, job, loc, true);
@@ -57,26 +57,26 @@ enum MHD_Result routes_boards(struct api_req *rq)
         struct registry *reg = rq->ctx->registry;
         if (rq->nsegs == 1) {
                 if (strcmp(rq->method, "GET"))
-                        return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use GET on /boards.");
+                        return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Use GET on /boards.");
                 const char *state = api_query(rq, "state");
                 if (state && strcmp(state, "online") && strcmp(state, "offline") && strcmp(state, "busy"))
-                        return api_reply_error(rq, 400, "invalid_filter", json_pack("{s:s}", "state", state),
+                        return api_reply_error(rq, CORRAL_E_INVALID_FILTER, json_pack("{s:s}", "state", state),
                                                "Filter 'state' must be online, offline or busy, not '%s'.", state);
                 json_t *boards = NULL;
                 if (registry_boards_json(reg, api_query(rq, "label"), api_query(rq, "family"), state, &boards) < 0)
-                        return api_reply_error(rq, 500, "store_error", NULL, "Could not read the board list.");
+                        return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Could not read the board list.");
                 return api_reply_json(rq, 200, json_pack("{s:o}", "boards", boards));
         }
         const char *id = rq->segs[1];
         if (rq->nsegs == 3 && !strcmp(rq->segs[2], "jobs"))
                 return board_jobs(rq, id);
         if (rq->nsegs != 2)
-                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
                                        rq->url);
         if (!strcmp(rq->method, "GET")) {
                 json_t *b = NULL;
                 if (registry_board_json(reg, id, &b) < 0)
-                        return api_reply_error(rq, 404, "board_not_found", json_pack("{s:s}", "board", id),
+                        return api_reply_error(rq, CORRAL_E_BOARD_NOT_FOUND, json_pack("{s:s}", "board", id),
                                                "No board with id '%s'.", id);
                 return api_reply_json(rq, 200, b);
         }
@@ -85,17 +85,17 @@ enum MHD_Result routes_boards(struct api_req *rq)
                 json_t *body = api_body_json(rq, &reply);
                 if (!body)
                         return reply;
-                struct reg_error err = { 0 };
+                struct corral_error err = { 0 };
                 struct reg_caller who;
                 api_caller(rq, &who);
                 int rc = registry_board_update_as(reg, id, body, &who, &err);
                 json_decref(body);
                 if (rc < 0)
-                        return api_reply_reg_error(rq, &err);
+                        return api_reply_corral_error(rq, &err);
                 json_t *b = NULL;
                 if (registry_board_json(reg, id, &b) < 0)
-                        return api_reply_error(rq, 404, "board_not_found", NULL, "No board with id '%s'.", id);
+                        return api_reply_error(rq, CORRAL_E_BOARD_NOT_FOUND, NULL, "No board with id '%s'.", id);
                 return api_reply_json(rq, 200, b);
         }
-        return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use GET or PATCH on /boards/{id}.");
+        return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Use GET or PATCH on /boards/{id}.");
 }

@@ -161,8 +161,8 @@ static enum MHD_Result reply_empty(struct api_req *rq, unsigned status)
 static enum MHD_Result store_failure(struct api_req *rq, int e, const char *what)
 {
         if (e == -ENOSPC)
-                return api_reply_error(rq, 507, "disk_full", NULL, "%s: the disk is full.", what);
-        return api_reply_error(rq, 500, "store_error", NULL, "%s: %s.", what, strerror(-e));
+                return api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s: the disk is full.", what);
+        return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s: %s.", what, strerror(-e));
 }
 
 /* "a, b,c" -> ["a","b","c"] (empty items dropped). */
@@ -197,7 +197,7 @@ static enum MHD_Result post_firmware_checked(struct api_req *rq)
 {
         struct api_upload *u = rq->upload;
         if (!u) /* a spelling of the path that api_upload_wanted() does not take ("/firm%61ware") */
-                return api_reply_error(rq, 400, "bad_path", json_pack("{s:s}", "path", rq->url),
+                return api_reply_error(rq, CORRAL_E_BAD_PATH, json_pack("{s:s}", "path", rq->url),
                                        "Upload firmware with POST /api/v1/firmware, spelled exactly so.");
         if (u->pp) {
                 if (MHD_destroy_post_processor(u->pp) == MHD_NO)
@@ -205,29 +205,29 @@ static enum MHD_Result post_firmware_checked(struct api_req *rq)
                 u->pp = NULL;
         }
         if (u->bad_type)
-                return api_reply_error(rq, 415, "unsupported_media_type", NULL,
+                return api_reply_error(rq, CORRAL_E_UNSUPPORTED_MEDIA_TYPE, NULL,
                                        "Upload firmware as application/octet-stream (metadata in the query) or as "
                                        "multipart/form-data with a 'file' part.");
         const char *emsg = "";
         int e = u->fu ? firmware_upload_error(u->fu, &emsg) : 0;
         if (u->too_big || e == -EFBIG)
-                return api_reply_error(rq, 413, "upload_too_large",
+                return api_reply_error(rq, CORRAL_E_UPLOAD_TOO_LARGE,
                                        json_pack("{s:I}", "limit_bytes", (json_int_t)u->limit),
                                        "The firmware is larger than the upload limit of %zu bytes (max_upload).",
                                        u->limit);
         if (u->setup_err)
                 return store_failure(rq, u->setup_err, "Cannot prepare the firmware directory");
         if (e == -ENOSPC)
-                return api_reply_error(rq, 507, "disk_full", NULL, "%s.", emsg);
+                return api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s.", emsg);
         if (e < 0)
-                return api_reply_error(rq, 500, "storage_error", NULL, "%s.", emsg);
+                return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s.", emsg);
         if (u->pp_failed)
-                return api_reply_error(rq, 400, "bad_multipart", NULL, "The multipart/form-data body is malformed.");
+                return api_reply_error(rq, CORRAL_E_BAD_MULTIPART, NULL, "The multipart/form-data body is malformed.");
         if (u->multipart && !u->saw_file)
-                return api_reply_error(rq, 400, "missing_file", NULL,
+                return api_reply_error(rq, CORRAL_E_MISSING_FILE, NULL,
                                        "The multipart/form-data body needs a part named 'file'.");
         if (u->file_parts > 1)
-                return api_reply_error(rq, 400, "duplicate_file", json_pack("{s:i}", "file_parts", (int)u->file_parts),
+                return api_reply_error(rq, CORRAL_E_DUPLICATE_FILE, json_pack("{s:i}", "file_parts", (int)u->file_parts),
                                        "The multipart/form-data body has %u parts named 'file'; upload one image per "
                                        "request.", u->file_parts);
 
@@ -237,24 +237,24 @@ static enum MHD_Result post_firmware_checked(struct api_req *rq)
         const char *chip = pick(u->chip, api_query(rq, "chip"));
         const char *labels = pick(u->labels, api_query(rq, "labels"));
         if ((name && strlen(name) > 200) || (filename && strlen(filename) > 200) || (notes && strlen(notes) > 4000))
-                return api_reply_error(rq, 400, "invalid_field", NULL,
+                return api_reply_error(rq, CORRAL_E_INVALID_FIELD, NULL,
                                        "name and filename are limited to 200 bytes, notes to 4000.");
         if (chip && (strlen(chip) > 32 || !*chip))
-                return api_reply_error(rq, 400, "invalid_field", json_pack("{s:s}", "field", "chip"),
+                return api_reply_error(rq, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "chip"),
                                        "'chip' must be a chip name such as esp8266, esp32, esp32c3 or rp2040.");
 
         struct firmware_info fi;
         char sha[FIRMWARE_ID_LEN + 1], msg[512];
         e = firmware_upload_finish(u->fu, filename, &fi, sha, msg, sizeof(msg));
         if (e == -ENODATA)
-                return api_reply_error(rq, 400, "empty_upload", NULL, "The upload is empty: send the firmware bytes.");
+                return api_reply_error(rq, CORRAL_E_EMPTY_UPLOAD, NULL, "The upload is empty: send the firmware bytes.");
         if (e == -ENOSPC)
-                return api_reply_error(rq, 507, "disk_full", NULL, "%s.", msg);
+                return api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s.", msg);
         if (e < 0)
-                return api_reply_error(rq, 500, "storage_error", NULL, "%s.", msg);
+                return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s.", msg);
         e = firmware_check_declared(&fi, filename, chip, msg, sizeof(msg));
         if (e < 0)
-                return api_reply_error(rq, 422, "content_mismatch",
+                return api_reply_error(rq, CORRAL_E_CONTENT_MISMATCH,
                                        json_pack("{s:s, s:s?, s:s?, s:s?}", "kind", fi.kind, "chip",
                                                  fi.chip[0] ? fi.chip : NULL, "declared_chip", chip, "filename",
                                                  filename),
@@ -268,7 +268,7 @@ static enum MHD_Result post_firmware_checked(struct api_req *rq)
                 if ((e = store_firmware_total(rq->ctx->store, &used)) < 0)
                         return store_failure(rq, e, "Could not size the firmware library");
                 if (used + add > quota)
-                        return api_reply_error(rq, 507, "library_full",
+                        return api_reply_error(rq, CORRAL_E_LIBRARY_FULL,
                                                json_pack("{s:I, s:I, s:I}", "limit_bytes", (json_int_t)quota, "used_bytes",
                                                          (json_int_t)used, "upload_bytes", (json_int_t)add),
                                                "The firmware library would hold %llu bytes, over its quota of %zu "
@@ -278,8 +278,8 @@ static enum MHD_Result post_firmware_checked(struct api_req *rq)
         json_decref(existing);
         e = firmware_upload_commit(u->fu, msg, sizeof(msg));
         if (e < 0)
-                return e == -ENOSPC ? api_reply_error(rq, 507, "disk_full", NULL, "%s.", msg)
-                                    : api_reply_error(rq, 500, "storage_error", NULL, "%s.", msg);
+                return e == -ENOSPC ? api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s.", msg)
+                                    : api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s.", msg);
         json_t *lab = labels_from(labels);
         struct firmware_user user = { .name = name, .filename = filename, .notes = notes, .labels = lab };
         json_t *row = NULL;
@@ -312,7 +312,7 @@ static enum MHD_Result download(struct api_req *rq, const char *id, json_t *row)
         int e = firmware_path(rq->ctx->store, id, path, sizeof(path));
         if (e < 0) {
                 json_decref(row);
-                return api_reply_error(rq, 410, "firmware_file_missing", json_pack("{s:s}", "firmware", id),
+                return api_reply_error(rq, CORRAL_E_FIRMWARE_FILE_MISSING, json_pack("{s:s}", "firmware", id),
                                        "The file of firmware %s is missing from the library.", id);
         }
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -321,7 +321,7 @@ static enum MHD_Result download(struct api_req *rq, const char *id, json_t *row)
                 if (fd >= 0)
                         close(fd);
                 json_decref(row);
-                return api_reply_error(rq, 500, "storage_error", NULL, "Cannot read the firmware file.");
+                return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Cannot read the firmware file.");
         }
         char fname[160] = "";
         const char *given = json_string_value(json_object_get(row, "filename"));
@@ -363,7 +363,7 @@ static enum MHD_Result known_good(struct api_req *rq)
         struct store *st = rq->ctx->store;
         if (rq->nsegs == 2) {
                 if (strcmp(rq->method, "GET"))
-                        return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use GET on /firmware/known-good.");
+                        return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Use GET on /firmware/known-good.");
                 json_t *pins = NULL;
                 int e = store_firmware_pin_list(st, &pins);
                 if (e < 0)
@@ -371,17 +371,17 @@ static enum MHD_Result known_good(struct api_req *rq)
                 return api_reply_json(rq, 200, json_pack("{s:o}", "known_good", pins));
         }
         if (rq->nsegs != 3)
-                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
                                        rq->url);
         const char *family = rq->segs[2];
         if (!firmware_family_valid(family))
-                return api_reply_error(rq, 400, "invalid_family", json_pack("{s:s}", "family", family),
+                return api_reply_error(rq, CORRAL_E_INVALID_FAMILY, json_pack("{s:s}", "family", family),
                                        "Board families are 1-32 characters of a-z, 0-9, '_' and '-', like esp8266.");
         if (!strcmp(rq->method, "GET")) {
                 json_t *pin = NULL;
                 int e = store_firmware_pin_get(st, family, &pin);
                 if (e == -ENOENT)
-                        return api_reply_error(rq, 404, "known_good_not_found", json_pack("{s:s}", "family", family),
+                        return api_reply_error(rq, CORRAL_E_KNOWN_GOOD_NOT_FOUND, json_pack("{s:s}", "family", family),
                                                "No known-good firmware is pinned for family %s.", family);
                 if (e < 0)
                         return store_failure(rq, e, "Could not read the pin");
@@ -390,13 +390,13 @@ static enum MHD_Result known_good(struct api_req *rq)
         if (!strcmp(rq->method, "DELETE")) {
                 int e = store_firmware_unpin(st, family);
                 if (e == -ENOENT)
-                        return api_reply_error(rq, 404, "known_good_not_found", json_pack("{s:s}", "family", family),
+                        return api_reply_error(rq, CORRAL_E_KNOWN_GOOD_NOT_FOUND, json_pack("{s:s}", "family", family),
                                                "No known-good firmware is pinned for family %s.", family);
                 if (e < 0)
                         return store_failure(rq, e, "Could not remove the pin");
                 return reply_empty(rq, 204);
         }
-        return api_reply_error(rq, 405, "method_not_allowed", NULL,
+        return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL,
                                "Use GET or DELETE on /firmware/known-good/{family}; pin with PUT "
                                "/firmware/{id}/known-good.");
 }
@@ -417,7 +417,7 @@ static enum MHD_Result pin_firmware(struct api_req *rq, const char *id, json_t *
                 if (f && !json_is_string(f)) {
                         json_decref(body);
                         json_decref(row);
-                        return api_reply_error(rq, 400, "invalid_field", json_pack("{s:s}", "field", "family"),
+                        return api_reply_error(rq, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "family"),
                                                "'family' must be a string such as \"esp8266\".");
                 }
                 if (f)
@@ -428,17 +428,17 @@ static enum MHD_Result pin_firmware(struct api_req *rq, const char *id, json_t *
         json_decref(body);
         if (!fam[0]) {
                 json_decref(row);
-                return api_reply_error(rq, 400, "missing_family", NULL,
+                return api_reply_error(rq, CORRAL_E_MISSING_FAMILY, NULL,
                                        "This firmware's chip is unknown: say which family it is for, "
                                        "{\"family\": \"esp8266\"}.");
         }
         if (!firmware_family_valid(fam)) {
                 json_decref(row);
-                return api_reply_error(rq, 400, "invalid_family", json_pack("{s:s}", "family", fam),
+                return api_reply_error(rq, CORRAL_E_INVALID_FAMILY, json_pack("{s:s}", "family", fam),
                                        "Board families are 1-32 characters of a-z, 0-9, '_' and '-', like esp8266.");
         }
         if (own && strcmp(own, fam) != 0) {
-                enum MHD_Result r = api_reply_error(rq, 422, "family_mismatch",
+                enum MHD_Result r = api_reply_error(rq, CORRAL_E_FAMILY_MISMATCH,
                                                     json_pack("{s:s, s:s}", "family", fam, "firmware_family", own),
                                                     "This firmware is for %s; it cannot be the known-good "
                                                     "firmware of %s.", own, fam);
@@ -464,7 +464,7 @@ enum MHD_Result routes_firmware(struct api_req *rq)
                 if (!strcmp(rq->method, "POST"))
                         return post_firmware(rq);
                 if (strcmp(rq->method, "GET"))
-                        return api_reply_error(rq, 405, "method_not_allowed", NULL,
+                        return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL,
                                                "Use GET to list or POST to upload on /firmware.");
                 json_t *list = NULL;
                 int e = store_firmware_list(st, api_query(rq, "chip"), api_query(rq, "family"),
@@ -481,24 +481,24 @@ enum MHD_Result routes_firmware(struct api_req *rq)
                 return known_good(rq);
         const char *id = rq->segs[1];
         if (!firmware_id_valid(id))
-                return api_reply_error(rq, 400, "invalid_firmware_id", json_pack("{s:s}", "firmware", id),
+                return api_reply_error(rq, CORRAL_E_INVALID_FIRMWARE_ID, json_pack("{s:s}", "firmware", id),
                                        "Firmware ids are the 64 lowercase hex digits of the file's SHA-256, not '%s'.",
                                        id);
         if (rq->nsegs > 3 || (rq->nsegs == 3 && strcmp(rq->segs[2], "known-good")))
-                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
                                        rq->url);
         if (rq->nsegs == 2 && !strcmp(rq->method, "DELETE")) {
                 int64_t job = 0;
                 char msg[256];
                 int e = firmware_delete(st, id, &job, msg, sizeof(msg));
                 if (e == -ENOENT)
-                        return api_reply_error(rq, 404, "firmware_not_found", json_pack("{s:s}", "firmware", id),
+                        return api_reply_error(rq, CORRAL_E_FIRMWARE_NOT_FOUND, json_pack("{s:s}", "firmware", id),
                                                "No firmware with id %s.", id);
                 if (e == -EBUSY)
-                        return api_reply_error(rq, 409, "firmware_in_use",
+                        return api_reply_error(rq, CORRAL_E_FIRMWARE_IN_USE,
                                                json_pack("{s:s, s:I}", "firmware", id, "job", (json_int_t)job), "%s.", msg);
                 if (e == -EADDRINUSE)
-                        return api_reply_error(rq, 409, "firmware_pinned", json_pack("{s:s}", "firmware", id), "%s.",
+                        return api_reply_error(rq, CORRAL_E_FIRMWARE_PINNED, json_pack("{s:s}", "firmware", id), "%s.",
                                                msg);
                 if (e < 0)
                         return store_failure(rq, e, "Could not delete the firmware");
@@ -507,21 +507,21 @@ enum MHD_Result routes_firmware(struct api_req *rq)
         json_t *row = NULL;
         int e = store_firmware_get(st, id, &row);
         if (e == -ENOENT)
-                return api_reply_error(rq, 404, "firmware_not_found", json_pack("{s:s}", "firmware", id),
+                return api_reply_error(rq, CORRAL_E_FIRMWARE_NOT_FOUND, json_pack("{s:s}", "firmware", id),
                                        "No firmware with id %s.", id);
         if (e < 0)
                 return store_failure(rq, e, "Could not read the firmware");
         if (rq->nsegs == 3) {
                 if (strcmp(rq->method, "PUT")) {
                         json_decref(row);
-                        return api_reply_error(rq, 405, "method_not_allowed", NULL,
+                        return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL,
                                                "Use PUT on /firmware/{id}/known-good to pin it.");
                 }
                 return pin_firmware(rq, id, row);
         }
         if (strcmp(rq->method, "GET")) {
                 json_decref(row);
-                return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use GET or DELETE on /firmware/{id}.");
+                return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Use GET or DELETE on /firmware/{id}.");
         }
         const char *dl = api_query(rq, "download");
         if (dl && (!strcmp(dl, "1") || !strcmp(dl, "true")))

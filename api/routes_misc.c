@@ -15,11 +15,11 @@
 enum MHD_Result routes_health(struct api_req *rq)
 {
         if (strcmp(rq->method, "GET") && strcmp(rq->method, "HEAD"))
-                return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use GET on /health.");
+                return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Use GET on /health.");
         if (rq->nsegs == 2 && !strcmp(rq->segs[1], "live")) /* public: nothing but "up" */
                 return api_reply_json(rq, 200, json_pack("{s:s}", "status", "up"));
         if (rq->nsegs != 1)
-                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
                                        rq->url);
         struct registry_stats st;
         registry_stats(rq->ctx->registry, &st);
@@ -132,12 +132,12 @@ enum MHD_Result routes_metrics(struct api_req *rq)
 enum MHD_Result routes_events(struct api_req *rq)
 {
         if (strcmp(rq->method, "GET") || rq->nsegs != 1)
-                return api_reply_error(rq, 405, "method_not_allowed", NULL, "Use GET on /events?since=SEQ.");
+                return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Use GET on /events?since=SEQ.");
         const char *since = api_query(rq, "since");
         char *end = NULL;
         unsigned long long s = since ? strtoull(since, &end, 10) : 0;
         if (since && (*end || !*since || !isdigit((unsigned char)since[0])))
-                return api_reply_error(rq, 400, "invalid_filter", json_pack("{s:s}", "since", since),
+                return api_reply_error(rq, CORRAL_E_INVALID_FILTER, json_pack("{s:s}", "since", since),
                                        "'since' must be an event sequence number, not '%s'.", since);
         json_t *list = events_since(rq->ctx->events, s);
         return api_reply_json(rq, 200, json_pack("{s:I, s:o}", "last_seq", (json_int_t)events_last_seq(rq->ctx->events),

@@ -13,7 +13,7 @@
 
 static enum MHD_Result unavailable(struct api_req *rq)
 {
-        return api_reply_error(rq, 503, "reservations_unavailable", NULL,
+        return api_reply_error(rq, CORRAL_E_RESERVATIONS_UNAVAILABLE, NULL,
                                "Reservations are not available (the store could not load them; see the daemon log).");
 }
 
@@ -42,21 +42,21 @@ static enum MHD_Result reply_created(struct api_req *rq, json_t *resv)
 static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
 {
         if (reservations_waiters_closed(rs))
-                return api_reply_error(rq, 503, "shutting_down", NULL, "corrald is stopping.");
+                return api_reply_error(rq, CORRAL_E_SHUTTING_DOWN, NULL, "corrald is stopping.");
         enum MHD_Result reply;
         json_t *body = api_body_json(rq, &reply);
         if (!body)
                 return reply;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         struct resv_request req;
         if (reservations_parse_request(body, &req, &err) < 0) {
                 json_decref(body);
-                return api_reply_reg_error(rq, &err);
+                return api_reply_corral_error(rq, &err);
         }
         json_t *boards = NULL;
         if (registry_boards_json(rq->ctx->registry, NULL, NULL, NULL, &boards) < 0) {
                 json_decref(body);
-                return api_reply_error(rq, 500, "store_error", NULL, "Could not read the board list.");
+                return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Could not read the board list.");
         }
         int64_t now = util_wall_ms();
         json_t *resv = NULL;
@@ -71,7 +71,7 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
         if (may_wait && *until == 0)
                 *until = now + (int64_t)req.wait_s * 1000;
         if (may_wait && now < *until) {
-                reg_error_clear(&err);
+                corral_error_clear(&err);
                 /* Suspend first, then register: a wake that comes at once finds it suspended. */
                 MHD_suspend_connection(rq->conn);
                 int64_t retry = now + RESV_RETRY_MS < *until ? now + RESV_RETRY_MS : *until;
@@ -84,7 +84,7 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
         }
         if (may_wait && err.details)
                 json_object_set_new(err.details, "waited_s", json_integer(req.wait_s));
-        return api_reply_reg_error(rq, &err);
+        return api_reply_corral_error(rq, &err);
 }
 
 static enum MHD_Result renew(struct api_req *rq, struct reservations *rs, int64_t id)
@@ -113,10 +113,10 @@ static enum MHD_Result renew(struct api_req *rq, struct reservations *rs, int64_
                         ttl = RESV_TTL_DEFAULT_S;
         }
         json_decref(body);
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *resv = NULL;
         if (reservations_renew(rs, id, rq->lease, ttl, now, &resv, &err) < 0)
-                return api_reply_reg_error(rq, &err);
+                return api_reply_corral_error(rq, &err);
         return api_reply_json(rq, 200, resv);
 }
 
@@ -129,7 +129,7 @@ enum MHD_Result routes_reservations(struct api_req *rq)
                 if (!strcmp(rq->method, "POST"))
                         return create(rq, rs);
                 if (strcmp(rq->method, "GET"))
-                        return api_reply_error(rq, 405, "method_not_allowed", NULL,
+                        return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL,
                                                "Use GET to list or POST to create reservations.");
                 json_t *list = NULL;
                 reservations_list(rs, util_wall_ms(), &list);
@@ -137,33 +137,33 @@ enum MHD_Result routes_reservations(struct api_req *rq)
         }
         int64_t id;
         if (!api_parse_id(rq->segs[1], &id))
-                return api_reply_error(rq, 400, "invalid_reservation_id", json_pack("{s:s}", "reservation", rq->segs[1]),
+                return api_reply_error(rq, CORRAL_E_INVALID_RESERVATION_ID, json_pack("{s:s}", "reservation", rq->segs[1]),
                                        "Reservation ids are positive whole numbers, not '%s'.", rq->segs[1]);
         if (rq->nsegs == 2) {
                 if (!strcmp(rq->method, "GET")) {
                         json_t *resv = NULL;
                         if (reservations_get(rs, id, util_wall_ms(), &resv) < 0)
-                                return api_reply_error(rq, 404, "reservation_not_found",
+                                return api_reply_error(rq, CORRAL_E_RESERVATION_NOT_FOUND,
                                                        json_pack("{s:I}", "reservation", (json_int_t)id),
                                                        "No reservation with id %lld.", (long long)id);
                         return api_reply_json(rq, 200, resv);
                 }
                 if (!strcmp(rq->method, "DELETE")) {
-                        struct reg_error err = { 0 };
+                        struct corral_error err = { 0 };
                         json_t *resv = NULL;
                         if (reservations_release(rs, id, rq->lease, util_wall_ms(), &resv, &err) < 0)
-                                return api_reply_reg_error(rq, &err);
+                                return api_reply_corral_error(rq, &err);
                         return api_reply_json(rq, 200, resv);
                 }
-                return api_reply_error(rq, 405, "method_not_allowed", NULL,
+                return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL,
                                        "Use GET to read or DELETE to release /reservations/{id}.");
         }
         if (rq->nsegs == 3 && !strcmp(rq->segs[2], "renew")) {
                 if (strcmp(rq->method, "POST"))
-                        return api_reply_error(rq, 405, "method_not_allowed", NULL,
+                        return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL,
                                                "Use POST on /reservations/{id}/renew.");
                 return renew(rq, rs, id);
         }
-        return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
+        return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
                                rq->url);
 }

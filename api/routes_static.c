@@ -54,7 +54,7 @@ static bool has_dotdot(const char *p)
 enum MHD_Result routes_static(struct api_req *rq)
 {
         if (strcmp(rq->method, "GET") && strcmp(rq->method, "HEAD"))
-                return api_reply_error(rq, 405, "method_not_allowed", NULL, "Static files only answer GET.");
+                return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Static files only answer GET.");
         /* MHD hands us the path as sent (http.c: unescape_none): decoded once here; a '%' left
          * after that (double encoding, %252e) is refused. */
         char rel[1024];
@@ -70,7 +70,7 @@ enum MHD_Result routes_static(struct api_req *rq)
         rel[o] = '\0';
         if (has_dotdot(rel) || has_dotdot(rq->url) || strchr(rel, '\\') || memchr(rel, 0, o) != NULL ||
             o == sizeof(rel) - 1 || strchr(rel, '%') || rel[0] != '/')
-                return api_reply_error(rq, 400, "bad_path", NULL, "Path '%s' is not allowed.", rq->url);
+                return api_reply_error(rq, CORRAL_E_BAD_PATH, NULL, "Path '%s' is not allowed.", rq->url);
         if (!strcmp(rel, "/"))
                 snprintf(rel, sizeof(rel), "/index.html");
         char root[sizeof(((struct config *)0)->web_root)];
@@ -79,21 +79,21 @@ enum MHD_Result routes_static(struct api_req *rq)
         config_put(cfg);
         char want[PATH_MAX], real[PATH_MAX], rootreal[PATH_MAX];
         if (!realpath(root, rootreal))
-                return api_reply_error(rq, 404, "not_found", NULL, "The web console is not installed (web_root %s).", root);
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, NULL, "The web console is not installed (web_root %s).", root);
         if (strlen(rootreal) + strlen(rel) >= sizeof(want))
-                return api_reply_error(rq, 414, "uri_too_long", NULL, "The request path is too long.");
+                return api_reply_error(rq, CORRAL_E_URI_TOO_LONG, NULL, "The request path is too long.");
         memcpy(want, rootreal, strlen(rootreal));
         memcpy(want + strlen(rootreal), rel, strlen(rel) + 1);
         if (!realpath(want, real) || strncmp(real, rootreal, strlen(rootreal)) != 0 ||
             (real[strlen(rootreal)] != '/' && real[strlen(rootreal)] != '\0'))
-                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No file at '%s'.",
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No file at '%s'.",
                                        rq->url);
         int fd = open(real, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 if (fd >= 0)
                         close(fd);
-                return api_reply_error(rq, 404, "not_found", json_pack("{s:s}", "path", rq->url), "No file at '%s'.",
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No file at '%s'.",
                                        rq->url);
         }
         /* A validator from size and modification time: "no-cache" files are revalidated cheaply. */

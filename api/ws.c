@@ -19,6 +19,7 @@
 #include "conn_budget.h"
 #include "jobs/console.h"
 #include "log.h"
+#include "reply.h"
 #include "registry.h"
 #include "util.h"
 
@@ -85,16 +86,17 @@ int ws_write_reply(struct ws_session *ss)
 /* ---- HTTP-level answers (before or instead of the handshake) ---- */
 
 /* A JSON error like the REST API's; returns 0 when written. */
-static int http_error(struct lws *wsi, unsigned status, const char *code, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-static int http_error(struct lws *wsi, unsigned status, const char *code, const char *fmt, ...)
+static int http_error(struct lws *wsi, enum corral_err code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int http_error(struct lws *wsi, enum corral_err code, const char *fmt, ...)
 {
+        unsigned status = reply_code_status(code);
         char message[512];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(message, sizeof(message), fmt, ap);
         va_end(ap);
-        json_t *j = json_pack("{s:{s:s, s:s, s:{}}}", "error", "code", code, "message", message, "details");
+        json_t *j = json_pack("{s:{s:s, s:s, s:{}}}", "error", "code", reply_code_name(code), "message", message, "details");
         char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         if (!body)
@@ -201,13 +203,13 @@ static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
 {
         char origin[256], msg[512];
         if (!origin_allowed(s, wsi, origin, sizeof(origin)))
-                return http_error(wsi, 403, "origin_not_allowed",
+                return http_error(wsi, CORRAL_E_ORIGIN_NOT_ALLOWED,
                                   "WebSocket connections from origin '%s' are not allowed; add it to ws_origins "
                                   "in corrald.conf if it should be.", origin) < 0 ? -1 : 1;
         struct auth_identity who;
         int a = identify(s, wsi, &who);
         if (a < 0)
-                return http_error(wsi, 401, a == -ENOKEY ? "unauthorized" : "invalid_token", "%s",
+                return http_error(wsi, a == -ENOKEY ? CORRAL_E_UNAUTHORIZED : CORRAL_E_INVALID_TOKEN, "%s",
                                   a == -ENOKEY ? "This needs a token: send 'Authorization: Bearer TOKEN' or log in "
                                                  "with POST /api/v1/login (the session cookie is sent along)."
                                                : "The token or session is not valid (unknown, revoked or expired).")
@@ -215,18 +217,17 @@ static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
         struct ws_target t;
         int r = parse_target(wsi, &t, msg, sizeof(msg));
         if (r < 0)
-                return http_error(wsi, r == -EINVAL ? 400 : 404, r == -EINVAL ? "invalid_query" : "not_found", "%s",
-                                  msg) < 0 ? -1 : 1;
+                return http_error(wsi, r == -EINVAL ? CORRAL_E_INVALID_QUERY : CORRAL_E_NOT_FOUND, "%s", msg) < 0 ? -1 : 1;
         if (t.kind == WS_CONSOLE) {
                 json_t *b = NULL;
                 if (registry_board_json(s->o.registry, t.board, &b) < 0)
-                        return http_error(wsi, 404, "board_not_found", "No board with id '%s'.", t.board) < 0 ? -1 : 1;
+                        return http_error(wsi, CORRAL_E_BOARD_NOT_FOUND, "No board with id '%s'.", t.board) < 0 ? -1 : 1;
                 json_decref(b);
                 const struct config *cfg = config_live_get(s->o.config);
                 unsigned limit = cfg->max_viewers ? cfg->max_viewers : CONSOLE_MAX_VIEWERS;
                 config_put(cfg);
                 if (viewers_of(s, t.board) >= limit)
-                        return http_error(wsi, 429, "too_many_viewers",
+                        return http_error(wsi, CORRAL_E_TOO_MANY_VIEWERS,
                                           "The console of '%s' already has %u viewers, its limit (max_viewers); "
                                           "close one or try again later.", t.board, limit) < 0 ? -1 : 1;
         }
@@ -358,7 +359,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         }
         case LWS_CALLBACK_HTTP:
                 /* A plain request on a connection that started with /ws/... */
-                if (http_error(wsi, 426, "upgrade_required",
+                if (http_error(wsi, CORRAL_E_UPGRADE_REQUIRED,
                                "This path speaks WebSocket only; the REST API lives under /api/v1/.") < 0)
                         return -1;
                 return lws_http_transaction_completed(wsi) ? -1 : 0;

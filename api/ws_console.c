@@ -10,6 +10,7 @@
 
 #include "jobs/console.h"
 #include "registry.h"
+#include "reply.h"
 #include "reservations.h"
 #include "util.h"
 
@@ -86,19 +87,19 @@ static void take(struct ws_session *ss, const char *lease)
 {
         char msg[512];
         struct reservations *rs = registry_reservations(ss->s->o.registry);
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         if (lease_override(ss) && !(lease && *lease)) {
                 ss->lease = 0;
                 answer(ss, console_viewer_take(ss->viewer, msg, sizeof(msg)), true, msg);
         } else if (reservations_check_board(rs, ss->board, lease, util_wall_ms(), &err) < 0) {
-                ws_reply(ss, "error", err.code, "%s", err.message);
+                ws_reply(ss, "error", reply_code_name(err.code), "%s", err.message);
         } else {
                 /* Accepted with a lease: it is the board's active lease. */
                 ss->lease = lease && *lease ? reservations_token_id(lease) : 0;
                 answer(ss, console_viewer_take_leased(ss->viewer, ss->lease > 0 ? ss->lease : 0, msg, sizeof(msg)),
                        true, msg);
         }
-        reg_error_clear(&err);
+        corral_error_clear(&err);
 }
 
 /* Bytes and resets reach a reserved board only from a writer that took the lock with its lease

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "reply.h"
 #include "util.h"
 
 #define ACCEPT_BATCH 64 /* accepts per wake, so deadlines and heads are served in between */
@@ -79,36 +80,36 @@ static size_t line_at(const char *buf, size_t len, size_t *next)
         return n && buf[n - 1] == '\r' ? n - 1 : n;
 }
 
-unsigned frontdoor_check_head(const char *buf, size_t len, char *msg, size_t msg_size)
+enum corral_err frontdoor_check_head(const char *buf, size_t len, char *msg, size_t msg_size)
 {
         size_t next, n = line_at(buf, len, &next), i = 0;
         while (i < n && is_tchar((unsigned char)buf[i]))
                 i++;
         if (i == 0 || i >= n || buf[i] != ' ') {
                 snprintf(msg, msg_size, "The request line must be 'METHOD TARGET HTTP/1.1'.");
-                return 400;
+                return CORRAL_E_BAD_REQUEST;
         }
         size_t t = ++i;
         while (i < n && (unsigned char)buf[i] > ' ' && buf[i] != 0x7f)
                 i++;
         if (i == t || i >= n || buf[i] != ' ') {
                 snprintf(msg, msg_size, "The request target is missing or holds a space or control byte.");
-                return 400;
+                return CORRAL_E_BAD_REQUEST;
         }
         i++;
         if (n - i != 8 || memcmp(buf + i, "HTTP/", 5) || buf[i + 6] != '.' ||
             !(buf[i + 5] >= '0' && buf[i + 5] <= '9') || !(buf[i + 7] >= '0' && buf[i + 7] <= '9')) {
                 snprintf(msg, msg_size, "The request line must end in an HTTP version (HTTP/1.1).");
-                return 400;
+                return CORRAL_E_BAD_REQUEST;
         }
         if (buf[i + 5] != '1' || (buf[i + 7] != '0' && buf[i + 7] != '1')) {
                 snprintf(msg, msg_size, "corrald speaks HTTP/1.0 and HTTP/1.1, not %.8s.", buf + i);
-                return 505;
+                return CORRAL_E_HTTP_VERSION_NOT_SUPPORTED;
         }
         for (size_t at = next; at < len;) {
                 n = line_at(buf + at, len - at, &next);
                 if (n == 0)
-                        return 0; /* the blank line: end of the head */
+                        return CORRAL_OK; /* the blank line: end of the head */
                 const char *l = buf + at;
                 size_t k = 0;
                 while (k < n && is_tchar((unsigned char)l[k]))
@@ -118,21 +119,22 @@ unsigned frontdoor_check_head(const char *buf, size_t len, char *msg, size_t msg
                         for (char *c = msg; *c; c++)
                                 if ((unsigned char)*c < ' ' || *c == 0x7f)
                                         *c = '?';
-                        return 400;
+                        return CORRAL_E_BAD_REQUEST;
                 }
                 at += next;
         }
-        return 0;
+        return CORRAL_OK;
 }
 
-void frontdoor_refuse(int fd, unsigned status, const char *code, json_t *details, const char *fmt, ...)
+void frontdoor_refuse(int fd, enum corral_err code, json_t *details, const char *fmt, ...)
 {
+        unsigned status = reply_code_status(code);
         char msg[512], head[256], junk[4096];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        json_t *j = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", msg, "details",
+        json_t *j = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", reply_code_name(code), "message", msg, "details",
                               details ? details : json_object());
         char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
@@ -188,11 +190,11 @@ static void evict(struct frontdoor *f, unsigned i, enum conn_refusal why, unsign
         free_slot(f, i);
         conn_budget_refused(f->o.budget, why);
         if (why == CONN_REFUSED_PENDING_ADDRESS)
-                frontdoor_refuse(fd, 429, "too_many_pending", json_pack("{s:i}", "limit", (int)limit),
+                frontdoor_refuse(fd, CORRAL_E_TOO_MANY_PENDING, json_pack("{s:i}", "limit", (int)limit),
                                  "Closed: this address opened more than %u connections that have not sent a "
                                  "complete request (max_pending_per_address); the oldest goes.", limit);
         else
-                frontdoor_refuse(fd, 503, "too_many_pending", json_pack("{s:i}", "limit", FRONTDOOR_PENDING_MAX),
+                frontdoor_refuse(fd, CORRAL_E_PENDING_FULL, json_pack("{s:i}", "limit", FRONTDOOR_PENDING_MAX),
                                  "Closed: corrald holds %d connections that have not sent a complete request; "
                                  "the oldest goes.", FRONTDOOR_PENDING_MAX);
 }
@@ -229,17 +231,17 @@ static void peek_one(struct frontdoor *f, unsigned i, bool hup)
                 int fd = p->fd;
                 free_slot(f, i);
                 conn_budget_refused(f->o.budget, CONN_REFUSED_HEAD_TOO_LARGE);
-                frontdoor_refuse(fd, 431, "header_too_large", json_pack("{s:i}", "limit_bytes", FRONTDOOR_HEAD_MAX),
+                frontdoor_refuse(fd, CORRAL_E_HEADER_TOO_LARGE, json_pack("{s:i}", "limit_bytes", FRONTDOOR_HEAD_MAX),
                                  "The request head is larger than %d bytes.", FRONTDOOR_HEAD_MAX);
                 return;
         }
         char why[160];
-        unsigned bad = frontdoor_check_head(buf, (size_t)n, why, sizeof(why));
+        enum corral_err bad = frontdoor_check_head(buf, (size_t)n, why, sizeof(why));
         if (bad) {
                 int fd = p->fd;
                 free_slot(f, i);
                 conn_budget_refused(f->o.budget, CONN_REFUSED_BAD_HEAD);
-                frontdoor_refuse(fd, bad, bad == 505 ? "http_version_not_supported" : "bad_request", NULL, "%s", why);
+                frontdoor_refuse(fd, bad, NULL, "%s", why);
                 return;
         }
         hand_over(f, i, r);
@@ -260,7 +262,7 @@ static void out_of_fds(struct frontdoor *f, int err)
                 if (fd >= 0) {
                         f->fd_refused++;
                         conn_budget_refused(f->o.budget, CONN_REFUSED_FD_LIMIT);
-                        frontdoor_refuse(fd, 503, "out_of_file_descriptors", NULL,
+                        frontdoor_refuse(fd, CORRAL_E_OUT_OF_FILE_DESCRIPTORS, NULL,
                                          "corrald has run out of file descriptors; try again shortly.");
                 }
                 f->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -371,7 +373,7 @@ static void expire(struct frontdoor *f, uint64_t now)
                 unsigned ms = (unsigned)(f->pend[i].deadline - f->pend[i].accepted);
                 free_slot(f, i);
                 conn_budget_refused(f->o.budget, CONN_REFUSED_HEAD_TIMEOUT);
-                frontdoor_refuse(fd, 408, "request_timeout", json_pack("{s:i}", "head_timeout_ms", (int)ms),
+                frontdoor_refuse(fd, CORRAL_E_REQUEST_TIMEOUT, json_pack("{s:i}", "head_timeout_ms", (int)ms),
                                  "The request head did not arrive within %u ms of connecting (head_timeout).", ms);
         }
 }

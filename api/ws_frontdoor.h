@@ -14,8 +14,9 @@
 #include <sys/socket.h>
 
 #include "conn_budget.h"
+#include "error.h"
 
-#define FRONTDOOR_HEAD_MAX 16384       /* a request head longer than this: 431 */
+#define FRONTDOOR_HEAD_MAX 16384       /* a request head longer than this: header_too_large */
 #define FRONTDOOR_PENDING_MAX 256      /* undecided connections; when full the oldest is evicted */
 #define FRONTDOOR_PAUSE_MS 100         /* accepting pauses this long when out of descriptors */
 
@@ -45,15 +46,16 @@ enum frontdoor_route frontdoor_classify(const char *buf, size_t len);
 
 /* Pure: is the complete head in buf well-formed enough for the servers behind the door? A request
  * line `METHOD SP TARGET SP HTTP/1.x` (METHOD a token, TARGET without spaces or control bytes) and
- * header lines `name: value` (name a token). Returns 0, or the HTTP status to refuse with (400, or
- * 505 for another HTTP version) and a sentence naming the problem in msg. Checked here so that a
+ * header lines `name: value` (name a token). Returns CORRAL_OK, or the code to refuse with
+ * (CORRAL_E_BAD_REQUEST, or CORRAL_E_HTTP_VERSION_NOT_SUPPORTED for another HTTP version) and a
+ * sentence naming the problem in msg. Checked here so that a
  * malformed head gets corral's JSON error, not libmicrohttpd's own HTML page. */
-unsigned frontdoor_check_head(const char *buf, size_t len, char *msg, size_t msg_size);
+enum corral_err frontdoor_check_head(const char *buf, size_t len, char *msg, size_t msg_size);
 
-/* Answer fd with an HTTP error (JSON body {"error":{code,message,details}}, Connection: close,
- * Retry-After: 1 for 429/503) without blocking, and close it. Takes details (may be NULL). */
-void frontdoor_refuse(int fd, unsigned status, const char *code, json_t *details, const char *fmt, ...)
-        __attribute__((format(printf, 5, 6)));
+/* Answer fd with code's HTTP error (JSON body {"error":{code,message,details}}, Connection: close,
+ * Retry-After: 1 for a limit reached) without blocking, and close it. Takes details (may be NULL). */
+void frontdoor_refuse(int fd, enum corral_err code, json_t *details, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 int frontdoor_start(const struct frontdoor_opts *o, struct frontdoor **ret);
 /* Stop accepting, close undecided connections and the listening socket. NULL-safe; NULL. */

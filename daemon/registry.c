@@ -47,31 +47,6 @@ struct registry {
         struct reservations *resv; /* leases; NULL if they could not be loaded (no checks then) */
 };
 
-void reg_error_clear(struct reg_error *e)
-{
-        if (!e)
-                return;
-        json_decref(e->details);
-        memset(e, 0, sizeof(*e));
-}
-
-int reg_error_set(struct reg_error *e, int status, const char *code, json_t *details, int rc, const char *fmt, ...)
-{
-        if (e) {
-                e->status = status;
-                snprintf(e->code, sizeof(e->code), "%s", code);
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(e->message, sizeof(e->message), fmt, ap);
-                va_end(ap);
-                json_decref(e->details);
-                e->details = details;
-        } else {
-                json_decref(details);
-        }
-        return rc;
-}
-
 static struct present *find_by_id(struct registry *r, const char *id)
 {
         for (size_t i = 0; i < r->nboards; i++)
@@ -98,7 +73,7 @@ static void derive_id(const char *identity, char *buf, size_t size)
 }
 
 /* May c act on board_id now (its lease, or lease_override)? 0 or -EPERM with err filled. */
-static int lease_ok(struct registry *r, const char *board_id, const struct reg_caller *c, struct reg_error *err)
+static int lease_ok(struct registry *r, const char *board_id, const struct reg_caller *c, struct corral_error *err)
 {
         if (c && c->lease_override)
                 return 0;
@@ -470,44 +445,44 @@ int registry_board_json(struct registry *r, const char *id, json_t **ret)
         return 0;
 }
 
-int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct reg_error *err)
+int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct corral_error *err)
 {
         return registry_board_update_as(r, id, patch, NULL, err);
 }
 
 int registry_board_update_as(struct registry *r, const char *id, const json_t *patch, const struct reg_caller *c,
-                             struct reg_error *err)
+                             struct corral_error *err)
 {
         if (!json_is_object(patch))
-                return reg_error_set(err, 400, "invalid_body", NULL, -EINVAL, "The body must be a JSON object.");
+                return corral_error_set(err, CORRAL_E_INVALID_BODY, NULL, -EINVAL, "The body must be a JSON object.");
         const char *key;
         json_t *v;
         json_object_foreach((json_t *)patch, key, v)
         {
                 if (strcmp(key, "name") && strcmp(key, "labels") && strcmp(key, "notes"))
-                        return reg_error_set(
-                                err, 400, "unknown_field", json_pack("{s:s}", "field", key), -EINVAL,
+                        return corral_error_set(
+                                err, CORRAL_E_UNKNOWN_FIELD, json_pack("{s:s}", "field", key), -EINVAL,
                                 "Field '%s' cannot be changed; editable fields are name, labels and notes.", key);
         }
         json_t *name = json_object_get(patch, "name");
         json_t *labels = json_object_get(patch, "labels");
         json_t *notes = json_object_get(patch, "notes");
         if (name && (!json_is_string(name) || json_string_length(name) == 0 || json_string_length(name) > 64))
-                return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "name"), -EINVAL,
+                return corral_error_set(err, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "name"), -EINVAL,
                                      "'name' must be a string of 1 to 64 characters.");
         if (notes && (!json_is_string(notes) || json_string_length(notes) > 4096))
-                return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "notes"), -EINVAL,
+                return corral_error_set(err, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "notes"), -EINVAL,
                                      "'notes' must be a string of at most 4096 characters.");
         if (labels) {
                 size_t i;
                 json_t *l;
                 if (!json_is_array(labels) || json_array_size(labels) > 32)
-                        return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "labels"), -EINVAL,
+                        return corral_error_set(err, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "labels"), -EINVAL,
                                              "'labels' must be an array of at most 32 strings.");
                 json_array_foreach(labels, i, l)
                 {
                         if (!json_is_string(l) || json_string_length(l) == 0 || json_string_length(l) > 64)
-                                return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "labels"),
+                                return corral_error_set(err, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "labels"),
                                                      -EINVAL, "Each label must be a string of 1 to 64 characters.");
                 }
         }
@@ -517,12 +492,10 @@ int registry_board_update_as(struct registry *r, const char *id, const json_t *p
         int rc = store_board_update(r->store, id, name ? json_string_value(name) : NULL, labels,
                                     notes ? json_string_value(notes) : NULL);
         if (rc == -ENOENT)
-                return reg_error_set(err, 404, "board_not_found", json_pack("{s:s}", "board", id), -EINVAL,
+                return corral_error_set(err, CORRAL_E_BOARD_NOT_FOUND, json_pack("{s:s}", "board", id), -EINVAL,
                                      "No board with id '%s'.", id);
         if (rc < 0)
-                return reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error", NULL,
-                                     -EINVAL, "Could not save the board: %s",
-                                     rc == -ENOSPC ? "the disk is full" : strerror(-rc));
+                return corral_error_store(err, rc, -EINVAL, "Could not save the board");
         publish_board(r, "board.updated", id);
         return 0;
 }
@@ -533,33 +506,33 @@ struct reservations *registry_reservations(struct registry *r)
 }
 
 int registry_job_submit(struct registry *r, const char *board_id, const json_t *body, json_t **ret_job,
-                        struct reg_error *err)
+                        struct corral_error *err)
 {
         return registry_job_submit_as(r, board_id, body, NULL, ret_job, err);
 }
 
 int registry_job_submit_as(struct registry *r, const char *board_id, const json_t *body, const struct reg_caller *c,
-                           json_t **ret_job, struct reg_error *err)
+                           json_t **ret_job, struct corral_error *err)
 {
         if (!json_is_object(body))
-                return reg_error_set(err, 400, "invalid_body", NULL, -EINVAL,
+                return corral_error_set(err, CORRAL_E_INVALID_BODY, NULL, -EINVAL,
                                      "The body must be a JSON object with a \"kind\".");
         json_t *jk = json_object_get(body, "kind");
         char kinds[512];
         job_kinds_list(kinds, sizeof(kinds));
         if (!json_is_string(jk))
-                return reg_error_set(err, 400, "missing_kind", json_pack("{s:s}", "allowed", kinds), -EINVAL,
+                return corral_error_set(err, CORRAL_E_MISSING_KIND, json_pack("{s:s}", "allowed", kinds), -EINVAL,
                                      "The job needs a \"kind\"; one of: %s.", kinds);
         const struct job_kind *kind = job_kind_find(json_string_value(jk));
         if (!kind)
-                return reg_error_set(err, 400, "unknown_kind",
+                return corral_error_set(err, CORRAL_E_UNKNOWN_KIND,
                                      json_pack("{s:s, s:s}", "kind", json_string_value(jk), "allowed", kinds), -EINVAL,
                                      "Unknown job kind '%s'; allowed kinds: %s.", json_string_value(jk), kinds);
         int timeout_s = (int)kind->default_timeout_s;
         json_t *jt = json_object_get(body, "timeout_s");
         if (jt) {
                 if (!json_is_integer(jt) || json_integer_value(jt) < 1 || json_integer_value(jt) > 86400)
-                        return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "timeout_s"),
+                        return corral_error_set(err, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "timeout_s"),
                                              -EINVAL, "'timeout_s' must be a whole number of seconds from 1 to 86400.");
                 timeout_s = (int)json_integer_value(jt);
         }
@@ -584,19 +557,18 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
                         json_decref(dirs);
                 }
                 if (e == -EACCES)
-                        return reg_error_set(err, 403, "path_not_allowed", json_pack("{s:s}", "kind", kind->name),
+                        return corral_error_set(err, CORRAL_E_PATH_NOT_ALLOWED, json_pack("{s:s}", "kind", kind->name),
                                              -EACCES, "%s", msg[0] ? msg : "This path is not allowed.");
                 if (e >= 0 && kind->check_store)
                         e = kind->check_store(body, r->store, msg, sizeof(msg));
                 if (e < 0)
-                        return reg_error_set(err, e == -EBADMSG ? 422 : 400,
-                                             e == -EBADMSG ? "unprocessable" : "invalid_params",
+                        return corral_error_set(err, e == -EBADMSG ? CORRAL_E_UNPROCESSABLE : CORRAL_E_INVALID_PARAMS,
                                              json_pack("{s:s}", "kind", kind->name), -EINVAL, "%s",
                                              msg[0] ? msg : "Invalid parameters for this job kind.");
         }
         json_t *row = NULL;
         if (store_board_get(r->store, board_id, &row) < 0)
-                return reg_error_set(err, 404, "board_not_found", json_pack("{s:s}", "board", board_id), -EINVAL,
+                return corral_error_set(err, CORRAL_E_BOARD_NOT_FOUND, json_pack("{s:s}", "board", board_id), -EINVAL,
                                      "No board with id '%s'.", board_id);
         if (kind->check_board) {
                 /* Checks against what earlier jobs learned about this board (its chip, ...). */
@@ -610,8 +582,7 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
                 json_decref(facts);
                 if (e < 0) {
                         json_decref(row);
-                        return reg_error_set(err, e == -EBADMSG ? 422 : 400,
-                                             e == -EBADMSG ? "unprocessable" : "invalid_params",
+                        return corral_error_set(err, e == -EBADMSG ? CORRAL_E_UNPROCESSABLE : CORRAL_E_INVALID_PARAMS,
                                              json_pack("{s:s, s:s}", "kind", kind->name, "board", board_id), -EINVAL,
                                              "%s", msg[0] ? msg : "These parameters do not fit this board.");
                 }
@@ -626,15 +597,13 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
         int rc = 0;
         if (!p) {
                 pthread_mutex_unlock(&r->mu);
-                return reg_error_set(err, 409, "board_offline", json_pack("{s:s}", "board", board_id), -EINVAL,
+                return corral_error_set(err, CORRAL_E_BOARD_OFFLINE, json_pack("{s:s}", "board", board_id), -EINVAL,
                                      "Board '%s' is offline (not plugged in or its port is not configured).", board_id);
         }
         rc = store_job_create(r->store, board_id, kind->name, body, timeout_s, &id);
         if (rc < 0) {
                 pthread_mutex_unlock(&r->mu);
-                return reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error", NULL,
-                                     -EINVAL, "Could not record the job: %s",
-                                     rc == -ENOSPC ? "the disk is full" : strerror(-rc));
+                return corral_error_store(err, rc, -EINVAL, "Could not record the job");
         }
         rc = worker_enqueue(p->worker, id, kind, body, timeout_s);
         pthread_mutex_unlock(&r->mu);
@@ -643,40 +612,40 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
                         store_job_finish(r->store, id, "failed", NULL, rc == -ENOSPC ? "queue_full" : "not_queued",
                                          rc == -ENOSPC ? "The board's job queue is full." : strerror(-rc));
                 if (rc == -ENOSPC)
-                        return reg_error_set(
-                                err, 429, "queue_full", json_pack("{s:s}", "board", board_id), -EINVAL,
+                        return corral_error_set(
+                                err, CORRAL_E_QUEUE_FULL, json_pack("{s:s}", "board", board_id), -EINVAL,
                                 "Board '%s' already has the maximum number of queued jobs; try again later.", board_id);
                 if (rc == -ENODEV)
-                        return reg_error_set(err, 409, "board_offline", json_pack("{s:s}", "board", board_id), -EINVAL,
+                        return corral_error_set(err, CORRAL_E_BOARD_OFFLINE, json_pack("{s:s}", "board", board_id), -EINVAL,
                                              "Board '%s' went offline.", board_id);
-                return reg_error_set(err, 500, "store_error", NULL, -EINVAL, "Could not queue the job: %s",
+                return corral_error_set(err, CORRAL_E_STORE_ERROR, NULL, -EINVAL, "Could not queue the job: %s",
                                      strerror(-rc));
         }
         events_publish(r->events, "job.state",
                        json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
                                  "state", "queued"));
         rc = store_job_get(r->store, id, false, ret_job);
-        return rc < 0 ? reg_error_set(err, 500, "store_error", NULL, -EINVAL,
+        return rc < 0 ? corral_error_set(err, CORRAL_E_STORE_ERROR, NULL, -EINVAL,
                                       "Job %lld was queued but cannot be read back.", (long long)id)
                       : 0;
 }
 
-int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, struct reg_error *err)
+int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, struct corral_error *err)
 {
         return registry_job_cancel_as(r, job_id, NULL, ret_job, err);
 }
 
 int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_caller *c, json_t **ret_job,
-                           struct reg_error *err)
+                           struct corral_error *err)
 {
         json_t *job = NULL;
         if (store_job_get(r->store, job_id, false, &job) < 0)
-                return reg_error_set(err, 404, "job_not_found", json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,
+                return corral_error_set(err, CORRAL_E_JOB_NOT_FOUND, json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,
                                      "No job with id %lld.", (long long)job_id);
         const char *state = json_string_value(json_object_get(job, "state"));
         const char *board = json_string_value(json_object_get(job, "board"));
         if (!state || (strcmp(state, "queued") && strcmp(state, "running"))) {
-                int rc = reg_error_set(err, 409, "job_finished",
+                int rc = corral_error_set(err, CORRAL_E_JOB_FINISHED,
                                        json_pack("{s:I, s:s}", "job", (json_int_t)job_id, "state", state ? state : "?"),
                                        -EINVAL, "Job %lld has already finished (%s).", (long long)job_id,
                                        state ? state : "?");
@@ -694,7 +663,7 @@ int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_
         pthread_mutex_unlock(&r->mu);
         json_decref(job);
         if (rc < 0)
-                return reg_error_set(err, 409, "job_finished", json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,
+                return corral_error_set(err, CORRAL_E_JOB_FINISHED, json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,
                                      "Job %lld is no longer queued or running.", (long long)job_id);
         /* A running job finishes asynchronously; report what the store says now. */
         if (store_job_get(r->store, job_id, false, ret_job) < 0)

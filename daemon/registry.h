@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "error.h"
+
 struct store;
 struct events;
 struct config;
@@ -25,19 +27,6 @@ struct board_source {
         const json_t *hints;      /* {"family","bridge","vid","pid","serial","devnode",...}; may be NULL */
         bool is_static;
 };
-
-/* Error detail for API mapping: code is a stable identifier, message plain words. */
-struct reg_error {
-        int status;               /* HTTP status to use */
-        char code[32];
-        char message[512];
-        json_t *details;          /* owned; may be NULL */
-};
-void reg_error_clear(struct reg_error *e);
-/* Fill e, when not NULL: status, code, message (printf-style) and details (stolen; freed when e
- * is NULL). Returns rc, for `return reg_error_set(err, 404, ..., -ENOENT, ...);`. */
-int reg_error_set(struct reg_error *e, int status, const char *code, json_t *details, int rc, const char *fmt, ...)
-        __attribute__((format(printf, 6, 7)));
 
 struct console_dir;
 /* consoles: where the workers publish their board consoles (borrowed, outlives the registry).
@@ -67,32 +56,32 @@ struct reg_caller {
 };
 
 /* Edit name/labels/notes. A reserved board is edited only by its lease holder (or with
- * lease_override): otherwise -EPERM with err 409 board_reserved / lease_* (see reservations.h).
+ * lease_override): otherwise -EPERM with err CORRAL_E_BOARD_RESERVED / CORRAL_E_LEASE_* (see reservations.h).
  * registry_board_update: as a caller with no lease and no privileges. */
-int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct reg_error *err);
+int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct corral_error *err);
 int registry_board_update_as(struct registry *r, const char *id, const json_t *patch, const struct reg_caller *c,
-                             struct reg_error *err);
+                             struct corral_error *err);
 
 /* Jobs. submit validates kind and params, persists, queues; *ret_job is the job as JSON.
  * registry_job_submit: as a caller with no lease and no privileges. */
 int registry_job_submit(struct registry *r, const char *board_id, const json_t *body, json_t **ret_job,
-                        struct reg_error *err);
+                        struct corral_error *err);
 /* Same, for caller c. A reserved board takes jobs only with its lease (c->lease) or from a caller
- * with lease_override: otherwise -EPERM with err 409 board_reserved / lease_lost / lease_unknown /
- * lease_not_for_board (see reservations.h). Parameters naming files on corrald's host need
- * c->host_files and a path inside the config's firmware_dirs: otherwise 403 path_not_allowed
+ * with lease_override: otherwise -EPERM with err CORRAL_E_BOARD_RESERVED / _LEASE_LOST / _LEASE_UNKNOWN /
+ * _LEASE_NOT_FOR_BOARD (see reservations.h). Parameters naming files on corrald's host need
+ * c->host_files and a path inside the config's firmware_dirs: otherwise CORRAL_E_PATH_NOT_ALLOWED
  * (the same answer whether the file exists or not). */
 int registry_job_submit_as(struct registry *r, const char *board_id, const json_t *body, const struct reg_caller *c,
-                           json_t **ret_job, struct reg_error *err);
+                           json_t **ret_job, struct corral_error *err);
 /* The leases (owned by the registry, which expires them on its reaper tick); NULL if unavailable. */
 struct reservations;
 struct reservations *registry_reservations(struct registry *r);
 /* Cancel a queued or running job. On a reserved board only its lease holder (or lease_override)
- * may: otherwise -EPERM with err 409 board_reserved / lease_*. registry_job_cancel: as a caller
+ * may: otherwise -EPERM with err CORRAL_E_BOARD_RESERVED / CORRAL_E_LEASE_*. registry_job_cancel: as a caller
  * with no lease and no privileges. */
-int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, struct reg_error *err);
+int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, struct corral_error *err);
 int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_caller *c, json_t **ret_job,
-                           struct reg_error *err);
+                           struct corral_error *err);
 
 /* Counters for /metrics and /health. */
 struct registry_stats {

@@ -115,15 +115,15 @@ bool reservations_board_matches(const json_t *board, const json_t *match)
         return true;
 }
 
-static int bad_field(struct reg_error *err, const char *field, const char *msg)
+static int bad_field(struct corral_error *err, const char *field, const char *msg)
 {
-        return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", field), -EINVAL, "%s", msg);
+        return corral_error_set(err, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", field), -EINVAL, "%s", msg);
 }
 
-static int parse_match(const json_t *match, struct reg_error *err)
+static int parse_match(const json_t *match, struct corral_error *err)
 {
         if (!json_is_object(match))
-                return reg_error_set(err, 400, "invalid_match", NULL, -EINVAL,
+                return corral_error_set(err, CORRAL_E_INVALID_MATCH, NULL, -EINVAL,
                                      "'match' must be an object with any of \"labels\" (list of strings), \"family\" "
                                      "and \"board\" (an id).");
         const char *key;
@@ -133,40 +133,40 @@ static int parse_match(const json_t *match, struct reg_error *err)
                         size_t i;
                         json_t *l;
                         if (!json_is_array(v) || json_array_size(v) > 32)
-                                return reg_error_set(err, 400, "invalid_match", json_pack("{s:s}", "field", "labels"),
+                                return corral_error_set(err, CORRAL_E_INVALID_MATCH, json_pack("{s:s}", "field", "labels"),
                                                      -EINVAL, "'match.labels' must be a list of at most 32 strings.");
                         json_array_foreach(v, i, l)
                                 if (!json_is_string(l) || !json_string_length(l) || json_string_length(l) > 64)
-                                        return reg_error_set(err, 400, "invalid_match",
+                                        return corral_error_set(err, CORRAL_E_INVALID_MATCH,
                                                              json_pack("{s:s}", "field", "labels"), -EINVAL,
                                                              "Each label in 'match.labels' must be a string of 1 to 64 "
                                                              "characters.");
                 } else if (!strcmp(key, "family") || !strcmp(key, "board")) {
                         if (!json_is_string(v) || !json_string_length(v) || json_string_length(v) > 64)
-                                return reg_error_set(err, 400, "invalid_match", json_pack("{s:s}", "field", key),
+                                return corral_error_set(err, CORRAL_E_INVALID_MATCH, json_pack("{s:s}", "field", key),
                                                      -EINVAL, "'match.%s' must be a string of 1 to 64 characters.",
                                                      key);
                 } else {
-                        return reg_error_set(
-                                err, 400, "invalid_match", json_pack("{s:s}", "field", key), -EINVAL,
+                        return corral_error_set(
+                                err, CORRAL_E_INVALID_MATCH, json_pack("{s:s}", "field", key), -EINVAL,
                                 "Unknown key 'match.%s'; a match has \"labels\", \"family\" and \"board\".", key);
                 }
         }
         return 0;
 }
 
-static int bad_boards(struct reg_error *err, size_t k, const char *field, const char *msg)
+static int bad_boards(struct corral_error *err, size_t k, const char *field, const char *msg)
 {
         char f[48];
         snprintf(f, sizeof(f), "boards[%zu]%s", k, field);
-        return reg_error_set(err, 400, "invalid_boards", json_pack("{s:s}", "field", f), -EINVAL, "%s%s", f, msg);
+        return corral_error_set(err, CORRAL_E_INVALID_BOARDS, json_pack("{s:s}", "field", f), -EINVAL, "%s%s", f, msg);
 }
 
 /* "boards": [{"role": NAME, "match": {...}}, ...], 1 to RESV_GROUP_MAX distinct roles. */
-static int parse_boards(const json_t *boards, struct reg_error *err)
+static int parse_boards(const json_t *boards, struct corral_error *err)
 {
         if (!json_is_array(boards) || !json_array_size(boards) || json_array_size(boards) > RESV_GROUP_MAX)
-                return reg_error_set(err, 400, "invalid_boards", json_pack("{s:s}", "field", "boards"), -EINVAL,
+                return corral_error_set(err, CORRAL_E_INVALID_BOARDS, json_pack("{s:s}", "field", "boards"), -EINVAL,
                                      "'boards' must be a list of 1 to %d {\"role\": NAME, \"match\": {...}} objects.",
                                      RESV_GROUP_MAX);
         size_t k;
@@ -192,9 +192,9 @@ static int parse_boards(const json_t *boards, struct reg_error *err)
                 json_t *match = json_object_get(b, "match");
                 if (!match)
                         return bad_boards(err, k, ".match", " is missing ({} takes any board).");
-                struct reg_error sub = { 0 };
+                struct corral_error sub = { 0 };
                 if (parse_match(match, &sub) < 0) {
-                        reg_error_clear(&sub);
+                        corral_error_clear(&sub);
                         return bad_boards(err, k, ".match", " must be an object with any of \"labels\" (a list of at "
                                           "most 32 strings of 1 to 64 characters), \"family\" and \"board\" (strings).");
                 }
@@ -203,7 +203,7 @@ static int parse_boards(const json_t *boards, struct reg_error *err)
 }
 
 static int int_field(const json_t *body, const char *name, int min, int max, int dflt, int *out,
-                     struct reg_error *err)
+                     struct corral_error *err)
 {
         json_t *v = json_object_get(body, name);
         if (!v) {
@@ -219,16 +219,16 @@ static int int_field(const json_t *body, const char *name, int min, int max, int
         return 0;
 }
 
-int reservations_parse_request(const json_t *body, struct resv_request *req, struct reg_error *err)
+int reservations_parse_request(const json_t *body, struct resv_request *req, struct corral_error *err)
 {
         if (!json_is_object(body))
-                return reg_error_set(err, 400, "invalid_body", NULL, -EINVAL, "The body must be a JSON object.");
+                return corral_error_set(err, CORRAL_E_INVALID_BODY, NULL, -EINVAL, "The body must be a JSON object.");
         const char *key;
         json_t *v;
         json_object_foreach((json_t *)body, key, v)
                 if (strcmp(key, "match") && strcmp(key, "ttl_s") && strcmp(key, "owner") && strcmp(key, "wait_s") &&
                     strcmp(key, "boards"))
-                        return reg_error_set(err, 400, "unknown_field", json_pack("{s:s}", "field", key), -EINVAL,
+                        return corral_error_set(err, CORRAL_E_UNKNOWN_FIELD, json_pack("{s:s}", "field", key), -EINVAL,
                                              "Unknown field '%s'; a reservation takes match (or boards), ttl_s, owner "
                                              "and wait_s.", key);
         struct resv_request r = { 0 };
@@ -236,14 +236,14 @@ int reservations_parse_request(const json_t *body, struct resv_request *req, str
         int rc;
         if (json_object_get(body, "boards")) {
                 if (r.match)
-                        return reg_error_set(err, 400, "invalid_boards", json_pack("{s:s}", "field", "boards"), -EINVAL,
+                        return corral_error_set(err, CORRAL_E_INVALID_BOARDS, json_pack("{s:s}", "field", "boards"), -EINVAL,
                                              "Give either 'match' (one board) or 'boards' (several, by role), not both.");
                 if ((rc = parse_boards(json_object_get(body, "boards"), err)) < 0)
                         return rc;
                 r.boards = json_object_get(body, "boards");
         } else if (!r.match)
-                return reg_error_set(
-                        err, 400, "invalid_match", NULL, -EINVAL,
+                return corral_error_set(
+                        err, CORRAL_E_INVALID_MATCH, NULL, -EINVAL,
                         "A reservation needs a 'match': {\"labels\": [...], \"family\": \"...\", \"board\": "
                         "\"id\"} ({} takes any board).");
         if (r.match && (rc = parse_match(r.match, err)) < 0)
@@ -482,11 +482,11 @@ static json_t *holder_details(const struct resv *r)
 
 /* Start a change: a fresh struct after, the lock taken and expired leases dealt with. NULL when
  * out of memory (err filled in). End it with change_end(). */
-static struct after *change_begin(struct reservations *rs, int64_t now_ms, struct reg_error *err)
+static struct after *change_begin(struct reservations *rs, int64_t now_ms, struct corral_error *err)
 {
         struct after *a = calloc(1, sizeof(*a));
         if (!a) {
-                reg_error_set(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+                corral_error_set(err, CORRAL_E_NO_MEMORY, NULL, -ENOMEM, "Out of memory.");
                 return NULL;
         }
         pthread_mutex_lock(&rs->mu);
@@ -505,16 +505,16 @@ static void change_end(struct reservations *rs, struct after *a)
 /* Lease board to req's owner for req's ttl (recorded with match): the public JSON plus "token"
  * into *ret. rs->mu held; the caller checked the board is free. */
 static int grant_locked(struct reservations *rs, const json_t *match, const struct resv_request *req,
-                        const char *board, int64_t now_ms, struct after *a, json_t **ret, struct reg_error *err)
+                        const char *board, int64_t now_ms, struct after *a, json_t **ret, struct corral_error *err)
 {
         if (rs->nactive == RESV_MAX_ACTIVE)
-                return reg_error_set(err, 503, "too_many_reservations", NULL, -ENOSPC, "Too many active reservations.");
+                return corral_error_set(err, CORRAL_E_TOO_MANY_RESERVATIONS, NULL, -ENOSPC, "Too many active reservations.");
         int rc = 0;
         unsigned char rnd[32];
         char token[RESV_TOKEN_SIZE];
         struct resv *r = calloc(1, sizeof(*r));
         if (!r || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-                rc = reg_error_set(err, 500, "no_entropy", NULL, -EIO, "Cannot make a lease token.");
+                rc = corral_error_set(err, CORRAL_E_NO_ENTROPY, NULL, -EIO, "Cannot make a lease token.");
         } else {
                 int n = snprintf(token, sizeof(token), "cl-%lld-", (long long)rs->next_id);
                 for (size_t k = 0; k < sizeof(rnd); k++)
@@ -530,8 +530,8 @@ static int grant_locked(struct reservations *rs, const json_t *match, const stru
                 rc = store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match, r->ttl_s,
                                        r->expires_ms);
                 if (rc < 0)
-                        rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
-                                           NULL, rc, "Could not record the reservation: %s", strerror(-rc));
+                        rc = corral_error_set(err, rc == -ENOSPC ? CORRAL_E_DISK_FULL : CORRAL_E_STORE_ERROR, NULL, rc,
+                                             "Could not record the reservation: %s", strerror(-rc));
         }
         OPENSSL_cleanse(rnd, sizeof(rnd));
         if (rc == 0) {
@@ -571,14 +571,14 @@ static bool assign(size_t k, size_t n, size_t *const *cand, const size_t *ncand,
 /* Several roles' boards in one transaction under rs->mu: every role gets a distinct board or no
  * role gets any (so multi-board requests never hold part of what they need and never deadlock). */
 static int create_group_locked(struct reservations *rs, const struct resv_request *req, const json_t *boards,
-                               int64_t now_ms, struct after *a, json_t **ret, struct reg_error *err)
+                               int64_t now_ms, struct after *a, json_t **ret, struct corral_error *err)
 {
         size_t n = json_array_size(req->boards), nb = json_array_size(boards);
         size_t *cand[RESV_GROUP_MAX] = { 0 }, ncand[RESV_GROUP_MAX] = { 0 }, pick[RESV_GROUP_MAX];
         bool *used = calloc(nb + 1, sizeof(bool));
         int rc = 0;
         if (!used)
-                return reg_error_set(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+                return corral_error_set(err, CORRAL_E_NO_MEMORY, NULL, -ENOMEM, "Out of memory.");
         /* present: candidates ignoring leases (may the roles be met at all right now?) */
         for (int pass = 0; pass < 2 && rc == 0; pass++) {
                 for (size_t k = 0; k < n && rc == 0; k++) {
@@ -587,7 +587,7 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
                         const char *name = json_string_value(json_object_get(role, "role"));
                         free(cand[k]);
                         if (!(cand[k] = calloc(nb + 1, sizeof(size_t)))) {
-                                rc = reg_error_set(err, 500, "no_memory", NULL, -ENOMEM, "Out of memory.");
+                                rc = corral_error_set(err, CORRAL_E_NO_MEMORY, NULL, -ENOMEM, "Out of memory.");
                                 break;
                         }
                         ncand[k] = 0;
@@ -605,11 +605,11 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
                                 cand[k][ncand[k]++] = i;
                         }
                         if (!nmatch)
-                                rc = reg_error_set(err, 404, "no_matching_board",
+                                rc = corral_error_set(err, CORRAL_E_NO_MATCHING_BOARD,
                                                    json_pack("{s:s, s:O}", "role", name, "match", match), -ENOENT,
                                                    "No board matches role '%s''s 'match'.", name);
                         else if (pass == 0 && !ncand[k])
-                                rc = reg_error_set(err, 409, "no_board_online",
+                                rc = corral_error_set(err, CORRAL_E_NO_BOARD_ONLINE,
                                                    json_pack("{s:s, s:O}", "role", name, "match", match), -ENODEV,
                                                    "Role '%s': %zu board(s) match, but none is online.", name, nmatch);
                 }
@@ -618,11 +618,11 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
                 memset(used, 0, (nb + 1) * sizeof(bool));
                 if (!assign(0, n, cand, ncand, used, pick)) {
                         if (pass == 0)
-                                rc = reg_error_set(err, 409, "not_enough_boards", json_pack("{s:I}", "roles", (json_int_t)n),
+                                rc = corral_error_set(err, CORRAL_E_NOT_ENOUGH_BOARDS, json_pack("{s:I}", "roles", (json_int_t)n),
                                                    -ENODEV, "The %zu roles need %zu distinct online boards matching "
                                                    "their 'match'; there are not that many.", n, n);
                         else
-                                rc = reg_error_set(err, 409, "board_reserved", json_pack("{s:I}", "roles", (json_int_t)n),
+                                rc = corral_error_set(err, CORRAL_E_BOARD_RESERVED, json_pack("{s:I}", "roles", (json_int_t)n),
                                                    -EBUSY, "Not enough of the matching boards are free for all %zu roles "
                                                    "at once; none was taken.", n);
                 }
@@ -663,7 +663,7 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
 }
 
 int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
-                        int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct reg_error *err)
+                        int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct corral_error *err)
 {
         if (!rs || !req || !ret)
                 return -EINVAL;
@@ -702,23 +702,23 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
         }
         if (!pick) {
                 if (!nmatch)
-                        rc = reg_error_set(err, 404, "no_matching_board", json_pack("{s:O}", "match", req->match),
+                        rc = corral_error_set(err, CORRAL_E_NO_MATCHING_BOARD, json_pack("{s:O}", "match", req->match),
                                            -ENOENT, "No board matches this reservation's 'match'.");
                 else if (!npresent)
-                        rc = reg_error_set(err, 409, "no_board_online", json_pack("{s:O}", "match", req->match),
+                        rc = corral_error_set(err, CORRAL_E_NO_BOARD_ONLINE, json_pack("{s:O}", "match", req->match),
                                            -ENODEV, "%zu board(s) match, but none is online.", nmatch);
                 else {
                         char exp[32];
                         util_iso_from_ms(first_holder->expires_ms, exp, sizeof(exp));
                         json_t *d = holder_details(first_holder);
                         json_object_set(d, "holders", holders);
-                        rc = reg_error_set(err, 409, "board_reserved", d, -EBUSY,
+                        rc = corral_error_set(err, CORRAL_E_BOARD_RESERVED, d, -EBUSY,
                                            "Every matching board is reserved: %s holds %s until %s%s.",
                                            first_holder->owner, first_holder->board, exp,
                                            npresent > 1 ? " (the first to free up)" : "");
                 }
         } else if (rs->nactive == RESV_MAX_ACTIVE) {
-                rc = reg_error_set(err, 503, "too_many_reservations", NULL, -ENOSPC, "Too many active reservations.");
+                rc = corral_error_set(err, CORRAL_E_TOO_MANY_RESERVATIONS, NULL, -ENOSPC, "Too many active reservations.");
         }
         json_decref(holders);
         if (rc == 0)
@@ -766,13 +766,13 @@ int reservations_list(struct reservations *rs, int64_t now_ms, json_t **ret)
 }
 
 /* Find an active lease by id and check the token. Returns its index or a negative errno. */
-static ssize_t authorize_locked(struct reservations *rs, int64_t id, const char *token, struct reg_error *err)
+static ssize_t authorize_locked(struct reservations *rs, int64_t id, const char *token, struct corral_error *err)
 {
         ssize_t i = find_id_locked(rs, id);
         if (i < 0) {
                 json_t *row = NULL;
                 if (store_resv_get(rs->store, id, &row) < 0)
-                        return reg_error_set(err, 404, "reservation_not_found",
+                        return corral_error_set(err, CORRAL_E_RESERVATION_NOT_FOUND,
                                              json_pack("{s:I}", "reservation", (json_int_t)id), -ENOENT,
                                              "No reservation with id %lld.", (long long)id);
                 char state[16];
@@ -780,28 +780,28 @@ static ssize_t authorize_locked(struct reservations *rs, int64_t id, const char 
                 json_t *d = json_pack("{s:I, s:s, s:O}", "reservation", (json_int_t)id, "state", state, "ended_at",
                                       json_object_get(row, "ended_at"));
                 json_decref(row);
-                return reg_error_set(err, 409, "reservation_ended", d, -ESTALE,
+                return corral_error_set(err, CORRAL_E_RESERVATION_ENDED, d, -ESTALE,
                                      "Reservation %lld has already ended (%s).", (long long)id, state);
         }
         if (!token || !*token)
-                return reg_error_set(err, 401, "lease_required", json_pack("{s:I}", "reservation", (json_int_t)id),
+                return corral_error_set(err, CORRAL_E_LEASE_REQUIRED, json_pack("{s:I}", "reservation", (json_int_t)id),
                                      -EACCES, "Present the lease token in the X-Corral-Lease header.");
         char h[65];
         reservations_token_hash(token, h);
         if (CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
-                return reg_error_set(err, 403, "lease_mismatch", json_pack("{s:I}", "reservation", (json_int_t)id),
+                return corral_error_set(err, CORRAL_E_LEASE_MISMATCH, json_pack("{s:I}", "reservation", (json_int_t)id),
                                      -EPERM, "The lease token presented is not the one of reservation %lld.",
                                      (long long)id);
         return i;
 }
 
 int reservations_renew(struct reservations *rs, int64_t id, const char *token, int ttl_s, int64_t now_ms,
-                       json_t **ret, struct reg_error *err)
+                       json_t **ret, struct corral_error *err)
 {
         if (!rs || !ret)
                 return -EINVAL;
         if (ttl_s < 1 || ttl_s > RESV_TTL_MAX_S)
-                return reg_error_set(err, 400, "invalid_field", json_pack("{s:s}", "field", "ttl_s"), -EINVAL,
+                return corral_error_set(err, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "ttl_s"), -EINVAL,
                                      "'ttl_s' must be a whole number of seconds from 1 to %d.", RESV_TTL_MAX_S);
         struct after a0, *a = &a0;
         a->nevents = a->nwake = 0;
@@ -814,9 +814,7 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
                 int64_t exp = now_ms + (int64_t)ttl_s * 1000;
                 rc = store_resv_renew(rs->store, id, ttl_s, exp);
                 if (rc < 0) {
-                        rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
-                                           NULL, rc, "Could not record the renewal: %s",
-                                           rc == -ENOSPC ? "the disk is full" : strerror(-rc));
+                        rc = corral_error_store(err, rc, rc, "Could not record the renewal");
                 } else {
                         r->ttl_s = ttl_s;
                         r->expires_ms = exp;
@@ -830,7 +828,7 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
 }
 
 int reservations_release(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
-                         struct reg_error *err)
+                         struct corral_error *err)
 {
         if (!rs || !ret)
                 return -EINVAL;
@@ -843,9 +841,7 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
                 struct resv *r = rs->active[i];
                 rc = store_resv_end(rs->store, id, "released");
                 if (rc < 0) {
-                        rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
-                                           NULL, rc, "Could not record the release: %s",
-                                           rc == -ENOSPC ? "the disk is full" : strerror(-rc));
+                        rc = corral_error_store(err, rc, rc, "Could not record the release");
                 } else {
                         log_info("reservation %lld on board %s released by %s", (long long)id, r->board, r->owner);
                         announce(a, "reservation.released", r, "released", now_ms);
@@ -860,7 +856,7 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
 }
 
 int reservations_check_board(struct reservations *rs, const char *board_id, const char *lease, int64_t now_ms,
-                             struct reg_error *err)
+                             struct corral_error *err)
 {
         if (!rs)
                 return 0;
@@ -877,7 +873,7 @@ int reservations_check_board(struct reservations *rs, const char *board_id, cons
                         if (!CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
                                 mine = rs->active[i];
                 if (mine && strcmp(mine->board, board_id)) {
-                        rc = reg_error_set(err, 409, "lease_not_for_board",
+                        rc = corral_error_set(err, CORRAL_E_LEASE_NOT_FOR_BOARD,
                                            json_pack("{s:s, s:s, s:I}", "board", board_id, "lease_board", mine->board,
                                                      "reservation", (json_int_t)mine->id),
                                            -EXDEV, "Your lease (reservation %lld) is for board '%s', not '%s'.",
@@ -889,22 +885,22 @@ int reservations_check_board(struct reservations *rs, const char *board_id, cons
                                 json_t *d = json_pack("{s:s, s:O, s:s, s:O}", "board", board_id, "reservation",
                                                       json_object_get(row, "id"), "state", state ? state : "?",
                                                       "ended_at", json_object_get(row, "ended_at"));
-                                rc = reg_error_set(
-                                        err, 409, "lease_lost", d, -ESTALE,
+                                rc = corral_error_set(
+                                        err, CORRAL_E_LEASE_LOST, d, -ESTALE,
                                         "Your lease (reservation %lld on '%s') is no longer valid: it was %s.",
                                         (long long)json_integer_value(json_object_get(row, "id")),
                                         json_string_value(json_object_get(row, "board")), state ? state : "ended");
                                 json_decref(row);
                         } else {
-                                rc = reg_error_set(err, 409, "lease_unknown", json_pack("{s:s}", "board", board_id),
+                                rc = corral_error_set(err, CORRAL_E_LEASE_UNKNOWN, json_pack("{s:s}", "board", board_id),
                                                    -ENOKEY, "The lease token presented is not one corrald granted.");
                         }
                 }
         } else if (held) {
                 char exp[32];
                 util_iso_from_ms(held->expires_ms, exp, sizeof(exp));
-                rc = reg_error_set(
-                        err, 409, "board_reserved", holder_details(held), -EBUSY,
+                rc = corral_error_set(
+                        err, CORRAL_E_BOARD_RESERVED, holder_details(held), -EBUSY,
                         "Board '%s' is reserved by %s until %s; present its lease (X-Corral-Lease) to use it.",
                         board_id, held->owner, exp);
         }

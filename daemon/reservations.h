@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "registry.h" /* struct reg_error */
+#include "registry.h" /* struct corral_error */
 
 struct store;
 struct events;
@@ -46,8 +46,8 @@ struct reservations *reservations_free(struct reservations *rs);
 /* Wall clock in Unix milliseconds. */
 
 /* ---- pure helpers ---- */
-/* Validate a POST /reservations body into *req. -EINVAL with err filled (400). */
-int reservations_parse_request(const json_t *body, struct resv_request *req, struct reg_error *err);
+/* Validate a POST /reservations body into *req. -EINVAL with err filled (CORRAL_E_INVALID_*, CORRAL_E_UNKNOWN_FIELD). */
+int reservations_parse_request(const json_t *body, struct resv_request *req, struct corral_error *err);
 /* Does a board (as registry_board_json gives it: "id", "labels", "family") satisfy match? */
 bool reservations_board_matches(const json_t *board, const json_t *match);
 /* Lowercase hex SHA-256 of a token into out (65 bytes). */
@@ -58,31 +58,34 @@ int64_t reservations_token_id(const char *token);
 /* ---- leases ---- */
 /* With req->boards: every role gets a distinct free present board in one transaction, or none
  * does; *ret is {"reservations": [public JSON + "token" + "role", ...]} in the roles' order.
- * Errors as below, plus -ENODEV 409 not_enough_boards (fewer present matching boards than
- * roles) and -EBUSY 409 board_reserved (not enough of them free); details name the role.
+ * Errors as below, plus -ENODEV CORRAL_E_NOT_ENOUGH_BOARDS (fewer present matching boards
+ * than roles) and -EBUSY CORRAL_E_BOARD_RESERVED (not enough of them free); details name the role.
  * Without boards: grant a lease on the first present (online or busy) board of boards (an array of board JSON)
  * that matches req and is not reserved. *ret: the public reservation JSON plus "token" (the only
- * time the token is shown). Errors (err filled): -ENOENT 404 no_matching_board, -ENODEV 409
- * no_board_online, -EBUSY 409 board_reserved (details: holder, expires_at, board, reservation),
- * other negative errno 500/507. *ret_gen (may be NULL) gets the change counter the decision was
+ * time the token is shown). Errors (err filled): -ENOENT CORRAL_E_NO_MATCHING_BOARD, -ENODEV
+ * CORRAL_E_NO_BOARD_ONLINE, -EBUSY CORRAL_E_BOARD_RESERVED (details: holder, expires_at, board,
+ * reservation), -ENOSPC CORRAL_E_TOO_MANY_RESERVATIONS, other negative errno CORRAL_E_STORE_ERROR /
+ * CORRAL_E_DISK_FULL / CORRAL_E_NO_MEMORY / CORRAL_E_NO_ENTROPY. *ret_gen (may be NULL) gets the change counter the decision was
  * made at, for reservations_wait(). */
 int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
-                        int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct reg_error *err);
+                        int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct corral_error *err);
 /* Public JSON of one reservation (any state; active ones from memory). -ENOENT if unknown. */
 int reservations_get(struct reservations *rs, int64_t id, int64_t now_ms, json_t **ret);
 /* Every active reservation (array). */
 int reservations_list(struct reservations *rs, int64_t now_ms, json_t **ret);
-/* Renew / release with the lease token. Errors: -ENOENT 404 reservation_not_found, -EACCES 401
- * lease_required (no token), -EPERM 403 lease_mismatch, -ESTALE 409 reservation_ended. */
+/* Renew / release with the lease token. Errors: -ENOENT CORRAL_E_RESERVATION_NOT_FOUND, -EACCES
+ * CORRAL_E_LEASE_REQUIRED (no token), -EPERM CORRAL_E_LEASE_MISMATCH, -ESTALE
+ * CORRAL_E_RESERVATION_ENDED; a store failure as in reservations_create. */
 int reservations_renew(struct reservations *rs, int64_t id, const char *token, int ttl_s, int64_t now_ms,
-                       json_t **ret, struct reg_error *err);
+                       json_t **ret, struct corral_error *err);
 int reservations_release(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
-                         struct reg_error *err);
+                         struct corral_error *err);
 /* May this request use board_id? lease: the token the request presented (NULL or "" = none).
- * 0 yes; -EBUSY 409 board_reserved (someone else holds it), -ESTALE 409 lease_lost (the lease
- * was released or expired), -ENOKEY 409 lease_unknown, -EXDEV 409 lease_not_for_board. NULL rs: 0. */
+ * 0 yes; -EBUSY CORRAL_E_BOARD_RESERVED (someone else holds it), -ESTALE CORRAL_E_LEASE_LOST
+ * (the lease was released or expired), -ENOKEY CORRAL_E_LEASE_UNKNOWN, -EXDEV
+ * CORRAL_E_LEASE_NOT_FOR_BOARD. NULL rs: 0. */
 int reservations_check_board(struct reservations *rs, const char *board_id, const char *lease, int64_t now_ms,
-                             struct reg_error *err);
+                             struct corral_error *err);
 /* The active lease on board_id at now_ms: its reservation id, or 0 when the board is free (or rs
  * is NULL). */
 int64_t reservations_board_lease(struct reservations *rs, const char *board_id, int64_t now_ms);

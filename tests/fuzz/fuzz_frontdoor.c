@@ -22,15 +22,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         char msg[160];
         memset(msg, 'x', sizeof(msg));
-        unsigned st = frontdoor_check_head(buf, size, msg, sizeof(msg));
-        if (st == 0) {
+        enum corral_err st = frontdoor_check_head(buf, size, msg, sizeof(msg));
+        if (st == CORRAL_OK) {
                 const char *sp = memchr(buf, ' ', size);
                 const char *nl = memchr(buf, '\n', size);
                 if (!sp || !nl || sp == buf || sp > nl)
                         abort();
                 return 0;
         }
-        if (st != 400 && st != 505)
+        if (st != CORRAL_E_BAD_REQUEST && st != CORRAL_E_HTTP_VERSION_NOT_SUPPORTED)
                 abort();
         if (!memchr(msg, '\0', sizeof(msg)) || !msg[0])
                 abort();

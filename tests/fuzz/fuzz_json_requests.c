@@ -15,6 +15,7 @@
 #include "firmware/firmware.h"
 #include "jobs/job_run.h"
 #include "registry.h"
+#include "reply.h"
 #include "store/store.h"
 
 /* Present in the store, not plugged in: submissions get as far as the offline check. */
@@ -73,16 +74,16 @@ static void fixture_init(void)
         atexit(fixture_free);
 }
 
-static void check_refusal(const struct reg_error *e)
+static void check_refusal(const struct corral_error *e)
 {
         static const int statuses[] = { 400, 403, 404, 409, 422, 429, 500, 507 }; /* 403: path_not_allowed */
         bool known = false;
         for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
-                known |= e->status == statuses[i];
-        if (!known || !e->code[0] || !e->message[0] || !memchr(e->message, '\0', sizeof(e->message)))
+                known |= reply_code_status(e->code) == (unsigned)statuses[i];
+        if (!known || e->code == CORRAL_OK || !e->message[0] || !memchr(e->message, '\0', sizeof(e->message)))
                 abort();
         /* Nothing here may fail for the server's own reasons. */
-        if (e->status >= 500)
+        if (reply_code_status(e->code) >= 500)
                 abort();
 }
 
@@ -93,11 +94,11 @@ static bool same_string(const json_t *sent, const json_t *stored)
 
 static void patch_board(const json_t *body)
 {
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         int rc = registry_board_update(fx->reg, BOARD, body, &err);
         if (rc < 0) {
                 check_refusal(&err);
-                reg_error_clear(&err);
+                corral_error_clear(&err);
                 return;
         }
         json_t *board = NULL;
@@ -145,13 +146,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
 
         /* The whole submission path: the board is offline, so nothing is ever queued. */
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *job = NULL;
         int rc = registry_job_submit(fx->reg, BOARD, body, &job, &err);
         if (rc == 0 || job)
                 abort();
         check_refusal(&err);
-        reg_error_clear(&err);
+        corral_error_clear(&err);
 
         patch_board(body);
         json_decref(body);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "registry.h"
+#include "reply.h"
 #include "reservations.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -19,11 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         }
         struct resv_request req;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         memset(&req, 0, sizeof(req));
         int r = reservations_parse_request(body, &req, &err);
         if (r < 0) {
-                if (err.status != 400 || !err.code[0] || !err.message[0] || !memchr(err.message, '\0', sizeof(err.message)))
+                if (reply_code_status(err.code) != 400 || err.code == CORRAL_OK || !err.message[0] || !memchr(err.message, '\0', sizeof(err.message)))
                         abort();
         } else {
                 if (req.ttl_s <= 0 || req.wait_s < 0 || !memchr(req.owner, '\0', sizeof(req.owner)))
@@ -31,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (req.match && req.boards)
                         abort();
         }
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         json_decref(body);
         return 0;
 }

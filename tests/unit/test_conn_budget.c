@@ -122,26 +122,26 @@ static void test_head_check(void **state)
         (void)state;
         char msg[160];
 #define CHECK(s) frontdoor_check_head((s), strlen(s), msg, sizeof(msg))
-        assert_int_equal(CHECK("GET /api/v1/boards HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n"), 0);
-        assert_int_equal(CHECK("GET / HTTP/1.0\n\n"), 0);
-        assert_int_equal(CHECK("POST /api/v1/firmware HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), 0);
-        assert_int_equal(CHECK("GET / HTTP/1.1\r\nHost: x\r\n\r\nnot a header: after the head"), 0);
-        assert_int_equal(CHECK("GARBAGE\r\n\r\n"), 400);
+        assert_int_equal(CHECK("GET /api/v1/boards HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n"), CORRAL_OK);
+        assert_int_equal(CHECK("GET / HTTP/1.0\n\n"), CORRAL_OK);
+        assert_int_equal(CHECK("POST /api/v1/firmware HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), CORRAL_OK);
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\nHost: x\r\n\r\nnot a header: after the head"), CORRAL_OK);
+        assert_int_equal(CHECK("GARBAGE\r\n\r\n"), CORRAL_E_BAD_REQUEST);
         assert_non_null(strstr(msg, "METHOD TARGET"));
-        assert_int_equal(CHECK("GET  HTTP/1.1\r\n\r\n"), 400);
+        assert_int_equal(CHECK("GET  HTTP/1.1\r\n\r\n"), CORRAL_E_BAD_REQUEST);
         assert_non_null(strstr(msg, "target"));
-        assert_int_equal(CHECK("GET /a\x01b HTTP/1.1\r\n\r\n"), 400);
-        assert_int_equal(CHECK("GET / HTTP/1.1 extra\r\n\r\n"), 400);
-        assert_int_equal(CHECK("GET / HTTX/1.1\r\n\r\n"), 400);
-        assert_int_equal(CHECK("G(T / HTTP/1.1\r\n\r\n"), 400);
-        assert_int_equal(CHECK("GET / HTTP/2.0\r\n\r\n"), 505);
+        assert_int_equal(CHECK("GET /a\x01b HTTP/1.1\r\n\r\n"), CORRAL_E_BAD_REQUEST);
+        assert_int_equal(CHECK("GET / HTTP/1.1 extra\r\n\r\n"), CORRAL_E_BAD_REQUEST);
+        assert_int_equal(CHECK("GET / HTTX/1.1\r\n\r\n"), CORRAL_E_BAD_REQUEST);
+        assert_int_equal(CHECK("G(T / HTTP/1.1\r\n\r\n"), CORRAL_E_BAD_REQUEST);
+        assert_int_equal(CHECK("GET / HTTP/2.0\r\n\r\n"), CORRAL_E_HTTP_VERSION_NOT_SUPPORTED);
         assert_non_null(strstr(msg, "HTTP/2.0"));
-        assert_int_equal(CHECK("GET / HTTP/1.2\r\n\r\n"), 505);
-        assert_int_equal(CHECK("GET / HTTP/1.1\r\nno colon here\r\n\r\n"), 400);
+        assert_int_equal(CHECK("GET / HTTP/1.2\r\n\r\n"), CORRAL_E_HTTP_VERSION_NOT_SUPPORTED);
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\nno colon here\r\n\r\n"), CORRAL_E_BAD_REQUEST);
         assert_string_equal(msg, "Header line 'no colon here' is not 'Name: value'.");
-        assert_int_equal(CHECK("GET / HTTP/1.1\r\n: empty name\r\n\r\n"), 400);
-        assert_int_equal(CHECK("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"), 400);
-        assert_int_equal(CHECK("GET / HTTP/1.1\r\nX:\x01\x02\r\nY z\r\n\r\n"), 400);
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\n: empty name\r\n\r\n"), CORRAL_E_BAD_REQUEST);
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"), CORRAL_E_BAD_REQUEST);
+        assert_int_equal(CHECK("GET / HTTP/1.1\r\nX:\x01\x02\r\nY z\r\n\r\n"), CORRAL_E_BAD_REQUEST);
         for (const char *c = msg; *c; c++)
                 assert_true((unsigned char)*c >= ' '); /* control bytes never echoed */
 #undef CHECK

@@ -72,7 +72,7 @@ static int rteardown(void **state)
 }
 
 /* Parse body text and try to reserve at now; returns the rc, *ret the reservation (or NULL). */
-static int reserve(struct rfx *r, const char *body, int64_t now, json_t **ret, struct reg_error *err)
+static int reserve(struct rfx *r, const char *body, int64_t now, json_t **ret, struct corral_error *err)
 {
         json_t *b = json_loads(body, 0, NULL);
         assert_non_null(b);
@@ -92,10 +92,10 @@ static const char *token_of(const json_t *resv)
 
 static int parse(const char *body, struct resv_request *req)
 {
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *b = json_loads(body, 0, NULL);
         int rc = reservations_parse_request(b, req, &err);
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         json_decref(b);
         return rc;
 }
@@ -171,7 +171,7 @@ static void test_board_matches_needs_every_label_family_and_id(void **state)
 static void test_create_grants_the_first_free_matching_board_with_a_token_naming_its_id(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a;
         assert_int_equal(reserve(r, "{\"match\": {\"family\": \"esp32\"}, \"ttl_s\": 60, \"owner\": \"ci-1\"}", T0, &a,
                                  &err), 0);
@@ -187,7 +187,7 @@ static void test_create_grants_the_first_free_matching_board_with_a_token_naming
 static void test_second_create_gets_the_next_free_board(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *b;
         assert_int_equal(reserve(r, "{\"match\": {\"labels\": [\"ci\"]}}", T0, &a, &err), 0);
         assert_int_equal(reserve(r, "{\"match\": {\"labels\": [\"ci\"]}}", T0, &b, &err), 0);
@@ -198,38 +198,37 @@ static void test_second_create_gets_the_next_free_board(void **state)
 static void test_create_when_all_matching_are_reserved_is_busy_naming_the_holder(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *b;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}, \"owner\": \"alice\", \"ttl_s\": 60}", T0, &a, &err), 0);
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}, \"owner\": \"bob\"}", T0, &b, &err), -EBUSY);
         assert_null(b);
-        assert_int_equal(err.status, 409);
-        assert_string_equal(err.code, "board_reserved");
+        assert_int_equal(err.code, CORRAL_E_BOARD_RESERVED);
         assert_string_equal(json_string_value(json_object_get(err.details, "holder")), "alice");
         assert_string_equal(json_string_value(json_object_get(err.details, "board")), "e1");
         assert_non_null(json_string_value(json_object_get(err.details, "expires_at")));
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         json_decref(a);
 }
 
 static void test_create_skips_offline_boards_and_says_when_none_is_online(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a;
         assert_int_equal(reserve(r, "{\"match\": {\"family\": \"micropython\"}}", T0, &a, &err), -ENODEV);
-        assert_string_equal(err.code, "no_board_online");
-        reg_error_clear(&err);
+        assert_int_equal(err.code, CORRAL_E_NO_BOARD_ONLINE);
+        corral_error_clear(&err);
 }
 
 static void test_create_with_no_matching_board_is_not_found(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a;
         assert_int_equal(reserve(r, "{\"match\": {\"labels\": [\"nope\"]}}", T0, &a, &err), -ENOENT);
-        assert_int_equal(err.status, 404);
-        reg_error_clear(&err);
+        assert_int_equal(err.code, CORRAL_E_NO_MATCHING_BOARD);
+        corral_error_clear(&err);
 }
 
 /* ---- using a reserved board ---- */
@@ -237,20 +236,20 @@ static void test_create_with_no_matching_board_is_not_found(void **state)
 static void test_reserved_board_refuses_requests_without_the_lease(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}, \"owner\": \"alice\"}", T0, &a, &err), 0);
         assert_int_equal(reservations_check_board(r->rs, "e1", NULL, T0, &err), -EBUSY);
-        assert_string_equal(err.code, "board_reserved");
+        assert_int_equal(err.code, CORRAL_E_BOARD_RESERVED);
         assert_string_equal(json_string_value(json_object_get(err.details, "holder")), "alice");
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         json_decref(a);
 }
 
 static void test_reserved_board_accepts_its_lease_holder(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
         assert_int_equal(reservations_check_board(r->rs, "e1", token_of(a), T0, &err), 0);
@@ -266,36 +265,36 @@ static void test_free_board_accepts_requests_without_a_lease(void **state)
 static void test_lease_for_another_board_is_refused(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
         assert_int_equal(reservations_check_board(r->rs, "e2", token_of(a), T0, &err), -EXDEV);
-        assert_string_equal(err.code, "lease_not_for_board");
-        reg_error_clear(&err);
+        assert_int_equal(err.code, CORRAL_E_LEASE_NOT_FOR_BOARD);
+        corral_error_clear(&err);
         json_decref(a);
 }
 
 static void test_released_lease_is_reported_lost(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *rel;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
         int64_t id = json_integer_value(json_object_get(a, "id"));
         assert_int_equal(reservations_release(r->rs, id, token_of(a), T0 + 1000, &rel, &err), 0);
         assert_int_equal(reservations_check_board(r->rs, "e1", token_of(a), T0 + 2000, &err), -ESTALE);
-        assert_string_equal(err.code, "lease_lost");
+        assert_int_equal(err.code, CORRAL_E_LEASE_LOST);
         assert_string_equal(json_string_value(json_object_get(err.details, "state")), "released");
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         json_decref(a), json_decref(rel);
 }
 
 static void test_made_up_lease_is_unknown(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         assert_int_equal(reservations_check_board(r->rs, "e1", "cl-9-deadbeef", T0, &err), -ENOKEY);
-        reg_error_clear(&err);
+        corral_error_clear(&err);
 }
 
 /* ---- renew, release, expiry ---- */
@@ -303,33 +302,33 @@ static void test_made_up_lease_is_unknown(void **state)
 static void test_release_needs_the_token(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *rel = NULL;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
         int64_t id = json_integer_value(json_object_get(a, "id"));
         assert_int_equal(reservations_release(r->rs, id, NULL, T0, &rel, &err), -EACCES);
-        assert_int_equal(err.status, 401);
+        assert_int_equal(err.code, CORRAL_E_LEASE_REQUIRED);
         assert_int_equal(reservations_release(r->rs, id, "cl-1-wrong", T0, &rel, &err), -EPERM);
-        assert_int_equal(err.status, 403);
+        assert_int_equal(err.code, CORRAL_E_LEASE_MISMATCH);
         assert_null(rel);
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         json_decref(a);
 }
 
 static void test_release_of_unknown_id_is_not_found(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *rel = NULL;
         assert_int_equal(reservations_release(r->rs, 42, "x", T0, &rel, &err), -ENOENT);
-        assert_int_equal(err.status, 404);
-        reg_error_clear(&err);
+        assert_int_equal(err.code, CORRAL_E_RESERVATION_NOT_FOUND);
+        corral_error_clear(&err);
 }
 
 static void test_release_frees_the_board_for_the_next_create(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *b, *rel;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
         int64_t id = json_integer_value(json_object_get(a, "id"));
@@ -343,11 +342,11 @@ static void test_release_frees_the_board_for_the_next_create(void **state)
 static void test_lease_expires_after_its_ttl(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *g;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}, \"ttl_s\": 5}", T0, &a, &err), 0);
         assert_int_equal(reservations_check_board(r->rs, "e1", NULL, T0 + 4999, &err), -EBUSY);
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         reservations_reap(r->rs, T0 + 5000);
         assert_string_equal(r->last_type, "reservation.expired");
         assert_int_equal(reservations_check_board(r->rs, "e1", NULL, T0 + 5000, &err), 0);
@@ -359,7 +358,7 @@ static void test_lease_expires_after_its_ttl(void **state)
 static void test_renew_moves_the_expiry(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *n;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}, \"ttl_s\": 5}", T0, &a, &err), 0);
         int64_t id = json_integer_value(json_object_get(a, "id"));
@@ -367,20 +366,20 @@ static void test_renew_moves_the_expiry(void **state)
         assert_int_equal(json_integer_value(json_object_get(n, "ttl_s")), 60);
         reservations_reap(r->rs, T0 + 10000);
         assert_int_equal(reservations_check_board(r->rs, "e1", NULL, T0 + 10000, &err), -EBUSY);
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         json_decref(a), json_decref(n);
 }
 
 static void test_renew_with_a_wrong_token_is_forbidden(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *n = NULL;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
         int64_t id = json_integer_value(json_object_get(a, "id"));
         assert_int_equal(reservations_renew(r->rs, id, "cl-1-nope", 60, T0, &n, &err), -EPERM);
-        assert_string_equal(err.code, "lease_mismatch");
-        reg_error_clear(&err);
+        assert_int_equal(err.code, CORRAL_E_LEASE_MISMATCH);
+        corral_error_clear(&err);
         json_decref(a);
 }
 
@@ -389,14 +388,14 @@ static void test_renew_with_a_wrong_token_is_forbidden(void **state)
 static void test_active_lease_survives_a_restart(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}, \"owner\": \"alice\"}", T0, &a, &err), 0);
         r->rs = reservations_free(r->rs);
         reopen(&r->f);
         assert_int_equal(reservations_new(r->f.s, NULL, &r->rs), 0);
         assert_int_equal(reservations_check_board(r->rs, "e1", NULL, T0, &err), -EBUSY);
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         assert_int_equal(reservations_check_board(r->rs, "e1", token_of(a), T0, &err), 0);
         json_decref(a);
 }
@@ -404,7 +403,7 @@ static void test_active_lease_survives_a_restart(void **state)
 static void test_store_keeps_only_the_sha256_of_the_token(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *row;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
         assert_int_equal(store_resv_get(r->f.s, json_integer_value(json_object_get(a, "id")), &row), 0);
@@ -418,7 +417,7 @@ static void test_store_keeps_only_the_sha256_of_the_token(void **state)
 static void test_ids_keep_growing_after_a_restart(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *b, *rel;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
         int64_t id = json_integer_value(json_object_get(a, "id"));
@@ -440,7 +439,7 @@ static void count_wake(void *arg)
 static void test_waiter_is_woken_when_a_lease_ends(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *b, *rel;
         struct resv_request req;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
@@ -448,7 +447,7 @@ static void test_waiter_is_woken_when_a_lease_ends(void **state)
         assert_int_equal(reservations_parse_request(body, &req, &err), 0);
         uint64_t gen;
         assert_int_equal(reservations_create(r->rs, &req, r->boards, T0, &b, &gen, &err), -EBUSY);
-        reg_error_clear(&err);
+        corral_error_clear(&err);
         int woken = 0;
         assert_int_equal(reservations_wait(r->rs, gen, T0 + 60000, count_wake, &woken), 0);
         reservations_reap(r->rs, T0 + 1000);
@@ -462,7 +461,7 @@ static void test_waiter_is_woken_when_a_lease_ends(void **state)
 static void test_waiter_is_woken_at_once_when_a_lease_ended_meanwhile(void **state)
 {
         struct rfx *r = *state;
-        struct reg_error err = { 0 };
+        struct corral_error err = { 0 };
         json_t *a, *rel;
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}}", T0, &a, &err), 0);
         uint64_t gen = 0; /* the counter as seen before the release below */
