@@ -185,7 +185,7 @@ static int flash_check(const json_t *params, char *msg, size_t size)
         return job_esp_check_common(params, msg, size);
 }
 
-/* A firmware id (the job's, or a part's) must name a file in the library (HTTP 422 otherwise). */
+/* A firmware id (the job's, or a part's) must name a file in the library (else -EBADMSG: unprocessable). */
 static int flash_check_store(const json_t *params, struct store *store, char *msg, size_t size)
 {
         const char *id = json_string_value(json_object_get(params, "firmware"));
@@ -206,7 +206,7 @@ unknown:
 }
 
 /* Host paths (image_path, parts[].path): only an admin, only inside firmware_dirs, opened the way
- * the job will open them. A refusal (-EACCES, HTTP 403) is the same whether the file exists. */
+ * the job will open them. A refusal (-EACCES: path_not_allowed) is the same whether the file exists. */
 static int flash_check_caller(const json_t *params, const struct job_caller *caller, char *msg, size_t size)
 {
         const json_t *paths[ESP_FLASH_MAX_PARTS + 1];
@@ -1117,7 +1117,7 @@ out:
 }
 
 /* A library firmware for another chip than the board's (known from an earlier job) is refused
- * before queueing (HTTP 422), naming both. */
+ * before queueing (-EBADMSG: unprocessable), naming both. */
 static int flash_check_board(const json_t *params, struct store *store, const json_t *facts, char *msg, size_t size)
 {
         const char *id = json_string_value(json_object_get(params, "firmware"));

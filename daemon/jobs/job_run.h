@@ -27,8 +27,9 @@ struct job_kind {
         const char *name;        /* "identify", "reset", "flash", "run", ... */
         const char *summary;     /* one line for error messages and docs */
         unsigned default_timeout_s;
-        /* Validate params before queueing (HTTP 400/422 on failure). msg gets a static or
-         * snprintf'd reason into buf. NULL = anything goes. Returns 0 or -EINVAL / -EBADMSG (422). */
+        /* Validate params before queueing. msg gets a static or snprintf'd reason into buf. NULL =
+         * anything goes. Returns 0, -EINVAL (the registry says CORRAL_E_INVALID_PARAMS) or -EBADMSG
+         * (well-formed but impossible: CORRAL_E_UNPROCESSABLE). */
         int (*check)(const json_t *params, char *msg, size_t msg_size);
         int (*run)(struct job_run *jr);
         /* Optional check that needs the store (a referenced firmware id exists), called by the
@@ -36,12 +37,12 @@ struct job_kind {
         int (*check_store)(const json_t *params, struct store *store, char *msg, size_t msg_size);
         /* Optional check against what is known about the target board: facts is {key: value}
          * (borrowed, may be empty). Called by the registry once the board exists, same
-         * conventions (-EBADMSG = 422). NULL = none. */
+         * conventions (-EBADMSG: unprocessable). NULL = none. */
         int (*check_board)(const json_t *params, struct store *store, const json_t *facts, char *msg,
                            size_t msg_size);
         /* Optional check of what the caller may do with these params (files on the host), called
-         * by the registry right after check(). -EACCES: not allowed (HTTP 403 path_not_allowed;
-         * msg says nothing about whether a file exists); -EBADMSG (422) / -EINVAL (400) as above. */
+         * by the registry right after check(). -EACCES: not allowed (CORRAL_E_PATH_NOT_ALLOWED;
+         * msg says nothing about whether a file exists); -EBADMSG / -EINVAL as above. */
         int (*check_caller)(const json_t *params, const struct job_caller *caller, char *msg, size_t msg_size);
 };
 
