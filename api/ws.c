@@ -219,10 +219,9 @@ static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
         if (r < 0)
                 return http_error(wsi, r == -EINVAL ? CORRAL_E_INVALID_QUERY : CORRAL_E_NOT_FOUND, "%s", msg) < 0 ? -1 : 1;
         if (t.kind == WS_CONSOLE) {
-                json_t *b = NULL;
-                if (registry_board_json(s->o.registry, t.board, &b) < 0)
+                /* Memory only: an upgrade never waits for the store (a disk write elsewhere). */
+                if (!registry_board_known(s->o.registry, t.board))
                         return http_error(wsi, CORRAL_E_BOARD_NOT_FOUND, "No board with id '%s'.", t.board) < 0 ? -1 : 1;
-                json_decref(b);
                 const struct config *cfg = config_live_get(s->o.config);
                 unsigned limit = cfg->max_viewers ? cfg->max_viewers : CONSOLE_MAX_VIEWERS;
                 config_put(cfg);

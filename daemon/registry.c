@@ -1,5 +1,19 @@
 /* Board registry: merges the stored inventory with what is present now, owns one worker per
- * present board, validates and routes job submissions, and publishes board events. */
+ * present board, validates and routes job submissions, and publishes board events.
+ *
+ * Locks, in the only order they are ever taken:
+ *   registry.mu -> worker.mu (board_json_locked, registry_stats: worker_status; the reaper:
+ *                  worker_check_deadline; registry_sync_static: worker_set_max_queued;
+ *                  registry_port_added: worker_start)
+ *   registry.mu -> console_dir.mu (worker_start gets the board's console)
+ *   reservations.mu, worker.unsaved_mu, store.lock: never while registry.mu is held.
+ * registry.mu guards only memory (the present boards and their reference counts, the known ids,
+ * the reaper's flags): no store call, no event publication, no worker call that writes to the
+ * store (worker_enqueue is memory only; worker_cancel and worker_gone finish jobs in the store)
+ * happens under it. A caller that needs a present board past the lock takes a reference
+ * (present_get_locked) and drops it with present_put; the last reference frees the worker. So a
+ * WebSocket upgrade (registry_board_known: memory only) or an API read never waits for a disk
+ * write behind registry.mu. */
 #include "registry.h"
 
 #include <errno.h>
@@ -30,6 +44,7 @@ struct present {
         bool is_static;
         json_t *hints;
         struct worker *worker;
+        unsigned refs;            /* under registry.mu: the boards[] slot plus every borrower */
 };
 
 struct registry {
@@ -45,7 +60,65 @@ struct registry {
         bool stopping;
         pthread_cond_t reaper_cv;
         struct reservations *resv; /* leases; NULL if they could not be loaded (no checks then) */
+        char (*known)[72];         /* every board id in the store (ids are never removed), memory only */
+        size_t nknown, known_cap;
 };
+
+static struct present *present_free(struct present *p);
+
+/* A reference on a present board, for use after registry.mu is dropped. Caller holds r->mu. */
+static struct present *present_get_locked(struct present *p)
+{
+        if (p)
+                p->refs++;
+        return p;
+}
+
+/* Drop a reference (takes registry.mu briefly); the last one stops the worker and frees. */
+static void present_put(struct registry *r, struct present *p)
+{
+        if (!p)
+                return;
+        pthread_mutex_lock(&r->mu);
+        bool last = --p->refs == 0;
+        pthread_mutex_unlock(&r->mu);
+        if (last)
+                present_free(p);
+}
+
+/* Take p out of r->boards (its slot's reference goes to the caller). Caller holds r->mu. */
+static void unlist_locked(struct registry *r, struct present *p)
+{
+        for (size_t i = 0; i < r->nboards; i++)
+                if (r->boards[i] == p) {
+                        r->boards[i] = r->boards[--r->nboards];
+                        return;
+                }
+}
+
+static bool known_locked(struct registry *r, const char *id)
+{
+        for (size_t i = 0; i < r->nknown; i++)
+                if (!strcmp(r->known[i], id))
+                        return true;
+        return false;
+}
+
+/* Remember a stored board id (memory only). Caller holds r->mu. */
+static void know_locked(struct registry *r, const char *id)
+{
+        if (known_locked(r, id))
+                return;
+        if (r->nknown == r->known_cap) {
+                size_t cap = r->known_cap ? r->known_cap * 2 : 64;
+                char(*k)[72] = realloc(r->known, cap * sizeof(*k));
+                if (!k)
+                        return;
+                r->known = k;
+                r->known_cap = cap;
+        }
+        snprintf(r->known[r->nknown++], sizeof(r->known[0]), "%s", id);
+}
 
 static struct present *find_by_id(struct registry *r, const char *id)
 {
@@ -201,6 +274,14 @@ int registry_new(struct store *st, struct events *ev, struct console_dir *consol
         r->events = ev;
         r->consoles = consoles;
         r->config = config;
+        json_t *rows = NULL;
+        if (store_board_list(st, &rows) == 0) {
+                size_t i;
+                json_t *row;
+                json_array_foreach(rows, i, row)
+                        know_locked(r, json_string_value(json_object_get(row, "id"))); /* not shared yet */
+        }
+        json_decref(rows);
         int rc = reservations_new(st, ev, &r->resv);
         if (rc < 0)
                 log_error("cannot load the reservations (boards are not leased): %s", strerror(-rc));
@@ -234,7 +315,7 @@ void registry_shutdown(struct registry *r, int timeout_ms)
         pthread_cond_signal(&r->reaper_cv);
         pthread_mutex_unlock(&r->mu);
         for (size_t i = 0; i < n; i++)
-                present_free(list[i]);
+                present_put(r, list[i]); /* a borrower's reference frees it later */
 }
 
 struct registry *registry_free(struct registry *r)
@@ -245,6 +326,7 @@ struct registry *registry_free(struct registry *r)
         if (r->reaper_running)
                 pthread_join(r->reaper, NULL);
         r->resv = reservations_free(r->resv);
+        free(r->known);
         pthread_cond_destroy(&r->reaper_cv);
         pthread_mutex_destroy(&r->mu);
         free(r);
@@ -269,19 +351,14 @@ int registry_port_added(struct registry *r, const struct board_source *src)
                 return rc;
         }
         pthread_mutex_lock(&r->mu);
+        know_locked(r, id);
         struct present *old = find_by_identity(r, src->identity);
-        if (old) {
-                /* Same board seen again (udev change, renumbered tty): restart on the new url. */
-                for (size_t i = 0; i < r->nboards; i++)
-                        if (r->boards[i] == old) {
-                                r->boards[i] = r->boards[--r->nboards];
-                                break;
-                        }
-        }
+        if (old) /* same board seen again (udev change, renumbered tty): restart on the new url */
+                unlist_locked(r, old);
         pthread_mutex_unlock(&r->mu);
         if (old) {
                 worker_gone(old->worker, true);
-                present_free(old);
+                present_put(r, old);
         }
         struct present *p = calloc(1, sizeof(*p));
         if (!p) {
@@ -294,6 +371,7 @@ int registry_port_added(struct registry *r, const struct board_source *src)
         p->baud = src->baud;
         p->is_static = src->is_static;
         p->hints = hints;
+        p->refs = 1; /* its boards[] slot */
         const struct config *cfg = config_live_get(r->config); /* held until the worker copied it */
         json_t *dirs = firmware_dirs_json(cfg);
         struct worker_opts wo = {
@@ -310,12 +388,14 @@ int registry_port_added(struct registry *r, const struct board_source *src)
                 .on_state = on_worker_state,
                 .user = r,
         };
+        /* Under registry.mu (memory only: a thread and the board's console), so that the worker's
+         * first state callback finds the board listed. */
         pthread_mutex_lock(&r->mu);
         rc = r->nboards >= MAX_BOARDS ? -ENOSPC : worker_start(&wo, &p->worker);
-        json_decref(dirs);
         if (rc == 0)
                 r->boards[r->nboards++] = p;
         pthread_mutex_unlock(&r->mu);
+        json_decref(dirs);
         config_put(cfg);
         if (rc < 0) {
                 log_error("cannot start a worker for board %s: %s", id, strerror(-rc));
@@ -331,20 +411,15 @@ int registry_port_removed(struct registry *r, const char *identity)
 {
         pthread_mutex_lock(&r->mu);
         struct present *p = find_by_identity(r, identity);
-        if (p) {
-                for (size_t i = 0; i < r->nboards; i++)
-                        if (r->boards[i] == p) {
-                                r->boards[i] = r->boards[--r->nboards];
-                                break;
-                        }
-        }
+        if (p)
+                unlist_locked(r, p);
         pthread_mutex_unlock(&r->mu);
         if (!p)
                 return -ENOENT;
         char id[72];
         snprintf(id, sizeof(id), "%s", p->id);
         worker_gone(p->worker, p->is_static);
-        present_free(p);
+        present_put(r, p);
         store_board_touch(r->store, id);
         log_info("board %s offline (%s)", id, identity);
         publish_board(r, "board.offline", id);
@@ -445,6 +520,14 @@ int registry_board_json(struct registry *r, const char *id, json_t **ret)
         return 0;
 }
 
+bool registry_board_known(struct registry *r, const char *id)
+{
+        pthread_mutex_lock(&r->mu);
+        bool k = id && known_locked(r, id);
+        pthread_mutex_unlock(&r->mu);
+        return k;
+}
+
 int registry_board_update(struct registry *r, const char *id, const json_t *patch, struct corral_error *err)
 {
         return registry_board_update_as(r, id, patch, NULL, err);
@@ -511,29 +594,33 @@ int registry_job_submit(struct registry *r, const char *board_id, const json_t *
         return registry_job_submit_as(r, board_id, body, NULL, ret_job, err);
 }
 
-int registry_job_submit_as(struct registry *r, const char *board_id, const json_t *body, const struct reg_caller *c,
-                           json_t **ret_job, struct corral_error *err)
+/* The job's kind and its timeout (its own timeout_s, else the shorter of the kind's default and
+ * the config's job_timeout). */
+static int submit_kind(struct registry *r, const json_t *body, const struct job_kind **ret_kind, int *ret_timeout_s,
+                       struct corral_error *err)
 {
         if (!json_is_object(body))
                 return corral_error_set(err, CORRAL_E_INVALID_BODY, NULL, -EINVAL,
-                                     "The body must be a JSON object with a \"kind\".");
+                                        "The body must be a JSON object with a \"kind\".");
         json_t *jk = json_object_get(body, "kind");
         char kinds[512];
         job_kinds_list(kinds, sizeof(kinds));
         if (!json_is_string(jk))
                 return corral_error_set(err, CORRAL_E_MISSING_KIND, json_pack("{s:s}", "allowed", kinds), -EINVAL,
-                                     "The job needs a \"kind\"; one of: %s.", kinds);
+                                        "The job needs a \"kind\"; one of: %s.", kinds);
         const struct job_kind *kind = job_kind_find(json_string_value(jk));
         if (!kind)
                 return corral_error_set(err, CORRAL_E_UNKNOWN_KIND,
-                                     json_pack("{s:s, s:s}", "kind", json_string_value(jk), "allowed", kinds), -EINVAL,
-                                     "Unknown job kind '%s'; allowed kinds: %s.", json_string_value(jk), kinds);
+                                        json_pack("{s:s, s:s}", "kind", json_string_value(jk), "allowed", kinds),
+                                        -EINVAL, "Unknown job kind '%s'; allowed kinds: %s.", json_string_value(jk),
+                                        kinds);
         int timeout_s = (int)kind->default_timeout_s;
         json_t *jt = json_object_get(body, "timeout_s");
         if (jt) {
                 if (!json_is_integer(jt) || json_integer_value(jt) < 1 || json_integer_value(jt) > 86400)
                         return corral_error_set(err, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "timeout_s"),
-                                             -EINVAL, "'timeout_s' must be a whole number of seconds from 1 to 86400.");
+                                                -EINVAL,
+                                                "'timeout_s' must be a whole number of seconds from 1 to 86400.");
                 timeout_s = (int)json_integer_value(jt);
         }
         /* job_timeout (config) bounds every job that does not give its own timeout_s: the kind's
@@ -544,34 +631,57 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
         config_put(cfg);
         if (!jt && cfg_timeout > 0 && (timeout_s <= 0 || (unsigned)timeout_s > cfg_timeout))
                 timeout_s = (int)cfg_timeout;
-        if (kind->check) {
-                char msg[512] = "";
-                int e = kind->check(body, msg, sizeof(msg));
-                if (e >= 0 && kind->check_caller) {
-                        const struct config *now = config_live_get(r->config);
-                        json_t *dirs = firmware_dirs_json(now);
-                        config_put(now);
-                        struct job_caller jc = { .name = c && c->name ? c->name : "?",
-                                                 .host_files = c && c->host_files, .firmware_dirs = dirs };
-                        e = kind->check_caller(body, &jc, msg, sizeof(msg));
-                        json_decref(dirs);
-                }
-                if (e == -EACCES)
-                        return corral_error_set(err, CORRAL_E_PATH_NOT_ALLOWED, json_pack("{s:s}", "kind", kind->name),
-                                             -EACCES, "%s", msg[0] ? msg : "This path is not allowed.");
-                if (e >= 0 && kind->check_store)
-                        e = kind->check_store(body, r->store, msg, sizeof(msg));
-                if (e < 0)
-                        return corral_error_set(err, e == -EBADMSG ? CORRAL_E_UNPROCESSABLE : CORRAL_E_INVALID_PARAMS,
-                                             json_pack("{s:s}", "kind", kind->name), -EINVAL, "%s",
-                                             msg[0] ? msg : "Invalid parameters for this job kind.");
+        *ret_kind = kind;
+        *ret_timeout_s = timeout_s;
+        return 0;
+}
+
+/* A kind check's refusal: -EBADMSG is well-formed but impossible, anything else bad params. */
+static int params_refused(struct corral_error *err, int e, json_t *details, const char *msg, const char *dflt)
+{
+        return corral_error_set(err, e == -EBADMSG ? CORRAL_E_UNPROCESSABLE : CORRAL_E_INVALID_PARAMS, details,
+                                -EINVAL, "%s", msg[0] ? msg : dflt);
+}
+
+/* The kind's own checks of the parameters: their shape, what caller c may name (host files), and
+ * what they reference in the store (firmware ids). */
+static int submit_check_params(struct registry *r, const struct job_kind *kind, const json_t *body,
+                               const struct reg_caller *c, struct corral_error *err)
+{
+        if (!kind->check)
+                return 0;
+        char msg[512] = "";
+        int e = kind->check(body, msg, sizeof(msg));
+        if (e >= 0 && kind->check_caller) {
+                const struct config *now = config_live_get(r->config);
+                json_t *dirs = firmware_dirs_json(now);
+                config_put(now);
+                struct job_caller jc = { .name = c && c->name ? c->name : "?", .host_files = c && c->host_files,
+                                         .firmware_dirs = dirs };
+                e = kind->check_caller(body, &jc, msg, sizeof(msg));
+                json_decref(dirs);
         }
+        if (e == -EACCES)
+                return corral_error_set(err, CORRAL_E_PATH_NOT_ALLOWED, json_pack("{s:s}", "kind", kind->name), -EACCES,
+                                        "%s", msg[0] ? msg : "This path is not allowed.");
+        if (e >= 0 && kind->check_store)
+                e = kind->check_store(body, r->store, msg, sizeof(msg));
+        if (e < 0)
+                return params_refused(err, e, json_pack("{s:s}", "kind", kind->name), msg,
+                                      "Invalid parameters for this job kind.");
+        return 0;
+}
+
+/* The board exists, and the parameters fit what earlier jobs learned about it (its chip, ...). */
+static int submit_check_board(struct registry *r, const struct job_kind *kind, const char *board_id,
+                              const json_t *body, struct corral_error *err)
+{
         json_t *row = NULL;
         if (store_board_get(r->store, board_id, &row) < 0)
                 return corral_error_set(err, CORRAL_E_BOARD_NOT_FOUND, json_pack("{s:s}", "board", board_id), -EINVAL,
-                                     "No board with id '%s'.", board_id);
+                                        "No board with id '%s'.", board_id);
+        int rc = 0;
         if (kind->check_board) {
-                /* Checks against what earlier jobs learned about this board (its chip, ...). */
                 char msg[512] = "";
                 json_t *facts = json_object();
                 const char *k;
@@ -580,53 +690,75 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
                         json_object_set(facts, k, json_object_get(v, "value"));
                 int e = kind->check_board(body, r->store, facts, msg, sizeof(msg));
                 json_decref(facts);
-                if (e < 0) {
-                        json_decref(row);
-                        return corral_error_set(err, e == -EBADMSG ? CORRAL_E_UNPROCESSABLE : CORRAL_E_INVALID_PARAMS,
-                                             json_pack("{s:s, s:s}", "kind", kind->name, "board", board_id), -EINVAL,
-                                             "%s", msg[0] ? msg : "These parameters do not fit this board.");
-                }
+                if (e < 0)
+                        rc = params_refused(err, e, json_pack("{s:s, s:s}", "kind", kind->name, "board", board_id), msg,
+                                            "These parameters do not fit this board.");
         }
         json_decref(row);
-        /* A reserved board takes jobs only from its lease holder (or an admin). */
-        if (lease_ok(r, board_id, c, err) < 0)
-                return -EPERM;
-        int64_t id = 0;
+        return rc;
+}
+
+/* Record the job and queue it on the board's worker; *ret_id its id. The store write happens
+ * outside registry.mu, on a reference to the present board. */
+static int submit_queue(struct registry *r, const char *board_id, const struct job_kind *kind, const json_t *body,
+                        int timeout_s, int64_t *ret_id, struct corral_error *err)
+{
         pthread_mutex_lock(&r->mu);
-        struct present *p = find_by_id(r, board_id);
-        int rc = 0;
-        if (!p) {
-                pthread_mutex_unlock(&r->mu);
+        struct present *p = present_get_locked(find_by_id(r, board_id));
+        pthread_mutex_unlock(&r->mu);
+        if (!p)
                 return corral_error_set(err, CORRAL_E_BOARD_OFFLINE, json_pack("{s:s}", "board", board_id), -EINVAL,
-                                     "Board '%s' is offline (not plugged in or its port is not configured).", board_id);
-        }
-        rc = store_job_create(r->store, board_id, kind->name, body, timeout_s, &id);
+                                        "Board '%s' is offline (not plugged in or its port is not configured).",
+                                        board_id);
+        int64_t id = 0;
+        int rc = store_job_create(r->store, board_id, kind->name, body, timeout_s, &id);
         if (rc < 0) {
-                pthread_mutex_unlock(&r->mu);
+                present_put(r, p);
                 return corral_error_store(err, rc, -EINVAL, "Could not record the job");
         }
-        rc = worker_enqueue(p->worker, id, kind, body, timeout_s);
-        pthread_mutex_unlock(&r->mu);
+        rc = worker_enqueue(p->worker, id, kind, body, timeout_s); /* -ENODEV once the board is gone */
+        present_put(r, p);
         if (rc < 0) {
-                if (id)
-                        store_job_finish(r->store, id, "failed", NULL, rc == -ENOSPC ? "queue_full" : "not_queued",
-                                         rc == -ENOSPC ? "The board's job queue is full." : strerror(-rc));
+                store_job_finish(r->store, id, "failed", NULL, rc == -ENOSPC ? "queue_full" : "not_queued",
+                                 rc == -ENOSPC ? "The board's job queue is full." : strerror(-rc));
                 if (rc == -ENOSPC)
                         return corral_error_set(
                                 err, CORRAL_E_QUEUE_FULL, json_pack("{s:s}", "board", board_id), -EINVAL,
                                 "Board '%s' already has the maximum number of queued jobs; try again later.", board_id);
                 if (rc == -ENODEV)
-                        return corral_error_set(err, CORRAL_E_BOARD_OFFLINE, json_pack("{s:s}", "board", board_id), -EINVAL,
-                                             "Board '%s' went offline.", board_id);
+                        return corral_error_set(err, CORRAL_E_BOARD_OFFLINE, json_pack("{s:s}", "board", board_id),
+                                                -EINVAL, "Board '%s' went offline.", board_id);
                 return corral_error_set(err, CORRAL_E_STORE_ERROR, NULL, -EINVAL, "Could not queue the job: %s",
-                                     strerror(-rc));
+                                        strerror(-rc));
         }
+        *ret_id = id;
+        return 0;
+}
+
+int registry_job_submit_as(struct registry *r, const char *board_id, const json_t *body, const struct reg_caller *c,
+                           json_t **ret_job, struct corral_error *err)
+{
+        const struct job_kind *kind = NULL;
+        int timeout_s = 0;
+        int rc = submit_kind(r, body, &kind, &timeout_s, err);
+        if (rc == 0)
+                rc = submit_check_params(r, kind, body, c, err);
+        if (rc == 0)
+                rc = submit_check_board(r, kind, board_id, body, err);
+        if (rc < 0)
+                return rc;
+        /* A reserved board takes jobs only from its lease holder (or an admin). */
+        if (lease_ok(r, board_id, c, err) < 0)
+                return -EPERM;
+        int64_t id = 0;
+        if ((rc = submit_queue(r, board_id, kind, body, timeout_s, &id, err)) < 0)
+                return rc;
         events_publish(r->events, "job.state",
                        json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
                                  "state", "queued"));
         rc = store_job_get(r->store, id, false, ret_job);
         return rc < 0 ? corral_error_set(err, CORRAL_E_STORE_ERROR, NULL, -EINVAL,
-                                      "Job %lld was queued but cannot be read back.", (long long)id)
+                                         "Job %lld was queued but cannot be read back.", (long long)id)
                       : 0;
 }
 
@@ -658,9 +790,10 @@ int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_
                 return -EPERM;
         }
         pthread_mutex_lock(&r->mu);
-        struct present *p = board ? find_by_id(r, board) : NULL;
-        int rc = p ? worker_cancel(p->worker, job_id) : -ENOENT;
+        struct present *p = present_get_locked(board ? find_by_id(r, board) : NULL);
         pthread_mutex_unlock(&r->mu);
+        int rc = p ? worker_cancel(p->worker, job_id) : -ENOENT; /* a queued job ends in the store */
+        present_put(r, p);
         json_decref(job);
         if (rc < 0)
                 return corral_error_set(err, CORRAL_E_JOB_FINISHED, json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,

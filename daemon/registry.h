@@ -1,6 +1,9 @@
 /* The board registry: every board corrald knows (from the store, udev and static ports), which
  * are present, and the port worker that owns each present board's port. Entry point for the
- * API: board snapshots, edits, and job submission/cancel. Thread-safe (one mutex). */
+ * API: board snapshots, edits, and job submission/cancel. Thread-safe: one mutex, registry.mu,
+ * that guards memory only and is never held across a store call or an event publication. Lock
+ * order: registry.mu -> worker.mu, registry.mu -> console_dir.mu; reservations.mu,
+ * worker.unsaved_mu and store.lock are taken only without registry.mu (details in registry.c). */
 #ifndef CORRAL_REGISTRY_H
 #define CORRAL_REGISTRY_H
 
@@ -47,6 +50,9 @@ int registry_sync_static(struct registry *r, const struct config *cfg);
 int registry_boards_json(struct registry *r, const char *label, const char *family, const char *state,
                          json_t **ret);
 int registry_board_json(struct registry *r, const char *id, json_t **ret);
+/* Is id a board corrald knows (stored, present or not)? Memory only: no store call, no wait for
+ * a disk write (the WebSocket upgrade asks this). */
+bool registry_board_known(struct registry *r, const char *id);
 /* Who asks (an API request), for lease and privilege checks. */
 struct reg_caller {
         const char *name;         /* the token's name ("anonymous" when auth is off); NULL = "?" */
