@@ -1,5 +1,7 @@
 /* Shared by ws.c (context, thread, routing, origin check), ws_console.c and ws_events.c (the two
- * endpoints). Everything here runs on the lws service thread unless marked otherwise. */
+ * endpoints) and ws_session.c (waking, frames, replies: what the others share, so that ws.c calls
+ * the endpoints and the endpoints never call ws.c). Everything here runs on the lws service
+ * thread unless marked otherwise. */
 #ifndef CORRAL_WS_INTERNAL_H
 #define CORRAL_WS_INTERNAL_H
 
@@ -79,7 +81,7 @@ struct ws_server {
         bool subscribed;
 };
 
-/* Wake the service thread (any thread; coalesced). Matches console_wake_fn. */
+/* ws_session.c. Wake the service thread (any thread; coalesced). Matches console_wake_fn. */
 void ws_wake(void *server);
 /* Queue a JSON text reply for the session (e.g. an error) and ask for WRITEABLE. */
 void ws_reply(struct ws_session *ss, const char *type, const char *code, const char *fmt, ...)

@@ -13,9 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth.h"
-#include "jobs/console.h"
-#include "store/store.h"
+#include "auth.h" /* auth_sha256_hex: token secrets are kept hashed */
+#include "bounds.h"
 
 void config_defaults(struct config *c)
 {

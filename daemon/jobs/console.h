@@ -12,11 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bounds.h" /* CONSOLE_MAX_VIEWERS */
+
 #define CONSOLE_HISTORY 65536    /* bytes kept and replayed on join; also each viewer's lag limit */
 #define CONSOLE_INPUT_MAX 16384  /* bytes queued for the port before input is refused */
 #define CONSOLE_TEXT_QUEUE 32    /* status messages queued per viewer before the oldest is dropped */
 #define CONSOLE_TEXT_MAX 1024    /* longest status message */
-#define CONSOLE_MAX_VIEWERS 64
 
 struct console_dir;
 struct console;

@@ -63,7 +63,7 @@ int store_job_finish(struct store *s, int64_t id, const char *state, const json_
  * "… log truncated (N more lines)" is kept up to date and further lines are only counted.
  * A line longer than STORE_JOB_LOG_LINE_MAX bytes is cut (ending in "…"); bytes that are not
  * valid UTF-8 become U+FFFD. */
-#define STORE_JOB_LOG_MAX_LINES 5000
+#include "bounds.h" /* STORE_JOB_LOG_MAX_LINES */
 #define STORE_JOB_LOG_LINE_MAX 4096
 int store_job_log_append(struct store *s, int64_t id, const char *line);
 /* The cap used from now on instead of STORE_JOB_LOG_MAX_LINES (config max_log_lines); 0 restores
