@@ -568,6 +568,43 @@ static bool assign(size_t k, size_t n, size_t *const *cand, const size_t *ncand,
         return false;
 }
 
+/* The indexes of boards that role ({"role", "match"}) could get: present ones that match, and
+ * with free_only those not leased either. *ret (n + 1 entries, freed by the caller) and *ret_n;
+ * refused when none matches, or (without free_only) none is present. rs->mu held. */
+static int role_candidates_locked(struct reservations *rs, const json_t *role, const json_t *boards, bool free_only,
+                                  int64_t now_ms, size_t **ret, size_t *ret_n, struct corral_error *err)
+{
+        const json_t *match = json_object_get(role, "match");
+        const char *name = json_string_value(json_object_get(role, "role"));
+        size_t *cand = calloc(json_array_size(boards) + 1, sizeof(size_t)), n = 0, nmatch = 0, i;
+        *ret = cand;
+        *ret_n = 0;
+        if (!cand)
+                return corral_error_set(err, CORRAL_E_NO_MEMORY, NULL, -ENOMEM, "Out of memory.");
+        json_t *b;
+        json_array_foreach(boards, i, b) {
+                if (!reservations_board_matches(b, match))
+                        continue;
+                nmatch++;
+                const char *state = json_string_value(json_object_get(b, "state"));
+                if (!state || !strcmp(state, "offline"))
+                        continue;
+                if (free_only && find_board_locked(rs, json_string_value(json_object_get(b, "id")), now_ms))
+                        continue;
+                cand[n++] = i;
+        }
+        *ret_n = n;
+        if (!nmatch)
+                return corral_error_set(err, CORRAL_E_NO_MATCHING_BOARD,
+                                        json_pack("{s:s, s:O}", "role", name, "match", match), -ENOENT,
+                                        "No board matches role '%s''s 'match'.", name);
+        if (!free_only && !n)
+                return corral_error_set(err, CORRAL_E_NO_BOARD_ONLINE,
+                                        json_pack("{s:s, s:O}", "role", name, "match", match), -ENODEV,
+                                        "Role '%s': %zu board(s) match, but none is online.", name, nmatch);
+        return 0;
+}
+
 /* Several roles' boards in one transaction under rs->mu: every role gets a distinct board or no
  * role gets any (so multi-board requests never hold part of what they need and never deadlock). */
 static int create_group_locked(struct reservations *rs, const struct resv_request *req, const json_t *boards,
@@ -582,36 +619,9 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
         /* present: candidates ignoring leases (may the roles be met at all right now?) */
         for (int pass = 0; pass < 2 && rc == 0; pass++) {
                 for (size_t k = 0; k < n && rc == 0; k++) {
-                        const json_t *role = json_array_get(req->boards, k);
-                        const json_t *match = json_object_get(role, "match");
-                        const char *name = json_string_value(json_object_get(role, "role"));
                         free(cand[k]);
-                        if (!(cand[k] = calloc(nb + 1, sizeof(size_t)))) {
-                                rc = corral_error_set(err, CORRAL_E_NO_MEMORY, NULL, -ENOMEM, "Out of memory.");
-                                break;
-                        }
-                        ncand[k] = 0;
-                        size_t nmatch = 0, i;
-                        json_t *b;
-                        json_array_foreach(boards, i, b) {
-                                if (!reservations_board_matches(b, match))
-                                        continue;
-                                nmatch++;
-                                const char *state = json_string_value(json_object_get(b, "state"));
-                                if (!state || !strcmp(state, "offline"))
-                                        continue;
-                                if (pass == 1 && find_board_locked(rs, json_string_value(json_object_get(b, "id")), now_ms))
-                                        continue;
-                                cand[k][ncand[k]++] = i;
-                        }
-                        if (!nmatch)
-                                rc = corral_error_set(err, CORRAL_E_NO_MATCHING_BOARD,
-                                                   json_pack("{s:s, s:O}", "role", name, "match", match), -ENOENT,
-                                                   "No board matches role '%s''s 'match'.", name);
-                        else if (pass == 0 && !ncand[k])
-                                rc = corral_error_set(err, CORRAL_E_NO_BOARD_ONLINE,
-                                                   json_pack("{s:s, s:O}", "role", name, "match", match), -ENODEV,
-                                                   "Role '%s': %zu board(s) match, but none is online.", name, nmatch);
+                        rc = role_candidates_locked(rs, json_array_get(req->boards, k), boards, pass == 1, now_ms,
+                                                    &cand[k], &ncand[k], err);
                 }
                 if (rc)
                         break;
@@ -662,29 +672,37 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
         return rc;
 }
 
-int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
-                        int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct corral_error *err)
+/* Why no board of boards could be leased for match: no match at all, none present, or (holders:
+ * the present ones' leases) every one reserved, told by the lease that frees up first. */
+static int no_free_board(const json_t *match, size_t nmatch, size_t npresent, const struct resv *first_holder,
+                         json_t *holders, struct corral_error *err)
 {
-        if (!rs || !req || !ret)
-                return -EINVAL;
-        struct after *a = change_begin(rs, now_ms, err);
-        if (!a)
-                return -ENOMEM;
-        int rc = 0;
-        if (ret_gen)
-                *ret_gen = rs->gen;
-        if (req->boards) {
-                int grc = create_group_locked(rs, req, boards, now_ms, a, ret, err);
-                change_end(rs, a);
-                return grc;
-        }
-        const json_t *pick = NULL;
+        if (!nmatch)
+                return corral_error_set(err, CORRAL_E_NO_MATCHING_BOARD, json_pack("{s:O}", "match", match), -ENOENT,
+                                        "No board matches this reservation's 'match'.");
+        if (!npresent)
+                return corral_error_set(err, CORRAL_E_NO_BOARD_ONLINE, json_pack("{s:O}", "match", match), -ENODEV,
+                                        "%zu board(s) match, but none is online.", nmatch);
+        char exp[32];
+        util_iso_from_ms(first_holder->expires_ms, exp, sizeof(exp));
+        json_t *d = holder_details(first_holder);
+        json_object_set(d, "holders", holders);
+        return corral_error_set(err, CORRAL_E_BOARD_RESERVED, d, -EBUSY,
+                                "Every matching board is reserved: %s holds %s until %s%s.", first_holder->owner,
+                                first_holder->board, exp, npresent > 1 ? " (the first to free up)" : "");
+}
+
+/* The first present board of boards that matches and is not leased: 0 with *ret_pick, or the
+ * refusal (err filled). rs->mu held. */
+static int pick_free_board_locked(struct reservations *rs, const json_t *match, const json_t *boards,
+                                  int64_t now_ms, const json_t **ret_pick, struct corral_error *err)
+{
         const struct resv *first_holder = NULL;
         size_t nmatch = 0, npresent = 0, i;
         json_t *b;
         json_t *holders = json_array();
         json_array_foreach(boards, i, b) {
-                if (!reservations_board_matches(b, req->match))
+                if (!reservations_board_matches(b, match))
                         continue;
                 nmatch++;
                 const char *state = json_string_value(json_object_get(b, "state"));
@@ -693,37 +711,39 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                 npresent++;
                 const struct resv *h = find_board_locked(rs, json_string_value(json_object_get(b, "id")), now_ms);
                 if (!h) {
-                        pick = b;
-                        break;
+                        json_decref(holders);
+                        *ret_pick = b;
+                        return 0;
                 }
                 json_array_append_new(holders, holder_details(h));
                 if (!first_holder || h->expires_ms < first_holder->expires_ms)
                         first_holder = h;
         }
-        if (!pick) {
-                if (!nmatch)
-                        rc = corral_error_set(err, CORRAL_E_NO_MATCHING_BOARD, json_pack("{s:O}", "match", req->match),
-                                           -ENOENT, "No board matches this reservation's 'match'.");
-                else if (!npresent)
-                        rc = corral_error_set(err, CORRAL_E_NO_BOARD_ONLINE, json_pack("{s:O}", "match", req->match),
-                                           -ENODEV, "%zu board(s) match, but none is online.", nmatch);
-                else {
-                        char exp[32];
-                        util_iso_from_ms(first_holder->expires_ms, exp, sizeof(exp));
-                        json_t *d = holder_details(first_holder);
-                        json_object_set(d, "holders", holders);
-                        rc = corral_error_set(err, CORRAL_E_BOARD_RESERVED, d, -EBUSY,
-                                           "Every matching board is reserved: %s holds %s until %s%s.",
-                                           first_holder->owner, first_holder->board, exp,
-                                           npresent > 1 ? " (the first to free up)" : "");
-                }
-        } else if (rs->nactive == RESV_MAX_ACTIVE) {
-                rc = corral_error_set(err, CORRAL_E_TOO_MANY_RESERVATIONS, NULL, -ENOSPC, "Too many active reservations.");
-        }
+        int rc = no_free_board(match, nmatch, npresent, first_holder, holders, err);
         json_decref(holders);
-        if (rc == 0)
-                rc = grant_locked(rs, req->match, req, json_string_value(json_object_get(pick, "id")), now_ms, a, ret,
-                                  err);
+        return rc;
+}
+
+int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
+                        int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct corral_error *err)
+{
+        if (!rs || !req || !ret)
+                return -EINVAL;
+        struct after *a = change_begin(rs, now_ms, err);
+        if (!a)
+                return -ENOMEM;
+        if (ret_gen)
+                *ret_gen = rs->gen;
+        int rc;
+        if (req->boards) {
+                rc = create_group_locked(rs, req, boards, now_ms, a, ret, err);
+        } else {
+                const json_t *pick = NULL;
+                rc = pick_free_board_locked(rs, req->match, boards, now_ms, &pick, err);
+                if (rc == 0) /* grant_locked refuses past RESV_MAX_ACTIVE */
+                        rc = grant_locked(rs, req->match, req, json_string_value(json_object_get(pick, "id")), now_ms,
+                                          a, ret, err);
+        }
         change_end(rs, a);
         return rc;
 }
