@@ -171,7 +171,9 @@ static void a_leased_board_takes_jobs_only_with_its_lease(void **state)
         struct resv_request req;
         assert_int_equal(reservations_parse_request(body, &req, &err), 0);
         json_t *boards = NULL, *lease = NULL;
-        assert_int_equal(registry_boards_json(f->reg, NULL, NULL, NULL, &boards), 0);
+        /* The board as the API would list it while its port is up (this one's never opens, and a
+         * static port that cannot open shows "offline"): the lease logic is not under test here. */
+        boards = json_pack("[{s:s, s:s, s:[]}]", "id", "b2", "state", "online", "labels");
         assert_int_equal(reservations_create(rs, &req, boards, util_wall_ms(), &lease, NULL, &err), 0);
         const char *token = json_string_value(json_object_get(lease, "token"));
         assert_non_null(token);
@@ -251,6 +253,8 @@ static void submissions_race_a_board_coming_and_going(void **state)
         assert_int_equal(plug(f, "b4"), 0);
         for (int i = 0; i < 3; i++)
                 assert_int_equal(pthread_create(&t[i], NULL, submitter, &r), 0);
+        while (atomic_load(&r.ok) == 0) /* the board takes jobs before the churn starts */
+                usleep(1000);
         for (int round = 0; round < 20; round++) {
                 usleep(5000);
                 assert_int_equal(unplug(f, "b4"), 0);
