@@ -184,6 +184,79 @@ static struct conn_watch *watch_of(struct http_server *s, struct MHD_Connection 
         return ci && ci->socket_context && ci->socket_context != s ? ci->socket_context : NULL;
 }
 
+/* The first call for a request: its state, whether its credentials let its body in, and where
+ * the body goes (an upload's file, or memory up to max_body). */
+static enum MHD_Result begin_request(struct http_server *s, struct MHD_Connection *conn, const char *url,
+                                     const char *method, void **con_cls)
+{
+        struct conn_state *cs = calloc(1, sizeof(*cs));
+        if (!cs)
+                return MHD_NO;
+        *con_cls = cs;
+        const struct config *cfg = config_live_get(s->ctx.config);
+        cs->max_body = cfg->max_body;
+        config_put(cfg);
+        /* No valid credentials (or an upload without the operator role): the body is not
+         * kept, and dispatch() answers 401/403 once it has arrived. */
+        bool is_api = !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics");
+        bool public = !strcmp(url, "/api/v1/login") || !strcmp(url, "/api/v1/logout") ||
+                      !strcmp(url, "/api/v1/health/live");
+        if (is_api && !public) {
+                struct api_req pre = { .conn = conn, .ctx = &s->ctx, .method = method, .url = url };
+                cs->refused = identify(&pre) < 0 ||
+                              (api_upload_wanted(method, url) && pre.who.role < AUTH_ROLE_OPERATOR);
+        }
+        /* Served from now on; a refused body still has the head's deadline. */
+        conn_budget_busy(s->budget, watch_of(s, conn), !cs->refused, idle_deadline(s));
+        if (cs->refused)
+                return MHD_YES;
+        if (api_upload_wanted(method, url)) {
+                cs->upload = api_upload_new(conn, &s->ctx);
+                return cs->upload ? MHD_YES : MHD_NO;
+        }
+        /* Refuse early when the declared length is over the limit. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > cs->max_body)
+                cs->too_big = true;
+        return MHD_YES;
+}
+
+/* Body bytes: streamed to the upload, kept up to max_body (beyond: too_big, the bytes dropped),
+ * or dropped unread for a refused request. */
+static enum MHD_Result take_body(struct conn_state *cs, const char *upload_data, size_t *upload_data_size)
+{
+        if (cs->upload) {
+                api_upload_data(cs->upload, upload_data, *upload_data_size);
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+        cs->dropped = cs->dropped || cs->refused;
+        if (!cs->too_big && !cs->refused) {
+                if (cs->len + *upload_data_size > cs->max_body) {
+                        cs->too_big = true;
+                        free(cs->body);
+                        cs->body = NULL;
+                        cs->len = cs->cap = 0;
+                } else {
+                        if (cs->len + *upload_data_size + 1 > cs->cap) {
+                                size_t cap = cs->cap ? cs->cap * 2 : 4096;
+                                while (cap < cs->len + *upload_data_size + 1)
+                                        cap *= 2;
+                                char *nb = realloc(cs->body, cap);
+                                if (!nb)
+                                        return MHD_NO;
+                                cs->body = nb;
+                                cs->cap = cap;
+                        }
+                        memcpy(cs->body + cs->len, upload_data, *upload_data_size);
+                        cs->len += *upload_data_size;
+                        cs->body[cs->len] = '\0';
+                }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -191,70 +264,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         (void)version;
         struct http_server *s = cls;
         struct conn_state *cs = *con_cls;
-        if (!cs) {
-                cs = calloc(1, sizeof(*cs));
-                if (!cs)
-                        return MHD_NO;
-                *con_cls = cs;
-                const struct config *cfg = config_live_get(s->ctx.config);
-                cs->max_body = cfg->max_body;
-                config_put(cfg);
-                /* No valid credentials (or an upload without the operator role): the body is not
-                 * kept, and dispatch() answers 401/403 once it has arrived. */
-                bool is_api = !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics");
-                bool public = !strcmp(url, "/api/v1/login") || !strcmp(url, "/api/v1/logout") ||
-                              !strcmp(url, "/api/v1/health/live");
-                if (is_api && !public) {
-                        struct api_req pre = { .conn = conn, .ctx = &s->ctx, .method = method, .url = url };
-                        cs->refused = identify(&pre) < 0 ||
-                                      (api_upload_wanted(method, url) && pre.who.role < AUTH_ROLE_OPERATOR);
-                }
-                /* Served from now on; a refused body still has the head's deadline. */
-                conn_budget_busy(s->budget, watch_of(s, conn), !cs->refused, idle_deadline(s));
-                if (cs->refused)
-                        return MHD_YES;
-                if (api_upload_wanted(method, url)) {
-                        cs->upload = api_upload_new(conn, &s->ctx);
-                        return cs->upload ? MHD_YES : MHD_NO;
-                }
-                /* Refuse early when the declared length is over the limit. */
-                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (cl && strtoull(cl, NULL, 10) > cs->max_body)
-                        cs->too_big = true;
-                return MHD_YES;
-        }
-        if (*upload_data_size && cs->upload) {
-                api_upload_data(cs->upload, upload_data, *upload_data_size);
-                *upload_data_size = 0;
-                return MHD_YES;
-        }
-        if (*upload_data_size) {
-                cs->dropped = cs->dropped || cs->refused;
-                if (!cs->too_big && !cs->refused) {
-                        if (cs->len + *upload_data_size > cs->max_body) {
-                                cs->too_big = true;
-                                free(cs->body);
-                                cs->body = NULL;
-                                cs->len = cs->cap = 0;
-                        } else {
-                                if (cs->len + *upload_data_size + 1 > cs->cap) {
-                                        size_t cap = cs->cap ? cs->cap * 2 : 4096;
-                                        while (cap < cs->len + *upload_data_size + 1)
-                                                cap *= 2;
-                                        char *nb = realloc(cs->body, cap);
-                                        if (!nb)
-                                                return MHD_NO;
-                                        cs->body = nb;
-                                        cs->cap = cap;
-                                }
-                                memcpy(cs->body + cs->len, upload_data, *upload_data_size);
-                                cs->len += *upload_data_size;
-                                cs->body[cs->len] = '\0';
-                        }
-                }
-                *upload_data_size = 0;
-                return MHD_YES;
-        }
+        if (!cs)
+                return begin_request(s, conn, url, method, con_cls);
+        if (*upload_data_size)
+                return take_body(cs, upload_data, upload_data_size);
         struct api_req rq = { .conn = conn, .ctx = &s->ctx, .method = method, .url = url, .body = cs->body,
                               .body_len = cs->len, .upload = cs->upload, .wait_until_ms = &cs->wait_until_ms,
                               .lease = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Corral-Lease") };
