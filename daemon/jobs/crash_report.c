@@ -182,7 +182,8 @@ static void hexaddr(char *buf, size_t size, uint64_t a)
 
 /* One frame: {addr, role, format, crash, function, offset, file, line}; NULL for a stack word
  * that is not in a function (a data word). Text line appended to f. */
-static json_t *frame_json(const struct backtrace_addr *a, struct elf_symbols *es, FILE *f, char *where, size_t wsize)
+static json_t *frame_json(const struct backtrace_addr *a, struct elf_symbols *es, FILE *f, char *where, size_t wsize,
+                          bool *where_pc)
 {
         char hx[24];
         hexaddr(hx, sizeof(hx), a->addr);
@@ -214,7 +215,10 @@ static json_t *frame_json(const struct backtrace_addr *a, struct elf_symbols *es
         if (loc.line)
                 fprintf(f, " at %s:%u", loc.file, loc.line);
         fprintf(f, " (%s)\n", backtrace_role_name(a->role));
-        if (!where[0] && a->crash == 0 && loc.function[0] && a->role != BACKTRACE_STACK) {
+        /* where it crashed: the first crash's PC (a return address only while no PC decoded) */
+        if (!*where_pc && a->crash == 0 && loc.function[0] && a->role != BACKTRACE_STACK &&
+            (!where[0] || a->role == BACKTRACE_PC)) {
+                *where_pc = a->role == BACKTRACE_PC;
                 if (loc.line)
                         snprintf(where, wsize, "at %s (%s:%u)", loc.function, loc.file, loc.line);
                 else
@@ -258,11 +262,12 @@ void crash_report_finish(struct crash_report *cr, struct job_run *jr)
         size_t tl = 0;
         FILE *f = open_memstream(&text, &tl);
         size_t stack = 0;
+        bool where_pc = false;
         for (size_t i = 0; f && i < n; i++) {
                 const struct backtrace_addr *a = backtrace_get(cr->bt, i);
                 if (a->role == BACKTRACE_STACK && stack >= STACK_FRAMES_MAX)
                         continue;
-                json_t *o = frame_json(a, es, f, cr->where, sizeof(cr->where));
+                json_t *o = frame_json(a, es, f, cr->where, sizeof(cr->where), &where_pc);
                 if (o) {
                         stack += a->role == BACKTRACE_STACK;
                         json_array_append_new(json_object_get(bt, "frames"), o);
