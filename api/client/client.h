@@ -43,7 +43,7 @@ struct cli {
         int nsteps;
         int step_timeout_ms;
         bool no_default_fail_on, no_reset;
-        const char *parse, *firmware;
+        const char *parse, *firmware, *elf;
         const char *spec;       /* corral test --spec FILE */
 };
 

@@ -19,7 +19,7 @@ static const char *str(const json_t *o, const char *k)
         return json_string_value(json_object_get(o, k));
 }
 
-static json_t *build_body(struct cli *c, const char *fw_id)
+static json_t *build_body(struct cli *c, const char *fw_id, const char *elf_id)
 {
         json_t *steps = json_array(), *fails = json_array();
         for (int i = 0; i < c->nsteps; i++) {
@@ -42,6 +42,8 @@ static json_t *build_body(struct cli *c, const char *fw_id)
                 json_object_set_new(b, "timeout_ms", json_integer(c->step_timeout_ms));
         if (c->timeout_s)
                 json_object_set_new(b, "timeout_s", json_integer(c->timeout_s));
+        if (elf_id)
+                json_object_set_new(b, "elf", json_string(elf_id));
         if (fw_id) {
                 json_t *f = json_pack("{s:s}", "firmware", fw_id);
                 if (c->mode)
@@ -63,6 +65,16 @@ void cli_expect_explain(const json_t *res)
         json_array_foreach(json_object_get(fo, "evidence"), i, v)
                 if (json_string_length(v))
                         fprintf(stderr, "corral:   | %s\n", json_string_value(v));
+        const json_t *bt = json_object_get(res, "backtrace");
+        json_array_foreach(json_object_get(bt, "frames"), i, v) {
+                const char *fn = str(v, "function"), *file = str(v, "file");
+                char at[600] = "";
+                if (file)
+                        snprintf(at, sizeof(at), " at %s:%lld", file, (long long)json_integer_value(json_object_get(v, "line")));
+                fprintf(stderr, "corral:   %s %s%s (%s)\n", str(v, "addr"), fn ? fn : "??", at, str(v, "role"));
+        }
+        if (str(bt, "note"))
+                fprintf(stderr, "corral: backtrace: %s\n", str(bt, "note"));
         if (fs)
                 fprintf(stderr, "corral: step %lld (%s '%s') failed: %s\n",
                         (long long)json_integer_value(json_object_get(fs, "index")), str(fs, "type"),
@@ -220,11 +232,13 @@ int cmd_test_expect(struct cli *c, int argc, char **argv)
         time_t t0 = time(NULL);
         struct tm tm;
         strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t0, &tm));
-        char id[65] = "";
+        char id[65] = "", elf[65] = "";
         int rc;
         if (c->firmware && (rc = cli_upload_firmware(c, c->firmware, id)) != 0)
                 return rc;
-        json_t *body = build_body(c, c->firmware ? id : NULL);
+        if (c->elf && (rc = cli_upload_firmware(c, c->elf, elf)) != 0)
+                return rc;
+        json_t *body = build_body(c, c->firmware ? id : NULL, c->elf ? elf : NULL);
         json_t *job = NULL;
         rc = cli_job_follow(c, board, body, !c->json, false, &job);
         json_decref(body);

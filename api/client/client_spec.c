@@ -15,7 +15,7 @@
 #define MAX_ROLES 8
 
 /* Keys of a role (also allowed at the top level as every role's defaults). */
-static const char *const role_keys[] = { "board", "label", "labels", "family", "firmware", "flash_mode", "steps",
+static const char *const role_keys[] = { "board", "label", "labels", "family", "firmware", "elf", "flash_mode", "steps",
                                          "fail_on", "default_fail_on", "parse", "timeout_ms", "reset", NULL };
 static const char *const top_keys[] = { "name", "roles", "timeout_s", "wait_s", "ttl_s", NULL };
 /* Keys passed through to the expect job as they are. */
@@ -124,7 +124,7 @@ static int load(const char *file, json_t **ret_spec, struct role *roles, size_t 
         json_object_foreach(spec, k, v) {
                 if (!in(role_keys, k) && !in(top_keys, k)) {
                         fprintf(stderr, "corral: %s: unknown key '%s' (a spec has roles, timeout_s, wait_s, ttl_s, "
-                                "name and a role's keys: board, label, labels, family, firmware, flash_mode, steps, "
+                                "name and a role's keys: board, label, labels, family, firmware, elf, flash_mode, steps, "
                                 "fail_on, default_fail_on, parse, timeout_ms, reset)\n", file, k);
                         return CLI_USAGE;
                 }
@@ -281,9 +281,9 @@ static int worse(int a, int b)
 
 int cmd_test_spec(struct cli *c, int argc, char **argv)
 {
-        if (argc > 1 || c->nsteps || c->firmware || c->parse) {
+        if (argc > 1 || c->nsteps || c->firmware || c->parse || c->elf) {
                 fprintf(stderr, "corral: usage: corral test --spec FILE [BOARD] [--junit OUT.xml] [--wait S] (the "
-                        "steps, firmware and parser come from the spec)\n");
+                        "steps, firmware, ELF and parser come from the spec)\n");
                 return CLI_USAGE;
         }
         struct role roles[MAX_ROLES] = { 0 };
@@ -323,6 +323,14 @@ int cmd_test_spec(struct cli *c, int argc, char **argv)
                         if (json_object_get(roles[k].spec, "flash_mode"))
                                 json_object_set(f, "flash_mode", json_object_get(roles[k].spec, "flash_mode"));
                         json_object_set_new(p, "flash", f);
+                }
+                const char *elf = json_string_value(json_object_get(roles[k].spec, "elf"));
+                if (rc == 0 && elf) {
+                        char path[4096], id[65] = "";
+                        snprintf(path, sizeof(path), "%s%s%s", elf[0] == '/' ? "" : dir, elf[0] == '/' ? "" : "/", elf);
+                        if ((rc = cli_upload_firmware(c, path, id)) != 0)
+                                break;
+                        json_object_set_new(p, "elf", json_string(id));
                 }
         }
         bool leased = false;

@@ -32,10 +32,11 @@ static void usage(FILE *f)
                 "  test BOARD --expect TEXT | --expect-re RE | --send LINE | --wait-ms MS ...\n"
                 "       [--fail-on TEXT]... [--fail-on-re RE]... [--no-default-fail-on] [--step-timeout MS]\n"
                 "       [--parse auto|unity|ztest|plain|none] [--firmware FILE [--mode M]] [--no-reset]\n"
-                "       [--timeout S] [--junit OUT.xml]\n"
+                "       [--elf APP.elf] [--timeout S] [--junit OUT.xml]\n"
                 "                                           (flash FILE,) reset, follow the serial output\n"
                 "                                           through the steps in order; Unity/ztest/PASS-FAIL\n"
-                "                                           results as JUnit; ESP panics end it (exit 1)\n"
+                "                                           results as JUnit; ESP panics end it (exit 1);\n"
+                "                                           --elf decodes crash addresses to file:line\n"
                 "  test --spec FILE [BOARD] [--junit OUT.xml] [--wait S] [--timeout S]\n"
                 "                                           a HIL test kept as JSON next to the code: one\n"
                 "                                           board's steps, or several boards by role (leased\n"
@@ -61,7 +62,7 @@ static void usage(FILE *f)
 enum {
         O_SERVER = 256, O_LEASE, O_LEASE_FILE, O_JSON, O_LABEL, O_FAMILY, O_BOARD, O_TTL, O_WAIT, O_OWNER,
         O_MODE, O_ERASE, O_PUT, O_TIMEOUT, O_JUNIT, O_EXPECT, O_EXPECT_RE, O_SEND, O_WAIT_MS, O_FAIL_ON,
-        O_FAIL_ON_RE, O_STEP_TIMEOUT, O_NO_DEFAULT_FAIL_ON, O_PARSE, O_FIRMWARE, O_NO_RESET, O_SPEC, O_LAST = O_SPEC,
+        O_FAIL_ON_RE, O_STEP_TIMEOUT, O_NO_DEFAULT_FAIL_ON, O_PARSE, O_FIRMWARE, O_NO_RESET, O_SPEC, O_ELF, O_LAST = O_ELF,
 };
 
 static const struct option opts[] = {
@@ -80,6 +81,7 @@ static const struct option opts[] = {
         { "no-default-fail-on", no_argument, NULL, O_NO_DEFAULT_FAIL_ON },
         { "parse", required_argument, NULL, O_PARSE },     { "firmware", required_argument, NULL, O_FIRMWARE },
         { "no-reset", no_argument, NULL, O_NO_RESET },     { "spec", required_argument, NULL, O_SPEC },
+        { "elf", required_argument, NULL, O_ELF },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
 };
@@ -103,7 +105,7 @@ static const char *option_commands(int opt)
         case O_TIMEOUT:
                 return " run test flash ";
         case O_JUNIT: case O_EXPECT: case O_EXPECT_RE: case O_SEND: case O_WAIT_MS: case O_FAIL_ON:
-        case O_FAIL_ON_RE: case O_STEP_TIMEOUT: case O_NO_DEFAULT_FAIL_ON: case O_PARSE: case O_FIRMWARE:
+        case O_FAIL_ON_RE: case O_STEP_TIMEOUT: case O_NO_DEFAULT_FAIL_ON: case O_PARSE: case O_FIRMWARE: case O_ELF:
         case O_NO_RESET: case O_SPEC:
                 return " test ";
         default:
@@ -197,6 +199,7 @@ int main(int argc, char **argv)
                 case O_NO_DEFAULT_FAIL_ON: c.no_default_fail_on = true; break;
                 case O_PARSE: c.parse = optarg; break;
                 case O_FIRMWARE: c.firmware = optarg; break;
+                case O_ELF: c.elf = optarg; break;
                 case O_NO_RESET: c.no_reset = true; break;
                 case O_SPEC: c.spec = optarg; break;
                 default: break;

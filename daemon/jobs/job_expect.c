@@ -1,7 +1,8 @@
 /* Job kind "expect": optionally flash an image (the flash job's own steps and options), reset the
  * board, then follow its serial output from the reset through the expect engine's steps, with
  * fail_on patterns and the test result parsers; the result says which step failed and why, the
- * captures, the transcript around the failure and the parsed tests (exit_status 0 / 1 / 124). */
+ * captures, the transcript around the failure, the parsed tests (exit_status 0 / 1 / 124), the
+ * crash addresses decoded with the app's ELF ("elf" / "elf_path") and a reset during the test. */
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -11,6 +12,7 @@
 
 #include "engines/expect/expect.h"
 #include "engines/expect/testparse.h"
+#include "jobs/crash_report.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 #include "util.h"
@@ -150,6 +152,8 @@ static int expect_kind_check(const json_t *params, char *msg, size_t size)
         int e = expect_params_check(params, msg, size);
         if (e == 0)
                 e = group_check(params, msg, size);
+        if (e == 0)
+                e = crash_report_check(params, msg, size);
         if (e < 0)
                 return e;
         json_t *p = json_object_get(params, "parse"), *reset = json_object_get(params, "reset");
@@ -190,7 +194,8 @@ static int expect_kind_check(const json_t *params, char *msg, size_t size)
 static int expect_check_store(const json_t *params, struct store *store, char *msg, size_t size)
 {
         json_t *flash = json_object_get(params, "flash");
-        return flash ? job_kind_flash.check_store(flash, store, msg, size) : 0;
+        int e = flash ? job_kind_flash.check_store(flash, store, msg, size) : 0;
+        return e < 0 ? e : crash_report_check_store(params, store, msg, size);
 }
 
 static int expect_check_board(const json_t *params, struct store *store, const json_t *facts, char *msg, size_t size)
@@ -202,7 +207,8 @@ static int expect_check_board(const json_t *params, struct store *store, const j
 static int expect_check_caller(const json_t *params, const struct job_caller *caller, char *msg, size_t size)
 {
         json_t *flash = json_object_get(params, "flash");
-        return flash ? job_kind_flash.check_caller(flash, caller, msg, size) : 0;
+        int e = flash ? job_kind_flash.check_caller(flash, caller, msg, size) : 0;
+        return e < 0 ? e : crash_report_check_caller(params, caller, msg, size);
 }
 
 struct run {
@@ -210,12 +216,14 @@ struct run {
         const char *group, *role;
         struct expect *x;
         struct testparse *tp;
+        struct crash_report *cr;
 };
 
 static void on_line(void *user, const char *line, size_t len, uint64_t ms)
 {
         struct run *r = user;
         testparse_line(r->tp, line, len);
+        crash_report_line(r->cr, line, len);
 }
 
 static int port_error(struct job_run *jr, int e, const char *what)
@@ -295,7 +303,10 @@ static void report(struct run *r, uint64_t t0)
         json_t *res = expect_result_json(r->x);
         const char *k;
         json_t *v;
-        char reason[1200] = "";
+        char reason[2400] = "";
+        crash_report_finish(r->cr, jr);
+        const char *where = crash_report_where(r->cr), *decoded = crash_report_text(r->cr);
+        const char *reset = crash_report_reset(r->cr);
         if (o == EXPECT_FAIL_ON) {
                 const char *line = expect_fail_line(r->x), *ev = expect_fail_evidence(r->x);
                 char *details = NULL;
@@ -303,12 +314,19 @@ static void report(struct run *r, uint64_t t0)
                 FILE *f = open_memstream(&details, &dl);
                 if (f) {
                         fprintf(f, "%s%s%s", line ? line : "", ev ? "\n" : "", ev ? ev : "");
+                        if (decoded)
+                                fprintf(f, "\n\nBacktrace decoded:\n%s", decoded);
+                        if (reset)
+                                fprintf(f, "\n\n%s", reset);
                         fclose(f);
                 }
                 const char *running = testparse_running(r->tp);
+                char crash[2048];
+                snprintf(crash, sizeof(crash), "%s%s%s%s%s", line ? line : "", where ? " " : "", where ? where : "",
+                         reset ? "; " : "", reset ? reset : "");
                 snprintf(reason, sizeof(reason), "fail_on '%s' matched%s%s: %s", expect_fail_name(r->x),
-                         running ? " during test " : "", running ? running : "", line ? line : "");
-                testparse_crash(r->tp, line, details);
+                         running ? " during test " : "", running ? running : "", crash);
+                testparse_crash(r->tp, crash, details);
                 free(details);
         }
         size_t passed, failed, skipped, errors;
@@ -321,7 +339,7 @@ static void report(struct run *r, uint64_t t0)
                          json_string_value(json_object_get(json_object_get(res, "failed_step"), "reason")));
                 /* a test that was running when the time ran out hung: it is the error */
                 if (testparse_running(r->tp)) {
-                        char why[1300];
+                        char why[2500];
                         snprintf(why, sizeof(why), "timed out: %s", reason);
                         testparse_crash(r->tp, why, NULL);
                 }
@@ -329,6 +347,12 @@ static void report(struct run *r, uint64_t t0)
         else if (o == EXPECT_PASSED)
                 snprintf(reason, sizeof(reason), "every step matched; tests: %zu passed, %zu failed, %zu skipped, "
                          "%zu errors", passed, failed, skipped, errors);
+        /* a crash or a reset that no fail_on pattern ended the run for is still news */
+        if (o != EXPECT_FAIL_ON && (where || reset)) {
+                size_t n = strlen(reason);
+                snprintf(reason + n, sizeof(reason) - n, "%s%s%s%s", where ? "; crashed " : "", where ? where : "",
+                         reset ? "; " : "", reset ? reset : "");
+        }
         json_object_foreach(res, k, v)
                 jr_result_set(jr, k, json_incref(v));
         json_decref(res);
@@ -370,8 +394,13 @@ static int expect_run(struct job_run *jr)
         struct run r = { .jr = jr };
         if ((e = expect_new(params, &r.x, msg, sizeof(msg))) < 0)
                 return jr_fail(jr, e == -ENOMEM ? "internal" : "invalid_params", "%s", msg);
+        if (crash_report_new(!json_is_false(json_object_get(params, "reset")), &r.cr) < 0) {
+                expect_free(r.x);
+                return jr_fail(jr, "internal", "Out of memory");
+        }
         unsigned formats = parse_formats(json_string_value(json_object_get(params, "parse")));
         if (formats && testparse_new(formats, &r.tp) < 0) {
+                crash_report_free(r.cr);
                 expect_free(r.x);
                 return jr_fail(jr, "internal", "Out of memory");
         }
@@ -381,6 +410,7 @@ static int expect_run(struct job_run *jr)
         r.role = json_string_value(json_object_get(params, "role"));
         if (r.group) {
                 if (group_ref(r.group, 1) < 0) {
+                        crash_report_free(r.cr);
                         expect_free(r.x);
                         testparse_free(r.tp);
                         return jr_fail(jr, "busy", "Too many multi-board tests at once (%d)", GROUPS_MAX);
@@ -406,6 +436,7 @@ static int expect_run(struct job_run *jr)
                 group_ref(r.group, -1);
         expect_free(r.x);
         testparse_free(r.tp);
+        crash_report_free(r.cr);
         if (e < 0)
                 return e;
         jr_progress(jr, 100, "done");

@@ -445,6 +445,33 @@ static void test_chip_names_map_to_rom_families(void **state)
         assert_int_equal(bootlog_rom_baud(BOOTLOG_ESP32), 115200);
 }
 
+/* The reset in words, for "the board reset during the test: watchdog (rst cause 4)". */
+static void test_reset_kinds_name_the_cause(void **state)
+{
+        static const struct {
+                enum bootlog_chip chip;
+                const char *line, *kind;
+        } cases[] = {
+                { BOOTLOG_ESP8266, " ets Jan  8 2013,rst cause:4, boot mode:(3,6)\n", "watchdog" },
+                { BOOTLOG_ESP8266, " ets Jan  8 2013,rst cause:1, boot mode:(3,6)\n", "power-on" },
+                { BOOTLOG_ESP8266, " ets Jan  8 2013,rst cause:2, boot mode:(3,6)\n", "external reset (EN pin) or restart" },
+                { BOOTLOG_ESP8266, " ets Jan  8 2013,rst cause:9, boot mode:(3,6)\n", "unknown" },
+                { BOOTLOG_ESP32, "rst:0x7 (TG0WDT_SYS_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n", "watchdog" },
+                { BOOTLOG_ESP32, "rst:0x10 (RTCWDT_RTC_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n", "watchdog" },
+                { BOOTLOG_ESP32, "rst:0xf (RTCWDT_BROWN_OUT_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n", "brownout" },
+                { BOOTLOG_ESP32, "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n", "power-on" },
+                { BOOTLOG_ESP32, "rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n", "software restart" },
+                { BOOTLOG_ESP32, "rst:0x5 (DEEPSLEEP_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\n", "deep-sleep wake-up" },
+                { BOOTLOG_ESP32, "rst:0x15 (USB_UART_CHIP_RESET),boot:0x8 (SPI_FAST_FLASH_BOOT)\n", "USB/JTAG reset" },
+                { BOOTLOG_ESP32, "hello\n", "unknown" },
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct bootlog_result r;
+                one(cases[i].chip, cases[i].line, &r);
+                assert_string_equal(bootlog_reset_kind(&r), cases[i].kind);
+        }
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -496,6 +523,7 @@ int main(void)
                 cmocka_unit_test(test_long_lines_are_cut_in_evidence),
                 cmocka_unit_test(test_class_names_are_the_api_words),
                 cmocka_unit_test(test_chip_names_map_to_rom_families),
+                cmocka_unit_test(test_reset_kinds_name_the_cause),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -235,8 +235,11 @@ static void test_the_first_rom_banner_is_fine_the_second_is_a_reboot(void **stat
         feed(x, "ets Jul 29 2019 12:21:46\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13\r\napp\r\n", 2, 1001);
         assert_int_equal(expect_outcome(x), EXPECT_RUNNING);
         feed(x, "ets Jul 29 2019 12:21:46\r\n", 2, 1002);
+        assert_int_equal(expect_outcome(x), EXPECT_RUNNING); /* collecting the reset line as evidence */
+        feed(x, "\r\nrst:0x7 (TG0WDT_SYS_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\nmore\r\n", 2, 1003);
         assert_int_equal(expect_outcome(x), EXPECT_FAIL_ON);
         assert_string_equal(expect_fail_name(x), "reboot");
+        assert_string_equal(expect_fail_evidence(x), "\nrst:0x7 (TG0WDT_SYS_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)");
         expect_free(x);
 }
 

@@ -502,3 +502,31 @@ void bootlog_classify(enum bootlog_chip chip, const struct bootlog_capture *rom,
         }
         free(sc);
 }
+
+const char *bootlog_reset_kind(const struct bootlog_result *r)
+{
+        const char *n = r->reset_reason;
+        if (r->reset_cause < 0)
+                return "unknown";
+        if (!n[0]) { /* ESP8266 ROM: the cause number alone */
+                static const char *const e8266[] = { "unknown", "power-on", "external reset (EN pin) or restart",
+                                                     "software reset", "watchdog", "deep-sleep wake-up",
+                                                     "external reset (EN pin)" };
+                return r->reset_cause < 7 ? e8266[r->reset_cause] : "unknown";
+        }
+        if (strstr(n, "BROWN"))
+                return "brownout";
+        if (strstr(n, "WDT"))
+                return "watchdog";
+        if (strstr(n, "POWERON"))
+                return "power-on";
+        if (strstr(n, "DEEPSLEEP"))
+                return "deep-sleep wake-up";
+        if (!strncmp(n, "SW", 2))
+                return "software restart";
+        if (strstr(n, "USB") || strstr(n, "JTAG"))
+                return "USB/JTAG reset";
+        if (strstr(n, "EXT") || strstr(n, "CHIP_RESET"))
+                return "external reset (EN pin)";
+        return "other";
+}

@@ -84,6 +84,11 @@ int bootlog_chip_from_name(const char *name, enum bootlog_chip *ret);
  * (RTCWDT_RTC_RESET), boot:0x13 (SPI_FAST_FLASH_BOOT)" (ESP32 family), "unknown". */
 void bootlog_describe_reset(const struct bootlog_result *r, char *out, size_t size);
 
+/* The last reset's kind in words: "watchdog", "brownout", "power-on", "software restart",
+ * "deep-sleep wake-up", "external reset (EN pin)", "USB/JTAG reset", "other", "unknown" (static);
+ * from the ESP32 family's reason name, or the ESP8266 ROM's cause number (4 = watchdog). */
+const char *bootlog_reset_kind(const struct bootlog_result *r);
+
 /* The ROM's baud for that family (74880 / 115200). */
 unsigned bootlog_rom_baud(enum bootlog_chip chip);
 

@@ -93,10 +93,12 @@ static const struct {
         { "watchdog", "Task watchdog got triggered|Interrupt wdt timeout|rst:0x[0-9a-f]+ \\([A-Z0-9_]*WDT[A-Z0-9_]*\\)"
                       "|^wdt reset|rst cause:4,", 1, true },
         { "brownout", "Brownout detector was triggered", 1, false },
+        /* Zephyr's fatal error, a Cortex-M HardFault handler, Mbed OS's fault handler */
+        { "fatal_error", ">>> ZEPHYR FATAL ERROR|^\\s*Hard ?Fault\\b|\\+\\+ MbedOS Fault Handler \\+\\+", 1, true },
         { "boot_failure", "invalid header: 0x|csum err|Checksum failure|^ets_main\\.c|No bootable app partitions"
                           "|load partition table error", 1, false },
-        /* a second ROM banner: the board rebooted on its own */
-        { "reboot", "^\\s*ets [A-Z][a-z]{2} [ 0-9]{2} [0-9]{4}|^ESP-ROM:", 2, false },
+        /* a second ROM banner: the board rebooted on its own (the evidence holds the reset line) */
+        { "reboot", "^\\s*ets [A-Z][a-z]{2} [ 0-9]{2} [0-9]{4}|^ESP-ROM:", 2, true },
 };
 
 /* ---- patterns ---- */
@@ -621,7 +623,7 @@ static void ring_push(struct expect *x, const char *l, size_t len)
 
 static bool evidence_ends(const char *l, size_t len)
 {
-        static const char *const ends[] = { "Backtrace:", "<<<stack<<<", "Rebooting...", "CPU halted." };
+        static const char *const ends[] = { "Backtrace:", "<<<stack<<<", "Rebooting...", "CPU halted.", "rst:0x" };
         for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
                 if (len >= strlen(ends[i]) && !memcmp(l, ends[i], strlen(ends[i])))
                         return true;

@@ -18,6 +18,7 @@ const LAYOUT = {
 };
 
 const STEP_KEYS = ["print", "write", "delay_ms", "wait_for", "panic", "repeat"];
+const PANIC_LAYOUTS = ["xtensa", "riscv", "zephyr", "cortex-m"];
 
 /** Throws an Error naming the first problem of a script ({line_delay_ms?, steps: [...]}). */
 export function validateScript(script) {
@@ -36,6 +37,9 @@ export function validateScript(script) {
       walk(s.steps, `${w}.steps`);
     }
     if (k === "panic" && (typeof s.panic !== "object" || s.panic === null)) throw new Error(`app script: ${w}.panic must be an object`);
+    if (k === "panic" && s.panic.layout !== undefined && !PANIC_LAYOUTS.includes(s.panic.layout)) {
+      throw new Error(`app script: ${w}.panic.layout must be one of ${PANIC_LAYOUTS.join(", ")}`);
+    }
   });
   walk(script.steps, "steps");
   return script;
@@ -67,9 +71,47 @@ export function findAppScript(buf) {
   }
 }
 
-/** The ESP-IDF panic handler's output (Xtensa layout: register dump, Backtrace, ELF SHA, Rebooting). */
+const hex8 = (v) => `0x${(Number(v) >>> 0).toString(16).padStart(8, "0")}`;
+
+/** A crash's output in one of four layouts (p.layout): "xtensa" (the default: ESP-IDF on an ESP32:
+ * register dump, Backtrace, ELF SHA, Rebooting), "riscv" (ESP-IDF on an ESP32-C3: MEPC/RA register
+ * dump, Stack memory words), "zephyr" (a Zephyr Cortex-M fatal error: r14/lr, Faulting instruction
+ * address, ZEPHYR FATAL ERROR, Halting system) or "cortex-m" (a bare-metal HardFault handler's
+ * "HardFault: PC=0x... LR=0x..."). */
 export function panicText(p = {}) {
+  const layout = p.layout ?? "xtensa";
   const core = p.core ?? 0;
+  if (layout === "riscv") {
+    const reason = p.reason ?? "Load access fault";
+    const stack = p.stack ?? [];
+    let s = `Guru Meditation Error: Core  ${core} panic'ed (${reason}). Exception was unhandled.\r\n\r\n`;
+    s += `Core  ${core} register dump:\r\n`;
+    s += `MEPC    : ${hex8(p.pc ?? 0x42000a1c)}  RA      : ${hex8(p.ra ?? 0x42000a10)}  SP      : 0x3fc8f2d0  GP      : 0x3fc8c000  \r\n`;
+    s += "TP      : 0x3fc8f3b0  T0      : 0x4005890e  T1      : 0x3fc8f02c  T2      : 0x00000000  \r\n";
+    s += "MSTATUS : 0x00001881  MTVEC   : 0x40380001  MCAUSE  : 0x00000005  MTVAL   : 0x00000000  \r\n";
+    s += "MHARTID : 0x00000000  \r\n\r\nStack memory:\r\n";
+    const words = [0, 0, ...stack, 0xa5a5a5a5, 0];
+    for (let i = 0; i < words.length; i += 8) {
+      s += `${(0x3fc8f2d0 + i * 4).toString(16)}: ${words.slice(i, i + 8).map(hex8).join(" ")}\r\n`;
+    }
+    s += "\r\n\r\nELF file SHA256: 6f2c0d1e8b7d6a5f\r\n\r\n";
+    if ((p.then ?? "reboot") === "reboot") s += "Rebooting...\r\n";
+    return s;
+  }
+  if (layout === "zephyr") {
+    const e = "[00:00:00.010,000] <err> os: ";
+    let s = `${e}***** HARD FAULT *****\r\n${e}  Fault escalation (see below)\r\n${e}***** BUS FAULT *****\r\n`;
+    s += `${e}  Precise data bus error\r\n${e}  BFAR Address: 0x0\r\n`;
+    s += `${e}r0/a1:  0x00000000  r1/a2:  0x00000001  r2/a3:  0x20000a3c\r\n`;
+    s += `${e}r3/a4:  0x00000000 r12/ip:  0x00000000 r14/lr:  ${hex8(p.lr ?? 0x3d5)}\r\n`;
+    s += `${e} xpsr:  0x61000000\r\n${e}Faulting instruction address (r15/pc): ${hex8(p.pc ?? 0x3c8)}\r\n`;
+    s += `${e}>>> ZEPHYR FATAL ERROR 25: Unknown error on CPU 0\r\n${e}Current thread: 0x20000128 (unknown)\r\n`;
+    s += `${e}Halting system\r\n`;
+    return s;
+  }
+  if (layout === "cortex-m") {
+    return `HardFault: PC=${hex8(p.pc ?? 0x0800123c)} LR=${hex8(p.lr ?? 0x08000f01)} PSR=0x21000000\r\nCPU halted.\r\n`;
+  }
   const reason = p.reason ?? "LoadProhibited";
   const bt = p.backtrace ?? ["0x400d1f2e:0x3ffb4e80", "0x400d2a11:0x3ffb4ea0", "0x4008a1b5:0x3ffb4ec0"];
   const pc = (bt[0] || "0x400d1f2e").split(":")[0];
@@ -144,7 +186,8 @@ export class ScriptApp extends EventEmitter {
         for (let i = 0; i < s.repeat; i++) if (!(await this._run(s.steps))) return false;
       } else if (s.panic !== undefined) {
         this.emit("tx", Buffer.from(panicText(s.panic), "latin1"));
-        if ((s.panic.then ?? "reboot") === "reboot") {
+        const halts = s.panic.layout === "zephyr" || s.panic.layout === "cortex-m";
+        if (!halts && (s.panic.then ?? "reboot") === "reboot") {
           await this._sleep(s.panic.reboot_ms ?? 50);
           if (!this.stopped) this.emit("reboot");
         }
