@@ -63,6 +63,10 @@ void port_wake(struct port *p);
 /* Poll this eventfd (owned by the caller, who may write 1 to it from any thread to wake a read)
  * instead of the port's own: lets an owner wake reads across port reopens. */
 void port_use_wake_fd(struct port *p, int fd);
+/* On the calling thread only: a cancellable wait in port_read() (one polling a wake fd) also ends
+ * with 0 when fd becomes readable (-1: none). Lets one thread serve a port and a socket (the
+ * remote-port session) without a second thread touching the port. */
+void port_poll_also(int fd);
 
 /* Close and free; NULL-safe. Returns NULL. */
 struct port *port_close(struct port *p);
