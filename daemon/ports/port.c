@@ -135,6 +135,13 @@ int port_flush_input(struct port *p)
         return p->ops->flush_input ? p->ops->flush_input(p) : 0;
 }
 
+int port_set_break(struct port *p, bool on)
+{
+        if (!p || !p->ops)
+                return -EINVAL;
+        return p->ops->set_break ? p->ops->set_break(p, on) : -ENOTSUP;
+}
+
 void port_sleep_ms(struct port *p, unsigned ms)
 {
         if (p && p->ops && p->ops->sleep_ms) {

@@ -15,7 +15,7 @@ enum {
         OPT_BINARY = 0, OPT_ECHO = 1, OPT_SGA = 3, OPT_COMPORT = 44,
         CPO_SET_BAUDRATE = 1, CPO_SET_DATASIZE = 2, CPO_SET_PARITY = 3, CPO_SET_STOPSIZE = 4,
         CPO_SET_CONTROL = 5, CPO_PURGE_DATA = 12, CPO_SERVER_OFFSET = 100,
-        CTL_NO_FLOW = 1, CTL_DTR_ON = 8, CTL_DTR_OFF = 9, CTL_RTS_ON = 11, CTL_RTS_OFF = 12,
+        CTL_NO_FLOW = 1, CTL_BREAK_ON = 5, CTL_BREAK_OFF = 6, CTL_DTR_ON = 8, CTL_DTR_OFF = 9, CTL_RTS_ON = 11, CTL_RTS_OFF = 12,
         PARITY_NONE = 1, STOPSIZE_1 = 1, PURGE_RX = 1,
 };
 
@@ -299,6 +299,13 @@ static int rfc_set_lines(struct port *p, bool dtr, bool rts)
         return rfc_send(r, b, n, PORT_RFC2217_REPLY_TIMEOUT_MS);
 }
 
+static int rfc_set_break(struct port *p, bool on)
+{
+        struct rfc *r = p->priv;
+        uint8_t b[16], v = on ? CTL_BREAK_ON : CTL_BREAK_OFF;
+        return rfc_send(r, b, cpo_encode(b, CPO_SET_CONTROL, &v, 1), PORT_RFC2217_REPLY_TIMEOUT_MS);
+}
+
 static int rfc_flush_input(struct port *p)
 {
         struct rfc *r = p->priv;
@@ -342,6 +349,7 @@ static const struct port_ops rfc2217_ops = {
         .set_baud = rfc_set_baud,
         .set_lines = rfc_set_lines,
         .flush_input = rfc_flush_input,
+        .set_break = rfc_set_break,
         .close = rfc_close,
 };
 

@@ -133,6 +133,16 @@ static void test_datasize_parity_stopsize_are_actions_and_echoed(void **st)
         REPLY_IS(IAC, SB, CPO, 102, 7, IAC, SE, IAC, SB, CPO, 103, 3, IAC, SE, IAC, SB, CPO, 104, 2, IAC, SE);
 }
 
+static void test_a_port_that_carries_8n1_only_refuses_7e2(void **st)
+{
+        S.only_8n1 = true;
+        FEED(IAC, SB, CPO, 2, 7, IAC, SE, IAC, SB, CPO, 3, 3, IAC, SE, IAC, SB, CPO, 4, 2, IAC, SE,
+             IAC, SB, CPO, 2, 8, IAC, SE);
+        assert_int_equal(O.nact, 1); /* only the 8 */
+        REPLY_IS(IAC, SB, CPO, 102, 8, IAC, SE, IAC, SB, CPO, 103, 1, IAC, SE, IAC, SB, CPO, 104, 1, IAC, SE,
+                 IAC, SB, CPO, 102, 8, IAC, SE);
+}
+
 static void test_out_of_range_setting_is_refused_with_the_current_value(void **st)
 {
         FEED(IAC, SB, CPO, 2, 9, IAC, SE);
@@ -422,6 +432,7 @@ int main(void)
                 T(test_baud_with_iac_byte_is_undoubled_in_and_doubled_out),
                 T(test_datasize_parity_stopsize_are_actions_and_echoed),
                 T(test_out_of_range_setting_is_refused_with_the_current_value),
+                T(test_a_port_that_carries_8n1_only_refuses_7e2),
                 T(test_dtr_rts_changes_carry_both_lines),
                 T(test_line_state_queries_answer_without_action),
                 T(test_break_on_off),

@@ -233,13 +233,13 @@ static void subnegotiation(struct rfc2217_server *s, struct r2s_out *out)
                 return;
         }
         case R2S_SET_DATASIZE:
-                setting(out, code, arg, alen, &s->datasize, 5, 8, R2S_ACT_DATASIZE);
+                setting(out, code, arg, alen, &s->datasize, s->only_8n1 ? 8 : 5, 8, R2S_ACT_DATASIZE);
                 return;
         case R2S_SET_PARITY:
-                setting(out, code, arg, alen, &s->parity, 1, 5, R2S_ACT_PARITY);
+                setting(out, code, arg, alen, &s->parity, 1, s->only_8n1 ? 1 : 5, R2S_ACT_PARITY);
                 return;
         case R2S_SET_STOPSIZE:
-                setting(out, code, arg, alen, &s->stopsize, 1, 3, R2S_ACT_STOPSIZE);
+                setting(out, code, arg, alen, &s->stopsize, 1, s->only_8n1 ? 1 : 3, R2S_ACT_STOPSIZE);
                 return;
         case R2S_SET_CONTROL:
                 if (alen >= 1)

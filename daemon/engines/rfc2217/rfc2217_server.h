@@ -91,6 +91,8 @@ struct rfc2217_server {
         uint8_t linestate_mask, modemstate_mask;
         uint8_t modemstate;            /* last notified (bits 4..7) */
         char signature[48];
+        bool only_8n1;                 /* the port carries 8N1 only: other settings are refused
+                                        * (answered with the current value, no action) */
 };
 
 /* Fresh state; baud is what the port runs at now; signature (may be NULL) answers SIGNATURE. */
