@@ -128,15 +128,16 @@ def baud(url, rate, ctl):
 
 def raw_repl(url, code):
     port = serial.serial_for_url(url, baudrate=115200, timeout=0.1)
+    pending = [b""]
 
     def read_until(marker, timeout=5.0):
-        buf = b""
         deadline = time.time() + timeout
-        while not buf.endswith(marker) and time.time() < deadline:
-            buf += port.read(port.in_waiting or 1)
-        if not buf.endswith(marker):
-            raise RuntimeError("no %r in %r" % (marker, buf[-200:]))
-        return buf
+        while marker not in pending[0] and time.time() < deadline:
+            pending[0] += port.read(port.in_waiting or 1)
+        if marker not in pending[0]:
+            raise RuntimeError("no %r in %r" % (marker, pending[0][-200:]))
+        head, pending[0] = pending[0].split(marker, 1)
+        return head
 
     try:
         # pyboard.py's enter_raw_repl: Ctrl-C twice, flush, Ctrl-A
@@ -147,8 +148,8 @@ def raw_repl(url, code):
         read_until(b"raw REPL; CTRL-B to exit\r\n>")
         port.write(code.encode() + b"\x04")
         read_until(b"OK")
-        out = read_until(b"\x04")[:-1]
-        err = read_until(b"\x04")[:-1]
+        out = read_until(b"\x04")
+        err = read_until(b"\x04")
         read_until(b">")
         port.write(b"\x02")  # back to the friendly REPL
     finally:
@@ -159,6 +160,7 @@ def raw_repl(url, code):
 def hold(url, seconds):
     t0 = time.time()
     port = serial.serial_for_url(url, baudrate=115200, timeout=0.1)
+    print(json.dumps({"opened": True}), flush=True)
     closed_by_server = False
     try:
         while time.time() - t0 < seconds:
@@ -171,7 +173,10 @@ def hold(url, seconds):
                 closed_by_server = True
                 break
     finally:
-        port.close()
+        try:
+            port.close()
+        except Exception:
+            pass
     print(json.dumps({"held_s": round(time.time() - t0, 2), "closed_by_server": closed_by_server}))
 
 
