@@ -95,11 +95,12 @@ for (const kind of ["esp32", "esp8266"]) {
       const r = await py(["esp-sync", l.url, String(RESETS), board.control]);
       t.diagnostic(`${kind}: ${r.ok}/${RESETS} SYNC answered; per try (ms): ${r.results.map((x) => x.ms).join(" ")}`);
       for (const x of r.results) {
-        assert.notEqual(x.mode_before, "rom", `try ${x.try}: the hard reset left the loader (the firmware ran)`);
-        assert.equal(x.mode_after, "rom", `try ${x.try}: the board is in the ROM loader`);
+        const why = JSON.stringify(x);
+        assert.notEqual(x.mode_before, "rom", `the hard reset left the loader (the firmware ran): ${why}`);
+        assert.equal(x.mode_after, "rom", `the board is in the ROM loader: ${why}`);
         // (the ESP8266 ROM prints at 74880 baud: unreadable at 115200)
-        if (kind === "esp32") assert.ok(x.download_banner, `try ${x.try}: the ROM printed 'waiting for download'`);
-        assert.ok(x.sync, `try ${x.try}: SYNC answered`);
+        if (kind === "esp32") assert.ok(x.download_banner, `the ROM printed 'waiting for download': ${why}`);
+        assert.ok(x.sync, `SYNC answered: ${why}`);
       }
       assert.equal(r.ok, RESETS);
     } finally {
@@ -217,4 +218,22 @@ test("a bad 'expose' is a 400 naming the field; expose with 'boards' too", async
   r = await api(c.url, "POST", "/api/v1/reservations", { boards: [{ role: "a", match: { board: "esp32" } }], expose: ["rfc2217"] });
   assert.equal(r.status, 400);
   assert.equal(r.body.error.code, "invalid_expose");
+});
+
+test("`corral reserve --expose rfc2217` prints the token, then the remote port; the port serves pyserial", async () => {
+  const cli = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
+  const r = await new Promise((resolve) => {
+    execFile(cli, ["reserve", "--board", "mp", "--expose", "rfc2217", "--owner", "cli"],
+      { env: { ...process.env, CORRAL_LEASE: "", CORRAL_URL: c.url } },
+      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const [token, url] = r.stdout.trim().split("\n");
+  assert.match(token, /^cl-\d+-/);
+  assert.match(url, /^rfc2217:\/\/127\.0\.0\.1:\d+$/);
+  assert.match(r.stderr, /remote port rfc2217:\/\/.*esptool --port/);
+  const out = await py(["raw-repl", url, "print('via cli')"]);
+  assert.equal(out.stdout, "via cli\r\n");
+  const id = /^cl-(\d+)-/.exec(token)[1];
+  assert.equal((await api(c.url, "DELETE", `/api/v1/reservations/${id}`, undefined, { "X-Corral-Lease": token })).status, 200);
 });

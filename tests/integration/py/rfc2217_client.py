@@ -96,6 +96,9 @@ def esp_sync(url, n, ctl=None):
     results = []
     port = serial.serial_for_url(url, baudrate=115200, timeout=0.05)
     try:
+        # pyserial opens with DTR and RTS asserted; esptool's HardReset runs after its ClassicReset
+        # has left DTR released, so release it first (else the RTS pulse cannot pull EN low).
+        set_dtr(port, False)
         for i in range(n):
             hard_reset(port)  # the firmware runs: the loader must come from the next reset
             time.sleep(0.2)
