@@ -357,18 +357,21 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                 return 0;
         }
         if (!strcmp(k, "remote_ports")) { /* "7100-7199", "7100", or "0" (any free port) */
-                unsigned lo = 0, hi = 0;
-                char tail = 0;
-                int n = sscanf(v, "%u-%u%c", &lo, &hi, &tail);
-                if (n == 1)
-                        hi = lo;
-                if ((n != 1 && n != 2) || lo > hi || hi > 65535 || (lo == 0 && hi != 0)) {
+                char *end = NULL;
+                unsigned long lo = strtoul(v, &end, 10), hi = lo;
+                bool ok = end != v && *v >= '0' && *v <= '9';
+                if (ok && *end == '-') {
+                        const char *h = end + 1;
+                        hi = strtoul(h, &end, 10);
+                        ok = end != h && *h >= '0' && *h <= '9';
+                }
+                if (!ok || *end || lo > hi || hi > 65535 || (lo == 0 && hi != 0)) {
                         snprintf(err, es, "'remote_ports' must be a port range like 7100-7199 (or 0: any free port), "
                                  "not '%s'", v);
                         return -EINVAL;
                 }
-                c->remote_port_min = lo;
-                c->remote_port_max = hi;
+                c->remote_port_min = (unsigned)lo;
+                c->remote_port_max = (unsigned)hi;
                 return 0;
         }
         if (!strcmp(k, "remote_same_address")) {
