@@ -14,6 +14,7 @@ struct config_live;
 struct console_dir;
 struct http_server;
 struct auth;
+struct remote;
 
 struct http_ctx {
         struct registry *registry;  /* borrowed */
@@ -21,6 +22,7 @@ struct http_ctx {
         struct events *events;      /* borrowed */
         struct console_dir *consoles; /* borrowed: board consoles for /ws/v1/boards/{id}/console */
         struct config_live *config; /* borrowed: the running config (config_live_get per use) */
+        struct remote *remote;      /* borrowed: remote ports ("expose" on reservations); may be NULL */
         const char *version;
         struct auth *auth;          /* set by http_start (from cfg's tokens); callers leave it NULL */
         struct conn_budget *budget; /* set by http_start: connections and refusals (/metrics) */

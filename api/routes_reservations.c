@@ -2,12 +2,15 @@
  * rather than a server thread blocked), list and read leases, renew and release them with the
  * lease token (header X-Corral-Lease). The lease logic itself is daemon/reservations.c. */
 #include <errno.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "registry.h"
+#include "remote/remote.h"
 #include "reservations.h"
 #include "util.h"
 
@@ -25,6 +28,82 @@ static void resume_connection(void *conn)
 void routes_reservations_shutdown(const struct http_ctx *ctx)
 {
         reservations_waiters_close(registry_reservations(ctx->registry));
+}
+
+/* "expose": ["rfc2217"]: taken out of the body before the lease is parsed. 0, or replies 400
+ * itself (*reply) and returns -1. */
+static int take_expose(struct api_req *rq, json_t *body, bool *rfc2217, enum MHD_Result *reply)
+{
+        json_t *ex = json_object_get(body, "expose");
+        *rfc2217 = false;
+        if (!ex)
+                return 0;
+        bool ok = json_is_array(ex) && json_array_size(ex) <= 1;
+        for (size_t i = 0; ok && i < json_array_size(ex); i++)
+                ok = json_is_string(json_array_get(ex, i)) && !strcmp(json_string_value(json_array_get(ex, i)), "rfc2217");
+        if (!ok) {
+                *reply = api_reply_error(rq, CORRAL_E_INVALID_EXPOSE, json_pack("{s:s}", "field", "expose"),
+                                         "'expose' must be a list of remote ports to open with the lease; the one "
+                                         "kind there is: [\"rfc2217\"].");
+                return -1;
+        }
+        if (json_array_size(ex) && json_object_get(body, "boards")) {
+                *reply = api_reply_error(rq, CORRAL_E_INVALID_EXPOSE, json_pack("{s:s}", "field", "expose"),
+                                         "'expose' goes with a single-board reservation ('match'), not with 'boards'.");
+                return -1;
+        }
+        if (json_array_size(ex) && !rq->ctx->remote) {
+                *reply = api_reply_error(rq, CORRAL_E_REMOTE_PORTS_UNAVAILABLE, NULL,
+                                         "Remote ports are off on this corrald (see its log).");
+                return -1;
+        }
+        *rfc2217 = json_array_size(ex) == 1;
+        json_object_del(body, "expose");
+        return 0;
+}
+
+static void peer_addr(struct api_req *rq, char *out, size_t size)
+{
+        out[0] = '\0';
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        if (!sa)
+                return;
+        socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        if (getnameinfo(sa, len, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST) != 0)
+                out[0] = '\0';
+        if (!strncmp(out, "::ffff:", 7))
+                memmove(out, out + 7, strlen(out + 7) + 1);
+}
+
+/* Open the lease's remote port; on failure the lease is released again and the error replied. */
+static int expose_rfc2217(struct api_req *rq, struct reservations *rs, json_t *resv, enum MHD_Result *reply)
+{
+        const char *board = json_string_value(json_object_get(resv, "board"));
+        int64_t id = json_integer_value(json_object_get(resv, "id"));
+        char peer[64], url[200], msg[300] = "";
+        peer_addr(rq, peer, sizeof(peer));
+        json_t *b = NULL;
+        const char *family = NULL;
+        if (board && registry_board_json(rq->ctx->registry, board, &b) == 0)
+                family = json_string_value(json_object_get(b, "family"));
+        int rc = remote_expose(rq->ctx->remote, board ? board : "", id,
+                               json_string_value(json_object_get(resv, "owner")), peer[0] ? peer : NULL, family, url,
+                               sizeof(url), msg, sizeof(msg));
+        json_decref(b);
+        if (rc < 0 && rc != -EEXIST) {
+                struct corral_error err = { 0 };
+                json_t *gone = NULL;
+                reservations_release(rs, id, json_string_value(json_object_get(resv, "token")), util_wall_ms(), &gone,
+                                     &err);
+                json_decref(gone);
+                corral_error_clear(&err);
+                *reply = api_reply_error(rq, CORRAL_E_REMOTE_PORT_UNAVAILABLE, json_pack("{s:s}", "board", board ? board : ""),
+                                         "%s The lease was not kept.", msg);
+                return -1;
+        }
+        json_object_set_new(resv, "remote", json_pack("{s:s}", "rfc2217", url));
+        return 0;
 }
 
 static enum MHD_Result reply_created(struct api_req *rq, json_t *resv)
@@ -49,6 +128,11 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
                 return reply;
         struct corral_error err = { 0 };
         struct resv_request req;
+        bool expose = false;
+        if (take_expose(rq, body, &expose, &reply) < 0) {
+                json_decref(body);
+                return reply;
+        }
         if (reservations_parse_request(body, &req, &err) < 0) {
                 json_decref(body);
                 return api_reply_corral_error(rq, &err);
@@ -64,6 +148,10 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
         int rc = reservations_create(rs, &req, boards, now, &resv, &gen, &err);
         json_decref(boards);
         json_decref(body); /* req.match pointed into it */
+        if (rc == 0 && expose && expose_rfc2217(rq, rs, resv, &reply) < 0) {
+                json_decref(resv);
+                return reply;
+        }
         if (rc == 0)
                 return reply_created(rq, resv);
         int64_t *until = rq->wait_until_ms;

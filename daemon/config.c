@@ -38,6 +38,8 @@ void config_defaults(struct config *c)
         c->max_connections_per_address = 256;
         c->max_pending_per_address = 16;
         c->head_timeout_s = 10;
+        snprintf(c->remote_bind, sizeof(c->remote_bind), "127.0.0.1");
+        c->remote_same_address = true;
 }
 
 static char *trim(char *s)
@@ -339,6 +341,45 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
         if (!strcmp(k, "head_timeout")) {
                 if (parse_uint(v, 1, 300, &c->head_timeout_s) < 0) {
                         snprintf(err, es, "'head_timeout' must be a whole number of seconds from 1 to 300, not '%s'", v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "remote_bind") || !strcmp(k, "remote_host")) {
+                char *dst = k[7] == 'b' ? c->remote_bind : c->remote_host;
+                size_t cap = k[7] == 'b' ? sizeof(c->remote_bind) : sizeof(c->remote_host);
+                if (strlen(v) >= cap || strpbrk(v, " /\t")) {
+                        snprintf(err, es, "'%s' must be a host name or address (no spaces or '/'), not '%s'", k, v);
+                        return -EINVAL;
+                }
+                snprintf(dst, cap, "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "remote_ports")) { /* "7100-7199", "7100", or "0" (any free port) */
+                char *end = NULL;
+                unsigned long lo = strtoul(v, &end, 10), hi = lo;
+                bool ok = end != v && *v >= '0' && *v <= '9';
+                if (ok && *end == '-') {
+                        const char *h = end + 1;
+                        hi = strtoul(h, &end, 10);
+                        ok = end != h && *h >= '0' && *h <= '9';
+                }
+                if (!ok || *end || lo > hi || hi > 65535 || (lo == 0 && hi != 0)) {
+                        snprintf(err, es, "'remote_ports' must be a port range like 7100-7199 (or 0: any free port), "
+                                 "not '%s'", v);
+                        return -EINVAL;
+                }
+                c->remote_port_min = (unsigned)lo;
+                c->remote_port_max = (unsigned)hi;
+                return 0;
+        }
+        if (!strcmp(k, "remote_same_address")) {
+                if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true"))
+                        c->remote_same_address = true;
+                else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false"))
+                        c->remote_same_address = false;
+                else {
+                        snprintf(err, es, "'remote_same_address' must be on or off, not '%s'", v);
                         return -EINVAL;
                 }
                 return 0;

@@ -64,6 +64,14 @@ struct config {
          * None (the default): no job reads a host file, clients flash from the library. */
         char firmware_dirs[CONFIG_MAX_FIRMWARE_DIRS][512];
         size_t nfirmware_dirs;
+        /* Remote ports (daemon/remote/): leases with "expose": ["rfc2217"] get a TCP port on
+         * remote_bind from [remote_port_min, remote_port_max] (0-0: any free port), advertised as
+         * rfc2217://remote_host:PORT (empty: remote_bind); with remote_same_address only the
+         * address that asked for the lease may connect. Need a restart. */
+        char remote_bind[64];
+        char remote_host[128];
+        unsigned remote_port_min, remote_port_max;
+        bool remote_same_address;
 };
 
 /* Defaults: listen 127.0.0.1:7070, state dir $STATE_DIRECTORY or /var/lib/corral, udev on. */

@@ -18,6 +18,7 @@ enum corral_err {
         CORRAL_E_EMPTY_UPLOAD,
         CORRAL_E_INVALID_BODY,
         CORRAL_E_INVALID_BOARDS,
+        CORRAL_E_INVALID_EXPOSE,
         CORRAL_E_INVALID_FAMILY,
         CORRAL_E_INVALID_FIELD,
         CORRAL_E_INVALID_FILTER,
@@ -99,6 +100,8 @@ enum corral_err {
         CORRAL_E_NO_ENTROPY,
         /* corrald cannot serve this now (stopping, store not loaded, server-wide limits) */
         CORRAL_E_RESERVATIONS_UNAVAILABLE,
+        CORRAL_E_REMOTE_PORTS_UNAVAILABLE,
+        CORRAL_E_REMOTE_PORT_UNAVAILABLE,
         CORRAL_E_SHUTTING_DOWN,
         CORRAL_E_TOO_MANY_CONNECTIONS,
         CORRAL_E_TOO_MANY_RESERVATIONS,

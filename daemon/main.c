@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "remote/remote.h"
 #include "events.h"
 #include "firmware/firmware.h"
 #include "http.h"
@@ -285,13 +286,21 @@ int main(int argc, char **argv)
                         log_warning("USB discovery: the start-up enumeration takes longer than 5 s; going on");
         }
 
+        struct remote *remote = NULL;
+        int rr = remote_new(registry, boot, &remote);
+        if (rr < 0)
+                log_warning("remote ports are off: %s", strerror(-rr));
+        else
+                registry_on_board_json(registry, remote_board_decorate, remote);
         struct http_ctx hctx = { .registry = registry, .store = store, .events = events, .consoles = consoles, .config = live,
-                                 .version = CORRAL_VERSION };
+                                 .version = CORRAL_VERSION, .remote = remote };
         struct http_server *http = NULL;
         if (http_start(&hctx, &http, msg, sizeof(msg)) < 0) {
                 log_error("corrald: %s", msg);
                 udev_watch_stop(uw);
+                remote_stop(remote);
                 registry_free(registry);
+                remote_free(remote);
                 console_dir_free(consoles);
                 events_free(events);
                 store_close(store);
@@ -332,8 +341,10 @@ int main(int argc, char **argv)
         }
         sd_notify(0, "STOPPING=1");
         http = http_stop(http);
+        remote_stop(remote); /* sessions hand their ports back before the workers stop */
         udev_watch_stop(uw);
         registry = registry_free(registry);
+        remote = remote_free(remote);
         consoles = console_dir_free(consoles);
         events = events_free(events);
         store = store_close(store);

@@ -62,6 +62,8 @@ struct registry {
         struct reservations *resv; /* leases; NULL if they could not be loaded (no checks then) */
         char (*known)[72];         /* every board id in the store (ids are never removed), memory only */
         size_t nknown, known_cap;
+        registry_board_fn on_board_json;  /* remote ports add their session */
+        void *on_board_json_user;
 };
 
 static struct present *present_free(struct present *p);
@@ -204,6 +206,8 @@ static json_t *board_json_locked(struct registry *r, json_t *row)
         json_object_set_new(row, "family", json_string(json_is_string(fam) ? json_string_value(fam) : "unknown"));
         if (json_is_string(chip))
                 json_object_set(row, "chip", chip);
+        if (r->on_board_json && id)
+                r->on_board_json(r->on_board_json_user, id, row);
         return row;
 }
 
@@ -581,6 +585,31 @@ int registry_board_update_as(struct registry *r, const char *id, const json_t *p
                 return corral_error_store(err, rc, -EINVAL, "Could not save the board");
         publish_board(r, "board.updated", id);
         return 0;
+}
+
+int registry_lend(struct registry *r, const char *board_id, const struct worker_lend *l)
+{
+        pthread_mutex_lock(&r->mu);
+        struct present *p = find_by_id(r, board_id);
+        int rc = p ? worker_lend(p->worker, l) : -ENOENT;
+        pthread_mutex_unlock(&r->mu);
+        return rc;
+}
+
+bool registry_board_present(struct registry *r, const char *board_id)
+{
+        pthread_mutex_lock(&r->mu);
+        bool present = find_by_id(r, board_id) != NULL;
+        pthread_mutex_unlock(&r->mu);
+        return present;
+}
+
+void registry_on_board_json(struct registry *r, registry_board_fn fn, void *user)
+{
+        pthread_mutex_lock(&r->mu);
+        r->on_board_json = fn;
+        r->on_board_json_user = user;
+        pthread_mutex_unlock(&r->mu);
 }
 
 struct reservations *registry_reservations(struct registry *r)

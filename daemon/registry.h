@@ -89,6 +89,17 @@ int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, st
 int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_caller *c, json_t **ret_job,
                            struct corral_error *err);
 
+/* Remote ports (daemon/remote/): lend a present board's port to a borrower (worker_lend in
+ * jobs/worker.h): -ENOENT when the board is not present, else worker_lend's result. */
+struct worker_lend;
+int registry_lend(struct registry *r, const char *board_id, const struct worker_lend *l);
+/* Whether board_id is present (its port known: plugged in, or a static port). */
+bool registry_board_present(struct registry *r, const char *board_id);
+/* fn adds fields to every board's JSON (after "state"); it runs with the registry's lock held and
+ * must not call back into the registry. One hook; fn NULL removes it. Set before sharing. */
+typedef void (*registry_board_fn)(void *user, const char *board_id, json_t *board);
+void registry_on_board_json(struct registry *r, registry_board_fn fn, void *user);
+
 /* Counters for /metrics and /health. */
 struct registry_stats {
         unsigned boards_online, boards_offline, boards_busy;

@@ -32,6 +32,7 @@ struct cli {
         const char *labels[CLI_MAX_LABELS];
         int nlabels;
         const char *family, *board_opt, *owner, *lease_file, *junit, *mode;
+        const char *expose;       /* reserve --expose rfc2217 */
         const char *puts[CLI_MAX_PUTS];
         int nputs;
         int ttl_s, wait_s, timeout_s;

@@ -133,6 +133,8 @@ int cmd_reserve(struct cli *c, int argc, char **argv)
                                  c->owner ? c->owner : default_owner(ob, sizeof(ob)));
         if (c->wait_s > 0)
                 json_object_set_new(body, "wait_s", json_integer(c->wait_s));
+        if (c->expose)
+                json_object_set_new(body, "expose", json_pack("[s]", c->expose));
         struct cli_resp r = { 0 };
         int rc = cli_call(c, "POST", "/api/v1/reservations", body, c->wait_s + 30, &r);
         json_decref(body);
@@ -161,6 +163,11 @@ int cmd_reserve(struct cli *c, int argc, char **argv)
                 json_string_value(json_object_get(r.body, "board")), json_string_value(json_object_get(r.body, "owner")),
                 json_string_value(json_object_get(r.body, "expires_at")),
                 (long long)json_integer_value(json_object_get(r.body, "id")));
+        const char *url = json_string_value(json_object_get(json_object_get(r.body, "remote"), "rfc2217"));
+        if (url && !c->json) /* the token (if printed) stays the first line of stdout */
+                printf("%s\n", url);
+        if (url)
+                fprintf(stderr, "corral: remote port %s (esptool --port %s; mpremote connect %s)\n", url, url, url);
         cli_resp_clear(&r);
         return CLI_OK;
 }

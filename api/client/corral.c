@@ -18,6 +18,7 @@ static void usage(FILE *f)
                 "Commands:\n"
                 "  boards                                   list boards, their state and who holds them\n"
                 "  reserve [--label L]... [--family F] [--board ID] [--ttl S] [--wait S] [--owner X]\n"
+                "          [--expose rfc2217]   (prints the board's rfc2217://host:port for esptool, mpremote)\n"
                 "                                           lease a matching board; prints the lease token\n"
                 "                                           (or writes it to --lease-file)\n"
                 "  renew [LEASE_ID] [--ttl S]               extend the lease to S seconds from now\n"
@@ -62,7 +63,8 @@ static void usage(FILE *f)
 enum {
         O_SERVER = 256, O_LEASE, O_LEASE_FILE, O_JSON, O_LABEL, O_FAMILY, O_BOARD, O_TTL, O_WAIT, O_OWNER,
         O_MODE, O_ERASE, O_PUT, O_TIMEOUT, O_JUNIT, O_EXPECT, O_EXPECT_RE, O_SEND, O_WAIT_MS, O_FAIL_ON,
-        O_FAIL_ON_RE, O_STEP_TIMEOUT, O_NO_DEFAULT_FAIL_ON, O_PARSE, O_FIRMWARE, O_NO_RESET, O_SPEC, O_ELF, O_LAST = O_ELF,
+        O_FAIL_ON_RE, O_STEP_TIMEOUT, O_NO_DEFAULT_FAIL_ON, O_PARSE, O_FIRMWARE, O_NO_RESET, O_SPEC, O_ELF, O_EXPOSE,
+        O_LAST = O_EXPOSE,
 };
 
 static const struct option opts[] = {
@@ -71,6 +73,7 @@ static const struct option opts[] = {
         { "label", required_argument, NULL, O_LABEL },     { "family", required_argument, NULL, O_FAMILY },
         { "board", required_argument, NULL, O_BOARD },     { "ttl", required_argument, NULL, O_TTL },
         { "wait", required_argument, NULL, O_WAIT },       { "owner", required_argument, NULL, O_OWNER },
+        { "expose", required_argument, NULL, O_EXPOSE },
         { "mode", required_argument, NULL, O_MODE },       { "erase", no_argument, NULL, O_ERASE },
         { "put", required_argument, NULL, O_PUT },         { "timeout", required_argument, NULL, O_TIMEOUT },
         { "junit", required_argument, NULL, O_JUNIT },     { "expect", required_argument, NULL, O_EXPECT },
@@ -94,7 +97,7 @@ static const char *option_commands(int opt)
                 return " reserve renew ";
         case O_WAIT:
                 return " reserve test ";
-        case O_LABEL: case O_FAMILY: case O_BOARD: case O_OWNER:
+        case O_LABEL: case O_FAMILY: case O_BOARD: case O_OWNER: case O_EXPOSE:
                 return " reserve ";
         case O_MODE:
                 return " flash test ";
@@ -173,6 +176,7 @@ int main(int argc, char **argv)
                 case O_TTL: ok = seconds(optarg, 86400, &c.ttl_s) && c.ttl_s > 0; break;
                 case O_WAIT: ok = seconds(optarg, 300, &c.wait_s); break;
                 case O_OWNER: c.owner = optarg; break;
+                case O_EXPOSE: c.expose = optarg; ok = !strcmp(optarg, "rfc2217"); break;
                 case O_MODE: c.mode = optarg; break;
                 case O_ERASE: c.erase = true; break;
                 case O_PUT:

@@ -44,6 +44,7 @@ struct console {
         char port_error[256];
         int64_t job;
         char job_kind[32];
+        char holder[200];         /* a non-job borrower of the port (remote session), "" = none */
         console_wake_fn port_wake;
         void *port_user;
 };
@@ -167,6 +168,8 @@ static void reason_locked(struct console *c, char *buf, size_t size)
         else if (c->job)
                 snprintf(buf, size, "Job %lld (%s) is using the port; the console is read-only until it ends.",
                          (long long)c->job, c->job_kind);
+        else if (c->holder[0])
+                snprintf(buf, size, "%s is using the port; the console is read-only until it ends.", c->holder);
         else if (!c->port_open)
                 snprintf(buf, size, "The port is not open%s%s.", c->port_error[0] ? ": " : "", c->port_error);
         else
@@ -179,7 +182,7 @@ static json_t *state_json_locked(struct console *c, const char *type)
         char reason[512];
         reason_locked(c, reason, sizeof(reason));
         return json_pack("{s:s, s:b, s:b, s:o, s:s*, s:s}", "type", type, "online", c->attached && c->port_open,
-                         "busy", c->job != 0, "job", c->job ? json_integer(c->job) : json_null(), "kind",
+                         "busy", c->job != 0 || c->holder[0], "job", c->job ? json_integer(c->job) : json_null(), "kind",
                          c->job ? c->job_kind : NULL, "reason", reason);
 }
 
@@ -517,6 +520,16 @@ int console_viewer_release(struct console_viewer *v, char *msg, size_t msg_size)
         return r;
 }
 
+void console_set_holder(struct console *c, const char *who)
+{
+        pthread_mutex_lock(&c->mu);
+        snprintf(c->holder, sizeof(c->holder), "%s", who ? who : "");
+        c->ninput = 0;
+        c->reset_asked = false;
+        broadcast_status_locked(c);
+        pthread_mutex_unlock(&c->mu);
+}
+
 /* Why this viewer may not write now, or 0. Caller holds c->mu. */
 static int check_write_locked(struct console_viewer *v, char *msg, size_t msg_size)
 {
@@ -529,6 +542,10 @@ static int check_write_locked(struct console_viewer *v, char *msg, size_t msg_si
         if (c->job) {
                 snprintf(msg, msg_size, "Job %lld (%s) is using the port; the console is read-only until it ends.",
                          (long long)c->job, c->job_kind);
+                return -EBUSY;
+        }
+        if (c->holder[0]) {
+                snprintf(msg, msg_size, "%s is using the port; the console is read-only until it ends.", c->holder);
                 return -EBUSY;
         }
         if (!c->attached || !c->port_open) {

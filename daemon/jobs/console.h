@@ -47,6 +47,9 @@ void console_set_port(struct console *c, bool open, const char *error);
 /* A job holds the port (job_id > 0, kind copied) or not (0): the console is read-only meanwhile
  * and queued input is dropped. */
 void console_set_job(struct console *c, int64_t job_id, const char *kind);
+/* Someone other than a job holds the port (who: a plain phrase such as "A remote RFC 2217
+ * session (alice, 127.0.0.1)", copied; NULL or "" when it ends): read-only meanwhile, as for a job. */
+void console_set_holder(struct console *c, const char *who);
 /* Bytes the board printed (or a job's output): into the history, towards every viewer. */
 void console_feed(struct console *c, const void *data, size_t len);
 /* Take up to cap queued input bytes; *reset says a hard reset was asked for (cleared). */

@@ -82,6 +82,8 @@ struct worker {
         struct events *events;
         struct console *console;  /* this board's console (own reference) */
         struct port_memo memo;    /* jr_port_memo/handback; worker thread only */
+        struct worker_lend lend;  /* worker_lend(): pending (lend_pending) or running (lend_active) */
+        bool lend_pending, lend_active;
         int wake_fd;              /* eventfd: console input or a queued job wakes the pump's read */
         void (*on_state)(void *user, const char *board_id);
         void *user;
@@ -589,6 +591,31 @@ static int pump_console(struct worker *w, uint8_t *buf, size_t size)
         return n;
 }
 
+/* Hand the open port to a worker_lend borrower until it is done. */
+static void run_lend(struct worker *w, const struct worker_lend *l)
+{
+        if (ensure_port(w) < 0) {
+                char why[sizeof(w->port_error)];
+                pthread_mutex_lock(&w->mu);
+                snprintf(why, sizeof(why), "%s", w->port_error);
+                pthread_mutex_unlock(&w->mu);
+                l->done(l->arg, false, why);
+                return;
+        }
+        notify_state(w);
+        port_cancel(w->port, false);
+        handback_send(w, false); /* the board as people expect it */
+        int r = l->run(l->arg, w->port, w->console);
+        port_memo_disturb(&w->memo);
+        if (r == -ENODEV) {
+                drop_port(w, "the device disappeared");
+                w->next_open_ms = util_mono_ms() + REOPEN_BACKOFF_MS;
+        } else if (w->port) {
+                port_cancel(w->port, false);
+        }
+        l->done(l->arg, true, NULL);
+}
+
 /* Console wake-up (any thread, console lock held): only poke the eventfd. */
 static void wake_pump(void *user)
 {
@@ -608,6 +635,19 @@ static void *worker_main(void *arg)
         for (;;) {
                 if (w->stop || (w->gone && !w->head))
                         break;
+                if (w->lend_pending) {
+                        w->lend_pending = false;
+                        w->lend_active = true;
+                        struct worker_lend l = w->lend;
+                        pthread_mutex_unlock(&w->mu);
+                        run_lend(w, &l);
+                        pthread_mutex_lock(&w->mu);
+                        w->lend_active = false;
+                        pthread_mutex_unlock(&w->mu);
+                        notify_state(w);
+                        pthread_mutex_lock(&w->mu);
+                        continue;
+                }
                 struct job *j = w->head;
                 if (j) {
                         w->head = j->next;
@@ -655,7 +695,7 @@ static void *worker_main(void *arg)
                                 port_cancel(w->port, false);
                 } else {
                         pthread_mutex_lock(&w->mu);
-                        if (!w->head && !w->stop && !w->gone) {
+                        if (!w->head && !w->lend_pending && !w->stop && !w->gone) {
                                 struct timespec ts;
                                 clock_gettime(CLOCK_REALTIME, &ts);
                                 ts.tv_nsec += PUMP_SLICE_MS * 1000000L;
@@ -667,7 +707,12 @@ static void *worker_main(void *arg)
                         }
                 }
         }
+        bool lend_dropped = w->lend_pending;
+        struct worker_lend dropped = w->lend;
+        w->lend_pending = false;
         pthread_mutex_unlock(&w->mu);
+        if (lend_dropped)
+                dropped.done(dropped.arg, false, "the board went away before the port could be handed over");
         /* Stopping cancelled the port; the handback still gets its one short write. */
         if (w->port && w->memo.handback_len)
                 port_cancel(w->port, false);
@@ -758,13 +803,33 @@ int worker_enqueue(struct worker *w, int64_t job_id, const struct job_kind *kind
                 w->tail = j;
                 w->nqueued++;
                 pthread_cond_signal(&w->cv);
-                /* Wake an idle pump read so the job starts at once (never a running job's reads). */
-                if (w->port && !w->running)
+                /* Wake an idle pump read so the job starts at once (never a running job's or a
+                 * borrower's reads: the job waits behind them). */
+                if (w->port && !w->running && !w->lend_active)
                         port_cancel(w->port, true);
         }
         pthread_mutex_unlock(&w->mu);
         if (r < 0)
                 job_free(j);
+        return r;
+}
+
+int worker_lend(struct worker *w, const struct worker_lend *l)
+{
+        pthread_mutex_lock(&w->mu);
+        int r = 0;
+        if (w->gone || w->stop)
+                r = -ENODEV;
+        else if (w->lend_pending || w->lend_active)
+                r = -EBUSY;
+        if (r == 0) {
+                w->lend = *l;
+                w->lend_pending = true;
+                pthread_cond_signal(&w->cv);
+                if (w->port && !w->running)
+                        port_cancel(w->port, true); /* wake the idle pump */
+        }
+        pthread_mutex_unlock(&w->mu);
         return r;
 }
 
@@ -838,7 +903,8 @@ void worker_status(struct worker *w, struct worker_status *s)
 {
         memset(s, 0, sizeof(*s));
         pthread_mutex_lock(&w->mu);
-        s->busy = w->running != NULL;
+        s->busy = w->running != NULL || w->lend_active;
+        s->lent = w->lend_active;
         s->port_open = w->port != NULL;
         s->queued = w->nqueued;
         s->running_job = w->running ? w->running->id : 0;

@@ -42,6 +42,22 @@ int worker_cancel(struct worker *w, int64_t job_id);
 /* The board is gone: fail queued jobs, let the running one fail on its own I/O (or cancel it
  * now when force). The worker thread exits after that. */
 void worker_gone(struct worker *w, bool force);
+/* Lend the open port to a borrower that is not a job (a remote-port session). run() is called on
+ * the worker thread, after the running job and before any queued one, with the open port and the
+ * board's console; jobs queued meanwhile wait behind it. run() returns when the borrower is done,
+ * or soon after its port calls return -ECANCELED (the worker is stopping or the board is gone);
+ * its result is 0 or the port's negative errno (-ENODEV: the device vanished). done() is called
+ * exactly once, on the worker thread or the caller's: after run() (ran true), or instead of it
+ * (ran false, why in plain words) when the port cannot be opened or the board goes away first.
+ * -EBUSY when a lend is already pending or running, -ENODEV when the board is gone. */
+struct port;
+struct console;
+struct worker_lend {
+        int (*run)(void *arg, struct port *p, struct console *c);
+        void (*done)(void *arg, bool ran, const char *why);
+        void *arg;
+};
+int worker_lend(struct worker *w, const struct worker_lend *l);
 /* Enforce the hard deadline of the running job (called periodically from another thread). */
 void worker_check_deadline(struct worker *w, uint64_t now_ms);
 /* Stop, join and free. NULL-safe; returns NULL. */
@@ -49,6 +65,7 @@ struct worker *worker_free(struct worker *w);
 
 struct worker_status {
         bool busy;
+        bool lent;                /* a worker_lend borrower holds the port (busy is true too) */
         bool port_open;
         unsigned queued;
         int64_t running_job;      /* 0 = none */

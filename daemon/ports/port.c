@@ -135,6 +135,13 @@ int port_flush_input(struct port *p)
         return p->ops->flush_input ? p->ops->flush_input(p) : 0;
 }
 
+int port_set_break(struct port *p, bool on)
+{
+        if (!p || !p->ops)
+                return -EINVAL;
+        return p->ops->set_break ? p->ops->set_break(p, on) : -ENOTSUP;
+}
+
 void port_sleep_ms(struct port *p, unsigned ms)
 {
         if (p && p->ops && p->ops->sleep_ms) {
@@ -179,11 +186,21 @@ void port_use_wake_fd(struct port *p, int fd)
         p->wake_borrowed = true;
 }
 
+static _Thread_local int poll_also_fd = -1;
+
+void port_poll_also(int fd)
+{
+        poll_also_fd = fd;
+}
+
 int port_poll_in(int fd, int wake_fd, int timeout_ms)
 {
-        struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN }, { .fd = wake_fd, .events = POLLIN } };
+        struct pollfd pfd[3] = { { .fd = fd, .events = POLLIN }, { .fd = wake_fd, .events = POLLIN },
+                                 { .fd = poll_also_fd, .events = POLLIN } };
+        /* The extra fd only joins waits that a wake fd may end anyway. */
+        nfds_t n = wake_fd < 0 ? 1 : poll_also_fd < 0 ? 2 : 3;
         for (;;) {
-                int r = poll(pfd, wake_fd >= 0 ? 2 : 1, timeout_ms < 0 ? 0 : timeout_ms);
+                int r = poll(pfd, n, timeout_ms < 0 ? 0 : timeout_ms);
                 if (r < 0 && errno == EINTR)
                         continue;
                 if (r < 0)

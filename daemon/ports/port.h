@@ -24,6 +24,8 @@ struct port_ops {
         int (*set_lines)(struct port *p, bool dtr, bool rts);
         /* Drop buffered input (host side and, where the protocol allows, the remote side). */
         int (*flush_input)(struct port *p);
+        /* Optional: hold the line in BREAK (on) or release it. NULL = -ENOTSUP. */
+        int (*set_break)(struct port *p, bool on);
         /* Optional: sleep; test fakes advance a virtual clock. NULL = real nanosleep. */
         void (*sleep_ms)(struct port *p, unsigned ms);
         /* Release everything; the struct itself is freed by port_close(). */
@@ -55,6 +57,8 @@ int port_write_str(struct port *p, const char *s, int timeout_ms);
 int port_set_baud(struct port *p, unsigned baud);
 int port_set_lines(struct port *p, bool dtr, bool rts);
 int port_flush_input(struct port *p);
+/* BREAK on/off: -ENOTSUP where the backend cannot (raw sockets). */
+int port_set_break(struct port *p, bool on);
 void port_sleep_ms(struct port *p, unsigned ms);
 /* Ask a port's blocking calls to return -ECANCELED; safe from any thread. */
 void port_cancel(struct port *p, bool on);
@@ -63,6 +67,10 @@ void port_wake(struct port *p);
 /* Poll this eventfd (owned by the caller, who may write 1 to it from any thread to wake a read)
  * instead of the port's own: lets an owner wake reads across port reopens. */
 void port_use_wake_fd(struct port *p, int fd);
+/* On the calling thread only: a cancellable wait in port_read() (one polling a wake fd) also ends
+ * with 0 when fd becomes readable (-1: none). Lets one thread serve a port and a socket (the
+ * remote-port session) without a second thread touching the port. */
+void port_poll_also(int fd);
 
 /* Close and free; NULL-safe. Returns NULL. */
 struct port *port_close(struct port *p);

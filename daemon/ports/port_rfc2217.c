@@ -15,7 +15,7 @@ enum {
         OPT_BINARY = 0, OPT_ECHO = 1, OPT_SGA = 3, OPT_COMPORT = 44,
         CPO_SET_BAUDRATE = 1, CPO_SET_DATASIZE = 2, CPO_SET_PARITY = 3, CPO_SET_STOPSIZE = 4,
         CPO_SET_CONTROL = 5, CPO_PURGE_DATA = 12, CPO_SERVER_OFFSET = 100,
-        CTL_NO_FLOW = 1, CTL_DTR_ON = 8, CTL_DTR_OFF = 9, CTL_RTS_ON = 11, CTL_RTS_OFF = 12,
+        CTL_NO_FLOW = 1, CTL_BREAK_ON = 5, CTL_BREAK_OFF = 6, CTL_DTR_ON = 8, CTL_DTR_OFF = 9, CTL_RTS_ON = 11, CTL_RTS_OFF = 12,
         PARITY_NONE = 1, STOPSIZE_1 = 1, PURGE_RX = 1,
 };
 
@@ -93,6 +93,9 @@ static void handle_sb(struct rfc *r)
                                  (uint32_t)r->sb[3] << 8 | r->sb[4];
                 r->baud_acked = true;
         }
+        if (r->sb[0] == CPO_SERVER_OFFSET + CPO_SET_CONTROL && r->sb_len >= 2 &&
+            (r->sb[1] == CTL_DTR_ON || r->sb[1] == CTL_DTR_OFF || r->sb[1] == CTL_RTS_ON || r->sb[1] == CTL_RTS_OFF))
+                r->lines_acked++;
 }
 
 /* Decode raw bytes from the wire into out (never more bytes than in); returns data bytes. */
@@ -286,6 +289,11 @@ static int rfc_set_baud(struct port *p, unsigned baud)
         return (e == -ENODEV) ? e : 0;
 }
 
+static bool lines_answered(const struct rfc *r)
+{
+        return r->lines_acked >= 2;
+}
+
 static int rfc_set_lines(struct port *p, bool dtr, bool rts)
 {
         struct rfc *r = p->priv;
@@ -296,7 +304,22 @@ static int rfc_set_lines(struct port *p, bool dtr, bool rts)
         n += cpo_encode(b + n, CPO_SET_CONTROL, &v, 1);
         v = rts ? CTL_RTS_ON : CTL_RTS_OFF;
         n += cpo_encode(b + n, CPO_SET_CONTROL, &v, 1);
-        return rfc_send(r, b, n, PORT_RFC2217_REPLY_TIMEOUT_MS);
+        r->lines_acked = 0;
+        int e = rfc_send(r, b, n, PORT_RFC2217_REPLY_TIMEOUT_MS);
+        if (e < 0)
+                return e;
+        /* Wait for the server's answers: the lines are set on the far side before the caller
+         * times a reset pulse from here (a server slow to act would otherwise see EN low and
+         * high back to back). A server that never answers only costs the timeout. */
+        e = rfc_pump_until(r, lines_answered, PORT_RFC2217_REPLY_TIMEOUT_MS);
+        return e == -ENODEV ? e : 0;
+}
+
+static int rfc_set_break(struct port *p, bool on)
+{
+        struct rfc *r = p->priv;
+        uint8_t b[16], v = on ? CTL_BREAK_ON : CTL_BREAK_OFF;
+        return rfc_send(r, b, cpo_encode(b, CPO_SET_CONTROL, &v, 1), PORT_RFC2217_REPLY_TIMEOUT_MS);
 }
 
 static int rfc_flush_input(struct port *p)
@@ -342,6 +365,7 @@ static const struct port_ops rfc2217_ops = {
         .set_baud = rfc_set_baud,
         .set_lines = rfc_set_lines,
         .flush_input = rfc_flush_input,
+        .set_break = rfc_set_break,
         .close = rfc_close,
 };
 

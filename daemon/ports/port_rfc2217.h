@@ -31,6 +31,7 @@ struct rfc {
         bool comport_refused;
         bool baud_acked;        /* server answered SET-BAUDRATE since the last request */
         uint32_t server_baud;
+        unsigned lines_acked;   /* server answers to DTR/RTS SET-CONTROL since the last set_lines */
         uint8_t rx[RX_BUF];     /* decoded data not yet handed to read() */
         size_t rx_len;
 };

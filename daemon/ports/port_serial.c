@@ -148,6 +148,16 @@ static int serial_set_lines(struct port *p, bool dtr, bool rts)
         return 0;
 }
 
+static int serial_set_break(struct port *p, bool on)
+{
+        struct serial *s = p->priv;
+        if (s->gone)
+                return -ENODEV;
+        if (ioctl(s->fd, on ? TIOCSBRK : TIOCCBRK) < 0)
+                return (errno == ENOTTY || errno == EINVAL) ? -ENOTSUP : serial_fail(s, -errno);
+        return 0;
+}
+
 static int serial_flush_input(struct port *p)
 {
         struct serial *s = p->priv;
@@ -176,6 +186,7 @@ static const struct port_ops serial_ops = {
         .set_baud = serial_set_baud,
         .set_lines = serial_set_lines,
         .flush_input = serial_flush_input,
+        .set_break = serial_set_break,
         .close = serial_close,
 };
 

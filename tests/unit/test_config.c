@@ -694,10 +694,37 @@ static void test_swaps_under_concurrent_readers_are_whole_and_safe(void **state)
         config_live_free(live);
 }
 
+static void test_remote_port_keys(void **state)
+{
+        (void)state;
+        struct config *c = ok("# remote ports\n");
+        assert_string_equal(c->remote_bind, "127.0.0.1");
+        assert_true(c->remote_same_address);
+        assert_int_equal(c->remote_port_min, 0);
+        config_put(c);
+        c = ok("remote_bind = 0.0.0.0\nremote_host = farm.lan\nremote_ports = 7100-7199\nremote_same_address = off\n");
+        assert_string_equal(c->remote_bind, "0.0.0.0");
+        assert_string_equal(c->remote_host, "farm.lan");
+        assert_int_equal(c->remote_port_min, 7100);
+        assert_int_equal(c->remote_port_max, 7199);
+        assert_false(c->remote_same_address);
+        config_put(c);
+        c = ok("remote_ports = 7200\n");
+        assert_int_equal(c->remote_port_min, 7200);
+        assert_int_equal(c->remote_port_max, 7200);
+        config_put(c);
+        refused("remote_ports = 7199-7100\n", "remote_ports");
+        refused("remote_ports = 70000\n", "remote_ports");
+        refused("remote_ports = 7100-x\n", "remote_ports");
+        refused("remote_same_address = maybe\n", "on or off");
+        refused("remote_bind = a b\n", "remote_bind");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_remote_port_keys),
                 cmocka_unit_test(test_state_directory_from_systemd_takes_the_first_entry),
                 cmocka_unit_test(test_every_main_key_sets_its_field),
                 cmocka_unit_test(test_unknown_key_names_file_line_and_key),

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -37,7 +38,8 @@ struct peer {
         pthread_cond_t cv;
         uint8_t rec[16384]; /* everything the client sent */
         size_t rec_len;
-        size_t scan_comport, scan_baud;
+        size_t scan_comport, scan_baud, scan_ctl;
+        bool no_lines_ack;   /* never answer DTR/RTS SET-CONTROL */
         bool refuse_comport; /* answer WILL COM-PORT-OPTION with DONT */
         bool no_baud_ack;
         const char *data_before_ack; /* sent just before a SET-BAUDRATE ack */
@@ -49,6 +51,8 @@ static void peer_send(struct peer *pe, const void *b, size_t n)
 {
         assert_int_equal(send(pe->cfd, b, n, MSG_NOSIGNAL), (ssize_t)n);
 }
+
+static void peer_ack_lines(struct peer *pe);
 
 /* React to what the client sent so far: COM-PORT-OPTION request and SET-BAUDRATE. */
 static void peer_react(struct peer *pe)
@@ -77,6 +81,25 @@ static void peer_react(struct peer *pe)
                 ack[4 + vlen] = IAC;
                 ack[5 + vlen] = SE;
                 send(pe->cfd, ack, 6 + vlen, MSG_NOSIGNAL);
+        }
+        peer_ack_lines(pe);
+}
+
+/* Answer DTR/RTS SET-CONTROL (5, value) with 105, value, as RFC 2217 servers do. */
+static void peer_ack_lines(struct peer *pe)
+{
+        static const uint8_t sb_ctl[] = { IAC, SB, CPO, 5 };
+        uint8_t *m;
+        while ((m = memmem(pe->rec + pe->scan_ctl, pe->rec_len - pe->scan_ctl, sb_ctl, 4))) {
+                size_t at = (size_t)(m - pe->rec);
+                if (pe->rec_len - at < 7)
+                        break; /* incomplete */
+                pe->scan_ctl = at + 7;
+                uint8_t v = m[4];
+                if (pe->no_lines_ack || (v != 8 && v != 9 && v != 11 && v != 12))
+                        continue;
+                uint8_t ack[7] = { IAC, SB, CPO, 105, v, IAC, SE };
+                send(pe->cfd, ack, sizeof(ack), MSG_NOSIGNAL);
         }
 }
 
@@ -297,6 +320,28 @@ static void test_set_lines_sends_dtr_and_rts_together(void **state)
         assert_true(!pe->p->dtr && pe->p->rts);
 }
 
+static uint64_t mono_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void test_set_lines_waits_for_the_servers_answers(void **state)
+{
+        struct peer *pe = *state;
+        uint64_t t0 = mono_ms();
+        assert_int_equal(port_set_lines(pe->p, false, true), 0);
+        assert_true(mono_ms() - t0 < 500); /* answered at once */
+        pthread_mutex_lock(&pe->mu);
+        pe->no_lines_ack = true;
+        pthread_mutex_unlock(&pe->mu);
+        t0 = mono_ms();
+        assert_int_equal(port_set_lines(pe->p, false, false), 0); /* a silent server costs the timeout */
+        assert_true(mono_ms() - t0 >= 900);
+        assert_true(!pe->p->dtr && !pe->p->rts);
+}
+
 static void test_flush_input_purges_remote_and_local_buffers(void **state)
 {
         struct peer *pe = *state;
@@ -493,6 +538,7 @@ int main(void)
                 RFC_TEST(test_set_baud_without_ack_gives_up_after_reply_timeout),
                 RFC_TEST(test_data_arriving_before_baud_ack_is_kept),
                 RFC_TEST(test_set_lines_sends_dtr_and_rts_together),
+                RFC_TEST(test_set_lines_waits_for_the_servers_answers),
                 RFC_TEST(test_flush_input_purges_remote_and_local_buffers),
                 RFC_TEST(test_write_doubles_iac),
                 RFC_TEST(test_write_of_large_binary_block_arrives_intact),

@@ -26,10 +26,16 @@ int esp_reset_unix_tight(struct port *p, unsigned delay_ms)
         TRY(set(p, true, true));
         TRY(set(p, false, true));      /* reset */
         port_sleep_ms(p, 100);
+        TRY(esp_reset_release_to_loader(p, delay_ms));
+        TRY(set(p, false, false));     /* DTR=F, as esptool does */
+        return 0;
+}
+
+int esp_reset_release_to_loader(struct port *p, unsigned delay_ms)
+{
         TRY(set(p, true, false));      /* release reset, IO0 low */
         port_sleep_ms(p, delay_ms);
         TRY(set(p, false, false));
-        TRY(set(p, false, false));     /* DTR=F, as esptool does */
         return 0;
 }
 

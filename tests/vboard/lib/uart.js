@@ -165,10 +165,15 @@ class Link {
   setBreak(on) {
     if (this.uart.plugged) this.uart.board.onBreak(on);
   }
-  /** which: 1 = receive buffer (host->board), 2 = transmit buffer (board->host), 3 = both. */
+  /**
+   * RFC 2217 PURGE-DATA, seen from the access server (the bridge): 1 = its receive buffer, what it
+   * received from the serial device and has not sent to the client yet (board->host; pyserial's
+   * reset_input_buffer sends 1); 2 = its transmit buffer, client bytes not yet sent to the device
+   * (host->board; reset_output_buffer); 3 = both.
+   */
   purge(which = 3) {
-    if (which & 1) this.toBoard.clear();
-    if (which & 2) this.toHost.clear();
+    if (which & 1) this.toHost.clear();
+    if (which & 2) this.toBoard.clear();
     this.uart.board.onPurge();
   }
   suspend(on) {

@@ -140,3 +140,24 @@ test("unplug cuts power and closes the host connection; replug powers up", () =>
   assert.deepEqual(board.power, [false, true]);
   assert.equal(uart.links.size, 0);
 });
+
+test("PURGE-DATA 1 drops what the board sent and the host has not got; 2 drops host bytes not yet at the board", async () => {
+  const board = new StubBoard();
+  const uart = new Uart(board, { pacing: true });
+  const h = hostLink(uart, 9600); // ~1 byte per ms each way: both queues hold bytes for a while
+  board.setBaud(9600);
+  board.emit("tx", Buffer.alloc(400, 0x41)); // board -> host, queued
+  h.link.rx(Buffer.alloc(400, 0x42));       // host -> board, queued
+  await new Promise((r) => setTimeout(r, 20));
+  h.link.purge(1);
+  const toHostNow = h.bytes().length;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(h.bytes().length, toHostNow, "no more board bytes reach the host after purge 1");
+  assert.ok(board.rx.length > 20, "host bytes still flow to the board after purge 1");
+  h.link.purge(2);
+  const toBoardNow = board.rx.length;
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(board.rx.length, toBoardNow, "no more host bytes reach the board after purge 2");
+  assert.ok(toBoardNow < 400 && toHostNow < 400);
+  uart.close();
+});

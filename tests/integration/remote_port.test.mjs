@@ -1,0 +1,239 @@
+// Remote ports: a lease with "expose": ["rfc2217"] gets its board as an RFC 2217 server that
+// unmodified pyserial (Debian's python3-serial), esptool-js and MicroPython's raw REPL use; corrald
+// performs esptool's reset into the ROM loader with board-side timing; one connection, from the
+// requester's address, only while the lease lives; jobs queue behind the session.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import net from "node:net";
+import path from "node:path";
+import { api, ROOT, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
+import * as E from "./esp_lib.mjs";
+import { Rfc2217SerialPort, makeLoader } from "../vboard/test/esptool_adapter.mjs";
+import { buildFirmware } from "../vboard/kinds/esp/image.js";
+
+const PY = "/usr/bin/python3"; // Debian's, with python3-serial
+const CLIENT = path.join(ROOT, "tests/integration/py/rfc2217_client.py");
+const RESETS = 20;
+
+function py(args, ms = 120000) {
+  return new Promise((resolve, reject) => {
+    execFile(PY, [CLIENT, ...args], { timeout: ms }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${args[0]}: ${err.message}\n${stderr}`));
+      resolve(JSON.parse(stdout.trim().split("\n").pop()));
+    });
+  });
+}
+
+/** A python client in the background: opened resolves on its first line ({"opened": true}),
+ * done to its last. */
+function pyBackground(args, ms = 60000) {
+  let out = "";
+  let opened;
+  const openedP = new Promise((r) => { opened = r; });
+  const done = new Promise((resolve, reject) => {
+    const child = execFile(PY, [CLIENT, ...args], { timeout: ms }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${args[0]}: ${err.message}\n${stderr}`));
+      resolve(JSON.parse(stdout.trim().split("\n").pop()));
+    });
+    child.stdout.on("data", (d) => { out += d; if (out.includes("\n")) opened(); });
+  });
+  return { opened: Promise.race([openedP, done]), done };
+}
+
+const cleanup = [];
+let c, e32, e8266, mp;
+before(async () => {
+  e32 = await startVboard("esp32");
+  cleanup.push(() => e32.stop());
+  e8266 = await startVboard("esp8266");
+  cleanup.push(() => e8266.stop());
+  mp = await startVboard("micropython");
+  cleanup.push(() => mp.stop());
+  c = await startCorrald({ args: [
+    "--port", `esp32=${e32.endpoint},family=esp32`,
+    "--port", `esp8266=${e8266.endpoint},family=esp8266`,
+    "--port", `mp=${mp.endpoint},family=micropython`,
+    "--stub-dir", E.STUB_DIR,
+  ] });
+  cleanup.push(() => c.stop());
+});
+after(async () => {
+  for (const f of cleanup.reverse()) await f();
+});
+
+async function lease(board, extra = {}) {
+  const r = await api(c.url, "POST", "/api/v1/reservations", { match: { board }, owner: "tester", expose: ["rfc2217"], ...extra });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  assert.match(r.body.remote.rfc2217, /^rfc2217:\/\/127\.0\.0\.1:\d+$/);
+  const { port } = new URL(r.body.remote.rfc2217.replace("rfc2217:", "http:"));
+  return { id: r.body.id, token: r.body.token, url: r.body.remote.rfc2217, port: Number(port) };
+}
+
+async function release(l) {
+  const r = await api(c.url, "DELETE", `/api/v1/reservations/${l.id}`, undefined, { "X-Corral-Lease": l.token });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+}
+
+/** Connect and report whether the server closed it (or refused) within ms. */
+function connectOutcome(port, { localAddress } = {}, ms = 3000) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port, localAddress });
+    const t = setTimeout(() => { s.destroy(); resolve("open"); }, ms);
+    s.on("error", (e) => { clearTimeout(t); resolve(e.code === "ECONNREFUSED" ? "refused" : e.code); });
+    s.on("close", () => { clearTimeout(t); resolve("closed"); });
+    s.on("data", () => {});
+  });
+}
+
+for (const kind of ["esp32", "esp8266"]) {
+  test(`${kind}: esptool's classic reset through pyserial's rfc2217:// gets the ROM loader's SYNC answer ${RESETS} times in a row (no --hold-io0)`, async (t) => {
+    const board = kind === "esp32" ? e32 : e8266;
+    const l = await lease(kind);
+    try {
+      const r = await py(["esp-sync", l.url, String(RESETS), board.control]);
+      t.diagnostic(`${kind}: ${r.ok}/${RESETS} SYNC answered; per try (ms): ${r.results.map((x) => x.ms).join(" ")}`);
+      for (const x of r.results) {
+        const why = JSON.stringify(x);
+        assert.notEqual(x.mode_before, "rom", `the hard reset left the loader (the firmware ran): ${why}`);
+        assert.equal(x.mode_after, "rom", `the board is in the ROM loader: ${why}`);
+        // (the ESP8266 ROM prints at 74880 baud: unreadable at 115200)
+        if (kind === "esp32") assert.ok(x.download_banner, `the ROM printed 'waiting for download': ${why}`);
+        assert.ok(x.sync, `SYNC answered: ${why}`);
+      }
+      assert.equal(r.ok, RESETS);
+    } finally {
+      await release(l);
+    }
+  });
+}
+
+test("straight to the virtual board (plain RFC 2217, pyserial's ~50 ms per line) the same reset boots the firmware: the lab models the strap timing", async () => {
+  const b = await startVboard("esp32");
+  try {
+    const r = await py(["esp-sync", b.endpoint, "2", b.control]);
+    assert.equal(r.ok, 0, JSON.stringify(r.results));
+    for (const x of r.results) assert.notEqual(x.mode_after, "rom");
+  } finally {
+    await b.stop();
+  }
+});
+
+test("a baud change to 921600 over RFC 2217 reaches the board's line", async () => {
+  const l = await lease("esp32");
+  try {
+    const r = await py(["baud", l.url, "921600", e32.control]);
+    assert.equal(r.after, 921600, JSON.stringify(r));
+    assert.notEqual(r.before, 921600);
+  } finally {
+    await release(l);
+  }
+});
+
+test("esptool-js flashes a virtual ESP32 through the remote port and the flash reads back identical", async (t) => {
+  const l = await lease("esp32");
+  const img = buildFirmware({ chip: "esp32", version: "1.22.1", size: 20000 });
+  const { loader, transport, lines } = makeLoader(new Rfc2217SerialPort("127.0.0.1", l.port), { baudrate: 460800, romBaudrate: 115200 });
+  try {
+    await loader.main("default_reset");
+    await loader.writeFlash({
+      fileArray: [{ data: new Uint8Array(img), address: 0x1000 }], flashMode: "keep", flashFreq: "keep", flashSize: "keep",
+      eraseAll: false, compress: true, calculateMD5Hash: (d) => createHash("md5").update(d).digest("hex"),
+    });
+    await loader.after("hard_reset");
+  } finally {
+    await transport.disconnect().catch(() => {});
+  }
+  try {
+    for (const x of lines.filter((s) => /^(Chip is|Wrote|Hash)/.test(s))) t.diagnostic(x);
+    assert.match(lines.join("\n"), /Hash of data verified/);
+    assert.equal(await E.flashSha(e32, 0x1000, img.length), E.sha256(img), "the board's flash holds the image");
+  } finally {
+    await release(l);
+  }
+});
+
+test("MicroPython: a raw-REPL exec through the remote port", async () => {
+  const l = await lease("mp");
+  try {
+    const r = await py(["raw-repl", l.url, "print(6*7)"]);
+    assert.equal(r.stdout, "42\r\n");
+    assert.equal(r.stderr, "");
+  } finally {
+    await release(l);
+  }
+});
+
+test("one connection at a time, from the requester's address; the board shows the session; a job queues behind it and runs when it ends", async () => {
+  const l = await lease("esp32");
+  try {
+    const hold = pyBackground(["hold", l.url, "5"]);
+    await hold.opened;
+    const b = await waitFor(async () => {
+      const r = (await api(c.url, "GET", "/api/v1/boards/esp32")).body;
+      return r.remote?.session ? r : null;
+    }, 10000, "the session in the board state");
+    assert.equal(b.state, "busy");
+    assert.equal(b.remote.rfc2217, l.url);
+    assert.equal(b.remote.session.owner, "tester");
+    assert.equal(b.remote.session.peer, "127.0.0.1");
+    assert.ok(b.remote.session.bytes_to_board >= 0 && typeof b.remote.session.since === "string");
+    assert.equal(await connectOutcome(l.port), "closed", "a second connection is closed at once");
+    assert.equal(await connectOutcome(l.port, { localAddress: "127.0.0.2" }), "closed", "another address is refused");
+    const job = await api(c.url, "POST", "/api/v1/boards/esp32/jobs", { kind: "reset" }, { "X-Corral-Lease": l.token });
+    assert.equal(job.status, 202, JSON.stringify(job.body));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await api(c.url, "GET", `/api/v1/jobs/${job.body.id}`)).body.state, "queued", "the job waits for the session");
+    const held = await hold.done;
+    assert.equal(held.closed_by_server, false);
+    const done = await waitJob(c.url, job.body.id, 20000);
+    assert.equal(done.state, "succeeded", JSON.stringify(done.error));
+    const after = (await api(c.url, "GET", "/api/v1/boards/esp32")).body;
+    assert.equal(after.remote.session, null, "the session is gone from the board state");
+  } finally {
+    await release(l);
+  }
+});
+
+test("the port closes when the lease is released (the connected client is dropped) or expires; then connections are refused", async () => {
+  const l = await lease("esp32");
+  const hold = pyBackground(["hold", l.url, "20"]);
+  await hold.opened;
+  await release(l);
+  const held = await hold.done;
+  assert.equal(held.closed_by_server, true, JSON.stringify(held));
+  assert.ok(held.held_s < 10, `dropped within seconds of the release (${held.held_s} s)`);
+  assert.equal(await connectOutcome(l.port), "refused");
+  assert.equal((await api(c.url, "GET", "/api/v1/boards/esp32")).body.remote, undefined);
+
+  const short = await lease("esp8266", { ttl_s: 1 });
+  await waitFor(async () => (await connectOutcome(short.port, {}, 500)) === "refused", 5000, "the expired lease's port to close");
+});
+
+test("a bad 'expose' is a 400 naming the field; expose with 'boards' too", async () => {
+  let r = await api(c.url, "POST", "/api/v1/reservations", { match: { board: "esp32" }, expose: ["telnet"] });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.error.code, "invalid_expose");
+  r = await api(c.url, "POST", "/api/v1/reservations", { boards: [{ role: "a", match: { board: "esp32" } }], expose: ["rfc2217"] });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.error.code, "invalid_expose");
+});
+
+test("`corral reserve --expose rfc2217` prints the token, then the remote port; the port serves pyserial", async () => {
+  const cli = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
+  const r = await new Promise((resolve) => {
+    execFile(cli, ["reserve", "--board", "mp", "--expose", "rfc2217", "--owner", "cli"],
+      { env: { ...process.env, CORRAL_LEASE: "", CORRAL_URL: c.url } },
+      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const [token, url] = r.stdout.trim().split("\n");
+  assert.match(token, /^cl-\d+-/);
+  assert.match(url, /^rfc2217:\/\/127\.0\.0\.1:\d+$/);
+  assert.match(r.stderr, /remote port rfc2217:\/\/.*esptool --port/);
+  const out = await py(["raw-repl", url, "print('via cli')"]);
+  assert.equal(out.stdout, "via cli\r\n");
+  const id = /^cl-(\d+)-/.exec(token)[1];
+  assert.equal((await api(c.url, "DELETE", `/api/v1/reservations/${id}`, undefined, { "X-Corral-Lease": token })).status, 200);
+});
