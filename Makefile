@@ -55,7 +55,8 @@ corral: $(B)/corral
 
 $(CLI_SRCS:%.c=$(B)/rel/%.o): CPPFLAGS += $(CLI_CFLAGS)
 
-$(B)/corral: $(CLI_SRCS:%.c=$(B)/rel/%.o)
+# The CLI shares the daemon's clock helpers (daemon/util.c: libc only).
+$(B)/corral: $(CLI_SRCS:%.c=$(B)/rel/%.o) $(B)/rel/daemon/util.o
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(CLI_LIBS) -lm
 
 $(B)/corrald: $(B)/rel/daemon/main.o $(B)/rel/libcorral.a

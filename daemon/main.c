@@ -23,6 +23,7 @@
 #include "registry.h"
 #include "store/store.h"
 #include "udev/udev_watch.h"
+#include "util.h"
 
 #ifndef CORRAL_VERSION
 #define CORRAL_VERSION "0.1.0"
@@ -319,10 +320,8 @@ int main(int argc, char **argv)
                         continue;
                 if (si.ssi_signo == SIGHUP) {
                         /* systemd's notify-reload protocol: RELOADING=1 with the monotonic time. */
-                        struct timespec ts;
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
                         sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                                   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+                                   (unsigned long long)util_mono_ms() * 1000ULL);
                         reload(argc, argv, live, http, store, registry);
                         sd_notify(0, "READY=1");
                         continue;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "junit.h"
+#include "util.h"
 
 #define MAX_TESTS 512
 
@@ -21,9 +22,7 @@ static int is_test(const struct dirent *d)
 
 static double now_s(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (double)util_mono_ms() / 1e3;
 }
 
 static const char *str(const json_t *o, const char *k)

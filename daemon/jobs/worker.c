@@ -656,13 +656,7 @@ static void *worker_main(void *arg)
                 } else {
                         pthread_mutex_lock(&w->mu);
                         if (!w->head && !w->stop && !w->gone) {
-                                struct timespec ts;
-                                clock_gettime(CLOCK_REALTIME, &ts);
-                                ts.tv_nsec += PUMP_SLICE_MS * 1000000L;
-                                if (ts.tv_nsec >= 1000000000L) {
-                                        ts.tv_sec++;
-                                        ts.tv_nsec -= 1000000000L;
-                                }
+                                struct timespec ts = util_deadline_ts(PUMP_SLICE_MS);
                                 pthread_cond_timedwait(&w->cv, &w->mu, &ts);
                         }
                 }
@@ -683,7 +677,7 @@ int worker_start(const struct worker_opts *o, struct worker **ret)
                 return -ENOMEM;
         w->wake_fd = -1;
         pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, NULL);
+        util_cond_init_mono(&w->cv);
         pthread_mutex_init(&w->unsaved_mu, NULL);
         w->board_id = strdup(o->board_id);
         w->url = strdup(o->url);

@@ -1,11 +1,11 @@
 /* Boot check: reset the board, read its ROM boot log and its firmware's output each at its own
  * baud, classify; the remediation decision and the verdict sentence are pure functions below. */
 #include "engines/esp/esp_bootcheck.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "engines/esp/esp_reset.h"
 #include "engines/mp/mp_repl.h"
@@ -21,13 +21,6 @@
  * a REPL costs the whole window; a MicroPython board ends it as soon as its prompt is out. */
 #define FW_VERDICT_MS 10000
 #define LONG_RESET_MS 500
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static bool has_prompt(const uint8_t *b, size_t n)
 {
@@ -56,10 +49,10 @@ static int read_append(struct port *p, uint8_t *buf, size_t *len, int64_t wait_m
 static int read_window(struct port *p, uint8_t *buf, size_t *len, int first_ms, int quiet_ms, int max_ms,
                        bool want_prompt)
 {
-        uint64_t start = now_ms(), last = start;
+        uint64_t start = util_mono_ms(), last = start;
         bool got = false;
         for (;;) {
-                uint64_t t = now_ms();
+                uint64_t t = util_mono_ms();
                 int64_t left = (int64_t)max_ms - (int64_t)(t - start);
                 int64_t wait = got ? (int64_t)quiet_ms - (int64_t)(t - last) : (int64_t)first_ms - (int64_t)(t - start);
                 if (got && want_prompt && has_prompt(buf, *len)) {
@@ -76,7 +69,7 @@ static int read_window(struct port *p, uint8_t *buf, size_t *len, int first_ms, 
                 if (n == 0)
                         continue;
                 got = true;
-                last = now_ms();
+                last = util_mono_ms();
         }
 }
 
@@ -118,8 +111,8 @@ static bool is_final(const struct bootlog_result *r)
 static int listen_for_verdict(struct port *p, const struct esp_bootcheck_opts *o, struct esp_bootcheck_capture *cap,
                               uint8_t *buf, size_t *len, int max_ms, struct bootlog_result *out)
 {
-        uint64_t end = now_ms() + (uint64_t)max_ms;
-        for (uint64_t t = now_ms(); t < end; t = now_ms()) {
+        uint64_t end = util_mono_ms() + (uint64_t)max_ms;
+        for (uint64_t t = util_mono_ms(); t < end; t = util_mono_ms()) {
                 int n = read_append(p, buf, len, (int64_t)(end - t));
                 if (n < 0)
                         return n;

@@ -1,5 +1,6 @@
 /* Flash pipeline: validate, patch, erase, skip-unchanged, write, verify, reset. */
 #include "engines/esp/esp_flash.h"
+#include "util.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
 #include "engines/esp/esp_image.h"
@@ -29,9 +29,7 @@ int esp_deflate(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
 
 static double mono_s(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (double)util_mono_ms() / 1e3;
 }
 
 static void logf_(const struct esp_flash_opts *o, const char *fmt, ...)

@@ -1,6 +1,7 @@
 /* MicroPython REPL session over struct port: raw REPL, exec (raw-paste or chunked), resets. */
 #include "engines/mp/mp_repl.h"
 #include "engines/mp/mp_xfer.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,9 +14,7 @@
 static uint64_t mono_ms(void *unused)
 {
         (void)unused;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        return util_mono_ms();
 }
 
 void mp_repl_init(struct mp_repl *r, struct port *p)
