@@ -545,11 +545,7 @@ static void run_job(struct worker *w, struct job *j)
 /* A hard reset asked for on the console: the same RTS pulse as the reset job. */
 static void console_hard_reset(struct worker *w)
 {
-        int r = port_set_lines(w->port, false, true);
-        if (r == 0) {
-                port_sleep_ms(w->port, CONSOLE_RESET_HOLD_MS);
-                r = port_set_lines(w->port, false, false);
-        }
+        int r = port_reset_pulse(w->port, CONSOLE_RESET_HOLD_MS, false, NULL);
         char msg[512];
         if (r == -ENOTSUP)
                 snprintf(msg, sizeof(msg), "This port (%s) carries no DTR/RTS lines, so corral cannot reset the "

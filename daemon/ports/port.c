@@ -122,6 +122,23 @@ int port_set_lines(struct port *p, bool dtr, bool rts)
         return r;
 }
 
+int port_reset_pulse(struct port *p, unsigned hold_ms, bool drop_input, enum port_pulse_step *ret_failed)
+{
+        int r = port_set_lines(p, false, true);
+        if (r < 0) {
+                if (ret_failed)
+                        *ret_failed = PORT_PULSE_ASSERT;
+                return r;
+        }
+        port_sleep_ms(p, hold_ms);
+        if (drop_input)
+                port_flush_input(p);
+        r = port_set_lines(p, false, false);
+        if (r < 0 && ret_failed)
+                *ret_failed = PORT_PULSE_RELEASE;
+        return r;
+}
+
 int port_flush_input(struct port *p)
 {
         if (!p || !p->ops)

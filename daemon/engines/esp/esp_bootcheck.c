@@ -75,13 +75,8 @@ static int read_window(struct port *p, uint8_t *buf, size_t *len, int first_ms, 
 
 static int do_reset(struct port *p, const struct esp_bootcheck_opts *o)
 {
-        if (o->reset == ESP_BOOTCHECK_RESET_LONG) {
-                int e = port_set_lines(p, false, true);
-                if (e < 0)
-                        return e;
-                port_sleep_ms(p, LONG_RESET_MS);
-                return port_set_lines(p, false, false);
-        }
+        if (o->reset == ESP_BOOTCHECK_RESET_LONG)
+                return port_reset_pulse(p, LONG_RESET_MS, false, NULL);
         return esp_reset_hard(p, o->usb);
 }
 
