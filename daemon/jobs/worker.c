@@ -20,6 +20,7 @@
 #include "ports/port.h"
 #include "store/store.h"
 #include "util.h"
+#include "utf8.h"
 
 #define HARD_GRACE_MS 10000 /* after the soft deadline, the port is cancelled */
 #define PUMP_SLICE_MS 100
@@ -224,27 +225,10 @@ void jr_output(struct job_run *jr, const char *stream, const void *data, size_t 
                 return;
         /* Viewers of the board's console see a job's output too (and it stays in the replay). */
         console_feed(jr->w->console, data, len);
-        /* Board output is bytes; events are JSON text: invalid UTF-8 becomes U+FFFD. */
-        json_t *text = json_stringn((const char *)data, len);
-        if (!text) {
-                char *clean = malloc(len * 3 + 1);
-                size_t o = 0;
-                if (!clean)
-                        return;
-                for (size_t i = 0; i < len; i++) {
-                        unsigned char c = ((const unsigned char *)data)[i];
-                        if (c < 0x80) {
-                                clean[o++] = (char)c;
-                        } else {
-                                memcpy(clean + o, "\xEF\xBF\xBD", 3);
-                                o += 3;
-                        }
-                }
-                text = json_stringn(clean, o);
-                free(clean);
-                if (!text)
-                        return;
-        }
+        /* Board output is bytes; events are JSON text: repaired by the one rule of utf8.h. */
+        json_t *text = utf8_json_string(data, len);
+        if (!text)
+                return;
         events_publish(jr->w->events, "job.output",
                        json_pack("{s:I, s:s, s:s, s:o}", "job", (json_int_t)jr->job->id, "board",
                                  jr->w->board_id, "stream", stream, "data", text));

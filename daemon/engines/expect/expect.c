@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define DEFAULT_TIMEOUT_MS 30000u
 #define EVIDENCE_MS_DEFAULT 300u   /* how long a default panic pattern keeps collecting evidence */
 #define MATCH_LIMIT 200000u        /* PCRE2 backtracking bound: a pathological regex fails, never hangs */
@@ -499,17 +501,7 @@ void expect_set_line_cb(struct expect *x, expect_line_fn fn, void *user)
 
 static json_t *jstrn(const char *s, size_t n)
 {
-        json_t *j = json_stringn(s, n);
-        if (j)
-                return j;
-        char *c = malloc(n + 1);
-        if (!c)
-                return NULL;
-        for (size_t i = 0; i < n; i++)
-                c[i] = (unsigned char)s[i] >= 0x80 || !s[i] ? '?' : s[i];
-        j = json_stringn(c, n);
-        free(c);
-        return j;
+        return utf8_json_string(s, n);
 }
 
 static void finish(struct expect *x, enum expect_outcome o, uint64_t now)
