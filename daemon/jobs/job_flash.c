@@ -17,6 +17,8 @@
 #include "engines/esp/esp_image.h"
 #include "engines/esp/esp_rom.h"
 #include "engines/esp/esp_stub.h"
+#include "engines/esp/esp_info.h"
+#include "engines/esp/esp_flashcmd.h"
 #include "firmware/firmware.h"
 #include "firmware/zcache.h"
 #include "firmware/hostfile.h"

@@ -1,6 +1,5 @@
 /* Backend-independent port wrappers: cancellation, exact reads, URL dispatch. */
 #include "ports/port.h"
-#include "util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -9,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "util.h"
 
 /* Backends wake on cancel through wake_fd; the slice is only a safety net for backends without. */
 #define PORT_SLICE_MS 1000

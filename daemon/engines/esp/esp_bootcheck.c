@@ -1,7 +1,6 @@
 /* Boot check: reset the board, read its ROM boot log and its firmware's output each at its own
  * baud, classify; the remediation decision and the verdict sentence are pure functions below. */
 #include "engines/esp/esp_bootcheck.h"
-#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 
 #include "engines/esp/esp_reset.h"
 #include "engines/mp/mp_repl.h"
+#include "util.h"
 
 #define ROM_QUIET_MS 40        /* the ROM's burst is over: switch to the firmware's baud */
 #define FW_QUIET_MS 1200       /* no firmware output for this long: done */

@@ -1,6 +1,5 @@
 /* Flash pipeline: validate, patch, erase, skip-unchanged, write, verify, reset. */
 #include "engines/esp/esp_flash.h"
-#include "util.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -10,8 +9,10 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "engines/esp/esp_flashcmd.h"
 #include "engines/esp/esp_image.h"
 #include "engines/try.h"
+#include "util.h"
 
 int esp_deflate(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
 {

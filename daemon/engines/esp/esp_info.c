@@ -1,14 +1,16 @@
 /* Chip identification over the ROM loader: detection (security info, magic register), MAC,
  * crystal, revision, and the connect-to-ready sequence used by identify and flash jobs. */
-#include "engines/esp/esp_rom.h"
-#include "util.h"
+#include "engines/esp/esp_info.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "engines/esp/esp_flashcmd.h"
+#include "engines/esp/esp_spi.h"
 #include "engines/esp/esp_stub.h"
 #include "engines/try.h"
+#include "util.h"
 
 static uint32_t get32(const uint8_t *p)
 {

@@ -1,7 +1,6 @@
 /* ESP loader protocol core: request encoding, response parsing, command exchange, SYNC and
  * connect, registers, and the flash/RAM commands (ROM and stub semantics). */
 #include "engines/esp/esp_rom.h"
-#include "util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 
 #include "engines/esp/esp_reset.h"
+#include "util.h"
 
 /* ---------------------------------------------------------------- pure helpers */
 
