@@ -495,6 +495,35 @@ static int last_step(struct xfer *x, const char *code, size_t len,
         return 0;
 }
 
+/* Chunk i (n bytes at off) as one step: _crw stores it, the last one (_crx) checks the whole
+ * and runs it, its outcome in res. The step's outcome in *so; step()'s return value. */
+static int send_chunk(struct xfer *x, const uint8_t *d, size_t len, uint32_t total, size_t off, size_t n, size_t i,
+                      const struct mp_exec_opts *o, struct mp_exec_result *res, enum step_outcome *so, char *msg,
+                      size_t msg_size)
+{
+        bool last = off + n == len;
+        uint32_t a = mp_xfer_adler(d + off, n);
+        char *e = escaped(d + off, n), *c = NULL;
+        if (!e)
+                return -ENOMEM;
+        int cl = last ? asprintf(&c, "_crx(%zu,b'%s',%zu,%u,%u,%zu,%u,%u)", i, e, n, a & 0xffffu, a >> 16, len,
+                                 total & 0xffffu, total >> 16)
+                      : asprintf(&c, "_crw(%zu,b'%s',%zu,%u,%u)", i, e, n, a & 0xffffu, a >> 16);
+        free(e);
+        if (cl < 0)
+                return -ENOMEM;
+        int rc;
+        if (last) {
+                rc = last_step(x, c, (size_t)cl, o, res, so, msg, msg_size);
+        } else {
+                char want[32];
+                snprintf(want, sizeof(want), "\x06%zu", i);
+                rc = step(x, c, (size_t)cl, want, so, msg, msg_size);
+        }
+        free(c);
+        return rc;
+}
+
 int mp_xfer_exec(struct mp_repl *r, const char *code, size_t len, const struct mp_exec_opts *opts,
                  struct mp_exec_result *res, char *msg, size_t msg_size)
 {
@@ -514,30 +543,11 @@ int mp_xfer_exec(struct mp_repl *r, const char *code, size_t len, const struct m
         for (size_t off = 0, i = 0;;) {
                 size_t n = len - off < r->xfer_chunk ? len - off : r->xfer_chunk;
                 bool last = off + n == len;
-                uint32_t a = mp_xfer_adler(d + off, n);
-                char *e = escaped(d + off, n), *c = NULL;
-                if (!e) {
-                        rc = -ENOMEM;
-                        break;
-                }
                 offs[i] = off;
-                int cl = last ? asprintf(&c, "_crx(%zu,b'%s',%zu,%u,%u,%zu,%u,%u)", i, e, n, a & 0xffffu,
-                                         a >> 16, len, total & 0xffffu, total >> 16)
-                              : asprintf(&c, "_crw(%zu,b'%s',%zu,%u,%u)", i, e, n, a & 0xffffu, a >> 16);
-                free(e);
-                if (cl < 0) {
-                        rc = -ENOMEM;
-                        break;
-                }
                 enum step_outcome so = STEP_DAMAGED;
-                if (last) {
-                        rc = last_step(&x, c, (size_t)cl, &o, res, &so, msg, msg_size);
-                } else {
-                        char want[32];
-                        snprintf(want, sizeof(want), "\x06%zu", i);
-                        rc = step(&x, c, (size_t)cl, want, &so, msg, msg_size);
-                }
-                free(c);
+                rc = send_chunk(&x, d, len, total, off, n, i, &o, res, &so, msg, msg_size);
+                if (rc == -ENOMEM)
+                        break;
                 if (so == STEP_OK && last)
                         break; /* rc: the code's own outcome (0 or -ETIMEDOUT) */
                 if (rc < 0)
