@@ -55,7 +55,8 @@ corral: $(B)/corral
 
 $(CLI_SRCS:%.c=$(B)/rel/%.o): CPPFLAGS += $(CLI_CFLAGS)
 
-$(B)/corral: $(CLI_SRCS:%.c=$(B)/rel/%.o)
+# The CLI shares the daemon's clock and UTF-8 helpers (daemon/util.c, daemon/utf8.c).
+$(B)/corral: $(CLI_SRCS:%.c=$(B)/rel/%.o) $(B)/rel/daemon/util.o $(B)/rel/daemon/utf8.o
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ $(CLI_LIBS) -lm
 
 $(B)/corrald: $(B)/rel/daemon/main.o $(B)/rel/libcorral.a
@@ -86,8 +87,8 @@ $(B)/san/tests/%: $(B)/san/tests/unit/%.o $(UNIT_HOBJS) $(B)/san/libcorral.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(SAN_FLAGS) -o $@ $(filter %.o %.a,$^) $(PKG_LIBS) $(TEST_LIBS) $(UMOCK_LIBS) -lm
 
-# The JUnit writer belongs to the CLI; its unit test links it from there.
-$(B)/san/tests/test_junit: $(B)/san/api/client/junit.o
+# The JUnit writer belongs to the CLI; its unit test links it from there (with the UTF-8 rule it uses).
+$(B)/san/tests/test_junit: $(B)/san/api/client/junit.o $(B)/san/daemon/utf8.o
 
 # Test tools (helpers the Node suites drive, e.g. a umockdev testbed), sanitized.
 $(B)/tools/%: $(B)/san/tests/tools/%.o $(B)/san/libcorral.a

@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "store/store.h"
 #include "udev/udev_watch.h"
+#include "util.h"
 
 #ifndef CORRAL_VERSION
 #define CORRAL_VERSION "0.1.0"
@@ -210,11 +211,13 @@ static void reload(int argc, char **argv, struct config_live *live, struct http_
         config_put(now);
 }
 
-int main(int argc, char **argv)
+/* The configuration from the file and flags, published in *ret_live. Without *ret_live, main
+ * returns the status this returns (0 after --help or --version, 1 or 2 on errors). */
+static int load_config(int argc, char **argv, struct config_live **ret_live)
 {
         char msg[1024] = "";
         bool exit_now = false;
-        json_object_seed(0);
+        *ret_live = NULL;
         struct config *first = config_new();
         if (!first) {
                 log_error("corrald: out of memory");
@@ -229,15 +232,16 @@ int main(int argc, char **argv)
                 config_put(first);
                 return 0;
         }
-        struct config_live *live = NULL;
-        if (config_live_new(first, &live) < 0) {
+        if (config_live_new(first, ret_live) < 0) {
                 log_error("corrald: out of memory");
                 return 1;
         }
-        /* Start-up reads this snapshot; the keys it uses here (state_dir, udev, listen) need a
-         * restart to change, so it stays accurate for them after any reload. */
-        const struct config *boot = config_live_get(live);
+        return 0;
+}
 
+/* SIGTERM, SIGINT and SIGHUP arrive on the returned signalfd; SIGPIPE is ignored. */
+static int block_signals(void)
+{
         sigset_t mask;
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -245,14 +249,17 @@ int main(int argc, char **argv)
         sigaddset(&mask, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
-        int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        return signalfd(-1, &mask, SFD_CLOEXEC);
+}
 
+/* Opens the store and tidies what a crash of the previous run left: unfinished uploads, jobs. */
+static int open_store(const struct config *boot, struct store **ret)
+{
+        char msg[1024] = "";
         struct store *store = NULL;
         if (store_open(boot->state_dir, &store, msg, sizeof(msg)) < 0) {
                 log_error("corrald: cannot open the store: %s", msg);
-                config_put(boot);
-                config_live_free(live);
-                return 1;
+                return -EIO;
         }
         store_set_job_log_max(store, boot->max_log_lines);
         int stale = firmware_remove_stale_uploads(store); /* temp files of uploads cut short by a crash */
@@ -261,7 +268,77 @@ int main(int argc, char **argv)
         int n = store_jobs_mark_interrupted(store);
         if (n > 0)
                 log_notice("%d job(s) left unfinished by the previous run are now marked interrupted", n);
+        *ret = store;
+        return 0;
+}
 
+/* USB discovery, when configured; boards present now are listed before the daemon says ready. */
+static struct udev_watch *start_udev(const struct config *boot, struct daemon_ctx *dctx)
+{
+        char msg[1024] = "";
+        struct udev_watch *uw = NULL;
+        if (!boot->udev)
+                return NULL;
+        /* allow/deny are applied in on_udev() so SIGHUP changes take effect. */
+        int r = udev_watch_start(NULL, on_udev, dctx, &uw, msg, sizeof(msg));
+        if (r < 0)
+                log_warning("USB discovery is off: %s", msg);
+        else if (!udev_watch_monitor_live(uw))
+                log_notice("no udev daemon runs here: boards present at start are listed, hotplug is not seen");
+        if (uw && udev_watch_wait_ready(uw, 5000) < 0)
+                log_warning("USB discovery: the start-up enumeration takes longer than 5 s; going on");
+        return uw;
+}
+
+/* The main thread's life after start-up: the systemd watchdog, SIGHUP reloads, until SIGTERM/SIGINT. */
+static void serve_signals(int sfd, int argc, char **argv, struct config_live *live, struct http_server *http,
+                          struct store *store, struct registry *registry)
+{
+        uint64_t wd_usec = 0;
+        int wd = sd_watchdog_enabled(0, &wd_usec);
+        int tick_ms = wd > 0 ? (int)(wd_usec / 2000) : -1;
+        for (;;) {
+                struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+                int pr = poll(&pfd, 1, tick_ms);
+                if (wd > 0)
+                        sd_notify(0, "WATCHDOG=1");
+                if (pr <= 0)
+                        continue;
+                struct signalfd_siginfo si;
+                if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                        continue;
+                if (si.ssi_signo == SIGHUP) {
+                        /* systemd's notify-reload protocol: RELOADING=1 with the monotonic time. */
+                        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                                   (unsigned long long)util_mono_ms() * 1000ULL);
+                        reload(argc, argv, live, http, store, registry);
+                        sd_notify(0, "READY=1");
+                        continue;
+                }
+                log_notice("corrald stopping (signal %u)", si.ssi_signo);
+                return;
+        }
+}
+
+int main(int argc, char **argv)
+{
+        char msg[1024] = "";
+        json_object_seed(0);
+        struct config_live *live = NULL;
+        int rc = load_config(argc, argv, &live);
+        if (!live)
+                return rc;
+        /* Start-up reads this snapshot; the keys it uses here (state_dir, udev, listen) need a
+         * restart to change, so it stays accurate for them after any reload. */
+        const struct config *boot = config_live_get(live);
+        int sfd = block_signals();
+
+        struct store *store = NULL;
+        if (open_store(boot, &store) < 0) {
+                config_put(boot);
+                config_live_free(live);
+                return 1;
+        }
         struct events *events = NULL;
         struct registry *registry = NULL;
         struct console_dir *consoles = NULL;
@@ -272,19 +349,7 @@ int main(int argc, char **argv)
         }
         struct daemon_ctx dctx = { .registry = registry, .config = live };
         registry_sync_static(registry, boot);
-
-        struct udev_watch *uw = NULL;
-        if (boot->udev) {
-                /* allow/deny are applied in on_udev() so SIGHUP changes take effect. */
-                int r = udev_watch_start(NULL, on_udev, &dctx, &uw, msg, sizeof(msg));
-                if (r < 0)
-                        log_warning("USB discovery is off: %s", msg);
-                else if (!udev_watch_monitor_live(uw))
-                        log_notice("no udev daemon runs here: boards present at start are listed, hotplug is not seen");
-                /* Boards present now are listed online before the API and sd_notify say ready. */
-                if (uw && udev_watch_wait_ready(uw, 5000) < 0)
-                        log_warning("USB discovery: the start-up enumeration takes longer than 5 s; going on");
-        }
+        struct udev_watch *uw = start_udev(boot, &dctx);
 
         struct remote *remote = NULL;
         int rr = remote_new(registry, boot, &remote);
@@ -313,32 +378,7 @@ int main(int argc, char **argv)
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", boot->listen_host, http_port(http));
         config_put(boot);
 
-        uint64_t wd_usec = 0;
-        int wd = sd_watchdog_enabled(0, &wd_usec);
-        int tick_ms = wd > 0 ? (int)(wd_usec / 2000) : -1;
-        for (;;) {
-                struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-                int pr = poll(&pfd, 1, tick_ms);
-                if (wd > 0)
-                        sd_notify(0, "WATCHDOG=1");
-                if (pr <= 0)
-                        continue;
-                struct signalfd_siginfo si;
-                if (read(sfd, &si, sizeof(si)) != sizeof(si))
-                        continue;
-                if (si.ssi_signo == SIGHUP) {
-                        /* systemd's notify-reload protocol: RELOADING=1 with the monotonic time. */
-                        struct timespec ts;
-                        clock_gettime(CLOCK_MONOTONIC, &ts);
-                        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                                   (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
-                        reload(argc, argv, live, http, store, registry);
-                        sd_notify(0, "READY=1");
-                        continue;
-                }
-                log_notice("corrald stopping (signal %u)", si.ssi_signo);
-                break;
-        }
+        serve_signals(sfd, argc, argv, live, http, store, registry);
         sd_notify(0, "STOPPING=1");
         http = http_stop(http);
         remote_stop(remote); /* sessions hand their ports back before the workers stop */

@@ -238,13 +238,7 @@ static void *reaper_main(void *arg)
                 pthread_mutex_unlock(&r->mu);
                 reservations_reap(r->resv, util_wall_ms()); /* expire leases, wake waiters */
                 pthread_mutex_lock(&r->mu);
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 200 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
+                struct timespec ts = util_deadline_ts(200);
                 pthread_cond_timedwait(&r->reaper_cv, &r->mu, &ts);
         }
         pthread_mutex_unlock(&r->mu);
@@ -273,7 +267,7 @@ int registry_new(struct store *st, struct events *ev, struct console_dir *consol
         if (!r)
                 return -ENOMEM;
         pthread_mutex_init(&r->mu, NULL);
-        pthread_cond_init(&r->reaper_cv, NULL);
+        util_cond_init_mono(&r->reaper_cv);
         r->store = st;
         r->events = ev;
         r->consoles = consoles;

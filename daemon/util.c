@@ -1,4 +1,4 @@
-/* Time helpers: ISO-8601 UTC stamps and a monotonic millisecond clock. */
+/* Time helpers: ISO-8601 UTC stamps, the monotonic millisecond clock, monotonic timed waits. */
 #include "util.h"
 
 #include <stdio.h>
@@ -33,4 +33,32 @@ uint64_t util_mono_ms(void)
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int util_cond_init_mono(pthread_cond_t *cv)
+{
+        pthread_condattr_t a;
+        int r = pthread_condattr_init(&a);
+        if (r)
+                return -r;
+        r = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        if (!r)
+                r = pthread_cond_init(cv, &a);
+        pthread_condattr_destroy(&a);
+        return -r;
+}
+
+struct timespec util_deadline_ts(int64_t ms)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (ms < 0)
+                ms = 0;
+        ts.tv_sec += (time_t)(ms / 1000);
+        ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        return ts;
 }

@@ -250,27 +250,17 @@ static const struct lws_protocols protocols[] = {
         { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
-int cmd_console(struct cli *c, int argc, char **argv)
+/* The console session's state for board: the first message asks for the write lock (with the
+ * lease, when there is one). NULL when out of memory. */
+static struct con *con_new(struct cli *c, const char *board)
 {
-        if (argc != 1) {
-                fprintf(stderr, "corral: usage: corral console BOARD\n");
-                return CLI_USAGE;
-        }
-        char host[256], path[512], eb[256];
-        int port;
-        if (split_server(c->server, host, sizeof(host), &port) < 0) {
-                fprintf(stderr, "corral: console needs an http://HOST:PORT server, not %s\n", c->server);
-                return CLI_USAGE;
-        }
-        cli_escape(argv[0], eb, sizeof(eb));
-        snprintf(path, sizeof(path), "/ws/v1/boards/%s/console?name=corral-cli", eb);
         struct con *k = calloc(1, sizeof(*k));
         if (!k)
-                return CLI_FARM;
+                return NULL;
         pthread_mutex_init(&k->mu, NULL);
         atomic_init(&k->quit, false);
         k->tty = isatty(STDIN_FILENO);
-        snprintf(k->board, sizeof(k->board), "%s", argv[0]);
+        snprintf(k->board, sizeof(k->board), "%s", board);
         k->token = c->token;
         json_t *take = json_pack("{s:s}", "type", "take");
         if (c->lease[0])
@@ -280,21 +270,13 @@ int cmd_console(struct cli *c, int argc, char **argv)
         free(t);
         json_decref(take);
         k->take_pending = true;
+        return k;
+}
 
-        lws_set_log_level(0, NULL);
-        struct lws_context_creation_info info;
-        memset(&info, 0, sizeof(info));
-        info.port = CONTEXT_PORT_NO_LISTEN;
-        info.protocols = protocols;
-        info.user = k;
-        info.gid = -1;
-        info.uid = -1;
-        k->ctx = lws_create_context(&info);
-        if (!k->ctx) {
-                fprintf(stderr, "corral: cannot create the WebSocket client\n");
-                free(k);
-                return CLI_FARM;
-        }
+/* Connect and serve until the session ends, the terminal raw meanwhile. *ret_reader: a stdin
+ * reader thread was started (it may still touch k). */
+static void con_run(struct con *k, const char *host, int port, const char *path, bool *ret_reader)
+{
         struct lws_client_connect_info ci;
         memset(&ci, 0, sizeof(ci));
         ci.context = k->ctx;
@@ -326,6 +308,42 @@ int cmd_console(struct cli *c, int argc, char **argv)
                 tcsetattr(STDIN_FILENO, TCSANOW, &saved);
         if (reader)
                 pthread_detach(th); /* may sit in read(); the process ends soon */
+        *ret_reader = reader;
+}
+
+int cmd_console(struct cli *c, int argc, char **argv)
+{
+        if (argc != 1) {
+                fprintf(stderr, "corral: usage: corral console BOARD\n");
+                return CLI_USAGE;
+        }
+        char host[256], path[512], eb[256];
+        int port;
+        if (split_server(c->server, host, sizeof(host), &port) < 0) {
+                fprintf(stderr, "corral: console needs an http://HOST:PORT server, not %s\n", c->server);
+                return CLI_USAGE;
+        }
+        cli_escape(argv[0], eb, sizeof(eb));
+        snprintf(path, sizeof(path), "/ws/v1/boards/%s/console?name=corral-cli", eb);
+        struct con *k = con_new(c, argv[0]);
+        if (!k)
+                return CLI_FARM;
+        lws_set_log_level(0, NULL);
+        struct lws_context_creation_info info;
+        memset(&info, 0, sizeof(info));
+        info.port = CONTEXT_PORT_NO_LISTEN;
+        info.protocols = protocols;
+        info.user = k;
+        info.gid = -1;
+        info.uid = -1;
+        k->ctx = lws_create_context(&info);
+        if (!k->ctx) {
+                fprintf(stderr, "corral: cannot create the WebSocket client\n");
+                free(k);
+                return CLI_FARM;
+        }
+        bool reader = false;
+        con_run(k, host, port, path, &reader);
         int rc = k->exit_code;
         pthread_mutex_lock(&k->mu);
         k->gone = true;

@@ -279,6 +279,129 @@ static int worse(int a, int b)
         return a;
 }
 
+/* The expect job's params of each role, its firmware uploaded first (a missing file is a usage
+ * error before any board is taken). dir: where the spec is, for relative firmware paths. */
+static int role_params(struct cli *c, const json_t *spec, const char *dir, struct role *roles, size_t n)
+{
+        for (size_t k = 0; k < n; k++) {
+                json_t *p = json_object();
+                const char *jk;
+                json_t *v;
+                json_object_foreach(roles[k].spec, jk, v)
+                        if (in(job_keys, jk))
+                                json_object_set(p, jk, v);
+                json_object_set_new(p, "kind", json_string("expect"));
+                if (json_object_get(spec, "timeout_s"))
+                        json_object_set(p, "timeout_s", json_object_get(spec, "timeout_s"));
+                if (c->timeout_s)
+                        json_object_set_new(p, "timeout_s", json_integer(c->timeout_s));
+                roles[k].params = p;
+                const char *fw = json_string_value(json_object_get(roles[k].spec, "firmware"));
+                if (fw) {
+                        char path[4096], id[65] = "";
+                        snprintf(path, sizeof(path), "%s%s%s", fw[0] == '/' ? "" : dir, fw[0] == '/' ? "" : "/", fw);
+                        int rc = cli_upload_firmware(c, path, id);
+                        if (rc != 0)
+                                return rc;
+                        json_t *f = json_pack("{s:s}", "firmware", id);
+                        if (json_object_get(roles[k].spec, "flash_mode"))
+                                json_object_set(f, "flash_mode", json_object_get(roles[k].spec, "flash_mode"));
+                        json_object_set_new(p, "flash", f);
+                }
+                const char *elf = json_string_value(json_object_get(roles[k].spec, "elf"));
+                if (elf) {
+                        char path[4096], id[65] = "";
+                        snprintf(path, sizeof(path), "%s%s%s", elf[0] == '/' ? "" : dir, elf[0] == '/' ? "" : "/", elf);
+                        int rc = cli_upload_firmware(c, path, id);
+                        if (rc != 0)
+                                return rc;
+                        json_object_set_new(p, "elf", json_string(id));
+                }
+        }
+        return 0;
+}
+
+/* Run every role's job at once, one thread each; the worst exit status. multi: the roles share
+ * one random group id, for their ${ROLE.NAME} captures. */
+static int run_roles(struct cli *c, struct role *roles, size_t n, bool multi)
+{
+        unsigned char rnd[16];
+        char group[40] = "";
+        FILE *ur = fopen("/dev/urandom", "rb");
+        bool ok = ur && fread(rnd, 1, sizeof(rnd), ur) == sizeof(rnd);
+        if (ur)
+                fclose(ur);
+        for (size_t i = 0; ok && i < sizeof(rnd); i++)
+                snprintf(group + 2 * i, 3, "%02x", rnd[i]);
+        pthread_t th[MAX_ROLES];
+        bool started_th[MAX_ROLES] = { false };
+        for (size_t k = 0; k < n; k++) {
+                roles[k].cli = *c;
+                roles[k].cli.curl = NULL;
+                snprintf(roles[k].cli.lease, sizeof(roles[k].cli.lease), "%s", roles[k].token);
+                if (multi && ok) {
+                        json_object_set_new(roles[k].params, "group", json_string(group));
+                        json_object_set_new(roles[k].params, "role", json_string(roles[k].name));
+                }
+                started_th[k] = pthread_create(&th[k], NULL, run_role, &roles[k]) == 0;
+                if (!started_th[k])
+                        roles[k].rc = CLI_FARM;
+        }
+        for (size_t k = 0; k < n; k++)
+                if (started_th[k])
+                        pthread_join(th[k], NULL);
+        int rc = CLI_OK;
+        for (size_t k = 0; k < n; k++) {
+                if (roles[k].cli.curl)
+                        curl_easy_cleanup(roles[k].cli.curl);
+                rc = k ? worse(rc, roles[k].rc) : roles[k].rc;
+                const json_t *res = json_object_get(roles[k].job, "result");
+                if (!c->json && roles[k].job) {
+                        fprintf(stderr, "corral: role %s on %s: %s\n", roles[k].name, roles[k].board,
+                                json_string_value(json_object_get(res, "reason"))
+                                        ? json_string_value(json_object_get(res, "reason"))
+                                        : "the job failed");
+                        cli_expect_explain(res);
+                }
+        }
+        return rc;
+}
+
+/* The JUnit file (--junit, one suite per role) and the --json summary. Returns rc, updated. */
+static int report_roles(struct cli *c, const struct role *roles, size_t n, const char *started, int rc)
+{
+        if (c->junit) {
+                const char *suites[MAX_ROLES], *boards[MAX_ROLES];
+                char names[MAX_ROLES][200];
+                json_t *jobs[MAX_ROLES];
+                int rcs[MAX_ROLES];
+                for (size_t k = 0; k < n; k++) {
+                        snprintf(names[k], sizeof(names[k]), "corral.%s.%s", roles[k].name, roles[k].board);
+                        suites[k] = names[k];
+                        boards[k] = roles[k].board;
+                        jobs[k] = roles[k].job;
+                        rcs[k] = roles[k].rc;
+                }
+                if (cli_expect_junit(c->junit, n, suites, boards, jobs, rcs, started) < 0 && rc == CLI_OK)
+                        rc = CLI_FARM;
+        }
+        if (c->json) {
+                json_t *out = json_pack("{s:i, s:{}}", "exit_status", rc, "roles");
+                for (size_t k = 0; k < n; k++)
+                        json_object_set_new(json_object_get(out, "roles"), roles[k].name,
+                                            json_pack("{s:s, s:I, s:i, s:O?}", "board", roles[k].board,
+                                                      "reservation", (json_int_t)roles[k].resv_id,
+                                                      "exit_status", roles[k].rc, "result",
+                                                      json_object_get(roles[k].job, "result")));
+                char *s = json_dumps(out, JSON_COMPACT);
+                if (s)
+                        printf("%s\n", s);
+                free(s);
+                json_decref(out);
+        }
+        return rc;
+}
+
 int cmd_test_spec(struct cli *c, int argc, char **argv)
 {
         if (argc > 1 || c->nsteps || c->firmware || c->parse || c->elf) {
@@ -299,40 +422,8 @@ int cmd_test_spec(struct cli *c, int argc, char **argv)
         bool multi = json_object_get(spec, "roles") != NULL;
         if (rc == 0 && argc == 1 && multi)
                 rc = bad(c->spec, "roles", "names several boards: leave BOARD out, corral leases them itself");
-        /* Firmware uploads first (a missing file is a usage error before any board is taken). */
-        for (size_t k = 0; rc == 0 && k < n; k++) {
-                json_t *p = json_object();
-                const char *jk;
-                json_t *v;
-                json_object_foreach(roles[k].spec, jk, v)
-                        if (in(job_keys, jk))
-                                json_object_set(p, jk, v);
-                json_object_set_new(p, "kind", json_string("expect"));
-                if (json_object_get(spec, "timeout_s"))
-                        json_object_set(p, "timeout_s", json_object_get(spec, "timeout_s"));
-                if (c->timeout_s)
-                        json_object_set_new(p, "timeout_s", json_integer(c->timeout_s));
-                roles[k].params = p;
-                const char *fw = json_string_value(json_object_get(roles[k].spec, "firmware"));
-                if (fw) {
-                        char path[4096], id[65] = "";
-                        snprintf(path, sizeof(path), "%s%s%s", fw[0] == '/' ? "" : dir, fw[0] == '/' ? "" : "/", fw);
-                        if ((rc = cli_upload_firmware(c, path, id)) != 0)
-                                break;
-                        json_t *f = json_pack("{s:s}", "firmware", id);
-                        if (json_object_get(roles[k].spec, "flash_mode"))
-                                json_object_set(f, "flash_mode", json_object_get(roles[k].spec, "flash_mode"));
-                        json_object_set_new(p, "flash", f);
-                }
-                const char *elf = json_string_value(json_object_get(roles[k].spec, "elf"));
-                if (rc == 0 && elf) {
-                        char path[4096], id[65] = "";
-                        snprintf(path, sizeof(path), "%s%s%s", elf[0] == '/' ? "" : dir, elf[0] == '/' ? "" : "/", elf);
-                        if ((rc = cli_upload_firmware(c, path, id)) != 0)
-                                break;
-                        json_object_set_new(p, "elf", json_string(id));
-                }
-        }
+        if (rc == 0)
+                rc = role_params(c, spec, dir, roles, n);
         bool leased = false;
         if (rc == 0 && argc == 1) {
                 snprintf(roles[0].board, sizeof(roles[0].board), "%s", argv[0]);
@@ -341,76 +432,8 @@ int cmd_test_spec(struct cli *c, int argc, char **argv)
                 rc = reserve_all(c, spec, roles, n);
                 leased = rc == 0;
         }
-        if (rc == 0) {
-                /* One random group id per run: the jobs' shared captures for ${ROLE.NAME}. */
-                unsigned char rnd[16];
-                char group[40] = "";
-                FILE *ur = fopen("/dev/urandom", "rb");
-                bool ok = ur && fread(rnd, 1, sizeof(rnd), ur) == sizeof(rnd);
-                if (ur)
-                        fclose(ur);
-                for (size_t i = 0; ok && i < sizeof(rnd); i++)
-                        snprintf(group + 2 * i, 3, "%02x", rnd[i]);
-                pthread_t th[MAX_ROLES];
-                bool started_th[MAX_ROLES] = { false };
-                for (size_t k = 0; k < n; k++) {
-                        roles[k].cli = *c;
-                        roles[k].cli.curl = NULL;
-                        snprintf(roles[k].cli.lease, sizeof(roles[k].cli.lease), "%s", roles[k].token);
-                        if (multi && ok) {
-                                json_object_set_new(roles[k].params, "group", json_string(group));
-                                json_object_set_new(roles[k].params, "role", json_string(roles[k].name));
-                        }
-                        started_th[k] = pthread_create(&th[k], NULL, run_role, &roles[k]) == 0;
-                        if (!started_th[k])
-                                roles[k].rc = CLI_FARM;
-                }
-                for (size_t k = 0; k < n; k++)
-                        if (started_th[k])
-                                pthread_join(th[k], NULL);
-                for (size_t k = 0; k < n; k++) {
-                        if (roles[k].cli.curl)
-                                curl_easy_cleanup(roles[k].cli.curl);
-                        rc = k ? worse(rc, roles[k].rc) : roles[k].rc;
-                        const json_t *res = json_object_get(roles[k].job, "result");
-                        if (!c->json && roles[k].job) {
-                                fprintf(stderr, "corral: role %s on %s: %s\n", roles[k].name, roles[k].board,
-                                        json_string_value(json_object_get(res, "reason"))
-                                                ? json_string_value(json_object_get(res, "reason"))
-                                                : "the job failed");
-                                cli_expect_explain(res);
-                        }
-                }
-                if (c->junit) {
-                        const char *suites[MAX_ROLES], *boards[MAX_ROLES];
-                        char names[MAX_ROLES][200];
-                        json_t *jobs[MAX_ROLES];
-                        int rcs[MAX_ROLES];
-                        for (size_t k = 0; k < n; k++) {
-                                snprintf(names[k], sizeof(names[k]), "corral.%s.%s", roles[k].name, roles[k].board);
-                                suites[k] = names[k];
-                                boards[k] = roles[k].board;
-                                jobs[k] = roles[k].job;
-                                rcs[k] = roles[k].rc;
-                        }
-                        if (cli_expect_junit(c->junit, n, suites, boards, jobs, rcs, started) < 0 && rc == CLI_OK)
-                                rc = CLI_FARM;
-                }
-                if (c->json) {
-                        json_t *out = json_pack("{s:i, s:{}}", "exit_status", rc, "roles");
-                        for (size_t k = 0; k < n; k++)
-                                json_object_set_new(json_object_get(out, "roles"), roles[k].name,
-                                                    json_pack("{s:s, s:I, s:i, s:O?}", "board", roles[k].board,
-                                                              "reservation", (json_int_t)roles[k].resv_id,
-                                                              "exit_status", roles[k].rc, "result",
-                                                              json_object_get(roles[k].job, "result")));
-                        char *s = json_dumps(out, JSON_COMPACT);
-                        if (s)
-                                printf("%s\n", s);
-                        free(s);
-                        json_decref(out);
-                }
-        }
+        if (rc == 0)
+                rc = report_roles(c, roles, n, started, run_roles(c, roles, n, multi));
         if (leased)
                 release_all(c, roles, n);
         for (size_t k = 0; k < MAX_ROLES; k++) {

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "junit.h"
+#include "util.h"
 
 #define MAX_TESTS 512
 
@@ -21,9 +22,7 @@ static int is_test(const struct dirent *d)
 
 static double now_s(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (double)util_mono_ms() / 1e3;
 }
 
 static const char *str(const json_t *o, const char *k)
@@ -77,6 +76,89 @@ static int verdict(struct junit_case *tc, json_t *job, char *msg, size_t msg_siz
         return rc;
 }
 
+/* The test_*.py files of dir, sorted, in *ret (1..MAX_TESTS of them); their count, or -1 after
+ * saying what is wrong. */
+static int list_tests(const char *dir, struct dirent ***ret)
+{
+        struct dirent **names = NULL;
+        int n = scandir(dir, &names, is_test, alphasort);
+        if (n < 0) {
+                fprintf(stderr, "corral: cannot read %s: %s\n", dir, strerror(errno));
+                return -1;
+        }
+        if (n == 0 || n > MAX_TESTS) {
+                fprintf(stderr, "corral: %s has %s test_*.py files\n", dir, n ? "too many" : "no");
+                for (int i = 0; i < n; i++)
+                        free(names[i]);
+                free(names);
+                return -1;
+        }
+        *ret = names;
+        return n;
+}
+
+/* Run one test file on the board as a run job and judge it into tc. Returns the worst exit
+ * status so far, updated. */
+static int run_one(struct cli *c, const char *board, const char *path, struct junit_case *tc, json_t **job,
+                   char *msg, size_t msg_size, int worst)
+{
+        json_t *body = cli_run_params(c, path);
+        if (!body) {
+                tc->outcome = JUNIT_ERROR;
+                tc->type = "unreadable";
+                tc->message = "cannot read the test file";
+                return worst == CLI_FARM ? CLI_FARM : CLI_FAILED;
+        }
+        double t = now_s();
+        int rc = cli_job_follow(c, board, body, !c->json, false, job);
+        json_decref(body);
+        tc->time_s = now_s() - t;
+        if (rc) {
+                /* Could not queue or follow it (daemon gone, board offline, lease refused). */
+                tc->outcome = JUNIT_ERROR;
+                tc->type = "farm_error";
+                tc->message = "the test could not be run on the farm (see the corral output)";
+                worst = CLI_FARM;
+        } else {
+                rc = verdict(tc, *job, msg, msg_size);
+                if (rc == CLI_FARM)
+                        worst = CLI_FARM;
+                else if (rc != CLI_OK && worst == CLI_OK)
+                        worst = CLI_FAILED;
+        }
+        if (!c->json)
+                fprintf(stderr, "corral: %s %s (%.1f s)%s%s%s%s\n",
+                        tc->outcome == JUNIT_PASSED ? "PASS" : tc->outcome == JUNIT_FAILED ? "FAIL" : "ERROR",
+                        tc->name, tc->time_s, tc->type ? ": " : "", tc->type ? tc->type : "",
+                        tc->message && *tc->message ? ": " : "", tc->message ? tc->message : "");
+        return worst;
+}
+
+/* The JUnit file (--junit) and the totals line. Returns the worst exit status, updated. */
+static int report_tests(struct cli *c, const char *suite, const char *started, const struct junit_case *cases,
+                        size_t ran, int worst)
+{
+        struct junit_totals tot = { 0 };
+        junit_count(cases, ran, &tot);
+        if (c->junit && cases) {
+                FILE *f = fopen(c->junit, "w");
+                int e = f ? junit_write(f, suite, started, cases, ran) : -errno;
+                if (f && fclose(f) != 0 && e == 0)
+                        e = -EIO;
+                if (e < 0) {
+                        fprintf(stderr, "corral: cannot write %s: %s\n", c->junit, strerror(-e));
+                        worst = CLI_FARM;
+                }
+        }
+        if (c->json)
+                printf("{\"tests\":%zu,\"failures\":%zu,\"errors\":%zu,\"time_s\":%.3f}\n", tot.tests, tot.failures,
+                       tot.errors, tot.time_s);
+        else
+                fprintf(stderr, "corral: %zu tests, %zu failed, %zu errors (%.1f s)%s%s\n", tot.tests, tot.failures,
+                        tot.errors, tot.time_s, c->junit ? "; report: " : "", c->junit ? c->junit : "");
+        return worst;
+}
+
 int cmd_test(struct cli *c, int argc, char **argv)
 {
         if (c->spec)
@@ -89,18 +171,9 @@ int cmd_test(struct cli *c, int argc, char **argv)
         }
         const char *board = argv[0], *dir = argv[1];
         struct dirent **names = NULL;
-        int n = scandir(dir, &names, is_test, alphasort);
-        if (n < 0) {
-                fprintf(stderr, "corral: cannot read %s: %s\n", dir, strerror(errno));
+        int n = list_tests(dir, &names);
+        if (n < 0)
                 return CLI_USAGE;
-        }
-        if (n == 0 || n > MAX_TESTS) {
-                fprintf(stderr, "corral: %s has %s test_*.py files\n", dir, n ? "too many" : "no");
-                for (int i = 0; i < n; i++)
-                        free(names[i]);
-                free(names);
-                return CLI_USAGE;
-        }
         struct junit_case *cases = calloc((size_t)n, sizeof(*cases));
         json_t **jobs = calloc((size_t)n, sizeof(*jobs));
         char (*msgs)[256] = calloc((size_t)n, sizeof(*msgs));
@@ -116,65 +189,18 @@ int cmd_test(struct cli *c, int argc, char **argv)
                 char path[4096];
                 snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
                 snprintf(tnames[i], sizeof(tnames[i]), "%.*s", (int)strlen(names[i]->d_name) - 3, names[i]->d_name);
-                struct junit_case *tc = &cases[i];
-                tc->name = tnames[i];
-                tc->classname = classname;
+                cases[i].name = tnames[i];
+                cases[i].classname = classname;
                 ran++;
                 if (!c->json)
                         fprintf(stderr, "corral: ---- %s\n", names[i]->d_name);
-                json_t *body = cli_run_params(c, path);
-                if (!body) {
-                        tc->outcome = JUNIT_ERROR;
-                        tc->type = "unreadable";
-                        tc->message = "cannot read the test file";
-                        worst = worst == CLI_FARM ? CLI_FARM : CLI_FAILED;
-                        continue;
-                }
-                double t = now_s();
-                int rc = cli_job_follow(c, board, body, !c->json, false, &jobs[i]);
-                json_decref(body);
-                tc->time_s = now_s() - t;
-                if (rc) {
-                        /* Could not queue or follow it (daemon gone, board offline, lease refused). */
-                        tc->outcome = JUNIT_ERROR;
-                        tc->type = "farm_error";
-                        tc->message = "the test could not be run on the farm (see the corral output)";
-                        worst = CLI_FARM;
-                } else {
-                        rc = verdict(tc, jobs[i], msgs[i], sizeof(msgs[i]));
-                        if (rc == CLI_FARM)
-                                worst = CLI_FARM;
-                        else if (rc != CLI_OK && worst == CLI_OK)
-                                worst = CLI_FAILED;
-                }
-                if (!c->json)
-                        fprintf(stderr, "corral: %s %s (%.1f s)%s%s%s%s\n",
-                                tc->outcome == JUNIT_PASSED ? "PASS" : tc->outcome == JUNIT_FAILED ? "FAIL" : "ERROR",
-                                tc->name, tc->time_s, tc->type ? ": " : "", tc->type ? tc->type : "",
-                                tc->message && *tc->message ? ": " : "", tc->message ? tc->message : "");
+                worst = run_one(c, board, path, &cases[i], &jobs[i], msgs[i], sizeof(msgs[i]), worst);
         }
         if (!cases || !jobs || !msgs || !tnames) {
                 fprintf(stderr, "corral: out of memory\n");
                 worst = CLI_FARM;
         }
-        struct junit_totals tot = { 0 };
-        junit_count(cases, (size_t)ran, &tot);
-        if (c->junit && cases) {
-                FILE *f = fopen(c->junit, "w");
-                int e = f ? junit_write(f, classname, started, cases, (size_t)ran) : -errno;
-                if (f && fclose(f) != 0 && e == 0)
-                        e = -EIO;
-                if (e < 0) {
-                        fprintf(stderr, "corral: cannot write %s: %s\n", c->junit, strerror(-e));
-                        worst = CLI_FARM;
-                }
-        }
-        if (c->json)
-                printf("{\"tests\":%zu,\"failures\":%zu,\"errors\":%zu,\"time_s\":%.3f}\n", tot.tests, tot.failures,
-                       tot.errors, tot.time_s);
-        else
-                fprintf(stderr, "corral: %zu tests, %zu failed, %zu errors (%.1f s)%s%s\n", tot.tests, tot.failures,
-                        tot.errors, tot.time_s, c->junit ? "; report: " : "", c->junit ? c->junit : "");
+        worst = report_tests(c, classname, started, cases, (size_t)ran, worst);
         for (int i = 0; i < n; i++) {
                 free(names[i]);
                 if (jobs)

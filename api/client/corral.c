@@ -140,15 +140,63 @@ static int read_lease_file(const char *path, char *out, size_t size)
         return 0;
 }
 
-int main(int argc, char **argv)
+/* One parsed option into c; false when its value is out of range. */
+static bool set_option(struct cli *c, int opt)
 {
-        static struct cli c;
-        const char *env = getenv("CORRAL_URL");
-        snprintf(c.server, sizeof(c.server), "%s", env && *env ? env : DEFAULT_SERVER);
-        c.token = getenv("CORRAL_TOKEN");
-        env = getenv("CORRAL_LEASE");
-        snprintf(c.lease, sizeof(c.lease), "%s", env ? env : "");
-        int used[O_LAST + 1] = { 0 };
+        bool ok = true;
+        switch (opt) {
+        case O_SERVER: snprintf(c->server, sizeof(c->server), "%s", optarg); break;
+        case O_LEASE: snprintf(c->lease, sizeof(c->lease), "%s", optarg); break;
+        case O_LEASE_FILE: c->lease_file = optarg; break;
+        case O_JSON: c->json = true; break;
+        case O_LABEL:
+                ok = c->nlabels < CLI_MAX_LABELS;
+                if (ok)
+                        c->labels[c->nlabels++] = optarg;
+                break;
+        case O_FAMILY: c->family = optarg; break;
+        case O_BOARD: c->board_opt = optarg; break;
+        case O_TTL: ok = seconds(optarg, 86400, &c->ttl_s) && c->ttl_s > 0; break;
+        case O_WAIT: ok = seconds(optarg, 300, &c->wait_s); break;
+        case O_OWNER: c->owner = optarg; break;
+        case O_EXPOSE: c->expose = optarg; return !strcmp(optarg, "rfc2217");
+        case O_MODE: c->mode = optarg; break;
+        case O_ERASE: c->erase = true; break;
+        case O_PUT:
+                ok = c->nputs < CLI_MAX_PUTS;
+                if (ok)
+                        c->puts[c->nputs++] = optarg;
+                break;
+        case O_TIMEOUT: ok = seconds(optarg, 86400, &c->timeout_s) && c->timeout_s > 0; break;
+        case O_JUNIT: c->junit = optarg; break;
+        case O_EXPECT: case O_EXPECT_RE: case O_SEND: case O_WAIT_MS: case O_FAIL_ON: case O_FAIL_ON_RE: {
+                static const char letters[] = "ersw" "fF";
+                ok = c->nsteps < CLI_MAX_STEPS;
+                if (ok) {
+                        c->steps[c->nsteps].kind = letters[opt - O_EXPECT];
+                        c->steps[c->nsteps++].arg = optarg;
+                }
+                if (opt == O_WAIT_MS) {
+                        int ms;
+                        ok = ok && seconds(optarg, 3600000, &ms);
+                }
+                break;
+        }
+        case O_STEP_TIMEOUT: ok = seconds(optarg, 3600000, &c->step_timeout_ms) && c->step_timeout_ms > 0; break;
+        case O_NO_DEFAULT_FAIL_ON: c->no_default_fail_on = true; break;
+        case O_PARSE: c->parse = optarg; break;
+        case O_FIRMWARE: c->firmware = optarg; break;
+        case O_ELF: c->elf = optarg; break;
+        case O_NO_RESET: c->no_reset = true; break;
+        case O_SPEC: c->spec = optarg; break;
+        default: break;
+        }
+        return ok;
+}
+
+/* The options into c, used[] marking each one given. -1 to go on, else main's exit status. */
+static int parse_options(struct cli *c, int argc, char **argv, int used[O_LAST + 1])
+{
         int opt;
         while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
                 if (opt == 'h') {
@@ -160,84 +208,35 @@ int main(int argc, char **argv)
                         return CLI_USAGE;
                 }
                 used[opt] = 1;
-                bool ok = true;
-                switch (opt) {
-                case O_SERVER: snprintf(c.server, sizeof(c.server), "%s", optarg); break;
-                case O_LEASE: snprintf(c.lease, sizeof(c.lease), "%s", optarg); break;
-                case O_LEASE_FILE: c.lease_file = optarg; break;
-                case O_JSON: c.json = true; break;
-                case O_LABEL:
-                        ok = c.nlabels < CLI_MAX_LABELS;
-                        if (ok)
-                                c.labels[c.nlabels++] = optarg;
-                        break;
-                case O_FAMILY: c.family = optarg; break;
-                case O_BOARD: c.board_opt = optarg; break;
-                case O_TTL: ok = seconds(optarg, 86400, &c.ttl_s) && c.ttl_s > 0; break;
-                case O_WAIT: ok = seconds(optarg, 300, &c.wait_s); break;
-                case O_OWNER: c.owner = optarg; break;
-                case O_EXPOSE: c.expose = optarg; ok = !strcmp(optarg, "rfc2217"); break;
-                case O_MODE: c.mode = optarg; break;
-                case O_ERASE: c.erase = true; break;
-                case O_PUT:
-                        ok = c.nputs < CLI_MAX_PUTS;
-                        if (ok)
-                                c.puts[c.nputs++] = optarg;
-                        break;
-                case O_TIMEOUT: ok = seconds(optarg, 86400, &c.timeout_s) && c.timeout_s > 0; break;
-                case O_JUNIT: c.junit = optarg; break;
-                case O_EXPECT: case O_EXPECT_RE: case O_SEND: case O_WAIT_MS: case O_FAIL_ON: case O_FAIL_ON_RE: {
-                        static const char letters[] = "ersw" "fF";
-                        ok = c.nsteps < CLI_MAX_STEPS;
-                        if (ok) {
-                                c.steps[c.nsteps].kind = letters[opt - O_EXPECT];
-                                c.steps[c.nsteps++].arg = optarg;
-                        }
-                        if (opt == O_WAIT_MS) {
-                                int ms;
-                                ok = ok && seconds(optarg, 3600000, &ms);
-                        }
-                        break;
-                }
-                case O_STEP_TIMEOUT: ok = seconds(optarg, 3600000, &c.step_timeout_ms) && c.step_timeout_ms > 0; break;
-                case O_NO_DEFAULT_FAIL_ON: c.no_default_fail_on = true; break;
-                case O_PARSE: c.parse = optarg; break;
-                case O_FIRMWARE: c.firmware = optarg; break;
-                case O_ELF: c.elf = optarg; break;
-                case O_NO_RESET: c.no_reset = true; break;
-                case O_SPEC: c.spec = optarg; break;
-                default: break;
-                }
-                if (!ok) {
+                if (!set_option(c, opt)) {
                         fprintf(stderr, "corral: bad value '%s' for --%s\n", optarg, opts[opt - O_SERVER].name);
                         return CLI_USAGE;
                 }
         }
-        size_t sl = strlen(c.server);
-        while (sl && c.server[sl - 1] == '/')
-                c.server[--sl] = '\0';
-        if (optind >= argc) {
-                usage(stderr);
-                return CLI_USAGE;
-        }
-        const char *cmd = argv[optind];
+        size_t sl = strlen(c->server);
+        while (sl && c->server[sl - 1] == '/')
+                c->server[--sl] = '\0';
+        return -1;
+}
+
+/* Every option given must apply to cmd. */
+static bool options_apply(const int used[O_LAST + 1], const char *cmd)
+{
         char padded[64];
         snprintf(padded, sizeof(padded), " %s ", cmd);
         for (int o = O_SERVER; o <= O_LAST; o++) {
                 const char *allowed = option_commands(o);
                 if (used[o] && allowed && !strstr(allowed, padded)) {
                         fprintf(stderr, "corral: --%s does not apply to '%s'\n", opts[o - O_SERVER].name, cmd);
-                        return CLI_USAGE;
+                        return false;
                 }
         }
-        /* reserve writes --lease-file; every other command reads the lease from it. */
-        if (c.lease_file && strcmp(cmd, "reserve")) {
-                int e = read_lease_file(c.lease_file, c.lease, sizeof(c.lease));
-                if (e < 0) {
-                        fprintf(stderr, "corral: cannot read the lease file %s: %s\n", c.lease_file, strerror(-e));
-                        return CLI_USAGE;
-                }
-        }
+        return true;
+}
+
+/* Run the command; its exit status, or -1 when there is no such command. */
+static int dispatch(struct cli *c, const char *cmd, int argc, char **argv)
+{
         static const struct {
                 const char *name;
                 int (*fn)(struct cli *, int, char **);
@@ -247,11 +246,41 @@ int main(int argc, char **argv)
                 { "flash", cmd_flash },   { "run", cmd_run },         { "test", cmd_test },
                 { "console", cmd_console },
         };
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        int rc = -1;
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
                 if (!strcmp(cmd, cmds[i].name))
-                        rc = cmds[i].fn(&c, argc - optind - 1, argv + optind + 1);
+                        return cmds[i].fn(c, argc, argv);
+        return -1;
+}
+
+int main(int argc, char **argv)
+{
+        static struct cli c;
+        const char *env = getenv("CORRAL_URL");
+        snprintf(c.server, sizeof(c.server), "%s", env && *env ? env : DEFAULT_SERVER);
+        c.token = getenv("CORRAL_TOKEN");
+        env = getenv("CORRAL_LEASE");
+        snprintf(c.lease, sizeof(c.lease), "%s", env ? env : "");
+        int used[O_LAST + 1] = { 0 };
+        int rc = parse_options(&c, argc, argv, used);
+        if (rc >= 0)
+                return rc;
+        if (optind >= argc) {
+                usage(stderr);
+                return CLI_USAGE;
+        }
+        const char *cmd = argv[optind];
+        if (!options_apply(used, cmd))
+                return CLI_USAGE;
+        /* reserve writes --lease-file; every other command reads the lease from it. */
+        if (c.lease_file && strcmp(cmd, "reserve")) {
+                int e = read_lease_file(c.lease_file, c.lease, sizeof(c.lease));
+                if (e < 0) {
+                        fprintf(stderr, "corral: cannot read the lease file %s: %s\n", c.lease_file, strerror(-e));
+                        return CLI_USAGE;
+                }
+        }
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        rc = dispatch(&c, cmd, argc - optind - 1, argv + optind + 1);
         if (rc < 0) {
                 fprintf(stderr, "corral: unknown command '%s' (see corral --help)\n", cmd);
                 rc = CLI_USAGE;

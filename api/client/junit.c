@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "utf8.h"
+
 void junit_count(const struct junit_case *cases, size_t n, struct junit_totals *ret)
 {
         struct junit_totals t = { 0 };
@@ -22,42 +24,21 @@ void junit_count(const struct junit_case *cases, size_t n, struct junit_totals *
         *ret = t;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s)
+/* Length of the UTF-8 character at s (n bytes left) that XML 1.0 allows, or 0: the one UTF-8 rule
+ * of utf8.h, less U+FFFE and U+FFFF, which XML forbids. */
+static size_t xml_char_len(const unsigned char *s, size_t n)
 {
-        unsigned char c = s[0];
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xC2 && c <= 0xDF) {
-                n = 2;
-                cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-                n = 3;
-                cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-                n = 4;
-                cp = c & 0x07;
-        } else {
+        size_t len = utf8_seq_len(s, n);
+        if (len == 3 && s[0] == 0xEF && s[1] == 0xBF && (s[2] == 0xBE || s[2] == 0xBF))
                 return 0;
-        }
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3F);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF) ||
-            cp == 0xFFFE || cp == 0xFFFF)
-                return 0;
-        return n;
+        return len;
 }
 
 void junit_escape(FILE *f, const char *s, bool attribute)
 {
         if (!s)
                 return;
-        const unsigned char *p = (const unsigned char *)s;
+        const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
         while (*p) {
                 unsigned char c = *p;
                 switch (c) {
@@ -71,9 +52,9 @@ void junit_escape(FILE *f, const char *s, bool attribute)
                 case '\r': fputs("&#13;", f); p++; continue;
                 default: break;
                 }
-                size_t n = c < 0x20 || c == 0x7F ? 0 : utf8_len(p);
+                size_t n = c < 0x20 || c == 0x7F ? 0 : xml_char_len(p, (size_t)(end - p));
                 if (!n) {
-                        fputs("\xEF\xBF\xBD", f);
+                        fputs(UTF8_REPLACEMENT, f);
                         p++;
                         continue;
                 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engines/esp/esp_flash.h"
+#include "util.h"
 
 struct zentry {
         struct zentry *next;
@@ -35,7 +36,7 @@ int esp_zcache_new(size_t max_bytes, struct esp_zcache **ret)
         if (!c)
                 return -ENOMEM;
         pthread_mutex_init(&c->mu, NULL);
-        pthread_cond_init(&c->cv, NULL);
+        util_cond_init_mono(&c->cv);
         c->max_bytes = max_bytes;
         *ret = c;
         return 0;

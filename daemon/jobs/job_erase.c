@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "engines/esp/esp_rom.h"
+#include "engines/esp/esp_info.h"
+#include "engines/esp/esp_flashcmd.h"
 #include "jobs/job_esp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"

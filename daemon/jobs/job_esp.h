@@ -1,5 +1,5 @@
 /* Helpers shared by the ESP job kinds (flash, erase): parameter checks, connect options from
- * params and hints, facts reporting, errno to failure code. Defined in job_flash.c. */
+ * params and hints, facts reporting, errno to failure code (job_esp.c). */
 #ifndef CORRAL_JOB_ESP_H
 #define CORRAL_JOB_ESP_H
 
@@ -9,6 +9,8 @@
 #include "engines/esp/esp_rom.h"
 #include "jobs/job_run.h"
 
+/* A string parameter that must be one of set (NULL-terminated), when given. 0 or -EINVAL + msg. */
+int job_esp_check_str(const json_t *params, const char *key, const char *const *set, char *msg, size_t size);
 /* Checks the options every ESP job shares (reset, baud, stub_dir). 0 or -EINVAL + msg. */
 int job_esp_check_common(const json_t *params, char *msg, size_t size);
 /* Connect options from the job's params and the board's hints (USB-JTAG bridges, url scheme). */

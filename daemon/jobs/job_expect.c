@@ -237,17 +237,15 @@ static int port_error(struct job_run *jr, int e, const char *what)
 static int reset_board(struct job_run *jr)
 {
         struct port *p = jr_port(jr);
-        int e = port_set_lines(p, false, true);
+        enum port_pulse_step failed = PORT_PULSE_ASSERT;
+        int e = port_reset_pulse(p, RESET_HOLD_MS, true, &failed);
         if (e == -ENOTSUP)
                 return jr_fail(jr, "no_reset_lines",
                                "This port (%s) carries no DTR/RTS lines, so corral cannot reset the board; give "
                                "\"reset\": false to follow its output without a reset.", p->url);
         if (e < 0)
-                return port_error(jr, e, "Could not set the reset line");
-        port_sleep_ms(p, RESET_HOLD_MS);
-        port_flush_input(p);
-        if ((e = port_set_lines(p, false, false)) < 0)
-                return port_error(jr, e, "Could not release the reset line");
+                return port_error(jr, e, failed == PORT_PULSE_ASSERT ? "Could not set the reset line"
+                                                                     : "Could not release the reset line");
         return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "jobs/job_mp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
+#include "utf8.h"
 
 #define MSG 512
 
@@ -143,16 +144,7 @@ static int with_board(struct job_run *jr, int (*body)(struct job_run *, struct m
 
 static json_t *jstr(const char *s, size_t n)
 {
-        json_t *j = json_stringn(s, n);
-        if (j)
-                return j;
-        char *c = malloc(n + 1);
-        if (!c)
-                return json_null();
-        for (size_t i = 0; i < n; i++)
-                c[i] = (unsigned char)s[i] < 0x80 && s[i] ? s[i] : '?';
-        j = json_stringn(c, n);
-        free(c);
+        json_t *j = utf8_json_string(s, n);
         return j ? j : json_null();
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engines/esp/esp_rom.h"
+#include "engines/esp/esp_info.h"
 #include "engines/mp/mp_repl.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"

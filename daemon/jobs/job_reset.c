@@ -22,20 +22,16 @@ static int reset_run(struct job_run *jr)
         json_t *hold = json_object_get(jr_params(jr), "hold_ms");
         unsigned ms = hold ? (unsigned)json_integer_value(hold) : 100;
         jr_progress(jr, 10, "resetting");
-        int r = port_set_lines(p, false, true); /* RTS asserted, DTR released: EN low, IO0 high */
+        enum port_pulse_step failed = PORT_PULSE_ASSERT;
+        int r = port_reset_pulse(p, ms, false, &failed);
         if (r == -ENOTSUP)
                 return jr_fail(jr, "no_reset_lines",
                                "This port (%s) carries no DTR/RTS lines, so corral cannot reset the board; "
                                "press its RESET button or use an RFC 2217 or USB serial connection.", p->url);
         if (r < 0)
-                return jr_fail(jr, r == -ENODEV ? "board_gone" : "io_error", "Could not set the reset line: %s",
-                               strerror(-r));
+                return jr_fail(jr, r == -ENODEV ? "board_gone" : "io_error", "Could not %s the reset line: %s",
+                               failed == PORT_PULSE_ASSERT ? "set" : "release", strerror(-r));
         jr_log(jr, "EN low (RTS asserted) for %u ms", ms);
-        port_sleep_ms(p, ms);
-        r = port_set_lines(p, false, false);
-        if (r < 0)
-                return jr_fail(jr, r == -ENODEV ? "board_gone" : "io_error", "Could not release the reset line: %s",
-                               strerror(-r));
         jr_log(jr, "EN released; the board boots from flash");
         jr_progress(jr, 100, "done");
         jr_result_set(jr, "hold_ms", json_integer(ms));

@@ -11,6 +11,7 @@
 #include "jobs/job_mp.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
+#include "utf8.h"
 
 /* Without an explicit timeout_s the script gets the job's time minus this margin, kept back to
  * interrupt it and report. With timeout_s (which is also the job's timeout) the script gets all
@@ -82,19 +83,10 @@ static void on_output(enum mp_stream s, const uint8_t *data, size_t len, void *u
         jr_output(user, s == MP_STREAM_STDOUT ? "stdout" : "stderr", data, len);
 }
 
-/* JSON string of board output; bytes that are not UTF-8 become '?'. */
+/* JSON string of board output, repaired by the one rule of utf8.h. */
 static json_t *text(const char *s, size_t len)
 {
-        json_t *j = json_stringn(s ? s : "", s ? len : 0);
-        if (j)
-                return j;
-        char *c = malloc(len + 1);
-        if (!c)
-                return json_null();
-        for (size_t i = 0; i < len; i++)
-                c[i] = (unsigned char)s[i] < 0x80 && s[i] ? s[i] : '?';
-        j = json_stringn(c, len);
-        free(c);
+        json_t *j = utf8_json_string(s, len);
         return j ? j : json_null();
 }
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "util.h"
+
 /* Backends wake on cancel through wake_fd; the slice is only a safety net for backends without. */
 #define PORT_SLICE_MS 1000
 
@@ -36,13 +38,6 @@ int port_alloc(const struct port_ops *ops, const char *url, unsigned baud, struc
         return 0;
 }
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int port_read(struct port *p, void *buf, size_t len, int timeout_ms)
 {
         if (!p || !p->ops || !p->ops->read)
@@ -52,11 +47,11 @@ int port_read(struct port *p, void *buf, size_t len, int timeout_ms)
         /* Fakes with a virtual clock see the whole timeout at once. */
         if (p->ops->sleep_ms)
                 return atomic_load(&p->cancel) ? -ECANCELED : p->ops->read(p, buf, len, timeout_ms);
-        uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+        uint64_t deadline = util_mono_ms() + (uint64_t)timeout_ms;
         for (;;) {
                 if (atomic_load(&p->cancel))
                         return -ECANCELED;
-                uint64_t now = now_ms();
+                uint64_t now = util_mono_ms();
                 int left = now >= deadline ? 0 : (int)(deadline - now);
                 int slice = left > PORT_SLICE_MS ? PORT_SLICE_MS : left;
                 int r = p->ops->read(p, buf, len, slice);
@@ -72,9 +67,9 @@ int port_read(struct port *p, void *buf, size_t len, int timeout_ms)
 int port_read_exact(struct port *p, void *buf, size_t len, int timeout_ms)
 {
         size_t got = 0;
-        uint64_t deadline = now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = util_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
         while (got < len) {
-                uint64_t now = now_ms();
+                uint64_t now = util_mono_ms();
                 int left = now >= deadline ? 0 : (int)(deadline - now);
                 int r = port_read(p, (char *)buf + got, len - got, left);
                 if (r < 0)
@@ -125,6 +120,23 @@ int port_set_lines(struct port *p, bool dtr, bool rts)
                 p->dtr = dtr;
                 p->rts = rts;
         }
+        return r;
+}
+
+int port_reset_pulse(struct port *p, unsigned hold_ms, bool drop_input, enum port_pulse_step *ret_failed)
+{
+        int r = port_set_lines(p, false, true);
+        if (r < 0) {
+                if (ret_failed)
+                        *ret_failed = PORT_PULSE_ASSERT;
+                return r;
+        }
+        port_sleep_ms(p, hold_ms);
+        if (drop_input)
+                port_flush_input(p);
+        r = port_set_lines(p, false, false);
+        if (r < 0 && ret_failed)
+                *ret_failed = PORT_PULSE_RELEASE;
         return r;
 }
 

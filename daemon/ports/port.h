@@ -60,6 +60,15 @@ int port_flush_input(struct port *p);
 /* BREAK on/off: -ENOTSUP where the backend cannot (raw sockets). */
 int port_set_break(struct port *p, bool on);
 void port_sleep_ms(struct port *p, unsigned ms);
+
+/* The step of a reset pulse that failed. */
+enum port_pulse_step { PORT_PULSE_ASSERT, PORT_PULSE_RELEASE };
+/* The one reset pulse every board wiring here shares (ESP auto-reset circuit, MicroPython boards,
+ * the console's hard reset): RTS asserted with DTR released (EN low, IO0 high) for hold_ms, then
+ * both released (the board boots from flash). With drop_input, what arrived during the hold is
+ * flushed before the release. 0, or the negative errno of the failed step (-ENOTSUP: the port
+ * has no lines), whose name goes to *ret_failed when it is not NULL. */
+int port_reset_pulse(struct port *p, unsigned hold_ms, bool drop_input, enum port_pulse_step *ret_failed);
 /* Ask a port's blocking calls to return -ECANCELED; safe from any thread. */
 void port_cancel(struct port *p, bool on);
 /* End a blocked port_read() early with 0 (nothing read); safe from any thread. */

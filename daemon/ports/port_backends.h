@@ -42,7 +42,4 @@ int port_tcp_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ms)
  * Returns bytes (>0), 0 on timeout, -ENODEV when the peer closed or reset. */
 /* wake_fd: the port's cancel eventfd (-1 for none): a cancel ends the wait early with 0. */
 int port_tcp_recv(int fd, int wake_fd, void *buf, size_t len, int timeout_ms);
-/* CLOCK_MONOTONIC in milliseconds. */
-uint64_t port_now_ms(void);
-
 #endif

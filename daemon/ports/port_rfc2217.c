@@ -4,6 +4,7 @@
 #include "ports/port.h"
 #include "ports/port_backends.h"
 #include "ports/port_rfc2217.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ static int rfc_send(struct rfc *r, const uint8_t *b, size_t len, int timeout_ms)
 {
         if (r->gone)
                 return -ENODEV;
-        int e = port_tcp_send_all(r->fd, b, len, port_now_ms() + (uint64_t)timeout_ms);
+        int e = port_tcp_send_all(r->fd, b, len, util_mono_ms() + (uint64_t)timeout_ms);
         if (e == -ENODEV)
                 r->gone = true;
         return e;
@@ -159,11 +160,11 @@ size_t port_rfc2217_decode(struct rfc *r, const uint8_t *in, size_t n, uint8_t *
 static int rfc_pump_until(struct rfc *r, bool (*done)(const struct rfc *), int timeout_ms)
 {
         uint8_t raw[RX_BUF];
-        uint64_t deadline = port_now_ms() + (uint64_t)timeout_ms;
+        uint64_t deadline = util_mono_ms() + (uint64_t)timeout_ms;
         while (!done(r)) {
                 if (r->gone)
                         return -ENODEV;
-                uint64_t now = port_now_ms();
+                uint64_t now = util_mono_ms();
                 size_t room = RX_BUF - r->rx_len;
                 if (now >= deadline || room == 0)
                         return -ETIMEDOUT;
@@ -195,9 +196,9 @@ static int rfc_read(struct port *p, void *buf, size_t len, int timeout_ms)
         uint8_t raw[RX_BUF];
         if (len > sizeof(raw))
                 len = sizeof(raw);
-        uint64_t deadline = port_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = util_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
         for (;;) {
-                uint64_t now = port_now_ms();
+                uint64_t now = util_mono_ms();
                 int left = now >= deadline ? 0 : (int)(deadline - now);
                 int n = port_tcp_recv(r->fd, p->wake_fd, raw, len, left);
                 if (n < 0) {
@@ -223,7 +224,7 @@ static int rfc_write(struct port *p, const void *buf, size_t len, int timeout_ms
         uint8_t esc[2 * 1024];
         if (r->gone)
                 return -ENODEV;
-        uint64_t deadline = port_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = util_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
         size_t i = 0;
         while (i < len) {
                 size_t o = 0;

@@ -8,6 +8,7 @@
 #include "ports/port.h"
 #include "ports/port_backends.h"
 #include "ports/port_serial.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,9 +50,9 @@ static int serial_read(struct port *p, void *buf, size_t len, int timeout_ms)
                 return -ENODEV;
         if (len == 0)
                 return 0;
-        uint64_t deadline = port_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = util_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
         for (;;) {
-                uint64_t now = port_now_ms();
+                uint64_t now = util_mono_ms();
                 int left = now >= deadline ? 0 : (int)(deadline - now);
                 struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
                 int r = port_poll_in(s->fd, p->wake_fd, left);
@@ -92,7 +93,7 @@ static int serial_write(struct port *p, const void *buf, size_t len, int timeout
         size_t done = 0;
         if (s->gone)
                 return -ENODEV;
-        uint64_t deadline = port_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = util_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
         while (done < len) {
                 ssize_t n = write(s->fd, b + done, len - done);
                 if (n > 0) {
@@ -103,7 +104,7 @@ static int serial_write(struct port *p, const void *buf, size_t len, int timeout
                         continue;
                 if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
                         return serial_fail(s, -errno);
-                uint64_t now = port_now_ms();
+                uint64_t now = util_mono_ms();
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };

@@ -2,6 +2,7 @@
  * No modem lines; the baud rate is only recorded (the far end decides its own). */
 #include "ports/port.h"
 #include "ports/port_backends.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static int sock_write(struct port *p, const void *buf, size_t len, int timeout_m
         struct sock *s = p->priv;
         if (s->gone)
                 return -ENODEV;
-        int r = port_tcp_send_all(s->fd, buf, len, port_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms));
+        int r = port_tcp_send_all(s->fd, buf, len, util_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms));
         if (r == -ENODEV)
                 s->gone = true;
         return r < 0 ? r : (int)len;

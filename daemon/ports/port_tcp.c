@@ -2,6 +2,7 @@
  * receive with deadlines, peer loss mapped to -ENODEV. */
 #include "ports/port.h"
 #include "ports/port_backends.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,15 +12,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-uint64_t port_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int eai_to_errno(int eai)
 {
@@ -54,7 +47,7 @@ static int connect_one(const struct addrinfo *ai, uint64_t deadline, int *ret_fd
         }
         int r = -errno;
         while (r == -EINPROGRESS || r == -EINTR) {
-                uint64_t now = port_now_ms();
+                uint64_t now = util_mono_ms();
                 if (now >= deadline) {
                         r = -ETIMEDOUT;
                         break;
@@ -97,7 +90,7 @@ int port_tcp_connect(const char *host, const char *service, int timeout_ms, int 
         int e = getaddrinfo(host, service, &hints, &res);
         if (e != 0)
                 return eai_to_errno(e);
-        uint64_t deadline = port_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = util_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
         int r = -EHOSTUNREACH;
         for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
                 r = connect_one(ai, deadline, ret_fd);
@@ -129,7 +122,7 @@ int port_tcp_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ms)
                         continue;
                 if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
                         return peer_errno(errno);
-                uint64_t now = port_now_ms();
+                uint64_t now = util_mono_ms();
                 if (now >= deadline_ms)
                         return -ETIMEDOUT;
                 struct pollfd pfd = { .fd = fd, .events = POLLOUT };
@@ -144,7 +137,7 @@ int port_tcp_send_all(int fd, const void *buf, size_t len, uint64_t deadline_ms)
 
 int port_tcp_recv(int fd, int wake_fd, void *buf, size_t len, int timeout_ms)
 {
-        uint64_t deadline = port_now_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+        uint64_t deadline = util_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
         if (len == 0)
                 return 0;
         for (;;) {
@@ -157,7 +150,7 @@ int port_tcp_recv(int fd, int wake_fd, void *buf, size_t len, int timeout_ms)
                         continue;
                 if (errno != EAGAIN && errno != EWOULDBLOCK)
                         return peer_errno(errno);
-                uint64_t now = port_now_ms();
+                uint64_t now = util_mono_ms();
                 if (now >= deadline)
                         return 0;
                 int r = port_poll_in(fd, wake_fd, (int)(deadline - now));

@@ -254,7 +254,7 @@ int remote_new(struct registry *reg, const struct config *cfg, struct remote **r
         if (!rm)
                 return -ENOMEM;
         pthread_mutex_init(&rm->mu, NULL);
-        pthread_cond_init(&rm->cv, NULL);
+        util_cond_init_mono(&rm->cv);
         rm->reg = reg;
         snprintf(rm->bind, sizeof(rm->bind), "%s", cfg && cfg->remote_bind[0] ? cfg->remote_bind : "127.0.0.1");
         snprintf(rm->host, sizeof(rm->host), "%s", cfg && cfg->remote_host[0] ? cfg->remote_host : rm->bind);
@@ -419,9 +419,7 @@ void remote_stop(struct remote *rm)
         for (size_t i = 0; i < REMOTE_MAX_EXPOSED; i++)
                 if (rm->ex[i].used)
                         close_locked(&rm->ex[i], "corrald is stopping");
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += STOP_WAIT_MS / 1000;
+        struct timespec ts = util_deadline_ts(STOP_WAIT_MS);
         for (;;) {
                 bool busy = false;
                 for (size_t i = 0; i < REMOTE_MAX_EXPOSED; i++)

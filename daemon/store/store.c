@@ -2,6 +2,7 @@
  * shared helpers for locking, transactions, binding, error mapping, time and UTF-8. */
 #include "store/store_internal.h"
 #include "store/store_reserve.h"
+#include "utf8.h"
 #include "util.h"
 
 #include <errno.h>
@@ -63,43 +64,9 @@ int store_errno_from_sqlite(int rc)
         }
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes available), or 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
-{
-        unsigned c = p[0];
-        size_t len;
-        unsigned cp;
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf) {
-                len = 2;
-                cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-                len = 3;
-                cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-                len = 4;
-                cp = c & 0x07;
-        } else {
-                return 0;
-        }
-        if (n < len)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((p[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return len;
-}
-
 char *store_utf8_clean(const char *in, size_t max_bytes)
 {
-        static const char repl[] = "\xef\xbf\xbd";     /* U+FFFD */
+        static const char repl[] = UTF8_REPLACEMENT;
         static const char ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
         const size_t elen = sizeof(ellipsis) - 1;
         const unsigned char *p = (const unsigned char *)in;
@@ -112,7 +79,7 @@ char *store_utf8_clean(const char *in, size_t max_bytes)
         if (!out)
                 return NULL;
         for (size_t i = 0; i < n;) {
-                size_t len = utf8_seq_len(p + i, n - i);
+                size_t len = utf8_seq_len(p + i, n - i); /* the one rule of utf8.h */
                 size_t add = len ? len : sizeof(repl) - 1;
                 if (o + add > max_bytes) {
                         cut = true;

@@ -2,6 +2,7 @@
  * filtering, a devnode cache so "remove" repeats the identity of its "add". */
 #include "udev/udev_watch.h"
 #include "udev/usb_ids.h"
+#include "util.h"
 
 #include <errno.h>
 #include <libudev.h>
@@ -429,7 +430,7 @@ int udev_watch_start(const struct udev_watch_options *opts, udev_watch_fn fn, vo
         w->user = user;
         w->include_non_usb = opts && opts->include_non_usb;
         pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, NULL);
+        util_cond_init_mono(&w->cv);
         atomic_init(&w->live, false);
         w->wake_fd = -1;
         int r = parse_patterns(opts ? opts->allow : NULL, w->allow, &w->n_allow, msg, msg_size);
@@ -471,14 +472,7 @@ int udev_watch_wait_ready(struct udev_watch *w, int timeout_ms)
 {
         if (!w)
                 return -EINVAL;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = util_deadline_ts(timeout_ms);
         int r = 0;
         pthread_mutex_lock(&w->mu);
         while (!w->scan_done && r == 0)

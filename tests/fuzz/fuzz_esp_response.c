@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "engines/esp/esp_rom.h"
+#include "engines/esp/esp_info.h"
+#include "engines/esp/esp_flashcmd.h"
+#include "engines/esp/esp_spi.h"
 
 struct src {
         const uint8_t *d;

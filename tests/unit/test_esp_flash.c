@@ -13,6 +13,7 @@
 
 #include "engines/esp/esp_flash.h"
 #include "engines/esp/esp_stub.h"
+#include "engines/esp/esp_info.h"
 #include "esp_device_model.h"
 #include "fake_port.h"
 

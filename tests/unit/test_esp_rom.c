@@ -10,6 +10,9 @@
 
 #include "engines/esp/esp_reset.h"
 #include "engines/esp/esp_rom.h"
+#include "engines/esp/esp_info.h"
+#include "engines/esp/esp_flashcmd.h"
+#include "engines/esp/esp_spi.h"
 #include "esp_device_model.h"
 #include "fake_port.h"
 

@@ -20,6 +20,7 @@
 
 #include "ports/port.h"
 #include "ports/port_backends.h"
+#include "util.h"
 
 #define IAC 0xff
 #define SB 0xfa
@@ -150,7 +151,7 @@ static void peer_start(struct peer *pe)
         assert_int_equal(getsockname(pe->lfd, (struct sockaddr *)&sa, &sl), 0);
         pe->port = ntohs(sa.sin_port);
         pthread_mutex_init(&pe->mu, NULL);
-        pthread_cond_init(&pe->cv, NULL);
+        util_cond_init_mono(&pe->cv);
         assert_int_equal(pthread_create(&pe->th, NULL, peer_main, pe), 0);
 }
 
@@ -179,10 +180,10 @@ static void peer_stop(struct peer *pe)
 /* Position of needle in what the client sent at or after `from`, waiting up to 2 s; -1 if never. */
 static long peer_wait_for(struct peer *pe, size_t from, const void *needle, size_t n)
 {
-        uint64_t deadline = port_now_ms() + 2000;
+        uint64_t deadline = util_mono_ms() + 2000;
         long pos = -1;
         pthread_mutex_lock(&pe->mu);
-        while (pos < 0 && port_now_ms() < deadline) {
+        while (pos < 0 && util_mono_ms() < deadline) {
                 if (pe->rec_len > from) {
                         uint8_t *m = memmem(pe->rec + from, pe->rec_len - from, needle, n);
                         if (m) {
@@ -190,13 +191,7 @@ static long peer_wait_for(struct peer *pe, size_t from, const void *needle, size
                                 break;
                         }
                 }
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 20 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
+                struct timespec ts = util_deadline_ts(20);
                 pthread_cond_timedwait(&pe->cv, &pe->mu, &ts);
         }
         pthread_mutex_unlock(&pe->mu);
@@ -215,8 +210,8 @@ static size_t peer_recorded(struct peer *pe)
 static size_t read_n(struct port *p, uint8_t *buf, size_t n)
 {
         size_t got = 0;
-        uint64_t deadline = port_now_ms() + 2000;
-        while (got < n && port_now_ms() < deadline) {
+        uint64_t deadline = util_mono_ms() + 2000;
+        while (got < n && util_mono_ms() < deadline) {
                 int r = port_read(p, buf + got, n - got, 100);
                 if (r < 0)
                         break;
@@ -270,9 +265,9 @@ static void test_set_baud_sends_u32_big_endian_and_waits_for_ack(void **state)
 {
         struct peer *pe = *state;
         size_t from = peer_recorded(pe);
-        uint64_t t0 = port_now_ms();
+        uint64_t t0 = util_mono_ms();
         assert_int_equal(port_set_baud(pe->p, 74880), 0);
-        assert_true(port_now_ms() - t0 < PORT_RFC2217_REPLY_TIMEOUT_MS); /* the ack ended the wait */
+        assert_true(util_mono_ms() - t0 < PORT_RFC2217_REPLY_TIMEOUT_MS); /* the ack ended the wait */
         assert_true(WAIT_FOR(pe, from, IAC, SB, CPO, 1, 0x00, 0x01, 0x24, 0x80, IAC, SE) >= (long)from);
         assert_int_equal(pe->p->baud, 74880);
 }
@@ -291,9 +286,9 @@ static void test_set_baud_without_ack_gives_up_after_reply_timeout(void **state)
         pthread_mutex_lock(&pe->mu);
         pe->no_baud_ack = true;
         pthread_mutex_unlock(&pe->mu);
-        uint64_t t0 = port_now_ms();
+        uint64_t t0 = util_mono_ms();
         assert_int_equal(port_set_baud(pe->p, 9600), 0);
-        assert_true(port_now_ms() - t0 >= PORT_RFC2217_REPLY_TIMEOUT_MS - 50);
+        assert_true(util_mono_ms() - t0 >= PORT_RFC2217_REPLY_TIMEOUT_MS - 50);
 }
 
 static void test_data_arriving_before_baud_ack_is_kept(void **state)
@@ -378,8 +373,8 @@ static void test_write_of_large_binary_block_arrives_intact(void **state)
         size_t nff = 0;
         for (size_t i = 0; i < sizeof(data); i++)
                 nff += data[i] == 0xff;
-        uint64_t deadline = port_now_ms() + 2000;
-        while (peer_recorded(pe) < from + sizeof(data) + nff && port_now_ms() < deadline)
+        uint64_t deadline = util_mono_ms() + 2000;
+        while (peer_recorded(pe) < from + sizeof(data) + nff && util_mono_ms() < deadline)
                 usleep(10 * 1000);
         assert_int_equal(peer_recorded(pe), from + sizeof(data) + nff);
         size_t j = from;

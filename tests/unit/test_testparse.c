@@ -174,14 +174,15 @@ static void test_only_the_asked_formats_are_parsed(void **state)
         assert_int_equal(testparse_new(0, &tp), -EINVAL);
 }
 
-static void test_json_keeps_invalid_utf8_as_question_marks(void **state)
+static void test_json_replaces_invalid_utf8_and_keeps_valid_utf8(void **state)
 {
         (void)state;
-        struct testparse *tp = parse(TESTPARSE_PLAIN, "FAIL: t\xff: bad \xfe byte\n");
+        struct testparse *tp = parse(TESTPARSE_PLAIN, "FAIL: t\xff: bad \xfe byte \xc2\xb0" "C\n");
         json_t *j = testparse_json(tp);
         assert_int_equal(json_array_size(j), 1);
-        assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "name")), "t?");
-        assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "message")), "bad ? byte");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "name")), "t\xef\xbf\xbd");
+        assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "message")),
+                            "bad \xef\xbf\xbd byte \xc2\xb0" "C");
         assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "status")), "failed");
         json_decref(j);
         testparse_free(tp);
@@ -199,7 +200,7 @@ int main(void)
                 cmocka_unit_test(test_plain_pass_fail_lines),
                 cmocka_unit_test(test_other_lines_are_not_tests),
                 cmocka_unit_test(test_only_the_asked_formats_are_parsed),
-                cmocka_unit_test(test_json_keeps_invalid_utf8_as_question_marks),
+                cmocka_unit_test(test_json_replaces_invalid_utf8_and_keeps_valid_utf8),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 
 #include "ports/port_serial.h"
 #include "udev/udev_watch.h"
+#include "util.h"
 
 #define MAX_EVENTS 64
 #define WAIT_MS 5000
@@ -53,18 +54,11 @@ static void on_port(const struct udev_port_info *info, void *user)
         pthread_mutex_unlock(&b->mu);
 }
 
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Index of the first event with this action (and devnode, if given) at or after `from`,
  * waiting up to WAIT_MS; -1 when it never came. */
 static int wait_event(struct bed *b, size_t from, const char *action, const char *devnode)
 {
-        uint64_t deadline = now_ms() + WAIT_MS;
+        uint64_t deadline = util_mono_ms() + WAIT_MS;
         int found = -1;
         pthread_mutex_lock(&b->mu);
         for (;;) {
@@ -72,15 +66,9 @@ static int wait_event(struct bed *b, size_t from, const char *action, const char
                         if (strcmp(b->ev[i].action, action) == 0 &&
                             (!devnode || strcmp(b->ev[i].devnode, devnode) == 0))
                                 found = (int)i;
-                if (found >= 0 || now_ms() >= deadline)
+                if (found >= 0 || util_mono_ms() >= deadline)
                         break;
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 20 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
+                struct timespec ts = util_deadline_ts(20);
                 pthread_cond_timedwait(&b->cv, &b->mu, &ts);
         }
         pthread_mutex_unlock(&b->mu);
@@ -222,7 +210,7 @@ static int bed_setup(void **state)
         char dir[512];
         assert_non_null(b);
         pthread_mutex_init(&b->mu, NULL);
-        pthread_cond_init(&b->cv, NULL);
+        util_cond_init_mono(&b->cv);
         b->tb = umockdev_testbed_new();
         assert_non_null(b->tb);
         /* udev_enumerate_scan_devices() fails with -ENOENT without these (B.4) */

@@ -385,6 +385,143 @@ void bootlog_describe_reset(const struct bootlog_result *r, char *out, size_t si
                          r->boot_reason[0] ? r->boot_reason : "?");
 }
 
+/* Scan both captures; ROM bytes read at another baud than the ROM's come out as garbage, which
+ * sets rom_unreadable. Returns the number of non-blank bytes. */
+static size_t scan_captures(struct scan *sc, const struct bootlog_capture *rom, const struct bootlog_capture *fw,
+                            unsigned want)
+{
+        struct bootlog_result *r = sc->r;
+        size_t content = scan_capture(sc, rom);
+        if (rom && rom->len && rom->baud && rom->baud != want && sc->cap_garbage > 0 && sc->cap_resets == 0) {
+                r->rom_unreadable = true;
+                r->rom_unreadable_baud = rom->baud;
+        }
+        sc->cap_garbage = sc->cap_resets = 0;
+        content += scan_capture(sc, fw);
+        /* A single capture at the firmware's baud often starts with the ESP8266 ROM's garbage. */
+        if (sc->chip == BOOTLOG_ESP8266 && !r->rom_unreadable && r->resets == 0 && sc->cap_garbage > 0 && fw &&
+            fw->baud && fw->baud != want) {
+                r->rom_unreadable = true;
+                r->rom_unreadable_baud = fw->baud;
+        }
+        if (sc->chip == BOOTLOG_ESP8266 && !fw && rom && rom->baud && rom->baud != want && r->resets == 0 &&
+            !r->rom_unreadable && content > 0 && sc->text_lines < sc->lines) {
+                r->rom_unreadable = true;
+                r->rom_unreadable_baud = rom->baud;
+        }
+        return content;
+}
+
+/* The verdict, first match wins. */
+static enum bootlog_class pick_class(const struct scan *sc, size_t content, bool reset_after_boot)
+{
+        const struct bootlog_result *r = sc->r;
+        if (content == 0)
+                return BOOTLOG_SILENT;
+        if (sc->booted_seen && !reset_after_boot)
+                return BOOTLOG_BOOTED;
+        if (sc->is_download)
+                return BOOTLOG_DOWNLOAD_MODE;
+        if (sc->is_blank)
+                return BOOTLOG_BLANK_FLASH;
+        if (sc->is_bad) /* a bad image every boot, its segments read as empty: the flash mode */
+                return r->flash_mode_suspect && r->resets >= 2 ? BOOTLOG_BOOT_LOOP : BOOTLOG_BAD_IMAGE;
+        if (reset_after_boot || r->resets >= 3 || (r->resets >= 2 && !sc->handover) ||
+            (r->resets >= 1 && sc->crashed))
+                return BOOTLOG_BOOT_LOOP;
+        return BOOTLOG_UNKNOWN;
+}
+
+static void explain_booted(const struct scan *sc, struct bootlog_result *r)
+{
+        add_evidence(r, sc->last_reset);
+        add_evidence(r, sc->banner);
+        add_evidence(r, sc->prompt);
+        if (r->mp_version[0] && r->mp_board[0] && r->mp_mcu[0])
+                snprintf(r->summary, sizeof(r->summary), "Booted MicroPython %s (%s with %s).", r->mp_version,
+                         r->mp_board, r->mp_mcu);
+        else if (r->mp_version[0] && r->mp_board[0])
+                snprintf(r->summary, sizeof(r->summary), "Booted MicroPython %s (%s).", r->mp_version, r->mp_board);
+        else if (r->mp_version[0])
+                snprintf(r->summary, sizeof(r->summary), "Booted MicroPython %s.", r->mp_version);
+        else
+                snprintf(r->summary, sizeof(r->summary), "Booted: reached the MicroPython prompt.");
+}
+
+static void explain_boot_loop(const struct scan *sc, struct bootlog_result *r, const char *rst, bool reset_after_boot)
+{
+        if (sc->is_bad) {
+                add_evidence(r, sc->first_reset);
+                add_evidence(r, sc->last_reset);
+                add_evidence(r, sc->empty_load);
+                for (size_t i = 0; i < sc->n_bad; i++)
+                        add_evidence(r, sc->bad[i]);
+                snprintf(r->summary, sizeof(r->summary),
+                         "Boot loop: %u resets, each a checksum error after the image's later segments read "
+                         "as empty, as when the module cannot run the image's flash mode; last %s.",
+                         r->resets, rst);
+                return;
+        }
+        add_evidence(r, sc->banner);
+        add_evidence(r, sc->notable);
+        add_evidence(r, sc->first_reset);
+        add_evidence(r, sc->last_reset);
+        snprintf(r->summary, sizeof(r->summary), "Boot loop: %u reset%s%s; last %s.", r->resets,
+                 r->resets == 1 ? "" : "s", reset_after_boot ? " after MicroPython started" : "", rst);
+}
+
+/* Evidence lines and the one-sentence summary for r->cls. */
+static void explain(const struct scan *sc, struct bootlog_result *r, const struct bootlog_capture *rom,
+                    const struct bootlog_capture *fw, unsigned want, bool reset_after_boot)
+{
+        char rst[160];
+        bootlog_describe_reset(r, rst, sizeof(rst));
+        switch (r->cls) {
+        case BOOTLOG_SILENT: {
+                unsigned b1 = rom && rom->baud ? rom->baud : want, b2 = fw && fw->baud ? fw->baud : b1;
+                if (b1 == b2)
+                        snprintf(r->summary, sizeof(r->summary), "Silent: no output at %u baud.", b1);
+                else
+                        snprintf(r->summary, sizeof(r->summary), "Silent: no output at %u or %u baud.", b1, b2);
+                break;
+        }
+        case BOOTLOG_BOOTED:
+                explain_booted(sc, r);
+                break;
+        case BOOTLOG_DOWNLOAD_MODE:
+                add_evidence(r, sc->last_reset);
+                add_evidence(r, sc->download);
+                add_evidence(r, sc->download_wait);
+                snprintf(r->summary, sizeof(r->summary),
+                         "Download mode: the boot strapping pins selected the serial loader (%s).", rst);
+                break;
+        case BOOTLOG_BLANK_FLASH:
+                add_evidence(r, sc->last_reset);
+                for (size_t i = 0; i < sc->n_blank; i++)
+                        add_evidence(r, sc->blank[i]);
+                snprintf(r->summary, sizeof(r->summary),
+                         "Blank flash: the ROM found nothing to boot (%u boot cycle%s seen).", r->resets,
+                         r->resets == 1 ? "" : "s");
+                break;
+        case BOOTLOG_BAD_IMAGE:
+                add_evidence(r, sc->last_reset);
+                for (size_t i = 0; i < sc->n_bad; i++)
+                        add_evidence(r, sc->bad[i]);
+                snprintf(r->summary, sizeof(r->summary),
+                         "Bad image: the boot ROM or bootloader rejected it (checksum or header error).");
+                break;
+        case BOOTLOG_BOOT_LOOP:
+                explain_boot_loop(sc, r, rst, reset_after_boot);
+                break;
+        default:
+                for (size_t i = 0; i < sc->n_first; i++)
+                        add_evidence(r, sc->first[i]);
+                snprintf(r->summary, sizeof(r->summary), "Unrecognised boot output (%u line%s).", sc->lines,
+                         sc->lines == 1 ? "" : "s");
+                break;
+        }
+}
+
 void bootlog_classify(enum bootlog_chip chip, const struct bootlog_capture *rom,
                       const struct bootlog_capture *fw, struct bootlog_result *out)
 {
@@ -399,101 +536,11 @@ void bootlog_classify(enum bootlog_chip chip, const struct bootlog_capture *rom,
         }
         sc->chip = chip;
         sc->r = r;
-        size_t content = scan_capture(sc, rom);
-        /* ROM bytes read at another baud than the ROM's come out as garbage. */
         unsigned want = bootlog_rom_baud(chip);
-        if (rom && rom->len && rom->baud && rom->baud != want && sc->cap_garbage > 0 && sc->cap_resets == 0) {
-                r->rom_unreadable = true;
-                r->rom_unreadable_baud = rom->baud;
-        }
-        sc->cap_garbage = sc->cap_resets = 0;
-        content += scan_capture(sc, fw);
-        /* A single capture at the firmware's baud often starts with the ESP8266 ROM's garbage. */
-        if (chip == BOOTLOG_ESP8266 && !r->rom_unreadable && r->resets == 0 && sc->cap_garbage > 0 && fw &&
-            fw->baud && fw->baud != want) {
-                r->rom_unreadable = true;
-                r->rom_unreadable_baud = fw->baud;
-        }
-        if (chip == BOOTLOG_ESP8266 && !fw && rom && rom->baud && rom->baud != want && r->resets == 0 &&
-            !r->rom_unreadable && content > 0 && sc->text_lines < sc->lines) {
-                r->rom_unreadable = true;
-                r->rom_unreadable_baud = rom->baud;
-        }
-
-        char rst[160];
-        bootlog_describe_reset(r, rst, sizeof(rst));
+        size_t content = scan_captures(sc, rom, fw, want);
         bool reset_after_boot = sc->booted_seen && r->resets > sc->resets_at_boot;
-        if (content == 0) {
-                r->cls = BOOTLOG_SILENT;
-                unsigned b1 = rom && rom->baud ? rom->baud : want, b2 = fw && fw->baud ? fw->baud : b1;
-                if (b1 == b2)
-                        snprintf(r->summary, sizeof(r->summary), "Silent: no output at %u baud.", b1);
-                else
-                        snprintf(r->summary, sizeof(r->summary), "Silent: no output at %u or %u baud.", b1, b2);
-        } else if (sc->booted_seen && !reset_after_boot) {
-                r->cls = BOOTLOG_BOOTED;
-                add_evidence(r, sc->last_reset);
-                add_evidence(r, sc->banner);
-                add_evidence(r, sc->prompt);
-                if (r->mp_version[0] && r->mp_board[0] && r->mp_mcu[0])
-                        snprintf(r->summary, sizeof(r->summary), "Booted MicroPython %s (%s with %s).",
-                                 r->mp_version, r->mp_board, r->mp_mcu);
-                else if (r->mp_version[0] && r->mp_board[0])
-                        snprintf(r->summary, sizeof(r->summary), "Booted MicroPython %s (%s).", r->mp_version,
-                                 r->mp_board);
-                else if (r->mp_version[0])
-                        snprintf(r->summary, sizeof(r->summary), "Booted MicroPython %s.", r->mp_version);
-                else
-                        snprintf(r->summary, sizeof(r->summary), "Booted: reached the MicroPython prompt.");
-        } else if (sc->is_download) {
-                r->cls = BOOTLOG_DOWNLOAD_MODE;
-                add_evidence(r, sc->last_reset);
-                add_evidence(r, sc->download);
-                add_evidence(r, sc->download_wait);
-                snprintf(r->summary, sizeof(r->summary),
-                         "Download mode: the boot strapping pins selected the serial loader (%s).", rst);
-        } else if (sc->is_blank) {
-                r->cls = BOOTLOG_BLANK_FLASH;
-                add_evidence(r, sc->last_reset);
-                for (size_t i = 0; i < sc->n_blank; i++)
-                        add_evidence(r, sc->blank[i]);
-                snprintf(r->summary, sizeof(r->summary),
-                         "Blank flash: the ROM found nothing to boot (%u boot cycle%s seen).", r->resets,
-                         r->resets == 1 ? "" : "s");
-        } else if (sc->is_bad && r->flash_mode_suspect && r->resets >= 2) {
-                r->cls = BOOTLOG_BOOT_LOOP;
-                add_evidence(r, sc->first_reset);
-                add_evidence(r, sc->last_reset);
-                add_evidence(r, sc->empty_load);
-                for (size_t i = 0; i < sc->n_bad; i++)
-                        add_evidence(r, sc->bad[i]);
-                snprintf(r->summary, sizeof(r->summary),
-                         "Boot loop: %u resets, each a checksum error after the image's later segments read "
-                         "as empty, as when the module cannot run the image's flash mode; last %s.",
-                         r->resets, rst);
-        } else if (sc->is_bad) {
-                r->cls = BOOTLOG_BAD_IMAGE;
-                add_evidence(r, sc->last_reset);
-                for (size_t i = 0; i < sc->n_bad; i++)
-                        add_evidence(r, sc->bad[i]);
-                snprintf(r->summary, sizeof(r->summary),
-                         "Bad image: the boot ROM or bootloader rejected it (checksum or header error).");
-        } else if (reset_after_boot || r->resets >= 3 || (r->resets >= 2 && !sc->handover) ||
-                   (r->resets >= 1 && sc->crashed)) {
-                r->cls = BOOTLOG_BOOT_LOOP;
-                add_evidence(r, sc->banner);
-                add_evidence(r, sc->notable);
-                add_evidence(r, sc->first_reset);
-                add_evidence(r, sc->last_reset);
-                snprintf(r->summary, sizeof(r->summary), "Boot loop: %u reset%s%s; last %s.", r->resets,
-                         r->resets == 1 ? "" : "s", reset_after_boot ? " after MicroPython started" : "", rst);
-        } else {
-                r->cls = BOOTLOG_UNKNOWN;
-                for (size_t i = 0; i < sc->n_first; i++)
-                        add_evidence(r, sc->first[i]);
-                snprintf(r->summary, sizeof(r->summary), "Unrecognised boot output (%u line%s).", sc->lines,
-                         sc->lines == 1 ? "" : "s");
-        }
+        r->cls = pick_class(sc, content, reset_after_boot);
+        explain(sc, r, rom, fw, want, reset_after_boot);
         if (r->rom_unreadable) {
                 size_t n = strlen(r->summary);
                 snprintf(r->summary + n, sizeof(r->summary) - n,

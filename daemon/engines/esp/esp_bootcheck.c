@@ -5,10 +5,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "engines/esp/esp_reset.h"
 #include "engines/mp/mp_repl.h"
+#include "util.h"
 
 #define ROM_QUIET_MS 40        /* the ROM's burst is over: switch to the firmware's baud */
 #define FW_QUIET_MS 1200       /* no firmware output for this long: done */
@@ -21,13 +21,6 @@
  * a REPL costs the whole window; a MicroPython board ends it as soon as its prompt is out. */
 #define FW_VERDICT_MS 10000
 #define LONG_RESET_MS 500
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static bool has_prompt(const uint8_t *b, size_t n)
 {
@@ -56,10 +49,10 @@ static int read_append(struct port *p, uint8_t *buf, size_t *len, int64_t wait_m
 static int read_window(struct port *p, uint8_t *buf, size_t *len, int first_ms, int quiet_ms, int max_ms,
                        bool want_prompt)
 {
-        uint64_t start = now_ms(), last = start;
+        uint64_t start = util_mono_ms(), last = start;
         bool got = false;
         for (;;) {
-                uint64_t t = now_ms();
+                uint64_t t = util_mono_ms();
                 int64_t left = (int64_t)max_ms - (int64_t)(t - start);
                 int64_t wait = got ? (int64_t)quiet_ms - (int64_t)(t - last) : (int64_t)first_ms - (int64_t)(t - start);
                 if (got && want_prompt && has_prompt(buf, *len)) {
@@ -76,19 +69,14 @@ static int read_window(struct port *p, uint8_t *buf, size_t *len, int first_ms, 
                 if (n == 0)
                         continue;
                 got = true;
-                last = now_ms();
+                last = util_mono_ms();
         }
 }
 
 static int do_reset(struct port *p, const struct esp_bootcheck_opts *o)
 {
-        if (o->reset == ESP_BOOTCHECK_RESET_LONG) {
-                int e = port_set_lines(p, false, true);
-                if (e < 0)
-                        return e;
-                port_sleep_ms(p, LONG_RESET_MS);
-                return port_set_lines(p, false, false);
-        }
+        if (o->reset == ESP_BOOTCHECK_RESET_LONG)
+                return port_reset_pulse(p, LONG_RESET_MS, false, NULL);
         return esp_reset_hard(p, o->usb);
 }
 
@@ -118,8 +106,8 @@ static bool is_final(const struct bootlog_result *r)
 static int listen_for_verdict(struct port *p, const struct esp_bootcheck_opts *o, struct esp_bootcheck_capture *cap,
                               uint8_t *buf, size_t *len, int max_ms, struct bootlog_result *out)
 {
-        uint64_t end = now_ms() + (uint64_t)max_ms;
-        for (uint64_t t = now_ms(); t < end; t = now_ms()) {
+        uint64_t end = util_mono_ms() + (uint64_t)max_ms;
+        for (uint64_t t = util_mono_ms(); t < end; t = util_mono_ms()) {
                 int n = read_append(p, buf, len, (int64_t)(end - t));
                 if (n < 0)
                         return n;

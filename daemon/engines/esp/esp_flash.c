@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
+#include "engines/esp/esp_flashcmd.h"
 #include "engines/esp/esp_image.h"
+#include "engines/try.h"
+#include "util.h"
 
 int esp_deflate(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
 {
@@ -29,9 +31,7 @@ int esp_deflate(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len)
 
 static double mono_s(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (double)util_mono_ms() / 1e3;
 }
 
 static void logf_(const struct esp_flash_opts *o, const char *fmt, ...)
@@ -426,45 +426,26 @@ static int write_runs(struct esp_loader *l, struct prepared *pp, struct esp_flas
         return 0;
 }
 
-int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, size_t n,
-                    const struct esp_flash_opts *o, struct esp_flash_result *res)
+/* Erase the whole chip first when asked. */
+static int erase_all_phase(struct esp_loader *l, const struct esp_flash_opts *o, double t0)
 {
-        struct esp_flash_opts def = { 0 };
-        struct prepared pp[ESP_FLASH_MAX_PARTS];
-        char m[sizeof(l->msg)];
-        int e;
-        if (!o)
-                o = &def;
-        memset(res, 0, sizeof(*res));
-        memset(pp, 0, sizeof(pp));
-        res->verify = "none";
-        res->skip = "off";
-        e = esp_flash_validate(l, parts, n, o, m, sizeof(m));
+        progress(o, "erasing", 0, 1, t0);
+        int e = esp_erase_all(l);
         if (e < 0)
-                return esp_loader_fail(l, e, "%s", m);
-        size_t np = 0;
-        for (; np < n; np++) {
-                e = prepare_part(l, &parts[np], o, &pp[np], &res->patched);
-                if (e < 0)
-                        goto out;
-        }
-        bool deflate = o->compress != ESP_COMPRESS_OFF && can_deflate(l);
-        double t0 = mono_s();
-        if (o->erase_all) {
-                progress(o, "erasing", 0, 1, t0);
-                e = esp_erase_all(l);
-                if (e < 0) {
-                        e = fail_write(l, e, "erasing", 0, 0, l->flash_size);
-                        goto out;
-                }
-                logf_(o, "Erased the whole flash (%u KiB)", l->flash_size / 1024);
-                progress(o, "erasing", 1, 1, t0);
-        }
-        double tc = mono_s();
-        res->erase_s = tc - t0;
-        /* Skip regions whose content already matches (fast reflash). */
+                return fail_write(l, e, "erasing", 0, 0, l->flash_size);
+        logf_(o, "Erased the whole flash (%u KiB)", l->flash_size / 1024);
+        progress(o, "erasing", 1, 1, t0);
+        return 0;
+}
+
+/* Fill in each part's result and decide what to write: parts whose MD5 already matches are
+ * skipped, changed ones may be cut to their changed sectors. *ret_total: the bytes to write. */
+static int plan_parts(struct esp_loader *l, const struct esp_flash_part *parts, struct prepared *pp, size_t np,
+                      const struct esp_flash_opts *o, struct esp_flash_result *res, uint64_t *ret_total)
+{
+        bool skip = o->skip_unchanged && !o->erase_all;
         uint64_t total = 0;
-        if (o->skip_unchanged && !o->erase_all) {
+        if (skip) {
                 res->skip = can_md5(l) ? "md5" : "not_possible";
                 if (!can_md5(l))
                         logf_(o, "Unchanged parts cannot be skipped: the %s ROM loader has no MD5 "
@@ -478,15 +459,13 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                 memcpy(r->md5, pp[i].md5, sizeof(r->md5));
                 memcpy(r->md5raw, pp[i].md5raw, 16);
                 r->diff = "off";
-                if (o->want_sectors && esp_diff_hash(pp[i].buf, pp[i].len, &r->sector_hashes, &r->sectors) < 0) {
-                        e = esp_loader_fail(l, -ENOMEM, "Out of memory");
-                        goto out;
-                }
-                if (o->skip_unchanged && !o->erase_all && can_md5(l)) {
+                if (o->want_sectors && esp_diff_hash(pp[i].buf, pp[i].len, &r->sector_hashes, &r->sectors) < 0)
+                        return esp_loader_fail(l, -ENOMEM, "Out of memory");
+                if (skip && can_md5(l)) {
                         uint8_t got[16];
-                        e = esp_flash_md5(l, pp[i].offset, (uint32_t)pp[i].len, got);
+                        int e = esp_flash_md5(l, pp[i].offset, (uint32_t)pp[i].len, got);
                         if (e == -ENODEV || e == -ECANCELED)
-                                goto out;
+                                return e;
                         if (e == 0 && memcmp(got, pp[i].md5raw, 16) == 0) {
                                 r->skipped = true;
                                 r->verified = true; /* its MD5 matched */
@@ -495,124 +474,183 @@ int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, si
                                       pname(&parts[i]), pp[i].offset, pp[i].md5);
                                 continue;
                         }
-                        {
-                                e = plan_diff(l, o, &parts[i], &pp[i], r, e == 0 ? got : NULL);
-                                if (e < 0)
-                                        goto out;
-                                if (pp[i].n_runs) {
-                                        for (size_t k = 0; k < pp[i].n_runs; k++)
-                                                total += run_len(&pp[i], k);
-                                        continue;
-                                }
+                        e = plan_diff(l, o, &parts[i], &pp[i], r, e == 0 ? got : NULL);
+                        if (e < 0)
+                                return e;
+                        if (pp[i].n_runs) {
+                                for (size_t k = 0; k < pp[i].n_runs; k++)
+                                        total += run_len(&pp[i], k);
+                                continue;
                         }
                 }
                 total += pp[i].len;
         }
-        /* The baud only matters for what is left to write: after the compare, not before. */
-        double tb = mono_s();
-        res->compare_s = tb - tc;
-        if (total > 0 && o->baud && o->baud != l->port->baud) {
+        *ret_total = total;
+        return 0;
+}
+
+/* The write baud: the one asked for, or the caller's choice (pick_baud); the ESP8266 ROM keeps its own. */
+static int set_write_baud(struct esp_loader *l, const struct esp_flash_opts *o)
+{
+        if (o->baud && o->baud != l->port->baud) {
                 if (rom_8266(l)) {
-                        logf_(o, "The ESP8266 ROM cannot change the baud rate; keeping %u",
-                              l->port->baud);
-                } else {
-                        e = esp_change_baud(l, o->baud);
-                        if (e < 0)
-                                goto out;
-                        logf_(o, "Changed baud rate to %u", o->baud);
+                        logf_(o, "The ESP8266 ROM cannot change the baud rate; keeping %u", l->port->baud);
+                        return 0;
                 }
-        } else if (total > 0 && !o->baud && o->pick_baud) {
-                e = o->pick_baud(o->user, l);
-                if (e < 0)
-                        goto out;
+                TRY(esp_change_baud(l, o->baud));
+                logf_(o, "Changed baud rate to %u", o->baud);
+        } else if (!o->baud && o->pick_baud) {
+                TRY(o->pick_baud(o->user, l));
         }
+        return 0;
+}
+
+/* Write one whole part, deflated where the loader can and it pays. */
+static int write_whole_part(struct esp_loader *l, const struct esp_flash_part *part, struct prepared *pp,
+                            bool deflate, const struct esp_flash_opts *o, uint64_t *done, uint64_t total, double t0,
+                            struct esp_flash_result *res, struct esp_flash_part_result *r)
+{
+        bool z = false;
+        if (deflate) {
+                int e = o->deflate ? o->deflate(o->user, pp->buf, pp->len, &pp->z, &pp->zlen)
+                                   : esp_deflate(pp->buf, pp->len, &pp->z, &pp->zlen);
+                if (e < 0)
+                        return esp_loader_fail(l, e, "Compressing %s failed", pname(part));
+                z = o->compress == ESP_COMPRESS_ON || pp->zlen < pp->len;
+        }
+        double ts = mono_s();
+        TRY(write_part(l, pp, z, o, done, total, t0, &res->wire_bytes));
+        double dt = mono_s() - ts;
+        res->bytes_written += pp->len;
+        r->compressed_len = z ? pp->zlen : 0;
+        if (z)
+                logf_(o, "Wrote %zu bytes (%zu compressed) at 0x%08x in %.1f s (%.1f kbit/s)", pp->len, pp->zlen,
+                      pp->offset, dt, dt > 0 ? pp->len * 8 / 1000.0 / dt : 0.0);
+        else
+                logf_(o, "Wrote %zu bytes at 0x%08x in %.1f s (%.1f kbit/s)", pp->len, pp->offset, dt,
+                      dt > 0 ? pp->len * 8 / 1000.0 / dt : 0.0);
+        return 0;
+}
+
+/* Write every part not skipped: its changed runs, or all of it. */
+static int write_parts(struct esp_loader *l, const struct esp_flash_part *parts, struct prepared *pp, size_t np,
+                       bool deflate, const struct esp_flash_opts *o, uint64_t total, struct esp_flash_result *res)
+{
         uint64_t done = 0;
-        t0 = mono_s();
-        res->baud_s = t0 - tb;
+        double t0 = mono_s();
         for (size_t i = 0; i < np; i++) {
                 if (res->parts[i].skipped)
                         continue;
-                if (pp[i].n_runs) {
-                        e = write_runs(l, &pp[i], &res->parts[i], deflate, o, &done, total, t0, res);
-                        if (e < 0)
-                                goto out;
-                        continue;
-                }
-                bool z = false;
-                if (deflate) {
-                        e = o->deflate ? o->deflate(o->user, pp[i].buf, pp[i].len, &pp[i].z, &pp[i].zlen)
-                                       : esp_deflate(pp[i].buf, pp[i].len, &pp[i].z, &pp[i].zlen);
-                        if (e < 0) {
-                                e = esp_loader_fail(l, e, "Compressing %s failed", pname(&parts[i]));
-                                goto out;
-                        }
-                        z = o->compress == ESP_COMPRESS_ON || pp[i].zlen < pp[i].len;
-                }
-                double ts = mono_s();
-                e = write_part(l, &pp[i], z, o, &done, total, t0, &res->wire_bytes);
-                if (e < 0)
-                        goto out;
-                double dt = mono_s() - ts;
-                res->bytes_written += pp[i].len;
-                res->parts[i].compressed_len = z ? pp[i].zlen : 0;
-                if (z)
-                        logf_(o, "Wrote %zu bytes (%zu compressed) at 0x%08x in %.1f s (%.1f kbit/s)",
-                              pp[i].len, pp[i].zlen, pp[i].offset, dt,
-                              dt > 0 ? pp[i].len * 8 / 1000.0 / dt : 0.0);
+                if (pp[i].n_runs)
+                        TRY(write_runs(l, &pp[i], &res->parts[i], deflate, o, &done, total, t0, res));
                 else
-                        logf_(o, "Wrote %zu bytes at 0x%08x in %.1f s (%.1f kbit/s)", pp[i].len,
-                              pp[i].offset, dt, dt > 0 ? pp[i].len * 8 / 1000.0 / dt : 0.0);
+                        TRY(write_whole_part(l, &parts[i], &pp[i], deflate, o, &done, total, t0, res,
+                                             &res->parts[i]));
         }
         res->seconds = mono_s() - t0;
         res->kbps = res->seconds > 0 ? (double)res->bytes_written * 8 / 1000 / res->seconds : 0;
-        res->n_parts = np;
-        /* Verify. */
+        return 0;
+}
+
+/* Check what was written (MD5 or read-back), where the loader can. */
+static int verify_parts(struct esp_loader *l, struct prepared *pp, size_t np, const struct esp_flash_opts *o,
+                        struct esp_flash_result *res)
+{
         enum esp_verify v = o->verify;
         if (v == ESP_VERIFY_MD5 && !can_md5(l)) {
                 logf_(o, "verify: not possible on ESP8266 ROM without stub");
                 res->verify = "not_possible";
-                v = ESP_VERIFY_NONE;
-        } else if (v == ESP_VERIFY_READBACK && rom_8266(l)) {
+                return 0;
+        }
+        if (v == ESP_VERIFY_READBACK && rom_8266(l)) {
                 logf_(o, "verify: not possible on ESP8266 ROM without stub (it cannot read flash)");
                 res->verify = "not_possible";
-                v = ESP_VERIFY_NONE;
+                return 0;
         }
-        if (v != ESP_VERIFY_NONE) {
-                uint64_t vt = 0, vd = 0;
-                for (size_t i = 0; i < np; i++)
-                        vt += res->parts[i].skipped ? 0 : pp[i].len;
-                double tv = mono_s();
-                for (size_t i = 0; i < np; i++) {
-                        if (res->parts[i].skipped)
-                                continue;
-                        e = pp[i].n_runs ? verify_runs(l, &pp[i], v) : verify_part(l, &pp[i], v);
-                        if (e < 0) {
-                                if (e == -ENODEV)
-                                        e = fail_write(l, e, "verifying", pp[i].offset, pp[i].offset,
-                                                       pp[i].len);
-                                goto out;
-                        }
-                        res->parts[i].verified = true;
-                        vd += pp[i].len;
-                        progress(o, "verifying", vd, vt, tv);
-                }
-                res->verify = v == ESP_VERIFY_MD5 ? "md5" : "readback";
-                res->verify_s = mono_s() - tv;
-                logf_(o, "Verified %llu bytes (%s)", (unsigned long long)vd, res->verify);
+        if (v == ESP_VERIFY_NONE)
+                return 0;
+        uint64_t vt = 0, vd = 0;
+        for (size_t i = 0; i < np; i++)
+                vt += res->parts[i].skipped ? 0 : pp[i].len;
+        double tv = mono_s();
+        for (size_t i = 0; i < np; i++) {
+                if (res->parts[i].skipped)
+                        continue;
+                int e = pp[i].n_runs ? verify_runs(l, &pp[i], v) : verify_part(l, &pp[i], v);
+                if (e == -ENODEV)
+                        return fail_write(l, e, "verifying", pp[i].offset, pp[i].offset, pp[i].len);
+                if (e < 0)
+                        return e;
+                res->parts[i].verified = true;
+                vd += pp[i].len;
+                progress(o, "verifying", vd, vt, tv);
         }
-        if (!o->no_reset) {
-                progress(o, "resetting", 0, 1, mono_s());
-                e = esp_hard_reset(l);
-                if (e == -ENOTSUP || e == -EINVAL) {
-                        logf_(o, "%s", l->msg);
-                        e = 0;
-                } else if (e < 0) {
-                        goto out;
-                }
-                progress(o, "resetting", 1, 1, mono_s());
-        }
-        e = 0;
-out:
+        res->verify = v == ESP_VERIFY_MD5 ? "md5" : "readback";
+        res->verify_s = mono_s() - tv;
+        logf_(o, "Verified %llu bytes (%s)", (unsigned long long)vd, res->verify);
+        return 0;
+}
+
+/* Boot the new firmware; a port without reset lines is logged, not an error. */
+static int reset_after(struct esp_loader *l, const struct esp_flash_opts *o)
+{
+        progress(o, "resetting", 0, 1, mono_s());
+        int e = esp_hard_reset(l);
+        if (e == -ENOTSUP || e == -EINVAL)
+                logf_(o, "%s", l->msg);
+        else if (e < 0)
+                return e;
+        progress(o, "resetting", 1, 1, mono_s());
+        return 0;
+}
+
+/* The phases in order; each records its time in res. */
+static int flash_phases(struct esp_loader *l, const struct esp_flash_part *parts, struct prepared *pp, size_t np,
+                        const struct esp_flash_opts *o, struct esp_flash_result *res)
+{
+        bool deflate = o->compress != ESP_COMPRESS_OFF && can_deflate(l);
+        double t0 = mono_s();
+        if (o->erase_all)
+                TRY(erase_all_phase(l, o, t0));
+        double tc = mono_s();
+        res->erase_s = tc - t0;
+        uint64_t total = 0;
+        TRY(plan_parts(l, parts, pp, np, o, res, &total));
+        /* The baud only matters for what is left to write: after the compare, not before. */
+        double tb = mono_s();
+        res->compare_s = tb - tc;
+        if (total > 0)
+                TRY(set_write_baud(l, o));
+        res->baud_s = mono_s() - tb;
+        TRY(write_parts(l, parts, pp, np, deflate, o, total, res));
+        res->n_parts = np;
+        TRY(verify_parts(l, pp, np, o, res));
+        if (!o->no_reset)
+                TRY(reset_after(l, o));
+        return 0;
+}
+
+int esp_flash_write(struct esp_loader *l, const struct esp_flash_part *parts, size_t n,
+                    const struct esp_flash_opts *o, struct esp_flash_result *res)
+{
+        struct esp_flash_opts def = { 0 };
+        struct prepared pp[ESP_FLASH_MAX_PARTS];
+        char m[sizeof(l->msg)];
+        if (!o)
+                o = &def;
+        memset(res, 0, sizeof(*res));
+        memset(pp, 0, sizeof(pp));
+        res->verify = "none";
+        res->skip = "off";
+        int e = esp_flash_validate(l, parts, n, o, m, sizeof(m));
+        if (e < 0)
+                return esp_loader_fail(l, e, "%s", m);
+        size_t np = 0;
+        for (; np < n; np++)
+                if ((e = prepare_part(l, &parts[np], o, &pp[np], &res->patched)) < 0)
+                        break;
+        if (e == 0)
+                e = flash_phases(l, parts, pp, np, o, res);
         res->n_parts = np;
         free_prepared(pp, np);
         return e;

@@ -1,6 +1,6 @@
 /* ESP loader flash and RAM commands: attach, parameters, baud change, FLASH_BEGIN/DATA with ROM
  * and stub rules, deflated writes, MD5, read-back, erase, MEM_* upload, hard reset. */
-#include "engines/esp/esp_rom.h"
+#include "engines/esp/esp_flashcmd.h"
 
 #include <errno.h>
 #include <stdlib.h>

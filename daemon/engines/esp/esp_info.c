@@ -1,14 +1,16 @@
 /* Chip identification over the ROM loader: detection (security info, magic register), MAC,
  * crystal, revision, and the connect-to-ready sequence used by identify and flash jobs. */
-#include "engines/esp/esp_rom.h"
+#include "engines/esp/esp_info.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "engines/esp/esp_flashcmd.h"
+#include "engines/esp/esp_spi.h"
 #include "engines/esp/esp_stub.h"
 #include "engines/try.h"
+#include "util.h"
 
 static uint32_t get32(const uint8_t *p)
 {
@@ -186,9 +188,7 @@ int esp_read_revision(struct esp_loader *l)
 
 static double now_s(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        return (double)util_mono_ms() / 1e3;
 }
 
 int esp_loader_prepare(struct esp_loader *l, const struct esp_connect_opts *opts)

@@ -56,9 +56,7 @@ int esp_reset_usb_jtag(struct port *p)
 
 int esp_reset_hard(struct port *p, bool usb)
 {
-        TRY(set(p, false, true));      /* EN low, IO0 high */
-        port_sleep_ms(p, usb ? 200 : 100);
-        TRY(set(p, false, false));
+        TRY(port_reset_pulse(p, usb ? 200 : 100, false, NULL)); /* EN low, IO0 high; released */
         if (usb)
                 port_sleep_ms(p, 200);
         return 0;

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engines/esp/esp_reset.h"
+#include "util.h"
 
 /* ---------------------------------------------------------------- pure helpers */
 
@@ -153,13 +153,6 @@ int esp_loader_fail(struct esp_loader *l, int err, const char *fmt, ...)
         return err;
 }
 
-static uint64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int esp_loader_new(struct port *p, struct esp_loader **ret)
 {
         if (!p || !ret)
@@ -219,7 +212,7 @@ int esp_loader_flush(struct esp_loader *l)
 /* Read the next complete SLIP frame into l->dec. Returns 1, 0 on timeout, or a port error. */
 static int read_frame(struct esp_loader *l, int timeout_ms)
 {
-        uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+        uint64_t deadline = util_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
         for (;;) {
                 while (l->rx_off < l->rx_len) {
                         size_t used = 0;
@@ -231,7 +224,7 @@ static int read_frame(struct esp_loader *l, int timeout_ms)
                         /* Bad escapes / oversize frames: dropped, keep looking. */
                 }
                 l->rx_off = l->rx_len = 0;
-                uint64_t now = mono_ms();
+                uint64_t now = util_mono_ms();
                 int left = now >= deadline ? 0 : (int)(deadline - now);
                 int n = port_read(l->port, l->rx, sizeof(l->rx), left);
                 if (n < 0)
@@ -355,10 +348,10 @@ int esp_command(struct esp_loader *l, uint8_t op, const uint8_t *data, size_t le
         e = send_packet(l, op, data, len, checksum);
         if (e < 0)
                 return fail(l, e, "Sending %s failed: %s", op_name(op), esp_port_err_text(e));
-        uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+        uint64_t deadline = util_mono_ms() + (uint64_t)timeout_ms;
         unsigned invalid = 0;
         for (int frames = 0; frames < 100; frames++) {
-                uint64_t now = mono_ms();
+                uint64_t now = util_mono_ms();
                 int left = now >= deadline ? 0 : (int)(deadline - now);
                 e = read_frame(l, left);
                 if (e < 0)

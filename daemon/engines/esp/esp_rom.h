@@ -1,10 +1,10 @@
-/* ESP serial bootloader protocol (ROM loader and flasher stub) over struct port: request
- * encoding, response parsing, and a loader session (connect, detect, registers, flash commands).
+/* ESP serial bootloader protocol core (ROM loader and flasher stub) over struct port: request
+ * encoding, response parsing, the loader session (connect, sync, commands, registers). The
+ * commands built on it: esp_info.h (identify), esp_flashcmd.h (flash, RAM, baud), esp_spi.h.
  * Spec: shared/reference/esp-rom.md. Pure logic: no logging, errors are -errno + l->msg. */
 #ifndef CORRAL_ESP_ROM_H
 #define CORRAL_ESP_ROM_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -156,67 +156,11 @@ int esp_command(struct esp_loader *l, uint8_t op, const uint8_t *data, size_t le
 int esp_sync(struct esp_loader *l);
 /* Reset into the loader and sync, up to opts->attempts times. */
 int esp_connect(struct esp_loader *l, const struct esp_connect_opts *opts);
-/* GET_SECURITY_INFO, then the magic register; sets chip, status_len, block_size. */
-int esp_detect_chip(struct esp_loader *l);
 int esp_read_reg(struct esp_loader *l, uint32_t addr, uint32_t *ret);
 /* One {addr, value, mask, delay_us} entry. */
 int esp_write_reg(struct esp_loader *l, uint32_t addr, uint32_t value, uint32_t mask,
                   uint32_t delay_us);
-/* Needs a detected chip. */
-int esp_read_mac(struct esp_loader *l);
-int esp_read_crystal(struct esp_loader *l);
-int esp_read_revision(struct esp_loader *l);
-/* SPI_ATTACH (8 bytes to ESP32-family ROMs, 4 to stubs) or FLASH_BEGIN(0,0) on ESP8266 ROM. */
-int esp_spi_attach(struct esp_loader *l);
-int esp_spi_set_params(struct esp_loader *l, uint32_t flash_size);
-/* RDID via the SPI user-command engine; sets flash_id/flash_size. Bad ids -> -EIO with
- * "The flash chip does not respond (JEDEC id ffffff)". */
-int esp_read_flash_id(struct esp_loader *l);
-/* Not on ESP8266 ROM (-EOPNOTSUPP). Switches the port after the reply. */
-int esp_change_baud(struct esp_loader *l, unsigned baud);
-/* After a baud change: does the link hold? A few short READ_REG round trips (a garbled link
- * fails in about a second). 0, or -EIO with l->msg naming the baud; port errors as they are. */
-int esp_link_check(struct esp_loader *l);
 
-/* Flash writing. size = bytes that will be written (ROM: erased up front). */
-int esp_flash_begin(struct esp_loader *l, uint32_t offset, uint32_t size);
-/* One block; short blocks are padded with 0xFF to l->block_size. Retries 3 times. */
-int esp_flash_block(struct esp_loader *l, const uint8_t *data, size_t len, uint32_t seq);
-int esp_flash_defl_begin(struct esp_loader *l, uint32_t offset, uint32_t unc_size,
-                         uint32_t comp_size);
-/* One compressed block (not padded); unc_estimate sizes the timeout. */
-int esp_flash_defl_block(struct esp_loader *l, const uint8_t *data, size_t len, uint32_t seq,
-                         uint32_t unc_estimate);
-/* Stub only: FLASH_END / FLASH_DEFL_END(1) to flush the last block; no-op for ROMs. */
-int esp_flash_finish(struct esp_loader *l, bool deflated);
-/* MD5 of a flash region (ROM hex or stub raw), md5 out set on success. */
-int esp_flash_md5(struct esp_loader *l, uint32_t offset, uint32_t size, uint8_t md5[16]);
-/* Read flash (ROM READ_FLASH_SLOW or stub READ_FLASH); -EOPNOTSUPP on ESP8266 ROM. */
-int esp_read_flash(struct esp_loader *l, uint32_t offset, uint32_t len, uint8_t *out);
-/* Whole chip: stub ERASE_FLASH, ROM FLASH_BEGIN over flash_size. */
-int esp_erase_all(struct esp_loader *l);
-/* 4 KiB aligned region: stub ERASE_REGION, ROM FLASH_BEGIN(size). */
-int esp_erase_region(struct esp_loader *l, uint32_t offset, uint32_t size);
-
-int esp_mem_begin(struct esp_loader *l, uint32_t size, uint32_t blocks, uint32_t block_size,
-                  uint32_t addr);
-int esp_mem_block(struct esp_loader *l, const uint8_t *data, size_t len, uint32_t seq);
-/* MEM_END(entry==0, entry); errors from a ROM are ignored (it may jump before replying). */
-int esp_mem_end(struct esp_loader *l, uint32_t entry);
-
-/* Hard reset (RTS pulse, DTR false). */
-int esp_hard_reset(struct esp_loader *l);
-
-/* Connect, detect, read everything identifying the board, and (unless opts->no_hard_reset or
- * reset NONE) hard-reset. On success *ret_facts is a new object {chip, chip_revision, mac,
- * flash_size, flash_id, flash_vendor, crystal_mhz, features} owned by the caller. */
-int esp_identify(struct port *p, const struct esp_connect_opts *opts, json_t **ret_facts,
-                 char *msg, size_t msg_size);
-/* Connect + detect + MAC + crystal + optional stub + attach + flash id: everything a flash job
- * needs before writing. */
-int esp_loader_prepare(struct esp_loader *l, const struct esp_connect_opts *opts);
-/* Facts of a prepared loader as a new JSON object (caller owns). */
-json_t *esp_loader_facts(const struct esp_loader *l);
 /* Internal to the esp_* engine files. Read one SLIP frame (e.g. "OHAI"): 1 with *frame and *len
  * borrowed until the next read, 0 on timeout, or a port error. */
 int esp_loader_read_frame(struct esp_loader *l, int timeout_ms, const uint8_t **frame, size_t *len);
@@ -227,8 +171,5 @@ const char *esp_port_err_text(int err);
 /* Fill l->msg and return err. */
 int esp_loader_fail(struct esp_loader *l, int err, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
-
-/* "aa:bb:cc:dd:ee:ff" into out[18]. */
-void esp_format_mac(const uint8_t mac[6], char out[18]);
 
 #endif

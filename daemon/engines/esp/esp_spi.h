@@ -19,5 +19,8 @@ struct esp_spi_cmd {
 
 /* Run one command; *ret (optional) = W0 masked to read_bits. Needs l->chip. */
 int esp_spi_command(struct esp_loader *l, const struct esp_spi_cmd *c, uint32_t *ret);
+/* RDID via the SPI user-command engine; sets flash_id/flash_size. Bad ids -> -EIO with
+ * "The flash chip does not respond (JEDEC id ffffff)". */
+int esp_read_flash_id(struct esp_loader *l);
 
 #endif

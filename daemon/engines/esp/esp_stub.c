@@ -1,5 +1,6 @@
 /* Flasher stub loading (JSON + base64 via jansson/libcrypto) and upload over MEM_* commands. */
 #include "engines/esp/esp_stub.h"
+#include "engines/esp/esp_flashcmd.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define DEFAULT_TIMEOUT_MS 30000u
 #define EVIDENCE_MS_DEFAULT 300u   /* how long a default panic pattern keeps collecting evidence */
 #define MATCH_LIMIT 200000u        /* PCRE2 backtracking bound: a pathological regex fails, never hangs */
@@ -219,16 +221,9 @@ static int template_check(const char *t, const char *field, char *msg, size_t si
 
 static const char *const step_keys[] = { "expect", "expect_re", "send", "send_hex", "wait_ms", NULL };
 
-/* One step from JSON into s (NULL: only check). */
-static int step_parse(const json_t *j, size_t i, unsigned dflt_timeout, struct step *s, char *msg, size_t size)
+/* The one step type key of step j ("expect", ...) in *ret; unknown and doubled keys are refused. */
+static int step_type(const json_t *j, const char *what, const char **ret, char *msg, size_t size)
 {
-        char what[48];
-        snprintf(what, sizeof(what), "steps[%zu]", i);
-        if (!json_is_object(j)) {
-                snprintf(msg, size, "%s must be an object: {\"expect\": TEXT}, {\"expect_re\": REGEX}, {\"send\": LINE}, "
-                         "{\"send_hex\": HEX} or {\"wait_ms\": N}", what);
-                return -EINVAL;
-        }
         const char *type = NULL, *k;
         json_t *v;
         json_object_foreach((json_t *)j, k, v) {
@@ -254,6 +249,66 @@ static int step_parse(const json_t *j, size_t i, unsigned dflt_timeout, struct s
                 snprintf(msg, size, "%s has no step type: give one of expect, expect_re, send, send_hex, wait_ms", what);
                 return -EINVAL;
         }
+        *ret = type;
+        return 0;
+}
+
+/* A send, send_hex or wait step (a send may hold ${...} references, which may wait timeout_ms). */
+static int send_or_wait_parse(const json_t *j, const char *type, const json_t *v, const char *what,
+                              const char *field, unsigned dflt_timeout, struct step *s, char *msg, size_t size)
+{
+        int e = 0;
+        bool tmpl = !strcmp(type, "send") && json_is_string(v) && strstr(json_string_value(v), "${");
+        if (tmpl && (e = template_check(json_string_value(v), field, msg, size)) < 0)
+                return e;
+        if (json_object_get(j, "timeout_ms") && !tmpl) {
+                snprintf(msg, size, "%s: 'timeout_ms' belongs to expect steps (and sends with ${...} "
+                         "references) only", what);
+                return -EINVAL;
+        }
+        if (tmpl && (e = get_ms(j, "timeout_ms", 1, EXPECT_TIMEOUT_MAX_MS, dflt_timeout, what, &s->timeout_ms,
+                                msg, size)) < 0)
+                return e;
+        s->templated = tmpl;
+        if (!strcmp(type, "wait_ms")) {
+                s->type = STEP_WAIT;
+                return get_ms(j, "wait_ms", 0, EXPECT_TIMEOUT_MAX_MS, 0, what, &s->wait_ms, msg, size);
+        }
+        if (!json_is_string(v) || json_string_length(v) + 1 > EXPECT_SEND_MAX) {
+                snprintf(msg, size, "%s must be a string of at most %d bytes", field, EXPECT_SEND_MAX - 1);
+                return -EINVAL;
+        }
+        s->type = STEP_SEND;
+        if (!strcmp(type, "send")) {
+                s->data_len = json_string_length(v) + 1;
+                if (!(s->data = malloc(s->data_len)))
+                        return -ENOMEM;
+                memcpy(s->data, json_string_value(v), s->data_len - 1);
+                s->data[s->data_len - 1] = '\n';
+                return 0;
+        }
+        e = hex_decode(json_string_value(v), &s->data, &s->data_len);
+        if (e == -EINVAL || (e == 0 && s->data_len == 0)) {
+                snprintf(msg, size, "%s must be an even number of hex digits (at least 2)", field);
+                e = -EINVAL;
+        }
+        return e;
+}
+
+/* One step from JSON into s (NULL: only check). */
+static int step_parse(const json_t *j, size_t i, unsigned dflt_timeout, struct step *s, char *msg, size_t size)
+{
+        char what[48];
+        snprintf(what, sizeof(what), "steps[%zu]", i);
+        if (!json_is_object(j)) {
+                snprintf(msg, size, "%s must be an object: {\"expect\": TEXT}, {\"expect_re\": REGEX}, {\"send\": LINE}, "
+                         "{\"send_hex\": HEX} or {\"wait_ms\": N}", what);
+                return -EINVAL;
+        }
+        const char *type = NULL;
+        int e = step_type(j, what, &type, msg, size);
+        if (e < 0)
+                return e;
         json_t *name = json_object_get(j, "name");
         if (name && (!json_is_string(name) || !json_string_length(name) || json_string_length(name) > 64)) {
                 snprintf(msg, size, "%s: 'name' must be a string of 1 to 64 characters", what);
@@ -263,10 +318,9 @@ static int step_parse(const json_t *j, size_t i, unsigned dflt_timeout, struct s
         if (!s)
                 s = &tmp;
         memset(s, 0, sizeof(*s));
-        v = json_object_get(j, type);
+        json_t *v = json_object_get(j, type);
         char field[64];
         snprintf(field, sizeof(field), "%s.%s", what, type);
-        int e = 0;
         if (!strcmp(type, "expect") || !strcmp(type, "expect_re")) {
                 s->type = type[6] ? STEP_EXPECT_RE : STEP_EXPECT;
                 if (!json_is_string(v)) {
@@ -279,38 +333,7 @@ static int step_parse(const json_t *j, size_t i, unsigned dflt_timeout, struct s
                 e = pat_init(&s->pat, field, json_string_value(v), json_string_length(v), s->type == STEP_EXPECT_RE,
                              msg, size);
         } else {
-                bool tmpl = !strcmp(type, "send") && json_is_string(v) && strstr(json_string_value(v), "${");
-                if (tmpl && (e = template_check(json_string_value(v), field, msg, size)) < 0)
-                        return e;
-                if (json_object_get(j, "timeout_ms") && !tmpl) {
-                        snprintf(msg, size, "%s: 'timeout_ms' belongs to expect steps (and sends with ${...} "
-                                 "references) only", what);
-                        return -EINVAL;
-                }
-                if (tmpl && (e = get_ms(j, "timeout_ms", 1, EXPECT_TIMEOUT_MAX_MS, dflt_timeout, what, &s->timeout_ms,
-                                        msg, size)) < 0)
-                        return e;
-                s->templated = tmpl;
-                if (!strcmp(type, "wait_ms")) {
-                        s->type = STEP_WAIT;
-                        e = get_ms(j, "wait_ms", 0, EXPECT_TIMEOUT_MAX_MS, 0, what, &s->wait_ms, msg, size);
-                } else if (!json_is_string(v) || json_string_length(v) + 1 > EXPECT_SEND_MAX) {
-                        snprintf(msg, size, "%s must be a string of at most %d bytes", field, EXPECT_SEND_MAX - 1);
-                        return -EINVAL;
-                } else if (!strcmp(type, "send")) {
-                        s->type = STEP_SEND;
-                        s->data_len = json_string_length(v) + 1;
-                        if (!(s->data = malloc(s->data_len)))
-                                return -ENOMEM;
-                        memcpy(s->data, json_string_value(v), s->data_len - 1);
-                        s->data[s->data_len - 1] = '\n';
-                } else {
-                        s->type = STEP_SEND;
-                        e = hex_decode(json_string_value(v), &s->data, &s->data_len);
-                        if (e == -EINVAL || (e == 0 && s->data_len == 0))
-                                snprintf(msg, size, "%s must be an even number of hex digits (at least 2)", field),
-                                        e = -EINVAL;
-                }
+                e = send_or_wait_parse(j, type, v, what, field, dflt_timeout, s, msg, size);
         }
         if (e == 0 && name && !(s->name = strdup(json_string_value(name))))
                 e = -ENOMEM;
@@ -501,17 +524,7 @@ void expect_set_line_cb(struct expect *x, expect_line_fn fn, void *user)
 
 static json_t *jstrn(const char *s, size_t n)
 {
-        json_t *j = json_stringn(s, n);
-        if (j)
-                return j;
-        char *c = malloc(n + 1);
-        if (!c)
-                return NULL;
-        for (size_t i = 0; i < n; i++)
-                c[i] = (unsigned char)s[i] >= 0x80 || !s[i] ? '?' : s[i];
-        j = json_stringn(c, n);
-        free(c);
-        return j;
+        return utf8_json_string(s, n);
 }
 
 static void finish(struct expect *x, enum expect_outcome o, uint64_t now)

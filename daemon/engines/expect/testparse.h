@@ -57,7 +57,7 @@ void testparse_totals(const struct testparse *tp, size_t *passed, size_t *failed
 /* The Unity summary line ("5 Tests 1 Failures 0 Ignored"), when one was seen: true + counts. */
 bool testparse_summary(const struct testparse *tp, unsigned *tests, unsigned *failures, unsigned *ignored);
 /* [{name, suite, file, line, status: "passed"|"failed"|"skipped"|"error", message, details, time_s,
- * format}] (new reference); invalid UTF-8 becomes '?'. */
+ * format}] (new reference); invalid UTF-8 becomes U+FFFD (utf8.h). */
 json_t *testparse_json(const struct testparse *tp);
 const char *testparse_status_name(enum testparse_status s);
 

@@ -453,6 +453,59 @@ out:
         return rc;
 }
 
+/* Send data in chunks through the board's _w() (length and sum checked before writing);
+ * *ret_off: how far it got. 0 or a negative errno. */
+static int write_chunks(struct mp_repl *r, struct sb *b, const uint8_t *data, size_t len, const struct mp_fs_opts *o,
+                        struct mp_exec_result *res, size_t *ret_off, char *msg, size_t msg_size)
+{
+        bool b64 = r->fs_caps & MP_FS_B64DEC;
+        char *lit = malloc(4 * (size_t)o->chunk + 1);
+        int rc = 0;
+        size_t off = 0;
+        if (!lit)
+                return -ENOMEM;
+        for (; off < len; off += o->chunk) {
+                size_t n = len - off < o->chunk ? len - off : o->chunk;
+                unsigned sum = 0;
+                for (size_t i = 0; i < n; i++)
+                        sum += data[off + i];
+                sum &= 0xFFFFu;
+                if (b64) {
+                        EVP_EncodeBlock((unsigned char *)lit, data + off, (int)n);
+                        /* bytes: micropython-lib's binascii.py rejects str */
+                        sb_add(b, "_w(_B.a2b_base64(b'%s'),%zu,%u)\n", lit, n, sum);
+                } else {
+                        mp_fs_escape_bytes(data + off, n, lit);
+                        sb_add(b, "_w(b'%s',%zu,%u)\n", lit, n, sum);
+                }
+                mp_exec_result_clear(res);
+                if ((rc = run_sb(r, b, o->timeout_ms, res, msg, msg_size)) < 0)
+                        break;
+                if (o->progress)
+                        o->progress(off + n, len, o->user);
+        }
+        free(lit);
+        *ret_off = off;
+        return rc;
+}
+
+/* Close the file on the board; a failed write (rc < 0) leaves no partial file behind. Returns rc,
+ * or the close's error when the write went well. */
+static int close_file(struct mp_repl *r, struct sb *b, const char *q, const struct mp_fs_opts *o,
+                      struct mp_exec_result *res, int rc, char *msg, size_t msg_size)
+{
+        char m2[128];
+        sb_add(b, "_f.close()\ndel _f,_w\n");
+        if (rc < 0)
+                sb_add(b, "import os\ntry:os.remove(%s)\nexcept OSError:pass\n", q);
+        int rc2 = run_sb(r, b, o->timeout_ms, res, m2, sizeof(m2));
+        if (rc == 0 && rc2 < 0) {
+                snprintf(msg, msg_size, "closing the file failed: %s", m2);
+                rc = rc2;
+        }
+        return rc;
+}
+
 int mp_fs_put(struct mp_repl *r, const char *path, const uint8_t *data, size_t len,
               const struct mp_fs_opts *opts, char *msg, size_t msg_size)
 {
@@ -482,52 +535,15 @@ int mp_fs_put(struct mp_repl *r, const char *path, const uint8_t *data, size_t l
                    " if n is not None and n<len(b):raise OSError(28)\n", b64 ? b64_import : "", q);
         if ((rc = run_sb(r, &b, o.timeout_ms, &res, msg, msg_size)) < 0)
                 goto out;
-        char *lit = malloc(4 * (size_t)o.chunk + 1);
         size_t off = 0;
-        if (!lit) {
-                rc = -ENOMEM;
-                goto close;
-        }
-        for (; off < len; off += o.chunk) {
-                size_t n = len - off < o.chunk ? len - off : o.chunk;
-                unsigned sum = 0;
-                for (size_t i = 0; i < n; i++)
-                        sum += data[off + i];
-                sum &= 0xFFFFu;
-                if (b64) {
-                        EVP_EncodeBlock((unsigned char *)lit, data + off, (int)n);
-                        /* bytes: micropython-lib's binascii.py rejects str */
-                        sb_add(&b, "_w(_B.a2b_base64(b'%s'),%zu,%u)\n", lit, n, sum);
-                } else {
-                        mp_fs_escape_bytes(data + off, n, lit);
-                        sb_add(&b, "_w(b'%s',%zu,%u)\n", lit, n, sum);
-                }
-                mp_exec_result_clear(&res);
-                if ((rc = run_sb(r, &b, o.timeout_ms, &res, msg, msg_size)) < 0)
-                        break;
-                if (o.progress)
-                        o.progress(off + n, len, o.user);
-        }
-        free(lit);
-close:
+        rc = write_chunks(r, &b, data, len, &o, &res, &off, msg, msg_size);
         mp_exec_result_clear(&res);
         if (rc == -ENOSPC) {
                 size_t n = strlen(msg);
                 snprintf(msg + n, msg_size - n, ": the board's filesystem is full after %zu of %zu bytes",
                          off, len);
         }
-        {
-                char m2[128];
-                /* A failed write leaves no partial file behind. */
-                sb_add(&b, "_f.close()\ndel _f,_w\n");
-                if (rc < 0)
-                        sb_add(&b, "import os\ntry:os.remove(%s)\nexcept OSError:pass\n", q);
-                int rc2 = run_sb(r, &b, o.timeout_ms, &res, m2, sizeof(m2));
-                if (rc == 0 && rc2 < 0) {
-                        snprintf(msg, msg_size, "closing the file failed: %s", m2);
-                        rc = rc2;
-                }
-        }
+        rc = close_file(r, &b, q, &o, &res, rc, msg, msg_size);
         if (rc == 0 && !o.no_verify) {
                 rc = verify(r, q, data, len, o.timeout_ms, msg, msg_size);
                 if (rc == -EIO) { /* a file that is not what was sent is removed */

@@ -1,6 +1,7 @@
 /* MicroPython REPL session over struct port: raw REPL, exec (raw-paste or chunked), resets. */
 #include "engines/mp/mp_repl.h"
 #include "engines/mp/mp_xfer.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,9 +14,7 @@
 static uint64_t mono_ms(void *unused)
 {
         (void)unused;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        return util_mono_ms();
 }
 
 void mp_repl_init(struct mp_repl *r, struct port *p)
@@ -582,17 +581,15 @@ int mp_repl_soft_reset(struct mp_repl *r, bool stay_raw, char *msg, size_t msg_s
 
 int mp_repl_hard_reset(struct mp_repl *r, char *msg, size_t msg_size)
 {
-        int rc = port_set_lines(r->port, false, true);
+        enum port_pulse_step failed = PORT_PULSE_ASSERT;
+        int rc = port_reset_pulse(r->port, 100, false, &failed);
         if (rc == -ENOTSUP) {
                 snprintf(msg, msg_size, "this port cannot drive the reset lines (DTR/RTS)");
                 return rc;
         }
         if (rc < 0)
-                return timeout_msg(rc, msg, msg_size, "asserting RTS failed", 0);
-        port_sleep_ms(r->port, 100);
-        rc = port_set_lines(r->port, false, false);
-        if (rc < 0)
-                return timeout_msg(rc, msg, msg_size, "releasing RTS failed", 0);
+                return timeout_msg(rc, msg, msg_size,
+                                   failed == PORT_PULSE_ASSERT ? "asserting RTS failed" : "releasing RTS failed", 0);
         r->mode = MP_MODE_UNKNOWN;
         r->pend_off = r->pend_len = 0;
         return 0;

@@ -257,79 +257,114 @@ static char *escaped(const uint8_t *d, size_t n)
         return e;
 }
 
-/* Install the helper with builtins only: parts kept by index in a dict (a damaged index adds a
- * stray key, it cannot cut what is there), each confirmed by its length and byte sum, the whole by
- * length, sum and position-weighted sum before it is exec'd. When that last check fails, the board
- * lists what it holds and the parts that differ are sent again. */
-static int install(struct xfer *x, char *msg, size_t msg_size)
+#define HELPER_PARTS_MAX (sizeof(mp_xfer_helper_py) / MP_XFER_CHUNK_MIN + 2)
+
+/* The helper's source cut in parts, each with its place, length and byte sum. */
+struct helper_parts {
+        const uint8_t *h;
+        size_t off[HELPER_PARTS_MAX];
+        size_t len[HELPER_PARTS_MAX];
+        unsigned sum[HELPER_PARTS_MAX];
+        unsigned n;
+};
+
+static int install(struct xfer *x, char *msg, size_t msg_size);
+
+/* An empty dict for the parts, confirmed by the board. */
+static int install_init(struct xfer *x, char *msg, size_t msg_size)
 {
-        struct mp_repl *r = x->r;
-        const uint8_t *h = (const uint8_t *)mp_xfer_helper_py;
-        size_t hl = strlen(mp_xfer_helper_py);
-        size_t part_off[sizeof(mp_xfer_helper_py) / MP_XFER_CHUNK_MIN + 2];
-        size_t part_len[sizeof(mp_xfer_helper_py) / MP_XFER_CHUNK_MIN + 2];
-        unsigned part_sum[sizeof(mp_xfer_helper_py) / MP_XFER_CHUNK_MIN + 2];
-        bool redo[sizeof(mp_xfer_helper_py) / MP_XFER_CHUNK_MIN + 2];
-        unsigned np = 0;
-        char want[64], *code = NULL;
         enum step_outcome so;
-        int rc = 0;
-        if (r->log)
-                r->log("transfer: installing the checking helper on the board", r->log_user);
         do {
                 static const char init[] = "_crh={}\nprint('\\x06',len(_crh))";
-                rc = step(x, init, sizeof(init) - 1, "\x06 0", &so, msg, msg_size);
+                int rc = step(x, init, sizeof(init) - 1, "\x06 0", &so, msg, msg_size);
                 if (rc < 0)
                         return rc;
                 if (so != STEP_OK && x->fails >= MP_XFER_INSTALL_TRIES)
                         return link_corrupt(x, msg, msg_size);
         } while (so != STEP_OK);
-        /* Cut the parts as the link allows (the step size adapts while they go). */
-        for (size_t off = 0; off < hl; np++) {
-                size_t n = hl - off < r->xfer_chunk ? hl - off : r->xfer_chunk;
-                part_off[np] = off;
-                part_len[np] = n;
-                part_sum[np] = 0;
-                for (size_t i = 0; i < n; i++)
-                        part_sum[np] += h[off + i];
-                for (;;) {
-                        char *e = escaped(h + off, n);
-                        if (!e || asprintf(&code, "_crh[%u]=b'%s'\nprint('\\x06',%u,len(_crh[%u]),sum(_crh[%u]))",
-                                           np, e, np, np, np) < 0) {
-                                free(e);
-                                return -ENOMEM;
-                        }
+        return 0;
+}
+
+/* Send part i until the board confirms its length and sum. 0, a negative errno, or 1 when the
+ * board lost the parts (a reset?) and may_restart: the caller starts over. */
+static int send_part(struct xfer *x, const struct helper_parts *hp, unsigned i, bool may_restart, char *msg,
+                     size_t msg_size)
+{
+        for (;;) {
+                char want[64], *code = NULL, *e = escaped(hp->h + hp->off[i], hp->len[i]);
+                enum step_outcome so;
+                if (!e || asprintf(&code, "_crh[%u]=b'%s'\nprint('\\x06',%u,len(_crh[%u]),sum(_crh[%u]))", i, e, i,
+                                   i, i) < 0) {
                         free(e);
-                        snprintf(want, sizeof(want), "\x06 %u %zu %u", np, n, part_sum[np]);
-                        rc = step(x, code, strlen(code), want, &so, msg, msg_size);
-                        free(code);
-                        if (rc < 0)
-                                return rc;
-                        if (so == STEP_OK)
-                                break;
-                        if (x->fails >= MP_XFER_INSTALL_TRIES)
-                                return link_corrupt(x, msg, msg_size);
-                        if (so == STEP_NO_HELPER || strstr(x->last, "'_crh'"))
-                                return install(x, msg, msg_size); /* the parts are gone (a reset?) */
+                        return -ENOMEM;
                 }
-                off += n;
+                free(e);
+                snprintf(want, sizeof(want), "\x06 %u %zu %u", i, hp->len[i], hp->sum[i]);
+                int rc = step(x, code, strlen(code), want, &so, msg, msg_size);
+                free(code);
+                if (rc < 0)
+                        return rc;
+                if (so == STEP_OK)
+                        return 0;
+                if (x->fails >= MP_XFER_INSTALL_TRIES)
+                        return link_corrupt(x, msg, msg_size);
+                if (may_restart && (so == STEP_NO_HELPER || strstr(x->last, "'_crh'")))
+                        return 1;
         }
+}
+
+/* The final check failed: ask the board which parts it holds wrongly and send those again.
+ * 0 (the final step is tried again) or a negative errno. */
+static int resend_bad_parts(struct xfer *x, const struct helper_parts *hp, const char *list, char *msg,
+                            size_t msg_size)
+{
+        enum step_outcome so;
+        bool redo[HELPER_PARTS_MAX];
+        int rc = step(x, list, strlen(list), NULL, &so, msg, msg_size); /* a damaged list step just fails */
+        if (rc < 0 || strncmp(x->got, "\x06 ", 2) != 0)
+                return rc;
+        const char *p = x->got + 2;
+        unsigned i = 0, bad = 0;
+        for (; i < hp->n; i++) {
+                unsigned ln, sm;
+                int used = 0;
+                if (sscanf(p, "%u:%u%n", &ln, &sm, &used) != 2)
+                        break;
+                p += used;
+                redo[i] = ln != hp->len[i] || sm != hp->sum[i];
+                bad += redo[i];
+        }
+        if (i < hp->n || bad == 0)
+                return 0; /* not a whole list, or all parts right: the final step was damaged */
+        for (i = 0; i < hp->n; i++)
+                if (redo[i] && (rc = send_part(x, hp, i, false, msg, msg_size)) < 0)
+                        return rc;
+        return 0;
+}
+
+/* Join the parts and exec them once length, sum and position-weighted sum match; parts the board
+ * holds wrongly are sent again. */
+static int install_finish(struct xfer *x, const struct helper_parts *hp, size_t hl, char *msg, size_t msg_size)
+{
         unsigned sum = 0;
         unsigned long wsum = 0;
         for (size_t i = 0; i < hl; i++) {
-                sum += h[i];
-                wsum += (unsigned long)i * h[i];
+                sum += hp->h[i];
+                wsum += (unsigned long)i * hp->h[i];
         }
         char *fin = NULL, *list = NULL;
         if (asprintf(&fin, "_crt=b''.join([_crh[i] for i in range(%u)])\nif len(_crt)==%zu and sum(_crt)==%u and "
                            "sum(i*x for i,x in enumerate(_crt))==%lu:exec(_crt);del _crh;print('\\x06')\n"
-                           "del _crt\n", np, hl, sum, wsum) < 0 ||
+                           "del _crt\n", hp->n, hl, sum, wsum) < 0 ||
             asprintf(&list, "print('\\x06',' '.join(['%%d:%%d'%%(len(_crh.get(i,b'')),sum(_crh.get(i,b''))) "
-                            "for i in range(%u)]))", np) < 0) {
+                            "for i in range(%u)]))", hp->n) < 0) {
                 free(fin);
                 return -ENOMEM;
         }
+        int rc;
+        bool restart = false;
         for (;;) {
+                enum step_outcome so;
                 rc = step(x, fin, strlen(fin), "\x06", &so, msg, msg_size);
                 if (rc < 0 || so == STEP_OK)
                         break;
@@ -338,57 +373,47 @@ static int install(struct xfer *x, char *msg, size_t msg_size)
                         break;
                 }
                 if (strstr(x->last, "'_crh'")) {
-                        free(fin);
-                        free(list);
-                        return install(x, msg, msg_size);
-                }
-                /* Which parts does the board hold wrongly? (A damaged list step just fails.) */
-                rc = step(x, list, strlen(list), NULL, &so, msg, msg_size);
-                if (rc < 0)
+                        restart = true;
                         break;
-                if (strncmp(x->got, "\x06 ", 2) != 0)
-                        continue;
-                const char *p = x->got + 2;
-                unsigned i = 0, bad = 0;
-                for (; i < np; i++) {
-                        unsigned ln, sm;
-                        int used = 0;
-                        if (sscanf(p, "%u:%u%n", &ln, &sm, &used) != 2)
-                                break;
-                        p += used;
-                        redo[i] = ln != part_len[i] || sm != part_sum[i];
-                        bad += redo[i];
                 }
-                if (i < np || bad == 0)
-                        continue; /* not a whole list, or all parts right: the final step was damaged */
-                for (i = 0; i < np && rc == 0; i++) {
-                        while (redo[i]) {
-                                char *e = escaped(h + part_off[i], part_len[i]), *c = NULL;
-                                if (!e || asprintf(&c, "_crh[%u]=b'%s'\nprint('\\x06',%u,len(_crh[%u]),sum(_crh[%u]))",
-                                                   i, e, i, i, i) < 0) {
-                                        free(e);
-                                        rc = -ENOMEM;
-                                        break;
-                                }
-                                free(e);
-                                snprintf(want, sizeof(want), "\x06 %u %zu %u", i, part_len[i], part_sum[i]);
-                                rc = step(x, c, strlen(c), want, &so, msg, msg_size);
-                                free(c);
-                                if (rc < 0)
-                                        break;
-                                if (so == STEP_OK)
-                                        redo[i] = false;
-                                else if (x->fails >= MP_XFER_INSTALL_TRIES)
-                                        rc = link_corrupt(x, msg, msg_size);
-                                if (rc < 0)
-                                        break;
-                        }
-                }
-                if (rc < 0)
+                if ((rc = resend_bad_parts(x, hp, list, msg, msg_size)) < 0)
                         break;
         }
         free(fin);
         free(list);
+        return restart ? install(x, msg, msg_size) : rc;
+}
+
+/* Install the helper with builtins only: parts kept by index in a dict (a damaged index adds a
+ * stray key, it cannot cut what is there), each confirmed by its length and byte sum, the whole by
+ * length, sum and position-weighted sum before it is exec'd. When that last check fails, the board
+ * lists what it holds and the parts that differ are sent again. */
+static int install(struct xfer *x, char *msg, size_t msg_size)
+{
+        struct mp_repl *r = x->r;
+        struct helper_parts hp = { .h = (const uint8_t *)mp_xfer_helper_py };
+        size_t hl = strlen(mp_xfer_helper_py);
+        if (r->log)
+                r->log("transfer: installing the checking helper on the board", r->log_user);
+        int rc = install_init(x, msg, msg_size);
+        if (rc < 0)
+                return rc;
+        /* Cut the parts as the link allows (the step size adapts while they go). */
+        for (size_t off = 0; off < hl; hp.n++) {
+                size_t n = hl - off < r->xfer_chunk ? hl - off : r->xfer_chunk;
+                hp.off[hp.n] = off;
+                hp.len[hp.n] = n;
+                hp.sum[hp.n] = 0;
+                for (size_t i = 0; i < n; i++)
+                        hp.sum[hp.n] += hp.h[off + i];
+                rc = send_part(x, &hp, hp.n, true, msg, msg_size);
+                if (rc > 0)
+                        return install(x, msg, msg_size); /* the parts are gone (a reset?) */
+                if (rc < 0)
+                        return rc;
+                off += n;
+        }
+        rc = install_finish(x, &hp, hl, msg, msg_size);
         if (rc == 0)
                 r->xfer_ready = true;
         return rc;
@@ -470,6 +495,35 @@ static int last_step(struct xfer *x, const char *code, size_t len,
         return 0;
 }
 
+/* Chunk i (n bytes at off) as one step: _crw stores it, the last one (_crx) checks the whole
+ * and runs it, its outcome in res. The step's outcome in *so; step()'s return value. */
+static int send_chunk(struct xfer *x, const uint8_t *d, size_t len, uint32_t total, size_t off, size_t n, size_t i,
+                      const struct mp_exec_opts *o, struct mp_exec_result *res, enum step_outcome *so, char *msg,
+                      size_t msg_size)
+{
+        bool last = off + n == len;
+        uint32_t a = mp_xfer_adler(d + off, n);
+        char *e = escaped(d + off, n), *c = NULL;
+        if (!e)
+                return -ENOMEM;
+        int cl = last ? asprintf(&c, "_crx(%zu,b'%s',%zu,%u,%u,%zu,%u,%u)", i, e, n, a & 0xffffu, a >> 16, len,
+                                 total & 0xffffu, total >> 16)
+                      : asprintf(&c, "_crw(%zu,b'%s',%zu,%u,%u)", i, e, n, a & 0xffffu, a >> 16);
+        free(e);
+        if (cl < 0)
+                return -ENOMEM;
+        int rc;
+        if (last) {
+                rc = last_step(x, c, (size_t)cl, o, res, so, msg, msg_size);
+        } else {
+                char want[32];
+                snprintf(want, sizeof(want), "\x06%zu", i);
+                rc = step(x, c, (size_t)cl, want, so, msg, msg_size);
+        }
+        free(c);
+        return rc;
+}
+
 int mp_xfer_exec(struct mp_repl *r, const char *code, size_t len, const struct mp_exec_opts *opts,
                  struct mp_exec_result *res, char *msg, size_t msg_size)
 {
@@ -489,30 +543,11 @@ int mp_xfer_exec(struct mp_repl *r, const char *code, size_t len, const struct m
         for (size_t off = 0, i = 0;;) {
                 size_t n = len - off < r->xfer_chunk ? len - off : r->xfer_chunk;
                 bool last = off + n == len;
-                uint32_t a = mp_xfer_adler(d + off, n);
-                char *e = escaped(d + off, n), *c = NULL;
-                if (!e) {
-                        rc = -ENOMEM;
-                        break;
-                }
                 offs[i] = off;
-                int cl = last ? asprintf(&c, "_crx(%zu,b'%s',%zu,%u,%u,%zu,%u,%u)", i, e, n, a & 0xffffu,
-                                         a >> 16, len, total & 0xffffu, total >> 16)
-                              : asprintf(&c, "_crw(%zu,b'%s',%zu,%u,%u)", i, e, n, a & 0xffffu, a >> 16);
-                free(e);
-                if (cl < 0) {
-                        rc = -ENOMEM;
-                        break;
-                }
                 enum step_outcome so = STEP_DAMAGED;
-                if (last) {
-                        rc = last_step(&x, c, (size_t)cl, &o, res, &so, msg, msg_size);
-                } else {
-                        char want[32];
-                        snprintf(want, sizeof(want), "\x06%zu", i);
-                        rc = step(&x, c, (size_t)cl, want, &so, msg, msg_size);
-                }
-                free(c);
+                rc = send_chunk(&x, d, len, total, off, n, i, &o, res, &so, msg, msg_size);
+                if (rc == -ENOMEM)
+                        break;
                 if (so == STEP_OK && last)
                         break; /* rc: the code's own outcome (0 or -ETIMEDOUT) */
                 if (rc < 0)
