@@ -1,6 +1,7 @@
-/* Persistent inventory and job history in SQLite (WAL): boards, facts with the time learned,
- * jobs with their log lines and results. Versioned schema migrations. Thread-safe: one
- * connection behind a mutex; callers may use a store from any thread. */
+/* Persistent inventory and job history in SQLite (WAL, the default) or PostgreSQL: boards,
+ * facts with the time learned, jobs with their log lines and results. Versioned schema
+ * migrations. Thread-safe: one connection behind a mutex; callers may use a store from any
+ * thread. */
 #ifndef CORRAL_STORE_H
 #define CORRAL_STORE_H
 
@@ -16,6 +17,16 @@ struct store;
  * newer corrald. Errors elsewhere: -EINVAL bad arguments, -ENOENT unknown id, -ENOSPC disk
  * full, -EROFS read-only, -EBUSY locked by another process, -EIO other SQLite errors. */
 int store_open(const char *state_dir, struct store **ret, char *msg, size_t msg_size);
+/* The same with a store URL: NULL or "" opens SQLite as store_open(); "postgresql://..." (or
+ * "postgres://...") connects to PostgreSQL and migrates its schema (the firmware files stay in
+ * state_dir). -EINVAL for another URL scheme, -ENOTCONN when the server cannot be reached.
+ * Once open, a PostgreSQL store that loses its server answers -ENOTCONN ("store unavailable")
+ * and reconnects by itself with backoff on later calls. */
+int store_open_url(const char *state_dir, const char *url, struct store **ret, char *msg, size_t msg_size);
+/* Whether url names a PostgreSQL store ("postgresql://" or "postgres://"). */
+bool store_url_is_pg(const char *url);
+/* Whether this store is on PostgreSQL. */
+bool store_is_pg(struct store *s);
 struct store *store_close(struct store *s); /* NULL-safe, returns NULL */
 int store_schema_version(struct store *s);
 
