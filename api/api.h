@@ -40,6 +40,8 @@ struct api_req {
 enum MHD_Result api_reply_json(struct api_req *rq, unsigned status, json_t *body /* stolen */);
 enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char *code, json_t *details /* stolen */,
                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* 503 store_unavailable: the store's server (PostgreSQL) cannot be reached right now. */
+enum MHD_Result api_reply_store_unavailable(struct api_req *rq);
 enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text /* freed */);
 /* body (stolen) as compact JSON (no trailing newline) with a Location header, and
  * Cache-Control: no-store when no_store: for what a request created. */

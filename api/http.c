@@ -145,6 +145,13 @@ enum MHD_Result api_reply_error(struct api_req *rq, unsigned status, const char 
         return api_reply_json(rq, status, json_pack("{s:o}", "error", err));
 }
 
+enum MHD_Result api_reply_store_unavailable(struct api_req *rq)
+{
+        return api_reply_error(rq, 503, "store_unavailable", NULL,
+                               "The store (PostgreSQL) cannot be reached right now; corrald reconnects by itself, "
+                               "try again shortly.");
+}
+
 json_t *api_body_json(struct api_req *rq, enum MHD_Result *reply)
 {
         if (!rq->body || rq->body_len == 0) {

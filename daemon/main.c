@@ -39,6 +39,8 @@ static void usage(FILE *f)
                 "  -c, --config PATH       configuration file (default " DEFAULT_CONFIG " if it exists)\n"
                 "  -l, --listen ADDR:PORT  listen address (default 127.0.0.1:7070)\n"
                 "  -s, --state-dir DIR     state directory (database, firmware)\n"
+                "      --store URL         keep inventory and jobs in PostgreSQL (postgresql://...)\n"
+                "                          instead of SQLite in the state directory\n"
                 "  -p, --port NAME=URL     add a static port (repeatable); URL: rfc2217://HOST:PORT,\n"
                 "                          socket://HOST:PORT or /dev/...; optional ,family=F,baud=N\n"
                 "      --no-udev           do not watch USB serial devices\n"
@@ -49,7 +51,7 @@ static void usage(FILE *f)
                 "  -h, --help              this help\n");
 }
 
-enum { OPT_NO_UDEV = 256, OPT_WEB_ROOT, OPT_STUB_DIR, OPT_VERSION };
+enum { OPT_NO_UDEV = 256, OPT_WEB_ROOT, OPT_STUB_DIR, OPT_VERSION, OPT_STORE };
 
 static const struct option long_opts[] = {
         { "config", required_argument, NULL, 'c' },  { "listen", required_argument, NULL, 'l' },
@@ -57,6 +59,7 @@ static const struct option long_opts[] = {
         { "no-udev", no_argument, NULL, OPT_NO_UDEV }, { "web-root", required_argument, NULL, OPT_WEB_ROOT },
         { "stub-dir", required_argument, NULL, OPT_STUB_DIR }, { "verbose", no_argument, NULL, 'v' },
         { "version", no_argument, NULL, OPT_VERSION }, { "help", no_argument, NULL, 'h' },
+        { "store", required_argument, NULL, OPT_STORE },
         { NULL, 0, NULL, 0 },
 };
 
@@ -121,6 +124,11 @@ static int build_config(int argc, char **argv, struct config *c, char *msg, size
                         break;
                 case OPT_STUB_DIR:
                         snprintf(c->stub_dir, sizeof(c->stub_dir), "%s", optarg);
+                        break;
+                case OPT_STORE:
+                        r = config_set_store(c, optarg, msg, msg_size);
+                        if (r < 0)
+                                return r;
                         break;
                 case 'v':
                         log_set_max_level(LOG_DEBUG);
@@ -247,7 +255,7 @@ int main(int argc, char **argv)
         int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
         struct store *store = NULL;
-        if (store_open(boot->state_dir, &store, msg, sizeof(msg)) < 0) {
+        if (store_open_url(boot->state_dir, boot->store_url, &store, msg, sizeof(msg)) < 0) {
                 log_error("corrald: cannot open the store: %s", msg);
                 config_put(boot);
                 config_live_free(live);

@@ -72,6 +72,13 @@ int reg_error_set(struct reg_error *e, int status, const char *code, json_t *det
         return rc;
 }
 
+int reg_error_store_unavailable(struct reg_error *e, int rc)
+{
+        return reg_error_set(e, 503, "store_unavailable", NULL, rc,
+                             "The store (PostgreSQL) cannot be reached right now; corrald reconnects by itself, "
+                             "try again shortly.");
+}
+
 static struct present *find_by_id(struct registry *r, const char *id)
 {
         for (size_t i = 0; i < r->nboards; i++)
@@ -519,6 +526,8 @@ int registry_board_update_as(struct registry *r, const char *id, const json_t *p
         if (rc == -ENOENT)
                 return reg_error_set(err, 404, "board_not_found", json_pack("{s:s}", "board", id), -EINVAL,
                                      "No board with id '%s'.", id);
+        if (rc == -ENOTCONN)
+                return reg_error_store_unavailable(err, -EINVAL);
         if (rc < 0)
                 return reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error", NULL,
                                      -EINVAL, "Could not save the board: %s",
@@ -595,7 +604,10 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
                                              msg[0] ? msg : "Invalid parameters for this job kind.");
         }
         json_t *row = NULL;
-        if (store_board_get(r->store, board_id, &row) < 0)
+        int got = store_board_get(r->store, board_id, &row);
+        if (got == -ENOTCONN)
+                return reg_error_store_unavailable(err, -EINVAL);
+        if (got < 0)
                 return reg_error_set(err, 404, "board_not_found", json_pack("{s:s}", "board", board_id), -EINVAL,
                                      "No board with id '%s'.", board_id);
         if (kind->check_board) {
@@ -630,6 +642,10 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
                                      "Board '%s' is offline (not plugged in or its port is not configured).", board_id);
         }
         rc = store_job_create(r->store, board_id, kind->name, body, timeout_s, &id);
+        if (rc == -ENOTCONN) {
+                pthread_mutex_unlock(&r->mu);
+                return reg_error_store_unavailable(err, -EINVAL);
+        }
         if (rc < 0) {
                 pthread_mutex_unlock(&r->mu);
                 return reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error", NULL,

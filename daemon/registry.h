@@ -38,6 +38,9 @@ void reg_error_clear(struct reg_error *e);
  * is NULL). Returns rc, for `return reg_error_set(err, 404, ..., -ENOENT, ...);`. */
 int reg_error_set(struct reg_error *e, int status, const char *code, json_t *details, int rc, const char *fmt, ...)
         __attribute__((format(printf, 6, 7)));
+/* reg_error_set() for a store that cannot reach its server (-ENOTCONN from a PostgreSQL store):
+ * 503 "store_unavailable". Returns rc. */
+int reg_error_store_unavailable(struct reg_error *e, int rc);
 
 struct console_dir;
 /* consoles: where the workers publish their board consoles (borrowed, outlives the registry).

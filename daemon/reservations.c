@@ -529,7 +529,9 @@ static int grant_locked(struct reservations *rs, const json_t *match, const stru
                 util_iso_from_ms(now_ms, r->created_at, sizeof(r->created_at));
                 rc = store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match, r->ttl_s,
                                        r->expires_ms);
-                if (rc < 0)
+                if (rc == -ENOTCONN)
+                        rc = reg_error_store_unavailable(err, rc);
+                else if (rc < 0)
                         rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
                                            NULL, rc, "Could not record the reservation: %s", strerror(-rc));
         }
@@ -813,7 +815,9 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
                 struct resv *r = rs->active[i];
                 int64_t exp = now_ms + (int64_t)ttl_s * 1000;
                 rc = store_resv_renew(rs->store, id, ttl_s, exp);
-                if (rc < 0) {
+                if (rc == -ENOTCONN) {
+                        rc = reg_error_store_unavailable(err, rc);
+                } else if (rc < 0) {
                         rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
                                            NULL, rc, "Could not record the renewal: %s",
                                            rc == -ENOSPC ? "the disk is full" : strerror(-rc));
@@ -842,7 +846,9 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
         if (rc == 0) {
                 struct resv *r = rs->active[i];
                 rc = store_resv_end(rs->store, id, "released");
-                if (rc < 0) {
+                if (rc == -ENOTCONN) {
+                        rc = reg_error_store_unavailable(err, rc);
+                } else if (rc < 0) {
                         rc = reg_error_set(err, rc == -ENOSPC ? 507 : 500, rc == -ENOSPC ? "disk_full" : "store_error",
                                            NULL, rc, "Could not record the release: %s",
                                            rc == -ENOSPC ? "the disk is full" : strerror(-rc));
