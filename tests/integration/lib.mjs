@@ -37,8 +37,8 @@ export async function startCorrald(opts = {}) {
   const stateDir = opts.stateDir || mkdtempSync(path.join(tmpdir(), "corral-test-"));
   const args = ["--listen", "127.0.0.1:0", "--state-dir", stateDir, ...(opts.udev ? [] : ["--no-udev"]),
     "--web-root", process.env.CORRAL_WEB_ROOT || path.join(ROOT, "web"), ...(opts.args || [])];
-  if (process.env.CORRAL_TEST_STORE === "pg" && !args.includes("--store"))
-    args.push("--store", sharedPostgres().createDb(dbNameFor(stateDir)));
+  const pgDb = process.env.CORRAL_TEST_STORE === "pg" && !args.includes("--store") ? dbNameFor(stateDir) : null;
+  if (pgDb) args.push("--store", sharedPostgres().createDb(pgDb));
   const wrap = opts.wrapper || [];
   const cmd = wrap.length ? wrap[0] : opts.bin || CORRALD;
   const argv = wrap.length ? [...wrap.slice(1), opts.bin || CORRALD, ...args] : args;
@@ -54,7 +54,7 @@ export async function startCorrald(opts = {}) {
   ]);
   const url = `http://127.0.0.1:${port}`;
   return {
-    url, stateDir, proc, exited,
+    url, stateDir, pgDb, proc, exited,
     stderr: () => err,
     async stop(signal = "SIGTERM") {
       if (proc.exitCode !== null || proc.signalCode) return exited;

@@ -70,6 +70,10 @@ export function startPostgres() {
       return execFileSync(path.join(bin, "psql"), ["-h", dir, "-p", String(PG_PORT), "-U", "corral", "-d", db,
         "-v", "ON_ERROR_STOP=1", "-qAtc", sql], { encoding: "utf8" });
     },
+    /** pg_dump of database db (plain SQL, every row), as a Buffer. */
+    dump(db) {
+      return execFileSync(path.join(bin, "pg_dump"), ["-h", dir, "-p", String(PG_PORT), "-U", "corral", db]);
+    },
     /** Create database db unless it exists. */
     createDb(db) {
       const have = server.psql("postgres", `SELECT 1 FROM pg_database WHERE datname = '${db}'`).trim();

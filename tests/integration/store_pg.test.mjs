@@ -1,0 +1,172 @@
+// corrald on the PostgreSQL store (a private server from Debian's postgresql, tests/integration/
+// pg.mjs): the store key and --store flag, the data living in the database rather than the state
+// directory, 503 store_unavailable while the server is down and recovery without a restart of
+// corrald, and a server restarted mid-run losing no job and running none twice.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { api, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
+import { startPostgres } from "./pg.mjs";
+
+const MP = "mp";
+
+describe("corrald on PostgreSQL", () => {
+  let pg, vb;
+  before(async () => {
+    pg = startPostgres();
+    vb = await startVboard("micropython");
+  });
+  after(async () => {
+    await vb?.stop();
+    await pg?.stop();
+  });
+
+  const board = () => ["--port", `${MP}=${vb.endpoint},family=micropython`];
+  const online = (d) => waitFor(async () => (await api(d.url, "GET", `/api/v1/boards/${MP}`)).body.state === "online",
+    15000, "board online");
+  // waitJob, except that a 503 while the server restarts is "not yet", never an answer.
+  const waitRecorded = (d, id) => waitFor(async () => {
+    const r = await api(d.url, "GET", `/api/v1/jobs/${id}`);
+    return r.status === 200 && !["queued", "running"].includes(r.body.state) && r.body;
+  }, 60000, `job ${id} recorded as finished`);
+  const post = (d, script, extra = {}) => api(d.url, "POST", `/api/v1/boards/${MP}/jobs`, { kind: "run", script, ...extra });
+
+  test("the schema is migrated into the database: schema_version holds steps 1 to the latest", async () => {
+    const url = pg.createDb("migrate");
+    const d = await startCorrald({ args: ["--store", url] });
+    try {
+      const health = (await api(d.url, "GET", "/api/v1/health")).body;
+      const steps = pg.psql("migrate", "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version").trim();
+      assert.equal(steps, Array.from({ length: health.schema_version }, (_, i) => i + 1).join(","));
+      assert.ok(health.schema_version >= 5, JSON.stringify(health));
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test("inventory and jobs live in the database: a corrald with another, empty state dir sees them", async () => {
+    const url = pg.createDb("persist");
+    const d1 = await startCorrald({ args: ["--store", url, ...board()] });
+    let job;
+    try {
+      await online(d1);
+      const r = await post(d1, "print('kept', 6 * 7)\n");
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      job = await waitJob(d1.url, r.body.id);
+      assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+      assert.equal((await api(d1.url, "PATCH", `/api/v1/boards/${MP}`, { labels: ["pg", "wifi"] })).status, 200);
+    } finally {
+      await d1.stop();
+    }
+    const d2 = await startCorrald({ args: ["--store", url] }); // no --port: the board row is the database's
+    try {
+      const b = (await api(d2.url, "GET", `/api/v1/boards/${MP}`)).body;
+      assert.deepEqual(b.labels, ["pg", "wifi"]);
+      const again = (await api(d2.url, "GET", `/api/v1/jobs/${job.id}`)).body;
+      assert.equal(again.state, "succeeded");
+      assert.equal(again.result.stdout, "kept 42\r\n");
+      assert.deepEqual(again.log, job.log);
+    } finally {
+      await d2.stop();
+    }
+  });
+
+  test("the store key in corrald.conf selects PostgreSQL; a reload that changes it keeps the running store and says it needs a restart", async () => {
+    const url = pg.createDb("conf");
+    const dir = mkdtempSync(path.join(tmpdir(), "corral-conf-"));
+    const conf = path.join(dir, "corrald.conf");
+    writeFileSync(conf, `store = ${url}\n`);
+    const d = await startCorrald({ args: ["--config", conf, ...board()] });
+    try {
+      await online(d);
+      assert.equal(pg.psql("conf", "SELECT id FROM boards").trim(), MP);
+      writeFileSync(conf, "store = sqlite\n");
+      d.proc.kill("SIGHUP");
+      await waitFor(() => /reload: store changed in the file; that takes a restart/.test(d.stderr()), 10000, "reload warning");
+      // Still on PostgreSQL: what is written now lands in the database.
+      const r = await api(d.url, "PATCH", `/api/v1/boards/${MP}`, { labels: ["reloaded"] });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(pg.psql("conf", `SELECT labels FROM boards WHERE id = '${MP}'`).trim(), '["reloaded"]');
+    } finally {
+      await d.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a store URL that is not postgresql:// is refused at start, naming the key", async () => {
+    await assert.rejects(startCorrald({ args: ["--store", "mysql://localhost/corral"] }),
+      /'store' must be sqlite or a postgresql:\/\/\.\.\. URL/);
+  });
+
+  test("an unreachable server at start: corrald does not start and says why", async () => {
+    const gone = path.join(tmpdir(), "corral-no-such-pg-dir");
+    await assert.rejects(startCorrald({ args: ["--store", `postgresql:///x?host=${encodeURIComponent(gone)}&user=corral`] }),
+      /cannot open the store: cannot connect to PostgreSQL/);
+  });
+
+  test("a database of another application is refused untouched", async () => {
+    const url = pg.createDb("foreign");
+    pg.psql("foreign", "CREATE TABLE recipes (name TEXT)");
+    await assert.rejects(startCorrald({ args: ["--store", url] }), /belongs to another application; refusing to touch it/);
+    assert.equal(pg.psql("foreign", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim(), "1");
+  });
+
+  test("server down: the API answers 503 store_unavailable, and works again once it is back, without a corrald restart", async () => {
+    const url = pg.createDb("down");
+    const d = await startCorrald({ args: ["--store", url, ...board()] });
+    try {
+      await online(d);
+      pg.stopServer();
+      try {
+        for (const [method, p, body] of [["GET", "/api/v1/jobs"], ["GET", "/api/v1/boards"],
+          ["POST", `/api/v1/boards/${MP}/jobs`, { kind: "run", script: "print(1)\n" }], ["GET", "/api/v1/jobs/1"]]) {
+          const r = await api(d.url, method, p, body);
+          assert.equal(r.status, 503, `${method} ${p}: ${r.status} ${JSON.stringify(r.body)}`);
+          assert.equal(r.body.error.code, "store_unavailable");
+        }
+      } finally {
+        pg.start();
+      }
+      await waitFor(async () => (await api(d.url, "GET", "/api/v1/jobs")).status === 200, 15000, "the store back");
+      const r = await post(d, "print('after')\n");
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      assert.equal((await waitJob(d.url, r.body.id)).result.stdout, "after\r\n");
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test("server restarted mid-run: every queued and running job runs exactly once and is recorded", async () => {
+    const url = pg.createDb("restart");
+    const d = await startCorrald({ args: ["--store", url, ...board()] });
+    try {
+      await online(d);
+      const reset = await post(d, "import os\ntry:\n os.remove('runs.txt')\nexcept OSError:\n pass\n");
+      assert.equal((await waitJob(d.url, reset.body.id)).state, "succeeded");
+      const N = 6;
+      const ids = [];
+      for (let i = 0; i < N; i++) {
+        const r = await post(d, `import time\nf = open('runs.txt', 'a')\nf.write('${i},')\nf.close()\ntime.sleep(0.4)\nprint('job ${i}')\n`);
+        assert.equal(r.status, 202, JSON.stringify(r.body));
+        ids.push(r.body.id);
+      }
+      await waitFor(async () => (await api(d.url, "GET", `/api/v1/jobs/${ids[0]}`)).body.state === "running", 15000, "first job running");
+      pg.restart(); // every connection is cut while jobs run and wait
+      const done = [];
+      for (const id of ids) done.push(await waitRecorded(d, id));
+      done.forEach((j, i) => {
+        assert.equal(j.state, "succeeded", `job ${j.id}: ${JSON.stringify(j.error)}`);
+        assert.equal(j.result.stdout, `job ${i}\r\n`);
+      });
+      const count = await post(d, "print(open('runs.txt').read())\n");
+      assert.equal((await waitJob(d.url, count.body.id)).result.stdout,
+        Array.from({ length: N }, (_, i) => `${i},`).join("") + "\r\n", "each job ran once, in order");
+      const listed = (await api(d.url, "GET", "/api/v1/jobs?limit=100")).body.jobs.map((j) => j.id).sort((a, b) => a - b);
+      assert.deepEqual(listed, [reset.body.id, ...ids, count.body.id]);
+    } finally {
+      await d.stop();
+    }
+  });
+});
