@@ -46,4 +46,8 @@ struct db_param {
 int db_params_read(struct db_param params[DB_MAX_PARAMS], const char *fmt, va_list ap);
 void db_params_free(struct db_param *params, int n);
 
+/* PostgreSQL's spelling of a statement's parameters: "?N" -> "$N", "?" -> "$<largest so far + 1>"
+ * (SQLite's numbering), outside '...' and "..." quotes. Caller frees; NULL on ENOMEM. */
+char *db_pg_translate(const char *sql);
+
 #endif

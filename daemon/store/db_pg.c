@@ -225,8 +225,7 @@ static void pg_rollback(struct db *db)
                 run(pgc(db), "ROLLBACK", 0, NULL, NULL, NULL);
 }
 
-/* "?N" -> "$N" and "?" -> "$<largest so far + 1>" (SQLite's numbering), outside quotes. */
-static char *translate(const char *sql)
+char *db_pg_translate(const char *sql)
 {
         size_t len = strlen(sql);
         char *out = malloc(len * 4 + 1); /* "?" grows to at most "$NNN" */
@@ -280,7 +279,7 @@ static int pg_prepare(struct db *db, struct db_stmt **ret, const char *sql, cons
                         values[i] = nums[i];
                 }
         }
-        char *pgsql = translate(sql);
+        char *pgsql = db_pg_translate(sql);
         struct stmt_pg *s = pgsql ? calloc(1, sizeof(*s)) : NULL;
         int r = s ? run(d, pgsql, n, types, values, &s->res) : -ENOMEM;
         free(pgsql);
