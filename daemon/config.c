@@ -299,6 +299,24 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
         }
         if (!strcmp(k, "store"))
                 return config_set_store(c, v, err, es);
+        if (!strcmp(k, "host_name")) {
+                if (!name_valid(v)) {
+                        snprintf(err, es, "'host_name' must be 1 to 63 letters, digits, '-', '_' or '.', not '%s'", v);
+                        return -EINVAL;
+                }
+                snprintf(c->host_name, sizeof(c->host_name), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "advertise_url")) {
+                if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strlen(v) >= sizeof(c->advertise_url) ||
+                    strpbrk(v, " \t\"'<>\\")) {
+                        snprintf(err, es, "'advertise_url' must be an http:// or https:// URL of at most %zu bytes",
+                                 sizeof(c->advertise_url) - 1);
+                        return -EINVAL;
+                }
+                snprintf(c->advertise_url, sizeof(c->advertise_url), "%s", v);
+                return 0;
+        }
         if (!strcmp(k, "udev")) {
                 if (parse_bool(v, &c->udev) < 0) {
                         snprintf(err, es, "'udev' must be on or off, not '%s'", v);
@@ -800,6 +818,9 @@ int config_keep_restart_keys(struct config *next, const struct config *running, 
                      "listen", changed, changed_size, &n);
         note_changed(strcmp(next->state_dir, running->state_dir) != 0, "state_dir", changed, changed_size, &n);
         note_changed(strcmp(next->store_url, running->store_url) != 0, "store", changed, changed_size, &n);
+        note_changed(strcmp(next->host_name, running->host_name) != 0, "host_name", changed, changed_size, &n);
+        note_changed(strcmp(next->advertise_url, running->advertise_url) != 0, "advertise_url", changed, changed_size,
+                     &n);
         note_changed(strcmp(next->web_root, running->web_root) != 0, "web_root", changed, changed_size, &n);
         note_changed(strcmp(next->stub_dir, running->stub_dir) != 0, "stub_dir", changed, changed_size, &n);
         note_changed(next->udev != running->udev, "udev", changed, changed_size, &n);
@@ -811,6 +832,8 @@ int config_keep_restart_keys(struct config *next, const struct config *running, 
         next->listen_port = running->listen_port;
         memcpy(next->state_dir, running->state_dir, sizeof(next->state_dir));
         memcpy(next->store_url, running->store_url, sizeof(next->store_url));
+        memcpy(next->host_name, running->host_name, sizeof(next->host_name));
+        memcpy(next->advertise_url, running->advertise_url, sizeof(next->advertise_url));
         memcpy(next->web_root, running->web_root, sizeof(next->web_root));
         memcpy(next->stub_dir, running->stub_dir, sizeof(next->stub_dir));
         next->udev = running->udev;

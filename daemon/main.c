@@ -22,13 +22,16 @@
 #include "log.h"
 #include "registry.h"
 #include "store/store.h"
+#include "store/store_hosts.h"
 #include "udev/udev_watch.h"
+#include "util.h"
 
 #ifndef CORRAL_VERSION
 #define CORRAL_VERSION "0.1.0"
 #endif
 
 #define DEFAULT_CONFIG "/etc/corral/corrald.conf"
+#define HOST_HEARTBEAT_MS 10000 /* well inside STORE_HOST_STALE_MS */
 
 static void usage(FILE *f)
 {
@@ -262,6 +265,13 @@ int main(int argc, char **argv)
                 return 1;
         }
         store_set_job_log_max(store, boot->max_log_lines);
+        char host[64] = "";
+        if (boot->host_name[0])
+                snprintf(host, sizeof(host), "%s", boot->host_name);
+        else if (gethostname(host, sizeof(host)) < 0 || !host[0])
+                snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        store_host_set_name(store, host);
         int stale = firmware_remove_stale_uploads(store); /* temp files of uploads cut short by a crash */
         if (stale > 0)
                 log_notice("corrald: removed %d unfinished upload(s) from the firmware directory", stale);
@@ -309,6 +319,17 @@ int main(int argc, char **argv)
         }
         log_notice("corrald %s listening on http://%s:%u/ (state in %s)", CORRAL_VERSION, boot->listen_host,
                    http_port(http), boot->state_dir);
+        char api_url[300];
+        if (boot->advertise_url[0])
+                snprintf(api_url, sizeof(api_url), "%s", boot->advertise_url);
+        else
+                snprintf(api_url, sizeof(api_url), strchr(boot->listen_host, ':') ? "http://[%s]:%u/" : "http://%s:%u/",
+                         boot->listen_host, http_port(http));
+        int hr = store_host_register(store, api_url, CORRAL_VERSION, util_wall_ms());
+        if (hr < 0)
+                log_warning("cannot register host %s in the store (%s); retrying with the heartbeat", host, strerror(-hr));
+        bool registered = hr >= 0;
+        uint64_t next_beat = util_mono_ms() + HOST_HEARTBEAT_MS;
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", boot->listen_host, http_port(http));
         config_put(boot);
 
@@ -317,9 +338,27 @@ int main(int argc, char **argv)
         int tick_ms = wd > 0 ? (int)(wd_usec / 2000) : -1;
         for (;;) {
                 struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-                int pr = poll(&pfd, 1, tick_ms);
+                uint64_t now = util_mono_ms();
+                int wait = next_beat > now ? (int)(next_beat - now) : 0;
+                int pr = poll(&pfd, 1, tick_ms >= 0 && tick_ms < wait ? tick_ms : wait);
                 if (wd > 0)
                         sd_notify(0, "WATCHDOG=1");
+                if (util_mono_ms() >= next_beat) {
+                        /* The heartbeat (a host row gone missing, or never written, is written again). */
+                        int e = registered ? store_host_heartbeat(store, util_wall_ms()) : -ENOENT;
+                        bool written = false;
+                        if (e == -ENOENT) {
+                                e = store_host_register(store, api_url, CORRAL_VERSION, util_wall_ms());
+                                written = e >= 0;
+                        }
+                        if (written)
+                                log_notice("host %s registered in the store%s", host,
+                                           registered ? " again (its row was gone)" : "");
+                        else if (e < 0 && registered)
+                                log_warning("host %s: heartbeat failed (%s); retrying", host, strerror(-e));
+                        registered = e >= 0;
+                        next_beat = util_mono_ms() + HOST_HEARTBEAT_MS;
+                }
                 if (pr <= 0)
                         continue;
                 struct signalfd_siginfo si;

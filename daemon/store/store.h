@@ -31,7 +31,8 @@ struct store *store_close(struct store *s); /* NULL-safe, returns NULL */
 int store_schema_version(struct store *s);
 
 /* Boards. A board row: {"id","identity","name","labels":[...],"notes","hints":{...},
- * "first_seen","last_seen"} (times: ISO-8601 UTC strings "2026-11-25T08:40:57.123Z").
+ * "first_seen","last_seen","host"} (host: the corrald that last saw it, store_hosts.h; "" before
+ * one registered) (times: ISO-8601 UTC strings "2026-11-25T08:40:57.123Z").
  * upsert: creates the board if the identity is new (keeping id), else updates hints and
  * last_seen; name/labels/notes are never overwritten by upsert. */
 /* default_name NULL: the id. hints NULL: {} (or keep). -EEXIST if id belongs to another identity. */

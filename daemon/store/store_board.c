@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BOARD_COLS "id, identity, name, labels, notes, hints, first_seen, last_seen"
+#define BOARD_COLS "id, identity, name, labels, notes, hints, first_seen, last_seen, host"
 
 static json_t *board_from_row(struct db_stmt *st)
 {
@@ -21,6 +21,7 @@ static json_t *board_from_row(struct db_stmt *st)
         json_object_set_new(b, "hints", store_col_json(st, 5));
         json_object_set_new(b, "first_seen", store_col_string(st, 6));
         json_object_set_new(b, "last_seen", store_col_string(st, 7));
+        json_object_set_new(b, "host", store_col_string(st, 8));
         json_object_set_new(b, "facts", json_object());
         return b;
 }
@@ -51,12 +52,17 @@ int store_board_upsert(struct store *s, const char *id, const char *identity, co
         char now[STORE_TIME_SIZE];
         store_now(now);
 
+        store_lock(s);
+        char host[sizeof(s->host)];
+        memcpy(host, s->host, sizeof(host));
+        store_unlock(s);
         int r = store_write(s,
-                            "INSERT INTO boards (id, identity, name, hints, first_seen, last_seen)"
-                            " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), ?5, ?5)"
+                            "INSERT INTO boards (id, identity, name, hints, first_seen, last_seen, host)"
+                            " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), ?5, ?5, ?6)"
                             " ON CONFLICT (identity) DO UPDATE SET"
-                            "  hints = coalesce(?4, boards.hints), last_seen = ?5",
-                            "sssJs", id, identity, default_name && *default_name ? default_name : id, hints, now);
+                            "  hints = coalesce(?4, boards.hints), last_seen = ?5, host = ?6",
+                            "sssJss", id, identity, default_name && *default_name ? default_name : id, hints, now,
+                            host);
         return r < 0 ? r : 0;
 }
 

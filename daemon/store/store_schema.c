@@ -121,6 +121,18 @@ static const char *const migrations[] = {
         "  path    TEXT NOT NULL,"
         "  status  INTEGER NOT NULL"
         ");",
+        /* 6: hosts (one row per corrald sharing the store: its name, advertised API URL, version,
+         * start and last heartbeat; heartbeat_ms is Unix time in milliseconds) and the host each
+         * board is attached to ('' for rows written before this step). */
+        "CREATE TABLE hosts ("
+        "  name          TEXT PRIMARY KEY NOT NULL,"
+        "  api_url       TEXT NOT NULL DEFAULT '',"
+        "  version       TEXT NOT NULL DEFAULT '',"
+        "  started_at    TEXT NOT NULL,"
+        "  heartbeat_at  TEXT NOT NULL,"
+        "  heartbeat_ms  INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        "ALTER TABLE boards ADD COLUMN host TEXT NOT NULL DEFAULT '';",
 };
 
 int store_schema_latest(void)
@@ -328,6 +340,16 @@ static const char *const migrations_pg[] = {
         "  path    TEXT NOT NULL,"
         "  status  INTEGER NOT NULL"
         ");",
+        /* 6 */
+        "CREATE TABLE hosts ("
+        "  name          TEXT COLLATE \"C\" PRIMARY KEY NOT NULL,"
+        "  api_url       TEXT NOT NULL DEFAULT '',"
+        "  version       TEXT NOT NULL DEFAULT '',"
+        "  started_at    TEXT NOT NULL,"
+        "  heartbeat_at  TEXT NOT NULL,"
+        "  heartbeat_ms  BIGINT NOT NULL"
+        ");"
+        "ALTER TABLE boards ADD COLUMN host TEXT NOT NULL DEFAULT '';",
 };
 
 _Static_assert(sizeof(migrations_pg) == sizeof(migrations), "every schema step exists for both backends");

@@ -1,7 +1,8 @@
 // corrald on the PostgreSQL store (a private server from Debian's postgresql, tests/integration/
 // pg.mjs): the store key and --store flag, the data living in the database rather than the state
-// directory, 503 store_unavailable while the server is down and recovery without a restart of
-// corrald, and a server restarted mid-run losing no job and running none twice.
+// directory, hosts sharing one database (hosts table, heartbeat, the host of each board), 503
+// store_unavailable while the server is down and recovery without a restart of corrald, and a
+// server restarted mid-run losing no job and running none twice.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -135,6 +136,36 @@ describe("corrald on PostgreSQL", () => {
       assert.equal((await waitJob(d.url, r.body.id)).result.stdout, "after\r\n");
     } finally {
       await d.stop();
+    }
+  });
+
+  test("two corralds on one database register as two hosts; every board row names its host; the heartbeat restores a lost host row", async () => {
+    const url = pg.createDb("hosts");
+    const dir = mkdtempSync(path.join(tmpdir(), "corral-hosts-"));
+    const hosts = [];
+    try {
+      for (const name of ["rack-a", "rack-b"]) {
+        const conf = path.join(dir, `${name}.conf`);
+        writeFileSync(conf, `store = ${url}\nhost_name = ${name}\nadvertise_url = http://${name}.example:7070/\n`);
+        hosts.push(await startCorrald({ args: ["--config", conf, "--port", `${name}-b1=socket://127.0.0.1:1`] }));
+      }
+      const [a, b] = hosts;
+      const list = (await api(a.url, "GET", "/api/v1/hosts")).body.hosts;
+      assert.deepEqual(list.map((h) => [h.name, h.api_url, h.alive]),
+        [["rack-a", "http://rack-a.example:7070/", true], ["rack-b", "http://rack-b.example:7070/", true]]);
+      for (const h of list) assert.equal(h.version, (await api(a.url, "GET", "/api/v1/health")).body.version);
+      const boards = Object.fromEntries((await api(b.url, "GET", "/api/v1/boards")).body.boards.map((x) => [x.id, x.host]));
+      assert.equal(boards["rack-a-b1"], "rack-a");
+      assert.equal(boards["rack-b-b1"], "rack-b");
+
+      pg.psql("hosts", "DELETE FROM hosts WHERE name = 'rack-b'");
+      assert.deepEqual((await api(a.url, "GET", "/api/v1/hosts")).body.hosts.map((h) => h.name), ["rack-a"]);
+      await waitFor(async () => (await api(a.url, "GET", "/api/v1/hosts")).body.hosts.some((h) => h.name === "rack-b"),
+        25000, "rack-b's heartbeat to write its row again");
+      await waitFor(() => /host rack-b registered in the store/.test(b.stderr()), 5000, "the log line");
+    } finally {
+      for (const h of hosts) await h.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -619,15 +619,33 @@ static void test_store_key_takes_sqlite_or_a_postgresql_url(void **state)
         refused(text, "'store' is longer than 511 bytes");
 }
 
+static void test_host_name_and_advertise_url(void **state)
+{
+        (void)state;
+        struct config *c = ok("\n");
+        assert_string_equal(c->host_name, "");     /* the machine's host name, at start */
+        assert_string_equal(c->advertise_url, ""); /* the listen address, at start */
+        config_put(c);
+        c = ok("host_name = rack-2.lab\nadvertise_url = https://rack-2.lab:7070/\n");
+        assert_string_equal(c->host_name, "rack-2.lab");
+        assert_string_equal(c->advertise_url, "https://rack-2.lab:7070/");
+        config_put(c);
+        refused("host_name = rack 2\n", "t.conf:1: 'host_name' must be 1 to 63 letters, digits, '-', '_' or '.', not 'rack 2'");
+        refused("advertise_url = rack-2:7070\n", "'advertise_url' must be an http:// or https:// URL of at most 255 bytes");
+        refused("advertise_url = http://a b/\n", "'advertise_url' must be an http:// or https:// URL");
+}
+
 static void test_a_changed_store_needs_a_restart(void **state)
 {
         (void)state;
-        struct config *running = ok("store = postgresql:///a\n");
-        struct config *next = ok("store = sqlite\n");
+        struct config *running = ok("store = postgresql:///a\nhost_name = one\nadvertise_url = http://one/\n");
+        struct config *next = ok("store = sqlite\nhost_name = two\nadvertise_url = http://two/\n");
         char changed[64];
-        assert_int_equal(config_keep_restart_keys(next, running, changed, sizeof(changed)), 1);
-        assert_string_equal(changed, "store");
+        assert_int_equal(config_keep_restart_keys(next, running, changed, sizeof(changed)), 3);
+        assert_string_equal(changed, "store, host_name, advertise_url");
         assert_string_equal(next->store_url, "postgresql:///a");
+        assert_string_equal(next->host_name, "one");
+        assert_string_equal(next->advertise_url, "http://one/");
         config_put(next);
         config_put(running);
 }
@@ -737,6 +755,7 @@ int main(void)
                 cmocka_unit_test(test_listen_forms),
                 cmocka_unit_test(test_paths_must_be_absolute),
                 cmocka_unit_test(test_store_key_takes_sqlite_or_a_postgresql_url),
+                cmocka_unit_test(test_host_name_and_advertise_url),
                 cmocka_unit_test(test_a_changed_store_needs_a_restart),
                 cmocka_unit_test(test_booleans),
                 cmocka_unit_test(test_size_suffixes),
