@@ -90,7 +90,9 @@ int store_job_list(struct store *s, const char *board_id, const char *state, int
  * (finished = jobs with both started_at and finished_at; duration summed over those). */
 int store_job_stats(struct store *s, json_t **ret);
 /* At start-up: every job left "running" or "queued" by a dead daemon becomes "interrupted".
- * Returns the number changed (>= 0). */
+ * On PostgreSQL, which other hosts may share, only the jobs of boards on this host (the name
+ * set with store_host_set_name(); boards with no host yet) and of no board. Returns the number
+ * changed (>= 0). */
 int store_jobs_mark_interrupted(struct store *s);
 
 /* TEST ONLY (compiled always, never called by corrald): the next write operation fails with

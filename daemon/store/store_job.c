@@ -257,18 +257,29 @@ int store_job_stats(struct store *s, json_t **ret)
                           NULL);
 }
 
+/* The start-up sweep of store_jobs_mark_interrupted(). */
+#define INTERRUPT_SQL                                                                            \
+        "UPDATE jobs SET state = 'interrupted', finished_at = ?1, error_code = 'interrupted',"    \
+        " error_message = CASE WHEN state = 'running'"                                            \
+        "  THEN 'corrald stopped while this job was running'"                                    \
+        "  ELSE 'corrald stopped before this job started' END"                                    \
+        " WHERE state IN ('running', 'queued')"
+
 int store_jobs_mark_interrupted(struct store *s)
 {
         if (!s)
                 return -EINVAL;
         char now[STORE_TIME_SIZE];
         store_now(now);
-
+        if (!store_is_pg(s))
+                return store_write(s, INTERRUPT_SQL, "s", now);
+        /* A shared database: another host's jobs are its own business (it runs them). */
+        store_lock(s);
+        char host[sizeof(s->host)];
+        memcpy(host, s->host, sizeof(host));
+        store_unlock(s);
         return store_write(s,
-                           "UPDATE jobs SET state = 'interrupted', finished_at = ?1, error_code = 'interrupted',"
-                           " error_message = CASE WHEN state = 'running'"
-                           "  THEN 'corrald stopped while this job was running'"
-                           "  ELSE 'corrald stopped before this job started' END"
-                           " WHERE state IN ('running', 'queued')",
-                           "s", now);
+                           INTERRUPT_SQL " AND (board_id IS NULL OR board_id IN"
+                                         "  (SELECT id FROM boards WHERE host = ?2 OR host = ''))",
+                           "ss", now, host);
 }

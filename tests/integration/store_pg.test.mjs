@@ -169,6 +169,43 @@ describe("corrald on PostgreSQL", () => {
     }
   });
 
+  test("a host starting on a shared database leaves the other host's running job alone, and interrupts only its own", async () => {
+    const url = pg.createDb("sweep");
+    const dir = mkdtempSync(path.join(tmpdir(), "corral-sweep-"));
+    const conf = (name) => {
+      const f = path.join(dir, `${name}.conf`);
+      writeFileSync(f, `store = ${url}\nhost_name = ${name}\n`);
+      return f;
+    };
+    let a, b, killedState;
+    try {
+      a = await startCorrald({ args: ["--config", conf("rack-a"), ...board()] });
+      await online(a);
+      const long = await post(a, "import time\ntime.sleep(3)\nprint('done')\n");
+      await waitFor(async () => (await api(a.url, "GET", `/api/v1/jobs/${long.body.id}`)).body.state === "running", 15000, "running");
+      b = await startCorrald({ args: ["--config", conf("rack-b")] });
+      assert.equal((await api(b.url, "GET", `/api/v1/jobs/${long.body.id}`)).body.state, "running");
+      const j = await waitJob(a.url, long.body.id);
+      assert.equal(j.state, "succeeded", JSON.stringify(j.error));
+      assert.equal(j.result.stdout, "done\r\n");
+
+      // rack-a dies with a job running; started again, it marks that job interrupted
+      const again = await post(a, "import time\ntime.sleep(30)\n");
+      await waitFor(async () => (await api(a.url, "GET", `/api/v1/jobs/${again.body.id}`)).body.state === "running", 15000, "running");
+      await a.stop("SIGKILL");
+      a = await startCorrald({ args: ["--config", conf("rack-a"), ...board()], stateDir: a.stateDir });
+      killedState = a.stateDir;
+      const k = (await api(b.url, "GET", `/api/v1/jobs/${again.body.id}`)).body;
+      assert.equal(k.state, "interrupted");
+      assert.equal(k.error.message, "corrald stopped while this job was running");
+    } finally {
+      await a?.stop();
+      await b?.stop();
+      rmSync(dir, { recursive: true, force: true });
+      if (killedState) rmSync(killedState, { recursive: true, force: true });
+    }
+  });
+
   test("server restarted mid-run: every queued and running job runs exactly once and is recorded", async () => {
     const url = pg.createDb("restart");
     const d = await startCorrald({ args: ["--store", url, ...board()] });
