@@ -227,8 +227,10 @@ static void pg_rollback(struct db *db)
 
 char *db_pg_translate(const char *sql)
 {
-        size_t len = strlen(sql);
-        char *out = malloc(len * 4 + 1); /* "?" grows to at most "$NNN" */
+        size_t marks = 0;
+        for (const char *p = sql; *p; p++)
+                marks += *p == '?';
+        char *out = malloc(strlen(sql) + marks * 11 + 1); /* "?" grows to at most "$" and 10 digits */
         if (!out)
                 return NULL;
         char *o = out;

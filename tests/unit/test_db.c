@@ -33,6 +33,7 @@ static void test_bare_parameters_count_on_from_the_largest_so_far_as_sqlite_does
         (void)state;
         translated("VALUES (?, ?, ?)", "VALUES ($1, $2, $3)");
         translated("SET a = ?3, b = ?, c = ?1, d = ?", "SET a = $3, b = $4, c = $1, d = $5");
+        translated("x = ?99999 AND y = ? AND z = ?", "x = $99999 AND y = $100000 AND z = $100001"); /* room for digits */
 }
 
 static void test_question_marks_inside_quotes_stay(void **state)
