@@ -9,7 +9,7 @@ UDEVDIR     ?= /lib/udev/rules.d
 CC          ?= cc
 CLANG       ?= clang
 PKG_CONFIG  ?= pkg-config
-PKGS        := libmicrohttpd libwebsockets jansson libserialport libudev sqlite3 libsystemd zlib libcrypto libpcre2-8 libdw libelf
+PKGS        := libmicrohttpd libwebsockets jansson libserialport libudev sqlite3 libpq libsystemd zlib libcrypto libpcre2-8 libdw libelf
 PKG_CFLAGS  := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS    := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 TEST_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
@@ -169,7 +169,7 @@ web: node_modules/.package-lock.json
 # Debian packages the build, the lab and the tests need (installed only when missing).
 APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
 	libmicrohttpd-dev libwebsockets-dev libjansson-dev libserialport-dev libudev-dev \
-	libsqlite3-dev libsystemd-dev zlib1g-dev libssl-dev libcmocka-dev libcurl4-openssl-dev libpcre2-dev \
+	libsqlite3-dev libpq-dev postgresql libsystemd-dev zlib1g-dev libssl-dev libcmocka-dev libcurl4-openssl-dev libpcre2-dev \
 	umockdev libumockdev-dev qemu-system-arm firmware-microbit-micropython binutils-arm-none-eabi \
 	libdw-dev libelf-dev lld binutils-xtensa-lx106 \
 	chromium socat systemd wrk ca-certificates python3 python3-serial

@@ -62,6 +62,7 @@ void api_caller(struct api_req *rq, struct reg_caller *ret);
 enum MHD_Result routes_boards(struct api_req *rq);
 enum MHD_Result routes_jobs(struct api_req *rq);
 enum MHD_Result routes_health(struct api_req *rq);
+enum MHD_Result routes_hosts(struct api_req *rq);
 enum MHD_Result routes_metrics(struct api_req *rq);
 enum MHD_Result routes_events(struct api_req *rq);
 enum MHD_Result routes_static(struct api_req *rq);

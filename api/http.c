@@ -157,6 +157,8 @@ static enum MHD_Result dispatch(struct api_req *rq)
                 return routes_health(rq);
         if (!strcmp(res, "boards"))
                 return routes_boards(rq);
+        if (!strcmp(res, "hosts"))
+                return routes_hosts(rq);
         if (!strcmp(res, "jobs"))
                 return routes_jobs(rq);
         if (!strcmp(res, "events"))

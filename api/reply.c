@@ -84,6 +84,7 @@ static const struct {
         [CORRAL_E_HEADER_TOO_LARGE] = { "header_too_large", 431 },
         [CORRAL_E_INTERNAL] = { "internal", 500 },
         [CORRAL_E_STORE_ERROR] = { "store_error", 500 },
+        [CORRAL_E_STORE_UNAVAILABLE] = { "store_unavailable", 503 },
         [CORRAL_E_NO_MEMORY] = { "no_memory", 500 },
         [CORRAL_E_NO_ENTROPY] = { "no_entropy", 500 },
         [CORRAL_E_RESERVATIONS_UNAVAILABLE] = { "reservations_unavailable", 503 },
@@ -235,4 +236,11 @@ json_t *api_body_json(struct api_req *rq, enum MHD_Result *reply)
                 return NULL;
         }
         return j;
+}
+
+enum MHD_Result api_reply_store_unavailable(struct api_req *rq)
+{
+        return api_reply_error(rq, CORRAL_E_STORE_UNAVAILABLE, NULL,
+                               "The store (PostgreSQL) cannot be reached right now; corrald reconnects by itself, "
+                               "try again shortly.");
 }

@@ -28,6 +28,8 @@ enum MHD_Result api_reply_error(struct api_req *rq, enum corral_err code, json_t
 /* The error a daemon call filled in (CORRAL_OK: internal); e's details are handed on and e is
  * cleared. */
 enum MHD_Result api_reply_corral_error(struct api_req *rq, struct corral_error *e);
+/* 503 store_unavailable: the store's server (PostgreSQL) cannot be reached right now. */
+enum MHD_Result api_reply_store_unavailable(struct api_req *rq);
 enum MHD_Result api_reply_text(struct api_req *rq, unsigned status, const char *content_type, char *text /* freed */);
 /* body (stolen) as compact JSON (no trailing newline) with a Location header, and
  * Cache-Control: no-store when no_store: for what a request created. */

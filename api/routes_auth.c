@@ -137,6 +137,8 @@ static enum MHD_Result audit(struct api_req *rq)
         }
         json_t *entries = NULL;
         int r = store_audit_list(rq->ctx->store, (int)limit, &entries);
+        if (r == -ENOTCONN)
+                return api_reply_store_unavailable(rq);
         if (r < 0)
                 return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Cannot read the audit log: %s.", strerror(-r));
         return api_reply_json(rq, 200, json_pack("{s:o}", "entries", entries));

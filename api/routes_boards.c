@@ -22,13 +22,19 @@ static enum MHD_Result board_jobs(struct api_req *rq, const char *id)
 {
         if (!strcmp(rq->method, "GET")) {
                 json_t *b = NULL;
-                if (registry_board_json(rq->ctx->registry, id, &b) < 0)
+                int e = registry_board_json(rq->ctx->registry, id, &b);
+                if (e == -ENOTCONN)
+                        return api_reply_store_unavailable(rq);
+                if (e < 0)
                         return api_reply_error(rq, CORRAL_E_BOARD_NOT_FOUND, json_pack("{s:s}", "board", id),
                                                "No board with id '%s'.", id);
                 json_decref(b);
                 json_t *jobs = NULL;
                 const char *limit = api_query(rq, "limit");
-                if (store_job_list(rq->ctx->store, id, api_query(rq, "state"), limit ? atoi(limit) : 0, &jobs) < 0)
+                e = store_job_list(rq->ctx->store, id, api_query(rq, "state"), limit ? atoi(limit) : 0, &jobs);
+                if (e == -ENOTCONN)
+                        return api_reply_store_unavailable(rq);
+                if (e < 0)
                         return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Could not read the job list.");
                 return api_reply_json(rq, 200, json_pack("{s:o}", "jobs", jobs));
         }
@@ -63,7 +69,10 @@ enum MHD_Result routes_boards(struct api_req *rq)
                         return api_reply_error(rq, CORRAL_E_INVALID_FILTER, json_pack("{s:s}", "state", state),
                                                "Filter 'state' must be online, offline or busy, not '%s'.", state);
                 json_t *boards = NULL;
-                if (registry_boards_json(reg, api_query(rq, "label"), api_query(rq, "family"), state, &boards) < 0)
+                int e = registry_boards_json(reg, api_query(rq, "label"), api_query(rq, "family"), state, &boards);
+                if (e == -ENOTCONN)
+                        return api_reply_store_unavailable(rq);
+                if (e < 0)
                         return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Could not read the board list.");
                 return api_reply_json(rq, 200, json_pack("{s:o}", "boards", boards));
         }
@@ -75,7 +84,10 @@ enum MHD_Result routes_boards(struct api_req *rq)
                                        rq->url);
         if (!strcmp(rq->method, "GET")) {
                 json_t *b = NULL;
-                if (registry_board_json(reg, id, &b) < 0)
+                int e = registry_board_json(reg, id, &b);
+                if (e == -ENOTCONN)
+                        return api_reply_store_unavailable(rq);
+                if (e < 0)
                         return api_reply_error(rq, CORRAL_E_BOARD_NOT_FOUND, json_pack("{s:s}", "board", id),
                                                "No board with id '%s'.", id);
                 return api_reply_json(rq, 200, b);

@@ -162,6 +162,8 @@ static enum MHD_Result store_failure(struct api_req *rq, int e, const char *what
 {
         if (e == -ENOSPC)
                 return api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s: the disk is full.", what);
+        if (e == -ENOTCONN)
+                return api_reply_store_unavailable(rq);
         return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s: %s.", what, strerror(-e));
 }
 

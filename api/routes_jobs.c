@@ -27,7 +27,10 @@ enum MHD_Result routes_jobs(struct api_req *rq)
                 }
                 const char *limit = api_query(rq, "limit");
                 json_t *jobs = NULL;
-                if (store_job_list(rq->ctx->store, api_query(rq, "board"), state, limit ? atoi(limit) : 0, &jobs) < 0)
+                int e = store_job_list(rq->ctx->store, api_query(rq, "board"), state, limit ? atoi(limit) : 0, &jobs);
+                if (e == -ENOTCONN)
+                        return api_reply_store_unavailable(rq);
+                if (e < 0)
                         return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Could not read the job list.");
                 return api_reply_json(rq, 200, json_pack("{s:o}", "jobs", jobs));
         }
@@ -39,7 +42,10 @@ enum MHD_Result routes_jobs(struct api_req *rq)
                 if (strcmp(rq->method, "GET"))
                         return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Use GET on /jobs/{id}.");
                 json_t *job = NULL;
-                if (store_job_get(rq->ctx->store, id, true, &job) < 0)
+                int e = store_job_get(rq->ctx->store, id, true, &job);
+                if (e == -ENOTCONN)
+                        return api_reply_store_unavailable(rq);
+                if (e < 0)
                         return api_reply_error(rq, CORRAL_E_JOB_NOT_FOUND, json_pack("{s:I}", "job", (json_int_t)id),
                                                "No job with id %lld.", (long long)id);
                 return api_reply_json(rq, 200, job);

@@ -1,5 +1,6 @@
-/* Small resources: /api/v1/health, /metrics (Prometheus text), /api/v1/events (poll). */
+/* Small resources: /api/v1/health, /api/v1/hosts, /metrics (Prometheus text), /api/v1/events (poll). */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include "registry.h"
 #include "store/store.h"
 #include "store/store_audit.h"
+#include "store/store_hosts.h"
+#include "util.h"
 
 enum MHD_Result routes_health(struct api_req *rq)
 {
@@ -30,6 +33,23 @@ enum MHD_Result routes_health(struct api_req *rq)
                                         "busy", st.boards_busy, "offline", st.boards_offline, "jobs", "queued",
                                         st.jobs_queued, "running", st.jobs_running, "audit", "failures",
                                         (json_int_t)store_audit_failures(rq->ctx->store)));
+}
+
+/* GET /api/v1/hosts: every corrald sharing this store, with its heartbeat. */
+enum MHD_Result routes_hosts(struct api_req *rq)
+{
+        if (strcmp(rq->method, "GET") && strcmp(rq->method, "HEAD"))
+                return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Use GET on /hosts.");
+        if (rq->nsegs != 1)
+                return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
+                                       rq->url);
+        json_t *hosts = NULL;
+        int e = store_host_list(rq->ctx->store, util_wall_ms(), &hosts);
+        if (e == -ENOTCONN)
+                return api_reply_store_unavailable(rq);
+        if (e < 0)
+                return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Could not read the host list.");
+        return api_reply_json(rq, 200, json_pack("{s:o}", "hosts", hosts));
 }
 
 static void appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -265,6 +265,25 @@ static bool name_valid(const char *s)
 
 enum section { SEC_MAIN, SEC_PORT, SEC_TOKEN };
 
+int config_set_store(struct config *c, const char *v, char *err, size_t es)
+{
+        /* "sqlite" (or empty): the default database in state_dir. */
+        if (!*v || !strcmp(v, "sqlite")) {
+                c->store_url[0] = '\0';
+                return 0;
+        }
+        if (strncmp(v, "postgresql://", 13) && strncmp(v, "postgres://", 11)) {
+                snprintf(err, es, "'store' must be sqlite or a postgresql://... URL");
+                return -EINVAL;
+        }
+        if (strlen(v) >= sizeof(c->store_url)) {
+                snprintf(err, es, "'store' is longer than %zu bytes", sizeof(c->store_url) - 1);
+                return -EINVAL;
+        }
+        snprintf(c->store_url, sizeof(c->store_url), "%s", v);
+        return 0;
+}
+
 static int set_main(struct config *c, const char *k, const char *v, char *err, size_t es)
 {
         if (!strcmp(k, "listen"))
@@ -277,6 +296,26 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                         return -EINVAL;
                 }
                 snprintf(dst, sizeof(c->state_dir), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "store"))
+                return config_set_store(c, v, err, es);
+        if (!strcmp(k, "host_name")) {
+                if (!name_valid(v)) {
+                        snprintf(err, es, "'host_name' must be 1 to 63 letters, digits, '-', '_' or '.', not '%s'", v);
+                        return -EINVAL;
+                }
+                snprintf(c->host_name, sizeof(c->host_name), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "advertise_url")) {
+                if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strlen(v) >= sizeof(c->advertise_url) ||
+                    strpbrk(v, " \t\"'<>\\")) {
+                        snprintf(err, es, "'advertise_url' must be an http:// or https:// URL of at most %zu bytes",
+                                 sizeof(c->advertise_url) - 1);
+                        return -EINVAL;
+                }
+                snprintf(c->advertise_url, sizeof(c->advertise_url), "%s", v);
                 return 0;
         }
         if (!strcmp(k, "udev")) {
@@ -818,6 +857,10 @@ int config_keep_restart_keys(struct config *next, const struct config *running, 
         note_changed(strcmp(next->listen_host, running->listen_host) || next->listen_port != running->listen_port,
                      "listen", changed, changed_size, &n);
         note_changed(strcmp(next->state_dir, running->state_dir) != 0, "state_dir", changed, changed_size, &n);
+        note_changed(strcmp(next->store_url, running->store_url) != 0, "store", changed, changed_size, &n);
+        note_changed(strcmp(next->host_name, running->host_name) != 0, "host_name", changed, changed_size, &n);
+        note_changed(strcmp(next->advertise_url, running->advertise_url) != 0, "advertise_url", changed, changed_size,
+                     &n);
         note_changed(strcmp(next->web_root, running->web_root) != 0, "web_root", changed, changed_size, &n);
         note_changed(strcmp(next->stub_dir, running->stub_dir) != 0, "stub_dir", changed, changed_size, &n);
         note_changed(next->udev != running->udev, "udev", changed, changed_size, &n);
@@ -828,6 +871,9 @@ int config_keep_restart_keys(struct config *next, const struct config *running, 
         memcpy(next->listen_host, running->listen_host, sizeof(next->listen_host));
         next->listen_port = running->listen_port;
         memcpy(next->state_dir, running->state_dir, sizeof(next->state_dir));
+        memcpy(next->store_url, running->store_url, sizeof(next->store_url));
+        memcpy(next->host_name, running->host_name, sizeof(next->host_name));
+        memcpy(next->advertise_url, running->advertise_url, sizeof(next->advertise_url));
         memcpy(next->web_root, running->web_root, sizeof(next->web_root));
         memcpy(next->stub_dir, running->stub_dir, sizeof(next->stub_dir));
         next->udev = running->udev;

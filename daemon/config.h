@@ -35,6 +35,10 @@ struct config {
         char listen_host[64];
         unsigned listen_port;
         char state_dir[512];
+        char store_url[512];     /* "" = SQLite in state_dir; else "postgresql://..." (start-time only) */
+        char host_name[64];      /* this host in the store's hosts table; "" = gethostname() (start-time only) */
+        char advertise_url[256]; /* the API URL other hosts and clients reach this one at; "" = the
+                                  * listen address (start-time only) */
         char web_root[512];
         char stub_dir[512];      /* Espressif flasher-stub JSON directory (optional) */
         bool udev;
@@ -83,6 +87,9 @@ int config_load_file(struct config *c, const char *path, char *msg, size_t msg_s
  * path is only the name used in "path:line: message". */
 int config_load_string(struct config *c, const char *path, const char *text, size_t len, char *msg,
                        size_t msg_size);
+/* The store key / --store flag: "sqlite" or "" (SQLite in state_dir) or "postgresql://..."; -EINVAL
+ * with a message otherwise. */
+int config_set_store(struct config *c, const char *v, char *msg, size_t msg_size);
 /* Parse one "[port NAME]"-style static port given as "NAME=URL" (the --port flag). */
 int config_add_port_arg(struct config *c, const char *arg, char *msg, size_t msg_size);
 /* "127.0.0.1:7070", "[::1]:80", ":7070" */
@@ -123,7 +130,7 @@ const struct config *config_live_get(struct config_live *l);
 /* Publish next (takes over the caller's reference); the previous config goes when unreferenced. */
 void config_live_swap(struct config_live *l, struct config *next);
 
-/* Keys that need a restart (listen, state_dir, web_root, stub_dir, udev, ws_origins): copy them
+/* Keys that need a restart (listen, state_dir, store, host_name, advertise_url, web_root, stub_dir, udev, ws_origins): copy them
  * from running into next, so a reload leaves them as they run. Names the keys whose value in next
  * differed in changed ("" when none; comma-separated). Returns how many differed. */
 int config_keep_restart_keys(struct config *next, const struct config *running, char *changed, size_t changed_size);

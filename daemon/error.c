@@ -35,5 +35,9 @@ int corral_error_store(struct corral_error *e, int rc, int ret, const char *what
 {
         if (rc == -ENOSPC)
                 return corral_error_set(e, CORRAL_E_DISK_FULL, NULL, ret, "%s: the disk is full", what);
+        if (rc == -ENOTCONN)
+                return corral_error_set(e, CORRAL_E_STORE_UNAVAILABLE, NULL, ret,
+                                        "%s: the store (PostgreSQL) cannot be reached right now; corrald reconnects by "
+                                        "itself, try again shortly", what);
         return corral_error_set(e, CORRAL_E_STORE_ERROR, NULL, ret, "%s: %s", what, strerror(-rc));
 }

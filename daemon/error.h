@@ -96,6 +96,7 @@ enum corral_err {
         /* corrald failed (its store, memory, entropy) */
         CORRAL_E_INTERNAL,
         CORRAL_E_STORE_ERROR,
+        CORRAL_E_STORE_UNAVAILABLE,
         CORRAL_E_NO_MEMORY,
         CORRAL_E_NO_ENTROPY,
         /* corrald cannot serve this now (stopping, store not loaded, server-wide limits) */
@@ -128,7 +129,8 @@ void corral_error_clear(struct corral_error *e);
 int corral_error_set(struct corral_error *e, enum corral_err code, json_t *details, int rc, const char *fmt, ...)
         __attribute__((format(printf, 5, 6)));
 /* A store call failed with rc (negative errno): CORRAL_E_DISK_FULL for -ENOSPC ("<what>: the disk
- * is full"), else CORRAL_E_STORE_ERROR ("<what>: <strerror>"). Returns ret. */
+ * is full"), CORRAL_E_STORE_UNAVAILABLE for -ENOTCONN (a PostgreSQL store that cannot reach its
+ * server), else CORRAL_E_STORE_ERROR ("<what>: <strerror>"). Returns ret. */
 int corral_error_store(struct corral_error *e, int rc, int ret, const char *what);
 
 #endif

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "registry.h"
 #include "store/store.h"
+#include "store/store_hosts.h"
 #include "udev/udev_watch.h"
 #include "util.h"
 
@@ -31,6 +32,7 @@
 #endif
 
 #define DEFAULT_CONFIG "/etc/corral/corrald.conf"
+#define HOST_HEARTBEAT_MS 10000 /* well inside STORE_HOST_STALE_MS */
 
 static void usage(FILE *f)
 {
@@ -41,6 +43,8 @@ static void usage(FILE *f)
                 "  -c, --config PATH       configuration file (default " DEFAULT_CONFIG " if it exists)\n"
                 "  -l, --listen ADDR:PORT  listen address (default 127.0.0.1:7070)\n"
                 "  -s, --state-dir DIR     state directory (database, firmware)\n"
+                "      --store URL         keep inventory and jobs in PostgreSQL (postgresql://...)\n"
+                "                          instead of SQLite in the state directory\n"
                 "  -p, --port NAME=URL     add a static port (repeatable); URL: rfc2217://HOST:PORT,\n"
                 "                          socket://HOST:PORT or /dev/...; optional ,family=F,baud=N\n"
                 "      --no-udev           do not watch USB serial devices\n"
@@ -51,7 +55,7 @@ static void usage(FILE *f)
                 "  -h, --help              this help\n");
 }
 
-enum { OPT_NO_UDEV = 256, OPT_WEB_ROOT, OPT_STUB_DIR, OPT_VERSION };
+enum { OPT_NO_UDEV = 256, OPT_WEB_ROOT, OPT_STUB_DIR, OPT_VERSION, OPT_STORE };
 
 static const struct option long_opts[] = {
         { "config", required_argument, NULL, 'c' },  { "listen", required_argument, NULL, 'l' },
@@ -59,6 +63,7 @@ static const struct option long_opts[] = {
         { "no-udev", no_argument, NULL, OPT_NO_UDEV }, { "web-root", required_argument, NULL, OPT_WEB_ROOT },
         { "stub-dir", required_argument, NULL, OPT_STUB_DIR }, { "verbose", no_argument, NULL, 'v' },
         { "version", no_argument, NULL, OPT_VERSION }, { "help", no_argument, NULL, 'h' },
+        { "store", required_argument, NULL, OPT_STORE },
         { NULL, 0, NULL, 0 },
 };
 
@@ -123,6 +128,11 @@ static int build_config(int argc, char **argv, struct config *c, char *msg, size
                         break;
                 case OPT_STUB_DIR:
                         snprintf(c->stub_dir, sizeof(c->stub_dir), "%s", optarg);
+                        break;
+                case OPT_STORE:
+                        r = config_set_store(c, optarg, msg, msg_size);
+                        if (r < 0)
+                                return r;
                         break;
                 case 'v':
                         log_set_max_level(LOG_DEBUG);
@@ -257,11 +267,18 @@ static int open_store(const struct config *boot, struct store **ret)
 {
         char msg[1024] = "";
         struct store *store = NULL;
-        if (store_open(boot->state_dir, &store, msg, sizeof(msg)) < 0) {
+        if (store_open_url(boot->state_dir, boot->store_url, &store, msg, sizeof(msg)) < 0) {
                 log_error("corrald: cannot open the store: %s", msg);
                 return -EIO;
         }
         store_set_job_log_max(store, boot->max_log_lines);
+        char host[64] = "";
+        if (boot->host_name[0])
+                snprintf(host, sizeof(host), "%s", boot->host_name);
+        else if (gethostname(host, sizeof(host)) < 0 || !host[0])
+                snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        store_host_set_name(store, host); /* before the sweep below, which only takes this host's jobs */
         int stale = firmware_remove_stale_uploads(store); /* temp files of uploads cut short by a crash */
         if (stale > 0)
                 log_notice("corrald: removed %d unfinished upload(s) from the firmware directory", stale);
@@ -290,18 +307,63 @@ static struct udev_watch *start_udev(const struct config *boot, struct daemon_ct
         return uw;
 }
 
+/* This host's row in the store (name, advertised API URL, version) and its heartbeat. */
+struct host_beat {
+        char api_url[300];
+        bool registered;
+        uint64_t next_beat;
+};
+
+static void host_register(struct store *store, const struct config *boot, unsigned port, struct host_beat *hb)
+{
+        if (boot->advertise_url[0])
+                snprintf(hb->api_url, sizeof(hb->api_url), "%s", boot->advertise_url);
+        else
+                snprintf(hb->api_url, sizeof(hb->api_url),
+                         strchr(boot->listen_host, ':') ? "http://[%s]:%u/" : "http://%s:%u/", boot->listen_host, port);
+        int hr = store_host_register(store, hb->api_url, CORRAL_VERSION, util_wall_ms());
+        if (hr < 0)
+                log_warning("cannot register host %s in the store (%s); retrying with the heartbeat",
+                            store_host_name(store), strerror(-hr));
+        hb->registered = hr >= 0;
+        hb->next_beat = util_mono_ms() + HOST_HEARTBEAT_MS;
+}
+
+/* The heartbeat, when due (a host row gone missing, or never written, is written again). */
+static void host_beat_tick(struct store *store, struct host_beat *hb)
+{
+        if (util_mono_ms() < hb->next_beat)
+                return;
+        int e = hb->registered ? store_host_heartbeat(store, util_wall_ms()) : -ENOENT;
+        bool written = false;
+        if (e == -ENOENT) {
+                e = store_host_register(store, hb->api_url, CORRAL_VERSION, util_wall_ms());
+                written = e >= 0;
+        }
+        if (written)
+                log_notice("host %s registered in the store%s", store_host_name(store),
+                           hb->registered ? " again (its row was gone)" : "");
+        else if (e < 0 && hb->registered)
+                log_warning("host %s: heartbeat failed (%s); retrying", store_host_name(store), strerror(-e));
+        hb->registered = e >= 0;
+        hb->next_beat = util_mono_ms() + HOST_HEARTBEAT_MS;
+}
+
 /* The main thread's life after start-up: the systemd watchdog, SIGHUP reloads, until SIGTERM/SIGINT. */
 static void serve_signals(int sfd, int argc, char **argv, struct config_live *live, struct http_server *http,
-                          struct store *store, struct registry *registry)
+                          struct store *store, struct registry *registry, struct host_beat *hb)
 {
         uint64_t wd_usec = 0;
         int wd = sd_watchdog_enabled(0, &wd_usec);
         int tick_ms = wd > 0 ? (int)(wd_usec / 2000) : -1;
         for (;;) {
                 struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-                int pr = poll(&pfd, 1, tick_ms);
+                uint64_t now = util_mono_ms();
+                int wait = hb->next_beat > now ? (int)(hb->next_beat - now) : 0;
+                int pr = poll(&pfd, 1, tick_ms >= 0 && tick_ms < wait ? tick_ms : wait);
                 if (wd > 0)
                         sd_notify(0, "WATCHDOG=1");
+                host_beat_tick(store, hb);
                 if (pr <= 0)
                         continue;
                 struct signalfd_siginfo si;
@@ -375,10 +437,12 @@ int main(int argc, char **argv)
         }
         log_notice("corrald %s listening on http://%s:%u/ (state in %s)", CORRAL_VERSION, boot->listen_host,
                    http_port(http), boot->state_dir);
+        struct host_beat hb = { 0 };
+        host_register(store, boot, http_port(http), &hb);
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", boot->listen_host, http_port(http));
         config_put(boot);
 
-        serve_signals(sfd, argc, argv, live, http, store, registry);
+        serve_signals(sfd, argc, argv, live, http, store, registry, &hb);
         sd_notify(0, "STOPPING=1");
         http = http_stop(http);
         remote_stop(remote); /* sessions hand their ports back before the workers stop */

@@ -700,7 +700,10 @@ static int submit_check_board(struct registry *r, const struct job_kind *kind, c
                               const json_t *body, struct corral_error *err)
 {
         json_t *row = NULL;
-        if (store_board_get(r->store, board_id, &row) < 0)
+        int got = store_board_get(r->store, board_id, &row);
+        if (got == -ENOTCONN)
+                return corral_error_store(err, got, -EINVAL, "Cannot read the board");
+        if (got < 0)
                 return corral_error_set(err, CORRAL_E_BOARD_NOT_FOUND, json_pack("{s:s}", "board", board_id), -EINVAL,
                                         "No board with id '%s'.", board_id);
         int rc = 0;
@@ -780,6 +783,8 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
                        json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
                                  "state", "queued"));
         rc = store_job_get(r->store, id, false, ret_job);
+        if (rc == -ENOTCONN)
+                return corral_error_store(err, rc, -EINVAL, "The job was queued but cannot be read back");
         return rc < 0 ? corral_error_set(err, CORRAL_E_STORE_ERROR, NULL, -EINVAL,
                                          "Job %lld was queued but cannot be read back.", (long long)id)
                       : 0;

@@ -530,8 +530,7 @@ static int grant_locked(struct reservations *rs, const json_t *match, const stru
                 rc = store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match, r->ttl_s,
                                        r->expires_ms);
                 if (rc < 0)
-                        rc = corral_error_set(err, rc == -ENOSPC ? CORRAL_E_DISK_FULL : CORRAL_E_STORE_ERROR, NULL, rc,
-                                             "Could not record the reservation: %s", strerror(-rc));
+                        rc = corral_error_store(err, rc, rc, "Could not record the reservation");
         }
         OPENSSL_cleanse(rnd, sizeof(rnd));
         if (rc == 0) {

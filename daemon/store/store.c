@@ -1,5 +1,6 @@
-/* Store lifecycle and plumbing: open (mkdir -p, WAL, pragmas, migrations), close, and the
- * shared helpers for locking, transactions, binding, error mapping, time and UTF-8. */
+/* Store lifecycle and plumbing: open (SQLite: mkdir -p, WAL, pragmas; PostgreSQL: connect;
+ * then migrations), close, and the shared helpers for locking, transactions, statements,
+ * time and UTF-8, all over the db layer (db.h). */
 #include "store/store_internal.h"
 #include "store/store_reserve.h"
 #include "utf8.h"
@@ -23,45 +24,7 @@ void store_now(char out[STORE_TIME_SIZE])
 
 int store_errno_from_sqlite(int rc)
 {
-        switch (rc) {
-        case SQLITE_OK:
-        case SQLITE_ROW:
-        case SQLITE_DONE:
-                return 0;
-        case SQLITE_CONSTRAINT_FOREIGNKEY:
-                return -ENOENT;
-        case SQLITE_CONSTRAINT_UNIQUE:
-        case SQLITE_CONSTRAINT_PRIMARYKEY:
-                return -EEXIST;
-        case SQLITE_CONSTRAINT_CHECK:
-        case SQLITE_CONSTRAINT_NOTNULL:
-                return -EINVAL;
-        }
-        switch (rc & 0xff) {
-        case SQLITE_FULL:
-                return -ENOSPC;
-        case SQLITE_READONLY:
-                return -EROFS;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-                return -EBUSY;
-        case SQLITE_NOMEM:
-                return -ENOMEM;
-        case SQLITE_PERM:
-        case SQLITE_AUTH:
-                return -EACCES;
-        case SQLITE_CORRUPT:
-        case SQLITE_NOTADB:
-                return -EBADMSG;
-        case SQLITE_TOOBIG:
-                return -E2BIG;
-        case SQLITE_RANGE:
-        case SQLITE_MISMATCH:
-        case SQLITE_CONSTRAINT:
-                return -EINVAL;
-        default:
-                return -EIO;
-        }
+        return db_errno_from_sqlite(rc);
 }
 
 char *store_utf8_clean(const char *in, size_t max_bytes)
@@ -114,7 +77,7 @@ void store_unlock(struct store *s)
 int store_write_lock(struct store *s)
 {
         store_lock(s);
-        return store_errno_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+        return db_begin(s->db, true);
 }
 
 int store_write_unlock(struct store *s, int r)
@@ -124,12 +87,11 @@ int store_write_unlock(struct store *s, int r)
                 s->inject_err = 0;
         }
         if (r >= 0) {
-                int rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-                if (rc != SQLITE_OK)
-                        r = store_errno_from_sqlite(rc);
+                int rc = db_commit(s->db);
+                if (rc < 0)
+                        r = rc;
         }
-        if (!sqlite3_get_autocommit(s->db))
-                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        db_rollback(s->db);
         store_unlock(s);
         return r;
 }
@@ -137,15 +99,14 @@ int store_write_unlock(struct store *s, int r)
 int store_read_lock(struct store *s)
 {
         store_lock(s);
-        return store_errno_from_sqlite(sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL));
+        return db_begin(s->db, false);
 }
 
 void store_read_unlock(struct store *s)
 {
-        if (!sqlite3_get_autocommit(s->db))
-                sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-        if (!sqlite3_get_autocommit(s->db))
-                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        if (db_in_transaction(s->db))
+                db_commit(s->db);
+        db_rollback(s->db);
         store_unlock(s);
 }
 
@@ -156,60 +117,12 @@ char *store_json_dump(const json_t *v)
         return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 }
 
-static int bind_v(sqlite3_stmt *st, const char *fmt, va_list ap)
+static int prepare_v(struct store *s, struct db_stmt **ret, const char *sql, const char *fmt, va_list ap)
 {
-        int rc = SQLITE_OK;
-
-        for (int i = 0; fmt && fmt[i] && rc == SQLITE_OK; i++) {
-                int idx = i + 1;
-                switch (fmt[i]) {
-                case 's': {
-                        const char *v = va_arg(ap, const char *);
-                        rc = v ? sqlite3_bind_text(st, idx, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, idx);
-                        break;
-                }
-                case 'I':
-                        rc = sqlite3_bind_int64(st, idx, va_arg(ap, int64_t));
-                        break;
-                case 'i':
-                        rc = sqlite3_bind_int(st, idx, va_arg(ap, int));
-                        break;
-                case 'J': {
-                        const json_t *v = va_arg(ap, const json_t *);
-                        if (!v) {
-                                rc = sqlite3_bind_null(st, idx);
-                                break;
-                        }
-                        char *text = store_json_dump(v);
-                        if (!text)
-                                return -ENOMEM;
-                        rc = sqlite3_bind_text(st, idx, text, -1, SQLITE_TRANSIENT);
-                        free(text);
-                        break;
-                }
-                default:
-                        return -EINVAL;
-                }
-        }
-        return store_errno_from_sqlite(rc);
+        return db_prepare_v(s->db, ret, sql, fmt, ap);
 }
 
-static int prepare_v(struct store *s, sqlite3_stmt **ret, const char *sql, const char *fmt, va_list ap)
-{
-        sqlite3_stmt *st = NULL;
-        int r = store_errno_from_sqlite(sqlite3_prepare_v2(s->db, sql, -1, &st, NULL));
-        if (r < 0)
-                return r;
-        r = bind_v(st, fmt, ap);
-        if (r < 0) {
-                sqlite3_finalize(st);
-                return r;
-        }
-        *ret = st;
-        return 0;
-}
-
-int store_prepare(struct store *s, sqlite3_stmt **ret, const char *sql, const char *fmt, ...)
+int store_prepare(struct store *s, struct db_stmt **ret, const char *sql, const char *fmt, ...)
 {
         va_list ap;
         va_start(ap, fmt);
@@ -218,16 +131,9 @@ int store_prepare(struct store *s, sqlite3_stmt **ret, const char *sql, const ch
         return r;
 }
 
-int store_step(sqlite3_stmt *st)
+int store_step(struct db_stmt *st)
 {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                return 1;
-        if (rc == SQLITE_DONE)
-                return 0;
-        /* sqlite3_step() returns the extended code since we enable extended result codes. */
-        int r = store_errno_from_sqlite(rc);
-        return r < 0 ? r : -EIO;
+        return db_step(st);
 }
 
 int store_run(struct store *s, const char *sql, const char *fmt, ...)
@@ -241,19 +147,20 @@ int store_run(struct store *s, const char *sql, const char *fmt, ...)
 
 int store_run_v(struct store *s, const char *sql, const char *fmt, va_list ap)
 {
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         int r = prepare_v(s, &st, sql, fmt, ap);
         if (r < 0)
                 return r;
         while ((r = store_step(st)) == 1)
                 ;
-        sqlite3_finalize(st);
-        return r < 0 ? r : sqlite3_changes(s->db);
+        int64_t n = r < 0 ? 0 : db_changes(st);
+        db_finalize(st);
+        return r < 0 ? r : (int)n;
 }
 
 int store_run_int(struct store *s, int64_t *ret, const char *sql, const char *fmt, ...)
 {
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         va_list ap;
         va_start(ap, fmt);
         int r = prepare_v(s, &st, sql, fmt, ap);
@@ -262,11 +169,11 @@ int store_run_int(struct store *s, int64_t *ret, const char *sql, const char *fm
                 return r;
         r = store_step(st);
         if (r == 1) {
-                *ret = sqlite3_column_int64(st, 0);
+                *ret = db_col_int64(st, 0);
                 while (store_step(st) == 1) /* finish RETURNING statements */
                         ;
         }
-        sqlite3_finalize(st);
+        db_finalize(st);
         return r;
 }
 
@@ -301,13 +208,13 @@ int store_write_row(struct store *s, const char *sql, const char *fmt, ...)
 static int query_one_v(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt,
                        va_list ap)
 {
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         int r = prepare_v(s, &st, sql, fmt, ap);
         if (r < 0)
                 return r;
         r = store_step(st);
         json_t *row = r == 1 ? from_row(st) : NULL;
-        sqlite3_finalize(st);
+        db_finalize(st);
         if (r <= 0)
                 return r < 0 ? r : -ENOENT;
         if (!row)
@@ -339,7 +246,7 @@ int store_get(struct store *s, store_row_fn *from_row, json_t **ret, const char 
 static int query_all_v(struct store *s, store_row_fn *from_row, json_t *list, const char *sql, const char *fmt,
                        va_list ap)
 {
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         int r = prepare_v(s, &st, sql, fmt, ap);
         if (r < 0)
                 return r;
@@ -350,7 +257,7 @@ static int query_all_v(struct store *s, store_row_fn *from_row, json_t *list, co
                         break;
                 }
         }
-        sqlite3_finalize(st);
+        db_finalize(st);
         return r;
 }
 
@@ -382,9 +289,9 @@ int store_list(struct store *s, store_row_fn *from_row, json_t **ret, const char
         return 0;
 }
 
-json_t *store_col_string(sqlite3_stmt *st, int col)
+json_t *store_col_string(struct db_stmt *st, int col)
 {
-        const char *text = (const char *)sqlite3_column_text(st, col);
+        const char *text = db_col_text(st, col);
         if (!text)
                 return json_null();
         json_t *v = json_string(text);
@@ -396,20 +303,20 @@ json_t *store_col_string(sqlite3_stmt *st, int col)
         return v ? v : json_null();
 }
 
-json_t *store_col_json(sqlite3_stmt *st, int col)
+json_t *store_col_json(struct db_stmt *st, int col)
 {
-        const char *text = (const char *)sqlite3_column_text(st, col);
+        const char *text = db_col_text(st, col);
         if (!text)
                 return json_null();
         json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
         return v ? v : json_null();
 }
 
-json_t *store_col_int(sqlite3_stmt *st, int col)
+json_t *store_col_int(struct db_stmt *st, int col)
 {
-        if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        if (db_col_null(st, col))
                 return json_null();
-        return json_integer(sqlite3_column_int64(st, col));
+        return json_integer(db_col_int64(st, col));
 }
 
 /* ---- open / close ---- */
@@ -456,24 +363,20 @@ static int exec_pragma(sqlite3 *db, const char *sql, const char *path, char *msg
         return r < 0 ? r : -EIO;
 }
 
-static int open_db(struct store *s, char *msg, size_t msg_size)
+static int open_sqlite(struct store *s, char *msg, size_t msg_size)
 {
-        int rc = sqlite3_open_v2(s->path, &s->db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
-        if (rc != SQLITE_OK) {
-                int err = s->db ? sqlite3_system_errno(s->db) : 0;
-                snprintf(msg, msg_size, "cannot open %s: %s", s->path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-                return err > 0 ? -err : (rc == SQLITE_NOMEM ? -ENOMEM : -EIO);
-        }
-        sqlite3_extended_result_codes(s->db, 1);
+        int r = db_open_sqlite(s->path, &s->db, msg, msg_size);
+        if (r < 0)
+                return r;
+        sqlite3 *db = db_sqlite(s->db);
 
         /* busy_timeout first, so that switching to WAL waits for another process' lock. */
-        int r = exec_pragma(s->db, "PRAGMA busy_timeout=5000", s->path, msg, msg_size);
+        r = exec_pragma(db, "PRAGMA busy_timeout=5000", s->path, msg, msg_size);
         if (r < 0)
                 return r;
 
         sqlite3_stmt *st;
-        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+        int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
         if (rc == SQLITE_OK) {
                 rc = sqlite3_step(st);
                 if (rc == SQLITE_ROW) {
@@ -498,15 +401,28 @@ static int open_db(struct store *s, char *msg, size_t msg_size)
                 return r < 0 ? r : -EIO;
         }
 
-        r = exec_pragma(s->db, "PRAGMA synchronous=NORMAL", s->path, msg, msg_size);
+        r = exec_pragma(db, "PRAGMA synchronous=NORMAL", s->path, msg, msg_size);
         if (r >= 0)
-                r = exec_pragma(s->db, "PRAGMA foreign_keys=ON", s->path, msg, msg_size);
+                r = exec_pragma(db, "PRAGMA foreign_keys=ON", s->path, msg, msg_size);
         if (r >= 0)
-                r = store_schema_migrate(s->db, s->path, &s->schema_version, msg, msg_size);
+                r = store_schema_migrate(db, s->path, &s->schema_version, msg, msg_size);
         return r;
 }
 
-int store_open(const char *state_dir, struct store **ret, char *msg, size_t msg_size)
+static int open_pg(struct store *s, const char *url, char *msg, size_t msg_size)
+{
+        int r = db_open_pg(url, &s->db, msg, msg_size);
+        if (r < 0)
+                return r;
+        return store_schema_migrate_pg(s->db, &s->schema_version, msg, msg_size);
+}
+
+bool store_url_is_pg(const char *url)
+{
+        return url && (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11));
+}
+
+int store_open_url(const char *state_dir, const char *url, struct store **ret, char *msg, size_t msg_size)
 {
         char scratch[8];
 
@@ -517,6 +433,11 @@ int store_open(const char *state_dir, struct store **ret, char *msg, size_t msg_
         msg[0] = '\0';
         if (!state_dir || !*state_dir || !ret) {
                 snprintf(msg, msg_size, "no state directory given");
+                return -EINVAL;
+        }
+        if (url && *url && !store_url_is_pg(url)) {
+                snprintf(msg, msg_size, "store URL '%s' is not supported: use postgresql://... (or none for SQLite)",
+                         url);
                 return -EINVAL;
         }
 
@@ -540,7 +461,7 @@ int store_open(const char *state_dir, struct store **ret, char *msg, size_t msg_
                 return -r;
         }
 
-        r = open_db(s, msg, msg_size);
+        r = url && *url ? open_pg(s, url, msg, msg_size) : open_sqlite(s, msg, msg_size);
         if (r < 0) {
                 store_close(s);
                 return r;
@@ -550,16 +471,19 @@ int store_open(const char *state_dir, struct store **ret, char *msg, size_t msg_
         return 0;
 }
 
+int store_open(const char *state_dir, struct store **ret, char *msg, size_t msg_size)
+{
+        return store_open_url(state_dir, NULL, ret, msg, msg_size);
+}
+
 struct store *store_close(struct store *s)
 {
         if (!s)
                 return NULL;
-        if (s->db) {
-                /* Cheap housekeeping; failure is harmless. */
-                if (s->schema_version > 0)
-                        sqlite3_exec(s->db, "PRAGMA optimize", NULL, NULL, NULL);
-                sqlite3_close_v2(s->db);
-        }
+        sqlite3 *lite = db_sqlite(s->db);
+        if (lite && s->schema_version > 0)
+                sqlite3_exec(lite, "PRAGMA optimize", NULL, NULL, NULL); /* cheap housekeeping; failure is harmless */
+        db_close(s->db);
         pthread_mutex_destroy(&s->lock);
         free(s->path);
         free(s);
@@ -569,6 +493,11 @@ struct store *store_close(struct store *s)
 int store_schema_version(struct store *s)
 {
         return s ? s->schema_version : -EINVAL;
+}
+
+bool store_is_pg(struct store *s)
+{
+        return s && s->db && db_backend(s->db) == DB_PG;
 }
 
 int store_test_inject_error(struct store *s, int err)

@@ -1,6 +1,7 @@
-/* Persistent inventory and job history in SQLite (WAL): boards, facts with the time learned,
- * jobs with their log lines and results. Versioned schema migrations. Thread-safe: one
- * connection behind a mutex; callers may use a store from any thread. */
+/* Persistent inventory and job history in SQLite (WAL, the default) or PostgreSQL: boards,
+ * facts with the time learned, jobs with their log lines and results. Versioned schema
+ * migrations. Thread-safe: one connection behind a mutex; callers may use a store from any
+ * thread. */
 #ifndef CORRAL_STORE_H
 #define CORRAL_STORE_H
 
@@ -16,11 +17,22 @@ struct store;
  * newer corrald. Errors elsewhere: -EINVAL bad arguments, -ENOENT unknown id, -ENOSPC disk
  * full, -EROFS read-only, -EBUSY locked by another process, -EIO other SQLite errors. */
 int store_open(const char *state_dir, struct store **ret, char *msg, size_t msg_size);
+/* The same with a store URL: NULL or "" opens SQLite as store_open(); "postgresql://..." (or
+ * "postgres://...") connects to PostgreSQL and migrates its schema (the firmware files stay in
+ * state_dir). -EINVAL for another URL scheme, -ENOTCONN when the server cannot be reached.
+ * Once open, a PostgreSQL store that loses its server answers -ENOTCONN ("store unavailable")
+ * and reconnects by itself with backoff on later calls. */
+int store_open_url(const char *state_dir, const char *url, struct store **ret, char *msg, size_t msg_size);
+/* Whether url names a PostgreSQL store ("postgresql://" or "postgres://"). */
+bool store_url_is_pg(const char *url);
+/* Whether this store is on PostgreSQL. */
+bool store_is_pg(struct store *s);
 struct store *store_close(struct store *s); /* NULL-safe, returns NULL */
 int store_schema_version(struct store *s);
 
 /* Boards. A board row: {"id","identity","name","labels":[...],"notes","hints":{...},
- * "first_seen","last_seen"} (times: ISO-8601 UTC strings "2026-11-25T08:40:57.123Z").
+ * "first_seen","last_seen","host"} (host: the corrald that last saw it, store_hosts.h; "" before
+ * one registered) (times: ISO-8601 UTC strings "2026-11-25T08:40:57.123Z").
  * upsert: creates the board if the identity is new (keeping id), else updates hints and
  * last_seen; name/labels/notes are never overwritten by upsert. */
 /* default_name NULL: the id. hints NULL: {} (or keep). -EEXIST if id belongs to another identity. */
@@ -78,7 +90,9 @@ int store_job_list(struct store *s, const char *board_id, const char *state, int
  * (finished = jobs with both started_at and finished_at; duration summed over those). */
 int store_job_stats(struct store *s, json_t **ret);
 /* At start-up: every job left "running" or "queued" by a dead daemon becomes "interrupted".
- * Returns the number changed (>= 0). */
+ * On PostgreSQL, which other hosts may share, only the jobs of boards on this host (the name
+ * set with store_host_set_name(); boards with no host yet) and of no board. Returns the number
+ * changed (>= 0). */
 int store_jobs_mark_interrupted(struct store *s);
 
 /* TEST ONLY (compiled always, never called by corrald): the next write operation fails with

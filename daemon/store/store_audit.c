@@ -37,7 +37,7 @@ unsigned long long store_audit_failures(struct store *s)
 }
 
 /* Columns: id, at, token, method, path, status. */
-static json_t *audit_from_row(sqlite3_stmt *st)
+static json_t *audit_from_row(struct db_stmt *st)
 {
         return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", store_col_int(st, 0), "at", store_col_string(st, 1),
                          "token", store_col_string(st, 2), "method", store_col_string(st, 3), "path",

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BOARD_COLS "id, identity, name, labels, notes, hints, first_seen, last_seen"
+#define BOARD_COLS "id, identity, name, labels, notes, hints, first_seen, last_seen, host"
 
-static json_t *board_from_row(sqlite3_stmt *st)
+static json_t *board_from_row(struct db_stmt *st)
 {
         json_t *b = json_object();
         if (!b)
@@ -21,14 +21,15 @@ static json_t *board_from_row(sqlite3_stmt *st)
         json_object_set_new(b, "hints", store_col_json(st, 5));
         json_object_set_new(b, "first_seen", store_col_string(st, 6));
         json_object_set_new(b, "last_seen", store_col_string(st, 7));
+        json_object_set_new(b, "host", store_col_string(st, 8));
         json_object_set_new(b, "facts", json_object());
         return b;
 }
 
 /* Columns: board_id, key, value, learned_at, job_id. */
-static int fact_add(json_t *facts, sqlite3_stmt *st)
+static int fact_add(json_t *facts, struct db_stmt *st)
 {
-        const char *key = (const char *)sqlite3_column_text(st, 1);
+        const char *key = db_col_text(st, 1);
         json_t *f = json_object();
         if (!f || !key) {
                 json_decref(f);
@@ -51,12 +52,17 @@ int store_board_upsert(struct store *s, const char *id, const char *identity, co
         char now[STORE_TIME_SIZE];
         store_now(now);
 
+        store_lock(s);
+        char host[sizeof(s->host)];
+        memcpy(host, s->host, sizeof(host));
+        store_unlock(s);
         int r = store_write(s,
-                            "INSERT INTO boards (id, identity, name, hints, first_seen, last_seen)"
-                            " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), ?5, ?5)"
+                            "INSERT INTO boards (id, identity, name, hints, first_seen, last_seen, host)"
+                            " VALUES (?1, ?2, ?3, coalesce(?4, '{}'), ?5, ?5, ?6)"
                             " ON CONFLICT (identity) DO UPDATE SET"
-                            "  hints = coalesce(?4, boards.hints), last_seen = ?5",
-                            "sssJs", id, identity, default_name && *default_name ? default_name : id, hints, now);
+                            "  hints = coalesce(?4, boards.hints), last_seen = ?5, host = ?6",
+                            "sssJss", id, identity, default_name && *default_name ? default_name : id, hints, now,
+                            host);
         return r < 0 ? r : 0;
 }
 
@@ -67,7 +73,7 @@ static int board_get_locked(struct store *s, const char *id, json_t **ret)
         if (r < 0)
                 return r;
 
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         r = store_prepare(s, &st,
                           "SELECT board_id, key, value, learned_at, job_id FROM facts"
                           " WHERE board_id = ?1 ORDER BY key",
@@ -76,7 +82,7 @@ static int board_get_locked(struct store *s, const char *id, json_t **ret)
                 json_t *facts = json_object_get(b, "facts");
                 while ((r = store_step(st)) == 1 && (r = fact_add(facts, st)) >= 0)
                         ;
-                sqlite3_finalize(st);
+                db_finalize(st);
         }
         if (r < 0) {
                 json_decref(b);
@@ -99,20 +105,20 @@ int store_board_get(struct store *s, const char *id, json_t **ret)
 
 static int board_list_locked(struct store *s, json_t *list, json_t *by_id)
 {
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         int r = store_prepare(s, &st, "SELECT " BOARD_COLS " FROM boards ORDER BY first_seen, id", NULL);
         if (r < 0)
                 return r;
         while ((r = store_step(st)) == 1) {
                 json_t *b = board_from_row(st);
-                const char *id = (const char *)sqlite3_column_text(st, 0);
+                const char *id = db_col_text(st, 0);
                 if (!b || !id || json_array_append_new(list, b) < 0) {
                         r = -ENOMEM;
                         break;
                 }
                 json_object_set(by_id, id, b);
         }
-        sqlite3_finalize(st);
+        db_finalize(st);
         if (r < 0)
                 return r;
 
@@ -121,12 +127,12 @@ static int board_list_locked(struct store *s, json_t *list, json_t *by_id)
         if (r < 0)
                 return r;
         while ((r = store_step(st)) == 1) {
-                const char *id = (const char *)sqlite3_column_text(st, 0);
+                const char *id = db_col_text(st, 0);
                 json_t *b = id ? json_object_get(by_id, id) : NULL;
                 if (b && (r = fact_add(json_object_get(b, "facts"), st)) < 0)
                         break;
         }
-        sqlite3_finalize(st);
+        db_finalize(st);
         return r;
 }
 
@@ -172,12 +178,12 @@ int store_board_find_identity(struct store *s, const char *identity, char *buf, 
         if (!s || !identity || !buf || size == 0)
                 return -EINVAL;
         store_lock(s);
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         int r = store_prepare(s, &st, "SELECT id FROM boards WHERE identity = ?1", "s", identity);
         if (r >= 0) {
                 r = store_step(st);
                 if (r == 1) {
-                        const char *id = (const char *)sqlite3_column_text(st, 0);
+                        const char *id = db_col_text(st, 0);
                         size_t len = id ? strlen(id) : 0;
                         if (len >= size) {
                                 r = -ENOBUFS;
@@ -188,7 +194,7 @@ int store_board_find_identity(struct store *s, const char *identity, char *buf, 
                 } else if (r == 0) {
                         r = -ENOENT;
                 }
-                sqlite3_finalize(st);
+                db_finalize(st);
         }
         store_unlock(s);
         return r;

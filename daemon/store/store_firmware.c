@@ -1,4 +1,4 @@
-/* Firmware rows and known-good pins in SQLite: insert-once by content id, list with filters,
+/* Firmware rows and known-good pins in the store: insert-once by content id, list with filters,
  * delete guarded by queued/running jobs and pins, one pin per board family. */
 #include "store/store_firmware.h"
 
@@ -24,7 +24,7 @@ int store_firmware_dir(struct store *s, char *buf, size_t size)
 }
 
 /* The row as JSON, without known_good_for (added by the caller under the same lock). */
-static json_t *row_json(sqlite3_stmt *st)
+static json_t *row_json(struct db_stmt *st)
 {
         json_t *meta = store_col_json(st, 5);
         json_t *r = json_is_object(meta) ? json_deep_copy(meta) : json_object();
@@ -46,7 +46,7 @@ static json_t *row_json(sqlite3_stmt *st)
 
 static int add_pins_locked(struct store *s, json_t *row)
 {
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         const char *id = json_string_value(json_object_get(row, "id"));
         int r = store_prepare(s, &st, "SELECT family FROM firmware_known_good WHERE firmware_id = ?1 ORDER BY family",
                               "s", id);
@@ -55,7 +55,7 @@ static int add_pins_locked(struct store *s, json_t *row)
         json_t *a = json_array();
         while ((r = store_step(st)) == 1)
                 json_array_append_new(a, store_col_string(st, 0));
-        sqlite3_finalize(st);
+        db_finalize(st);
         json_object_set_new(row, "known_good_for", a);
         return r;
 }
@@ -151,8 +151,10 @@ static int job_using_locked(struct store *s, const char *id, int64_t *ret_job)
 {
         int64_t job = 0;
         int r = store_run_int(s, &job,
-                              "SELECT id FROM jobs WHERE state IN ('queued','running') AND instr(params, ?1) > 0"
-                              " ORDER BY id LIMIT 1",
+                              store_is_pg(s) ? "SELECT id FROM jobs WHERE state IN ('queued','running')"
+                                               " AND strpos(params, ?1) > 0 ORDER BY id LIMIT 1"
+                                             : "SELECT id FROM jobs WHERE state IN ('queued','running')"
+                                               " AND instr(params, ?1) > 0 ORDER BY id LIMIT 1",
                               "s", id);
         if (r == 1 && ret_job)
                 *ret_job = job;
@@ -181,7 +183,7 @@ static int firmware_delete_once(struct store *s, const char *id, int64_t *ret_jo
                         r = -EBUSY;
         }
         if (r >= 0) {
-                sqlite3_stmt *st;
+                struct db_stmt *st;
                 r = store_prepare(s, &st, "SELECT family FROM firmware_known_good WHERE firmware_id = ?1 LIMIT 1",
                                   "s", id);
                 if (r >= 0) {
@@ -189,10 +191,10 @@ static int firmware_delete_once(struct store *s, const char *id, int64_t *ret_jo
                         if (r == 1) {
                                 if (pinned_family && pinned_size)
                                         snprintf(pinned_family, pinned_size, "%s",
-                                                 (const char *)sqlite3_column_text(st, 0));
+                                                 db_col_text(st, 0));
                                 r = -EADDRINUSE;
                         }
-                        sqlite3_finalize(st);
+                        db_finalize(st);
                 }
         }
         if (r >= 0) {
@@ -249,7 +251,7 @@ int store_firmware_pin(struct store *s, const char *family, const char *id, cons
         return r < 0 ? r : 0;
 }
 
-static json_t *pin_json(sqlite3_stmt *st)
+static json_t *pin_json(struct db_stmt *st)
 {
         json_t *p = json_object();
         if (!p)

@@ -1,5 +1,6 @@
 /* Shared internals of the store (store.c and the store_*.c files): the struct, locking,
- * transactions, parameter binding, row-to-JSON queries, SQLite error mapping, time stamps.
+ * transactions, parameter binding, row-to-JSON queries over the db layer (db.h: SQLite or
+ * PostgreSQL), SQLite error mapping, time stamps.
  * Not for use outside daemon/store*.c (tests may include it to check the error mapping). */
 #ifndef CORRAL_STORE_INTERNAL_H
 #define CORRAL_STORE_INTERNAL_H
@@ -12,19 +13,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/db.h"
 #include "store/store.h"
 
 /* "2026-11-25T08:40:57.123Z" plus NUL, with room to spare. */
 #define STORE_TIME_SIZE 32
 
 struct store {
-        sqlite3 *db;            /* one connection, opened SQLITE_OPEN_FULLMUTEX */
+        struct db *db;          /* one connection: SQLite (FULLMUTEX) or PostgreSQL */
         pthread_mutex_t lock;   /* held around every operation (multi-statement atomicity) */
         int schema_version;
         int inject_err;         /* test seam: negative errno for the next write, 0 = none */
-        char *path;             /* "<state_dir>/corral.db", for messages */
+        char *path;             /* "<state_dir>/corral.db" (the firmware files and the reserve sit
+                                 * next to it with either backend) */
         unsigned job_log_max;   /* stored log lines per job; 0 = STORE_JOB_LOG_MAX_LINES */
         atomic_ullong audit_failures; /* audit rows that could not be written (store_audit.c) */
+        char host[64];          /* this corrald's host name (store_hosts.c); "" until set */
 };
 
 /* Current UTC time as ISO-8601 with milliseconds. */
@@ -53,7 +57,7 @@ void store_read_unlock(struct store *s);
  *   's' const char * (NULL binds NULL)      'I' int64_t
  *   'i' int                                 'J' const json_t * (serialised; NULL binds NULL)
  * Returns 0 or negative errno; *ret is set only on success (caller finalizes). */
-int store_prepare(struct store *s, sqlite3_stmt **ret, const char *sql, const char *fmt, ...);
+int store_prepare(struct store *s, struct db_stmt **ret, const char *sql, const char *fmt, ...);
 /* Prepare, bind, step to completion, finalize. Returns the number of rows changed or
  * negative errno. */
 int store_run(struct store *s, const char *sql, const char *fmt, ...);
@@ -61,8 +65,8 @@ int store_run_v(struct store *s, const char *sql, const char *fmt, va_list ap);
 /* Prepare, bind, step once and read column 0 as an integer into *ret (when a row came back).
  * Returns 1 (row), 0 (no row) or negative errno. */
 int store_run_int(struct store *s, int64_t *ret, const char *sql, const char *fmt, ...);
-/* Step a prepared statement: SQLITE_ROW -> 1, SQLITE_DONE -> 0, else negative errno. */
-int store_step(sqlite3_stmt *st);
+/* Step a prepared statement: a row -> 1, done -> 0, else negative errno. */
+int store_step(struct db_stmt *st);
 
 /* One statement in its own write transaction, taking the lock. store_write() returns the
  * number of rows changed or negative errno; store_write_row() returns 0, or -ENOENT (rolled
@@ -71,7 +75,7 @@ int store_write(struct store *s, const char *sql, const char *fmt, ...);
 int store_write_row(struct store *s, const char *sql, const char *fmt, ...);
 
 /* A result row as a new JSON value; NULL on ENOMEM. */
-typedef json_t *store_row_fn(sqlite3_stmt *st);
+typedef json_t *store_row_fn(struct db_stmt *st);
 /* With the lock held, prepare and bind as store_prepare() and turn rows into JSON:
  * store_query_one() the first row into *ret (caller frees; set only on success): 0, -ENOENT
  * (no row), -ENOMEM or negative errno. store_query_all() appends every row to list
@@ -87,16 +91,19 @@ int store_list(struct store *s, store_row_fn *from_row, json_t **ret, const char
 char *store_json_dump(const json_t *v);
 /* Column helpers returning new references; never NULL (json_null() for SQL NULL, text that
  * is not valid UTF-8 is repaired, JSON text that does not parse becomes null). */
-json_t *store_col_string(sqlite3_stmt *st, int col);
-json_t *store_col_json(sqlite3_stmt *st, int col);
-json_t *store_col_int(sqlite3_stmt *st, int col);
+json_t *store_col_string(struct db_stmt *st, int col);
+json_t *store_col_json(struct db_stmt *st, int col);
+json_t *store_col_int(struct db_stmt *st, int col);
 
 /* Copy of in as valid UTF-8 of at most max_bytes bytes (plus NUL): invalid bytes become
  * U+FFFD, and a cut line ends with "…". Caller frees; NULL on ENOMEM. */
 char *store_utf8_clean(const char *in, size_t max_bytes);
 
-/* Schema (store_schema.c): bring db to the newest schema version or explain why not. */
+/* Schema (store_schema.c): bring db to the newest schema version or explain why not. The same
+ * numbered steps for both backends: SQLite keeps the version in PRAGMA user_version,
+ * PostgreSQL in the table schema_version. */
 int store_schema_latest(void);
 int store_schema_migrate(sqlite3 *db, const char *path, int *ret_version, char *msg, size_t msg_size);
+int store_schema_migrate_pg(struct db *db, int *ret_version, char *msg, size_t msg_size);
 
 #endif

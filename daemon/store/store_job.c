@@ -25,7 +25,7 @@ static bool state_final(const char *state)
         return state_valid(state) && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0;
 }
 
-static json_t *job_from_row(sqlite3_stmt *st)
+static json_t *job_from_row(struct db_stmt *st)
 {
         json_t *j = json_object();
         if (!j)
@@ -38,7 +38,7 @@ static json_t *job_from_row(sqlite3_stmt *st)
         json_object_set_new(j, "progress", store_col_int(st, 5));
         json_object_set_new(j, "phase", store_col_string(st, 6));
         json_object_set_new(j, "result", store_col_json(st, 7));
-        if (sqlite3_column_type(st, 8) == SQLITE_NULL && sqlite3_column_type(st, 9) == SQLITE_NULL)
+        if (db_col_null(st, 8) && db_col_null(st, 9))
                 json_object_set_new(j, "error", json_null());
         else
                 json_object_set_new(j, "error", json_pack("{s:o, s:o}", "code", store_col_string(st, 8),
@@ -59,13 +59,15 @@ int store_job_create(struct store *s, const char *board_id, const char *kind, co
         char now[STORE_TIME_SIZE];
         store_now(now);
 
+        int64_t id = 0;
         int r = store_write_lock(s);
         if (r >= 0)
-                r = store_run(s,
-                              "INSERT INTO jobs (board_id, kind, params, state, created_at, timeout_s)"
-                              " VALUES (?1, ?2, coalesce(?3, '{}'), 'queued', ?4, ?5)",
-                              "ssJsi", board_id, kind, params, now, timeout_s);
-        int64_t id = r >= 0 ? sqlite3_last_insert_rowid(s->db) : 0;
+                r = store_run_int(s, &id,
+                                  "INSERT INTO jobs (board_id, kind, params, state, created_at, timeout_s)"
+                                  " VALUES (?1, ?2, coalesce(?3, '{}'), 'queued', ?4, ?5) RETURNING id",
+                                  "ssJsi", board_id, kind, params, now, timeout_s);
+        if (r == 0)
+                r = -EIO; /* an INSERT ... RETURNING without its row */
         r = store_write_unlock(s, r);
         if (r < 0)
                 return r;
@@ -170,7 +172,7 @@ void store_set_job_log_max(struct store *s, unsigned max_lines)
 }
 
 /* Columns: t, line. */
-static json_t *log_line_from_row(sqlite3_stmt *st)
+static json_t *log_line_from_row(struct db_stmt *st)
 {
         return json_pack("{s:o, s:o}", "t", store_col_string(st, 0), "line", store_col_string(st, 1));
 }
@@ -225,17 +227,27 @@ int store_job_list(struct store *s, const char *board_id, const char *state, int
 }
 
 /* Columns: kind, state, count, finished count, duration sum. */
-static json_t *stat_from_row(sqlite3_stmt *st)
+static json_t *stat_from_row(struct db_stmt *st)
 {
         return json_pack("{s:o, s:o, s:o, s:o, s:f}", "kind", store_col_string(st, 0), "state", store_col_string(st, 1),
                          "count", store_col_int(st, 2), "finished", store_col_int(st, 3), "duration_s_sum",
-                         sqlite3_column_double(st, 4));
+                         db_col_double(st, 4));
 }
 
 int store_job_stats(struct store *s, json_t **ret)
 {
         if (!s || !ret)
                 return -EINVAL;
+        /* Time arithmetic is the engine's own: julianday() in SQLite, timestamptz in PostgreSQL. */
+        if (store_is_pg(s))
+                return store_list(s, stat_from_row, ret,
+                                  "SELECT kind, state, count(*),"
+                                  " count(CASE WHEN started_at IS NOT NULL AND finished_at IS NOT NULL THEN 1 END),"
+                                  " coalesce(sum(CASE WHEN started_at IS NOT NULL AND finished_at IS NOT NULL"
+                                  "  THEN greatest(0, extract(epoch FROM finished_at::timestamptz - started_at::timestamptz))"
+                                  "  END), 0)::float8"
+                                  " FROM jobs GROUP BY kind, state ORDER BY kind, state",
+                                  NULL);
         return store_list(s, stat_from_row, ret,
                           "SELECT kind, state, count(*),"
                           " count(CASE WHEN started_at IS NOT NULL AND finished_at IS NOT NULL THEN 1 END),"
@@ -245,18 +257,29 @@ int store_job_stats(struct store *s, json_t **ret)
                           NULL);
 }
 
+/* The start-up sweep of store_jobs_mark_interrupted(). */
+#define INTERRUPT_SQL                                                                            \
+        "UPDATE jobs SET state = 'interrupted', finished_at = ?1, error_code = 'interrupted',"    \
+        " error_message = CASE WHEN state = 'running'"                                            \
+        "  THEN 'corrald stopped while this job was running'"                                    \
+        "  ELSE 'corrald stopped before this job started' END"                                    \
+        " WHERE state IN ('running', 'queued')"
+
 int store_jobs_mark_interrupted(struct store *s)
 {
         if (!s)
                 return -EINVAL;
         char now[STORE_TIME_SIZE];
         store_now(now);
-
+        if (!store_is_pg(s))
+                return store_write(s, INTERRUPT_SQL, "s", now);
+        /* A shared database: another host's jobs are its own business (it runs them). */
+        store_lock(s);
+        char host[sizeof(s->host)];
+        memcpy(host, s->host, sizeof(host));
+        store_unlock(s);
         return store_write(s,
-                           "UPDATE jobs SET state = 'interrupted', finished_at = ?1, error_code = 'interrupted',"
-                           " error_message = CASE WHEN state = 'running'"
-                           "  THEN 'corrald stopped while this job was running'"
-                           "  ELSE 'corrald stopped before this job started' END"
-                           " WHERE state IN ('running', 'queued')",
-                           "s", now);
+                           INTERRUPT_SQL " AND (board_id IS NULL OR board_id IN"
+                                         "  (SELECT id FROM boards WHERE host = ?2 OR host = ''))",
+                           "ss", now, host);
 }

@@ -9,7 +9,7 @@
 
 #define RESV_COLS "id, board_id, owner, match, ttl_s, created_at, expires_ms, state, ended_at, token_sha256"
 
-static json_t *resv_from_row(sqlite3_stmt *st)
+static json_t *resv_from_row(struct db_stmt *st)
 {
         json_t *j = json_object();
         if (!j)

@@ -11,6 +11,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
 import { api, CORRALD, ROOT, silentServer, startCorrald, waitFor } from "./lib.mjs";
+import { sharedPostgres } from "./pg.mjs";
 
 const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
 
@@ -325,6 +326,12 @@ describe("tokens on loopback", () => {
   });
 
   test("the plain secrets never reach the state directory", async () => {
+    if (d.pgDb) { // the PostgreSQL store (CORRAL_TEST_STORE=pg): nor its database
+      const dump = sharedPostgres().dump(d.pgDb);
+      assert.ok(dump.includes("CREATE TABLE public.audit"));
+      for (const [name, s] of Object.entries(SECRETS)) assert.equal(dump.indexOf(Buffer.from(s)), -1, `${name}'s secret in the database`);
+      return;
+    }
     const files = readdirSync(d.stateDir).filter((f) => f.startsWith("corral.db"));
     assert.ok(files.length > 0);
     for (const f of files) {

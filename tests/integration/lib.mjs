@@ -6,6 +6,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { dbNameFor, sharedPostgres } from "./pg.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const CORRALD = process.env.CORRALD || path.join(ROOT, "build/san/corrald");
@@ -30,11 +31,14 @@ export async function waitFor(pred, ms = 10000, what = "condition") {
  * opts.args: extra flags; opts.stateDir: reuse a state dir; opts.keepState: don't delete it.
  * opts.udev: true = leave USB discovery on (omit --no-udev).
  * opts.wrapper: command prefix, e.g. ["umockdev-wrapper"]: runs `wrapper... corrald args...`.
+ * CORRAL_TEST_STORE=pg: the store is a database (one per state dir) on a private PostgreSQL.
  */
 export async function startCorrald(opts = {}) {
   const stateDir = opts.stateDir || mkdtempSync(path.join(tmpdir(), "corral-test-"));
   const args = ["--listen", "127.0.0.1:0", "--state-dir", stateDir, ...(opts.udev ? [] : ["--no-udev"]),
     "--web-root", process.env.CORRAL_WEB_ROOT || path.join(ROOT, "web"), ...(opts.args || [])];
+  const pgDb = process.env.CORRAL_TEST_STORE === "pg" && !args.includes("--store") ? dbNameFor(stateDir) : null;
+  if (pgDb) args.push("--store", sharedPostgres().createDb(pgDb));
   const wrap = opts.wrapper || [];
   const cmd = wrap.length ? wrap[0] : opts.bin || CORRALD;
   const argv = wrap.length ? [...wrap.slice(1), opts.bin || CORRALD, ...args] : args;
@@ -50,7 +54,7 @@ export async function startCorrald(opts = {}) {
   ]);
   const url = `http://127.0.0.1:${port}`;
   return {
-    url, stateDir, proc, exited,
+    url, stateDir, pgDb, proc, exited,
     stderr: () => err,
     async stop(signal = "SIGTERM") {
       if (proc.exitCode !== null || proc.signalCode) return exited;

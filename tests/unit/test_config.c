@@ -599,6 +599,57 @@ static void test_ref_put_and_null_safety(void **state)
         assert_ptr_equal(live, (struct config_live *)1); /* untouched on failure */
 }
 
+static void test_store_key_takes_sqlite_or_a_postgresql_url(void **state)
+{
+        (void)state;
+        struct config *c = ok("store = postgresql://corral@db.example/farm?sslmode=require\n");
+        assert_string_equal(c->store_url, "postgresql://corral@db.example/farm?sslmode=require");
+        config_put(c);
+        c = ok("store = postgres:///farm?host=/run/postgresql\nstore = sqlite\n");
+        assert_string_equal(c->store_url, ""); /* the last one wins: SQLite in state_dir */
+        config_put(c);
+        c = ok("\n");
+        assert_string_equal(c->store_url, ""); /* the default */
+        config_put(c);
+        refused("store = mysql://db/farm\n", "t.conf:1: 'store' must be sqlite or a postgresql://... URL");
+        refused("store = /var/lib/corral/corral.db\n", "'store' must be sqlite or a postgresql://... URL");
+        char text[700] = "store = postgresql://";
+        memset(text + strlen(text), 'h', 600);
+        strcat(text, "\n");
+        refused(text, "'store' is longer than 511 bytes");
+}
+
+static void test_host_name_and_advertise_url(void **state)
+{
+        (void)state;
+        struct config *c = ok("\n");
+        assert_string_equal(c->host_name, "");     /* the machine's host name, at start */
+        assert_string_equal(c->advertise_url, ""); /* the listen address, at start */
+        config_put(c);
+        c = ok("host_name = rack-2.lab\nadvertise_url = https://rack-2.lab:7070/\n");
+        assert_string_equal(c->host_name, "rack-2.lab");
+        assert_string_equal(c->advertise_url, "https://rack-2.lab:7070/");
+        config_put(c);
+        refused("host_name = rack 2\n", "t.conf:1: 'host_name' must be 1 to 63 letters, digits, '-', '_' or '.', not 'rack 2'");
+        refused("advertise_url = rack-2:7070\n", "'advertise_url' must be an http:// or https:// URL of at most 255 bytes");
+        refused("advertise_url = http://a b/\n", "'advertise_url' must be an http:// or https:// URL");
+}
+
+static void test_a_changed_store_needs_a_restart(void **state)
+{
+        (void)state;
+        struct config *running = ok("store = postgresql:///a\nhost_name = one\nadvertise_url = http://one/\n");
+        struct config *next = ok("store = sqlite\nhost_name = two\nadvertise_url = http://two/\n");
+        char changed[64];
+        assert_int_equal(config_keep_restart_keys(next, running, changed, sizeof(changed)), 3);
+        assert_string_equal(changed, "store, host_name, advertise_url");
+        assert_string_equal(next->store_url, "postgresql:///a");
+        assert_string_equal(next->host_name, "one");
+        assert_string_equal(next->advertise_url, "http://one/");
+        config_put(next);
+        config_put(running);
+}
+
 static void test_restart_keys_keep_the_running_values_and_are_named(void **state)
 {
         (void)state;
@@ -730,6 +781,9 @@ int main(void)
                 cmocka_unit_test(test_unknown_key_names_file_line_and_key),
                 cmocka_unit_test(test_listen_forms),
                 cmocka_unit_test(test_paths_must_be_absolute),
+                cmocka_unit_test(test_store_key_takes_sqlite_or_a_postgresql_url),
+                cmocka_unit_test(test_host_name_and_advertise_url),
+                cmocka_unit_test(test_a_changed_store_needs_a_restart),
                 cmocka_unit_test(test_booleans),
                 cmocka_unit_test(test_size_suffixes),
                 cmocka_unit_test(test_whole_number_keys_and_their_ranges),
