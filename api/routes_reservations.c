@@ -138,8 +138,11 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
                 return api_reply_corral_error(rq, &err);
         }
         json_t *boards = NULL;
-        if (registry_boards_json(rq->ctx->registry, NULL, NULL, NULL, &boards) < 0) {
+        int be = registry_boards_json(rq->ctx->registry, NULL, NULL, NULL, &boards);
+        if (be < 0) {
                 json_decref(body);
+                if (be == -ENOTCONN)
+                        return api_reply_store_unavailable(rq);
                 return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "Could not read the board list.");
         }
         int64_t now = util_wall_ms();
@@ -154,16 +157,19 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
         }
         if (rc == 0)
                 return reply_created(rq, resv);
+        /* The wait's deadline and retries run on the monotonic clock (a wall-clock step back must
+         * not stretch a wait_s); the lease times above are wall clock. */
         int64_t *until = rq->wait_until_ms;
+        int64_t mono = (int64_t)util_mono_ms();
         bool may_wait = (rc == -EBUSY || rc == -ENODEV) && req.wait_s > 0 && until;
         if (may_wait && *until == 0)
-                *until = now + (int64_t)req.wait_s * 1000;
-        if (may_wait && now < *until) {
+                *until = mono + (int64_t)req.wait_s * 1000;
+        if (may_wait && mono < *until) {
                 corral_error_clear(&err);
                 /* Suspend first, then register: a wake that comes at once finds it suspended. */
                 MHD_suspend_connection(rq->conn);
-                int64_t retry = now + RESV_RETRY_MS < *until ? now + RESV_RETRY_MS : *until;
-                int w = reservations_wait(rs, gen, retry, resume_connection, rq->conn);
+                int64_t retry = mono + RESV_RETRY_MS < *until ? mono + RESV_RETRY_MS : *until;
+                int w = reservations_wait(rs, gen, (uint64_t)retry, resume_connection, rq->conn);
                 if (w < 0) {
                         *until = 1; /* cannot wait: the next round answers at once */
                         MHD_resume_connection(rq->conn);

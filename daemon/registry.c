@@ -236,7 +236,7 @@ static void *reaper_main(void *arg)
                 for (size_t i = 0; i < r->nboards; i++)
                         worker_check_deadline(r->boards[i]->worker, now);
                 pthread_mutex_unlock(&r->mu);
-                reservations_reap(r->resv, util_wall_ms()); /* expire leases, wake waiters */
+                reservations_reap(r->resv, util_wall_ms(), util_mono_ms()); /* expire leases, wake waiters */
                 pthread_mutex_lock(&r->mu);
                 struct timespec ts = util_deadline_ts(200);
                 pthread_cond_timedwait(&r->reaper_cv, &r->mu, &ts);

@@ -33,7 +33,7 @@ struct resv {
 struct waiter {
         resv_wake_fn fn;
         void *arg;
-        int64_t retry_at_ms;
+        uint64_t retry_at_ms; /* monotonic */
 };
 
 struct reservations {
@@ -948,7 +948,7 @@ void reservations_on_grant(struct reservations *rs, resv_grant_fn fn, void *user
         pthread_mutex_unlock(&rs->mu);
 }
 
-void reservations_reap(struct reservations *rs, int64_t now_ms)
+void reservations_reap(struct reservations *rs, int64_t now_ms, uint64_t mono_ms)
 {
         if (!rs)
                 return;
@@ -956,7 +956,7 @@ void reservations_reap(struct reservations *rs, int64_t now_ms)
         if (!a)
                 return;
         for (size_t i = 0; i < rs->nwaiters;) {
-                if (rs->waiters[i].retry_at_ms <= now_ms) {
+                if (rs->waiters[i].retry_at_ms <= mono_ms) {
                         a->wake[a->nwake++] = rs->waiters[i];
                         rs->waiters[i] = rs->waiters[--rs->nwaiters];
                 } else {
@@ -966,7 +966,7 @@ void reservations_reap(struct reservations *rs, int64_t now_ms)
         change_end(rs, a);
 }
 
-int reservations_wait(struct reservations *rs, uint64_t gen, int64_t retry_at_ms, resv_wake_fn fn, void *arg)
+int reservations_wait(struct reservations *rs, uint64_t gen, uint64_t retry_at_ms, resv_wake_fn fn, void *arg)
 {
         if (!rs || !fn)
                 return -EINVAL;

@@ -94,15 +94,17 @@ int64_t reservations_board_lease(struct reservations *rs, const char *board_id, 
  * hook; fn NULL removes it. Set it before the reservations are shared between threads. */
 typedef void (*resv_grant_fn)(void *user, const char *board_id, int64_t id, const char *owner);
 void reservations_on_grant(struct reservations *rs, resv_grant_fn fn, void *user);
-/* Expire leases due at now_ms (stored, logged, announced) and wake waiters whose retry time has
- * come. Called periodically (the registry's reaper). */
-void reservations_reap(struct reservations *rs, int64_t now_ms);
+/* Expire leases due at now_ms (wall clock, Unix ms: lease expiry is stored as a time of day; stored,
+ * logged, announced) and wake waiters whose retry time (monotonic, util_mono_ms) is at or before
+ * mono_ms: a wall-clock step back never holds a waiter past its deadline. Called periodically (the
+ * registry's reaper). */
+void reservations_reap(struct reservations *rs, int64_t now_ms, uint64_t mono_ms);
 
 /* ---- waiting for a board ---- */
 /* Register fn(arg) to be called once: when a lease ends, when the counter moved past gen
- * already (at once), at retry_at_ms, or on close. 0 registered (or called already), -EAGAIN too
+ * already (at once), at retry_at_ms (monotonic, util_mono_ms), or on close. 0 registered (or called already), -EAGAIN too
  * many waiters, -ESHUTDOWN after reservations_waiters_close() (fn is not called then). */
-int reservations_wait(struct reservations *rs, uint64_t gen, int64_t retry_at_ms, resv_wake_fn fn, void *arg);
+int reservations_wait(struct reservations *rs, uint64_t gen, uint64_t retry_at_ms, resv_wake_fn fn, void *arg);
 /* Call every registered waiter now and refuse new ones (server shutdown). */
 void reservations_waiters_close(struct reservations *rs);
 bool reservations_waiters_closed(struct reservations *rs);

@@ -17,6 +17,7 @@
 #include "store/store_reservations.h"
 
 #define T0 1800000000000LL /* a fixed "now" in Unix ms */
+#define M0 5000000ULL /* a fixed monotonic "now" (util_mono_ms), unrelated to T0 */
 
 struct rfx {
         struct fx f;
@@ -347,7 +348,7 @@ static void test_lease_expires_after_its_ttl(void **state)
         assert_int_equal(reserve(r, "{\"match\": {\"board\": \"e1\"}, \"ttl_s\": 5}", T0, &a, &err), 0);
         assert_int_equal(reservations_check_board(r->rs, "e1", NULL, T0 + 4999, &err), -EBUSY);
         corral_error_clear(&err);
-        reservations_reap(r->rs, T0 + 5000);
+        reservations_reap(r->rs, T0 + 5000, M0 + 5000);
         assert_string_equal(r->last_type, "reservation.expired");
         assert_int_equal(reservations_check_board(r->rs, "e1", NULL, T0 + 5000, &err), 0);
         assert_int_equal(reservations_get(r->rs, json_integer_value(json_object_get(a, "id")), T0 + 5000, &g), 0);
@@ -364,7 +365,7 @@ static void test_renew_moves_the_expiry(void **state)
         int64_t id = json_integer_value(json_object_get(a, "id"));
         assert_int_equal(reservations_renew(r->rs, id, token_of(a), 60, T0 + 4000, &n, &err), 0);
         assert_int_equal(json_integer_value(json_object_get(n, "ttl_s")), 60);
-        reservations_reap(r->rs, T0 + 10000);
+        reservations_reap(r->rs, T0 + 10000, M0 + 10000);
         assert_int_equal(reservations_check_board(r->rs, "e1", NULL, T0 + 10000, &err), -EBUSY);
         corral_error_clear(&err);
         json_decref(a), json_decref(n);
@@ -449,8 +450,8 @@ static void test_waiter_is_woken_when_a_lease_ends(void **state)
         assert_int_equal(reservations_create(r->rs, &req, r->boards, T0, &b, &gen, &err), -EBUSY);
         corral_error_clear(&err);
         int woken = 0;
-        assert_int_equal(reservations_wait(r->rs, gen, T0 + 60000, count_wake, &woken), 0);
-        reservations_reap(r->rs, T0 + 1000);
+        assert_int_equal(reservations_wait(r->rs, gen, M0 + 60000, count_wake, &woken), 0);
+        reservations_reap(r->rs, T0 + 1000, M0 + 1000);
         assert_int_equal(woken, 0);
         assert_int_equal(reservations_release(r->rs, json_integer_value(json_object_get(a, "id")), token_of(a), T0 + 2000,
                                               &rel, &err), 0);
@@ -468,7 +469,7 @@ static void test_waiter_is_woken_at_once_when_a_lease_ended_meanwhile(void **sta
         assert_int_equal(reservations_release(r->rs, json_integer_value(json_object_get(a, "id")), token_of(a), T0, &rel,
                                               &err), 0);
         int woken = 0;
-        assert_int_equal(reservations_wait(r->rs, gen, T0 + 60000, count_wake, &woken), 0);
+        assert_int_equal(reservations_wait(r->rs, gen, M0 + 60000, count_wake, &woken), 0);
         assert_int_equal(woken, 1);
         json_decref(a), json_decref(rel);
 }
@@ -477,10 +478,23 @@ static void test_waiter_is_woken_at_its_retry_time(void **state)
 {
         struct rfx *r = *state;
         int woken = 0;
-        assert_int_equal(reservations_wait(r->rs, 0, T0 + 1000, count_wake, &woken), 0);
-        reservations_reap(r->rs, T0 + 999);
+        assert_int_equal(reservations_wait(r->rs, 0, M0 + 1000, count_wake, &woken), 0);
+        reservations_reap(r->rs, T0 + 999, M0 + 999);
         assert_int_equal(woken, 0);
-        reservations_reap(r->rs, T0 + 1000);
+        reservations_reap(r->rs, T0 + 1000, M0 + 1000);
+        assert_int_equal(woken, 1);
+}
+
+/* Waiters run on the monotonic clock: a wall clock stepped back an hour neither holds a waiter past
+ * its retry time nor expires a lease early; one stepped forward does not wake a waiter early. */
+static void test_waiter_retry_ignores_wall_clock_steps(void **state)
+{
+        struct rfx *r = *state;
+        int woken = 0;
+        assert_int_equal(reservations_wait(r->rs, 0, M0 + 1000, count_wake, &woken), 0);
+        reservations_reap(r->rs, T0 + 3600000, M0 + 999); /* wall jumped ahead: not yet */
+        assert_int_equal(woken, 0);
+        reservations_reap(r->rs, T0 - 3600000, M0 + 1000); /* wall stepped back: due all the same */
         assert_int_equal(woken, 1);
 }
 
@@ -488,10 +502,10 @@ static void test_closing_waiters_wakes_them_and_refuses_new_ones(void **state)
 {
         struct rfx *r = *state;
         int woken = 0;
-        assert_int_equal(reservations_wait(r->rs, 0, T0 + 60000, count_wake, &woken), 0);
+        assert_int_equal(reservations_wait(r->rs, 0, M0 + 60000, count_wake, &woken), 0);
         reservations_waiters_close(r->rs);
         assert_int_equal(woken, 1);
-        assert_int_equal(reservations_wait(r->rs, 0, T0 + 60000, count_wake, &woken), -ESHUTDOWN);
+        assert_int_equal(reservations_wait(r->rs, 0, M0 + 60000, count_wake, &woken), -ESHUTDOWN);
         assert_int_equal(woken, 1);
 }
 
@@ -530,6 +544,7 @@ int main(void)
                 RT(test_waiter_is_woken_when_a_lease_ends),
                 RT(test_waiter_is_woken_at_once_when_a_lease_ended_meanwhile),
                 RT(test_waiter_is_woken_at_its_retry_time),
+                RT(test_waiter_retry_ignores_wall_clock_steps),
                 RT(test_closing_waiters_wakes_them_and_refuses_new_ones),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
