@@ -164,7 +164,8 @@ static void on_udev(const struct udev_port_info *info, void *user)
         config_put(cfg);
         if (hidden)
                 return;
-        json_t *hints = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "source", "udev", "vid", info->vid,
+        json_t *hints = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "source", "udev", "syspath",
+                                  info->syspath, "vid", info->vid,
                                   "pid", info->pid, "serial", info->serial, "bridge", info->bridge, "family",
                                   info->family[0] ? info->family : "unknown", "devnode", info->devnode, "by_id",
                                   info->by_id, "by_path", info->by_path, "product", info->product);
@@ -203,6 +204,7 @@ static void reload(int argc, char **argv, struct config_live *live, struct http_
         }
         config_live_swap(live, next); /* next is published: read-only from here, for everyone */
         const struct config *now = config_live_get(live);
+        health_policy_publish(&now->health);
         store_set_job_log_max(store, now->max_log_lines);
         registry_sync_static(registry, now);
         log_notice("configuration reloaded: %zu static port(s), %zu token(s)", now->nports, now->ntokens);
@@ -236,6 +238,7 @@ int main(int argc, char **argv)
         /* Start-up reads this snapshot; the keys it uses here (state_dir, udev, listen) need a
          * restart to change, so it stays accurate for them after any reload. */
         const struct config *boot = config_live_get(live);
+        health_policy_publish(&boot->health);
 
         sigset_t mask;
         sigemptyset(&mask);

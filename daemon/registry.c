@@ -17,6 +17,7 @@
 #include "jobs/worker.h"
 #include "log.h"
 #include "reservations.h"
+#include "health/health.h"
 #include "store/store.h"
 #include "util.h"
 
@@ -156,6 +157,7 @@ static json_t *board_json_locked(struct registry *r, json_t *row)
         json_object_set_new(row, "family", json_string(json_is_string(fam) ? json_string_value(fam) : "unknown"));
         if (json_is_string(chip))
                 json_object_set(row, "chip", chip);
+        health_decorate(r->store, row); /* "health": good / degraded / quarantined */
         return row;
 }
 
@@ -411,6 +413,8 @@ int registry_sync_static(struct registry *r, const struct config *cfg)
                 json_t *hints = json_pack("{s:s}", "source", "config");
                 if (cp->family[0])
                         json_object_set_new(hints, "family", json_string(cp->family));
+                if (cp->power[0])
+                        json_object_set_new(hints, "power", json_string(cp->power));
                 struct board_source src = { .identity = identity, .id = cp->name, .name = cp->name, .url = cp->url,
                                             .baud = cp->baud, .hints = hints, .is_static = true };
                 registry_port_added(r, &src);

@@ -1,6 +1,7 @@
 /* Reservations: leases on boards with a TTL and an owner token. Active leases live in memory
  * (mirrored in the store, token hashed); every change is stored first, then announced. */
 #include "reservations.h"
+#include "health/health.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -598,7 +599,7 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
                                         continue;
                                 nmatch++;
                                 const char *state = json_string_value(json_object_get(b, "state"));
-                                if (!state || !strcmp(state, "offline"))
+                                if (!state || !strcmp(state, "offline") || health_row_quarantined(b))
                                         continue;
                                 if (pass == 1 && find_board_locked(rs, json_string_value(json_object_get(b, "id")), now_ms))
                                         continue;
@@ -680,7 +681,7 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
         }
         const json_t *pick = NULL;
         const struct resv *first_holder = NULL;
-        size_t nmatch = 0, npresent = 0, i;
+        size_t nmatch = 0, npresent = 0, nquarantined = 0, i;
         json_t *b;
         json_t *holders = json_array();
         json_array_foreach(boards, i, b) {
@@ -690,6 +691,10 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                 const char *state = json_string_value(json_object_get(b, "state"));
                 if (!state || !strcmp(state, "offline"))
                         continue;
+                if (health_row_quarantined(b)) { /* out of rotation: never leased */
+                        nquarantined++;
+                        continue;
+                }
                 npresent++;
                 const struct resv *h = find_board_locked(rs, json_string_value(json_object_get(b, "id")), now_ms);
                 if (!h) {
@@ -704,6 +709,13 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                 if (!nmatch)
                         rc = reg_error_set(err, 404, "no_matching_board", json_pack("{s:O}", "match", req->match),
                                            -ENOENT, "No board matches this reservation's 'match'.");
+                else if (!npresent && nquarantined)
+                        rc = reg_error_set(err, 409, "board_quarantined",
+                                           json_pack("{s:O, s:I}", "match", req->match, "quarantined",
+                                                     (json_int_t)nquarantined),
+                                           -ENODEV, "%zu board(s) match, but %zu of them %s quarantined (out of "
+                                           "rotation until released) and none other is online.", nmatch, nquarantined,
+                                           nquarantined == 1 ? "is" : "are");
                 else if (!npresent)
                         rc = reg_error_set(err, 409, "no_board_online", json_pack("{s:O}", "match", req->match),
                                            -ENODEV, "%zu board(s) match, but none is online.", nmatch);

@@ -672,6 +672,7 @@ static int pick_baud(void *user, struct esp_loader *l)
         fj->next_baud = esp_baud_next(&fj->plan, b);
         fj->co.stub_baud = 0;
         jr_log(fj->jr, "%u baud does not hold (%s): reconnecting to step down", b, esp_loader_msg(l));
+        jr_health(fj->jr, "link_errors", 1);
         return -EAGAIN;
 }
 
@@ -698,6 +699,7 @@ static int write_stepping(struct flash_job *fj, const struct esp_flash_part *par
                         fj->co.stub_baud = 0;
                         jr_log(fj->jr, "Writing at %u baud failed (%s): reconnecting to step down", failed,
                                esp_loader_msg(fj->l));
+                        jr_health(fj->jr, "resends", 1);
                 }
                 double t = now_s();
                 e = connect_loader(fj, false);
@@ -1069,6 +1071,7 @@ static int flash_run(struct job_run *jr)
                 esp_diff_record_clear(&fj->records[i]);
         fj->n_records = 0;
         report_baud(fj, e >= 0);
+        jr_health(jr, "sync_retries", (long long)fj->l->sync_retries);
         jr_result_set(jr, "parts", result_parts(&r));
         jr_result_set(jr, "bytes_written", json_integer((json_int_t)r.bytes_written));
         jr_result_set(jr, "bytes_skipped", json_integer((json_int_t)r.bytes_skipped));

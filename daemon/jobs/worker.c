@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "events.h"
+#include "health/health.h"
 #include "jobs/console.h"
 #include "jobs/job_run.h"
 #include "jobs/port_memo.h"
@@ -101,6 +102,7 @@ struct job_run {
         uint64_t last_progress_ms;
         bool memo_claimed;
         const json_t *params_override; /* jr_params_override(): a kind running another's steps */
+        json_t *health;                /* jr_health() counters, NULL until the first */
 };
 
 static struct job *job_free(struct job *j)
@@ -269,6 +271,38 @@ bool jr_cancelled(struct job_run *jr)
         bool c = jr->w->running_cancel || jr->w->running_timed_out || jr->w->stop;
         pthread_mutex_unlock(&jr->w->mu);
         return c;
+}
+
+void jr_health(struct job_run *jr, const char *key, long long n)
+{
+        if (!n || !key)
+                return;
+        if (!jr->health)
+                jr->health = json_object();
+        json_t *v = json_object_get(jr->health, key);
+        json_object_set_new(jr->health, key, json_integer((v ? json_integer_value(v) : 0) + n));
+}
+
+static int ensure_port(struct worker *w);
+static void drop_port(struct worker *w, const char *why);
+
+int jr_port_reopen(struct job_run *jr, int timeout_ms)
+{
+        struct worker *w = jr->w;
+        drop_port(w, NULL);
+        uint64_t end = util_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+        for (;;) {
+                int r = ensure_port(w);
+                if (r == 0) {
+                        port_cancel(w->port, false);
+                        return 0;
+                }
+                if (jr_cancelled(jr))
+                        return -ECANCELED;
+                if (util_mono_ms() >= end)
+                        return r;
+                usleep(200 * 1000);
+        }
 }
 
 int jr_time_left_ms(struct job_run *jr)
@@ -533,6 +567,12 @@ static void run_job(struct worker *w, struct job *j)
         bool is_gone = r == -ENODEV || (code && !strcmp(code, "board_gone"));
         if (is_gone || (w->port && r == -ECANCELED))
                 drop_port(w, is_gone ? "the device disappeared" : NULL);
+        /* The board's health record first, so whoever sees the job's end sees its counters. */
+        struct health_job hj = { .id = j->id, .kind = j->kind->name, .state = state, .code = code,
+                                 .message = code ? msg : NULL, .result = jr.result, .obs = jr.health,
+                                 .params = j->params };
+        health_job_end(w->store, w->events, w->board_id, &hj);
+        json_decref(jr.health);
         finish_job(w, j, state, jr.result, code, code ? msg : NULL);
         if (code)
                 log_notice("board %s: job %lld (%s) %s: %s", w->board_id, (long long)j->id, j->kind->name, state,

@@ -2,6 +2,7 @@
  * PRAGMA user_version from N-1 to N, each applied in its own transaction. Append new steps;
  * never edit a released one. */
 #include "store/store_internal.h"
+#include "store/store_health.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -118,6 +119,8 @@ static const char *const migrations[] = {
         "  path    TEXT NOT NULL,"
         "  status  INTEGER NOT NULL"
         ");",
+        /* 6: fleet health: per-board counters, history, status (store_health.c). */
+        store_health_migration,
 };
 
 int store_schema_latest(void)
