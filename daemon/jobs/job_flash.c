@@ -22,6 +22,7 @@
 #include "firmware/hostfile.h"
 #include "store/store_firmware.h"
 #include "jobs/job_esp.h"
+#include "jobs/job_power.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 #include "udev/usb_ids.h"
@@ -534,9 +535,17 @@ static int load_parts(struct flash_job *fj)
 }
 
 /* (Re)connect to the ROM loader; the first time the board's facts are reported. */
+/* Free the loader, its unanswered SYNCs counted in the board's health record. Returns NULL. */
+static struct esp_loader *loader_drop(struct flash_job *fj)
+{
+        if (fj->l)
+                jr_health(fj->jr, "sync_retries", (long long)fj->l->sync_retries);
+        return esp_loader_free(fj->l);
+}
+
 static int connect_loader(struct flash_job *fj, bool first)
 {
-        fj->l = esp_loader_free(fj->l);
+        fj->l = loader_drop(fj);
         if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
                 return jr_fail(fj->jr, "internal", "Out of memory");
         int e = esp_loader_prepare(fj->l, &fj->co);
@@ -544,10 +553,24 @@ static int connect_loader(struct flash_job *fj, bool first)
                 jr_log(fj->jr, "Uploading the stub at %u baud failed (%s): reconnecting at the ROM baud",
                        fj->co.stub_baud, esp_loader_msg(fj->l));
                 fj->co.stub_baud = 0;
-                fj->l = esp_loader_free(fj->l);
+                fj->l = loader_drop(fj);
                 if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
                         return jr_fail(fj->jr, "internal", "Out of memory");
                 e = esp_loader_prepare(fj->l, &fj->co);
+        }
+        if (e == -ETIMEDOUT && first && json_string_value(json_object_get(jr_board_hints(fj->jr), "power"))) {
+                /* The last rung for a hung board: its power, then one more try. */
+                char pm[512];
+                jr_log(fj->jr, "The ROM loader does not answer (%s): cycling the board's power", esp_loader_msg(fj->l));
+                int pr = job_power_cycle(fj->jr, pm, sizeof(pm));
+                if (pr == 0) {
+                        fj->l = loader_drop(fj);
+                        if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
+                                return jr_fail(fj->jr, "internal", "Out of memory");
+                        e = esp_loader_prepare(fj->l, &fj->co);
+                } else if (pr == -ENODEV || pr == -ECANCELED) {
+                        return jr_fail(fj->jr, pr == -ENODEV ? "board_gone" : "cancelled", "%s", pm);
+                }
         }
         if (e < 0)
                 return first ? job_esp_fail(fj->jr, e, fj->l) : e;
@@ -1071,7 +1094,6 @@ static int flash_run(struct job_run *jr)
                 esp_diff_record_clear(&fj->records[i]);
         fj->n_records = 0;
         report_baud(fj, e >= 0);
-        jr_health(jr, "sync_retries", (long long)fj->l->sync_retries);
         jr_result_set(jr, "parts", result_parts(&r));
         jr_result_set(jr, "bytes_written", json_integer((json_int_t)r.bytes_written));
         jr_result_set(jr, "bytes_skipped", json_integer((json_int_t)r.bytes_skipped));
@@ -1103,11 +1125,14 @@ static int flash_run(struct job_run *jr)
         jr_progress(jr, 100, "done");
         e = 0;
 out:
-        /* The next job talks to the firmware at the port's own baud, whatever the flash used. */
+        /* The next job talks to the firmware at the port's own baud, whatever the flash used. A
+         * power cycle reopened the port: the new one starts at the port's baud. */
+        if (p != jr_port(jr))
+                p = NULL;
         if (p && orig_baud && p->baud != orig_baud && e != -ENODEV)
                 port_set_baud(p, orig_baud);
         esp_flash_result_clear(&r);
-        esp_loader_free(fj->l);
+        fj->l = loader_drop(fj);
         for (size_t i = 0; i < ESP_FLASH_MAX_PARTS; i++)
                 free(fj->bufs[i]);
         free(fj->kg_buf);

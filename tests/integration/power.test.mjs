@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { control } from "./esp_lib.mjs";
+import { control, mkimage, submitFlash, watchJob } from "./esp_lib.mjs";
 import { CORRALD, ROOT, api, runJob, startCorrald, startVboard, waitFor } from "./lib.mjs";
 
 const VB = "pv", HUB = "ph", NONE = "pn";
@@ -94,5 +94,34 @@ describe("power cycles recover hung boards", () => {
     const r = spawnSync(CORRALD, ["--config", conf, "--state-dir", dir, "--no-udev"], { encoding: "utf8", timeout: 20000 });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /bad\.conf:3: 'power' must be uhubctl .*uhubctl:LOCATION:PORT .*not 'uhubctl:1-1'/);
+  });
+});
+
+describe("an ESP flash whose ROM loader does not answer cycles the power first", () => {
+  let d, eb;
+  before(async () => {
+    eb = await startVboard("esp8266", ["--name", "pe"]);
+    d = await startCorrald({ args: ["--port", `pe=${eb.endpoint},family=esp8266,power=vboard:${eb.control}`] });
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/pe")).body.state === "online", 10000, "pe online");
+  });
+  after(async () => {
+    await d?.stop();
+    await eb?.stop();
+  });
+
+  test("a hung ESP8266 is power-cycled and then flashed", async () => {
+    await control(eb.control, "hang");
+    const img = mkimage("esp8266", ["--flash-mode", "dio"]);
+    const q = await submitFlash(d.url, "pe", [{ offset: 0, data: img.data, path: img.path }], { boot_check: false, timeout_s: 240 });
+    const { job } = await watchJob(d.url, q.id, 300000);
+    const log = (await api(d.url, "GET", `/api/v1/jobs/${q.id}`)).body.log.map((l) => l.line);
+    assert.equal(job.state, "succeeded", JSON.stringify([job.error, log.slice(-12)]));
+    assert.ok(log.some((l) => /^The ROM loader does not answer .*: cycling the board's power$/.test(l)), log.join("\n"));
+    assert.ok(log.some((l) => l.startsWith("power: power cycled through vboard")), log.join("\n"));
+    const h = (await api(d.url, "GET", "/api/v1/boards/pe/health")).body;
+    assert.equal(h.counters.power_cycles, 1);
+    assert.equal(h.counters.flash_succeeded, 1);
+    assert.ok(h.counters.sync_retries > 0, JSON.stringify(h.counters));
+    assert.ok(h.rates.flash_kbit_per_s > 0, JSON.stringify(h.rates));
   });
 });
