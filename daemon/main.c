@@ -17,6 +17,7 @@
 #include "config.h"
 #include "events.h"
 #include "firmware/firmware.h"
+#include "health/health_sched.h"
 #include "http.h"
 #include "jobs/console.h"
 #include "log.h"
@@ -274,6 +275,9 @@ int main(int argc, char **argv)
         }
         struct daemon_ctx dctx = { .registry = registry, .config = live };
         registry_sync_static(registry, boot);
+        struct health_sched *hsched = NULL;
+        if (health_sched_start(registry, store, &hsched) < 0)
+                log_warning("health checks will not be scheduled: cannot start their thread");
 
         struct udev_watch *uw = NULL;
         if (boot->udev) {
@@ -294,6 +298,7 @@ int main(int argc, char **argv)
         if (http_start(&hctx, &http, msg, sizeof(msg)) < 0) {
                 log_error("corrald: %s", msg);
                 udev_watch_stop(uw);
+                health_sched_stop(hsched);
                 registry_free(registry);
                 console_dir_free(consoles);
                 events_free(events);
@@ -336,6 +341,7 @@ int main(int argc, char **argv)
         sd_notify(0, "STOPPING=1");
         http = http_stop(http);
         udev_watch_stop(uw);
+        hsched = health_sched_stop(hsched);
         registry = registry_free(registry);
         consoles = console_dir_free(consoles);
         events = events_free(events);

@@ -43,11 +43,13 @@ struct num_key {
 };
 
 #define NK(f, m, w) { #f, offsetof(struct health_policy, f), m, w }
+#define NKN(k, f, m, w) { k, offsetof(struct health_policy, f), m, w }
 static const struct num_key num_keys[] = {
         NK(quarantine_after_infra_failures, 1000, "a number of failures in a row from 0 (never) to 1000"),
         NK(quarantine_after_link_errors, 1000000, "a number of link errors from 0 (never) to 1000000"),
         NK(degraded_after_infra_failures, 1000, "a number of failures in a row from 0 (never) to 1000"),
-        NK(check_after_infra_failures, 1000, "a number of failures in a row from 0 (never) to 1000"),
+        NKN("health_check_after_infra_failures", check_after_infra_failures, 1000,
+            "a number of failures in a row from 0 (never) to 1000"),
         NK(power_off_ms, 60000, "milliseconds from 0 to 60000"),
         NK(power_on_wait_ms, 120000, "milliseconds from 0 to 120000"),
 };

@@ -135,9 +135,10 @@ static int health_check_check(const json_t *params, char *msg, size_t msg_size)
                         continue;
                 if (!strcmp(k, "release") && json_is_boolean(v))
                         continue;
-                if (!strcmp(k, "requested_by") && json_is_string(v) && strlen(json_string_value(v)) < 64)
+                if ((!strcmp(k, "requested_by") || !strcmp(k, "reason")) && json_is_string(v) &&
+                    strlen(json_string_value(v)) < 128)
                         continue;
-                snprintf(msg, msg_size, "health_check takes only 'release' (true/false) and 'requested_by', not '%s'", k);
+                snprintf(msg, msg_size, "health_check takes only 'release' (true/false), 'requested_by' and 'reason', not '%s'", k);
                 return -EINVAL;
         }
         return 0;

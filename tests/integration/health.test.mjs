@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { control } from "./esp_lib.mjs";
-import { api, eventsSince, runJob, startCorrald, startVboard, waitFor } from "./lib.mjs";
+import { api, eventsSince, runJob, silentServer, startCorrald, startVboard, waitFor } from "./lib.mjs";
 
 const SICK = "sick", WELL = "well";
 
@@ -139,5 +139,83 @@ describe("health record, quarantine by policy, unquarantine after a check", () =
     assert.equal(again.body.error.code, "not_quarantined");
     const r = await api(d.url, "POST", "/api/v1/reservations", { match: { board: SICK }, ttl_s: 60, owner: "ci" });
     assert.equal(r.status, 201, "released, it can be leased again");
+  });
+});
+
+/** corrald with these config lines and static micropython ports {name: url}. */
+async function corraldConf(lines, ports) {
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-health-sched-"));
+  const conf = path.join(dir, "corrald.conf");
+  const portLines = Object.entries(ports).flatMap(([n, u]) => [`[port ${n}]`, `url = ${u}`, "family = micropython"]);
+  writeFileSync(conf, [...lines, ...portLines, ""].join("\n"));
+  return startCorrald({ args: ["--config", conf] });
+}
+
+describe("scheduled health checks on idle, unleased boards", () => {
+  let d, idle, leased;
+  before(async () => {
+    idle = await startVboard("micropython", ["--name", "idle"]);
+    leased = await startVboard("micropython", ["--name", "leased"]);
+    d = await corraldConf(["health_check_interval = 2", "health_check_after_infra_failures = 0"],
+      { idle: idle.endpoint, leased: leased.endpoint });
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/idle")).body.state === "online", 10000, "online");
+  });
+  after(async () => {
+    await d?.stop();
+    await idle?.stop();
+    await leased?.stop();
+  });
+
+  test("an idle board is checked on its interval, a leased one is not; results are recorded", async () => {
+    const checks = async (b) => (await api(d.url, "GET", `/api/v1/boards/${b}/jobs`)).body.jobs.filter((j) => j.kind === "health_check");
+    const lease = await api(d.url, "POST", "/api/v1/reservations", { match: { board: "leased" }, ttl_s: 120, owner: "ci" });
+    assert.equal(lease.status, 201);
+    const done = await waitFor(async () => {
+      const c = (await checks("idle")).filter((j) => j.state === "succeeded");
+      return c.length >= 2 && c;
+    }, 60000, "two scheduled checks on the idle board");
+    assert.equal(done[0].params.requested_by, "corrald:scheduler");
+    assert.equal(done[0].params.reason, "its interval is up");
+    assert.deepEqual(done[0].result.checks.map((c) => c.name), ["identify", "loopback"]);
+    assert.equal((await checks("leased")).length, 0, "the leased board was left alone");
+    const h = (await api(d.url, "GET", "/api/v1/boards/idle/health")).body;
+    assert.ok(h.counters.checks_passed >= 2);
+    assert.ok(h.history.some((e) => e.kind === "check" && e.ok));
+  });
+});
+
+describe("a health check after infrastructure failures", () => {
+  let d, silent;
+  before(async () => {
+    silent = await silentServer();
+    d = await corraldConf(["health_check_interval = 0", "health_check_after_infra_failures = 2",
+      "quarantine_after_infra_failures = 0"], { mute: `socket://127.0.0.1:${silent.port}` });
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/mute")).body.state === "online", 10000, "online");
+  });
+  after(async () => {
+    await d?.stop();
+    silent?.close();
+  });
+
+  test("two infrastructure failures in a row bring a check, and its failure quarantines with evidence", async () => {
+    const checks = async () => (await api(d.url, "GET", "/api/v1/boards/mute/jobs")).body.jobs.filter((j) => j.kind === "health_check");
+    const j1 = await runJob(d.url, "mute", { kind: "run", script: "print(1)", timeout_s: 20 }, 40000);
+    assert.equal(j1.state, "failed");
+    assert.equal((await api(d.url, "GET", "/api/v1/boards/mute/health")).body.state, "degraded");
+    assert.equal((await checks()).length, 0, "one failure is not enough");
+    const j2 = await runJob(d.url, "mute", { kind: "run", script: "print(1)", timeout_s: 20 }, 40000);
+    assert.equal(j2.state, "failed");
+    const c = await waitFor(async () => (await checks()).find((j) => !["queued", "running"].includes(j.state)),
+      90000, "a check after the failures");
+    assert.equal(c.params.reason, "infrastructure failures in a row");
+    assert.equal(c.state, "failed");
+    assert.equal(c.result.checks[0].name, "identify");
+    assert.equal(c.result.checks[0].ok, false);
+    const h = (await api(d.url, "GET", "/api/v1/boards/mute/health")).body;
+    assert.equal(h.state, "quarantined");
+    assert.match(h.reason, /^the health check failed: health_check job \d+ failed/);
+    assert.equal(h.counters.infra_failures, 3, JSON.stringify(h.counters));
+    assert.equal(h.evidence.counters.checks_failed, 1);
+    assert.equal((await checks()).length, 1, "a quarantined board is not checked again on its own");
   });
 });

@@ -150,6 +150,8 @@ static void policy_keys_parse_or_name_the_problem(void **state)
         assert_non_null(strstr(err, "'quarantine_after_infra_failures' must be a number of failures"));
         assert_int_equal(health_policy_set(&p, "power_off_ms", "60001", err, sizeof(err)), -EINVAL);
         assert_int_equal(health_policy_set(&p, "uhubctl", "uhubctl -f", err, sizeof(err)), -EINVAL);
+        assert_int_equal(health_policy_set(&p, "health_check_after_infra_failures", "4", err, sizeof(err)), 0);
+        assert_int_equal(p.check_after_infra_failures, 4);
         assert_int_equal(health_policy_set(&p, "max_body", "1", err, sizeof(err)), -ENOENT);
 }
 
