@@ -133,10 +133,8 @@ static void observe(const char *board_id, const struct health_job *j, json_t *d,
                         json_object_set_new(hist, "sync_ms", json_integer((json_int_t)(connect_s * 1000.0 + 0.5)));
                 }
         }
-        if (json_object_get(res, "boot")) {
-                bool booted = ok || (j->code && !strcmp(j->code, "flash_failed"));
-                add(d, booted && ok ? "boot_checks_ok" : "boot_checks_failed", 1);
-        }
+        if (json_object_get(res, "boot")) /* a flash with a boot check: the job succeeds when it booted */
+                add(d, ok ? "boot_checks_ok" : "boot_checks_failed", 1);
         /* What the job counted itself (jr_health): link errors, resends, sync retries, sync time. */
         const char *k;
         json_t *v;
