@@ -165,6 +165,7 @@ web: node_modules/.package-lock.json
 	@mkdir -p web/vendor
 	cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
 	   node_modules/@xterm/addon-fit/lib/addon-fit.js web/vendor/
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css web/vendor/
 
 # Debian packages the build, the lab and the tests need (installed only when missing).
 APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev \

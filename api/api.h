@@ -60,6 +60,8 @@ void api_caller(struct api_req *rq, struct reg_caller *ret);
 
 /* Resource handlers (routes_*.c). Return MHD_NO only on fatal errors. */
 enum MHD_Result routes_boards(struct api_req *rq);
+/* /boards/{id}/health and /boards/{id}/unquarantine (routes_board_health.c). */
+enum MHD_Result routes_board_health(struct api_req *rq, const char *id);
 enum MHD_Result routes_jobs(struct api_req *rq);
 enum MHD_Result routes_health(struct api_req *rq);
 enum MHD_Result routes_hosts(struct api_req *rq);

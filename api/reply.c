@@ -57,6 +57,8 @@ static const struct {
         [CORRAL_E_AUTH_DISABLED] = { "auth_disabled", 409 },
         [CORRAL_E_BOARD_OFFLINE] = { "board_offline", 409 },
         [CORRAL_E_BOARD_RESERVED] = { "board_reserved", 409 },
+        [CORRAL_E_BOARD_QUARANTINED] = { "board_quarantined", 409 },
+        [CORRAL_E_NOT_QUARANTINED] = { "not_quarantined", 409 },
         [CORRAL_E_FIRMWARE_IN_USE] = { "firmware_in_use", 409 },
         [CORRAL_E_FIRMWARE_PINNED] = { "firmware_pinned", 409 },
         [CORRAL_E_JOB_FINISHED] = { "job_finished", 409 },

@@ -79,6 +79,8 @@ enum MHD_Result routes_boards(struct api_req *rq)
         const char *id = rq->segs[1];
         if (rq->nsegs == 3 && !strcmp(rq->segs[2], "jobs"))
                 return board_jobs(rq, id);
+        if (rq->nsegs == 3 && (!strcmp(rq->segs[2], "health") || !strcmp(rq->segs[2], "unquarantine")))
+                return routes_board_health(rq, id);
         if (rq->nsegs != 2)
                 return api_reply_error(rq, CORRAL_E_NOT_FOUND, json_pack("{s:s}", "path", rq->url), "No such API path '%s'.",
                                        rq->url);

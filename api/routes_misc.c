@@ -8,6 +8,7 @@
 #include "api.h"
 #include "conn_budget.h"
 #include "events.h"
+#include "health/health_metrics.h"
 #include "auth.h"
 #include "registry.h"
 #include "store/store.h"
@@ -146,6 +147,10 @@ enum MHD_Result routes_metrics(struct api_req *rq)
                 "# HELP corral_audit_failures_total Audit entries that could not be written (e.g. a full disk).\n"
                 "# TYPE corral_audit_failures_total counter\ncorral_audit_failures_total %llu\n",
                 failed, limited, store_audit_failures(rq->ctx->store));
+        char *health = health_metrics_text(rq->ctx->store); /* per-board counters, label board */
+        if (health)
+                appendf(&b, &len, &cap, "%s", health);
+        free(health);
         return api_reply_text(rq, 200, "text/plain; version=0.0.4", b);
 }
 

@@ -15,6 +15,7 @@
 
 #include "auth.h" /* auth_sha256_hex: token secrets are kept hashed */
 #include "bounds.h"
+#include "power/power.h"
 
 void config_defaults(struct config *c)
 {
@@ -40,6 +41,7 @@ void config_defaults(struct config *c)
         c->head_timeout_s = 10;
         snprintf(c->remote_bind, sizeof(c->remote_bind), "127.0.0.1");
         c->remote_same_address = true;
+        health_policy_defaults(&c->health);
 }
 
 static char *trim(char *s)
@@ -451,6 +453,9 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                                  "(not '/', no '..'), like /srv/firmware, /home/ci/out; not '%s'", v);
                 return r;
         }
+        int hr = health_policy_set(&c->health, k, v, err, es);
+        if (hr != -ENOENT)
+                return hr;
         snprintf(err, es, "unknown key '%s'", k);
         return -EINVAL;
 }
@@ -480,7 +485,16 @@ static int set_port(struct config_port *p, const char *k, const char *v, char *e
                 }
                 return 0;
         }
-        snprintf(err, es, "unknown key '%s' in a [port] section (known: url, family, baud)", k);
+        if (!strcmp(k, "power")) {
+                if (strlen(v) >= sizeof(p->power) || power_spec_check(v, err, es) < 0) {
+                        if (strlen(v) >= sizeof(p->power))
+                                snprintf(err, es, "'power' is too long");
+                        return -EINVAL;
+                }
+                snprintf(p->power, sizeof(p->power), "%s", v);
+                return 0;
+        }
+        snprintf(err, es, "unknown key '%s' in a [port] section (known: url, family, baud, power)", k);
         return -EINVAL;
 }
 

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "health/health_policy.h"
+
 #define CONFIG_MAX_PORTS 128
 #define CONFIG_MAX_USB_IDS 64
 #define CONFIG_MAX_TOKENS 64
@@ -18,6 +20,7 @@ struct config_port {
         char url[256];    /* rfc2217://host:port, socket://host:port, /dev/... */
         char family[24];  /* hint: "esp8266", "esp32", "micropython", ... (may be empty) */
         unsigned baud;    /* 0 = default 115200 */
+        char power[256];  /* power backend (power/power.h spec), "" = none */
 };
 
 struct config_usb_id {
@@ -76,6 +79,7 @@ struct config {
         char remote_host[128];
         unsigned remote_port_min, remote_port_max;
         bool remote_same_address;
+        struct health_policy health; /* fleet-health knobs (health/health_policy.h) */
 };
 
 /* Defaults: listen 127.0.0.1:7070, state dir $STATE_DIRECTORY or /var/lib/corral, udev on. */

@@ -18,6 +18,7 @@
 #include "remote/remote.h"
 #include "events.h"
 #include "firmware/firmware.h"
+#include "health/health_sched.h"
 #include "http.h"
 #include "jobs/console.h"
 #include "log.h"
@@ -176,7 +177,8 @@ static void on_udev(const struct udev_port_info *info, void *user)
         config_put(cfg);
         if (hidden)
                 return;
-        json_t *hints = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "source", "udev", "vid", info->vid,
+        json_t *hints = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "source", "udev", "syspath",
+                                  info->syspath, "vid", info->vid,
                                   "pid", info->pid, "serial", info->serial, "bridge", info->bridge, "family",
                                   info->family[0] ? info->family : "unknown", "devnode", info->devnode, "by_id",
                                   info->by_id, "by_path", info->by_path, "product", info->product);
@@ -215,6 +217,7 @@ static void reload(int argc, char **argv, struct config_live *live, struct http_
         }
         config_live_swap(live, next); /* next is published: read-only from here, for everyone */
         const struct config *now = config_live_get(live);
+        health_policy_publish(&now->health);
         store_set_job_log_max(store, now->max_log_lines);
         registry_sync_static(registry, now);
         log_notice("configuration reloaded: %zu static port(s), %zu token(s)", now->nports, now->ntokens);
@@ -393,6 +396,7 @@ int main(int argc, char **argv)
         /* Start-up reads this snapshot; the keys it uses here (state_dir, udev, listen) need a
          * restart to change, so it stays accurate for them after any reload. */
         const struct config *boot = config_live_get(live);
+        health_policy_publish(&boot->health);
         int sfd = block_signals();
 
         struct store *store = NULL;
@@ -411,6 +415,9 @@ int main(int argc, char **argv)
         }
         struct daemon_ctx dctx = { .registry = registry, .config = live };
         registry_sync_static(registry, boot);
+        struct health_sched *hsched = NULL;
+        if (health_sched_start(registry, store, &hsched) < 0)
+                log_warning("health checks will not be scheduled: cannot start their thread");
         struct udev_watch *uw = start_udev(boot, &dctx);
 
         struct remote *remote = NULL;
@@ -425,6 +432,7 @@ int main(int argc, char **argv)
         if (http_start(&hctx, &http, msg, sizeof(msg)) < 0) {
                 log_error("corrald: %s", msg);
                 udev_watch_stop(uw);
+                health_sched_stop(hsched);
                 remote_stop(remote);
                 registry_free(registry);
                 remote_free(remote);
@@ -447,6 +455,7 @@ int main(int argc, char **argv)
         http = http_stop(http);
         remote_stop(remote); /* sessions hand their ports back before the workers stop */
         udev_watch_stop(uw);
+        hsched = health_sched_stop(hsched);
         registry = registry_free(registry);
         remote = remote_free(remote);
         consoles = console_dir_free(consoles);

@@ -31,6 +31,7 @@
 #include "jobs/worker.h"
 #include "log.h"
 #include "reservations.h"
+#include "health/health.h"
 #include "store/store.h"
 #include "util.h"
 
@@ -208,6 +209,7 @@ static json_t *board_json_locked(struct registry *r, json_t *row)
                 json_object_set(row, "chip", chip);
         if (r->on_board_json && id)
                 r->on_board_json(r->on_board_json_user, id, row);
+        health_decorate(r->store, row); /* "health": good / degraded / quarantined */
         return row;
 }
 
@@ -459,6 +461,8 @@ int registry_sync_static(struct registry *r, const struct config *cfg)
                 json_t *hints = json_pack("{s:s}", "source", "config");
                 if (cp->family[0])
                         json_object_set_new(hints, "family", json_string(cp->family));
+                if (cp->power[0])
+                        json_object_set_new(hints, "power", json_string(cp->power));
                 struct board_source src = { .identity = identity, .id = cp->name, .name = cp->name, .url = cp->url,
                                             .baud = cp->baud, .hints = hints, .is_static = true };
                 registry_port_added(r, &src);

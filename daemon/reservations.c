@@ -1,6 +1,7 @@
 /* Reservations: leases on boards with a TTL and an owner token. Active leases live in memory
  * (mirrored in the store, token hashed); every change is stored first, then announced. */
 #include "reservations.h"
+#include "health/health.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -586,7 +587,7 @@ static int role_candidates_locked(struct reservations *rs, const json_t *role, c
                         continue;
                 nmatch++;
                 const char *state = json_string_value(json_object_get(b, "state"));
-                if (!state || !strcmp(state, "offline"))
+                if (!state || !strcmp(state, "offline") || health_row_quarantined(b))
                         continue;
                 if (free_only && find_board_locked(rs, json_string_value(json_object_get(b, "id")), now_ms))
                         continue;
@@ -673,12 +674,18 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
 
 /* Why no board of boards could be leased for match: no match at all, none present, or (holders:
  * the present ones' leases) every one reserved, told by the lease that frees up first. */
-static int no_free_board(const json_t *match, size_t nmatch, size_t npresent, const struct resv *first_holder,
-                         json_t *holders, struct corral_error *err)
+static int no_free_board(const json_t *match, size_t nmatch, size_t npresent, size_t nquarantined,
+                         const struct resv *first_holder, json_t *holders, struct corral_error *err)
 {
         if (!nmatch)
                 return corral_error_set(err, CORRAL_E_NO_MATCHING_BOARD, json_pack("{s:O}", "match", match), -ENOENT,
                                         "No board matches this reservation's 'match'.");
+        if (!npresent && nquarantined)
+                return corral_error_set(err, CORRAL_E_BOARD_QUARANTINED,
+                                        json_pack("{s:O, s:I}", "match", match, "quarantined", (json_int_t)nquarantined),
+                                        -ENODEV, "%zu board(s) match, but %zu of them %s quarantined (out of rotation "
+                                        "until released) and none other is online.", nmatch, nquarantined,
+                                        nquarantined == 1 ? "is" : "are");
         if (!npresent)
                 return corral_error_set(err, CORRAL_E_NO_BOARD_ONLINE, json_pack("{s:O}", "match", match), -ENODEV,
                                         "%zu board(s) match, but none is online.", nmatch);
@@ -697,7 +704,7 @@ static int pick_free_board_locked(struct reservations *rs, const json_t *match, 
                                   int64_t now_ms, const json_t **ret_pick, struct corral_error *err)
 {
         const struct resv *first_holder = NULL;
-        size_t nmatch = 0, npresent = 0, i;
+        size_t nmatch = 0, npresent = 0, nquarantined = 0, i;
         json_t *b;
         json_t *holders = json_array();
         json_array_foreach(boards, i, b) {
@@ -707,6 +714,10 @@ static int pick_free_board_locked(struct reservations *rs, const json_t *match, 
                 const char *state = json_string_value(json_object_get(b, "state"));
                 if (!state || !strcmp(state, "offline"))
                         continue;
+                if (health_row_quarantined(b)) { /* out of rotation: never leased */
+                        nquarantined++;
+                        continue;
+                }
                 npresent++;
                 const struct resv *h = find_board_locked(rs, json_string_value(json_object_get(b, "id")), now_ms);
                 if (!h) {
@@ -718,7 +729,7 @@ static int pick_free_board_locked(struct reservations *rs, const json_t *match, 
                 if (!first_holder || h->expires_ms < first_holder->expires_ms)
                         first_holder = h;
         }
-        int rc = no_free_board(match, nmatch, npresent, first_holder, holders, err);
+        int rc = no_free_board(match, nmatch, npresent, nquarantined, first_holder, holders, err);
         json_decref(holders);
         return rc;
 }

@@ -1,9 +1,10 @@
-// corral web console: a hash router over two pages (the fleet, one board), the live event feed
+// corral web console: a hash router over three pages (the fleet, one board, a board's health), the live event feed
 // and the connection indicator. No framework, no build step; xterm.js comes from vendor/.
 import { setText } from "./js/dom.js";
 import { renderBoard } from "./js/board.js";
 import { startFeed } from "./js/feed.js";
 import { renderFleet } from "./js/fleet.js";
+import { renderHealth } from "./js/health.js";
 import { conn, subscribe } from "./js/store.js";
 import { installLogin } from "./js/login.js";
 
@@ -15,7 +16,12 @@ function route() {
   if (leave) leave();
   leave = null;
   const m = location.hash.match(/^#\/boards\/([^/]+)$/);
-  if (m) {
+  const hm = location.hash.match(/^#\/boards\/([^/]+)\/health$/);
+  if (hm) {
+    const id = decodeURIComponent(hm[1]);
+    document.title = `${id} health · corral`;
+    leave = renderHealth(view, id);
+  } else if (m) {
     const id = decodeURIComponent(m[1]);
     document.title = `${id} · corral`;
     leave = renderBoard(view, id);

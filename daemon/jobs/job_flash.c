@@ -15,6 +15,7 @@
 #include "firmware/firmware.h"
 #include "firmware/hostfile.h"
 #include "firmware/zcache.h"
+#include "jobs/job_power.h"
 
 /* Compressed images kept for boards flashed with the same bytes (in parallel or one after the
  * other): bounded, least recently used out first. */
@@ -203,10 +204,18 @@ static int load_parts(struct flash_job *fj)
         return 0;
 }
 
+/* Free the loader, its unanswered SYNCs counted in the board's health record. Returns NULL. */
+static struct esp_loader *loader_drop(struct flash_job *fj)
+{
+        if (fj->l)
+                jr_health(fj->jr, "sync_retries", (long long)fj->l->sync_retries);
+        return esp_loader_free(fj->l);
+}
+
 /* (Re)connect to the ROM loader; the first time the board's facts are reported. */
 int flash_connect_loader(struct flash_job *fj, bool first)
 {
-        fj->l = esp_loader_free(fj->l);
+        fj->l = loader_drop(fj);
         if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
                 return jr_fail(fj->jr, "internal", "Out of memory");
         int e = esp_loader_prepare(fj->l, &fj->co);
@@ -214,10 +223,24 @@ int flash_connect_loader(struct flash_job *fj, bool first)
                 jr_log(fj->jr, "Uploading the stub at %u baud failed (%s): reconnecting at the ROM baud",
                        fj->co.stub_baud, esp_loader_msg(fj->l));
                 fj->co.stub_baud = 0;
-                fj->l = esp_loader_free(fj->l);
+                fj->l = loader_drop(fj);
                 if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
                         return jr_fail(fj->jr, "internal", "Out of memory");
                 e = esp_loader_prepare(fj->l, &fj->co);
+        }
+        if (e == -ETIMEDOUT && first && json_string_value(json_object_get(jr_board_hints(fj->jr), "power"))) {
+                /* The last rung for a hung board: its power, then one more try. */
+                char pm[512];
+                jr_log(fj->jr, "The ROM loader does not answer (%s): cycling the board's power", esp_loader_msg(fj->l));
+                int pr = job_power_cycle(fj->jr, pm, sizeof(pm));
+                if (pr == 0) {
+                        fj->l = loader_drop(fj);
+                        if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
+                                return jr_fail(fj->jr, "internal", "Out of memory");
+                        e = esp_loader_prepare(fj->l, &fj->co);
+                } else if (pr == -ENODEV || pr == -ECANCELED) {
+                        return jr_fail(fj->jr, pr == -ENODEV ? "board_gone" : "cancelled", "%s", pm);
+                }
         }
         if (e < 0)
                 return first ? job_esp_fail(fj->jr, e, fj->l) : e;
@@ -331,7 +354,7 @@ static int write_and_report(struct flash_job *fj, bool boot_check, double t_star
 
 static void flash_job_free(struct flash_job *fj)
 {
-        esp_loader_free(fj->l);
+        fj->l = loader_drop(fj);
         for (size_t i = 0; i < ESP_FLASH_MAX_PARTS; i++)
                 free(fj->bufs[i]);
         free(fj->kg_buf);
@@ -376,7 +399,10 @@ static int flash_run(struct job_run *jr)
                 e = 0;
         if (e == 0)
                 jr_progress(jr, 100, "done");
-        /* The next job talks to the firmware at the port's own baud, whatever the flash used. */
+        /* The next job talks to the firmware at the port's own baud, whatever the flash used. A
+         * power cycle reopened the port: the new one starts at the port's baud. */
+        if (p != jr_port(jr))
+                p = NULL;
         if (p && orig_baud && p->baud != orig_baud && e != -ENODEV)
                 port_set_baud(p, orig_baud);
         esp_flash_result_clear(&r);

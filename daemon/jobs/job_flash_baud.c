@@ -87,6 +87,7 @@ int flash_pick_baud(void *user, struct esp_loader *l)
         fj->next_baud = esp_baud_next(&fj->plan, b);
         fj->co.stub_baud = 0;
         jr_log(fj->jr, "%u baud does not hold (%s): reconnecting to step down", b, esp_loader_msg(l));
+        jr_health(fj->jr, "link_errors", 1);
         return -EAGAIN;
 }
 
@@ -113,6 +114,7 @@ int flash_write_stepping(struct flash_job *fj, const struct esp_flash_part *part
                         fj->co.stub_baud = 0;
                         jr_log(fj->jr, "Writing at %u baud failed (%s): reconnecting to step down", failed,
                                esp_loader_msg(fj->l));
+                        jr_health(fj->jr, "resends", 1);
                 }
                 double t = flash_now_s();
                 e = flash_connect_loader(fj, false);

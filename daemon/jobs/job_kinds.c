@@ -20,6 +20,8 @@ const struct job_kind *const job_kinds[] = {
         &job_kind_fs_rmdir,
         &job_kind_deploy,
         &job_kind_expect,
+        &job_kind_power_cycle,
+        &job_kind_health_check,
         NULL,
 };
 

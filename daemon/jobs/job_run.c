@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "events.h"
 #include "jobs/console.h"
@@ -160,6 +161,35 @@ bool jr_cancelled(struct job_run *jr)
         bool c = jr->w->running_cancel || jr->w->running_timed_out || jr->w->stop;
         pthread_mutex_unlock(&jr->w->mu);
         return c;
+}
+
+void jr_health(struct job_run *jr, const char *key, long long n)
+{
+        if (!n || !key)
+                return;
+        if (!jr->health)
+                jr->health = json_object();
+        json_t *v = json_object_get(jr->health, key);
+        json_object_set_new(jr->health, key, json_integer((v ? json_integer_value(v) : 0) + n));
+}
+
+int jr_port_reopen(struct job_run *jr, int timeout_ms)
+{
+        struct worker *w = jr->w;
+        worker_drop_port(w, NULL);
+        uint64_t end = util_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+        for (;;) {
+                int r = worker_ensure_port(w);
+                if (r == 0) {
+                        port_cancel(w->port, false);
+                        return 0;
+                }
+                if (jr_cancelled(jr))
+                        return -ECANCELED;
+                if (util_mono_ms() >= end)
+                        return r;
+                usleep(200 * 1000);
+        }
 }
 
 int jr_time_left_ms(struct job_run *jr)

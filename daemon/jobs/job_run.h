@@ -86,6 +86,12 @@ void jr_output(struct job_run *jr, const char *stream, const void *data, size_t 
 int jr_fail(struct job_run *jr, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 bool jr_cancelled(struct job_run *jr);
+/* Add n to the job's health counter key (health/health.h: "link_errors", "resends",
+ * "sync_retries", "sync_ms", ...); the worker folds them into the board's record at the end. */
+void jr_health(struct job_run *jr, const char *key, long long n);
+/* Close the port and open it again, retrying until it opens or timeout_ms pass (after a power
+ * cycle the device comes back). 0, or negative errno (-ECANCELED when the job was cancelled). */
+int jr_port_reopen(struct job_run *jr, int timeout_ms);
 /* Milliseconds left before the job's timeout (0 when expired). */
 int jr_time_left_ms(struct job_run *jr);
 

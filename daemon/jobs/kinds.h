@@ -17,5 +17,6 @@ extern const struct job_kind job_kind_deploy;
 extern const struct job_kind job_kind_soft_reset;
 extern const struct job_kind job_kind_flash, job_kind_erase;
 extern const struct job_kind job_kind_expect;
+extern const struct job_kind job_kind_power_cycle, job_kind_health_check;
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "health/health.h"
 #include "jobs/console.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
@@ -109,6 +110,12 @@ static void run_job(struct worker *w, struct job *j)
         bool is_gone = r == -ENODEV || (code && !strcmp(code, "board_gone"));
         if (is_gone || (w->port && r == -ECANCELED))
                 worker_drop_port(w, is_gone ? "the device disappeared" : NULL);
+        /* The board's health record first, so whoever sees the job's end sees its counters. */
+        struct health_job hj = { .id = j->id, .kind = j->kind->name, .state = state, .code = code,
+                                 .message = code ? msg : NULL, .result = jr.result, .obs = jr.health,
+                                 .params = j->params };
+        health_job_end(w->store, w->events, w->board_id, &hj);
+        json_decref(jr.health);
         worker_finish_job(w, j, state, jr.result, code, code ? msg : NULL);
         if (code)
                 log_notice("board %s: job %lld (%s) %s: %s", w->board_id, (long long)j->id, j->kind->name, state,

@@ -95,6 +95,7 @@ struct job_run {
         uint64_t last_progress_ms;
         bool memo_claimed;
         const json_t *params_override; /* jr_params_override(): a kind running another's steps */
+        json_t *health;                /* jr_health() counters, NULL until the first */
 };
 
 /* worker_queue.c: the queue and the record of job ends. */

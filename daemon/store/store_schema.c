@@ -4,6 +4,7 @@
  * its dialect (identity columns, BIGINT, byte-order text keys). Append new steps to both lists;
  * never edit a released one. */
 #include "store/store_internal.h"
+#include "store/store_health.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -133,6 +134,8 @@ static const char *const migrations[] = {
         "  heartbeat_ms  INTEGER NOT NULL"
         ") WITHOUT ROWID;"
         "ALTER TABLE boards ADD COLUMN host TEXT NOT NULL DEFAULT '';",
+        /* 7: fleet health: per-board counters, history, status (store_health.c). */
+        store_health_migration,
 };
 
 int store_schema_latest(void)
@@ -350,6 +353,8 @@ static const char *const migrations_pg[] = {
         "  heartbeat_ms  BIGINT NOT NULL"
         ");"
         "ALTER TABLE boards ADD COLUMN host TEXT NOT NULL DEFAULT '';",
+        /* 7 */
+        store_health_migration_pg,
 };
 
 _Static_assert(sizeof(migrations_pg) == sizeof(migrations), "every schema step exists for both backends");

@@ -59,6 +59,8 @@ describe("USB hotplug under umockdev", () => {
     assert.equal(b.hints.serial, "0001");
     assert.equal(b.hints.bridge, "CP210x");
     assert.equal(b.family, "esp");
+    // the USB path, from which `power = uhubctl` learns the hub and port
+    assert.match(b.hints.syspath, /^\/sys\/devices\/.*ttyUSB0$/);
   });
 
   test("a hotplugged board is published as board.online and listed online within 2 s", async (t) => {

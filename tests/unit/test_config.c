@@ -395,7 +395,7 @@ static void test_port_sections(void **state)
         refused("[port a]\nurl = /dev/x\nfamily = abcdefghijklmnopqrstuvwxyz\n", "'family' must be a short word");
         /* keys after a section header belong to it: a main key there is unknown */
         refused("[port a]\nurl = /dev/x\nmax_body = 1K\n",
-                "t.conf:3: unknown key 'max_body' in a [port] section (known: url, family, baud)");
+                "t.conf:3: unknown key 'max_body' in a [port] section (known: url, family, baud, power)");
         refused("[port a]\nfamily = esp32\n", "port 'a' has no url");
         refused("[port a]\nurl = /dev/x\n[port a]\nurl = /dev/y\n", "port name 'a' is used twice");
         refused("[port]\n", "t.conf:1: a section is written [port NAME] or [token NAME]");

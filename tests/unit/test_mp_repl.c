@@ -647,6 +647,49 @@ static void recover_gives_up_with_a_diagnosis(void **state)
         assert_non_null(strstr(f->msg, "sent nothing"));
 }
 
+/* The power rung: a fake backend that brings a dead board back (as cutting its power would). */
+static int fake_power(struct mp_repl *r, void *user, char *msg, size_t msg_size)
+{
+        struct fx *f = user;
+        f->m.dead = false;
+        f->m.deaf = false;
+        snprintf(msg, msg_size, "fake backend");
+        return r->port == f->p ? 0 : -EINVAL;
+}
+
+static int no_power(struct mp_repl *r, void *user, char *msg, size_t msg_size)
+{
+        snprintf(msg, msg_size, "this board has no power backend");
+        return -ENOTSUP;
+}
+
+static void recover_cycles_the_power_as_its_last_rung(void **state)
+{
+        struct fx *f = *state;
+        f->m.dead = true;
+        f->r.power_cycle = fake_power;
+        f->r.power_user = f;
+        assert_int_equal(mp_repl_recover(&f->r, f->msg, sizeof(f->msg)), 0);
+        const char *s4 = strstr(f->log, "recover 4/5 (hard reset): no raw prompt");
+        const char *s5 = strstr(f->log, "recover 5/5 (power cycle): cutting the board's power");
+        const char *ok = strstr(f->log, "recover 5/5 (power cycle): raw REPL is back");
+        assert_non_null(s4);
+        assert_non_null(s5);
+        assert_non_null(ok);
+        assert_true(s4 < s5 && s5 < ok);
+        assert_int_equal(f->r.mode, MP_MODE_RAW);
+}
+
+static void recover_without_a_power_backend_gives_up_as_before(void **state)
+{
+        struct fx *f = *state;
+        f->m.dead = true;
+        f->r.power_cycle = no_power;
+        assert_int_equal(mp_repl_recover(&f->r, f->msg, sizeof(f->msg)), -EHOSTDOWN);
+        assert_non_null(strstr(f->log, "recover 5/5 (power cycle): skipped: this board has no power backend"));
+        assert_non_null(strstr(f->msg, "sent nothing"));
+}
+
 static void recover_stops_climbing_when_the_budget_is_spent(void **state)
 {
         struct fx *f = *state;
@@ -814,6 +857,8 @@ int main(void)
                 T(recover_stops_at_the_first_step_that_works),
                 T(recover_gives_up_with_a_diagnosis),
                 T(recover_stops_climbing_when_the_budget_is_spent),
+                T(recover_cycles_the_power_as_its_last_rung),
+                T(recover_without_a_power_backend_gives_up_as_before),
                 T(connect_reports_a_silent_board),
                 T(connect_reports_an_unplugged_board),
                 cmocka_unit_test(diagnosis_classes),

@@ -10,6 +10,7 @@ export function renderBoard(root, id) {
   const title = h("h1");
   const badge = h("span.badge");
   const reason = h("span.reason");
+  const health = h("a.hbadge#board-health", { href: `#/boards/${encodeURIComponent(id)}/health` });
   const ident = h("dl.ident");
   const msg = h("p.message", { role: "status" });
   const act = (label, body) => h("button", { type: "button", onclick: () => post(body) }, label);
@@ -22,8 +23,9 @@ export function renderBoard(root, id) {
   fill(root, h("section.board-page", { dataset: { board: id } },
     h("div.crumbs", {}, h("a", { href: "#/" }, "← Boards")),
     h("header.board-head", {},
-      h("div.title", {}, title, badge, reason),
-      h("div.actions", {}, act("Identify", { kind: "identify" }), act("Reset", { kind: "reset" }), flashBtn)),
+      h("div.title", {}, title, badge, health, reason),
+      h("div.actions", {}, act("Identify", { kind: "identify" }), act("Reset", { kind: "reset" }),
+        act("Health check", { kind: "health_check" }), flashBtn)),
     msg, ident,
     h("div.board-grid", {},
       h("div.main-col", {}, h("h2", {}, "Console"), consoleBox),
@@ -58,6 +60,10 @@ export function renderBoard(root, id) {
     setText(badge, s.state);
     badge.className = `badge ${s.state}`;
     setText(reason, s.reason);
+    const hs = (b.health && b.health.state) || "good";
+    setText(health, `health: ${hs}`);
+    health.className = `hbadge ${hs}`;
+    health.title = (b.health && b.health.reason) || "";
     const items = [
       ["id", b.id], ["family", b.family], ["chip", fact(b, "chip_description") || b.chip],
       ["MAC", fact(b, "mac")], ["flash", fact(b, "flash_size")], ["firmware", fact(b, "mp_version")],

@@ -39,7 +39,7 @@ export function renderFleet(root) {
       h("div.table-wrap", {},
         h("table.boards", {},
           h("thead", {}, h("tr", {},
-            h("th.sel", {}, all), h("th", {}, "Name"), h("th", {}, "State"), h("th", {}, "Family"), h("th", {}, "Chip"),
+            h("th.sel", {}, all), h("th", {}, "Name"), h("th", {}, "State"), h("th", {}, "Health"), h("th", {}, "Family"), h("th", {}, "Chip"),
             h("th", {}, "MAC"), h("th", {}, "Firmware"), h("th", {}, "Labels"), h("th", {}, "Last job"))),
           tbody)),
       empty));
@@ -47,7 +47,7 @@ export function renderFleet(root) {
   function matches(b) {
     const q = filter.value.trim().toLowerCase();
     if (!q) return true;
-    const hay = [b.id, b.name, b.family, b.chip, ...(b.labels || []), liveState(b).state].join(" ").toLowerCase();
+    const hay = [b.id, b.name, b.family, b.chip, ...(b.labels || []), liveState(b).state, b.health?.state].join(" ").toLowerCase();
     return q.split(/\s+/).every((w) => hay.includes(w));
   }
   function visibleIds() {
@@ -61,6 +61,7 @@ export function renderFleet(root) {
     const cells = {
       check, link,
       state: h("span.badge"), reason: h("span.reason"),
+      health: h("a.hbadge", { href: `#/boards/${encodeURIComponent(id)}/health` }), healthWhy: h("span.reason"),
       family: h("td", { "data-label": "Family" }), chip: h("td", { "data-label": "Chip" }),
       mac: h("td.mono", { "data-label": "MAC" }), fw: h("td", { "data-label": "Firmware" }),
       labels: h("td.labels", { "data-label": "Labels" }),
@@ -69,6 +70,7 @@ export function renderFleet(root) {
     const tr = h("tr", { dataset: { board: id } },
       h("td.sel", {}, check), h("td.name", { "data-label": "Name" }, link),
       h("td.state", { "data-label": "State" }, cells.state, cells.reason),
+      h("td.health", { "data-label": "Health" }, cells.health, cells.healthWhy),
       cells.family, cells.chip, cells.mac, cells.fw, cells.labels,
       h("td.last", { "data-label": "Last job" }, cells.bar, cells.job));
     return { tr, cells };
@@ -83,6 +85,12 @@ export function renderFleet(root) {
     c.state.className = `badge ${state}`;
     setText(c.reason, reason);
     r.tr.classList.toggle("offline", state === "offline");
+    const hs = (b.health && b.health.state) || "good";
+    setText(c.health, hs);
+    c.health.className = `hbadge ${hs}`;
+    c.health.title = (b.health && b.health.reason) || "";
+    setText(c.healthWhy, hs === "good" ? "" : (b.health && b.health.reason) || "");
+    r.tr.classList.toggle("quarantined", hs === "quarantined");
     setText(c.family, b.family || "");
     setText(c.chip, fact(b, "chip_description") || b.chip || fact(b, "chip") || "");
     setText(c.mac, fact(b, "mac") || "");

@@ -107,6 +107,13 @@ export function applyEvent(ev) {
       emit({ type: "board", id: d.board });
       break;
     }
+    case "board.health": {
+      const b = boards.get(d.board);
+      if (b) b.health = { ...(b.health || {}), state: d.state, reason: d.reason || "", since: ev.time };
+      emit({ type: "health", id: d.board });
+      if (b) emit({ type: "board", id: d.board });
+      break;
+    }
     case "job.state": {
       const j = { id: d.job, board: d.board, kind: d.kind, state: d.state };
       if (d.error) j.error = d.error;

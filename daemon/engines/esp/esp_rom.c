@@ -495,6 +495,7 @@ int esp_connect(struct esp_loader *l, const struct esp_connect_opts *opts)
                                 return 0;
                         if (e == -ENODEV || e == -ECANCELED || e == -EIO)
                                 return fail(l, e, "Connecting: %s", esp_port_err_text(e));
+                        l->sync_retries++;
                         port_sleep_ms(l->port, 50);
                 }
         }

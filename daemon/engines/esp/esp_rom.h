@@ -128,6 +128,7 @@ struct esp_loader {
         uint8_t last_status, last_error;
         uint32_t last_value;
         unsigned rom_baud;
+        unsigned sync_retries;       /* SYNC attempts that went unanswered (health record) */
         struct slip_decoder dec;
         uint8_t rx[1024];
         size_t rx_off, rx_len;

@@ -25,24 +25,32 @@ static bool fatal(int rc)
         return rc < 0 && rc != -ETIMEDOUT && rc != -EPROTO && rc != -ENOTSUP && rc != -EHOSTDOWN;
 }
 
+/* Rungs of the ladder: four, and a fifth (power cycle) when the board has a power backend. */
+static int rungs(const struct mp_repl *r)
+{
+        return r->power_cycle ? 5 : 4;
+}
+
 /* Step outcome: 0 at the raw prompt, -EAGAIN try the next step, else fatal. */
 static int step_end(struct mp_repl *r, int n, const char *what, int rc, char *msg, size_t msg_size)
 {
         char m[160];
+        int total = rungs(r);
         if (rc == 0)
                 rc = mp_repl_enter_raw(r, m, sizeof(m));
         else
                 snprintf(m, sizeof(m), "%s", msg);
         if (rc == 0) {
-                say(r, "recover %d/4 (%s): raw REPL is back", n, what);
+                say(r, "recover %d/%d (%s): raw REPL is back", n, total, what);
                 return 0;
         }
         if (fatal(rc)) {
                 snprintf(msg, msg_size, "%s", m);
-                say(r, "recover %d/4 (%s): %s", n, what, m);
+                say(r, "recover %d/%d (%s): %s", n, total, what, m);
                 return rc;
         }
-        say(r, "recover %d/4 (%s): no raw prompt", n, what);
+        say(r, "recover %d/%d (%s): no raw prompt", n, total, what);
+        mp_repl_count(r, "sync_retries", 1);
         return -EAGAIN;
 }
 
@@ -69,8 +77,39 @@ static bool out_of_time(struct mp_repl *r, int next_step)
 {
         if (!r->deadline_ms || mp_repl_now(r) < r->deadline_ms)
                 return false;
-        say(r, "recover %d/4: skipped, the job's time is up", next_step);
+        say(r, "recover %d/%d: skipped, the job's time is up", next_step, rungs(r));
         return true;
+}
+
+/* The last rung: power off and on through the board's power backend (the callback reopens the
+ * port), then wait for the boot banner and interrupt into the raw REPL. */
+static int power_rung(struct mp_repl *r, char *msg, size_t msg_size)
+{
+        if (!r->power_cycle || out_of_time(r, 5))
+                return diag_fail(r, msg, msg_size);
+        char m[256] = "";
+        say(r, "recover 5/5 (power cycle): cutting the board's power");
+        int rc = r->power_cycle(r, r->power_user, m, sizeof(m));
+        if (rc == -ECANCELED || rc == -ENODEV) {
+                snprintf(msg, msg_size, "%s", m);
+                say(r, "recover 5/5 (power cycle): %s", m);
+                return rc;
+        }
+        if (rc < 0) {
+                say(r, "recover 5/5 (power cycle): %s: %s", rc == -ENOTSUP ? "skipped" : "failed", m);
+                return diag_fail(r, msg, msg_size);
+        }
+        r->mode = MP_MODE_UNKNOWN;
+        r->recent_len = 0;
+        r->pend_off = r->pend_len = 0;
+        r->xfer_ready = false;
+        say(r, "recover 5/5 (power cycle): power is back (%s)", m);
+        rc = mp_repl_read_until(r, ">>> ", 4, r->boot_wait_ms, NULL, 0);
+        if (!fatal(rc))
+                rc = mp_repl_interrupt(r, msg, msg_size);
+        if ((rc = step_end(r, 5, "power cycle", rc, msg, msg_size)) != -EAGAIN)
+                return rc;
+        return diag_fail(r, msg, msg_size);
 }
 
 int mp_repl_recover(struct mp_repl *r, char *msg, size_t msg_size)
@@ -109,8 +148,8 @@ int mp_repl_recover(struct mp_repl *r, char *msg, size_t msg_size)
                 return diag_fail(r, msg, msg_size);
         rc = mp_repl_hard_reset(r, msg, msg_size);
         if (rc == -ENOTSUP) {
-                say(r, "recover 4/4 (hard reset): skipped: %s", msg);
-                return diag_fail(r, msg, msg_size);
+                say(r, "recover 4/%d (hard reset): skipped: %s", rungs(r), msg);
+                return power_rung(r, msg, msg_size);
         }
         if (rc == 0) {
                 rc = mp_repl_read_until(r, ">>> ", 4, r->boot_wait_ms, NULL, 0);
@@ -119,7 +158,7 @@ int mp_repl_recover(struct mp_repl *r, char *msg, size_t msg_size)
         }
         if ((rc = step_end(r, 4, "hard reset", rc, msg, msg_size)) != -EAGAIN)
                 return rc;
-        return diag_fail(r, msg, msg_size);
+        return power_rung(r, msg, msg_size);
 }
 
 int mp_repl_connect(struct mp_repl *r, struct mp_diag *ret_diag, char *msg, size_t msg_size)

@@ -16,8 +16,16 @@
 
 enum mp_mode { MP_MODE_UNKNOWN, MP_MODE_FRIENDLY, MP_MODE_RAW };
 
+struct mp_repl;
+
 /* Progress lines of the recovery ladder and resets ("recover 1/4: Ctrl-C twice: ..."). */
 typedef void (*mp_log_fn)(const char *line, void *user);
+/* Health counters as they happen: "link_errors" (a damaged transfer step), "resends",
+ * "sync_retries" (a recovery rung climbed), "power_cycles". */
+typedef void (*mp_count_fn)(const char *key, long long n, void *user);
+/* The recovery ladder's last rung: cut and restore the board's power and reopen the port
+ * (r->port may change). 0 done, -ENOTSUP no power backend, else negative errno with msg. */
+typedef int (*mp_power_fn)(struct mp_repl *r, void *user, char *msg, size_t msg_size);
 
 #define MP_RAW_PROMPT "raw REPL; CTRL-B to exit\r\n>"
 #define MP_SETTLE_MS 20
@@ -50,6 +58,10 @@ struct mp_repl {
         int check_timeout_ms;   /* connect: the Ctrl-A check of a kept mode; default 500 */
         mp_log_fn log;
         void *log_user;
+        mp_count_fn count;      /* may be NULL */
+        void *count_user;
+        mp_power_fn power_cycle; /* may be NULL: the ladder ends at the hard reset */
+        void *power_user;
         /* Clock for deadlines; default CLOCK_MONOTONIC. Tests point it at the fake port's clock. */
         uint64_t (*now_ms)(void *clock_user);
         void *clock_user;
@@ -59,6 +71,11 @@ struct mp_repl {
 };
 
 void mp_repl_init(struct mp_repl *r, struct port *p);
+static inline void mp_repl_count(struct mp_repl *r, const char *key, long long n)
+{
+        if (r->count)
+                r->count(key, n, r->count_user);
+}
 
 /* Ctrl-C twice ("\r\x03\x03"), then drain whatever the board prints until it is quiet: 100 ms
  * of silence, or only MP_SETTLE_MS once what it printed ends in a prompt (">>> ", "\x04>", the

@@ -132,6 +132,7 @@ static void note(struct xfer *x, const char *what)
         if (x->r->log) {
                 char line[240];
                 snprintf(line, sizeof(line), "transfer: %s; sending it again", what);
+                mp_repl_count(x->r, "resends", 1);
                 x->r->log(line, x->r->log_user);
         }
 }
@@ -226,6 +227,7 @@ static int step(struct xfer *x, const char *code, size_t len, const char *want,
                 *out = STEP_DAMAGED;
                 x->fails++;
                 x->bad++;
+                mp_repl_count(x->r, "link_errors", 1);
                 if (rc < 0)
                         note(x, m);
                 else if (res.err_len)
@@ -477,6 +479,7 @@ static int last_step(struct xfer *x, const char *code, size_t len,
                          res->out_len);
                 x->fails = MP_XFER_TRIES;
                 x->bad++;
+                mp_repl_count(x->r, "link_errors", 1);
                 mp_exec_result_clear(res);
                 r->mode = MP_MODE_UNKNOWN;
                 return link_corrupt(x, msg, msg_size);
@@ -487,6 +490,7 @@ static int last_step(struct xfer *x, const char *code, size_t len,
                 *out = STEP_DAMAGED;
                 x->fails++;
                 x->bad++;
+                mp_repl_count(x->r, "link_errors", 1);
                 note(x, rc < 0 ? msg : res->err_len ? res->err : "the board did not confirm the code");
                 shrink(r);
                 settle(r, rc);

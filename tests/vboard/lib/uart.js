@@ -246,6 +246,7 @@ export class Uart extends EventEmitter {
   unplug() {
     if (!this.plugged) return;
     this.plugged = false;
+    this.hung = false; // a hang is the board's own state: losing power ends it (a power cycle recovers it)
     for (const l of [...this.links]) {
       l.io.close();
       this._detach(l);
