@@ -32,9 +32,10 @@ export function parseRate(v, what) {
 }
 
 /**
- * Host->board byte loss, as on a UART without flow control whose receiver overflows: each byte is
- * dropped with probability drop, else replaced by a random other byte with probability corrupt.
- * Seeded: the same seed and the same input lose the same bytes.
+ * Byte loss on one direction of the UART. Host->board (rx): as on a UART without flow control
+ * whose receiver overflows; board->host (tx): as on a noisy line or a host that reads too late.
+ * Each byte is dropped with probability drop, else replaced by a random other byte with
+ * probability corrupt. Seeded: the same seed and the same input lose the same bytes.
  */
 export class RxLoss {
   constructor({ drop = 0, corrupt = 0, seed = 1 } = {}) {
@@ -96,7 +97,8 @@ export class MicroPythonBoard extends Board {
    * opts: stateDir, uniqueId (hex), intrGraceMs (Ctrl-C: how long running code may take to notice before
    * the interpreter is replaced, default 300), enLowMs (EN must stay low this long to reset, default 2),
    * rawPaste (default true), window (raw-paste window, default 128), heapsize, freq, log,
-   * rxDrop / rxCorrupt (host->board bytes lost / changed, rates 0..1, default 0), rxSeed (default 1)
+   * rxDrop / rxCorrupt (host->board bytes lost / changed, rates 0..1, default 0), rxSeed (default 1),
+   * txDrop / txCorrupt / txSeed (the same for board->host bytes)
    */
   constructor(opts = {}) {
     super(opts);
@@ -116,6 +118,7 @@ export class MicroPythonBoard extends Board {
     this.banner = null;
     this.counts = { power: 0, hard: 0, soft: 0, interrupt: 0 };
     this.loss = new RxLoss({ drop: opts.rxDrop || 0, corrupt: opts.rxCorrupt || 0, seed: opts.rxSeed ?? 1 });
+    this.txLoss = new RxLoss({ drop: opts.txDrop || 0, corrupt: opts.txCorrupt || 0, seed: opts.txSeed ?? 1 });
   }
 
   /** Power on; resolves once the first boot reached its prompt (or after 3 s, e.g. a main.py that loops). */
@@ -258,7 +261,7 @@ export class MicroPythonBoard extends Board {
         for (let i = or; i < ow; i++) out[i - or] = oring[i % SAB.OUT_SIZE];
         Atomics.store(ctl, SAB.OR, ow);
         Atomics.notify(ctl, SAB.OR);
-        this.tx(out);
+        this.tx(this.txLoss.apply(out));
       }
       Atomics.store(ctl, SAB.ARMED, 1);
       if (Atomics.load(ctl, SAB.OW) === ow) return;
@@ -399,16 +402,18 @@ export class MicroPythonBoard extends Board {
         if (this.status === "off") throw new Error("board is unpowered");
         this._reboot("hard");
         return { reset: "hard" };
-      case "lossy": {
-        // lossy DROP [CORRUPT [SEED]] | lossy off
-        if ((args[0] || "").toLowerCase() === "off") this.loss.set({});
+      case "lossy":
+      case "lossy-tx": {
+        // lossy DROP [CORRUPT [SEED]] | lossy off: host->board; lossy-tx the same for board->host
+        const loss = cmd === "lossy" ? this.loss : this.txLoss;
+        if ((args[0] || "").toLowerCase() === "off") loss.set({});
         else {
-          if (args[0] === undefined) throw new Error("lossy: DROP [CORRUPT [SEED]] (rates 0..1 or N%), or off");
+          if (args[0] === undefined) throw new Error(`${cmd}: DROP [CORRUPT [SEED]] (rates 0..1 or N%), or off`);
           const seed = args[2] === undefined ? 1 : Number(args[2]);
-          if (!Number.isInteger(seed) || seed < 0) throw new Error(`lossy: SEED must be a whole number, not ${args[2]}`);
-          this.loss.set({ drop: parseRate(args[0], "lossy DROP"), corrupt: parseRate(args[1] ?? 0, "lossy CORRUPT"), seed });
+          if (!Number.isInteger(seed) || seed < 0) throw new Error(`${cmd}: SEED must be a whole number, not ${args[2]}`);
+          loss.set({ drop: parseRate(args[0], `${cmd} DROP`), corrupt: parseRate(args[1] ?? 0, `${cmd} CORRUPT`), seed });
         }
-        return { lossy: this.loss.describe() };
+        return cmd === "lossy" ? { lossy: this.loss.describe() } : { lossy_tx: this.txLoss.describe() };
       }
       case "soft-reset":
         if (!this.w) throw new Error("board is not running");
@@ -430,6 +435,7 @@ export class MicroPythonBoard extends Board {
       state_dir: this.opts.stateDir || null,
       raw_paste: this.opts.rawPaste !== false,
       lossy: this.loss.describe(),
+      lossy_tx: this.txLoss.describe(),
     };
   }
 }

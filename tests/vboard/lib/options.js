@@ -43,6 +43,9 @@ board
                          whose receiver overflows; use with --no-raw-paste (micropython)
   --rx-corrupt RATE      replace host->board bytes by random ones at RATE (micropython)
   --rx-seed N            seed of the loss pattern (default 1): same seed, same bytes lost (micropython)
+  --tx-drop RATE         drop board->host bytes at RATE (micropython)
+  --tx-corrupt RATE      replace board->host bytes by random ones at RATE (micropython)
+  --tx-seed N            seed of the board->host loss pattern (default 1) (micropython)
   --intr-grace MS        Ctrl-C: time running code gets to notice before the interpreter is replaced
                          (micropython, default 300)
 
@@ -54,7 +57,7 @@ many boards
 control channel (line-based TCP; one JSON reply per line):
   state | unplug | replug | hang | unhang | garbage N | reset | pacing on|off | latency MS
   | hold-io0 on|off | flash-sha256 OFF LEN | flash-read OFF LEN (ESP kinds) | help
-  | lossy DROP [CORRUPT [SEED]] | lossy off (micropython)
+  | lossy DROP [CORRUPT [SEED]] | lossy off | lossy-tx DROP [CORRUPT [SEED]] | lossy-tx off (micropython)
   (kinds may add commands, e.g. soft-reset)
 
   -h, --help             this text
@@ -80,6 +83,9 @@ const VALUED = new Set([
   "rx-drop",
   "rx-corrupt",
   "rx-seed",
+  "tx-drop",
+  "tx-corrupt",
+  "tx-seed",
   "app-start",
   "spec",
 ]);
@@ -180,6 +186,9 @@ export function toOpts(rawIn) {
     rxDrop: raw["rx-drop"] !== undefined ? rate(raw["rx-drop"], "rx-drop") : 0,
     rxCorrupt: raw["rx-corrupt"] !== undefined ? rate(raw["rx-corrupt"], "rx-corrupt") : 0,
     rxSeed: raw["rx-seed"] !== undefined ? num(raw["rx-seed"], "rx-seed") : 1,
+    txDrop: raw["tx-drop"] !== undefined ? rate(raw["tx-drop"], "tx-drop") : 0,
+    txCorrupt: raw["tx-corrupt"] !== undefined ? rate(raw["tx-corrupt"], "tx-corrupt") : 0,
+    txSeed: raw["tx-seed"] !== undefined ? num(raw["tx-seed"], "tx-seed") : 1,
     appStartMs: raw["app-start"] !== undefined ? num(raw["app-start"], "app-start") : undefined,
   };
   return opts;
