@@ -179,8 +179,13 @@ export function mountConsole(root, boardId) {
   }).catch((e) => say(e.message, "error"));
 
   render();
+  const NOTE_COLORS = { ok: "32", error: "31", warn: "33", "": "36" };
   return {
     focus: () => term && term.focus(),
+    /** A line of the page's own (a run's exit status) in the stream, dim and coloured. */
+    note(text, cls = "") {
+      if (term) term.write(`\r\n\x1b[${NOTE_COLORS[cls] || "36"}m${text}\x1b[0m\r\n`);
+    },
     dispose() {
       disposed = true;
       clearTimeout(retry);
