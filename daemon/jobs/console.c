@@ -40,6 +40,7 @@ struct console {
         uint8_t input[CONSOLE_INPUT_MAX];
         size_t ninput;
         bool reset_asked;
+        bool prompt_asked;              /* a viewer joined an idle board: show a fresh prompt */
         bool attached, port_open;
         char port_error[256];
         int64_t job;
@@ -295,6 +296,15 @@ size_t console_input_take(struct console *c, void *buf, size_t cap, bool *reset)
         return n;
 }
 
+bool console_prompt_take(struct console *c)
+{
+        pthread_mutex_lock(&c->mu);
+        bool r = c->prompt_asked && !c->job;
+        c->prompt_asked = false;
+        pthread_mutex_unlock(&c->mu);
+        return r;
+}
+
 bool console_interactive(struct console *c)
 {
         pthread_mutex_lock(&c->mu);
@@ -354,6 +364,11 @@ int console_viewer_join(struct console *c, const char *name, console_wake_fn wak
         json_object_set_new(hello, "holder", holder_json(c));
         json_object_set_new(hello, "replay_bytes", json_integer((json_int_t)replay));
         push_text_locked(v, hello);
+        if (c->attached && c->port_open && !c->job && !c->writer) {
+                c->prompt_asked = true;
+                if (c->port_wake)
+                        c->port_wake(c->port_user);
+        }
         pthread_mutex_unlock(&c->mu);
         /* The viewer's own reference (dir lock, never taken under c->mu). */
         pthread_mutex_lock(&c->dir->mu);

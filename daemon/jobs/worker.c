@@ -14,6 +14,7 @@
 
 #include "events.h"
 #include "jobs/console.h"
+#include "jobs/console_annotate.h"
 #include "jobs/job_run.h"
 #include "jobs/port_memo.h"
 #include "log.h"
@@ -82,6 +83,7 @@ struct worker {
         struct events *events;
         struct console *console;  /* this board's console (own reference) */
         struct port_memo memo;    /* jr_port_memo/handback; worker thread only */
+        struct console_annot annot; /* wrong-baud recognition of the idle stream; worker thread only */
         int wake_fd;              /* eventfd: console input or a queued job wakes the pump's read */
         void (*on_state)(void *user, const char *board_id);
         void *user;
@@ -436,6 +438,7 @@ static int ensure_port(struct worker *w)
                 port_use_wake_fd(p, w->wake_fd);
                 w->port_error[0] = '\0';
                 port_memo_wipe(&w->memo);
+                memset(&w->annot, 0, sizeof(w->annot));
         }
         char why[sizeof(w->port_error)];
         snprintf(why, sizeof(why), "%s", w->port_error);
@@ -562,6 +565,19 @@ static void console_hard_reset(struct worker *w)
         console_report_reset(w->console, r == 0, msg);
 }
 
+/* A board that runs MicroPython: its family says so, or a job learned its version. */
+static bool is_micropython(struct worker *w)
+{
+        const char *fam = json_string_value(json_object_get(w->hints, "family"));
+        if (fam && !strcmp(fam, "micropython"))
+                return true;
+        json_t *b = NULL;
+        bool mp = store_board_get(w->store, w->board_id, &b) == 0 &&
+                  json_object_get(json_object_get(b, "facts"), "mp_version") != NULL;
+        json_decref(b);
+        return mp;
+}
+
 /* One console pump step between jobs: send what the writer typed, then wait a slice for what the
  * board prints and hand it to the console. Returns the read's result (bytes, 0, negative errno). */
 static int pump_console(struct worker *w, uint8_t *buf, size_t size)
@@ -581,10 +597,18 @@ static int pump_console(struct worker *w, uint8_t *buf, size_t size)
                 if (r < 0 && r != -ETIMEDOUT) /* a stalled port loses that input, nothing more */
                         return r;
         }
+        if (console_prompt_take(w->console) && is_micropython(w)) {
+                handback_send(w, false); /* back from a kept raw REPL first */
+                port_write(w->port, "\r", 1, 200);
+                port_memo_disturb(&w->memo);
+        }
         int n = port_read(w->port, buf, size, PUMP_SLICE_MS);
         if (n > 0) {
                 console_feed(w->console, buf, (size_t)n);
                 port_memo_disturb(&w->memo);
+                int ar = console_annotate_pump(&w->annot, w->port, w->console, w->hints, buf, (size_t)n);
+                if (ar < 0)
+                        return ar;
         }
         return n;
 }
