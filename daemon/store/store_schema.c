@@ -118,6 +118,11 @@ static const char *const migrations[] = {
         "  path    TEXT NOT NULL,"
         "  status  INTEGER NOT NULL"
         ");",
+        /* 6: the firmware catalogue: what people read in the Flash dialog ("MicroPython 1.25.0 for
+         * ESP8266"), the version the uploader states and its release notes. */
+        "ALTER TABLE firmware ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE firmware ADD COLUMN version TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE firmware ADD COLUMN release_notes TEXT NOT NULL DEFAULT '';",
 };
 
 int store_schema_latest(void)
