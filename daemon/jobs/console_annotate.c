@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "jobs/console.h"
+#include "log.h"
 #include "ports/port.h"
 #include "util.h"
 
@@ -55,13 +56,21 @@ bool console_annot_feed(struct console_annot *a, const uint8_t *data, size_t len
         }
         if (a->filled < ANNOT_MIN_BYTES || a->nbad * 100 < a->filled * ANNOT_BAD_PERCENT)
                 return false;
-        return !a->last_note_ms || now_ms - a->last_note_ms >= ANNOT_REPEAT_MS;
+        return now_ms >= a->quiet_until_ms;
 }
 
 void console_annot_noted(struct console_annot *a, uint64_t now_ms)
 {
-        a->last_note_ms = now_ms ? now_ms : 1;
+        a->quiet_until_ms = now_ms + ANNOT_REPEAT_MS;
+        a->decode_failures = 0;
         a->filled = a->nbad = a->at = 0; /* judge what comes next on its own */
+}
+
+void console_annot_retry(struct console_annot *a, uint64_t now_ms)
+{
+        a->quiet_until_ms = now_ms + ANNOT_RETRY_MS;
+        a->decode_failures++;
+        a->filled = a->nbad = a->at = 0;
 }
 
 bool console_annot_rom_74880(const char *family)
@@ -173,9 +182,11 @@ int console_annotate_pump(struct console_annot *a, struct port *p, struct consol
         struct bootlog_result *d = NULL;
         char line[600], rom[400] = "";
         int rc = 0;
+        bool tried = false;
         if (console_annot_rom_74880(family) && baud != BOOTLOG_ROM_BAUD_ESP8266 && !console_interactive(c) &&
             (d = calloc(1, sizeof(*d))) != NULL) {
                 size_t cap = 4096, n = 0;
+                tried = true;
                 uint8_t *cb = malloc(cap);
                 if (cb && port_set_baud(p, BOOTLOG_ROM_BAUD_ESP8266) == 0) {
                         uint64_t end = util_mono_ms() + ANNOT_DECODE_MS;
@@ -199,11 +210,18 @@ int console_annotate_pump(struct console_annot *a, struct port *p, struct consol
                         bootlog_classify(BOOTLOG_ESP8266, &capt, NULL, d);
                         decoded_lines(cb, n, rom, sizeof(rom));
                 }
+                log_debug("console: %zu bytes at 74880 baud to explain a wrong-baud stream: %s", n,
+                          n ? bootlog_class_name(d->cls) : "nothing");
                 if (!n || d->cls == BOOTLOG_SILENT) {
                         free(d);
                         d = NULL;
                 }
                 free(cb);
+        }
+        if (tried && !d && a->decode_failures + 1 < ANNOT_DECODE_TRIES) {
+                /* caught between boot cycles, or the board just went quiet: try again shortly */
+                console_annot_retry(a, util_mono_ms());
+                return rc == -ECANCELED ? 0 : rc;
         }
         console_annot_line(family, baud, d, line, sizeof(line));
         char *msg = NULL;

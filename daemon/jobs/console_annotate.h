@@ -18,14 +18,17 @@
 #define ANNOT_MIN_BYTES 48       /* fewer than this in the window: no verdict */
 #define ANNOT_BAD_PERCENT 25     /* share of bytes that no terminal text explains */
 #define ANNOT_REPEAT_MS 60000    /* one annotation a minute at most while the garbage goes on */
-#define ANNOT_DECODE_MS 1000     /* how long the ROM log is read at 74880 baud */
+#define ANNOT_DECODE_MS 1500     /* how long the ROM log is read at 74880 baud */
+#define ANNOT_DECODE_TRIES 3     /* decodes that read nothing before the plain wrong-baud line */
+#define ANNOT_RETRY_MS 3000      /* wait before the next try */
 
 /* The detector's state: zero-initialise (also on every port open). */
 struct console_annot {
         uint8_t bad[ANNOT_WINDOW]; /* 1 = an unexplained byte, ring */
         size_t at, filled, nbad;
         uint8_t utf8_left;         /* continuation bytes still expected */
-        uint64_t last_note_ms;     /* 0 = never */
+        uint64_t quiet_until_ms;   /* no verdict before this (0: now) */
+        unsigned decode_failures;  /* 74880 reads that found nothing readable, in a row */
 };
 
 /* Feed bytes read from the board at now_ms. Returns true when the recent stream looks like
@@ -33,6 +36,8 @@ struct console_annot {
  * caller then annotates and calls console_annot_noted()). */
 bool console_annot_feed(struct console_annot *a, const uint8_t *data, size_t len, uint64_t now_ms);
 void console_annot_noted(struct console_annot *a, uint64_t now_ms);
+/* Nothing was said this time (a decode read nothing): look again after ANNOT_RETRY_MS. */
+void console_annot_retry(struct console_annot *a, uint64_t now_ms);
 
 /* Is this family's ROM log at 74880 baud (esp8266 or a generic "esp" hint)? */
 bool console_annot_rom_74880(const char *family);

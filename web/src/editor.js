@@ -3,6 +3,7 @@
 import { basicSetup } from "codemirror";
 import { python } from "@codemirror/lang-python";
 import { indentWithTab } from "@codemirror/commands";
+import { indentUnit } from "@codemirror/language";
 import { EditorState, StateEffect, StateField, RangeSet } from "@codemirror/state";
 import { Decoration, EditorView, GutterMarker, gutter, keymap } from "@codemirror/view";
 
@@ -56,7 +57,7 @@ export function createEditor({ parent, doc = "", onChange, onRun }) {
       doc,
       extensions: [
         runKeys, basicSetup, keymap.of([indentWithTab]), python(), errorField, errorGutter,
-        EditorState.tabSize.of(4),
+        EditorState.tabSize.of(4), indentUnit.of("    "), // PEP 8, as MicroPython's examples
         EditorView.updateListener.of((u) => { if (u.docChanged && onChange) onChange(u.state.doc.toString()); }),
         EditorView.theme({ "&": { height: "100%" }, ".cm-scroller": { overflow: "auto" } }),
       ],
