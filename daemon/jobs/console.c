@@ -364,7 +364,8 @@ int console_viewer_join(struct console *c, const char *name, console_wake_fn wak
         json_object_set_new(hello, "holder", holder_json(c));
         json_object_set_new(hello, "replay_bytes", json_integer((json_int_t)replay));
         push_text_locked(v, hello);
-        if (c->attached && c->port_open && !c->job && !c->writer) {
+        /* During a job too: the worker takes it when the port is idle again. */
+        if (c->attached && c->port_open && !c->writer) {
                 c->prompt_asked = true;
                 if (c->port_wake)
                         c->port_wake(c->port_user);

@@ -50,8 +50,8 @@ void console_set_job(struct console *c, int64_t job_id, const char *kind);
 void console_feed(struct console *c, const void *data, size_t len);
 /* Take up to cap queued input bytes; *reset says a hard reset was asked for (cleared). */
 size_t console_input_take(struct console *c, void *buf, size_t cap, bool *reset);
-/* A viewer joined while no job held the port: true once (cleared), and the worker shows a fresh
- * prompt on a MicroPython board (console_annotate.h). */
+/* A viewer joined (nobody holding the write lock): true once (cleared) when no job holds the port,
+ * and the worker shows a fresh prompt on a MicroPython board. */
 bool console_prompt_take(struct console *c);
 /* True while someone holds the write lock or input is queued: the worker should poll fast. */
 bool console_interactive(struct console *c);

@@ -171,6 +171,44 @@ static void decoded_lines(const uint8_t *buf, size_t n, char *out, size_t size)
         }
 }
 
+int console_fresh_prompt(struct port *p, struct console *c)
+{
+        char got[256];
+        size_t have = 0;
+        int r = port_write(p, "\r", 1, 200);
+        if (r < 0)
+                return r == -ETIMEDOUT ? 0 : r;
+        uint64_t end = util_mono_ms() + ANNOT_PROMPT_MS;
+        for (;;) {
+                uint64_t now = util_mono_ms();
+                if (now >= end)
+                        return 0;
+                uint8_t buf[256];
+                int n = port_read(p, buf, sizeof(buf), (int)(end - now));
+                if (n < 0)
+                        return n == -ECANCELED ? 0 : n;
+                if (n == 0)
+                        continue;
+                console_feed(c, buf, (size_t)n);
+                /* keep the last bytes to spot the prompt */
+                if ((size_t)n >= sizeof(got) - 1) {
+                        memcpy(got, buf + n - (sizeof(got) - 1), sizeof(got) - 1);
+                        have = sizeof(got) - 1;
+                } else {
+                        if (have + (size_t)n >= sizeof(got)) {
+                                size_t drop = have + (size_t)n - (sizeof(got) - 1);
+                                memmove(got, got + drop, have - drop);
+                                have -= drop;
+                        }
+                        memcpy(got + have, buf, (size_t)n);
+                        have += (size_t)n;
+                }
+                got[have] = '\0';
+                if (have >= 4 && !memcmp(got + have - 4, ">>> ", 4))
+                        return 0;
+        }
+}
+
 int console_annotate_pump(struct console_annot *a, struct port *p, struct console *c, const json_t *hints,
                           const uint8_t *buf, size_t len)
 {

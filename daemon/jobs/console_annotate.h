@@ -56,4 +56,10 @@ struct console;
 int console_annotate_pump(struct console_annot *a, struct port *p, struct console *c, const json_t *hints,
                           const uint8_t *buf, size_t len);
 
+/* A fresh MicroPython prompt for a viewer who just joined: CR to the board, then what it answers
+ * (up to ANNOT_PROMPT_MS, until ">>> ") is fed to the console at once, before a queued job can
+ * take the port and swallow it. 0 or the port error. */
+#define ANNOT_PROMPT_MS 500
+int console_fresh_prompt(struct port *p, struct console *c);
+
 #endif

@@ -599,8 +599,10 @@ static int pump_console(struct worker *w, uint8_t *buf, size_t size)
         }
         if (console_prompt_take(w->console) && is_micropython(w)) {
                 handback_send(w, false); /* back from a kept raw REPL first */
-                port_write(w->port, "\r", 1, 200);
                 port_memo_disturb(&w->memo);
+                int pr = console_fresh_prompt(w->port, w->console);
+                if (pr < 0)
+                        return pr;
         }
         int n = port_read(w->port, buf, size, PUMP_SLICE_MS);
         if (n > 0) {

@@ -27,8 +27,8 @@ const pageErrors = [];
 
 const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 const termText = () => page.$$eval(".xterm-rows > div", (rows) => rows.map((r) => r.textContent.replace(/\s+$/, "")).join("\n"));
-const waitTerm = (re, timeout = 15000) => page.waitForFunction((src) => new RegExp(src).test(
-  [...document.querySelectorAll(".xterm-rows > div")].map((r) => r.textContent).join("\n")), re.source, { timeout });
+const waitTerm = (re, timeout = 15000) => page.waitForFunction(([src, flags]) => new RegExp(src, flags).test(
+  [...document.querySelectorAll(".xterm-rows > div")].map((r) => r.textContent).join("\n")), [re.source, re.flags], { timeout });
 const runStatus = () => page.textContent("#run-status");
 const noSideScroll = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
 
@@ -72,6 +72,10 @@ before(async () => {
 after(async () => {
   if (ctx) await ctx.close().catch(() => {});
   if (corrald) {
+    // every job with its log, for whoever reads a failure
+    const jobs = await api(corrald.url, "GET", "/api/v1/jobs?limit=200").then((r) => r.body.jobs || [], () => []);
+    const full = await Promise.all(jobs.map((j) => api(corrald.url, "GET", `/api/v1/jobs/${j.id}`).then((r) => r.body, () => j)));
+    writeFileSync(path.join(ARTIFACTS, "jobs.json"), JSON.stringify(full, null, 1));
     writeFileSync(path.join(ARTIFACTS, "corrald.log"), corrald.stderr());
     await corrald.stop();
   }
@@ -241,7 +245,7 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     await page.locator("#board-files").scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(ARTIFACTS, "12-phone-files.png") });
     await openBoard("mp-1");
-    await waitTerm(/>>> $/m); // joining an idle MicroPython board shows a fresh prompt
+    await waitTerm(/^>>>/m); // joining an idle MicroPython board shows a fresh prompt (the board printed none before)
     await shot("13-phone-mp-console");
   });
 

@@ -134,7 +134,7 @@ export function renderBoard(root, id) {
 
   const con = mountConsole(consoleBox, id);
   let files = null;
-  const ed = mountEditor(editorBox, id, { console: con, onFilesChanged: () => files && files.refresh() });
+  const ed = mountEditor(editorBox, id, { console: con, onFilesChanged: () => files && files.refresh() }); // -> a promise
   files = mountFiles(filesBox, id, { onOpen: (path, text) => ed.openFile(path, text), autoload: false });
   // Listing files is a job on the port: on its own only once the board is known to run MicroPython.
   let filesListed = false;

@@ -115,7 +115,8 @@ export function mountEditor(root, boardId, { console: con, onFilesChanged } = {}
       const bytes = new TextEncoder().encode(editor.getText());
       const j = await runJob(boardId, { kind: "fs_put", path, content_b64: toB64(bytes) });
       if (jobError(j)) throw new Error(jobError(j));
-      if (onFilesChanged) onFilesChanged();
+      // The listing first: a job after the reset would interrupt main.py at boot.
+      if (onFilesChanged) await onFilesChanged();
       if (!reset) return say(`Saved ${path} (${bytes.length} bytes, verified).`, "ok");
       say(`Saved ${path}; resetting the board…`, "running");
       if (con) con.note(`── saved ${path}; reset: what the board prints at boot follows ──`);
