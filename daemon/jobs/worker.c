@@ -597,7 +597,12 @@ static int pump_console(struct worker *w, uint8_t *buf, size_t size)
                 if (r < 0 && r != -ETIMEDOUT) /* a stalled port loses that input, nothing more */
                         return r;
         }
-        if (console_prompt_take(w->console) && is_micropython(w)) {
+        /* A fresh prompt for a new viewer, once no job is waiting: a queued job goes first (and
+         * the board is not sent Ctrl-B, CR and that job's Ctrl-C, Ctrl-A all at once). */
+        pthread_mutex_lock(&w->mu);
+        bool job_waiting = w->head != NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (!job_waiting && console_prompt_take(w->console) && is_micropython(w)) {
                 handback_send(w, false); /* back from a kept raw REPL first */
                 port_memo_disturb(&w->memo);
                 int pr = console_fresh_prompt(w->port, w->console);

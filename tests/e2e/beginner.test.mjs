@@ -79,6 +79,7 @@ after(async () => {
     writeFileSync(path.join(ARTIFACTS, "corrald.log"), corrald.stderr());
     await corrald.stop();
   }
+  for (const [name, b] of Object.entries(vb)) writeFileSync(path.join(ARTIFACTS, `vboard-${name}.log`), b.stderr());
   await Promise.all(Object.values(vb).map((b) => b.stop()));
   rmSync(tmp, { recursive: true, force: true });
 });
