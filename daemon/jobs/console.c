@@ -2,6 +2,7 @@
  * than the ring behind loses the oldest bytes and is told how many), a small status-message
  * queue per viewer, the write lock and the input queue the port worker drains. */
 #include "jobs/console.h"
+#include "util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -40,7 +41,8 @@ struct console {
         uint8_t input[CONSOLE_INPUT_MAX];
         size_t ninput;
         bool reset_asked;
-        bool prompt_asked;              /* a viewer joined an idle board: show a fresh prompt */
+        bool prompt_asked;              /* a viewer joined: show a fresh prompt */
+        uint64_t prompt_at_ms;          /* not before (the page that joined may queue a job first) */
         bool attached, port_open;
         char port_error[256];
         int64_t job;
@@ -299,8 +301,9 @@ size_t console_input_take(struct console *c, void *buf, size_t cap, bool *reset)
 bool console_prompt_take(struct console *c)
 {
         pthread_mutex_lock(&c->mu);
-        bool r = c->prompt_asked && !c->job;
-        c->prompt_asked = false;
+        bool r = c->prompt_asked && !c->job && util_mono_ms() >= c->prompt_at_ms;
+        if (r)
+                c->prompt_asked = false;
         pthread_mutex_unlock(&c->mu);
         return r;
 }
@@ -367,6 +370,7 @@ int console_viewer_join(struct console *c, const char *name, console_wake_fn wak
         /* During a job too: the worker takes it when the port is idle again. */
         if (c->attached && c->port_open && !c->writer) {
                 c->prompt_asked = true;
+                c->prompt_at_ms = util_mono_ms() + CONSOLE_PROMPT_DELAY_MS;
                 if (c->port_wake)
                         c->port_wake(c->port_user);
         }

@@ -50,8 +50,10 @@ void console_set_job(struct console *c, int64_t job_id, const char *kind);
 void console_feed(struct console *c, const void *data, size_t len);
 /* Take up to cap queued input bytes; *reset says a hard reset was asked for (cleared). */
 size_t console_input_take(struct console *c, void *buf, size_t cap, bool *reset);
-/* A viewer joined (nobody holding the write lock): true once (cleared) when no job holds the port,
+/* A viewer joined (nobody holding the write lock): true once (cleared) when no job holds the port
+ * and CONSOLE_PROMPT_DELAY_MS have passed (a job the viewer's page queues on opening goes first),
  * and the worker shows a fresh prompt on a MicroPython board. */
+#define CONSOLE_PROMPT_DELAY_MS 400
 bool console_prompt_take(struct console *c);
 /* True while someone holds the write lock or input is queued: the worker should poll fast. */
 bool console_interactive(struct console *c);
