@@ -301,6 +301,8 @@ size_t console_input_take(struct console *c, void *buf, size_t cap, bool *reset)
 bool console_prompt_take(struct console *c)
 {
         pthread_mutex_lock(&c->mu);
+        if (c->writer || c->ninput)
+                c->prompt_asked = false; /* someone is typing: their keys, not a CR of ours */
         bool r = c->prompt_asked && !c->job && util_mono_ms() >= c->prompt_at_ms;
         if (r)
                 c->prompt_asked = false;

@@ -185,7 +185,9 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
   });
 
   await step("the files panel creates main.py, saves it, and Save and reset shows it running at boot", async () => {
-    await page.waitForFunction(() => !document.querySelector(".files-panel.busy") && document.querySelector("#fs-tree li"));
+    await page.click("#fs-refresh"); // listing is a job: only when asked
+    await page.waitForFunction(() => !document.querySelector(".files-panel.busy") && document.querySelector("#fs-tree li:not(.muted), #fs-tree li.muted:only-child"));
+    await page.waitForFunction(() => document.querySelector("#fs-refresh").textContent === "↻ Refresh");
     await page.fill("#fs-new-name", "main.py");
     await page.click("#fs-new-file");
     const entry = page.locator('#fs-tree li[data-path="/main.py"]');

@@ -135,20 +135,13 @@ export function renderBoard(root, id) {
   const con = mountConsole(consoleBox, id);
   let files = null;
   const ed = mountEditor(editorBox, id, { console: con, onFilesChanged: () => files && files.refresh() }); // -> a promise
+  // Listing files is a job on the port: only when asked (on a shared farm, a page view queues
+  // nothing, and the console stays writable).
   files = mountFiles(filesBox, id, { onOpen: (path, text) => ed.openFile(path, text), autoload: false });
-  // Listing files is a job on the port: on its own only once the board is known to run MicroPython.
-  let filesListed = false;
-  const autoloadFiles = () => {
-    const b = boards.get(id);
-    if (filesListed || !b || b.state === "offline" || !(b.family === "micropython" || fact(b, "mp_version"))) return;
-    filesListed = true;
-    files.refresh();
-  };
   renderHead();
-  autoloadFiles();
   loadJobs();
   const unsub = subscribe((m) => {
-    if ((m.type === "board" && m.id === id) || m.type === "boards") { renderHead(); autoloadFiles(); }
+    if ((m.type === "board" && m.id === id) || m.type === "boards") renderHead();
     if (m.type === "job" && m.board === id) loadJobs();
     if (m.type === "log" && open.has(m.job)) open.get(m.job).append(`${fmtTime(m.time)}  ${m.line}\n`);
   });

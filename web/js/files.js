@@ -11,7 +11,7 @@ const parent = (p) => p.slice(0, p.lastIndexOf("/")) || "/";
 
 /** mountFiles(root, boardId, {onOpen(path, text), autoload}) -> {refresh(), dispose()}. */
 export function mountFiles(root, boardId, { onOpen, autoload = true } = {}) {
-  const refreshBtn = h("button#fs-refresh", { type: "button", title: "List the board's files again" }, "↻ Refresh");
+  const refreshBtn = h("button#fs-refresh", { type: "button", title: "List the board's files (a job on its port)" }, "List files");
   const nameIn = h("input#fs-new-name", { type: "text", placeholder: "name, e.g. main.py", spellcheck: false, "aria-label": "New file or folder name" });
   const newFile = h("button#fs-new-file", { type: "button" }, "New file");
   const newDir = h("button#fs-new-folder", { type: "button" }, "New folder");
@@ -49,6 +49,7 @@ export function mountFiles(root, boardId, { onOpen, autoload = true } = {}) {
     try {
       const r = await fsJob({ kind: "fs_ls", path: "/", recursive: true }, "Listing files");
       if (disposed) return;
+      setText(refreshBtn, "↻ Refresh");
       render(r.entries || []);
       say("");
     } catch (e) {
@@ -157,6 +158,6 @@ export function mountFiles(root, boardId, { onOpen, autoload = true } = {}) {
   upload.onchange = () => { const fs = [...upload.files]; upload.value = ""; if (fs.length) uploadFiles(fs); };
 
   if (autoload) refresh();
-  else fill(tree, h("li.muted", {}, "Press Refresh to list the files (a MicroPython board)."));
+  else fill(tree, h("li.muted", {}, "Press “List files” to see the board's files (a MicroPython board)."));
   return { refresh, dispose() { disposed = true; } };
 }
