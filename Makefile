@@ -161,11 +161,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # The console's third-party files go into web/vendor/ (git-ignored): corrald serves only files
 # under its web root, so `--web-root web` from the repo and the installed copy both find them.
+# The code editor (CodeMirror 6) is bundled by esbuild from web/src/ (ours) and the locked npm packages.
 web: node_modules/.package-lock.json
 	@mkdir -p web/vendor
 	cp node_modules/@xterm/xterm/lib/xterm.js node_modules/@xterm/xterm/css/xterm.css \
 	   node_modules/@xterm/addon-fit/lib/addon-fit.js web/vendor/
 	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css web/vendor/
+	node_modules/.bin/esbuild web/src/editor.js --bundle --format=esm --minify --log-level=warning \
+	   --outfile=web/vendor/editor.js
 
 # Debian packages the build, the lab and the tests need (installed only when missing).
 APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev \

@@ -27,6 +27,7 @@ struct api_upload {
         size_t limit;
         int setup_err;
         char name[256], notes[4096], chip[64], labels[1024], filename[256];
+        char title[256], family[64], version[64], release_notes[8192]; /* the catalogue */
 };
 
 bool api_upload_wanted(const char *method, const char *url)
@@ -75,6 +76,14 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
                 append(u->labels, sizeof(u->labels), data, size);
         } else if (!strcmp(key, "filename")) {
                 append(u->filename, sizeof(u->filename), data, size);
+        } else if (!strcmp(key, "title")) {
+                append(u->title, sizeof(u->title), data, size);
+        } else if (!strcmp(key, "family")) {
+                append(u->family, sizeof(u->family), data, size);
+        } else if (!strcmp(key, "version")) {
+                append(u->version, sizeof(u->version), data, size);
+        } else if (!strcmp(key, "release_notes")) {
+                append(u->release_notes, sizeof(u->release_notes), data, size);
         }
         return MHD_YES;
 }
@@ -241,6 +250,18 @@ static enum MHD_Result post_firmware_checked(struct api_req *rq)
         if ((name && strlen(name) > 200) || (filename && strlen(filename) > 200) || (notes && strlen(notes) > 4000))
                 return api_reply_error(rq, CORRAL_E_INVALID_FIELD, NULL,
                                        "name and filename are limited to 200 bytes, notes to 4000.");
+        const char *title = pick(u->title, api_query(rq, "title"));
+        const char *family = pick(u->family, api_query(rq, "family"));
+        const char *version = pick(u->version, api_query(rq, "version"));
+        const char *release_notes = pick(u->release_notes, api_query(rq, "release_notes"));
+        if ((title && strlen(title) > 200) || (version && strlen(version) > 40) ||
+            (release_notes && strlen(release_notes) > 8000))
+                return api_reply_error(rq, CORRAL_E_INVALID_FIELD, NULL,
+                                       "title is limited to 200 bytes, version to 40, release_notes to 8000.");
+        if (family && (strlen(family) > 32 || strspn(family, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(family)))
+                return api_reply_error(rq, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "family"),
+                                       "'family' must be a board family in lower case, such as esp8266, esp32 or "
+                                       "micropython.");
         if (chip && (strlen(chip) > 32 || !*chip))
                 return api_reply_error(rq, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "chip"),
                                        "'chip' must be a chip name such as esp8266, esp32, esp32c3 or rp2040.");
@@ -283,7 +304,9 @@ static enum MHD_Result post_firmware_checked(struct api_req *rq)
                 return e == -ENOSPC ? api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s.", msg)
                                     : api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s.", msg);
         json_t *lab = labels_from(labels);
-        struct firmware_user user = { .name = name, .filename = filename, .notes = notes, .labels = lab };
+        struct firmware_user user = { .name = name, .filename = filename, .notes = notes, .labels = lab,
+                                      .title = title, .family = family, .version = version,
+                                      .release_notes = release_notes };
         json_t *row = NULL;
         bool created = false;
         e = firmware_register(rq->ctx->store, sha, firmware_upload_size(u->fu), &fi, &user, &row, &created);

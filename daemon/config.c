@@ -33,6 +33,7 @@ void config_defaults(struct config *c)
         c->max_upload = 16 * 1024 * 1024;
         c->job_timeout_s = 900; /* the longest kind default (flash): unset, it shortens nothing */
         c->max_queued_jobs = 64;
+        c->auto_identify = true;
         c->max_viewers = CONSOLE_MAX_VIEWERS;
         c->max_log_lines = STORE_JOB_LOG_MAX_LINES;
         c->max_connections = 512;
@@ -318,6 +319,13 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                         return -EINVAL;
                 }
                 snprintf(c->advertise_url, sizeof(c->advertise_url), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "auto_identify")) {
+                if (parse_bool(v, &c->auto_identify) < 0) {
+                        snprintf(err, es, "'auto_identify' must be on or off, not '%s'", v);
+                        return -EINVAL;
+                }
                 return 0;
         }
         if (!strcmp(k, "udev")) {

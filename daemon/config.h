@@ -45,6 +45,7 @@ struct config {
         char web_root[512];
         char stub_dir[512];      /* Espressif flasher-stub JSON directory (optional) */
         bool udev;
+        bool auto_identify;      /* identify idle boards that appear (jobs/auto_identify.c); default on */
         size_t max_body;         /* request body limit, bytes */
         size_t max_upload;       /* firmware upload limit, bytes */
         size_t max_library;      /* firmware library quota, bytes (sum of all firmware); 0: none */

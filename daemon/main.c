@@ -20,6 +20,7 @@
 #include "firmware/firmware.h"
 #include "health/health_sched.h"
 #include "http.h"
+#include "jobs/auto_identify.h"
 #include "jobs/console.h"
 #include "log.h"
 #include "registry.h"
@@ -49,6 +50,7 @@ static void usage(FILE *f)
                 "  -p, --port NAME=URL     add a static port (repeatable); URL: rfc2217://HOST:PORT,\n"
                 "                          socket://HOST:PORT or /dev/...; optional ,family=F,baud=N\n"
                 "      --no-udev           do not watch USB serial devices\n"
+                "      --no-auto-identify  do not identify boards that appear (config: auto_identify off)\n"
                 "      --web-root DIR      directory with the web console\n"
                 "      --stub-dir DIR      Espressif flasher-stub JSON files (optional)\n"
                 "  -v, --verbose           debug logging\n"
@@ -56,11 +58,12 @@ static void usage(FILE *f)
                 "  -h, --help              this help\n");
 }
 
-enum { OPT_NO_UDEV = 256, OPT_WEB_ROOT, OPT_STUB_DIR, OPT_VERSION, OPT_STORE };
+enum { OPT_NO_UDEV = 256, OPT_WEB_ROOT, OPT_STUB_DIR, OPT_VERSION, OPT_STORE, OPT_NO_AUTO_IDENTIFY };
 
 static const struct option long_opts[] = {
         { "config", required_argument, NULL, 'c' },  { "listen", required_argument, NULL, 'l' },
         { "state-dir", required_argument, NULL, 's' }, { "port", required_argument, NULL, 'p' },
+        { "no-auto-identify", no_argument, NULL, OPT_NO_AUTO_IDENTIFY },
         { "no-udev", no_argument, NULL, OPT_NO_UDEV }, { "web-root", required_argument, NULL, OPT_WEB_ROOT },
         { "stub-dir", required_argument, NULL, OPT_STUB_DIR }, { "verbose", no_argument, NULL, 'v' },
         { "version", no_argument, NULL, OPT_VERSION }, { "help", no_argument, NULL, 'h' },
@@ -123,6 +126,9 @@ static int build_config(int argc, char **argv, struct config *c, char *msg, size
                         break;
                 case OPT_NO_UDEV:
                         c->udev = false;
+                        break;
+                case OPT_NO_AUTO_IDENTIFY:
+                        c->auto_identify = false;
                         break;
                 case OPT_WEB_ROOT:
                         snprintf(c->web_root, sizeof(c->web_root), "%s", optarg);
@@ -414,6 +420,9 @@ int main(int argc, char **argv)
                 return 1;
         }
         struct daemon_ctx dctx = { .registry = registry, .config = live };
+        struct auto_identify *autoid = NULL;
+        if (auto_identify_start(events, registry, live, &autoid) < 0)
+                log_warning("boards that appear will not be identified on their own: cannot start a thread");
         registry_sync_static(registry, boot);
         struct health_sched *hsched = NULL;
         if (health_sched_start(registry, store, &hsched) < 0)
@@ -432,6 +441,7 @@ int main(int argc, char **argv)
         if (http_start(&hctx, &http, msg, sizeof(msg)) < 0) {
                 log_error("corrald: %s", msg);
                 udev_watch_stop(uw);
+                auto_identify_stop(autoid);
                 health_sched_stop(hsched);
                 remote_stop(remote);
                 registry_free(registry);
@@ -455,6 +465,7 @@ int main(int argc, char **argv)
         http = http_stop(http);
         remote_stop(remote); /* sessions hand their ports back before the workers stop */
         udev_watch_stop(uw);
+        autoid = auto_identify_stop(autoid);
         hsched = health_sched_stop(hsched);
         registry = registry_free(registry);
         remote = remote_free(remote);

@@ -287,6 +287,12 @@ int firmware_register(struct store *st, const char *sha, uint64_t size, const st
                 json_decref(row);
                 return r;
         }
+        if (user->title || user->family || user->version || user->release_notes) {
+                r = store_firmware_set_catalogue(st, sha, user->title, user->family, user->version,
+                                                 user->release_notes);
+                if (r < 0)
+                        return r;
+        }
         r = store_firmware_get(st, sha, ret);
         if (r < 0)
                 return r;

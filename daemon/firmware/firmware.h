@@ -94,6 +94,9 @@ struct firmware_user {
         const char *filename;
         const char *notes;
         const json_t *labels;
+        /* The catalogue (NULL: not given): title, family (overrides the image's), version,
+         * release notes. Applied to a new row and to an existing one alike. */
+        const char *title, *family, *version, *release_notes;
 };
 
 /* Record a committed upload in the store. *ret gets the row (new reference); *ret_created says

@@ -2,6 +2,7 @@
  * than the ring behind loses the oldest bytes and is told how many), a small status-message
  * queue per viewer, the write lock and the input queue the port worker drains. */
 #include "jobs/console.h"
+#include "util.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -40,6 +41,8 @@ struct console {
         uint8_t input[CONSOLE_INPUT_MAX];
         size_t ninput;
         bool reset_asked;
+        bool prompt_asked;              /* a viewer joined: show a fresh prompt */
+        uint64_t prompt_at_ms;          /* not before (the page that joined may queue a job first) */
         bool attached, port_open;
         char port_error[256];
         int64_t job;
@@ -298,6 +301,18 @@ size_t console_input_take(struct console *c, void *buf, size_t cap, bool *reset)
         return n;
 }
 
+bool console_prompt_take(struct console *c)
+{
+        pthread_mutex_lock(&c->mu);
+        if (c->writer || c->ninput)
+                c->prompt_asked = false; /* someone is typing: their keys, not a CR of ours */
+        bool r = c->prompt_asked && !c->job && util_mono_ms() >= c->prompt_at_ms;
+        if (r)
+                c->prompt_asked = false;
+        pthread_mutex_unlock(&c->mu);
+        return r;
+}
+
 bool console_interactive(struct console *c)
 {
         pthread_mutex_lock(&c->mu);
@@ -357,6 +372,13 @@ int console_viewer_join(struct console *c, const char *name, console_wake_fn wak
         json_object_set_new(hello, "holder", holder_json(c));
         json_object_set_new(hello, "replay_bytes", json_integer((json_int_t)replay));
         push_text_locked(v, hello);
+        /* During a job too: the worker takes it when the port is idle again. */
+        if (c->attached && c->port_open && !c->writer) {
+                c->prompt_asked = true;
+                c->prompt_at_ms = util_mono_ms() + CONSOLE_PROMPT_DELAY_MS;
+                if (c->port_wake)
+                        c->port_wake(c->port_user);
+        }
         pthread_mutex_unlock(&c->mu);
         /* The viewer's own reference (dir lock, never taken under c->mu). */
         pthread_mutex_lock(&c->dir->mu);

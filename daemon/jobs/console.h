@@ -54,6 +54,11 @@ void console_set_holder(struct console *c, const char *who);
 void console_feed(struct console *c, const void *data, size_t len);
 /* Take up to cap queued input bytes; *reset says a hard reset was asked for (cleared). */
 size_t console_input_take(struct console *c, void *buf, size_t cap, bool *reset);
+/* A viewer joined (nobody holding the write lock): true once (cleared) when no job holds the port
+ * and CONSOLE_PROMPT_DELAY_MS have passed (a job the viewer's page queues on opening goes first),
+ * and the worker shows a fresh prompt on a MicroPython board. A writer or queued input cancels it. */
+#define CONSOLE_PROMPT_DELAY_MS 400
+bool console_prompt_take(struct console *c);
 /* True while someone holds the write lock or input is queued: the worker should poll fast. */
 bool console_interactive(struct console *c);
 /* The board was just leased (reservation lease): a writer that did not take the lock with it

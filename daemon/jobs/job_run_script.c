@@ -92,6 +92,19 @@ static json_t *text(const char *s, size_t len)
 
 static int run_script(struct job_run *jr, struct mp_repl *r);
 
+/* A cancelled run (Stop in the web console) must not leave the program running on the board: the
+ * port's cancel is lifted for one Ctrl-C Ctrl-C, so the board is back at its prompt when the job
+ * ends and its loop no longer prints into the console. */
+static void interrupt_cancelled(struct job_run *jr, struct mp_repl *r)
+{
+        char m[256];
+        port_cancel(jr_port(jr), false);
+        if (mp_repl_interrupt(r, m, sizeof(m)) == 0)
+                jr_log(jr, "the program was interrupted (Ctrl-C)");
+        else
+                jr_log(jr, "could not interrupt the program: %s", m);
+}
+
 static int run_run(struct job_run *jr)
 {
         struct mp_repl r;
@@ -140,6 +153,8 @@ static int run_script(struct job_run *jr, struct mp_repl *r)
         rc = mp_repl_exec(r, script, strlen(script), &o, &res, msg, sizeof(msg));
         free(code);
         int status = mp_exit_status(rc, &res);
+        if (status < 0 && rc == -ECANCELED)
+                interrupt_cancelled(jr, r);
         if (status < 0) {
                 /* Cancelled or lost mid-run: keep what the script printed so far. */
                 if (res.out_len)

@@ -13,6 +13,7 @@
 
 #include "health/health.h"
 #include "jobs/console.h"
+#include "jobs/console_annotate.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 #include "log.h"

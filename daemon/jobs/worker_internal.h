@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "jobs/console_annotate.h"
 #include "jobs/port_memo.h"
 #include "jobs/worker.h"
 
@@ -74,6 +75,7 @@ struct worker {
         struct events *events;
         struct console *console;  /* this board's console (own reference) */
         struct port_memo memo;    /* jr_port_memo/handback; worker thread only */
+        struct console_annot annot; /* wrong-baud recognition of the idle stream; worker thread only */
         struct worker_lend lend;  /* worker_lend(): pending (lend_pending) or running (lend_active) */
         bool lend_pending, lend_active;
         int wake_fd;              /* eventfd: console input or a queued job wakes the pump's read */

@@ -10,6 +10,7 @@
 
 #include "jobs/console.h"
 #include "ports/port.h"
+#include "store/store.h"
 #include "util.h"
 
 /* Give the board back to people as the last job promised (best effort, once). settle: the port
@@ -57,6 +58,7 @@ int worker_ensure_port(struct worker *w)
                 port_use_wake_fd(p, w->wake_fd);
                 w->port_error[0] = '\0';
                 port_memo_wipe(&w->memo);
+                memset(&w->annot, 0, sizeof(w->annot));
         }
         char why[sizeof(w->port_error)];
         snprintf(why, sizeof(why), "%s", w->port_error);
@@ -95,6 +97,19 @@ static void console_hard_reset(struct worker *w)
         console_report_reset(w->console, r == 0, msg);
 }
 
+/* A board that runs MicroPython: its family says so, or a job learned its version. */
+static bool is_micropython(struct worker *w)
+{
+        const char *fam = json_string_value(json_object_get(w->hints, "family"));
+        if (fam && !strcmp(fam, "micropython"))
+                return true;
+        json_t *b = NULL;
+        bool mp = store_board_get(w->store, w->board_id, &b) == 0 &&
+                  json_object_get(json_object_get(b, "facts"), "mp_version") != NULL;
+        json_decref(b);
+        return mp;
+}
+
 /* One console pump step between jobs: send what the writer typed, then wait a slice for what the
  * board prints and hand it to the console. Returns the read's result (bytes, 0, negative errno). */
 int worker_pump_console(struct worker *w, uint8_t *buf, size_t size)
@@ -114,10 +129,25 @@ int worker_pump_console(struct worker *w, uint8_t *buf, size_t size)
                 if (r < 0 && r != -ETIMEDOUT) /* a stalled port loses that input, nothing more */
                         return r;
         }
+        /* A fresh prompt for a new viewer, once no job is waiting: a queued job goes first (and
+         * the board is not sent Ctrl-B, CR and that job's Ctrl-C, Ctrl-A all at once). */
+        pthread_mutex_lock(&w->mu);
+        bool job_waiting = w->head != NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (!job_waiting && console_prompt_take(w->console) && is_micropython(w)) {
+                worker_handback_send(w, false); /* back from a kept raw REPL first */
+                port_memo_disturb(&w->memo);
+                int pr = console_fresh_prompt(w->port, w->console);
+                if (pr < 0)
+                        return pr;
+        }
         int n = port_read(w->port, buf, size, PUMP_SLICE_MS);
         if (n > 0) {
                 console_feed(w->console, buf, (size_t)n);
                 port_memo_disturb(&w->memo);
+                int ar = console_annotate_pump(&w->annot, w->port, w->console, w->hints, buf, (size_t)n);
+                if (ar < 0)
+                        return ar;
         }
         return n;
 }

@@ -11,7 +11,7 @@
 #include "store/store_internal.h"
 #include "store/store_reserve.h"
 
-#define FW_COLS "id, size, kind, chip, family, meta, name, filename, notes, labels, created_at"
+#define FW_COLS "id, size, kind, chip, family, meta, name, filename, notes, labels, created_at, title, version, release_notes, mp_version"
 
 int store_firmware_dir(struct store *s, char *buf, size_t size)
 {
@@ -41,6 +41,15 @@ static json_t *row_json(struct db_stmt *st)
         json_object_set_new(r, "notes", store_col_string(st, 8));
         json_object_set_new(r, "labels", store_col_json(st, 9));
         json_object_set_new(r, "created_at", store_col_string(st, 10));
+        /* The catalogue: a stated version, else the one MicroPython's banner in the image says. */
+        json_object_set_new(r, "title", store_col_string(st, 11));
+        json_t *ver = store_col_string(st, 12);
+        if (!json_string_length(ver)) {
+                json_decref(ver);
+                ver = store_col_string(st, 14);
+        }
+        json_object_set_new(r, "version", ver);
+        json_object_set_new(r, "release_notes", store_col_string(st, 13));
         return r;
 }
 
@@ -87,6 +96,26 @@ int store_firmware_put(struct store *s, const char *id, int64_t size, const json
         if (ret_created)
                 *ret_created = r > 0;
         return 0;
+}
+
+int store_firmware_set_catalogue(struct store *s, const char *id, const char *title, const char *family,
+                                 const char *version, const char *release_notes)
+{
+        if (!s || !id)
+                return -EINVAL;
+        if (version && version[0] == 'v')
+                version++;
+        int r = store_write_lock(s);
+        if (r >= 0)
+                r = store_run(s,
+                              "UPDATE firmware SET title = coalesce(?2, title), family = coalesce(?3, family),"
+                              " version = coalesce(?4, version), release_notes = coalesce(?5, release_notes)"
+                              " WHERE id = ?1",
+                              "sssss", id, title, family, version, release_notes);
+        r = store_write_unlock(s, r);
+        if (r == 0)
+                return -ENOENT;
+        return r < 0 ? r : 0;
 }
 
 static int get_locked(struct store *s, const char *id, json_t **ret)

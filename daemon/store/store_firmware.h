@@ -23,6 +23,10 @@ int store_firmware_dir(struct store *s, char *buf, size_t size);
  * already nothing changes and *ret_created is false. */
 int store_firmware_put(struct store *s, const char *id, int64_t size, const json_t *meta, const char *name,
                        const char *filename, const char *notes, const json_t *labels, bool *ret_created);
+/* The catalogue fields (schema step 6); NULL leaves one as it is. family overrides what the bytes
+ * said; version drops a leading 'v'. -ENOENT for an unknown id. */
+int store_firmware_set_catalogue(struct store *s, const char *id, const char *title, const char *family,
+                                 const char *version, const char *release_notes);
 /* New reference in *ret, or -ENOENT. */
 int store_firmware_get(struct store *s, const char *id, json_t **ret);
 /* Newest first; filters may be NULL. version matches the MicroPython version ("1.25.0" or

@@ -136,6 +136,11 @@ static const char *const migrations[] = {
         "ALTER TABLE boards ADD COLUMN host TEXT NOT NULL DEFAULT '';",
         /* 7: fleet health: per-board counters, history, status (store_health.c). */
         store_health_migration,
+        /* 8: the firmware catalogue: what people read in the Flash dialog ("MicroPython 1.25.0 for
+         * ESP8266"), the version the uploader states and its release notes. */
+        "ALTER TABLE firmware ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE firmware ADD COLUMN version TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE firmware ADD COLUMN release_notes TEXT NOT NULL DEFAULT '';",
 };
 
 int store_schema_latest(void)
@@ -355,6 +360,10 @@ static const char *const migrations_pg[] = {
         "ALTER TABLE boards ADD COLUMN host TEXT NOT NULL DEFAULT '';",
         /* 7 */
         store_health_migration_pg,
+        /* 8 */
+        "ALTER TABLE firmware ADD COLUMN title TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE firmware ADD COLUMN version TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE firmware ADD COLUMN release_notes TEXT NOT NULL DEFAULT '';",
 };
 
 _Static_assert(sizeof(migrations_pg) == sizeof(migrations), "every schema step exists for both backends");

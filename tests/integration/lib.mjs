@@ -30,12 +30,16 @@ export async function waitFor(pred, ms = 10000, what = "condition") {
  * Start corrald. Returns {url, stateDir, proc, stderr(), stop(signal), restart()}.
  * opts.args: extra flags; opts.stateDir: reuse a state dir; opts.keepState: don't delete it.
  * opts.udev: true = leave USB discovery on (omit --no-udev).
+ * opts.autoIdentify: true = identify boards that appear (omit --no-auto-identify).
  * opts.wrapper: command prefix, e.g. ["umockdev-wrapper"]: runs `wrapper... corrald args...`.
  * CORRAL_TEST_STORE=pg: the store is a database (one per state dir) on a private PostgreSQL.
  */
 export async function startCorrald(opts = {}) {
   const stateDir = opts.stateDir || mkdtempSync(path.join(tmpdir(), "corral-test-"));
+  // Boards that appear are identified on their own (auto_identify) only where a test asks for it:
+  // the other suites count and order their own jobs.
   const args = ["--listen", "127.0.0.1:0", "--state-dir", stateDir, ...(opts.udev ? [] : ["--no-udev"]),
+    ...(opts.autoIdentify ? [] : ["--no-auto-identify"]),
     "--web-root", process.env.CORRAL_WEB_ROOT || path.join(ROOT, "web"), ...(opts.args || [])];
   const pgDb = process.env.CORRAL_TEST_STORE === "pg" && !args.includes("--store") ? dbNameFor(stateDir) : null;
   if (pgDb) args.push("--store", sharedPostgres().createDb(pgDb));

@@ -1,8 +1,11 @@
-// One board's page (#/boards/{id}): identity and facts, the live console, job history with logs,
-// and the inventory fields people edit (name, labels, notes).
+// One board's page (#/boards/{id}): identity and facts, the program editor (Run, Stop, Save), the
+// live console, the board's files, job history (verdict, duration, log on click), and the
+// inventory fields people edit (name, labels, notes).
 import { api, isFinal } from "./api.js";
 import { fill, fmtTime, h, setText } from "./dom.js";
 import { mountConsole } from "./console.js";
+import { mountEditor } from "./editor_panel.js";
+import { mountFiles } from "./files.js";
 import { openFlashDialog } from "./flash.js";
 import { boards, fact, liveState, subscribe, verdict } from "./store.js";
 
@@ -16,6 +19,8 @@ export function renderBoard(root, id) {
   const act = (label, body) => h("button", { type: "button", onclick: () => post(body) }, label);
   const flashBtn = h("button", { type: "button", onclick: () => openFlashDialog([id]) }, "Flash…");
   const consoleBox = h("div.console-box");
+  const editorBox = h("div.editor-box");
+  const filesBox = h("div.files-box#board-files");
   const jobsBox = h("div.jobs#board-jobs");
   const factsBox = h("div.facts");
   const inv = inventoryForm(id);
@@ -28,8 +33,9 @@ export function renderBoard(root, id) {
         act("Health check", { kind: "health_check" }), flashBtn)),
     msg, ident,
     h("div.board-grid", {},
-      h("div.main-col", {}, h("h2", {}, "Console"), consoleBox),
+      h("div.main-col", {}, h("h2", {}, "Program"), editorBox, h("h2", {}, "Console"), consoleBox),
       h("div.side-col", {},
+        h("h2", {}, "Files"), filesBox,
         h("h2", {}, "Inventory"), inv.el,
         h("h2", {}, "Facts"), factsBox)),
     h("h2", {}, "Jobs"), jobsBox));
@@ -101,6 +107,7 @@ export function renderBoard(root, id) {
         h(`span.jstate.${j.state}`, {}, j.state),
         j.state === "running" ? h("div.bar", {}, h("div.fill", { style: `width:${j.progress || 0}%` })) : null,
         h(`span.verdict.${v.cls}`, {}, isFinal(j.state) ? (v.text === j.state ? "" : v.text) : j.phase || ""),
+        h("span.dur.muted", {}, duration(j)),
         h("span.when.muted", {}, fmtTime(j.finished_at || j.started_at || j.created_at)));
       if (d) {
         d.replaceChild(summary, d.querySelector("summary"));
@@ -132,6 +139,11 @@ export function renderBoard(root, id) {
   }
 
   const con = mountConsole(consoleBox, id);
+  let files = null;
+  const ed = mountEditor(editorBox, id, { console: con, onFilesChanged: () => files && files.refresh() }); // -> a promise
+  // Listing files is a job on the port: only when asked (on a shared farm, a page view queues
+  // nothing, and the console stays writable).
+  files = mountFiles(filesBox, id, { onOpen: (path, text) => ed.openFile(path, text), autoload: false });
   renderHead();
   loadJobs();
   const unsub = subscribe((m) => {
@@ -139,7 +151,18 @@ export function renderBoard(root, id) {
     if (m.type === "job" && m.board === id) loadJobs();
     if (m.type === "log" && open.has(m.job)) open.get(m.job).append(`${fmtTime(m.time)}  ${m.line}\n`);
   });
-  return () => { unsub(); con.dispose(); };
+  return () => { unsub(); con.dispose(); ed.dispose(); files.dispose(); };
+}
+
+/** "1.2 s" / "3 min 4 s" from a job's start to its end (or now while it runs). */
+function duration(j) {
+  if (!j.started_at) return "";
+  const end = j.finished_at ? Date.parse(j.finished_at) : isFinal(j.state) ? NaN : Date.now();
+  const ms = end - Date.parse(j.started_at);
+  if (!Number.isFinite(ms) || ms < 0) return "";
+  if (ms < 10000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 60000) return `${Math.round(ms / 1000)} s`;
+  return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
 }
 
 function inventoryForm(id) {

@@ -43,15 +43,34 @@ export function mountConsole(root, boardId) {
   const lockText = h("span.lock-text#console-lock-text", {}, "connecting…");
   const banner = h("div.banner#console-banner", { role: "status", hidden: true });
   const note = h("div.console-note#console-note", { role: "status" });
+  // corrald's own explanation of the stream ("[corral] ESP8266 boot loop: ..."), kept in view while
+  // the garbage it explains scrolls past.
+  const explain = h("div.console-explain#console-explain", { role: "status", hidden: true },
+    h("span.what"), h("span.rom.muted"));
   const termEl = h("div.term#console-term");
   root.append(h("section.console", {},
     h("div.toolbar", {}, lockBtn, ctrlC, soft, hard, h("span.spacer"), copyBtn, pasteBtn),
-    h("div.lockline", {}, lockText), banner, termEl, note));
+    h("div.lockline", {}, lockText), banner, explain, termEl, note));
 
   let term = null, fit = null, ws = null, disposed = false, backoff = 500, retry = null;
   let st = { online: false, busy: false, writer: false, holder: null, reason: "" };
 
   const say = (text, cls = "") => { setText(note, text); note.className = `console-note ${cls}`; };
+
+  let tail = "";
+  const dec = new TextDecoder("latin1");
+  function scanAnnotations(bytes) {
+    tail = (tail + dec.decode(bytes)).slice(-8192);
+    let what = null, rom = null;
+    for (const m of tail.matchAll(/\[corral\] ([^\x1b\r\n]+)(?=\x1b|\r|\n)/g)) {
+      if (m[1].startsWith("the ROM log at ")) rom = m[1];
+      else { what = m[1]; rom = null; }
+    }
+    if (!what) return;
+    setText(explain.firstChild, what);
+    setText(explain.lastChild, rom ? `Decoded: ${rom.replace(/^the ROM log at 74880 baud: /, "")}` : "");
+    explain.hidden = false;
+  }
 
   function render() {
     const canAct = st.online && !st.busy && ws && ws.readyState === WebSocket.OPEN;
@@ -102,6 +121,8 @@ export function mountConsole(root, boardId) {
     switch (m.type) {
       case "hello":
         term.reset(); // the replay that follows is the whole recent history
+        tail = "";
+        explain.hidden = true;
         st = { online: !!m.online, busy: !!m.busy, writer: !!m.writer, holder: m.holder || null, reason: m.reason || "" };
         say("");
         break;
@@ -136,7 +157,12 @@ export function mountConsole(root, boardId) {
     ws.onopen = () => { opened = true; backoff = 500; render(); };
     ws.onmessage = (e) => {
       if (typeof e.data === "string") onText(e.data);
-      else term.write(new Uint8Array(e.data));
+      else {
+        const bytes = new Uint8Array(e.data);
+        term.write(bytes);
+        if (bytes.includes(0x5b)) scanAnnotations(bytes); // '[': maybe one of corrald's lines
+        else tail = (tail + dec.decode(bytes)).slice(-8192);
+      }
     };
     ws.onclose = () => {
       if (disposed) return;
@@ -179,8 +205,13 @@ export function mountConsole(root, boardId) {
   }).catch((e) => say(e.message, "error"));
 
   render();
+  const NOTE_COLORS = { ok: "32", error: "31", warn: "33", "": "36" };
   return {
     focus: () => term && term.focus(),
+    /** A line of the page's own (a run's exit status) in the stream, dim and coloured. */
+    note(text, cls = "") {
+      if (term) term.write(`\r\n\x1b[${NOTE_COLORS[cls] || "36"}m${text}\x1b[0m\r\n`);
+    },
     dispose() {
       disposed = true;
       clearTimeout(retry);

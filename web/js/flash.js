@@ -31,10 +31,13 @@ async function loadLibrary() {
   }
 }
 
-function fwLabel(f) {
+/** "MicroPython 1.25.0 for ESP8266 (known good)" for a catalogue entry; else what the bytes say. */
+function fwLabel(f, fam) {
+  const good = fam && (f.known_good_for || []).includes(fam) ? " (known good)" : "";
+  if (f.title) return `${f.title}${good}`;
   const v = (f.micropython && f.micropython.version) || f.mp_version || f.version;
   const bits = [f.name || f.filename || f.id.slice(0, 12), f.chip, v && `v${v}`, fmtBytes(f.size)].filter(Boolean);
-  return bits.join(" · ");
+  return bits.join(" · ") + good;
 }
 
 /** Open the dialog for these board ids. */
@@ -164,7 +167,11 @@ function groupUi(fam, list, lib) {
   const names = list.map((b) => b.name || b.id).join(", ");
   const src = h("select.fw-source", { "aria-label": `Firmware for ${fam}`, dataset: { family: fam } });
   const matching = lib.ok ? lib.list.filter((f) => !f.family || !f.chip || f.family === fam || f.chip === fam) : [];
-  for (const f of matching) src.append(h("option", { value: "lib:" + f.id }, fwLabel(f)));
+  // The family's known-good firmware first (chosen by default), then the newest.
+  const good = (f) => ((f.known_good_for || []).includes(fam) ? 0 : 1);
+  matching.sort((a, b) => good(a) - good(b));
+  for (const f of matching)
+    src.append(h("option", { value: "lib:" + f.id, title: f.release_notes || "" }, fwLabel(f, fam)));
   src.append(h("option", { value: "upload" }, "Upload a file…"));
   const file = h("input.fw-file", { type: "file", accept: ".bin,.uf2,.hex" });
   const offsets = [...new Set(list.map(bootOffset))];
@@ -174,12 +181,18 @@ function groupUi(fam, list, lib) {
   // Firmware comes from the library or is uploaded to it: corrald never reads a path the browser
   // names on its host.
   const fileRow = h("label", {}, "File ", file);
-  const sync = () => { fileRow.hidden = src.value !== "upload"; };
+  const notes = h("p.hint.fw-notes");
+  const byId = new Map(matching.map((f) => [f.id, f]));
+  const sync = () => {
+    fileRow.hidden = src.value !== "upload";
+    const f = byId.get(src.value.slice(4));
+    setText(notes, f && f.release_notes ? f.release_notes : "");
+  };
   src.onchange = sync;
   sync();
   const el = h("fieldset.fw-group", { dataset: { family: fam } },
     h("legend", {}, `${fam} · ${names}`),
-    h("label", {}, "Firmware ", src), fileRow, h("label", {}, "Offset ", offset));
+    h("label", {}, "Firmware ", src), notes, fileRow, h("label", {}, "Offset ", offset));
 
   function explicitOffset() {
     const t = offset.value.trim();

@@ -1,0 +1,140 @@
+/* Wrong-baud recognition and the annotation lines of the board console (console_annotate.c), and
+ * the auto-identify decision (auto_identify.c): pure functions, byte by byte. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "jobs/auto_identify.h"
+#include "jobs/console_annotate.h"
+
+/* What a 74880-baud ROM log looks like at 115200: bytes no terminal text explains (the lab's
+ * garble is a hash, so a fixed pseudo-random sequence stands for it). */
+static void garbage(uint8_t *b, size_t n)
+{
+        uint32_t x = 0x9e3779b1u;
+        for (size_t i = 0; i < n; i++) {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                b[i] = (uint8_t)x;
+        }
+}
+
+static void garbage_at_the_wrong_baud_trips_once_a_minute(void **state)
+{
+        struct console_annot a = { 0 };
+        uint8_t g[200];
+        garbage(g, sizeof(g));
+        assert_false(console_annot_feed(&a, g, 20, 1000)); /* too few bytes for a verdict */
+        assert_true(console_annot_feed(&a, g + 20, 180, 1100));
+        console_annot_noted(&a, 1100);
+        assert_false(console_annot_feed(&a, g, sizeof(g), 2000));
+        assert_false(console_annot_feed(&a, g, sizeof(g), 1100 + ANNOT_REPEAT_MS - 1));
+        assert_true(console_annot_feed(&a, g, sizeof(g), 1100 + ANNOT_REPEAT_MS));
+}
+
+static void text_utf8_and_ansi_colours_never_trip(void **state)
+{
+        struct console_annot a = { 0 };
+        const char *t = "MicroPython v1.25.0 on 2025-04-15; ESP module with ESP8266\r\n"
+                        "Type \"help()\" for more information.\r\n>>> print('h\xc3\xa9llo \xe2\x9c\x93')\r\n"
+                        "h\xc3\xa9llo \xe2\x9c\x93\r\n\x1b[33mwarning\x1b[0m\r\n>>> \x08\x08\t\x07";
+        for (int i = 0; i < 20; i++)
+                assert_false(console_annot_feed(&a, (const uint8_t *)t, strlen(t), 1000u + (unsigned)i));
+}
+
+static void a_little_noise_in_text_is_not_a_wrong_baud(void **state)
+{
+        struct console_annot a = { 0 };
+        uint8_t buf[256];
+        memset(buf, 'x', sizeof(buf));
+        for (size_t i = 0; i < sizeof(buf); i += 8)
+                buf[i] = 0xff; /* 1 in 8: 12 % */
+        assert_false(console_annot_feed(&a, buf, sizeof(buf), 5000));
+        for (size_t i = 0; i < sizeof(buf); i += 2)
+                buf[i] = 0x80; /* 1 in 2 */
+        assert_true(console_annot_feed(&a, buf, sizeof(buf), 5000));
+}
+
+static void a_blank_esp8266_says_so_with_its_reset_cause(void **state)
+{
+        const char *rom = "\r\n ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n\r\nets_main.c \r\n"
+                          "\r\n ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n\r\nets_main.c \r\n";
+        struct bootlog_capture c = { (const uint8_t *)rom, strlen(rom), BOOTLOG_ROM_BAUD_ESP8266 };
+        struct bootlog_result r;
+        bootlog_classify(BOOTLOG_ESP8266, &c, NULL, &r);
+        char line[600];
+        console_annot_line("esp8266", 115200, &r, line, sizeof(line));
+        assert_string_equal(line, "ESP8266 boot loop: the flash is blank (rst cause 2). Flash MicroPython to this board.");
+}
+
+static void undecoded_garbage_names_the_bauds(void **state)
+{
+        char line[600];
+        console_annot_line("esp8266", 115200, NULL, line, sizeof(line));
+        assert_non_null(strstr(line, "74880"));
+        assert_non_null(strstr(line, "115200"));
+        console_annot_line("micropython", 115200, NULL, line, sizeof(line));
+        assert_null(strstr(line, "74880"));
+        assert_non_null(strstr(line, "another baud than the console's 115200"));
+        assert_true(console_annot_rom_74880("esp8266") && console_annot_rom_74880("esp"));
+        assert_false(console_annot_rom_74880("esp32") || console_annot_rom_74880(NULL));
+}
+
+static int decide(const char *row_json, bool *armed)
+{
+        json_t *row = json_loads(row_json, 0, NULL);
+        assert_non_null(row);
+        int r = auto_identify_decide(row, armed);
+        json_decref(row);
+        return r;
+}
+
+static void an_idle_board_that_appears_is_identified_once(void **state)
+{
+        bool armed = true;
+        const char *idle = "{\"state\":\"online\",\"port\":{\"open\":true,\"queued\":0,\"error\":null},\"running_job\":null}";
+        assert_int_equal(decide("{\"state\":\"online\",\"port\":{\"open\":false,\"queued\":0,\"error\":null}}", &armed), 0);
+        assert_true(armed); /* still opening */
+        assert_int_equal(decide(idle, &armed), 1);
+        assert_false(armed);
+        assert_int_equal(decide(idle, &armed), 0); /* once */
+        /* unplugged, plugged again: a new appearance */
+        assert_int_equal(decide("{\"state\":\"offline\",\"port\":null}", &armed), 0);
+        assert_true(armed);
+        assert_int_equal(decide(idle, &armed), 1);
+        /* a static port that could not open, then came up */
+        armed = false;
+        assert_int_equal(decide("{\"state\":\"online\",\"port\":{\"open\":false,\"queued\":0,\"error\":\"cannot open\"}}", &armed), 0);
+        assert_true(armed);
+        assert_int_equal(decide(idle, &armed), 1);
+}
+
+static void a_busy_or_queued_board_is_left_alone(void **state)
+{
+        bool armed = true;
+        assert_int_equal(decide("{\"state\":\"busy\",\"port\":{\"open\":true,\"queued\":0},\"running_job\":4}", &armed), 0);
+        assert_false(armed); /* someone's job says what it is */
+        armed = true;
+        assert_int_equal(decide("{\"state\":\"online\",\"port\":{\"open\":true,\"queued\":2},\"running_job\":null}", &armed), 0);
+        assert_false(armed);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(garbage_at_the_wrong_baud_trips_once_a_minute),
+                cmocka_unit_test(text_utf8_and_ansi_colours_never_trip),
+                cmocka_unit_test(a_little_noise_in_text_is_not_a_wrong_baud),
+                cmocka_unit_test(a_blank_esp8266_says_so_with_its_reset_cause),
+                cmocka_unit_test(undecoded_garbage_names_the_bauds),
+                cmocka_unit_test(an_idle_board_that_appears_is_identified_once),
+                cmocka_unit_test(a_busy_or_queued_board_is_left_alone),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
