@@ -133,9 +133,9 @@ FUZZ_SECONDS ?= 300
 fuzz: $(FUZZ_BINS)
 	tests/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
 
-# Short fuzz runs on the committed corpus, part of make check (one target per parser, 15 s each, keeps make
+# Short fuzz runs on the committed corpus, part of make check (one target per parser, 10 s each, keeps make
 # check well under 20 minutes; `make fuzz` runs them long).
-FUZZ_CHECK_SECONDS ?= 15
+FUZZ_CHECK_SECONDS ?= 10
 fuzz-check: $(FUZZ_BINS)
 	tests/run-fuzz $(FUZZ_CHECK_SECONDS) $(FUZZ_BINS)
 
