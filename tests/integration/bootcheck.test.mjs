@@ -39,13 +39,21 @@ const logText = (job) => (job.log || []).map((l) => l.line).join("\n");
 async function silencingTap(board) {
   const up = new URL(board.endpoint.replace(/^rfc2217:/, "http:"));
   const want = Buffer.from([0xff, 0xfa, 0x2c, 0x01, 0x00, 0x01, 0x24, 0x80]); // SET-BAUDRATE 74880
+  // Armed by the flash job's first SYNC (a SLIP frame c0 00 08): before that, corrald's console may
+  // switch the idle board to 74880 baud on its own (to decode a ROM log shown at the wrong baud),
+  // which must not hang it; the boot check's switch after the write is the one that does.
+  const sync = Buffer.from([0xc0, 0x00, 0x08]);
   const srv = net.createServer((client) => {
     const upstream = net.connect({ host: up.hostname, port: Number(up.port) });
-    let fired = false, seen = Buffer.alloc(0), chain = Promise.resolve();
+    let fired = false, armed = false, seen = Buffer.alloc(0), chain = Promise.resolve();
     client.on("data", (d) => {
       chain = chain.then(async () => {
         seen = Buffer.concat([seen, d]).subarray(-64);
-        if (!fired && seen.includes(want)) {
+        if (!armed && seen.includes(sync)) {
+          armed = true;
+          seen = Buffer.alloc(0); // a 74880 switch before the SYNC does not count
+        }
+        if (armed && !fired && seen.includes(want)) {
           fired = true;
           await E.control(board.control, "hang");
         }
