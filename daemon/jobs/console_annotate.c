@@ -248,13 +248,19 @@ int console_annotate_pump(struct console_annot *a, struct port *p, struct consol
                         bootlog_classify(BOOTLOG_ESP8266, &capt, NULL, d);
                         decoded_lines(cb, n, rom, sizeof(rom));
                 }
-                log_debug("console: %zu bytes at 74880 baud to explain a wrong-baud stream: %s", n,
-                          n ? bootlog_class_name(d->cls) : "nothing");
+                log_debug("console: %zu bytes at 74880 baud to explain a wrong-baud stream: %s%s", n,
+                          n ? bootlog_class_name(d->cls) : "nothing", rc == -ECANCELED ? " (cut short by a job)" : "");
                 if (!n || d->cls == BOOTLOG_SILENT) {
                         free(d);
                         d = NULL;
                 }
                 free(cb);
+        }
+        if (tried && !d && rc == -ECANCELED) {
+                /* A job or a borrower was queued (port_cancel) and cut the window short: that says
+                 * nothing about the board, so it is not a try; judge afresh once the port is idle. */
+                a->filled = a->nbad = a->at = 0;
+                return 0;
         }
         if (tried && !d && a->decode_failures + 1 < ANNOT_DECODE_TRIES) {
                 /* caught between boot cycles, or the board just went quiet: try again shortly */
