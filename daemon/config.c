@@ -614,6 +614,43 @@ static bool next_line(const char *text, size_t len, size_t *pos, char *line, siz
         return true;
 }
 
+/* A "[port NAME]" or "[token NAME]" line in s: a new entry opened, *sec set; msg names the
+ * problem on error. */
+static int config_open_section(struct config *c, char *s, enum section *sec, const char *path,
+                               unsigned lineno, char *msg, size_t msg_size)
+{
+        char *end = strchr(s, ']');
+        char kind[16] = "", name[128] = "";
+        if (!end || end[1] != '\0' || sscanf(s, "[%15s %127[^]]]", kind, name) != 2 ||
+            !name_valid(trim(name))) {
+                snprintf(msg, msg_size, "%s:%u: a section is written [port NAME] or [token NAME] (NAME: letters, digits, - _ .)", path, lineno);
+                return -EINVAL;
+        }
+        if (!strcmp(kind, "port")) {
+                if (c->nports >= CONFIG_MAX_PORTS) {
+                        snprintf(msg, msg_size, "%s:%u: too many ports (at most %d)", path, lineno, CONFIG_MAX_PORTS);
+                        return -E2BIG;
+                }
+                memset(&c->ports[c->nports], 0, sizeof(c->ports[0]));
+                snprintf(c->ports[c->nports].name, sizeof(c->ports[0].name), "%s", trim(name));
+                c->nports++;
+                *sec = SEC_PORT;
+        } else if (!strcmp(kind, "token")) {
+                if (c->ntokens >= CONFIG_MAX_TOKENS) {
+                        snprintf(msg, msg_size, "%s:%u: too many tokens (at most %d)", path, lineno, CONFIG_MAX_TOKENS);
+                        return -E2BIG;
+                }
+                memset(&c->tokens[c->ntokens], 0, sizeof(c->tokens[0]));
+                snprintf(c->tokens[c->ntokens].name, sizeof(c->tokens[0].name), "%s", trim(name));
+                c->ntokens++;
+                *sec = SEC_TOKEN;
+        } else {
+                snprintf(msg, msg_size, "%s:%u: unknown section '[%s ...]' (known: port, token)", path, lineno, kind);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int config_load_string(struct config *c, const char *path, const char *text, size_t len, char *msg,
                        size_t msg_size)
 {
@@ -640,39 +677,9 @@ int config_load_string(struct config *c, const char *path, const char *text, siz
                 if (!*s || *s == '#' || *s == ';')
                         continue;
                 if (*s == '[') {
-                        char *end = strchr(s, ']');
-                        char kind[16] = "", name[128] = "";
-                        if (!end || end[1] != '\0' || sscanf(s, "[%15s %127[^]]]", kind, name) != 2 ||
-                            !name_valid(trim(name))) {
-                                snprintf(msg, msg_size, "%s:%u: a section is written [port NAME] or [token NAME] (NAME: letters, digits, - _ .)", path, lineno);
-                                r = -EINVAL;
+                        r = config_open_section(c, s, &sec, path, lineno, msg, msg_size);
+                        if (r < 0)
                                 break;
-                        }
-                        if (!strcmp(kind, "port")) {
-                                if (c->nports >= CONFIG_MAX_PORTS) {
-                                        snprintf(msg, msg_size, "%s:%u: too many ports (at most %d)", path, lineno, CONFIG_MAX_PORTS);
-                                        r = -E2BIG;
-                                        break;
-                                }
-                                memset(&c->ports[c->nports], 0, sizeof(c->ports[0]));
-                                snprintf(c->ports[c->nports].name, sizeof(c->ports[0].name), "%s", trim(name));
-                                c->nports++;
-                                sec = SEC_PORT;
-                        } else if (!strcmp(kind, "token")) {
-                                if (c->ntokens >= CONFIG_MAX_TOKENS) {
-                                        snprintf(msg, msg_size, "%s:%u: too many tokens (at most %d)", path, lineno, CONFIG_MAX_TOKENS);
-                                        r = -E2BIG;
-                                        break;
-                                }
-                                memset(&c->tokens[c->ntokens], 0, sizeof(c->tokens[0]));
-                                snprintf(c->tokens[c->ntokens].name, sizeof(c->tokens[0].name), "%s", trim(name));
-                                c->ntokens++;
-                                sec = SEC_TOKEN;
-                        } else {
-                                snprintf(msg, msg_size, "%s:%u: unknown section '[%s ...]' (known: port, token)", path, lineno, kind);
-                                r = -EINVAL;
-                                break;
-                        }
                         continue;
                 }
                 char *eq = strchr(s, '=');
