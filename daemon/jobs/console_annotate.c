@@ -250,7 +250,10 @@ int console_annotate_pump(struct console_annot *a, struct port *p, struct consol
                 }
                 log_debug("console: %zu bytes at 74880 baud to explain a wrong-baud stream: %s%s", n,
                           n ? bootlog_class_name(d->cls) : "nothing", rc == -ECANCELED ? " (cut short by a job)" : "");
-                if (!n || d->cls == BOOTLOG_SILENT) {
+                /* A window that shows nothing a ROM prints (silence, or bytes still garbled because the
+                 * line was switched mid-byte or the far end applied the baud late) explains nothing:
+                 * it is a failed try, tried again, never the final word. */
+                if (!n || d->cls == BOOTLOG_SILENT || (d->cls == BOOTLOG_UNKNOWN && d->resets == 0)) {
                         free(d);
                         d = NULL;
                 }
