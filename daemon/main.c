@@ -381,7 +381,7 @@ static void serve_signals(int sfd, int argc, char **argv, struct config_live *li
                 if (si.ssi_signo == SIGHUP) {
                         /* systemd's notify-reload protocol: RELOADING=1 with the monotonic time. */
                         sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                                   (unsigned long long)util_mono_ms() * 1000ULL);
+                                   (unsigned long long)util_mono_us());
                         reload(argc, argv, live, http, store, registry);
                         sd_notify(0, "READY=1");
                         continue;

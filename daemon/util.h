@@ -16,6 +16,8 @@ void util_iso_from_ms(int64_t ms, char *buf, size_t size);
 int64_t util_wall_ms(void);
 /* CLOCK_MONOTONIC in milliseconds: every deadline, timeout and duration uses this clock. */
 uint64_t util_mono_ms(void);
+/* The same clock in microseconds (sd_notify's MONOTONIC_USEC, which must not be rounded down). */
+uint64_t util_mono_us(void);
 /* pthread_cond_init on CLOCK_MONOTONIC: every condition variable waited with a timeout is made
  * with this, and waited with util_deadline_ts(). 0 or a negative errno. */
 int util_cond_init_mono(pthread_cond_t *cv);

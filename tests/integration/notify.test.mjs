@@ -7,11 +7,15 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import { api, ROOT, startCorrald, waitFor } from "./lib.mjs";
 
 const NOTIFY_LISTEN = process.env.NOTIFY_LISTEN || path.join(ROOT, "build/tools/notify_listen");
 const monoUs = () => Number(process.hrtime.bigint() / 1000n); // CLOCK_MONOTONIC on Linux
+
+// Every listener a test starts, stopped after it whether it passed or failed (a listener left
+// running keeps node's event loop alive and the file never ends).
+const listeners = [];
 
 /** Start notify_listen on dir/notify.sock; .messages fills with {mono_us, msg, fields}. */
 async function notifySocket(dir) {
@@ -34,7 +38,9 @@ async function notifySocket(dir) {
   const exited = new Promise((r) => proc.on("exit", r));
   await Promise.race([waitFor(() => listening, 10000, "notify_listen to bind"),
     exited.then((c) => { throw new Error(`notify_listen exited (${c}): ${err}`); })]);
-  return { sock, messages, stop: () => { proc.stdin.end(); return exited; } };
+  const n = { sock, messages, stop: () => { proc.stdin.end(); return exited; } };
+  listeners.push(n);
+  return n;
 }
 
 /** Index of the first message at or after `from` that has field=value. */
@@ -43,6 +49,7 @@ const find = (msgs, from, field, value) => msgs.findIndex((m, i) => i >= from &&
 describe("sd_notify", () => {
   let dir;
   before(() => { dir = mkdtempSync(path.join(tmpdir(), "corral-notify-")); });
+  afterEach(async () => { for (const n of listeners.splice(0)) await n.stop(); });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   test("READY=1 with a STATUS naming the address, once the API answers; STOPPING=1 on SIGTERM", async () => {
@@ -62,7 +69,6 @@ describe("sd_notify", () => {
     }
     await waitFor(() => find(n.messages, 0, "STOPPING", "1") >= 0, 5000, "STOPPING=1");
     assert.equal(find(n.messages, 0, "WATCHDOG", "1"), -1, "no watchdog pings without WATCHDOG_USEC");
-    await n.stop();
   });
 
   test("WATCHDOG_USEC set: WATCHDOG=1 pings keep coming after READY=1", async () => {
@@ -77,7 +83,6 @@ describe("sd_notify", () => {
       const { code } = await d.stop();
       assert.equal(code, 0, d.stderr().slice(-2000));
     }
-    await n.stop();
   });
 
   test("WATCHDOG_PID naming another process: no pings (the watchdog is not ours)", async () => {
@@ -93,7 +98,6 @@ describe("sd_notify", () => {
     } finally {
       await d.stop();
     }
-    await n.stop();
   });
 
   test("SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1; a refused file still ends in READY=1", async () => {
@@ -125,6 +129,5 @@ describe("sd_notify", () => {
       const { code } = await d.stop();
       assert.equal(code, 0, d.stderr().slice(-2000));
     }
-    await n.stop();
   });
 });
