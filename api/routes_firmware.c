@@ -204,109 +204,148 @@ static const char *pick(const char *field, const char *query)
 
 /* ---- POST /firmware ---- */
 
-static enum MHD_Result post_firmware_checked(struct api_req *rq)
+/* The upload itself refused (no upload, wrong type, too large, a broken body): true with *r set. */
+static bool upload_refused(struct api_req *rq, struct api_upload *u, enum MHD_Result *r)
 {
-        struct api_upload *u = rq->upload;
-        if (!u) /* a spelling of the path that api_upload_wanted() does not take ("/firm%61ware") */
-                return api_reply_error(rq, CORRAL_E_BAD_PATH, json_pack("{s:s}", "path", rq->url),
-                                       "Upload firmware with POST /api/v1/firmware, spelled exactly so.");
+        if (!u) { /* a spelling of the path that api_upload_wanted() does not take ("/firm%61ware") */
+                *r = api_reply_error(rq, CORRAL_E_BAD_PATH, json_pack("{s:s}", "path", rq->url),
+                                     "Upload firmware with POST /api/v1/firmware, spelled exactly so.");
+                return true;
+        }
         if (u->pp) {
                 if (MHD_destroy_post_processor(u->pp) == MHD_NO)
                         u->pp_failed = true;
                 u->pp = NULL;
         }
-        if (u->bad_type)
-                return api_reply_error(rq, CORRAL_E_UNSUPPORTED_MEDIA_TYPE, NULL,
-                                       "Upload firmware as application/octet-stream (metadata in the query) or as "
-                                       "multipart/form-data with a 'file' part.");
         const char *emsg = "";
         int e = u->fu ? firmware_upload_error(u->fu, &emsg) : 0;
-        if (u->too_big || e == -EFBIG)
-                return api_reply_error(rq, CORRAL_E_UPLOAD_TOO_LARGE,
-                                       json_pack("{s:I}", "limit_bytes", (json_int_t)u->limit),
-                                       "The firmware is larger than the upload limit of %zu bytes (max_upload).",
-                                       u->limit);
-        if (u->setup_err)
-                return store_failure(rq, u->setup_err, "Cannot prepare the firmware directory");
-        if (e == -ENOSPC)
-                return api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s.", emsg);
-        if (e < 0)
-                return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s.", emsg);
-        if (u->pp_failed)
-                return api_reply_error(rq, CORRAL_E_BAD_MULTIPART, NULL, "The multipart/form-data body is malformed.");
-        if (u->multipart && !u->saw_file)
-                return api_reply_error(rq, CORRAL_E_MISSING_FILE, NULL,
-                                       "The multipart/form-data body needs a part named 'file'.");
-        if (u->file_parts > 1)
-                return api_reply_error(rq, CORRAL_E_DUPLICATE_FILE, json_pack("{s:i}", "file_parts", (int)u->file_parts),
-                                       "The multipart/form-data body has %u parts named 'file'; upload one image per "
-                                       "request.", u->file_parts);
+        if (u->bad_type)
+                *r = api_reply_error(rq, CORRAL_E_UNSUPPORTED_MEDIA_TYPE, NULL,
+                                     "Upload firmware as application/octet-stream (metadata in the query) or as "
+                                     "multipart/form-data with a 'file' part.");
+        else if (u->too_big || e == -EFBIG)
+                *r = api_reply_error(rq, CORRAL_E_UPLOAD_TOO_LARGE,
+                                     json_pack("{s:I}", "limit_bytes", (json_int_t)u->limit),
+                                     "The firmware is larger than the upload limit of %zu bytes (max_upload).",
+                                     u->limit);
+        else if (u->setup_err)
+                *r = store_failure(rq, u->setup_err, "Cannot prepare the firmware directory");
+        else if (e == -ENOSPC)
+                *r = api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s.", emsg);
+        else if (e < 0)
+                *r = api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s.", emsg);
+        else if (u->pp_failed)
+                *r = api_reply_error(rq, CORRAL_E_BAD_MULTIPART, NULL, "The multipart/form-data body is malformed.");
+        else if (u->multipart && !u->saw_file)
+                *r = api_reply_error(rq, CORRAL_E_MISSING_FILE, NULL,
+                                     "The multipart/form-data body needs a part named 'file'.");
+        else if (u->file_parts > 1)
+                *r = api_reply_error(rq, CORRAL_E_DUPLICATE_FILE, json_pack("{s:i}", "file_parts", (int)u->file_parts),
+                                     "The multipart/form-data body has %u parts named 'file'; upload one image per "
+                                     "request.", u->file_parts);
+        else
+                return false;
+        return true;
+}
 
-        const char *filename = pick(u->filename, api_query(rq, "filename"));
-        const char *name = pick(u->name, api_query(rq, "name"));
-        const char *notes = pick(u->notes, api_query(rq, "notes"));
-        const char *chip = pick(u->chip, api_query(rq, "chip"));
-        const char *labels = pick(u->labels, api_query(rq, "labels"));
-        if ((name && strlen(name) > 200) || (filename && strlen(filename) > 200) || (notes && strlen(notes) > 4000))
-                return api_reply_error(rq, CORRAL_E_INVALID_FIELD, NULL,
-                                       "name and filename are limited to 200 bytes, notes to 4000.");
-        const char *title = pick(u->title, api_query(rq, "title"));
-        const char *family = pick(u->family, api_query(rq, "family"));
-        const char *version = pick(u->version, api_query(rq, "version"));
-        const char *release_notes = pick(u->release_notes, api_query(rq, "release_notes"));
-        if ((title && strlen(title) > 200) || (version && strlen(version) > 40) ||
-            (release_notes && strlen(release_notes) > 8000))
-                return api_reply_error(rq, CORRAL_E_INVALID_FIELD, NULL,
-                                       "title is limited to 200 bytes, version to 40, release_notes to 8000.");
-        if (family && (strlen(family) > 32 || strspn(family, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(family)))
-                return api_reply_error(rq, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "family"),
-                                       "'family' must be a board family in lower case, such as esp8266, esp32 or "
-                                       "micropython.");
-        if (chip && (strlen(chip) > 32 || !*chip))
-                return api_reply_error(rq, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "chip"),
-                                       "'chip' must be a chip name such as esp8266, esp32, esp32c3 or rp2040.");
+/* The upload's metadata, from its form fields or else the query. */
+struct fw_fields {
+        const char *filename, *name, *notes, *chip, *labels, *title, *family, *version, *release_notes;
+};
 
-        struct firmware_info fi;
-        char sha[FIRMWARE_ID_LEN + 1], msg[512];
-        e = firmware_upload_finish(u->fu, filename, &fi, sha, msg, sizeof(msg));
-        if (e == -ENODATA)
-                return api_reply_error(rq, CORRAL_E_EMPTY_UPLOAD, NULL, "The upload is empty: send the firmware bytes.");
-        if (e == -ENOSPC)
-                return api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s.", msg);
-        if (e < 0)
-                return api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s.", msg);
-        e = firmware_check_declared(&fi, filename, chip, msg, sizeof(msg));
-        if (e < 0)
-                return api_reply_error(rq, CORRAL_E_CONTENT_MISMATCH,
-                                       json_pack("{s:s, s:s?, s:s?, s:s?}", "kind", fi.kind, "chip",
-                                                 fi.chip[0] ? fi.chip : NULL, "declared_chip", chip, "filename",
-                                                 filename),
-                                       "%s.", msg);
+/* Read and check the metadata: true with *r set when a field is refused. */
+static bool fields_refused(struct api_req *rq, const struct api_upload *u, struct fw_fields *f, enum MHD_Result *r)
+{
+        *f = (struct fw_fields){
+                .filename = pick(u->filename, api_query(rq, "filename")),
+                .name = pick(u->name, api_query(rq, "name")),
+                .notes = pick(u->notes, api_query(rq, "notes")),
+                .chip = pick(u->chip, api_query(rq, "chip")),
+                .labels = pick(u->labels, api_query(rq, "labels")),
+                .title = pick(u->title, api_query(rq, "title")),
+                .family = pick(u->family, api_query(rq, "family")),
+                .version = pick(u->version, api_query(rq, "version")),
+                .release_notes = pick(u->release_notes, api_query(rq, "release_notes")),
+        };
+        if ((f->name && strlen(f->name) > 200) || (f->filename && strlen(f->filename) > 200) ||
+            (f->notes && strlen(f->notes) > 4000))
+                *r = api_reply_error(rq, CORRAL_E_INVALID_FIELD, NULL,
+                                     "name and filename are limited to 200 bytes, notes to 4000.");
+        else if ((f->title && strlen(f->title) > 200) || (f->version && strlen(f->version) > 40) ||
+                 (f->release_notes && strlen(f->release_notes) > 8000))
+                *r = api_reply_error(rq, CORRAL_E_INVALID_FIELD, NULL,
+                                     "title is limited to 200 bytes, version to 40, release_notes to 8000.");
+        else if (f->family && (strlen(f->family) > 32 ||
+                               strspn(f->family, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(f->family)))
+                *r = api_reply_error(rq, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "family"),
+                                     "'family' must be a board family in lower case, such as esp8266, esp32 or "
+                                     "micropython.");
+        else if (f->chip && (strlen(f->chip) > 32 || !*f->chip))
+                *r = api_reply_error(rq, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "chip"),
+                                     "'chip' must be a chip name such as esp8266, esp32, esp32c3 or rp2040.");
+        else
+                return false;
+        return true;
+}
+
+/* A new image that would take the library over max_library: true with *r set. */
+static bool quota_refused(struct api_req *rq, const char *sha, uint64_t add, enum MHD_Result *r)
+{
         const struct config *cfg = config_live_get(rq->ctx->config);
         size_t quota = cfg->max_library;
         config_put(cfg);
         json_t *existing = NULL;
+        bool refused = false;
         if (quota && store_firmware_get(rq->ctx->store, sha, &existing) == -ENOENT) {
-                uint64_t used = 0, add = firmware_upload_size(u->fu);
-                if ((e = store_firmware_total(rq->ctx->store, &used)) < 0)
-                        return store_failure(rq, e, "Could not size the firmware library");
-                if (used + add > quota)
-                        return api_reply_error(rq, CORRAL_E_LIBRARY_FULL,
-                                               json_pack("{s:I, s:I, s:I}", "limit_bytes", (json_int_t)quota, "used_bytes",
-                                                         (json_int_t)used, "upload_bytes", (json_int_t)add),
-                                               "The firmware library would hold %llu bytes, over its quota of %zu "
-                                               "(max_library); delete firmware that is no longer needed.",
-                                               (unsigned long long)(used + add), quota);
+                uint64_t used = 0;
+                int e = store_firmware_total(rq->ctx->store, &used);
+                if (e < 0) {
+                        *r = store_failure(rq, e, "Could not size the firmware library");
+                        refused = true;
+                } else if (used + add > quota) {
+                        *r = api_reply_error(rq, CORRAL_E_LIBRARY_FULL,
+                                             json_pack("{s:I, s:I, s:I}", "limit_bytes", (json_int_t)quota,
+                                                       "used_bytes", (json_int_t)used, "upload_bytes", (json_int_t)add),
+                                             "The firmware library would hold %llu bytes, over its quota of %zu "
+                                             "(max_library); delete firmware that is no longer needed.",
+                                             (unsigned long long)(used + add), quota);
+                        refused = true;
+                }
         }
         json_decref(existing);
+        return refused;
+}
+
+static enum MHD_Result post_firmware_checked(struct api_req *rq)
+{
+        struct api_upload *u = rq->upload;
+        struct fw_fields f;
+        enum MHD_Result r;
+        if (upload_refused(rq, u, &r) || fields_refused(rq, u, &f, &r))
+                return r;
+        struct firmware_info fi;
+        char sha[FIRMWARE_ID_LEN + 1], msg[512];
+        int e = firmware_upload_finish(u->fu, f.filename, &fi, sha, msg, sizeof(msg));
+        if (e == -ENODATA)
+                return api_reply_error(rq, CORRAL_E_EMPTY_UPLOAD, NULL, "The upload is empty: send the firmware bytes.");
+        if (e < 0)
+                return api_reply_error(rq, e == -ENOSPC ? CORRAL_E_DISK_FULL : CORRAL_E_STORE_ERROR, NULL, "%s.", msg);
+        e = firmware_check_declared(&fi, f.filename, f.chip, msg, sizeof(msg));
+        if (e < 0)
+                return api_reply_error(rq, CORRAL_E_CONTENT_MISMATCH,
+                                       json_pack("{s:s, s:s?, s:s?, s:s?}", "kind", fi.kind, "chip",
+                                                 fi.chip[0] ? fi.chip : NULL, "declared_chip", f.chip, "filename",
+                                                 f.filename),
+                                       "%s.", msg);
+        if (quota_refused(rq, sha, firmware_upload_size(u->fu), &r))
+                return r;
         e = firmware_upload_commit(u->fu, msg, sizeof(msg));
         if (e < 0)
-                return e == -ENOSPC ? api_reply_error(rq, CORRAL_E_DISK_FULL, NULL, "%s.", msg)
-                                    : api_reply_error(rq, CORRAL_E_STORE_ERROR, NULL, "%s.", msg);
-        json_t *lab = labels_from(labels);
-        struct firmware_user user = { .name = name, .filename = filename, .notes = notes, .labels = lab,
-                                      .title = title, .family = family, .version = version,
-                                      .release_notes = release_notes };
+                return api_reply_error(rq, e == -ENOSPC ? CORRAL_E_DISK_FULL : CORRAL_E_STORE_ERROR, NULL, "%s.", msg);
+        json_t *lab = labels_from(f.labels);
+        struct firmware_user user = { .name = f.name, .filename = f.filename, .notes = f.notes, .labels = lab,
+                                      .title = f.title, .family = f.family, .version = f.version,
+                                      .release_notes = f.release_notes };
         json_t *row = NULL;
         bool created = false;
         e = firmware_register(rq->ctx->store, sha, firmware_upload_size(u->fu), &fi, &user, &row, &created);

@@ -146,106 +146,122 @@ static void observe(const char *board_id, const struct health_job *j, json_t *d,
         (void)board_id;
 }
 
-void health_job_end(struct store *st, struct events *ev, const char *board_id, const struct health_job *j)
+/* Count the job's end in the board's counters and history; its one-line summary into summary.
+ * 0, or a negative errno when the store refused the counters (then nothing else is done). */
+static int record_job(struct store *st, const char *board_id, const struct health_job *j, char *summary,
+                      size_t summary_size)
 {
-        if (!st || !board_id || !j || !j->kind || !j->state)
-                return;
-        struct health_policy pol;
-        health_policy_current(&pol);
         json_t *d = json_object(), *set = json_object();
         json_t *hist = json_pack("{s:I, s:s, s:s}", "job", (json_int_t)j->id, "kind", j->kind, "state", j->state);
         if (j->code)
                 json_object_set_new(hist, "code", json_string(j->code));
         bool infra = false, script = false;
         observe(board_id, j, d, hist, &infra, &script);
-        if (infra)
-                add(d, "infra_failures_in_row", 1);
-        else if (!strcmp(j->state, "succeeded") || script)
-                json_object_set_new(set, "infra_failures_in_row", json_integer(0));
         bool is_check = !strcmp(j->kind, "health_check");
         bool ok = !strcmp(j->state, "succeeded");
+        if (infra)
+                add(d, "infra_failures_in_row", 1);
+        else if (ok || script)
+                json_object_set_new(set, "infra_failures_in_row", json_integer(0));
         if (is_check && ok)
                 json_object_set_new(set, "link_errors_since_check", json_integer(0));
         if (is_check)
                 add(d, ok ? "checks_passed" : "checks_failed", 1);
-        if (store_health_bump(st, board_id, d, set) < 0) {
-                json_decref(d);
-                json_decref(set);
-                json_decref(hist);
+        int r = store_health_bump(st, board_id, d, set);
+        if (r == 0) {
+                if (ok)
+                        snprintf(summary, summary_size, "%s job %lld succeeded", j->kind, (long long)j->id);
+                else
+                        snprintf(summary, summary_size, "%s job %lld %s (%s)%s%.400s", j->kind, (long long)j->id,
+                                 j->state, j->code ? j->code : "?", j->message ? ": " : "",
+                                 j->message ? j->message : "");
+                store_health_history_add(st, board_id, is_check ? "check" : "job", ok, summary, hist);
+        }
+        json_decref(d);
+        json_decref(set);
+        json_decref(hist);
+        return r;
+}
+
+/* A release check on a quarantined board failed: it stays out, the failed check added to the
+ * evidence. */
+static void refuse_release(struct store *st, struct events *ev, const char *board_id, const struct health_job *j,
+                           json_t *status, const char *summary, const char *by)
+{
+        json_t *evd = json_pack("{s:O?, s:{s:I, s:s}}", "previous", json_object_get(status, "evidence"),
+                                "release_check", "job", (json_int_t)j->id, "summary", summary);
+        store_health_status_set(st, board_id, "quarantined", json_string_value(json_object_get(status, "reason")),
+                                evd);
+        store_health_history_add(st, board_id, "quarantine", false, "release refused: the health check failed", evd);
+        publish(ev, board_id, "quarantined", "release refused: the health check failed", evd, by ? by : "policy");
+        json_decref(evd);
+}
+
+/* A board in service after a job: quarantine it when a rule says so, else set good or degraded. */
+static void apply_rules(struct store *st, struct events *ev, const char *board_id, const struct health_job *j,
+                        const struct health_policy *pol, json_t *c, const char *state, const char *summary)
+{
+        bool is_check = !strcmp(j->kind, "health_check"), ok = !strcmp(j->state, "succeeded");
+        json_int_t in_row = get(c, "infra_failures_in_row"), link = get(c, "link_errors_since_check");
+        char reason[512] = "";
+        if (is_check && !ok && pol->quarantine_on_failed_check)
+                snprintf(reason, sizeof(reason), "the health check failed: %.400s", summary);
+        else if (pol->quarantine_after_infra_failures && in_row >= pol->quarantine_after_infra_failures)
+                snprintf(reason, sizeof(reason), "%lld infrastructure failures in a row (rule: "
+                         "quarantine_after_infra_failures = %u)", (long long)in_row,
+                         pol->quarantine_after_infra_failures);
+        else if (pol->quarantine_after_link_errors && link >= pol->quarantine_after_link_errors)
+                snprintf(reason, sizeof(reason), "%lld link errors since the last passed check (rule: "
+                         "quarantine_after_link_errors = %u)", (long long)link, pol->quarantine_after_link_errors);
+        if (reason[0]) {
+                json_t *recent = NULL;
+                store_health_history(st, board_id, 10, &recent);
+                json_t *evd = json_pack("{s:O, s:o*}", "counters", c, "recent", recent);
+                health_quarantine(st, ev, board_id, reason, evd, "corrald:policy");
+                json_decref(evd);
                 return;
         }
-        char summary[600];
-        if (ok)
-                snprintf(summary, sizeof(summary), "%s job %lld succeeded", j->kind, (long long)j->id);
-        else
-                snprintf(summary, sizeof(summary), "%s job %lld %s (%s)%s%.400s", j->kind, (long long)j->id, j->state,
-                         j->code ? j->code : "?", j->message ? ": " : "", j->message ? j->message : "");
-        store_health_history_add(st, board_id, is_check ? "check" : "job", ok, summary, hist);
+        bool degraded = pol->degraded_after_infra_failures && in_row >= pol->degraded_after_infra_failures;
+        const char *want = degraded ? "degraded" : "good";
+        if (state && !strcmp(state, want))
+                return;
+        char why[160] = "";
+        if (degraded)
+                snprintf(why, sizeof(why), "%lld infrastructure failure(s) in a row", (long long)in_row);
+        store_health_status_set(st, board_id, want, why, NULL);
+        publish(ev, board_id, want, why, NULL, "policy");
+}
 
-        json_t *c = NULL;
+void health_job_end(struct store *st, struct events *ev, const char *board_id, const struct health_job *j)
+{
+        if (!st || !board_id || !j || !j->kind || !j->state)
+                return;
+        struct health_policy pol;
+        health_policy_current(&pol);
+        char summary[600];
+        if (record_job(st, board_id, j, summary, sizeof(summary)) < 0)
+                return;
+        json_t *c = NULL, *status = NULL;
         if (store_health_counters(st, board_id, &c) < 0)
                 c = json_object();
-        json_t *status = NULL;
         const char *state = "good";
         if (store_health_status_get(st, board_id, &status) == 0)
                 state = json_string_value(json_object_get(status, "state"));
         bool quarantined = state && !strcmp(state, "quarantined");
-        bool release = is_check && json_is_true(json_object_get(j->params, "release"));
+        bool release = !strcmp(j->kind, "health_check") && json_is_true(json_object_get(j->params, "release"));
+        bool ok = !strcmp(j->state, "succeeded");
         const char *by = json_string_value(json_object_get(j->params, "requested_by"));
-        json_int_t in_row = get(c, "infra_failures_in_row"), link = get(c, "link_errors_since_check");
-
         if (quarantined && release && ok) {
                 json_t *ev_ = json_pack("{s:I, s:s}", "check_job", (json_int_t)j->id, "summary", summary);
                 health_release(st, ev, board_id, ev_, by);
                 json_decref(ev_);
-        } else if (quarantined) {
-                /* stays out; a failed release check is added to the evidence */
-                if (release && !ok) {
-                        json_t *evd = json_pack("{s:O?, s:{s:I, s:s}}", "previous", json_object_get(status, "evidence"),
-                                                "release_check", "job", (json_int_t)j->id, "summary", summary);
-                        store_health_status_set(st, board_id, "quarantined",
-                                                json_string_value(json_object_get(status, "reason")), evd);
-                        store_health_history_add(st, board_id, "quarantine", false,
-                                                 "release refused: the health check failed", evd);
-                        publish(ev, board_id, "quarantined", "release refused: the health check failed", evd,
-                                by ? by : "policy");
-                        json_decref(evd);
-                }
-        } else {
-                char reason[512] = "";
-                if (is_check && !ok && pol.quarantine_on_failed_check)
-                        snprintf(reason, sizeof(reason), "the health check failed: %.400s", summary);
-                else if (pol.quarantine_after_infra_failures && in_row >= pol.quarantine_after_infra_failures)
-                        snprintf(reason, sizeof(reason), "%lld infrastructure failures in a row (rule: "
-                                 "quarantine_after_infra_failures = %u)", (long long)in_row,
-                                 pol.quarantine_after_infra_failures);
-                else if (pol.quarantine_after_link_errors && link >= pol.quarantine_after_link_errors)
-                        snprintf(reason, sizeof(reason), "%lld link errors since the last passed check (rule: "
-                                 "quarantine_after_link_errors = %u)", (long long)link, pol.quarantine_after_link_errors);
-                if (reason[0]) {
-                        json_t *recent = NULL;
-                        store_health_history(st, board_id, 10, &recent);
-                        json_t *evd = json_pack("{s:O, s:o*}", "counters", c, "recent", recent);
-                        health_quarantine(st, ev, board_id, reason, evd, "corrald:policy");
-                        json_decref(evd);
-                } else {
-                        bool degraded = pol.degraded_after_infra_failures && in_row >= pol.degraded_after_infra_failures;
-                        const char *want = degraded ? "degraded" : "good";
-                        if (!state || strcmp(state, want)) {
-                                char why[160] = "";
-                                if (degraded)
-                                        snprintf(why, sizeof(why), "%lld infrastructure failure(s) in a row",
-                                                 (long long)in_row);
-                                store_health_status_set(st, board_id, want, why, NULL);
-                                publish(ev, board_id, want, why, NULL, "policy");
-                        }
-                }
+        } else if (quarantined && release) {
+                refuse_release(st, ev, board_id, j, status, summary, by);
+        } else if (!quarantined) {
+                apply_rules(st, ev, board_id, j, &pol, c, state, summary);
         }
         json_decref(status);
         json_decref(c);
-        json_decref(d);
-        json_decref(set);
-        json_decref(hist);
 }
 
 int health_board_json(struct store *st, const char *board_id, int history_limit, json_t **ret)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define PATH_Q 600 /* a quoted path */
+#define MP_FS_HEX_READ 64 /* bytes per read on a board without binascii (see mp_fs_get) */
 
 const char mp_fs_probe_py[] =
         "import os\n"
@@ -623,6 +624,12 @@ int mp_fs_get(struct mp_repl *r, const char *path, uint8_t **ret_data, size_t *r
         if (o.chunk == 0 || o.chunk > 4096)
                 o.chunk = 256;
         bool b64 = r->fs_caps & MP_FS_B64ENC;
+        /* Without binascii each chunk needs a tuple (4 bytes per byte), a format string (4 per
+         * byte) and the hex (2 per byte) in the heap at once, each in one piece: 256 bytes took
+         * 1032 contiguous bytes for the tuple alone, which a micro:bit's 8 KB heap, fragmented
+         * by the put before, often no longer has (MemoryError in 9 of 20 put/get round trips). */
+        if (!b64 && o.chunk > MP_FS_HEX_READ)
+                o.chunk = MP_FS_HEX_READ;
         sb_add(&b, "%s_f=open(%s,'rb')\nwhile 1:\n _b=_f.read(%u)\n if not _b:break\n print(%s)\n"
                    "_f.close()\ndel _f,_b\n",
                b64 ? b64_import : "", q, o.chunk,
