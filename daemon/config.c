@@ -40,6 +40,7 @@ void config_defaults(struct config *c)
         c->max_connections_per_address = 256;
         c->max_pending_per_address = 16;
         c->head_timeout_s = 10;
+        c->host_stale_s = 15;
         snprintf(c->remote_bind, sizeof(c->remote_bind), "127.0.0.1");
         c->remote_same_address = true;
         health_policy_defaults(&c->health);
@@ -309,6 +310,16 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                         return -EINVAL;
                 }
                 snprintf(c->host_name, sizeof(c->host_name), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "host_stale_s")) {
+                char *end;
+                unsigned long n = strtoul(v, &end, 10);
+                if (!isdigit((unsigned char)v[0]) || *end || n < 2 || n > 3600) {
+                        snprintf(err, es, "'host_stale_s' must be a whole number of seconds from 2 to 3600, not '%s'", v);
+                        return -EINVAL;
+                }
+                c->host_stale_s = (unsigned)n;
                 return 0;
         }
         if (!strcmp(k, "advertise_url")) {
@@ -890,6 +901,7 @@ int config_keep_restart_keys(struct config *next, const struct config *running, 
         note_changed(strcmp(next->host_name, running->host_name) != 0, "host_name", changed, changed_size, &n);
         note_changed(strcmp(next->advertise_url, running->advertise_url) != 0, "advertise_url", changed, changed_size,
                      &n);
+        note_changed(next->host_stale_s != running->host_stale_s, "host_stale_s", changed, changed_size, &n);
         note_changed(strcmp(next->web_root, running->web_root) != 0, "web_root", changed, changed_size, &n);
         note_changed(strcmp(next->stub_dir, running->stub_dir) != 0, "stub_dir", changed, changed_size, &n);
         note_changed(next->udev != running->udev, "udev", changed, changed_size, &n);
@@ -903,6 +915,7 @@ int config_keep_restart_keys(struct config *next, const struct config *running, 
         memcpy(next->store_url, running->store_url, sizeof(next->store_url));
         memcpy(next->host_name, running->host_name, sizeof(next->host_name));
         memcpy(next->advertise_url, running->advertise_url, sizeof(next->advertise_url));
+        next->host_stale_s = running->host_stale_s;
         memcpy(next->web_root, running->web_root, sizeof(next->web_root));
         memcpy(next->stub_dir, running->stub_dir, sizeof(next->stub_dir));
         next->udev = running->udev;
