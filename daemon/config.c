@@ -288,6 +288,37 @@ int config_set_store(struct config *c, const char *v, char *err, size_t es)
         return 0;
 }
 
+/* The keys of this host in a farm (a shared store): 0 set, -EINVAL (err filled), 1 not one of them. */
+static int set_farm(struct config *c, const char *k, const char *v, char *err, size_t es)
+{
+        if (!strcmp(k, "host_name")) {
+                if (!name_valid(v)) {
+                        snprintf(err, es, "'host_name' must be 1 to 63 letters, digits, '-', '_' or '.', not '%s'", v);
+                        return -EINVAL;
+                }
+                snprintf(c->host_name, sizeof(c->host_name), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "host_stale_s")) {
+                if (!isdigit((unsigned char)v[0]) || parse_uint(v, 2, 3600, &c->host_stale_s) < 0) {
+                        snprintf(err, es, "'host_stale_s' must be a whole number of seconds from 2 to 3600, not '%s'", v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "advertise_url")) {
+                if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strlen(v) >= sizeof(c->advertise_url) ||
+                    strpbrk(v, " \t\"'<>\\")) {
+                        snprintf(err, es, "'advertise_url' must be an http:// or https:// URL of at most %zu bytes",
+                                 sizeof(c->advertise_url) - 1);
+                        return -EINVAL;
+                }
+                snprintf(c->advertise_url, sizeof(c->advertise_url), "%s", v);
+                return 0;
+        }
+        return 1;
+}
+
 static int set_main(struct config *c, const char *k, const char *v, char *err, size_t es)
 {
         if (!strcmp(k, "listen"))
@@ -304,34 +335,9 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
         }
         if (!strcmp(k, "store"))
                 return config_set_store(c, v, err, es);
-        if (!strcmp(k, "host_name")) {
-                if (!name_valid(v)) {
-                        snprintf(err, es, "'host_name' must be 1 to 63 letters, digits, '-', '_' or '.', not '%s'", v);
-                        return -EINVAL;
-                }
-                snprintf(c->host_name, sizeof(c->host_name), "%s", v);
-                return 0;
-        }
-        if (!strcmp(k, "host_stale_s")) {
-                char *end;
-                unsigned long n = strtoul(v, &end, 10);
-                if (!isdigit((unsigned char)v[0]) || *end || n < 2 || n > 3600) {
-                        snprintf(err, es, "'host_stale_s' must be a whole number of seconds from 2 to 3600, not '%s'", v);
-                        return -EINVAL;
-                }
-                c->host_stale_s = (unsigned)n;
-                return 0;
-        }
-        if (!strcmp(k, "advertise_url")) {
-                if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strlen(v) >= sizeof(c->advertise_url) ||
-                    strpbrk(v, " \t\"'<>\\")) {
-                        snprintf(err, es, "'advertise_url' must be an http:// or https:// URL of at most %zu bytes",
-                                 sizeof(c->advertise_url) - 1);
-                        return -EINVAL;
-                }
-                snprintf(c->advertise_url, sizeof(c->advertise_url), "%s", v);
-                return 0;
-        }
+        int fr = set_farm(c, k, v, err, es);
+        if (fr <= 0)
+                return fr;
         if (!strcmp(k, "auto_identify")) {
                 if (parse_bool(v, &c->auto_identify) < 0) {
                         snprintf(err, es, "'auto_identify' must be on or off, not '%s'", v);
