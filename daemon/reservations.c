@@ -52,6 +52,7 @@ struct reservations {
         resv_grant_fn on_grant;
         void *on_grant_user;
         bool farm;              /* a shared (PostgreSQL) store: the store, not memory, decides */
+        uint64_t next_reap_sync;/* monotonic ms: the reaper reads the store's leases this seldom */
 };
 
 /* A grant that lost the board to another host is retried on the next free one this often. */
@@ -1059,9 +1060,15 @@ void reservations_reap(struct reservations *rs, int64_t now_ms, uint64_t mono_ms
 {
         if (!rs)
                 return;
-        struct after *a = change_begin(rs, now_ms, NULL);
+        struct after *a = calloc(1, sizeof(*a));
         if (!a)
                 return;
+        pthread_mutex_lock(&rs->mu);
+        if (rs->farm && mono_ms >= rs->next_reap_sync) { /* leases ended on other hosts wake waiters here */
+                sync_locked(rs, a);
+                rs->next_reap_sync = mono_ms + RESV_RETRY_MS;
+        }
+        expire_locked(rs, now_ms, a);
         for (size_t i = 0; i < rs->nwaiters;) {
                 if (rs->waiters[i].retry_at_ms <= mono_ms) {
                         a->wake[a->nwake++] = rs->waiters[i];

@@ -4,7 +4,8 @@
 // 5 leases on 5 distinct boards and 45 clean 409 board_reserved, with reservation ids unique in the
 // farm; a host killed with SIGKILL has its boards read offline ("host unreachable") on the others
 // within the bound and its running job interrupted by exactly one survivor; restarted, its boards
-// are online again everywhere.
+// are online again everywhere; PostgreSQL restarted, every host answers again and leases still
+// exclude.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -99,7 +100,16 @@ describe("a farm of three hosts on one PostgreSQL", () => {
     const again = await api(hosts["rack-b"].url, "POST", "/api/v1/reservations", { match: { board: "c1" }, ttl_s: 5 });
     assert.equal(again.status, 201, JSON.stringify(again.body));
     assert.ok(again.body.id > Math.max(...granted.map((g) => g.id)), "ids come from one farm-wide sequence");
-    await api(hosts["rack-a"].url, "DELETE", `/api/v1/reservations/${again.body.id}`, undefined, { "X-Corral-Lease": again.body.token });
+    // a request waiting (wait_s) on rack-a gets the board as soon as its lease ends through rack-c
+    const waiting = api(hosts["rack-a"].url, "POST", "/api/v1/reservations", { match: { board: "c1" }, ttl_s: 5, wait_s: 30 });
+    await new Promise((r) => setTimeout(r, 500));
+    const gone = await api(hosts["rack-c"].url, "DELETE", `/api/v1/reservations/${again.body.id}`, undefined,
+      { "X-Corral-Lease": again.body.token });
+    assert.equal(gone.status, 200, JSON.stringify(gone.body));
+    const got = await waiting;
+    assert.equal(got.status, 201, JSON.stringify(got.body));
+    assert.equal(got.body.board, "c1");
+    await api(hosts["rack-b"].url, "DELETE", `/api/v1/reservations/${got.body.id}`, undefined, { "X-Corral-Lease": got.body.token });
   });
 
   test("a host killed with SIGKILL: its boards read offline elsewhere within the bound, its running job interrupted by one survivor; restarted, online again", async () => {
@@ -140,4 +150,23 @@ describe("a farm of three hosts on one PostgreSQL", () => {
     process.stderr.write(`# farm: bound ${STALE_S} s; boards offline elsewhere after ${seenOffline} ms, job interrupted `
       + `after ${interrupted} ms, online again ${back} ms after the kill (restart included)\n`);
   });
+
+  test("PostgreSQL restarted: every host answers for the whole farm again and leases still exclude", async () => {
+    pg.restart();
+    for (const h of Object.values(hosts)) {
+      // a 503 store_unavailable while a host reconnects is "not yet"; every board comes back online
+      await waitFor(async () => {
+        const r = await api(h.url, "GET", "/api/v1/boards");
+        if (r.status === 503) return assert.equal(r.body.error.code, "store_unavailable") && false;
+        return r.status === 200 && r.body.boards.length === 6 && r.body.boards.every((b) => b.state === "online");
+      }, 30000, `${h.url} answering for the farm after the restart`);
+    }
+    const names = Object.keys(hosts);
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+      api(hosts[names[i % 3]].url, "POST", "/api/v1/reservations", { match: { labels: ["pool"] }, ttl_s: 60 })));
+    assert.deepEqual(replies.map((r) => r.status).sort(), [...Array(5).fill(201), ...Array(7).fill(409)]);
+    for (const r of replies.filter((x) => x.status === 201))
+      await api(hosts["rack-a"].url, "DELETE", `/api/v1/reservations/${r.body.id}`, undefined, { "X-Corral-Lease": r.body.token });
+  });
 });
+
