@@ -7,16 +7,29 @@
 // are online again everywhere; PostgreSQL restarted, every host answers again and leases still
 // exclude.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { api, startCorrald, startVboard, waitFor } from "./lib.mjs";
+import { ROOT, api, startCorrald, startVboard, waitFor } from "./lib.mjs";
 import { startPostgres } from "./pg.mjs";
 
 const STALE_S = 3; // host_stale_s: the bound after which a silent host is dead to the farm
 const LAYOUT = { "rack-a": ["a1", "a2"], "rack-b": ["b1", "b2"], "rack-c": ["c1", "c2"] };
 const MATCHING = ["a1", "a2", "b1", "b2", "c1"]; // labelled "pool": 5 boards over 3 hosts
+const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
+
+/** The corral CLI against server; resolves to {code, stdout, stderr}. */
+function corral(args, server, env = {}) {
+  return new Promise((resolve) => {
+    const p = spawn(CORRAL, args, { env: { ...process.env, CORRAL_LEASE: "", ...env, CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    p.stdout.on("data", (d) => { stdout += d; });
+    p.stderr.on("data", (d) => { stderr += d; });
+    p.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 describe("a farm of three hosts on one PostgreSQL", () => {
   let pg, url, dir;
@@ -110,6 +123,16 @@ describe("a farm of three hosts on one PostgreSQL", () => {
     assert.equal(got.status, 201, JSON.stringify(got.body));
     assert.equal(got.body.board, "c1");
     await api(hosts["rack-b"].url, "DELETE", `/api/v1/reservations/${got.body.id}`, undefined, { "X-Corral-Lease": got.body.token });
+
+    // the CLI, unchanged: `corral reserve --label` against rack-a leases rack-c's board
+    assert.equal((await api(hosts["rack-b"].url, "PATCH", "/api/v1/boards/c2", { labels: ["cli-only"] })).status, 200);
+    const cli = await corral(["reserve", "--label", "cli-only", "--ttl", "60", "--owner", "cli"], hosts["rack-a"].url);
+    assert.equal(cli.code, 0, cli.stderr);
+    const held = (await api(hosts["rack-b"].url, "GET", "/api/v1/reservations")).body.reservations;
+    assert.deepEqual(held.map((r) => [r.board, r.owner]), [["c2", "cli"]]);
+    const rel = await corral(["release"], hosts["rack-c"].url, { CORRAL_LEASE: cli.stdout.trim() });
+    assert.equal(rel.code, 0, rel.stderr);
+    assert.equal((await api(hosts["rack-a"].url, "GET", "/api/v1/reservations")).body.reservations.length, 0);
   });
 
   test("a host killed with SIGKILL: its boards read offline elsewhere within the bound, its running job interrupted by one survivor; restarted, online again", async () => {
@@ -167,6 +190,14 @@ describe("a farm of three hosts on one PostgreSQL", () => {
     assert.deepEqual(replies.map((r) => r.status).sort(), [...Array(5).fill(201), ...Array(7).fill(409)]);
     for (const r of replies.filter((x) => x.status === 201))
       await api(hosts["rack-a"].url, "DELETE", `/api/v1/reservations/${r.body.id}`, undefined, { "X-Corral-Lease": r.body.token });
+  });
+
+  test("every host stops cleanly: exit 0, no sanitizer report", async () => {
+    for (const [name, h] of Object.entries(hosts)) {
+      const { code, sig } = await h.stop();
+      assert.equal(code, 0, `${name} exited ${code ?? sig}`);
+      assert.doesNotMatch(h.stderr(), /AddressSanitizer|LeakSanitizer|runtime error:/, name);
+    }
   });
 });
 
