@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "farm/farm.h"
 #include "registry.h"
 #include "store/store.h"
 
@@ -69,7 +70,8 @@ enum MHD_Result routes_boards(struct api_req *rq)
                         return api_reply_error(rq, CORRAL_E_INVALID_FILTER, json_pack("{s:s}", "state", state),
                                                "Filter 'state' must be online, offline or busy, not '%s'.", state);
                 json_t *boards = NULL;
-                int e = registry_boards_json(reg, api_query(rq, "label"), api_query(rq, "family"), state, &boards);
+                int e = farm_boards_json(reg, rq->ctx->store, api_query(rq, "label"), api_query(rq, "family"), state,
+                                         &boards);
                 if (e == -ENOTCONN)
                         return api_reply_store_unavailable(rq);
                 if (e < 0)
@@ -86,7 +88,7 @@ enum MHD_Result routes_boards(struct api_req *rq)
                                        rq->url);
         if (!strcmp(rq->method, "GET")) {
                 json_t *b = NULL;
-                int e = registry_board_json(reg, id, &b);
+                int e = farm_board_json(reg, rq->ctx->store, id, &b);
                 if (e == -ENOTCONN)
                         return api_reply_store_unavailable(rq);
                 if (e < 0)
@@ -107,7 +109,7 @@ enum MHD_Result routes_boards(struct api_req *rq)
                 if (rc < 0)
                         return api_reply_corral_error(rq, &err);
                 json_t *b = NULL;
-                if (registry_board_json(reg, id, &b) < 0)
+                if (farm_board_json(reg, rq->ctx->store, id, &b) < 0)
                         return api_reply_error(rq, CORRAL_E_BOARD_NOT_FOUND, NULL, "No board with id '%s'.", id);
                 return api_reply_json(rq, 200, b);
         }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "farm/farm.h"
 #include "registry.h"
 #include "remote/remote.h"
 #include "reservations.h"
@@ -138,7 +139,7 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
                 return api_reply_corral_error(rq, &err);
         }
         json_t *boards = NULL;
-        int be = registry_boards_json(rq->ctx->registry, NULL, NULL, NULL, &boards);
+        int be = farm_boards_json(rq->ctx->registry, rq->ctx->store, NULL, NULL, NULL, &boards); /* every host's */
         if (be < 0) {
                 json_decref(body);
                 if (be == -ENOTCONN)

@@ -40,6 +40,7 @@ void config_defaults(struct config *c)
         c->max_connections_per_address = 256;
         c->max_pending_per_address = 16;
         c->head_timeout_s = 10;
+        c->host_stale_s = 15;
         snprintf(c->remote_bind, sizeof(c->remote_bind), "127.0.0.1");
         c->remote_same_address = true;
         health_policy_defaults(&c->health);
@@ -287,6 +288,37 @@ int config_set_store(struct config *c, const char *v, char *err, size_t es)
         return 0;
 }
 
+/* The keys of this host in a farm (a shared store): 0 set, -EINVAL (err filled), 1 not one of them. */
+static int set_farm(struct config *c, const char *k, const char *v, char *err, size_t es)
+{
+        if (!strcmp(k, "host_name")) {
+                if (!name_valid(v)) {
+                        snprintf(err, es, "'host_name' must be 1 to 63 letters, digits, '-', '_' or '.', not '%s'", v);
+                        return -EINVAL;
+                }
+                snprintf(c->host_name, sizeof(c->host_name), "%s", v);
+                return 0;
+        }
+        if (!strcmp(k, "host_stale_s")) {
+                if (!isdigit((unsigned char)v[0]) || parse_uint(v, 2, 3600, &c->host_stale_s) < 0) {
+                        snprintf(err, es, "'host_stale_s' must be a whole number of seconds from 2 to 3600, not '%s'", v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (!strcmp(k, "advertise_url")) {
+                if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strlen(v) >= sizeof(c->advertise_url) ||
+                    strpbrk(v, " \t\"'<>\\")) {
+                        snprintf(err, es, "'advertise_url' must be an http:// or https:// URL of at most %zu bytes",
+                                 sizeof(c->advertise_url) - 1);
+                        return -EINVAL;
+                }
+                snprintf(c->advertise_url, sizeof(c->advertise_url), "%s", v);
+                return 0;
+        }
+        return 1;
+}
+
 static int set_main(struct config *c, const char *k, const char *v, char *err, size_t es)
 {
         if (!strcmp(k, "listen"))
@@ -303,24 +335,9 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
         }
         if (!strcmp(k, "store"))
                 return config_set_store(c, v, err, es);
-        if (!strcmp(k, "host_name")) {
-                if (!name_valid(v)) {
-                        snprintf(err, es, "'host_name' must be 1 to 63 letters, digits, '-', '_' or '.', not '%s'", v);
-                        return -EINVAL;
-                }
-                snprintf(c->host_name, sizeof(c->host_name), "%s", v);
-                return 0;
-        }
-        if (!strcmp(k, "advertise_url")) {
-                if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || strlen(v) >= sizeof(c->advertise_url) ||
-                    strpbrk(v, " \t\"'<>\\")) {
-                        snprintf(err, es, "'advertise_url' must be an http:// or https:// URL of at most %zu bytes",
-                                 sizeof(c->advertise_url) - 1);
-                        return -EINVAL;
-                }
-                snprintf(c->advertise_url, sizeof(c->advertise_url), "%s", v);
-                return 0;
-        }
+        int fr = set_farm(c, k, v, err, es);
+        if (fr <= 0)
+                return fr;
         if (!strcmp(k, "auto_identify")) {
                 if (parse_bool(v, &c->auto_identify) < 0) {
                         snprintf(err, es, "'auto_identify' must be on or off, not '%s'", v);
@@ -890,6 +907,7 @@ int config_keep_restart_keys(struct config *next, const struct config *running, 
         note_changed(strcmp(next->host_name, running->host_name) != 0, "host_name", changed, changed_size, &n);
         note_changed(strcmp(next->advertise_url, running->advertise_url) != 0, "advertise_url", changed, changed_size,
                      &n);
+        note_changed(next->host_stale_s != running->host_stale_s, "host_stale_s", changed, changed_size, &n);
         note_changed(strcmp(next->web_root, running->web_root) != 0, "web_root", changed, changed_size, &n);
         note_changed(strcmp(next->stub_dir, running->stub_dir) != 0, "stub_dir", changed, changed_size, &n);
         note_changed(next->udev != running->udev, "udev", changed, changed_size, &n);
@@ -903,6 +921,7 @@ int config_keep_restart_keys(struct config *next, const struct config *running, 
         memcpy(next->store_url, running->store_url, sizeof(next->store_url));
         memcpy(next->host_name, running->host_name, sizeof(next->host_name));
         memcpy(next->advertise_url, running->advertise_url, sizeof(next->advertise_url));
+        next->host_stale_s = running->host_stale_s;
         memcpy(next->web_root, running->web_root, sizeof(next->web_root));
         memcpy(next->stub_dir, running->stub_dir, sizeof(next->stub_dir));
         next->udev = running->udev;

@@ -42,6 +42,8 @@ struct config {
         char host_name[64];      /* this host in the store's hosts table; "" = gethostname() (start-time only) */
         char advertise_url[256]; /* the API URL other hosts and clients reach this one at; "" = the
                                   * listen address (start-time only) */
+        unsigned host_stale_s;   /* a host silent this long is dead to the farm (boards offline, jobs
+                                  * interrupted); the heartbeat runs at a third of it (start-time only) */
         char web_root[512];
         char stub_dir[512];      /* Espressif flasher-stub JSON directory (optional) */
         bool udev;
@@ -135,7 +137,7 @@ const struct config *config_live_get(struct config_live *l);
 /* Publish next (takes over the caller's reference); the previous config goes when unreferenced. */
 void config_live_swap(struct config_live *l, struct config *next);
 
-/* Keys that need a restart (listen, state_dir, store, host_name, advertise_url, web_root, stub_dir, udev, ws_origins): copy them
+/* Keys that need a restart (listen, state_dir, store, host_name, advertise_url, host_stale_s, web_root, stub_dir, udev, ws_origins): copy them
  * from running into next, so a reload leaves them as they run. Names the keys whose value in next
  * differed in changed ("" when none; comma-separated). Returns how many differed. */
 int config_keep_restart_keys(struct config *next, const struct config *running, char *changed, size_t changed_size);

@@ -26,6 +26,7 @@
 #include "registry.h"
 #include "store/store.h"
 #include "store/store_hosts.h"
+#include "farm/farm.h"
 #include "udev/udev_watch.h"
 #include "util.h"
 
@@ -34,7 +35,6 @@
 #endif
 
 #define DEFAULT_CONFIG "/etc/corral/corrald.conf"
-#define HOST_HEARTBEAT_MS 10000 /* well inside STORE_HOST_STALE_MS */
 
 static void usage(FILE *f)
 {
@@ -288,6 +288,7 @@ static int open_store(const struct config *boot, struct store **ret)
                 snprintf(host, sizeof(host), "localhost");
         host[sizeof(host) - 1] = '\0';
         store_host_set_name(store, host); /* before the sweep below, which only takes this host's jobs */
+        store_host_set_stale_ms(store, boot->host_stale_s * 1000LL);
         int stale = firmware_remove_stale_uploads(store); /* temp files of uploads cut short by a crash */
         if (stale > 0)
                 log_notice("corrald: removed %d unfinished upload(s) from the firmware directory", stale);
@@ -319,6 +320,8 @@ static struct udev_watch *start_udev(const struct config *boot, struct daemon_ct
 /* This host's row in the store (name, advertised API URL, version) and its heartbeat. */
 struct host_beat {
         char api_url[300];
+        uint64_t beat_ms;       /* a third of the farm's bound (host_stale_s) */
+        struct registry *registry;
         bool registered;
         uint64_t next_beat;
 };
@@ -335,7 +338,9 @@ static void host_register(struct store *store, const struct config *boot, unsign
                 log_warning("cannot register host %s in the store (%s); retrying with the heartbeat",
                             store_host_name(store), strerror(-hr));
         hb->registered = hr >= 0;
-        hb->next_beat = util_mono_ms() + HOST_HEARTBEAT_MS;
+        hb->beat_ms = boot->host_stale_s * 1000u / 3;
+        farm_tick(hb->registry, store, util_wall_ms());
+        hb->next_beat = util_mono_ms() + hb->beat_ms;
 }
 
 /* The heartbeat, when due (a host row gone missing, or never written, is written again). */
@@ -355,7 +360,9 @@ static void host_beat_tick(struct store *store, struct host_beat *hb)
         else if (e < 0 && hb->registered)
                 log_warning("host %s: heartbeat failed (%s); retrying", store_host_name(store), strerror(-e));
         hb->registered = e >= 0;
-        hb->next_beat = util_mono_ms() + HOST_HEARTBEAT_MS;
+        if (e >= 0)
+                farm_tick(hb->registry, store, util_wall_ms());
+        hb->next_beat = util_mono_ms() + hb->beat_ms;
 }
 
 /* The main thread's life after start-up: the systemd watchdog, SIGHUP reloads, until SIGTERM/SIGINT. */
@@ -455,7 +462,7 @@ int main(int argc, char **argv)
         }
         log_notice("corrald %s listening on http://%s:%u/ (state in %s)", CORRAL_VERSION, boot->listen_host,
                    http_port(http), boot->state_dir);
-        struct host_beat hb = { 0 };
+        struct host_beat hb = { .registry = registry };
         host_register(store, boot, http_port(http), &hb);
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", boot->listen_host, http_port(http));
         config_put(boot);

@@ -17,6 +17,7 @@
 
 #include "events.h"
 #include "log.h"
+#include "store/store.h"
 #include "store/store_reservations.h"
 #include "util.h"
 
@@ -50,7 +51,12 @@ struct reservations {
         bool closed;
         resv_grant_fn on_grant;
         void *on_grant_user;
+        bool farm;              /* a shared (PostgreSQL) store: the store, not memory, decides */
+        uint64_t next_reap_sync;/* monotonic ms: the reaper reads the store's leases this seldom */
 };
+
+/* A grant that lost the board to another host is retried on the next free one this often. */
+#define RESV_FARM_TRIES 16
 
 /* What to announce and whom to wake once the lock is dropped. */
 struct after {
@@ -272,6 +278,23 @@ static struct resv *resv_free(struct resv *r)
         return NULL;
 }
 
+/* An active lease as the store returns it, in memory; NULL when out of memory. */
+static struct resv *resv_from_store(const json_t *row)
+{
+        struct resv *r = calloc(1, sizeof(*r));
+        if (!r)
+                return NULL;
+        r->id = json_integer_value(json_object_get(row, "id"));
+        snprintf(r->board, sizeof(r->board), "%s", json_string_value(json_object_get(row, "board")));
+        snprintf(r->owner, sizeof(r->owner), "%s", json_string_value(json_object_get(row, "owner")));
+        snprintf(r->token_hash, sizeof(r->token_hash), "%s", json_string_value(json_object_get(row, "token_sha256")));
+        snprintf(r->created_at, sizeof(r->created_at), "%s", json_string_value(json_object_get(row, "created_at")));
+        r->match = json_incref(json_object_get(row, "match"));
+        r->ttl_s = (int)json_integer_value(json_object_get(row, "ttl_s"));
+        r->expires_ms = json_integer_value(json_object_get(row, "expires_ms"));
+        return r;
+}
+
 int reservations_new(struct store *st, struct events *ev, struct reservations **ret)
 {
         struct reservations *rs = calloc(1, sizeof(*rs));
@@ -280,6 +303,7 @@ int reservations_new(struct store *st, struct events *ev, struct reservations **
         pthread_mutex_init(&rs->mu, NULL);
         rs->store = st;
         rs->events = ev;
+        rs->farm = st && store_is_pg(st);
         int64_t max_id = 0;
         json_t *rows = NULL;
         int rc = store_resv_max_id(st, &max_id);
@@ -293,21 +317,9 @@ int reservations_new(struct store *st, struct events *ev, struct reservations **
         size_t i;
         json_t *row;
         json_array_foreach(rows, i, row) {
-                if (rs->nactive == RESV_MAX_ACTIVE)
-                        break;
-                struct resv *r = calloc(1, sizeof(*r));
+                struct resv *r = rs->nactive < RESV_MAX_ACTIVE ? resv_from_store(row) : NULL;
                 if (!r)
                         break;
-                r->id = json_integer_value(json_object_get(row, "id"));
-                snprintf(r->board, sizeof(r->board), "%s", json_string_value(json_object_get(row, "board")));
-                snprintf(r->owner, sizeof(r->owner), "%s", json_string_value(json_object_get(row, "owner")));
-                snprintf(r->token_hash, sizeof(r->token_hash), "%s",
-                         json_string_value(json_object_get(row, "token_sha256")));
-                snprintf(r->created_at, sizeof(r->created_at), "%s",
-                         json_string_value(json_object_get(row, "created_at")));
-                r->match = json_incref(json_object_get(row, "match"));
-                r->ttl_s = (int)json_integer_value(json_object_get(row, "ttl_s"));
-                r->expires_ms = json_integer_value(json_object_get(row, "expires_ms"));
                 rs->active[rs->nactive++] = r;
         }
         json_decref(rows);
@@ -471,6 +483,53 @@ static ssize_t find_id_locked(struct reservations *rs, int64_t id)
         return -1;
 }
 
+static bool rows_have_id(const json_t *rows, int64_t id)
+{
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row)
+                if (json_integer_value(json_object_get(row, "id")) == id)
+                        return true;
+        return false;
+}
+
+/* A farm: make memory the store's active leases (granted, renewed, released or expired by any
+ * host); a lease that ended elsewhere wakes the waiters. A store that cannot be read leaves
+ * memory as it was (a grant then fails on the store itself). rs->mu held. */
+static void sync_locked(struct reservations *rs, struct after *a)
+{
+        json_t *rows = NULL;
+        if (!rs->farm || store_resv_list_active(rs->store, &rows) < 0)
+                return;
+        bool ended = false;
+        for (size_t i = 0; i < rs->nactive;) {
+                if (rows_have_id(rows, rs->active[i]->id)) {
+                        i++;
+                        continue;
+                }
+                remove_at(rs, i);
+                ended = true;
+        }
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+                ssize_t at = find_id_locked(rs, json_integer_value(json_object_get(row, "id")));
+                if (at >= 0) { /* renewed on another host */
+                        rs->active[at]->ttl_s = (int)json_integer_value(json_object_get(row, "ttl_s"));
+                        rs->active[at]->expires_ms = json_integer_value(json_object_get(row, "expires_ms"));
+                        continue;
+                }
+                struct resv *r = rs->nactive < RESV_MAX_ACTIVE ? resv_from_store(row) : NULL;
+                if (r)
+                        rs->active[rs->nactive++] = r;
+        }
+        json_decref(rows);
+        if (ended) {
+                rs->gen++;
+                wake_all_locked(rs, a);
+        }
+}
+
 static json_t *holder_details(const struct resv *r)
 {
         char exp[32];
@@ -491,6 +550,7 @@ static struct after *change_begin(struct reservations *rs, int64_t now_ms, struc
                 return NULL;
         }
         pthread_mutex_lock(&rs->mu);
+        sync_locked(rs, a);
         expire_locked(rs, now_ms, a);
         return a;
 }
@@ -504,23 +564,28 @@ static void change_end(struct reservations *rs, struct after *a)
 }
 
 /* Lease board to req's owner for req's ttl (recorded with match): the public JSON plus "token"
- * into *ret. rs->mu held; the caller checked the board is free. */
+ * into *ret. rs->mu held; the caller checked the board is free. On a farm, -EEXIST (err not
+ * set) when another host leased the board since the last sync: sync and pick again. */
 static int grant_locked(struct reservations *rs, const json_t *match, const struct resv_request *req,
                         const char *board, int64_t now_ms, struct after *a, json_t **ret, struct corral_error *err)
 {
         if (rs->nactive == RESV_MAX_ACTIVE)
                 return corral_error_set(err, CORRAL_E_TOO_MANY_RESERVATIONS, NULL, -ENOSPC, "Too many active reservations.");
         int rc = 0;
+        int64_t farm_id = 0;
         unsigned char rnd[32];
         char token[RESV_TOKEN_SIZE];
         struct resv *r = calloc(1, sizeof(*r));
         if (!r || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
                 rc = corral_error_set(err, CORRAL_E_NO_ENTROPY, NULL, -EIO, "Cannot make a lease token.");
+        } else if (rs->farm && (rc = store_resv_next_id(rs->store, &farm_id)) < 0) {
+                rc = corral_error_store(err, rc, rc, "Could not number the reservation");
         } else {
-                int n = snprintf(token, sizeof(token), "cl-%lld-", (long long)rs->next_id);
+                int64_t id = rs->farm ? farm_id : rs->next_id;
+                int n = snprintf(token, sizeof(token), "cl-%lld-", (long long)id);
                 for (size_t k = 0; k < sizeof(rnd); k++)
                         n += snprintf(token + n, sizeof(token) - (size_t)n, "%02x", rnd[k]);
-                r->id = rs->next_id;
+                r->id = id;
                 snprintf(r->board, sizeof(r->board), "%s", board);
                 snprintf(r->owner, sizeof(r->owner), "%s", req->owner);
                 reservations_token_hash(token, r->token_hash);
@@ -528,14 +593,17 @@ static int grant_locked(struct reservations *rs, const json_t *match, const stru
                 r->ttl_s = req->ttl_s;
                 r->expires_ms = now_ms + (int64_t)req->ttl_s * 1000;
                 util_iso_from_ms(now_ms, r->created_at, sizeof(r->created_at));
-                rc = store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match, r->ttl_s,
-                                       r->expires_ms);
-                if (rc < 0)
+                rc = rs->farm ? store_resv_insert_exclusive(rs->store, r->id, r->board, r->owner, r->token_hash,
+                                                            r->match, r->ttl_s, now_ms, r->expires_ms)
+                              : store_resv_insert(rs->store, r->id, r->board, r->owner, r->token_hash, r->match,
+                                                  r->ttl_s, r->expires_ms);
+                if (rc < 0 && !(rc == -EEXIST && rs->farm)) /* -EEXIST: another host leased it first */
                         rc = corral_error_store(err, rc, rc, "Could not record the reservation");
         }
         OPENSSL_cleanse(rnd, sizeof(rnd));
         if (rc == 0) {
-                rs->next_id++;
+                if (!rs->farm)
+                        rs->next_id++;
                 rs->active[rs->nactive++] = r;
                 *ret = public_json(r, now_ms);
                 json_object_set_new(*ret, "token", json_string(token));
@@ -644,6 +712,10 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
                 rc = grant_locked(rs, json_object_get(role, "match"), req,
                                   json_string_value(json_object_get(json_array_get(boards, pick[k]), "id")), now_ms, a,
                                   &one, err);
+                if (rc == -EEXIST) /* another host took one of the boards meanwhile: none is kept */
+                        rc = corral_error_set(err, CORRAL_E_BOARD_RESERVED, json_pack("{s:I}", "roles", (json_int_t)n),
+                                              -EBUSY, "Another host leased one of the chosen boards meanwhile; none "
+                                              "was taken.");
                 if (rc == 0) {
                         json_object_set(one, "role", json_object_get(role, "role"));
                         json_array_append_new(list, one);
@@ -734,6 +806,26 @@ static int pick_free_board_locked(struct reservations *rs, const json_t *match, 
         return rc;
 }
 
+/* One board for req->match: the first free one; on a farm, a board another host leased since
+ * the last sync is learnt (sync) and the next one tried. rs->mu held. */
+static int create_one_locked(struct reservations *rs, const struct resv_request *req, const json_t *boards,
+                             int64_t now_ms, struct after *a, json_t **ret, struct corral_error *err)
+{
+        for (int tries = 0;; tries++) {
+                const json_t *pick = NULL;
+                int rc = pick_free_board_locked(rs, req->match, boards, now_ms, &pick, err);
+                if (rc == 0) /* grant_locked refuses past RESV_MAX_ACTIVE */
+                        rc = grant_locked(rs, req->match, req, json_string_value(json_object_get(pick, "id")), now_ms,
+                                          a, ret, err);
+                if (rc != -EEXIST)
+                        return rc;
+                if (tries == RESV_FARM_TRIES)
+                        return corral_error_set(err, CORRAL_E_BOARD_RESERVED, json_pack("{s:O}", "match", req->match),
+                                                -EBUSY, "Other hosts leased every board tried; try again.");
+                sync_locked(rs, a);
+        }
+}
+
 int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
                         int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct corral_error *err)
 {
@@ -748,11 +840,7 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
         if (req->boards) {
                 rc = create_group_locked(rs, req, boards, now_ms, a, ret, err);
         } else {
-                const json_t *pick = NULL;
-                rc = pick_free_board_locked(rs, req->match, boards, now_ms, &pick, err);
-                if (rc == 0) /* grant_locked refuses past RESV_MAX_ACTIVE */
-                        rc = grant_locked(rs, req->match, req, json_string_value(json_object_get(pick, "id")), now_ms,
-                                          a, ret, err);
+                rc = create_one_locked(rs, req, boards, now_ms, a, ret, err);
         }
         change_end(rs, a);
         return rc;
@@ -785,12 +873,20 @@ int reservations_list(struct reservations *rs, int64_t now_ms, json_t **ret)
 {
         if (!rs || !ret)
                 return -EINVAL;
+        /* A farm's list is the store's (leases granted on every host). */
+        struct after *a = rs->farm ? change_begin(rs, now_ms, NULL) : NULL;
+        if (rs->farm && !a)
+                return -ENOMEM;
+        if (!a)
+                pthread_mutex_lock(&rs->mu);
         json_t *list = json_array();
-        pthread_mutex_lock(&rs->mu);
         for (size_t i = 0; i < rs->nactive; i++)
                 if (rs->active[i]->expires_ms > now_ms)
                         json_array_append_new(list, public_json(rs->active[i], now_ms));
-        pthread_mutex_unlock(&rs->mu);
+        if (a)
+                change_end(rs, a);
+        else
+                pthread_mutex_unlock(&rs->mu);
         *ret = list;
         return 0;
 }
@@ -836,6 +932,7 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
         struct after a0, *a = &a0;
         a->nevents = a->nwake = 0;
         pthread_mutex_lock(&rs->mu);
+        sync_locked(rs, a);
         expire_locked(rs, now_ms, a);
         ssize_t i = authorize_locked(rs, id, token, err);
         int rc = i < 0 ? (int)i : 0;
@@ -963,9 +1060,15 @@ void reservations_reap(struct reservations *rs, int64_t now_ms, uint64_t mono_ms
 {
         if (!rs)
                 return;
-        struct after *a = change_begin(rs, now_ms, NULL);
+        struct after *a = calloc(1, sizeof(*a));
         if (!a)
                 return;
+        pthread_mutex_lock(&rs->mu);
+        if (rs->farm && mono_ms >= rs->next_reap_sync) { /* leases ended on other hosts wake waiters here */
+                sync_locked(rs, a);
+                rs->next_reap_sync = mono_ms + RESV_RETRY_MS;
+        }
+        expire_locked(rs, now_ms, a);
         for (size_t i = 0; i < rs->nwaiters;) {
                 if (rs->waiters[i].retry_at_ms <= mono_ms) {
                         a->wake[a->nwake++] = rs->waiters[i];

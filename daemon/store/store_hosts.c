@@ -49,14 +49,14 @@ int store_host_heartbeat(struct store *s, int64_t now_ms)
                                s->host, now, now_ms);
 }
 
-/* Columns: name, api_url, version, started_at, heartbeat_at, heartbeat_ms, now_ms. */
+/* Columns: name, api_url, version, started_at, heartbeat_at, heartbeat_ms, now_ms, bound_ms. */
 static json_t *host_from_row(struct db_stmt *st)
 {
         int64_t age = db_col_int64(st, 6) - db_col_int64(st, 5);
         return json_pack("{s:o, s:o, s:o, s:o, s:o, s:b}", "name", store_col_string(st, 0), "api_url",
                          store_col_string(st, 1), "version", store_col_string(st, 2), "started_at",
                          store_col_string(st, 3), "heartbeat_at", store_col_string(st, 4), "alive",
-                         age <= STORE_HOST_STALE_MS);
+                         age <= db_col_int64(st, 7));
 }
 
 int store_host_list(struct store *s, int64_t now_ms, json_t **ret)
@@ -64,7 +64,126 @@ int store_host_list(struct store *s, int64_t now_ms, json_t **ret)
         if (!s || !ret)
                 return -EINVAL;
         return store_list(s, host_from_row, ret,
-                          "SELECT name, api_url, version, started_at, heartbeat_at, heartbeat_ms, ?1 FROM hosts"
+                          "SELECT name, api_url, version, started_at, heartbeat_at, heartbeat_ms, ?1, ?2 FROM hosts"
                           " ORDER BY name",
-                          "I", now_ms);
+                          "II", now_ms, store_host_stale_ms(s));
+}
+
+void store_host_set_stale_ms(struct store *s, int64_t stale_ms)
+{
+        if (s)
+                s->host_stale_ms = stale_ms > 0 ? stale_ms : 0;
+}
+
+int64_t store_host_stale_ms(const struct store *s)
+{
+        int64_t v = s ? s->host_stale_ms : 0;
+        return v > 0 ? v : STORE_HOST_STALE_MS;
+}
+
+int store_host_publish(struct store *s, const json_t *states)
+{
+        if (!s || !s->host[0] || !json_is_array(states))
+                return -EINVAL;
+        int r = store_write_lock(s);
+        size_t i;
+        json_t *b;
+        json_array_foreach(states, i, b) {
+                const char *id = json_string_value(json_object_get(b, "id"));
+                const char *state = json_string_value(json_object_get(b, "state"));
+                json_t *job = json_object_get(b, "running_job");
+                if (r < 0 || !id || !state)
+                        continue;
+                int64_t jid = json_is_integer(job) ? json_integer_value(job) : 0;
+                r = store_run(s,
+                              "UPDATE boards SET live_state = ?3, live_job = CASE WHEN ?4 > 0 THEN ?4 END"
+                              " WHERE id = ?1 AND host = ?2 AND (live_state IS DISTINCT FROM ?3"
+                              "  OR live_job IS DISTINCT FROM CASE WHEN ?4 > 0 THEN ?4 END)",
+                              "sssI", id, s->host, state, jid);
+        }
+        return store_write_unlock(s, r < 0 ? r : 0);
+}
+
+/* Columns: id, host, live_state, live_job, heartbeat_ms (NULL: no host row), now_ms, bound_ms. */
+static json_t *remote_from_row(struct db_stmt *st)
+{
+        bool alive = !db_col_null(st, 4) && db_col_int64(st, 5) - db_col_int64(st, 4) <= db_col_int64(st, 6);
+        const char *state = db_col_text(st, 2);
+        return json_pack("{s:s, s:o, s:s, s:o, s:b}", "id", db_col_text(st, 0) ? db_col_text(st, 0) : "", "host",
+                         store_col_string(st, 1), "state", state ? state : "offline", "running_job",
+                         store_col_int(st, 3), "host_alive", alive);
+}
+
+int store_host_remote_boards(struct store *s, int64_t now_ms, json_t **ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        json_t *rows = NULL;
+        int r = store_list(s, remote_from_row, &rows,
+                           "SELECT b.id, b.host, b.live_state, b.live_job, h.heartbeat_ms, ?2, ?3 FROM boards b"
+                           " LEFT JOIN hosts h ON h.name = b.host WHERE b.host <> ?1 AND b.host <> ''",
+                           "sII", s->host, now_ms, store_host_stale_ms(s));
+        if (r < 0)
+                return r;
+        json_t *out = json_object();
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+                json_t *id = json_object_get(row, "id");
+                json_object_set(out, json_string_value(id), row);
+                json_object_del(row, "id");
+        }
+        json_decref(rows);
+        *ret = out;
+        return 0;
+}
+
+/* Columns: name, heartbeat_ms. */
+static json_t *dead_from_row(struct db_stmt *st)
+{
+        return json_pack("{s:o, s:I}", "host", store_col_string(st, 0), "heartbeat_ms", (json_int_t)db_col_int64(st, 1));
+}
+
+int store_host_sweep_dead(struct store *s, int64_t now_ms, json_t **ret)
+{
+        if (!s || !s->host[0] || !ret)
+                return -EINVAL;
+        char now[STORE_TIME_SIZE];
+        util_iso_from_ms(now_ms, now, sizeof(now));
+        json_t *dead = json_array();
+        int r = store_write_lock(s);
+        if (r >= 0)
+                r = store_query_all(s, dead_from_row, dead,
+                                    "UPDATE hosts SET swept_ms = heartbeat_ms WHERE name <> ?1 AND heartbeat_ms < ?2"
+                                    " AND (swept_ms IS NULL OR swept_ms <> heartbeat_ms) RETURNING name, heartbeat_ms",
+                                    "sI", s->host, now_ms - store_host_stale_ms(s));
+        size_t i;
+        json_t *d;
+        json_array_foreach(dead, i, d) {
+                if (r < 0)
+                        break;
+                const char *host = json_string_value(json_object_get(d, "host"));
+                int64_t silent = now_ms - json_integer_value(json_object_get(d, "heartbeat_ms"));
+                char running[200], queued[200];
+                snprintf(running, sizeof(running), "host %s stopped answering (no heartbeat for %lld s) while this job "
+                         "was running; host %s marked it interrupted", host, (long long)(silent / 1000), s->host);
+                snprintf(queued, sizeof(queued), "host %s stopped answering (no heartbeat for %lld s) before this job "
+                         "started; host %s marked it interrupted", host, (long long)(silent / 1000), s->host);
+                r = store_run(s,
+                              "UPDATE jobs SET state = 'interrupted', finished_at = ?1, error_code = 'interrupted',"
+                              " error_message = CASE WHEN state = 'running' THEN ?3 ELSE ?4 END"
+                              " WHERE state IN ('running', 'queued') AND board_id IN"
+                              "  (SELECT id FROM boards WHERE host = ?2)",
+                              "ssss", now, host, running, queued);
+                json_object_del(d, "heartbeat_ms");
+                json_object_set_new(d, "silent_ms", json_integer(silent));
+                json_object_set_new(d, "jobs", json_integer(r < 0 ? 0 : r));
+        }
+        r = store_write_unlock(s, r < 0 ? r : 0);
+        if (r < 0) {
+                json_decref(dead);
+                return r;
+        }
+        *ret = dead;
+        return 0;
 }

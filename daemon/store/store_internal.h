@@ -29,6 +29,7 @@ struct store {
         unsigned job_log_max;   /* stored log lines per job; 0 = STORE_JOB_LOG_MAX_LINES */
         atomic_ullong audit_failures; /* audit rows that could not be written (store_audit.c) */
         char host[64];          /* this corrald's host name (store_hosts.c); "" until set */
+        _Atomic int64_t host_stale_ms; /* the farm's liveness bound (store_hosts.c); 0 = default */
 };
 
 /* Current UTC time as ISO-8601 with milliseconds. */

@@ -99,3 +99,47 @@ int store_resv_max_id(struct store *s, int64_t *ret)
         *ret = v;
         return 0;
 }
+
+int store_resv_next_id(struct store *s, int64_t *ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        if (!store_is_pg(s))
+                return -EOPNOTSUPP;
+        int64_t v = 0;
+        store_lock(s);
+        int r = store_run_int(s, &v, "SELECT nextval('reservation_ids')", "");
+        store_unlock(s);
+        if (r < 0)
+                return r;
+        if (r == 0 || v <= 0)
+                return -EIO;
+        *ret = v;
+        return 0;
+}
+
+int store_resv_insert_exclusive(struct store *s, int64_t id, const char *board_id, const char *owner,
+                                const char *token_sha256, const json_t *match, int ttl_s, int64_t now_ms,
+                                int64_t expires_ms)
+{
+        if (!s || id <= 0 || !board_id || !owner || !token_sha256 || strlen(token_sha256) != 64 ||
+            (match && !json_is_object(match)) || ttl_s <= 0)
+                return -EINVAL;
+        char now[STORE_TIME_SIZE];
+        store_now(now);
+        json_t *empty = match ? NULL : json_object();
+        int r = store_write_lock(s);
+        if (r >= 0)
+                r = store_run(s,
+                              "UPDATE reservations SET state = 'expired', ended_at = ?1"
+                              " WHERE board_id = ?2 AND state = 'active' AND expires_ms <= ?3",
+                              "ssI", now, board_id, now_ms);
+        if (r >= 0)
+                r = store_run(s,
+                              "INSERT INTO reservations (id, board_id, owner, token_sha256, match, ttl_s, created_at,"
+                              " expires_ms, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')",
+                              "IsssJisI", id, board_id, owner, token_sha256, match ? match : empty, ttl_s, now,
+                              expires_ms);
+        json_decref(empty);
+        return store_write_unlock(s, r < 0 ? r : 0);
+}

@@ -29,4 +29,16 @@ int store_resv_list_active(struct store *s, json_t **ret);
 /* Largest id ever used (0 when none). */
 int store_resv_max_id(struct store *s, int64_t *ret);
 
+/* ---- a farm (PostgreSQL, shared by several hosts) ---- */
+/* A new reservation id, unique across every host sharing the store (the sequence
+ * reservation_ids; never reused, gaps allowed). PostgreSQL only: -EOPNOTSUPP on SQLite. */
+int store_resv_next_id(struct store *s, int64_t *ret);
+/* store_resv_insert() for a shared store, in one transaction: first ends (as "expired") the
+ * board's active leases that are due at now_ms, then inserts; the database keeps at most one
+ * active lease per board (unique index reservations_one_active), so when another host holds
+ * the board this is -EEXIST and nothing is written. */
+int store_resv_insert_exclusive(struct store *s, int64_t id, const char *board_id, const char *owner,
+                                const char *token_sha256, const json_t *match, int ttl_s, int64_t now_ms,
+                                int64_t expires_ms);
+
 #endif

@@ -141,6 +141,12 @@ static const char *const migrations[] = {
         "ALTER TABLE firmware ADD COLUMN title TEXT NOT NULL DEFAULT '';"
         "ALTER TABLE firmware ADD COLUMN version TEXT NOT NULL DEFAULT '';"
         "ALTER TABLE firmware ADD COLUMN release_notes TEXT NOT NULL DEFAULT '';",
+        /* 9: the farm (store_hosts.c): each board's live state as its host last published it
+         * (live_state online/busy/offline, live_job the job it runs), and per host the heartbeat
+         * whose death was already dealt with (swept_ms: its jobs interrupted by a survivor). */
+        "ALTER TABLE boards ADD COLUMN live_state TEXT;"
+        "ALTER TABLE boards ADD COLUMN live_job INTEGER;"
+        "ALTER TABLE hosts ADD COLUMN swept_ms INTEGER;",
 };
 
 int store_schema_latest(void)
@@ -364,6 +370,18 @@ static const char *const migrations_pg[] = {
         "ALTER TABLE firmware ADD COLUMN title TEXT NOT NULL DEFAULT '';"
         "ALTER TABLE firmware ADD COLUMN version TEXT NOT NULL DEFAULT '';"
         "ALTER TABLE firmware ADD COLUMN release_notes TEXT NOT NULL DEFAULT '';",
+        /* 9, plus what only a shared database needs: reservation ids from one sequence (unique
+         * farm-wide) and at most one active lease per board, enforced by the database (an older
+         * duplicate, impossible from one host, is expired first). */
+        "ALTER TABLE boards ADD COLUMN live_state TEXT;"
+        "ALTER TABLE boards ADD COLUMN live_job BIGINT;"
+        "ALTER TABLE hosts ADD COLUMN swept_ms BIGINT;"
+        "CREATE SEQUENCE reservation_ids;"
+        "SELECT setval('reservation_ids', (SELECT COALESCE(MAX(id), 0) + 1 FROM reservations), false);"
+        "UPDATE reservations r SET state = 'expired', ended_at = COALESCE(ended_at, created_at)"
+        " WHERE state = 'active' AND EXISTS (SELECT 1 FROM reservations q"
+        "  WHERE q.board_id = r.board_id AND q.state = 'active' AND q.id > r.id);"
+        "CREATE UNIQUE INDEX reservations_one_active ON reservations(board_id) WHERE state = 'active';",
 };
 
 _Static_assert(sizeof(migrations_pg) == sizeof(migrations), "every schema step exists for both backends");

@@ -635,6 +635,27 @@ static void test_host_name_and_advertise_url(void **state)
         refused("advertise_url = http://a b/\n", "'advertise_url' must be an http:// or https:// URL");
 }
 
+static void test_host_stale_s(void **state)
+{
+        (void)state;
+        struct config *c = ok("\n");
+        assert_int_equal(c->host_stale_s, 15); /* the farm's bound: heartbeat every 5 s */
+        config_put(c);
+        c = ok("host_stale_s = 3\n");
+        assert_int_equal(c->host_stale_s, 3);
+        config_put(c);
+        refused("host_stale_s = 1\n", "'host_stale_s' must be a whole number of seconds from 2 to 3600, not '1'");
+        refused("host_stale_s = -5\n", "'host_stale_s' must be a whole number of seconds from 2 to 3600, not '-5'");
+        refused("host_stale_s = 10s\n", "'host_stale_s' must be a whole number of seconds from 2 to 3600, not '10s'");
+        struct config *running = ok("host_stale_s = 3\n"), *next = ok("host_stale_s = 30\n");
+        char changed[64];
+        assert_int_equal(config_keep_restart_keys(next, running, changed, sizeof(changed)), 1);
+        assert_string_equal(changed, "host_stale_s");
+        assert_int_equal(next->host_stale_s, 3);
+        config_put(next);
+        config_put(running);
+}
+
 static void test_a_changed_store_needs_a_restart(void **state)
 {
         (void)state;
@@ -783,6 +804,7 @@ int main(void)
                 cmocka_unit_test(test_paths_must_be_absolute),
                 cmocka_unit_test(test_store_key_takes_sqlite_or_a_postgresql_url),
                 cmocka_unit_test(test_host_name_and_advertise_url),
+                cmocka_unit_test(test_host_stale_s),
                 cmocka_unit_test(test_a_changed_store_needs_a_restart),
                 cmocka_unit_test(test_booleans),
                 cmocka_unit_test(test_size_suffixes),
