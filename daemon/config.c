@@ -319,98 +319,105 @@ static int set_farm(struct config *c, const char *k, const char *v, char *err, s
         return 1;
 }
 
-static int set_main(struct config *c, const char *k, const char *v, char *err, size_t es)
+/* Whole-number keys: name, field, range, and how the range is said ("" or " of seconds"). */
+static const struct uint_key {
+        const char *name;
+        size_t off;
+        unsigned lo, hi;
+        const char *unit;
+} uint_keys[] = {
+        { "job_timeout", offsetof(struct config, job_timeout_s), 1, 86400, "" },
+        { "max_queued_jobs", offsetof(struct config, max_queued_jobs), 1, 86400, "" },
+        { "max_viewers", offsetof(struct config, max_viewers), 1, CONSOLE_MAX_VIEWERS, "" },
+        { "max_log_lines", offsetof(struct config, max_log_lines), 1, 1000000, "" },
+        { "max_connections", offsetof(struct config, max_connections), 1, 65536, "" },
+        { "max_connections_per_address", offsetof(struct config, max_connections_per_address), 1, 65536, "" },
+        /* up to the front door's table (256) */
+        { "max_pending_per_address", offsetof(struct config, max_pending_per_address), 1, 256, "" },
+        { "head_timeout", offsetof(struct config, head_timeout_s), 1, 300, " of seconds" },
+};
+
+/* on/off keys. */
+static const struct bool_key {
+        const char *name;
+        size_t off;
+} bool_keys[] = {
+        { "auto_identify", offsetof(struct config, auto_identify) },
+        { "udev", offsetof(struct config, udev) },
+        { "remote_same_address", offsetof(struct config, remote_same_address) },
+};
+
+/* Sizes ("64K", "16M"). */
+static const struct size_key {
+        const char *name;
+        size_t off;
+} size_keys[] = {
+        { "max_body", offsetof(struct config, max_body) },
+        { "max_upload", offsetof(struct config, max_upload) },
+        { "max_library", offsetof(struct config, max_library) },
+};
+
+/* Absolute paths. */
+static const struct path_key {
+        const char *name;
+        size_t off;
+} path_keys[] = {
+        { "state_dir", offsetof(struct config, state_dir) },
+        { "web_root", offsetof(struct config, web_root) },
+        { "stub_dir", offsetof(struct config, stub_dir) },
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The keys of the tables above: 0 set, -EINVAL (err filled), 1 not one of them. */
+static int set_from_tables(struct config *c, const char *k, const char *v, char *err, size_t es)
 {
-        if (!strcmp(k, "listen"))
-                return config_parse_listen(c, v, err, es);
-        if (!strcmp(k, "state_dir") || !strcmp(k, "web_root") || !strcmp(k, "stub_dir")) {
-                char *dst = !strcmp(k, "state_dir") ? c->state_dir
-                            : !strcmp(k, "web_root") ? c->web_root : c->stub_dir;
-                if (v[0] != '/' || strlen(v) >= sizeof(c->state_dir)) {
-                        snprintf(err, es, "'%s' must be an absolute path", k);
-                        return -EINVAL;
-                }
-                snprintf(dst, sizeof(c->state_dir), "%s", v);
-                return 0;
-        }
-        if (!strcmp(k, "store"))
-                return config_set_store(c, v, err, es);
-        int fr = set_farm(c, k, v, err, es);
-        if (fr <= 0)
-                return fr;
-        if (!strcmp(k, "auto_identify")) {
-                if (parse_bool(v, &c->auto_identify) < 0) {
-                        snprintf(err, es, "'auto_identify' must be on or off, not '%s'", v);
+        char *base = (char *)c;
+        for (size_t i = 0; i < N_OF(uint_keys); i++) {
+                const struct uint_key *u = &uint_keys[i];
+                if (strcmp(k, u->name))
+                        continue;
+                if (parse_uint(v, u->lo, u->hi, (unsigned *)(base + u->off)) < 0) {
+                        snprintf(err, es, "'%s' must be a whole number%s from %u to %u, not '%s'", k, u->unit, u->lo,
+                                 u->hi, v);
                         return -EINVAL;
                 }
                 return 0;
         }
-        if (!strcmp(k, "udev")) {
-                if (parse_bool(v, &c->udev) < 0) {
-                        snprintf(err, es, "'udev' must be on or off, not '%s'", v);
+        for (size_t i = 0; i < N_OF(bool_keys); i++) {
+                if (strcmp(k, bool_keys[i].name))
+                        continue;
+                if (parse_bool(v, (bool *)(base + bool_keys[i].off)) < 0) {
+                        snprintf(err, es, "'%s' must be on or off, not '%s'", k, v);
                         return -EINVAL;
                 }
                 return 0;
         }
-        if (!strcmp(k, "max_body") || !strcmp(k, "max_upload") || !strcmp(k, "max_library")) {
-                size_t *dst = !strcmp(k, "max_body") ? &c->max_body : !strcmp(k, "max_upload") ? &c->max_upload : &c->max_library;
-                if (parse_size(v, dst) < 0) {
+        for (size_t i = 0; i < N_OF(size_keys); i++) {
+                if (strcmp(k, size_keys[i].name))
+                        continue;
+                if (parse_size(v, (size_t *)(base + size_keys[i].off)) < 0) {
                         snprintf(err, es, "'%s' must be a size like 1048576, 64K or 16M, not '%s'", k, v);
                         return -EINVAL;
                 }
                 return 0;
         }
-        if (!strcmp(k, "job_timeout") || !strcmp(k, "max_queued_jobs")) {
-                unsigned *dst = !strcmp(k, "job_timeout") ? &c->job_timeout_s : &c->max_queued_jobs;
-                if (parse_uint(v, 1, 86400, dst) < 0) {
-                        snprintf(err, es, "'%s' must be a whole number from 1 to 86400, not '%s'", k, v);
+        for (size_t i = 0; i < N_OF(path_keys); i++) {
+                if (strcmp(k, path_keys[i].name))
+                        continue;
+                if (v[0] != '/' || strlen(v) >= sizeof(c->state_dir)) {
+                        snprintf(err, es, "'%s' must be an absolute path", k);
                         return -EINVAL;
                 }
+                snprintf(base + path_keys[i].off, sizeof(c->state_dir), "%s", v);
                 return 0;
         }
-        if (!strcmp(k, "max_viewers")) {
-                if (parse_uint(v, 1, CONSOLE_MAX_VIEWERS, &c->max_viewers) < 0) {
-                        snprintf(err, es, "'max_viewers' must be a whole number from 1 to %d, not '%s'",
-                                 CONSOLE_MAX_VIEWERS, v);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (!strcmp(k, "max_log_lines")) {
-                if (parse_uint(v, 1, 1000000, &c->max_log_lines) < 0) {
-                        snprintf(err, es, "'max_log_lines' must be a whole number from 1 to 1000000, not '%s'", v);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (!strcmp(k, "max_connections")) {
-                if (parse_uint(v, 1, 65536, &c->max_connections) < 0) {
-                        snprintf(err, es, "'max_connections' must be a whole number from 1 to 65536, not '%s'", v);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (!strcmp(k, "max_connections_per_address")) {
-                if (parse_uint(v, 1, 65536, &c->max_connections_per_address) < 0) {
-                        snprintf(err, es, "'%s' must be a whole number from 1 to 65536, not '%s'", k, v);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (!strcmp(k, "max_pending_per_address")) { /* up to the front door's table (256) */
-                if (parse_uint(v, 1, 256, &c->max_pending_per_address) < 0) {
-                        snprintf(err, es, "'%s' must be a whole number from 1 to 256, not '%s'", k, v);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (!strcmp(k, "head_timeout")) {
-                if (parse_uint(v, 1, 300, &c->head_timeout_s) < 0) {
-                        snprintf(err, es, "'head_timeout' must be a whole number of seconds from 1 to 300, not '%s'", v);
-                        return -EINVAL;
-                }
-                return 0;
-        }
+        return 1;
+}
+
+/* remote_bind, remote_host, remote_ports: 0 set, -EINVAL (err filled), 1 not one of them. */
+static int set_remote(struct config *c, const char *k, const char *v, char *err, size_t es)
+{
         if (!strcmp(k, "remote_bind") || !strcmp(k, "remote_host")) {
                 char *dst = k[7] == 'b' ? c->remote_bind : c->remote_host;
                 size_t cap = k[7] == 'b' ? sizeof(c->remote_bind) : sizeof(c->remote_host);
@@ -421,38 +428,43 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                 snprintf(dst, cap, "%s", v);
                 return 0;
         }
-        if (!strcmp(k, "remote_ports")) { /* "7100-7199", "7100", or "0" (any free port) */
-                char *end = NULL;
-                unsigned long lo = strtoul(v, &end, 10), hi = lo;
-                bool ok = end != v && *v >= '0' && *v <= '9';
-                if (ok && *end == '-') {
-                        const char *h = end + 1;
-                        hi = strtoul(h, &end, 10);
-                        ok = end != h && *h >= '0' && *h <= '9';
-                }
-                if (!ok || *end || lo > hi || hi > 65535 || (lo == 0 && hi != 0)) {
-                        snprintf(err, es, "'remote_ports' must be a port range like 7100-7199 (or 0: any free port), "
-                                 "not '%s'", v);
-                        return -EINVAL;
-                }
-                c->remote_port_min = (unsigned)lo;
-                c->remote_port_max = (unsigned)hi;
-                return 0;
+        if (strcmp(k, "remote_ports"))
+                return 1;
+        /* "7100-7199", "7100", or "0" (any free port) */
+        char *end = NULL;
+        unsigned long lo = strtoul(v, &end, 10), hi = lo;
+        bool ok = end != v && *v >= '0' && *v <= '9';
+        if (ok && *end == '-') {
+                const char *h = end + 1;
+                hi = strtoul(h, &end, 10);
+                ok = end != h && *h >= '0' && *h <= '9';
         }
-        if (!strcmp(k, "remote_same_address")) {
-                if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true"))
-                        c->remote_same_address = true;
-                else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false"))
-                        c->remote_same_address = false;
-                else {
-                        snprintf(err, es, "'remote_same_address' must be on or off, not '%s'", v);
-                        return -EINVAL;
-                }
-                return 0;
+        if (!ok || *end || lo > hi || hi > 65535 || (lo == 0 && hi != 0)) {
+                snprintf(err, es, "'remote_ports' must be a port range like 7100-7199 (or 0: any free port), "
+                         "not '%s'", v);
+                return -EINVAL;
         }
+        c->remote_port_min = (unsigned)lo;
+        c->remote_port_max = (unsigned)hi;
+        return 0;
+}
+
+static int set_main(struct config *c, const char *k, const char *v, char *err, size_t es)
+{
+        if (!strcmp(k, "listen"))
+                return config_parse_listen(c, v, err, es);
+        if (!strcmp(k, "store"))
+                return config_set_store(c, v, err, es);
+        int r = set_from_tables(c, k, v, err, es);
+        if (r <= 0)
+                return r;
+        if ((r = set_farm(c, k, v, err, es)) <= 0)
+                return r;
+        if ((r = set_remote(c, k, v, err, es)) <= 0)
+                return r;
         if (!strcmp(k, "udev_allow") || !strcmp(k, "udev_deny")) {
                 bool allow = !strcmp(k, "udev_allow");
-                int r = parse_usb_list(v, allow ? c->usb_allow : c->usb_deny,
+                r = parse_usb_list(v, allow ? c->usb_allow : c->usb_deny,
                                        allow ? &c->nusb_allow : &c->nusb_deny);
                 if (r < 0) {
                         snprintf(err, es, "'%s' must be a list of VID:PID (hex, e.g. 10c4:ea60 or 1a86:*)", k);
@@ -461,7 +473,7 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                 return 0;
         }
         if (!strcmp(k, "ws_origins")) {
-                int r = parse_origin_list(v, c->ws_origins, &c->nws_origins);
+                r = parse_origin_list(v, c->ws_origins, &c->nws_origins);
                 if (r == -E2BIG)
                         snprintf(err, es, "'ws_origins' lists more than %d origins", CONFIG_MAX_ORIGINS);
                 else if (r < 0)
@@ -470,7 +482,7 @@ static int set_main(struct config *c, const char *k, const char *v, char *err, s
                 return r;
         }
         if (!strcmp(k, "firmware_dirs")) {
-                int r = parse_dir_list(v, c->firmware_dirs, &c->nfirmware_dirs);
+                r = parse_dir_list(v, c->firmware_dirs, &c->nfirmware_dirs);
                 if (r == -E2BIG)
                         snprintf(err, es, "'firmware_dirs' lists more than %d directories", CONFIG_MAX_FIRMWARE_DIRS);
                 else if (r < 0)
