@@ -398,88 +398,99 @@ static void serve_signals(int sfd, int argc, char **argv, struct config_live *li
         }
 }
 
-int main(int argc, char **argv)
+/* Everything corrald runs, started in order by parts_start() and stopped in reverse by parts_stop(). */
+struct parts {
+        struct config_live *live;
+        struct store *store;
+        struct events *events;
+        struct registry *registry;
+        struct console_dir *consoles;
+        struct daemon_ctx dctx; /* the udev watch holds its address */
+        struct auto_identify *autoid;
+        struct health_sched *hsched;
+        struct udev_watch *uw;
+        struct remote *remote;
+        struct http_ctx hctx; /* the HTTP server holds its address */
+        struct http_server *http;
+};
+
+/* Start the store, the registry and its threads, udev, remote ports and the HTTP server.
+ * 0, or -1 with the cause logged (parts_stop() undoes what started). */
+static int parts_start(struct parts *p, const struct config *boot)
 {
         char msg[1024] = "";
-        json_object_seed(0);
-        struct config_live *live = NULL;
-        int rc = load_config(argc, argv, &live);
-        if (!live)
-                return rc;
-        /* Start-up reads this snapshot; the keys it uses here (state_dir, udev, listen) need a
-         * restart to change, so it stays accurate for them after any reload. */
-        const struct config *boot = config_live_get(live);
-        health_policy_publish(&boot->health);
-        int sfd = block_signals();
-
-        struct store *store = NULL;
-        if (open_store(boot, &store) < 0) {
-                config_put(boot);
-                config_live_free(live);
-                return 1;
-        }
-        struct events *events = NULL;
-        struct registry *registry = NULL;
-        struct console_dir *consoles = NULL;
-        if (events_new(&events) < 0 || console_dir_new(&consoles) < 0 ||
-            registry_new(store, events, consoles, live, &registry) < 0) {
+        if (open_store(boot, &p->store) < 0)
+                return -1;
+        if (events_new(&p->events) < 0 || console_dir_new(&p->consoles) < 0 ||
+            registry_new(p->store, p->events, p->consoles, p->live, &p->registry) < 0) {
                 log_error("corrald: out of memory");
-                return 1;
+                return -1;
         }
-        struct daemon_ctx dctx = { .registry = registry, .config = live };
-        struct auto_identify *autoid = NULL;
-        if (auto_identify_start(events, registry, live, &autoid) < 0)
+        p->dctx = (struct daemon_ctx){ .registry = p->registry, .config = p->live };
+        if (auto_identify_start(p->events, p->registry, p->live, &p->autoid) < 0)
                 log_warning("boards that appear will not be identified on their own: cannot start a thread");
-        registry_sync_static(registry, boot);
-        struct health_sched *hsched = NULL;
-        if (health_sched_start(registry, store, &hsched) < 0)
+        registry_sync_static(p->registry, boot);
+        if (health_sched_start(p->registry, p->store, &p->hsched) < 0)
                 log_warning("health checks will not be scheduled: cannot start their thread");
-        struct udev_watch *uw = start_udev(boot, &dctx);
-
-        struct remote *remote = NULL;
-        int rr = remote_new(registry, boot, &remote);
+        p->uw = start_udev(boot, &p->dctx);
+        int rr = remote_new(p->registry, boot, &p->remote);
         if (rr < 0)
                 log_warning("remote ports are off: %s", strerror(-rr));
         else
-                registry_on_board_json(registry, remote_board_decorate, remote);
-        struct http_ctx hctx = { .registry = registry, .store = store, .events = events, .consoles = consoles, .config = live,
-                                 .version = CORRAL_VERSION, .remote = remote };
-        struct http_server *http = NULL;
-        if (http_start(&hctx, &http, msg, sizeof(msg)) < 0) {
+                registry_on_board_json(p->registry, remote_board_decorate, p->remote);
+        p->hctx = (struct http_ctx){ .registry = p->registry, .store = p->store, .events = p->events,
+                                     .consoles = p->consoles, .config = p->live, .version = CORRAL_VERSION,
+                                     .remote = p->remote };
+        if (http_start(&p->hctx, &p->http, msg, sizeof(msg)) < 0) {
                 log_error("corrald: %s", msg);
-                udev_watch_stop(uw);
-                auto_identify_stop(autoid);
-                health_sched_stop(hsched);
-                remote_stop(remote);
-                registry_free(registry);
-                remote_free(remote);
-                console_dir_free(consoles);
-                events_free(events);
-                store_close(store);
+                return -1;
+        }
+        return 0;
+}
+
+static void parts_stop(struct parts *p)
+{
+        p->http = http_stop(p->http);
+        remote_stop(p->remote); /* sessions hand their ports back before the workers stop */
+        udev_watch_stop(p->uw);
+        p->autoid = auto_identify_stop(p->autoid);
+        p->hsched = health_sched_stop(p->hsched);
+        p->registry = registry_free(p->registry);
+        p->remote = remote_free(p->remote);
+        p->consoles = console_dir_free(p->consoles);
+        p->events = events_free(p->events);
+        p->store = store_close(p->store);
+        p->live = config_live_free(p->live);
+}
+
+int main(int argc, char **argv)
+{
+        json_object_seed(0);
+        struct parts p = { 0 };
+        int rc = load_config(argc, argv, &p.live);
+        if (!p.live)
+                return rc;
+        /* Start-up reads this snapshot; the keys it uses here (state_dir, udev, listen) need a
+         * restart to change, so it stays accurate for them after any reload. */
+        const struct config *boot = config_live_get(p.live);
+        health_policy_publish(&boot->health);
+        int sfd = block_signals();
+        if (parts_start(&p, boot) < 0) {
                 config_put(boot);
-                config_live_free(live);
+                parts_stop(&p);
+                close(sfd);
                 return 1;
         }
         log_notice("corrald %s listening on http://%s:%u/ (state in %s)", CORRAL_VERSION, boot->listen_host,
-                   http_port(http), boot->state_dir);
-        struct host_beat hb = { .registry = registry };
-        host_register(store, boot, http_port(http), &hb);
-        sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", boot->listen_host, http_port(http));
+                   http_port(p.http), boot->state_dir);
+        struct host_beat hb = { .registry = p.registry };
+        host_register(p.store, boot, http_port(p.http), &hb);
+        sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", boot->listen_host, http_port(p.http));
         config_put(boot);
 
-        serve_signals(sfd, argc, argv, live, http, store, registry, &hb);
+        serve_signals(sfd, argc, argv, p.live, p.http, p.store, p.registry, &hb);
         sd_notify(0, "STOPPING=1");
-        http = http_stop(http);
-        remote_stop(remote); /* sessions hand their ports back before the workers stop */
-        udev_watch_stop(uw);
-        autoid = auto_identify_stop(autoid);
-        hsched = health_sched_stop(hsched);
-        registry = registry_free(registry);
-        remote = remote_free(remote);
-        consoles = console_dir_free(consoles);
-        events = events_free(events);
-        store = store_close(store);
-        live = config_live_free(live);
+        parts_stop(&p);
         close(sfd);
         return 0;
 }

@@ -12,7 +12,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
 // name -> body lines today (to split; issue 15 leftovers).
 const KNOWN = new Map([
-  ["worker_main", 85], ["main", 82],
+  ["worker_main", 85],
 ]);
 
 test("no C function under daemon/ or api/ over 80 body lines (but the known ones, not growing)", () => {
