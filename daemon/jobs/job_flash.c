@@ -219,10 +219,17 @@ int flash_connect_loader(struct flash_job *fj, bool first)
         if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
                 return jr_fail(fj->jr, "internal", "Out of memory");
         int e = esp_loader_prepare(fj->l, &fj->co);
-        if (e < 0 && fj->co.stub_baud && e != -ENODEV && e != -ECANCELED) {
+        unsigned sb = fj->l->stub_baud_tried;
+        if (e < 0 && sb && e != -ENODEV && e != -ECANCELED) {
                 jr_log(fj->jr, "Uploading the stub at %u baud failed (%s): reconnecting at the ROM baud",
-                       fj->co.stub_baud, esp_loader_msg(fj->l));
+                       sb, esp_loader_msg(fj->l));
+                if (!fj->co.stub_baud) { /* corral's own first pick: a step of the baud plan */
+                        flash_tried_add(fj, sb, esp_loader_msg(fj->l));
+                        fj->baud_failed = fj->stub_pick_failed = sb;
+                        jr_health(fj->jr, "link_errors", 1);
+                }
                 fj->co.stub_baud = 0;
+                fj->co.pick_stub_baud = NULL;
                 fj->l = loader_drop(fj);
                 if (esp_loader_new(jr_port(fj->jr), &fj->l) < 0)
                         return jr_fail(fj->jr, "internal", "Out of memory");
@@ -289,10 +296,13 @@ static void report_write(struct flash_job *fj, const struct esp_flash_result *r,
         jr_result_set(jr, "bytes_written", json_integer((json_int_t)r->bytes_written));
         jr_result_set(jr, "bytes_skipped", json_integer((json_int_t)r->bytes_skipped));
         jr_result_set(jr, "skip_unchanged", json_string(r->skip));
-        jr_result_set(jr, "phases", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "connect_s", connect_s,
-                                              "stub_s", stub_s, "baud_s", fj->baud_s, "erase_s",
+        double total = flash_now_s() - t_start;
+        /* total_s runs to the end of the final reset; verified_s (connect to verified) stops before it. */
+        jr_result_set(jr, "phases", json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "connect_s",
+                                              connect_s, "stub_s", stub_s, "baud_s", fj->baud_s, "erase_s",
                                               r->erase_s, "compare_s", r->compare_s, "write_s", r->seconds,
-                                              "verify_s", r->verify_s, "total_s", flash_now_s() - t_start));
+                                              "verify_s", r->verify_s, "reset_s", r->reset_s, "verified_s",
+                                              total - r->reset_s, "total_s", total));
         if (!ok)
                 return;
         jr_result_set(jr, "seconds", json_real(r->seconds));
@@ -307,8 +317,9 @@ static void report_write(struct flash_job *fj, const struct esp_flash_result *r,
         jr_log(jr, "Flashed %llu bytes (%llu skipped) in %.1f s, %.1f kbit/s effective; verify: %s",
                (unsigned long long)r->bytes_written, (unsigned long long)r->bytes_skipped, r->seconds,
                r->kbps, r->verify);
-        jr_log(jr, "Phases: connect %.2f s, stub %.2f s, baud %.2f s, write %.2f s, verify %.2f s; %.2f s connect "
-               "to verified", connect_s, stub_s, fj->baud_s, r->seconds, r->verify_s, flash_now_s() - t_start);
+        jr_log(jr, "Phases: connect %.2f s, stub %.2f s, baud %.2f s, compare %.2f s, write %.2f s, verify %.2f s; "
+               "%.2f s connect to verified, reset %.2f s", connect_s, stub_s, fj->baud_s, r->compare_s, r->seconds,
+               r->verify_s, total - r->reset_s, r->reset_s);
 }
 
 /* Connect (at the baud that held before, when corral picks it), report the facts, plan the baud. */
@@ -316,20 +327,28 @@ static int connect_first(struct flash_job *fj)
 {
         struct job_run *jr = fj->jr;
         fj->auto_baud = !json_object_get(jr_params(jr), "baud");
-        if (fj->auto_baud && fj->co.stub_dir)
+        if (fj->auto_baud && fj->co.stub_dir) {
                 fj->co.stub_baud = flash_remembered_baud(fj);
+                /* Nothing remembered: the plan's first step, before the stub upload. */
+                fj->co.pick_stub_baud = fj->co.stub_baud ? NULL : flash_pick_stub_baud;
+                fj->co.pick_user = fj;
+        }
         jr_progress(jr, 0, "connecting");
         int e = flash_connect_loader(fj, true);
+        fj->co.pick_stub_baud = NULL; /* reconnects after a failure start at the ROM baud */
         if (e < 0)
                 return e;
-        if (fj->co.stub_baud && jr_port(jr)->baud == fj->co.stub_baud) {
-                flash_tried_add(fj, fj->co.stub_baud, NULL);
-                jr_log(jr, "Uploaded the flasher stub at %u baud (it held on this board before)", fj->co.stub_baud);
+        unsigned sb = fj->l->stub_baud_tried;
+        if (sb && jr_port(jr)->baud == sb) {
+                flash_tried_add(fj, sb, NULL);
+                jr_log(jr, "Uploaded the flasher stub at %u baud (%s)", sb,
+                       fj->co.stub_baud ? "it held on this board before" : "the ROM changed the baud first");
         }
         jr_progress(jr, 5, "connecting");
         if (fj->auto_baud) {
                 flash_plan_baud(fj);
-                fj->next_baud = fj->plan.n ? fj->plan.cand[0] : 0;
+                fj->next_baud = !fj->plan.n ? 0 : fj->stub_pick_failed ? esp_baud_next(&fj->plan, fj->stub_pick_failed)
+                                                                       : fj->plan.cand[0];
         }
         return 0;
 }

@@ -56,6 +56,7 @@ struct flash_job {
         const struct usb_id *bridge;  /* NULL when the port has no VID:PID */
         unsigned remembered, baud_used, baud_failed;
         unsigned next_baud;           /* what pick_baud tries next, 0 = stay */
+        unsigned stub_pick_failed;    /* the first step, tried before the stub upload, did not hold */
         /* Sector diff: what corral wrote to this board before (the flash_record fact). */
         struct esp_flash_record records[ESP_FLASH_MAX_PARTS * 2];
         size_t n_records;
@@ -86,6 +87,8 @@ int flash_write_parts(struct flash_job *fj, const struct esp_flash_part *parts, 
 /* job_flash_baud.c */
 unsigned flash_remembered_baud(struct flash_job *fj);
 void flash_plan_baud(struct flash_job *fj);
+/* esp_connect_opts.pick_stub_baud; user is the job. The plan's first step for a stub. */
+unsigned flash_pick_stub_baud(void *user, const struct esp_loader *l);
 void flash_tried_add(struct flash_job *fj, unsigned baud, const char *error);
 /* esp_flash_opts.pick_baud; user is the job's struct ctx. */
 int flash_pick_baud(void *user, struct esp_loader *l);

@@ -24,7 +24,7 @@ unsigned flash_remembered_baud(struct flash_job *fj)
 
 /* Candidates for an automatic baud: the bridge (VID:PID table), the chip and loader, and what
  * held on this board before (the flash_baud fact). */
-void flash_plan_baud(struct flash_job *fj)
+static void plan_for(struct flash_job *fj, const struct esp_chip *chip, bool stub, struct esp_baud_plan *plan)
 {
         const json_t *hints = jr_board_hints(fj->jr);
         const char *vid = json_string_value(json_object_get(hints, "vid"));
@@ -34,13 +34,27 @@ void flash_plan_baud(struct flash_job *fj)
         json_int_t rem = json_integer_value(json_object_get(fact, "baud"));
         fj->remembered = rem > 0 && rem <= 12000000 ? (unsigned)rem : 0;
         struct esp_baud_in in = {
-                .chip = fj->l->chip,
-                .stub = fj->l->stub,
+                .chip = chip,
+                .stub = stub,
                 .bridge_max = fj->bridge ? fj->bridge->max_baud : 0,
                 .usb_native = fj->bridge && fj->bridge->usb_native,
                 .remembered = fj->remembered,
         };
-        esp_baud_plan(&in, &fj->plan);
+        esp_baud_plan(&in, plan);
+}
+
+void flash_plan_baud(struct flash_job *fj)
+{
+        plan_for(fj, fj->l->chip, fj->l->stub, &fj->plan);
+}
+
+/* Before the stub upload (the chip is known, the stub not yet running): the first step of the
+ * plan the stub will have, so the stub goes up at it rather than at the ROM baud. */
+unsigned flash_pick_stub_baud(void *user, const struct esp_loader *l)
+{
+        struct esp_baud_plan p;
+        plan_for(user, l->chip, true, &p);
+        return p.n ? p.cand[0] : 0;
 }
 
 void flash_tried_add(struct flash_job *fj, unsigned baud, const char *error)

@@ -173,6 +173,10 @@ async function esptoolJsTimed(endpoint, file, address, baud) {
   }
 }
 
+/** A flash job's phases (connect to verified; the final reset after it is listed apart). */
+const phaseText = (p) => (p ? `connect ${p.connect_s.toFixed(2)}, stub ${p.stub_s.toFixed(2)}, baud ${p.baud_s.toFixed(2)}, ` +
+  `compare ${p.compare_s.toFixed(2)}, write ${p.write_s.toFixed(2)}, verify ${p.verify_s.toFixed(2)} (then reset ${p.reset_s.toFixed(2)})` : "");
+
 /** corrald as installed (make install staged by make bench: stubs next to it, no --stub-dir, no baud). */
 async function installedRows() {
   const bin = process.env.CORRALD_INSTALLED;
@@ -197,9 +201,8 @@ async function installedRows() {
       const { job } = await E.watchJob(c.url, q.id, 600000);
       const p = job.result?.phases;
       table.push({ chip: r.chip, size: r.img.data.length, tool: "corrald as installed (no stub flag, no baud)",
-        baud: job.result?.baud ? `auto → ${job.result.baud.used}` : "–", total: job.state === "succeeded" ? p.total_s : null,
-        phases: p ? `connect ${p.connect_s.toFixed(2)}, stub ${p.stub_s.toFixed(2)}, baud ${p.baud_s.toFixed(2)}, ` +
-          `compare ${p.compare_s.toFixed(2)}, write ${p.write_s.toFixed(2)}, verify ${p.verify_s.toFixed(2)}` : "",
+        baud: job.result?.baud ? `auto → ${job.result.baud.used}` : "–", total: job.state === "succeeded" ? p.verified_s : null,
+        phases: phaseText(p),
         note: job.state === "succeeded" ? `${job.result.loader}, verify ${job.result.verify}` : job.error?.message?.slice(0, 80) });
     } finally {
       await c.stop();
@@ -245,22 +248,59 @@ async function reflashRow() {
       const ok = job.state === "succeeded" && (await E.flashSha(b, 0x10000, data.length)) === E.sha256(data);
       const wall = (Date.parse(job.finished_at) - Date.parse(job.started_at)) / 1000;
       const p = job.result?.phases;
-      const phases = p ? `connect ${p.connect_s.toFixed(2)}, stub ${p.stub_s.toFixed(2)}, baud ${p.baud_s.toFixed(2)}, ` +
-        `compare ${p.compare_s.toFixed(2)}, write ${p.write_s.toFixed(2)}, verify ${p.verify_s.toFixed(2)}` : "";
-      rows.push({ what, total: p?.total_s, wall, bytes: job.result?.bytes_written, diff: job.result?.parts?.[0]?.diff, ok, phases });
+      rows.push({ what, total: p?.verified_s, withReset: p?.total_s, wall, bytes: job.result?.bytes_written,
+        diff: job.result?.parts?.[0]?.diff, ok, phases: phaseText(p) });
     }
   } finally {
     await c.stop();
     await b.stop();
   }
   out("\n### Reflash after a small change (ESP32, 1.5 MiB app at 0x10000, corrald as installed, 2 Mbaud bridge)\n");
-  out("| flash | connect→verified s | job wall s | bytes written | diff | reads back as the new image | % of the full flash | phases s |");
-  out("|---|---:|---:|---:|---|---|---:|---|");
+  out("| flash | connect→verified s | % of the full flash | with the final reset s | % | job wall s | bytes written | diff | reads back as the new image | phases s |");
+  out("|---|---:|---:|---:|---:|---:|---:|---|---|---|");
+  const pc = (a, b) => (a && b ? ((100 * a) / b).toFixed(1) + " %" : "");
   for (const r of rows)
-    out(`| ${r.what} | ${r.total?.toFixed(2) ?? "–"} | ${r.wall.toFixed(2)} | ${r.bytes} | ${r.diff} | ${r.ok ? "yes" : "NO"} | ` +
-      `${rows[0].total && r.total ? ((100 * r.total) / rows[0].total).toFixed(1) + " %" : ""} | ${r.phases} |`);
+    out(`| ${r.what} | ${r.total?.toFixed(2) ?? "–"} | ${pc(r.total, rows[0].total)} | ${r.withReset?.toFixed(2) ?? "–"} | ` +
+      `${pc(r.withReset, rows[0].withReset)} | ${r.wall.toFixed(2)} | ${r.bytes} | ${r.diff} | ${r.ok ? "yes" : "NO"} | ${r.phases} |`);
 }
 
+/** A bridge limited to 460800 (corrald as installed, ESP32): corral steps down, succeeds, remembers,
+ * and the second flash starts at the baud that held. */
+async function bridgeRow() {
+  const bin = process.env.CORRALD_INSTALLED;
+  if (!bin || !existsSync(bin)) return;
+  const dir = E.tmp("corral-bench-bridge-");
+  const first = E.mkimage("esp32", ["--size", "256k"], dir).data;
+  const second = Buffer.from(first); // another image: every sector differs, still firmware-like
+  second[0] = 0x00; // raw bytes at 0x10000: no image header rules apply
+  for (let i = 0; i < second.length; i += 4096) second[i + 1] ^= 0x5a;
+  const b = await E.board("esp32", ["--bridge-max-baud", "460800"]);
+  const c = await startCorrald({ bin, args: ["--port", `esp32=${b.endpoint},family=esp32`] });
+  const rows = [];
+  try {
+    for (const [what, data] of [["first flash", first], ["second flash (another image)", second]]) {
+      const q = await E.submitFlash(c.url, "esp32", [{ offset: 0x10000, data }], { boot_check: false });
+      const { job } = await E.watchJob(c.url, q.id, 600000);
+      const ok = job.state === "succeeded" && (await E.flashSha(b, 0x10000, data.length)) === E.sha256(data);
+      const bd = job.result?.baud;
+      rows.push({ what, ok, bd, p: job.result?.phases, err: job.error?.message });
+    }
+  } finally {
+    await c.stop();
+    await b.stop();
+  }
+  out("\n### A bridge limited to 460800 (ESP32, corrald as installed, no baud given)\n");
+  out("| flash | succeeded, reads back | baud tried (ok?) | used | chosen by | connect→verified s | phases s |");
+  out("|---|---|---|---:|---|---:|---|");
+  for (const r of rows)
+    out(`| ${r.what} | ${r.ok ? "yes" : `NO ${r.err ?? ""}`} | ${(r.bd?.tried ?? []).map((t) => `${t.baud} ${t.ok ? "ok" : "failed"}`).join(", ")} | ` +
+      `${r.bd?.used ?? "–"} | ${r.bd?.chosen_by ?? "–"} | ${r.p?.verified_s?.toFixed(2) ?? "–"} | ${phaseText(r.p)} |`);
+}
+
+if (process.argv.includes("--bridge-only")) {
+  await bridgeRow();
+  process.exit(0);
+}
 if (process.argv.includes("--reflash-only")) {
   await reflashRow();
   process.exit(0);
@@ -268,10 +308,12 @@ if (process.argv.includes("--reflash-only")) {
 if (process.argv.includes("--installed-only")) {
   await installedRows();
   await reflashRow();
+  await bridgeRow();
   process.exit(0);
 }
 await installedRows();
 await reflashRow();
+await bridgeRow();
 await throughput();
 await parallel();
 process.exit(0);

@@ -361,6 +361,59 @@ static void stub_readback_uses_the_read_flash_stream(void **state)
         rm_stub_dir(dir);
 }
 
+/* pick_stub_baud: asked once the chip is known and before any MEM_BEGIN; the ROM changes the baud
+ * (CHANGE_BAUDRATE, checked with READ_REG) and the stub goes up at it. Never asked on the ESP8266
+ * ROM, which cannot change baud. */
+struct pick_seen {
+        struct fx *f;
+        unsigned calls, mem_begins_before;
+        const char *chip;
+};
+
+static unsigned pick_921600(void *user, const struct esp_loader *l)
+{
+        struct pick_seen *s = user;
+        s->calls++;
+        s->mem_begins_before = s->f->m->op_count[0x05];
+        s->chip = l->chip ? l->chip->name : NULL;
+        assert_false(l->stub);
+        return 921600;
+}
+
+static void pick_stub_baud_raises_the_rom_before_the_stub_upload(void **state)
+{
+        (void)state;
+        char *dir = make_stub_dir();
+        const char *chips[] = { "esp32", "esp8266" };
+        for (int i = 0; i < 2; i++) {
+                struct fx *f = calloc(1, sizeof(*f));
+                f->p = fake_port_new();
+                f->m = esp_model_new(f->p, chips[i], 1 << 20, 0x1440EF);
+                assert_int_equal(esp_loader_new(f->p, &f->l), 0);
+                struct pick_seen seen = { .f = f };
+                struct esp_connect_opts o = { .reset = ESP_RESET_CLASSIC, .stub_dir = dir,
+                                              .pick_stub_baud = pick_921600, .pick_user = &seen };
+                assert_int_equal(esp_loader_prepare(f->l, &o), 0);
+                assert_true(f->l->stub);
+                if (i == 0) {
+                        assert_int_equal(seen.calls, 1);
+                        assert_string_equal(seen.chip, "ESP32");
+                        assert_int_equal(seen.mem_begins_before, 0);
+                        assert_int_equal(f->m->baud_requests, 1);
+                        assert_int_equal(f->l->stub_baud_tried, 921600);
+                        assert_int_equal(f->p->baud, 921600);
+                        assert_int_equal(f->m->op_count[0x05], 2); /* text and data, after the change */
+                } else {
+                        assert_int_equal(seen.calls, 0);
+                        assert_int_equal(f->m->baud_requests, 0);
+                        assert_int_equal(f->l->stub_baud_tried, 0);
+                        assert_int_equal(f->p->baud, 115200);
+                }
+                teardown_fx(f);
+        }
+        rm_stub_dir(dir);
+}
+
 static void missing_stub_falls_back_to_the_rom(void **state)
 {
         (void)state;
@@ -417,6 +470,7 @@ int main(void)
                 cmocka_unit_test(compress_on_is_refused_by_esp8266_rom),
                 cmocka_unit_test(stub_upload_then_stub_semantics_on_esp8266),
                 cmocka_unit_test(stub_readback_uses_the_read_flash_stream),
+                cmocka_unit_test(pick_stub_baud_raises_the_rom_before_the_stub_upload),
                 cmocka_unit_test(missing_stub_falls_back_to_the_rom),
                 cmocka_unit_test(flash_ends_with_a_hard_reset_into_the_app),
                 cmocka_unit_test(deflate_is_zlib_level_9),

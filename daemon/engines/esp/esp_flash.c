@@ -625,8 +625,11 @@ static int flash_phases(struct esp_loader *l, const struct esp_flash_part *parts
         TRY(write_parts(l, parts, pp, np, deflate, o, total, res));
         res->n_parts = np;
         TRY(verify_parts(l, pp, np, o, res));
-        if (!o->no_reset)
+        if (!o->no_reset) {
+                double tr = mono_s();
                 TRY(reset_after(l, o));
+                res->reset_s = mono_s() - tr;
+        }
         return 0;
 }
 

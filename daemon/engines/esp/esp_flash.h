@@ -75,6 +75,7 @@ struct esp_flash_result {
         /* Phases (seconds): baud change (a job's baud), erase_all, the MD5 compare of
          * skip_unchanged, verify. seconds above is the write phase. */
         double baud_s, erase_s, compare_s, verify_s;
+        double reset_s;        /* the hard reset after verify (not part of connect to verified) */
         bool patched;
         const char *verify;    /* "md5", "readback", "none", "not_possible" (static) */
         const char *skip;      /* skip_unchanged: "md5" (compared), "off", "not_possible" (static) */

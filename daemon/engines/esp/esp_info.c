@@ -198,6 +198,7 @@ int esp_loader_prepare(struct esp_loader *l, const struct esp_connect_opts *opts
                 opts = &def;
         double t0 = now_s();
         l->connect_s = l->stub_s = 0;
+        l->stub_baud_tried = 0;
         TRY(esp_connect(l, opts));
         TRY(esp_detect_chip(l));
         TRY(esp_read_mac(l));
@@ -209,9 +210,13 @@ int esp_loader_prepare(struct esp_loader *l, const struct esp_connect_opts *opts
                 int e = esp_stub_load(opts->stub_dir, l->chip, &s, m, sizeof(m));
                 if (e == 0) {
                         double ts = now_s();
-                        if (opts->stub_baud > l->port->baud && !l->chip->is_esp8266) {
-                                /* Upload the stub at a baud that held on this board before. */
-                                e = esp_change_baud(l, opts->stub_baud);
+                        unsigned sb = opts->stub_baud;
+                        if (!sb && opts->pick_stub_baud && !l->chip->is_esp8266)
+                                sb = opts->pick_stub_baud(opts->pick_user, l);
+                        if (sb > l->port->baud && !l->chip->is_esp8266) {
+                                /* Upload the stub at the faster baud (the ROM can change it). */
+                                l->stub_baud_tried = sb;
+                                e = esp_change_baud(l, sb);
                                 if (e == 0)
                                         e = esp_link_check(l);
                                 if (e < 0) {

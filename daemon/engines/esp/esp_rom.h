@@ -92,6 +92,8 @@ enum esp_reset_kind {
         ESP_RESET_NONE,       /* already in download mode */
 };
 
+struct esp_loader;
+
 struct esp_connect_opts {
         enum esp_reset_kind reset;
         unsigned attempts;   /* reset+sync cycles; 0 = 7 */
@@ -99,6 +101,10 @@ struct esp_connect_opts {
         const char *stub_dir; /* directory of <chip>.json flasher stubs; NULL = ROM only */
         unsigned stub_baud;  /* raise the ROM to this baud before the stub upload (not the ESP8266
                               * ROM; the stub keeps it), checked with esp_link_check; 0 = no */
+        /* Optional, when stub_baud is 0: asked once the chip is known, before the stub upload,
+         * for a baud to raise the ROM to first (0 = none); same rules as stub_baud. */
+        unsigned (*pick_stub_baud)(void *user, const struct esp_loader *l);
+        void *pick_user;
         bool no_flash_id;    /* skip attach + JEDEC id */
         bool no_hard_reset;  /* esp_identify(): leave the chip in the loader */
 };
@@ -136,6 +142,8 @@ struct esp_loader {
         size_t tx_cap;
         char boot_log[256];          /* text seen right after the last reset */
         double connect_s, stub_s;    /* esp_loader_prepare(): reset+sync+identify, stub upload */
+        unsigned stub_baud_tried;    /* esp_loader_prepare(): the ROM was raised to this before the
+                                      * stub upload (stub_baud or pick_stub_baud), 0 = not */
         char note[256];              /* non-fatal remark of esp_loader_prepare() (stub fallback) */
         char msg[512];               /* plain-language reason of the last failure */
 };
