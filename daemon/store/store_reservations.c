@@ -86,18 +86,25 @@ int store_resv_list_active(struct store *s, json_t **ret)
                           "SELECT " RESV_COLS " FROM reservations WHERE state = 'active' ORDER BY id", "");
 }
 
-int store_resv_max_id(struct store *s, int64_t *ret)
+/* One whole number from a query without parameters, under the store's lock. */
+static int one_int(struct store *s, const char *sql, int64_t *ret)
 {
-        if (!s || !ret)
-                return -EINVAL;
         int64_t v = 0;
         store_lock(s);
-        int r = store_run_int(s, &v, "SELECT COALESCE(MAX(id), 0) FROM reservations", "");
+        int r = store_run_int(s, &v, sql, "");
         store_unlock(s);
         if (r < 0)
                 return r;
         *ret = v;
-        return 0;
+        return r;
+}
+
+int store_resv_max_id(struct store *s, int64_t *ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        int r = one_int(s, "SELECT COALESCE(MAX(id), 0) FROM reservations", ret);
+        return r < 0 ? r : 0;
 }
 
 int store_resv_next_id(struct store *s, int64_t *ret)
@@ -107,9 +114,7 @@ int store_resv_next_id(struct store *s, int64_t *ret)
         if (!store_is_pg(s))
                 return -EOPNOTSUPP;
         int64_t v = 0;
-        store_lock(s);
-        int r = store_run_int(s, &v, "SELECT nextval('reservation_ids')", "");
-        store_unlock(s);
+        int r = one_int(s, "SELECT nextval('reservation_ids')", &v);
         if (r < 0)
                 return r;
         if (r == 0 || v <= 0)
