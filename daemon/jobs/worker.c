@@ -303,8 +303,8 @@ int worker_lend(struct worker *w, const struct worker_lend *l)
                 w->lend = *l;
                 w->lend_pending = true;
                 pthread_cond_signal(&w->cv);
-                if (w->port && !w->running)
-                        port_cancel(w->port, true); /* wake the idle pump */
+                if (w->port && !w->running && !w->pump_claim)
+                        port_cancel(w->port, true); /* wake the idle pump (a claim ends by itself) */
         }
         pthread_mutex_unlock(&w->mu);
         return r;
