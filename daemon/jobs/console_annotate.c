@@ -42,8 +42,20 @@ static uint8_t judge(struct console_annot *a, uint8_t b)
         return 1;
 }
 
+static void forget(struct console_annot *a)
+{
+        a->filled = a->nbad = a->at = 0;
+        a->utf8_left = 0;
+        a->in_bad = false;
+}
+
 bool console_annot_feed(struct console_annot *a, const uint8_t *data, size_t len, uint64_t now_ms)
 {
+        if (now_ms < a->hold_until_ms) {
+                forget(a); /* the ROM log after the worker's own reset or job: expected */
+                return false;
+        }
+        size_t recent = 0, recent_bad = 0;
         for (size_t i = 0; i < len; i++) {
                 uint8_t v = judge(a, data[i]);
                 if (a->filled == ANNOT_WINDOW)
@@ -53,24 +65,42 @@ bool console_annot_feed(struct console_annot *a, const uint8_t *data, size_t len
                 a->bad[a->at] = v;
                 a->nbad += v;
                 a->at = (a->at + 1) % ANNOT_WINDOW;
+                if (i + ANNOT_RECENT >= len) {
+                        recent++;
+                        recent_bad += v;
+                }
         }
-        if (a->filled < ANNOT_MIN_BYTES || a->nbad * 100 < a->filled * ANNOT_BAD_PERCENT)
+        bool bad = a->filled >= ANNOT_MIN_BYTES && a->nbad * 100 >= a->filled * ANNOT_BAD_PERCENT;
+        bool still = recent && recent_bad * 100 >= recent * ANNOT_BAD_PERCENT;
+        if (!bad || !still) {
+                a->in_bad = false; /* readable text arrives again: a burst, not a wrong baud */
                 return false;
-        return now_ms >= a->quiet_until_ms;
+        }
+        if (!a->in_bad) {
+                a->in_bad = true;
+                a->bad_since_ms = now_ms;
+        }
+        return now_ms - a->bad_since_ms >= ANNOT_PERSIST_MS && now_ms >= a->quiet_until_ms;
 }
 
 void console_annot_noted(struct console_annot *a, uint64_t now_ms)
 {
         a->quiet_until_ms = now_ms + ANNOT_REPEAT_MS;
         a->decode_failures = 0;
-        a->filled = a->nbad = a->at = 0; /* judge what comes next on its own */
+        forget(a); /* judge what comes next on its own */
 }
 
 void console_annot_retry(struct console_annot *a, uint64_t now_ms)
 {
         a->quiet_until_ms = now_ms + ANNOT_RETRY_MS;
         a->decode_failures++;
-        a->filled = a->nbad = a->at = 0;
+        forget(a);
+}
+
+void console_annot_hold(struct console_annot *a, uint64_t now_ms)
+{
+        a->hold_until_ms = now_ms + ANNOT_HOLD_MS;
+        forget(a);
 }
 
 bool console_annot_rom_74880(const char *family)
@@ -262,7 +292,7 @@ int console_annotate_pump(struct console_annot *a, struct port *p, struct consol
         if (tried && !d && rc == -ECANCELED) {
                 /* A job or a borrower was queued (port_cancel) and cut the window short: that says
                  * nothing about the board, so it is not a try; judge afresh once the port is idle. */
-                a->filled = a->nbad = a->at = 0;
+                forget(a);
                 return 0;
         }
         if (tried && !d && a->decode_failures + 1 < ANNOT_DECODE_TRIES) {

@@ -89,6 +89,7 @@ void worker_drop_port(struct worker *w, const char *why)
 static void console_hard_reset(struct worker *w)
 {
         int r = port_reset_pulse(w->port, CONSOLE_RESET_HOLD_MS, false, NULL);
+        console_annot_hold(&w->annot, util_mono_ms()); /* the ROM log that follows is ours */
         char msg[512];
         if (r == -ENOTSUP)
                 snprintf(msg, sizeof(msg), "This port (%s) carries no DTR/RTS lines, so corral cannot reset the "
