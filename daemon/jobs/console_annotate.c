@@ -239,8 +239,43 @@ int console_fresh_prompt(struct port *p, struct console *c)
         }
 }
 
+/* Read the board at 74880 baud for ANNOT_DECODE_MS into cb (*ret_n bytes), then put the port's
+ * baud back. The switch happens under the worker's claim: never when a job is queued, and a job
+ * queued during it ends the window at once (as one queued later does, through port_cancel).
+ * Returns 0, -ECANCELED (cut short by a job) or the port error that ended the read. */
+static int read_at_rom_baud(struct port *p, unsigned baud, const struct console_annot_claim *cl, uint8_t *cb,
+                            size_t cap, size_t *ret_n)
+{
+        size_t n = 0;
+        int rc = 0;
+        *ret_n = 0;
+        if (cl && !cl->claim(cl->user))
+                return -ECANCELED;
+        int sb = port_set_baud(p, BOOTLOG_ROM_BAUD_ESP8266);
+        if (cl && cl->release(cl->user))
+                rc = -ECANCELED;
+        if (sb < 0)
+                return rc;
+        uint64_t end = util_mono_ms() + ANNOT_DECODE_MS;
+        while (!rc && n < cap) {
+                uint64_t t = util_mono_ms();
+                if (t >= end)
+                        break;
+                int r = port_read(p, cb + n, cap - n, (int)(end - t));
+                if (r < 0)
+                        rc = r;
+                else
+                        n += (size_t)r;
+        }
+        int rb = port_set_baud(p, baud);
+        if (rb < 0 && !rc)
+                rc = rb;
+        *ret_n = n;
+        return rc;
+}
+
 int console_annotate_pump(struct console_annot *a, struct port *p, struct console *c, const json_t *hints,
-                          const uint8_t *buf, size_t len)
+                          const struct console_annot_claim *cl, const uint8_t *buf, size_t len)
 {
         uint64_t now = util_mono_ms();
         if (!console_annot_feed(a, buf, len, now))
@@ -256,23 +291,8 @@ int console_annotate_pump(struct console_annot *a, struct port *p, struct consol
                 size_t cap = 4096, n = 0;
                 tried = true;
                 uint8_t *cb = malloc(cap);
-                if (cb && port_set_baud(p, BOOTLOG_ROM_BAUD_ESP8266) == 0) {
-                        uint64_t end = util_mono_ms() + ANNOT_DECODE_MS;
-                        while (n < cap) {
-                                uint64_t t = util_mono_ms();
-                                if (t >= end)
-                                        break;
-                                int r = port_read(p, cb + n, cap - n, (int)(end - t));
-                                if (r < 0) {
-                                        rc = r;
-                                        break;
-                                }
-                                n += (size_t)r;
-                        }
-                        int rb = port_set_baud(p, baud);
-                        if (rb < 0 && !rc)
-                                rc = rb;
-                }
+                if (cb)
+                        rc = read_at_rom_baud(p, baud, cl, cb, cap, &n);
                 if (n) {
                         struct bootlog_capture capt = { cb, n, BOOTLOG_ROM_BAUD_ESP8266 };
                         bootlog_classify(BOOTLOG_ESP8266, &capt, NULL, d);

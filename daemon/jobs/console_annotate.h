@@ -65,12 +65,20 @@ void console_annot_line(const char *family, unsigned port_baud, const struct boo
 
 struct port;
 struct console;
+/* The port worker's hold on its port for the baud switch (may be NULL: no jobs to wait for).
+ * claim(): false when a job is queued (then nothing is switched); release(): true when a job was
+ * queued meanwhile (the baud goes back at once). */
+struct console_annot_claim {
+        bool (*claim)(void *user);
+        bool (*release)(void *user);
+        void *user;
+};
 /* For the port worker, right after it fed buf to the console: when the detector trips, read the
  * board at 74880 baud for ANNOT_DECODE_MS (ESP8266 family only, and only when nobody is typing),
  * put the port's baud back, and feed the annotation (and the decoded ROM lines) to the console.
  * hints: the board's hints (family). Returns 0, or the port error that ended the read. */
 int console_annotate_pump(struct console_annot *a, struct port *p, struct console *c, const json_t *hints,
-                          const uint8_t *buf, size_t len);
+                          const struct console_annot_claim *cl, const uint8_t *buf, size_t len);
 
 /* A fresh MicroPython prompt for a viewer who just joined: CR to the board, then what it answers
  * (up to ANNOT_PROMPT_MS, until ">>> ") is fed to the console at once, before a queued job can

@@ -135,6 +135,16 @@ static bool pump_release(struct worker *w)
         return waiting;
 }
 
+static bool annot_claim(void *user)
+{
+        return pump_claim(user);
+}
+
+static bool annot_release(void *user)
+{
+        return pump_release(user);
+}
+
 /* One console pump step between jobs: send what the writer typed, then wait a slice for what the
  * board prints and hand it to the console. Returns the read's result (bytes, 0, negative errno). */
 int worker_pump_console(struct worker *w, uint8_t *buf, size_t size)
@@ -175,7 +185,8 @@ int worker_pump_console(struct worker *w, uint8_t *buf, size_t size)
         if (n > 0) {
                 console_feed(w->console, buf, (size_t)n);
                 port_memo_disturb(&w->memo);
-                int ar = console_annotate_pump(&w->annot, w->port, w->console, w->hints, buf, (size_t)n);
+                const struct console_annot_claim cl = { annot_claim, annot_release, w };
+                int ar = console_annotate_pump(&w->annot, w->port, w->console, w->hints, &cl, buf, (size_t)n);
                 if (ar < 0)
                         return ar;
         }
