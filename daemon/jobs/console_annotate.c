@@ -42,8 +42,20 @@ static uint8_t judge(struct console_annot *a, uint8_t b)
         return 1;
 }
 
+static void forget(struct console_annot *a)
+{
+        a->filled = a->nbad = a->at = 0;
+        a->utf8_left = 0;
+        a->in_bad = false;
+}
+
 bool console_annot_feed(struct console_annot *a, const uint8_t *data, size_t len, uint64_t now_ms)
 {
+        if (now_ms < a->hold_until_ms) {
+                forget(a); /* the ROM log after the worker's own reset or job: expected */
+                return false;
+        }
+        size_t recent = 0, recent_bad = 0;
         for (size_t i = 0; i < len; i++) {
                 uint8_t v = judge(a, data[i]);
                 if (a->filled == ANNOT_WINDOW)
@@ -53,24 +65,42 @@ bool console_annot_feed(struct console_annot *a, const uint8_t *data, size_t len
                 a->bad[a->at] = v;
                 a->nbad += v;
                 a->at = (a->at + 1) % ANNOT_WINDOW;
+                if (i + ANNOT_RECENT >= len) {
+                        recent++;
+                        recent_bad += v;
+                }
         }
-        if (a->filled < ANNOT_MIN_BYTES || a->nbad * 100 < a->filled * ANNOT_BAD_PERCENT)
+        bool bad = a->filled >= ANNOT_MIN_BYTES && a->nbad * 100 >= a->filled * ANNOT_BAD_PERCENT;
+        bool still = recent && recent_bad * 100 >= recent * ANNOT_BAD_PERCENT;
+        if (!bad || !still) {
+                a->in_bad = false; /* readable text arrives again: a burst, not a wrong baud */
                 return false;
-        return now_ms >= a->quiet_until_ms;
+        }
+        if (!a->in_bad) {
+                a->in_bad = true;
+                a->bad_since_ms = now_ms;
+        }
+        return now_ms - a->bad_since_ms >= ANNOT_PERSIST_MS && now_ms >= a->quiet_until_ms;
 }
 
 void console_annot_noted(struct console_annot *a, uint64_t now_ms)
 {
         a->quiet_until_ms = now_ms + ANNOT_REPEAT_MS;
         a->decode_failures = 0;
-        a->filled = a->nbad = a->at = 0; /* judge what comes next on its own */
+        forget(a); /* judge what comes next on its own */
 }
 
 void console_annot_retry(struct console_annot *a, uint64_t now_ms)
 {
         a->quiet_until_ms = now_ms + ANNOT_RETRY_MS;
         a->decode_failures++;
-        a->filled = a->nbad = a->at = 0;
+        forget(a);
+}
+
+void console_annot_hold(struct console_annot *a, uint64_t now_ms)
+{
+        a->hold_until_ms = now_ms + ANNOT_HOLD_MS;
+        forget(a);
 }
 
 bool console_annot_rom_74880(const char *family)
@@ -209,8 +239,43 @@ int console_fresh_prompt(struct port *p, struct console *c)
         }
 }
 
+/* Read the board at 74880 baud for ANNOT_DECODE_MS into cb (*ret_n bytes), then put the port's
+ * baud back. The switch happens under the worker's claim: never when a job is queued, and a job
+ * queued during it ends the window at once (as one queued later does, through port_cancel).
+ * Returns 0, -ECANCELED (cut short by a job) or the port error that ended the read. */
+static int read_at_rom_baud(struct port *p, unsigned baud, const struct console_annot_claim *cl, uint8_t *cb,
+                            size_t cap, size_t *ret_n)
+{
+        size_t n = 0;
+        int rc = 0;
+        *ret_n = 0;
+        if (cl && !cl->claim(cl->user))
+                return -ECANCELED;
+        int sb = port_set_baud(p, BOOTLOG_ROM_BAUD_ESP8266);
+        if (cl && cl->release(cl->user))
+                rc = -ECANCELED;
+        if (sb < 0)
+                return rc;
+        uint64_t end = util_mono_ms() + ANNOT_DECODE_MS;
+        while (!rc && n < cap) {
+                uint64_t t = util_mono_ms();
+                if (t >= end)
+                        break;
+                int r = port_read(p, cb + n, cap - n, (int)(end - t));
+                if (r < 0)
+                        rc = r;
+                else
+                        n += (size_t)r;
+        }
+        int rb = port_set_baud(p, baud);
+        if (rb < 0 && !rc)
+                rc = rb;
+        *ret_n = n;
+        return rc;
+}
+
 int console_annotate_pump(struct console_annot *a, struct port *p, struct console *c, const json_t *hints,
-                          const uint8_t *buf, size_t len)
+                          const struct console_annot_claim *cl, const uint8_t *buf, size_t len)
 {
         uint64_t now = util_mono_ms();
         if (!console_annot_feed(a, buf, len, now))
@@ -226,23 +291,8 @@ int console_annotate_pump(struct console_annot *a, struct port *p, struct consol
                 size_t cap = 4096, n = 0;
                 tried = true;
                 uint8_t *cb = malloc(cap);
-                if (cb && port_set_baud(p, BOOTLOG_ROM_BAUD_ESP8266) == 0) {
-                        uint64_t end = util_mono_ms() + ANNOT_DECODE_MS;
-                        while (n < cap) {
-                                uint64_t t = util_mono_ms();
-                                if (t >= end)
-                                        break;
-                                int r = port_read(p, cb + n, cap - n, (int)(end - t));
-                                if (r < 0) {
-                                        rc = r;
-                                        break;
-                                }
-                                n += (size_t)r;
-                        }
-                        int rb = port_set_baud(p, baud);
-                        if (rb < 0 && !rc)
-                                rc = rb;
-                }
+                if (cb)
+                        rc = read_at_rom_baud(p, baud, cl, cb, cap, &n);
                 if (n) {
                         struct bootlog_capture capt = { cb, n, BOOTLOG_ROM_BAUD_ESP8266 };
                         bootlog_classify(BOOTLOG_ESP8266, &capt, NULL, d);
@@ -262,7 +312,7 @@ int console_annotate_pump(struct console_annot *a, struct port *p, struct consol
         if (tried && !d && rc == -ECANCELED) {
                 /* A job or a borrower was queued (port_cancel) and cut the window short: that says
                  * nothing about the board, so it is not a try; judge afresh once the port is idle. */
-                a->filled = a->nbad = a->at = 0;
+                forget(a);
                 return 0;
         }
         if (tried && !d && a->decode_failures + 1 < ANNOT_DECODE_TRIES) {

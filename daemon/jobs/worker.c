@@ -123,6 +123,9 @@ static void run_job(struct worker *w, struct job *j)
                            msg);
         json_decref(jr.result);
         json_decref(jr.facts);
+        /* What the board prints next follows this job (a reset, a boot check, a program's end):
+         * the console shows it at the port's baud, no wrong-baud decode right now. */
+        console_annot_hold(&w->annot, util_mono_ms());
         console_set_job(w->console, 0, NULL);
 }
 
@@ -142,6 +145,7 @@ static void run_lend(struct worker *w, const struct worker_lend *l)
         worker_handback_send(w, false); /* the board as people expect it */
         int r = l->run(l->arg, w->port, w->console);
         port_memo_disturb(&w->memo);
+        console_annot_hold(&w->annot, util_mono_ms()); /* as after a job */
         if (r == -ENODEV) {
                 worker_drop_port(w, "the device disappeared");
                 w->next_open_ms = util_mono_ms() + REOPEN_BACKOFF_MS;
@@ -303,8 +307,8 @@ int worker_lend(struct worker *w, const struct worker_lend *l)
                 w->lend = *l;
                 w->lend_pending = true;
                 pthread_cond_signal(&w->cv);
-                if (w->port && !w->running)
-                        port_cancel(w->port, true); /* wake the idle pump */
+                if (w->port && !w->running && !w->pump_claim)
+                        port_cancel(w->port, true); /* wake the idle pump (a claim ends by itself) */
         }
         pthread_mutex_unlock(&w->mu);
         return r;

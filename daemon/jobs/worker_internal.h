@@ -58,6 +58,10 @@ struct worker {
         bool running_timed_out;
         uint64_t running_hard_deadline;
         bool stop, gone;
+        /* The pump holds the port for an exchange with the board (the fresh prompt: a CR and the
+         * board's answer): a job queued meanwhile does not cancel it but waits its turn, so the
+         * job's bytes never follow a question the board has not answered yet. */
+        bool pump_claim;
         struct port *port;        /* touched only by the worker thread, except port_cancel() */
         char port_error[256];
         uint64_t next_open_ms;

@@ -14,19 +14,23 @@
 #include "util.h"
 
 /* Give the board back to people as the last job promised (best effort, once). settle: the port
- * is about to close; let the board answer first (what it prints is dropped). */
+ * is about to close; let the board answer first (what it prints is dropped). A write cut short
+ * by a cancel (a job queued, corrald stopping) keeps it pending: the board never got it. */
 void worker_handback_send(struct worker *w, bool settle)
 {
         struct port_memo *m = &w->memo;
-        if (w->port && m->handback_len && port_write(w->port, m->handback, m->handback_len, HANDBACK_WRITE_MS) >= 0 &&
-            settle) {
+        if (!w->port || !m->handback_len)
+                return;
+        int r = port_write(w->port, m->handback, m->handback_len, HANDBACK_WRITE_MS);
+        if (r == -ECANCELED)
+                return;
+        if (r >= 0 && settle) {
                 uint8_t buf[512];
                 uint64_t end = util_mono_ms() + HANDBACK_SETTLE_MS;
                 while (util_mono_ms() < end && port_read(w->port, buf, sizeof(buf), HANDBACK_QUIET_MS) > 0)
                         ;
         }
-        if (m->handback_len)
-                port_memo_disturb(m);
+        port_memo_disturb(m);
         m->handback_len = 0;
 }
 
@@ -85,6 +89,7 @@ void worker_drop_port(struct worker *w, const char *why)
 static void console_hard_reset(struct worker *w)
 {
         int r = port_reset_pulse(w->port, CONSOLE_RESET_HOLD_MS, false, NULL);
+        console_annot_hold(&w->annot, util_mono_ms()); /* the ROM log that follows is ours */
         char msg[512];
         if (r == -ENOTSUP)
                 snprintf(msg, sizeof(msg), "This port (%s) carries no DTR/RTS lines, so corral cannot reset the "
@@ -110,6 +115,36 @@ static bool is_micropython(struct worker *w)
         return mp;
 }
 
+/* Claim the port for an exchange with the board unless a job or a borrower is waiting. */
+static bool pump_claim(struct worker *w)
+{
+        pthread_mutex_lock(&w->mu);
+        bool ok = !w->head && !w->lend_pending && !w->stop && !w->gone;
+        w->pump_claim = ok;
+        pthread_mutex_unlock(&w->mu);
+        return ok;
+}
+
+/* End the claim; true when a job or a borrower was queued meanwhile (and is waiting for it). */
+static bool pump_release(struct worker *w)
+{
+        pthread_mutex_lock(&w->mu);
+        w->pump_claim = false;
+        bool waiting = w->head != NULL || w->lend_pending;
+        pthread_mutex_unlock(&w->mu);
+        return waiting;
+}
+
+static bool annot_claim(void *user)
+{
+        return pump_claim(user);
+}
+
+static bool annot_release(void *user)
+{
+        return pump_release(user);
+}
+
 /* One console pump step between jobs: send what the writer typed, then wait a slice for what the
  * board prints and hand it to the console. Returns the read's result (bytes, 0, negative errno). */
 int worker_pump_console(struct worker *w, uint8_t *buf, size_t size)
@@ -130,22 +165,28 @@ int worker_pump_console(struct worker *w, uint8_t *buf, size_t size)
                         return r;
         }
         /* A fresh prompt for a new viewer, once no job is waiting: a queued job goes first (and
-         * the board is not sent Ctrl-B, CR and that job's Ctrl-C, Ctrl-A all at once). */
-        pthread_mutex_lock(&w->mu);
-        bool job_waiting = w->head != NULL;
-        pthread_mutex_unlock(&w->mu);
-        if (!job_waiting && console_prompt_take(w->console) && is_micropython(w)) {
-                worker_handback_send(w, false); /* back from a kept raw REPL first */
-                port_memo_disturb(&w->memo);
-                int pr = console_fresh_prompt(w->port, w->console);
+         * the board is not sent Ctrl-B, CR and that job's Ctrl-C, Ctrl-A all at once). The check
+         * and the claim are one step under mu, and a job queued during the exchange waits for
+         * the board's answer (worker_enqueue does not cancel a claimed port). */
+        if (pump_claim(w)) {
+                int pr = 0;
+                if (console_prompt_take(w->console) && is_micropython(w)) {
+                        worker_handback_send(w, false); /* back from a kept raw REPL first */
+                        port_memo_disturb(&w->memo);
+                        pr = console_fresh_prompt(w->port, w->console);
+                }
+                bool job_waiting = pump_release(w);
                 if (pr < 0)
                         return pr;
+                if (job_waiting)
+                        return 0; /* nobody cancelled the read below: let the job start now */
         }
         int n = port_read(w->port, buf, size, PUMP_SLICE_MS);
         if (n > 0) {
                 console_feed(w->console, buf, (size_t)n);
                 port_memo_disturb(&w->memo);
-                int ar = console_annotate_pump(&w->annot, w->port, w->console, w->hints, buf, (size_t)n);
+                const struct console_annot_claim cl = { annot_claim, annot_release, w };
+                int ar = console_annotate_pump(&w->annot, w->port, w->console, w->hints, &cl, buf, (size_t)n);
                 if (ar < 0)
                         return ar;
         }

@@ -155,8 +155,9 @@ int worker_enqueue(struct worker *w, int64_t job_id, const struct job_kind *kind
                 w->nqueued++;
                 pthread_cond_signal(&w->cv);
                 /* Wake an idle pump read so the job starts at once (never a running job's or a
-                 * borrower's reads: the job waits behind them). */
-                if (w->port && !w->running && !w->lend_active)
+                 * borrower's reads, nor the pump's exchange with the board: the job waits
+                 * behind them). */
+                if (w->port && !w->running && !w->lend_active && !w->pump_claim)
                         port_cancel(w->port, true);
         }
         pthread_mutex_unlock(&w->mu);

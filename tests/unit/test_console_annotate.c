@@ -31,11 +31,13 @@ static void garbage_at_the_wrong_baud_trips_once_a_minute(void **state)
         uint8_t g[200];
         garbage(g, sizeof(g));
         assert_false(console_annot_feed(&a, g, 20, 1000)); /* too few bytes for a verdict */
-        assert_true(console_annot_feed(&a, g + 20, 180, 1100));
-        console_annot_noted(&a, 1100);
+        assert_false(console_annot_feed(&a, g + 20, 180, 1100)); /* garbage from now on... */
+        assert_false(console_annot_feed(&a, g, 100, 1100 + ANNOT_PERSIST_MS - 1));
+        assert_true(console_annot_feed(&a, g + 100, 100, 1100 + ANNOT_PERSIST_MS)); /* ...for a while */
+        console_annot_noted(&a, 1400);
         assert_false(console_annot_feed(&a, g, sizeof(g), 2000));
-        assert_false(console_annot_feed(&a, g, sizeof(g), 1100 + ANNOT_REPEAT_MS - 1));
-        assert_true(console_annot_feed(&a, g, sizeof(g), 1100 + ANNOT_REPEAT_MS));
+        assert_false(console_annot_feed(&a, g, sizeof(g), 1400 + ANNOT_REPEAT_MS - 1));
+        assert_true(console_annot_feed(&a, g, sizeof(g), 1400 + ANNOT_REPEAT_MS));
 }
 
 static void text_utf8_and_ansi_colours_never_trip(void **state)
@@ -45,7 +47,7 @@ static void text_utf8_and_ansi_colours_never_trip(void **state)
                         "Type \"help()\" for more information.\r\n>>> print('h\xc3\xa9llo \xe2\x9c\x93')\r\n"
                         "h\xc3\xa9llo \xe2\x9c\x93\r\n\x1b[33mwarning\x1b[0m\r\n>>> \x08\x08\t\x07";
         for (int i = 0; i < 20; i++)
-                assert_false(console_annot_feed(&a, (const uint8_t *)t, strlen(t), 1000u + (unsigned)i));
+                assert_false(console_annot_feed(&a, (const uint8_t *)t, strlen(t), 1000u + 100u * (unsigned)i));
 }
 
 static void a_little_noise_in_text_is_not_a_wrong_baud(void **state)
@@ -56,9 +58,49 @@ static void a_little_noise_in_text_is_not_a_wrong_baud(void **state)
         for (size_t i = 0; i < sizeof(buf); i += 8)
                 buf[i] = 0xff; /* 1 in 8: 12 % */
         assert_false(console_annot_feed(&a, buf, sizeof(buf), 5000));
+        assert_false(console_annot_feed(&a, buf, sizeof(buf), 5000 + ANNOT_PERSIST_MS));
         for (size_t i = 0; i < sizeof(buf); i += 2)
                 buf[i] = 0x80; /* 1 in 2 */
-        assert_true(console_annot_feed(&a, buf, sizeof(buf), 5000));
+        assert_false(console_annot_feed(&a, buf, sizeof(buf), 6000));
+        assert_true(console_annot_feed(&a, buf, sizeof(buf), 6000 + ANNOT_PERSIST_MS));
+}
+
+/* A board reset by hand: its ROM log (garbage at the console's baud), then the firmware's own
+ * lines. One burst followed by text is not a wrong baud, however long the text takes to come. */
+static void one_rom_log_then_text_is_not_a_wrong_baud(void **state)
+{
+        struct console_annot a = { 0 };
+        uint8_t g[200];
+        garbage(g, sizeof(g));
+        const char *t = "app: hello at 115200\r\n";
+        assert_false(console_annot_feed(&a, g, sizeof(g), 1000));
+        assert_false(console_annot_feed(&a, (const uint8_t *)t, strlen(t), 1000 + 10 * ANNOT_PERSIST_MS));
+        /* the same in one read: the read ends in text */
+        struct console_annot b = { 0 };
+        uint8_t both[256];
+        memcpy(both, g, sizeof(g));
+        memcpy(both + sizeof(g), t, strlen(t));
+        assert_false(console_annot_feed(&b, both, sizeof(g) + strlen(t), 1000));
+        assert_false(console_annot_feed(&b, (const uint8_t *)t, strlen(t), 1000 + 10 * ANNOT_PERSIST_MS));
+        /* a boot loop (bursts that keep coming) is one */
+        assert_false(console_annot_feed(&a, g, sizeof(g), 20000));
+        assert_true(console_annot_feed(&a, g, sizeof(g), 20000 + ANNOT_PERSIST_MS));
+}
+
+/* After a job or a reset the worker did, the ROM log that follows is not judged at all (no 74880
+ * window may swallow the firmware's output); garbage that goes on past the hold still is. */
+static void nothing_is_judged_right_after_the_workers_own_reset(void **state)
+{
+        struct console_annot a = { 0 };
+        uint8_t g[200];
+        garbage(g, sizeof(g));
+        assert_false(console_annot_feed(&a, g, sizeof(g), 1000));
+        console_annot_hold(&a, 1000 + ANNOT_PERSIST_MS - 1); /* a job ran: what was judged is forgotten */
+        for (uint64_t t = 1000 + ANNOT_PERSIST_MS; t < 1000 + ANNOT_HOLD_MS; t += 50)
+                assert_false(console_annot_feed(&a, g, sizeof(g), t));
+        uint64_t end = 1000 + ANNOT_PERSIST_MS - 1 + ANNOT_HOLD_MS;
+        assert_false(console_annot_feed(&a, g, sizeof(g), end));
+        assert_true(console_annot_feed(&a, g, sizeof(g), end + ANNOT_PERSIST_MS));
 }
 
 static void a_blank_esp8266_says_so_with_its_reset_cause(void **state)
@@ -131,6 +173,8 @@ int main(void)
                 cmocka_unit_test(garbage_at_the_wrong_baud_trips_once_a_minute),
                 cmocka_unit_test(text_utf8_and_ansi_colours_never_trip),
                 cmocka_unit_test(a_little_noise_in_text_is_not_a_wrong_baud),
+                cmocka_unit_test(one_rom_log_then_text_is_not_a_wrong_baud),
+                cmocka_unit_test(nothing_is_judged_right_after_the_workers_own_reset),
                 cmocka_unit_test(a_blank_esp8266_says_so_with_its_reset_cause),
                 cmocka_unit_test(undecoded_garbage_names_the_bauds),
                 cmocka_unit_test(an_idle_board_that_appears_is_identified_once),

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,9 +100,37 @@ static int output_run(struct job_run *jr)
         return 0;
 }
 
+/* What a "mark" job read from the board (the test's fake board answers on the pty master). */
+static struct {
+        char got[256];
+        size_t len;
+} mark;
+
+/* Says "J" to the board, then keeps what the board prints for 300 ms. */
+static int mark_run(struct job_run *jr)
+{
+        note_start(jr);
+        if (port_write(jr_port(jr), "J", 1, 1000) != 1)
+                return -EIO;
+        uint64_t end = util_mono_ms() + 300;
+        for (uint64_t now; (now = util_mono_ms()) < end;) {
+                char b[64];
+                int n = port_read(jr_port(jr), b, sizeof(b), (int)(end - now));
+                if (n < 0)
+                        return n;
+                pthread_mutex_lock(&g.mu);
+                for (int i = 0; i < n && mark.len + 1 < sizeof(mark.got); i++)
+                        mark.got[mark.len++] = b[i];
+                mark.got[mark.len] = '\0';
+                pthread_mutex_unlock(&g.mu);
+        }
+        return 0;
+}
+
 static const struct job_kind block_kind = { .name = "block", .default_timeout_s = 60, .run = block_run };
 static const struct job_kind quick_kind = { .name = "quick", .default_timeout_s = 60, .run = quick_run };
 static const struct job_kind output_kind = { .name = "output", .default_timeout_s = 60, .run = output_run };
+static const struct job_kind mark_kind = { .name = "mark", .default_timeout_s = 60, .run = mark_run };
 
 static void on_event(void *user, uint64_t seq, const char *type, const char *text)
 {
@@ -133,13 +162,18 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
         return remove(path);
 }
 
-static struct worker *start_worker(struct fx *f, unsigned max_queued)
+static struct worker *start_worker_hints(struct fx *f, unsigned max_queued, const json_t *hints)
 {
         struct worker_opts o = { .board_id = "b1", .url = f->slave, .baud = 115200, .max_queued = max_queued,
-                                 .store = f->store, .events = f->events, .consoles = f->consoles };
+                                 .hints = hints, .store = f->store, .events = f->events, .consoles = f->consoles };
         struct worker *w = NULL;
         assert_int_equal(worker_start(&o, &w), 0);
         return w;
+}
+
+static struct worker *start_worker(struct fx *f, unsigned max_queued)
+{
+        return start_worker_hints(f, max_queued, NULL);
 }
 
 static int setup(void **state)
@@ -162,6 +196,8 @@ static int setup(void **state)
         g.release = false;
         g.blocked = 0;
         g.nran = 0;
+        mark.len = 0;
+        mark.got[0] = '\0';
         g.events = json_array();
         assert_int_equal(events_subscribe(f->events, on_event, NULL), 0);
         *state = f;
@@ -418,6 +454,66 @@ static void job_output_events_keep_valid_utf8_and_repair_the_rest(void **state)
         assert_memory_equal(data, OUTPUT_JSON, len);
 }
 
+/* The fake board's side of the pty: what the worker wrote within ms (up to cap - 1 bytes). */
+static size_t board_read(struct fx *f, char *buf, size_t cap, int ms)
+{
+        size_t len = 0;
+        uint64_t end = util_mono_ms() + (uint64_t)ms;
+        for (uint64_t now; (now = util_mono_ms()) < end && len + 1 < cap;) {
+                struct pollfd pfd = { .fd = f->master, .events = POLLIN };
+                if (poll(&pfd, 1, (int)(end - now)) <= 0)
+                        continue;
+                ssize_t n = read(f->master, buf + len, cap - 1 - len);
+                if (n > 0)
+                        len += (size_t)n;
+        }
+        buf[len] = '\0';
+        return len;
+}
+
+static void no_wake(void *user)
+{
+        (void)user;
+}
+
+/* A viewer joins a MicroPython board's console and the worker sends its fresh-prompt CR; a job is
+ * queued right then, before the board (slow, loaded) has answered. The worker must not start the
+ * job (its Ctrl-C, Ctrl-A) on top of the unanswered CR: the job's first byte comes after the
+ * board's answer, and the answer is the console's, not the job's. */
+static void a_job_queued_during_the_fresh_prompt_waits_for_the_boards_answer(void **state)
+{
+        struct fx *f = *state;
+        json_t *hints = json_pack("{s:s}", "family", "micropython");
+        f->w = start_worker_hints(f, 0, hints);
+        json_decref(hints);
+        struct worker_status s = { 0 };
+        for (uint64_t end = util_mono_ms() + WAIT_MS; !s.port_open && util_mono_ms() < end; usleep(10000))
+                worker_status(f->w, &s);
+        assert_true(s.port_open);
+        struct console *c = NULL;
+        assert_int_equal(console_dir_get(f->consoles, "b1", &c), 0);
+        struct console_viewer *v = NULL;
+        assert_int_equal(console_viewer_join(c, "t", no_wake, NULL, &v), 0);
+        char buf[256];
+        assert_int_equal(board_read(f, buf, 2, CONSOLE_PROMPT_DELAY_MS + 2000), 1);
+        assert_string_equal(buf, "\r"); /* the fresh prompt's CR */
+        int64_t id = queue_job(f, &mark_kind, 0, 0);
+        /* The board takes its time to answer: meanwhile nothing more may reach it. */
+        size_t early = board_read(f, buf, sizeof(buf), 150);
+        assert_string_equal(buf, "");
+        assert_int_equal(early, 0);
+        assert_int_equal(write(f->master, "\r\n>>> ", 6), 6);
+        assert_int_equal(board_read(f, buf, 2, WAIT_MS), 1);
+        assert_string_equal(buf, "J"); /* the job, once the board answered */
+        assert_non_null(wait_state(id, "succeeded"));
+        pthread_mutex_lock(&g.mu);
+        bool job_saw_prompt = strstr(mark.got, ">>>") != NULL;
+        pthread_mutex_unlock(&g.mu);
+        assert_false(job_saw_prompt); /* the console's answer, fed to the console */
+        console_viewer_leave(v);
+        console_unref(c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -434,6 +530,8 @@ int main(void)
                                                 setup, teardown),
                 cmocka_unit_test_setup_teardown(job_output_events_keep_valid_utf8_and_repair_the_rest, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(a_job_queued_during_the_fresh_prompt_waits_for_the_boards_answer,
+                                                setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
