@@ -155,80 +155,93 @@ static void run_lend(struct worker *w, const struct worker_lend *l)
         l->done(l->arg, true, NULL);
 }
 
+/* Hand the port to the pending lend (called and returning with mu held). */
+static void serve_lend(struct worker *w)
+{
+        w->lend_pending = false;
+        w->lend_active = true;
+        struct worker_lend l = w->lend;
+        pthread_mutex_unlock(&w->mu);
+        run_lend(w, &l);
+        pthread_mutex_lock(&w->mu);
+        w->lend_active = false;
+        pthread_mutex_unlock(&w->mu);
+        worker_notify_state(w);
+        pthread_mutex_lock(&w->mu);
+}
+
+/* Take the first queued job and run it (called and returning with mu held). */
+static void serve_job(struct worker *w)
+{
+        struct job *j = w->head;
+        w->head = j->next;
+        if (!w->head)
+                w->tail = NULL;
+        w->nqueued--;
+        w->running = j;
+        w->running_cancel = false;
+        w->running_timed_out = false;
+        pthread_mutex_unlock(&w->mu);
+        run_job(w, j);
+        pthread_mutex_lock(&w->mu);
+        w->running = NULL;
+        w->running_hard_deadline = 0;
+        pthread_mutex_unlock(&w->mu);
+        worker_job_free(j);
+        worker_notify_state(w);
+        pthread_mutex_lock(&w->mu);
+}
+
+/* Idle: keep the port open and pump the console, or wait a slice while it cannot be opened
+ * (called and returning with mu held). */
+static void serve_idle(struct worker *w, uint8_t *buf, size_t size)
+{
+        pthread_mutex_unlock(&w->mu);
+        worker_unsaved_retry(w);
+        uint64_t now = util_mono_ms();
+        if (!w->port && now >= w->next_open_ms) {
+                bool had_error = w->port_error[0] != '\0';
+                if (worker_ensure_port(w) < 0) {
+                        w->next_open_ms = now + REOPEN_BACKOFF_MS;
+                        if (!had_error)
+                                worker_notify_state(w);
+                } else {
+                        worker_notify_state(w);
+                }
+        }
+        if (w->port) {
+                int n = worker_pump_console(w, buf, size);
+                if (n < 0 && n != -ECANCELED) {
+                        worker_drop_port(w, n == -ENODEV ? "the device disappeared" : strerror(-n));
+                        w->next_open_ms = util_mono_ms() + REOPEN_BACKOFF_MS;
+                        worker_notify_state(w);
+                }
+                pthread_mutex_lock(&w->mu);
+                /* A wake-up cancel with nothing queued must not leave reads failing. */
+                if (n == -ECANCELED && !w->head && !w->stop && w->port)
+                        port_cancel(w->port, false);
+        } else {
+                pthread_mutex_lock(&w->mu);
+                if (!w->head && !w->lend_pending && !w->stop && !w->gone) {
+                        struct timespec ts = util_deadline_ts(PUMP_SLICE_MS);
+                        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+                }
+        }
+}
+
 static void *worker_main(void *arg)
 {
         struct worker *w = arg;
         uint8_t buf[4096];
         console_attach(w->console, worker_wake_pump, w);
         pthread_mutex_lock(&w->mu);
-        for (;;) {
-                if (w->stop || (w->gone && !w->head))
-                        break;
-                if (w->lend_pending) {
-                        w->lend_pending = false;
-                        w->lend_active = true;
-                        struct worker_lend l = w->lend;
-                        pthread_mutex_unlock(&w->mu);
-                        run_lend(w, &l);
-                        pthread_mutex_lock(&w->mu);
-                        w->lend_active = false;
-                        pthread_mutex_unlock(&w->mu);
-                        worker_notify_state(w);
-                        pthread_mutex_lock(&w->mu);
-                        continue;
-                }
-                struct job *j = w->head;
-                if (j) {
-                        w->head = j->next;
-                        if (!w->head)
-                                w->tail = NULL;
-                        w->nqueued--;
-                        w->running = j;
-                        w->running_cancel = false;
-                        w->running_timed_out = false;
-                        pthread_mutex_unlock(&w->mu);
-                        run_job(w, j);
-                        pthread_mutex_lock(&w->mu);
-                        w->running = NULL;
-                        w->running_hard_deadline = 0;
-                        pthread_mutex_unlock(&w->mu);
-                        worker_job_free(j);
-                        worker_notify_state(w);
-                        pthread_mutex_lock(&w->mu);
-                        continue;
-                }
-                /* Idle: keep the port open and pump the console. */
-                pthread_mutex_unlock(&w->mu);
-                worker_unsaved_retry(w);
-                uint64_t now = util_mono_ms();
-                if (!w->port && now >= w->next_open_ms) {
-                        bool had_error = w->port_error[0] != '\0';
-                        if (worker_ensure_port(w) < 0) {
-                                w->next_open_ms = now + REOPEN_BACKOFF_MS;
-                                if (!had_error)
-                                        worker_notify_state(w);
-                        } else {
-                                worker_notify_state(w);
-                        }
-                }
-                if (w->port) {
-                        int n = worker_pump_console(w, buf, sizeof(buf));
-                        if (n < 0 && n != -ECANCELED) {
-                                worker_drop_port(w, n == -ENODEV ? "the device disappeared" : strerror(-n));
-                                w->next_open_ms = util_mono_ms() + REOPEN_BACKOFF_MS;
-                                worker_notify_state(w);
-                        }
-                        pthread_mutex_lock(&w->mu);
-                        /* A wake-up cancel with nothing queued must not leave reads failing. */
-                        if (n == -ECANCELED && !w->head && !w->stop && w->port)
-                                port_cancel(w->port, false);
-                } else {
-                        pthread_mutex_lock(&w->mu);
-                        if (!w->head && !w->lend_pending && !w->stop && !w->gone) {
-                                struct timespec ts = util_deadline_ts(PUMP_SLICE_MS);
-                                pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-                        }
-                }
+        while (!w->stop && !(w->gone && !w->head)) {
+                if (w->lend_pending)
+                        serve_lend(w);
+                else if (w->head)
+                        serve_job(w);
+                else
+                        serve_idle(w, buf, sizeof(buf));
         }
         bool lend_dropped = w->lend_pending;
         struct worker_lend dropped = w->lend;
