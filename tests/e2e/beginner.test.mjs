@@ -114,6 +114,8 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     assert.deepEqual(jobs.map((j) => `${j.board}:${j.kind}`).sort(), ["esp32-devkit:identify", "mp-1:identify", "nodemcu-v3:identify"]);
     assert.match(await page.textContent('tr[data-board="nodemcu-v3"] td[data-label=Chip]'), /ESP8266/);
     assert.match(await page.textContent('tr[data-board="mp-1"] td[data-label=Firmware]'), /^1\.\d+\.\d+/);
+    // a blank board says what is known of its firmware instead of an empty cell
+    assert.match(await page.textContent('tr[data-board="nodemcu-v3"] td[data-label=Firmware]'), /^(blank \(boot loop\)|none detected)$/);
     await shot("01-fleet-filled");
   });
 
@@ -124,6 +126,9 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     await page.waitForFunction(() => /^ESP8266 boot loop: the flash is blank \(rst cause \d+\)\. Flash MicroPython to this board\.$/
       .test(document.querySelector("#console-explain:not([hidden]) .what")?.textContent || ""));
     assert.match(await page.textContent("#console-explain .rom"), /^Decoded: ets Jan  8 2013,rst cause:\d+, boot mode:\(3,6\)/);
+    // the facts table renders nested values as key: value lines and lists, no raw JSON
+    await page.waitForSelector(".facts table.facts");
+    assert.doesNotMatch(await page.textContent(".facts"), /[{}\[\]"]/);
     await shot("02-blank-board-console");
   });
 

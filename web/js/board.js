@@ -7,6 +7,7 @@ import { mountConsole } from "./console.js";
 import { mountEditor } from "./editor_panel.js";
 import { mountFiles } from "./files.js";
 import { openFlashDialog } from "./flash.js";
+import { firmwareText } from "./fleet.js";
 import { boards, fact, liveState, subscribe, verdict } from "./store.js";
 
 export function renderBoard(root, id) {
@@ -72,14 +73,14 @@ export function renderBoard(root, id) {
     health.title = (b.health && b.health.reason) || "";
     const items = [
       ["id", b.id], ["family", b.family], ["chip", fact(b, "chip_description") || b.chip],
-      ["MAC", fact(b, "mac")], ["flash", fact(b, "flash_size")], ["firmware", fact(b, "mp_version")],
+      ["MAC", fact(b, "mac")], ["flash", fact(b, "flash_size")], ["firmware", firmwareText(b)],
       ["port", b.port && b.port.url], ["labels", (b.labels || []).join(", ")],
     ].filter(([, v]) => v);
     fill(ident, items.map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]));
     const facts = Object.entries(b.facts || {}).sort(([a], [c]) => a.localeCompare(c));
     fill(factsBox, facts.length
       ? h("table.facts", {}, h("tbody", {}, facts.map(([k, f]) => h("tr", {},
-          h("th", {}, k), h("td", {}, typeof f.value === "string" ? f.value : JSON.stringify(f.value)),
+          h("th", {}, k), h("td", {}, factValue(f.value)),
           h("td.muted", { title: f.learned_at || "" }, fmtTime(f.learned_at))))))
       : h("p.muted", {}, "Nothing learned yet: run Identify."));
     inv.load(b);
@@ -152,6 +153,16 @@ export function renderBoard(root, id) {
     if (m.type === "log" && open.has(m.job)) open.get(m.job).append(`${fmtTime(m.time)}  ${m.line}\n`);
   });
   return () => { unsub(); con.dispose(); ed.dispose(); files.dispose(); };
+}
+
+/** A fact's value for people: scalars as text, lists as lists, objects as "key: value" lines. */
+function factValue(v) {
+  if (v === null || v === undefined) return "";
+  if (Array.isArray(v)) return v.length ? h("ul.fact-list", {}, v.map((x) => h("li", {}, factValue(x)))) : "(none)";
+  if (typeof v === "object") {
+    return h("dl.fact-obj", {}, Object.entries(v).map(([k, x]) => [h("dt", {}, k), h("dd", {}, factValue(x))]));
+  }
+  return String(v);
 }
 
 /** "1.2 s" / "3 min 4 s" from a job's start to its end (or now while it runs). */

@@ -94,7 +94,7 @@ export function renderFleet(root) {
     setText(c.family, b.family || "");
     setText(c.chip, fact(b, "chip_description") || b.chip || fact(b, "chip") || "");
     setText(c.mac, fact(b, "mac") || "");
-    setText(c.fw, fact(b, "mp_version") || "");
+    setText(c.fw, firmwareText(b));
     const labels = (b.labels || []).join(" ");
     if (c.labels.dataset.v !== labels) {
       c.labels.dataset.v = labels;
@@ -144,4 +144,18 @@ export function renderFleet(root) {
   };
   update();
   return subscribe((m) => { if (m.type === "boards" || m.type === "board" || m.type === "job") schedule(); });
+}
+
+/** What is known of a board's firmware: its MicroPython version, else the firmware fact's name,
+ * else (once identified) that none was detected, never an empty cell. */
+export function firmwareText(b) {
+  const v = fact(b, "mp_version");
+  if (v) return String(v);
+  const f = fact(b, "firmware");
+  if (f && typeof f === "object") return String(f.name || f.title || f.version || "unknown firmware");
+  if (f) return String(f);
+  const boot = String(fact(b, "boot") || fact(b, "boot_state") || "");
+  if (/loop|blank/i.test(boot)) return "blank (boot loop)";
+  if (fact(b, "chip") || fact(b, "mac")) return "none detected";
+  return "";
 }
