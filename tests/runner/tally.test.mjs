@@ -21,7 +21,7 @@ function runner(kind, args, env = {}) {
   const started = Date.now();
   return new Promise((resolve) => {
     execFile(process.execPath, [path.join(ROOT, `tests/tally/${kind}.mjs`), `--tally=${tallyFile}`, `--log-dir=${dir}`, ...args],
-      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      { cwd: ROOT, env: { ...process.env, TALLY_NODE_JOBS: "1", ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
         const tally = fs.existsSync(tallyFile) ? JSON.parse(fs.readFileSync(tallyFile, "utf8")) : null;
         resolve({ code: err ? err.code : 0, out: stdout + stderr, stdout, tally, secs: (Date.now() - started) / 1000, dir });
       });
