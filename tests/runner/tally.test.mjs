@@ -21,7 +21,7 @@ function runner(kind, args, env = {}) {
   const started = Date.now();
   return new Promise((resolve) => {
     execFile(process.execPath, [path.join(ROOT, `tests/tally/${kind}.mjs`), `--tally=${tallyFile}`, `--log-dir=${dir}`, ...args],
-      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      { cwd: ROOT, env: { ...process.env, TALLY_NODE_JOBS: "1", ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
         const tally = fs.existsSync(tallyFile) ? JSON.parse(fs.readFileSync(tallyFile, "utf8")) : null;
         resolve({ code: err ? err.code : 0, out: stdout + stderr, stdout, tally, secs: (Date.now() - started) / 1000, dir });
       });
@@ -167,6 +167,65 @@ test("a clean node file with nested suites counts its tests like node does", asy
   assert.equal(r.code, 0, r.out);
   assert.deepEqual(counts(r), { passed: 4, failed: 0, skipped: 0 });
   assert.match(r.out, /^ok    .*good\.fixture\.mjs \(4 passed, [\d.]+s\)$/m);
+});
+
+test("--jobs=3: the same tally as one at a time, failures in the order given, each file's output in one piece before its verdict", async () => {
+  const fx = ["good", "exit_after_first", "todo_skip", "stdout_lies"].map((n) => path.join(FX, `${n}.fixture.mjs`));
+  const one = await runner("node", fx);
+  const three = await runner("node", ["--jobs=3", ...fx]);
+  assert.equal(three.code, 1);
+  assert.deepEqual(counts(three), { passed: 9, failed: 2, skipped: 3 });
+  assert.deepEqual(counts(three), counts(one));
+  assert.deepEqual(three.tally.failures, one.tally.failures);
+  assert.deepEqual(three.tally.skips, one.tally.skips);
+  assert.equal(closingLine(three), "node: 9 passed, 2 failed, 3 skipped");
+  // Each file: "--- FILE", then only its own output, then its verdict line.
+  const lines = three.stdout.split("\n");
+  for (const f of fx) {
+    const start = lines.indexOf(`--- ${f}`);
+    assert.ok(start >= 0, `a header for ${f}`);
+    const verdict = lines.findIndex((l, i) => i > start && /^(ok|FAIL) {2,4}/.test(l));
+    assert.ok(lines[verdict].includes(f), `the first verdict after ${f}'s header is its own: ${lines[verdict]}`);
+    const block = lines.slice(start + 1, verdict);
+    assert.ok(!block.some((l) => l.startsWith("--- ")), `no other file's output inside ${f}'s`);
+    const log = fs.readFileSync(path.join(three.dir, "node", `${f.replace(/[^A-Za-z0-9_.-]+/g, "_")}.log`), "utf8");
+    assert.equal(block.filter((l) => !l.startsWith("SKIP  ")).join("\n"), log.replace(/\n$/, ""), `${f}: its whole log, as written`);
+  }
+  // Nothing else is printed: no live output outside the blocks, only their failure lines and the closing line.
+  const outside = [];
+  for (let i = 0, inBlock = false; i < lines.length; i++) {
+    if (lines[i].startsWith("--- ")) inBlock = true;
+    else if (/^(ok|FAIL) {2,4}/.test(lines[i])) inBlock = false;
+    else if (!inBlock && !/^ {6}\S/.test(lines[i]) && lines[i] !== closingLine(three) && lines[i] !== "") outside.push(lines[i]);
+  }
+  assert.deepEqual(outside, []);
+});
+
+test("--jobs: a file marked \"// tally: run alone\" shares the machine with no other file", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tally-alone-"));
+  const mark = path.join(dir, "marks");
+  // Each file appends "start NAME" / "end NAME" around a 300 ms test.
+  const mk = (name, alone) => {
+    const f = path.join(dir, `${name}.fixture.mjs`);
+    fs.writeFileSync(f, `${alone ? "// tally: run alone\n" : ""}import test from "node:test";
+import fs from "node:fs";
+test("${name}", async () => {
+  fs.appendFileSync(${JSON.stringify(mark)}, "start ${name}\\n");
+  await new Promise((r) => setTimeout(r, 300));
+  fs.appendFileSync(${JSON.stringify(mark)}, "end ${name}\\n");
+});
+`);
+    return f;
+  };
+  const r = await runner("node", ["--jobs=4", mk("a", false), mk("b", false), mk("solo", true), mk("c", false), mk("d", false)]);
+  assert.equal(r.code, 0, r.out);
+  assert.deepEqual(counts(r), { passed: 5, failed: 0, skipped: 0 });
+  const marks = fs.readFileSync(mark, "utf8").trim().split("\n");
+  const s = marks.indexOf("start solo");
+  assert.equal(marks[s + 1], "end solo", `nothing ran beside the solo file: ${marks.join(", ")}`);
+  assert.ok(marks.slice(0, s).every((m) => /[ab]$/.test(m)) && marks.slice(s + 2).every((m) => /[cd]$/.test(m)), marks.join(", "));
+  // a and b did share the machine (the pool does run files at once).
+  assert.deepEqual(marks.slice(0, 2).sort(), ["start a", "start b"]);
 });
 
 // ---- the closing line of make check ----

@@ -2,8 +2,12 @@
 // process group) with the spec reporter on stdout and tests/tally/reporter.mjs sending structured
 // test events over a pipe. Every test a file enqueued must finish; a file that dies, exits early,
 // hangs or finishes fewer tests than it enqueued fails, by name. Stdout is never parsed.
-//   node tests/tally/node.mjs [--timeout=S] [--test-timeout=S] [--tally=FILE] [--label=L] FILE...
+//   node tests/tally/node.mjs [--jobs=N] [--timeout=S] [--test-timeout=S] [--tally=FILE] [--label=L] FILE...
 // --timeout: whole-file limit; --test-timeout: longest time without any test starting or ending.
+// --jobs: files run at once (default 1: output streams live). With more, each file's output is
+// held in its log and printed in one piece when the file ends, followed by its verdict line; the
+// tally is the same sum over files, failures listed in the order the files were given. A file
+// whose source contains the line "// tally: run alone" never shares the machine with another file.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +17,7 @@ const { o, rest: files } = parseArgs(process.argv.slice(2));
 const fileTimeout = Number(o.timeout ?? process.env.TALLY_NODE_FILE_TIMEOUT_S ?? 600) * 1000;
 const testTimeout = Number(o["test-timeout"] ?? process.env.TALLY_NODE_TEST_TIMEOUT_S ?? 180) * 1000;
 const label = o.label ?? "node";
+const jobs = Math.max(1, Math.floor(Number(o.jobs ?? process.env.TALLY_NODE_JOBS ?? 1)) || 1);
 const logDir = path.join(o["log-dir"] ?? process.env.LOG_DIR ?? "build/test-logs", label);
 const reporter = fileURLToPath(new URL("./reporter.mjs", import.meta.url));
 fs.mkdirSync(logDir, { recursive: true });
@@ -125,8 +130,9 @@ function judge(file, st, r) {
   return { t, problems };
 }
 
-const total = { passed: 0, failed: 0, skipped: 0, failures: [], skips: [] };
-for (const file of files) {
+// Runs one file; resolves its tally. jobs > 1: its output goes to its log only, and is printed,
+// whole, before its verdict.
+async function runFile(file) {
   const base = file.replace(/[^A-Za-z0-9_.-]+/g, "_");
   const log = path.join(logDir, `${base}.log`);
   const evlog = fs.openSync(path.join(logDir, `${base}.events.tsv`), "w");
@@ -136,7 +142,7 @@ for (const file of files) {
     "--test-reporter=spec", "--test-reporter-destination=stdout",
     `--test-reporter=${reporter}`, "--test-reporter-destination=stderr", file,
   ], {
-    env: { ...process.env, TALLY_EVENTS_FD: "3" }, events: true, echo: true, log, timeoutMs: fileTimeout,
+    env: { ...process.env, TALLY_EVENTS_FD: "3" }, events: true, echo: jobs === 1, log, timeoutMs: fileTimeout,
     armAtStart: { ms: testTimeout, what: "(loading the file)" },
     onLine: (stream, line, ctl) => {
       if (stream !== "events") return;
@@ -145,20 +151,59 @@ for (const file of files) {
     },
   });
   fs.closeSync(evlog);
-  const { t, problems } = judge(file, st, r);
+  const { t } = judge(file, st, r);
   const secs = ((Date.now() - started) / 1000).toFixed(1);
-  for (const s of t.skips) console.log(`SKIP  ${s.name} (${s.reason})`);
+  const out = [];
+  for (const s of t.skips) out.push(`SKIP  ${s.name} (${s.reason})`);
   const counts = `${t.passed} passed${t.failed ? `, ${t.failed} failed` : ""}${t.skipped ? `, ${t.skipped} skipped` : ""}, ${secs}s`;
   if (t.failed) {
-    console.log(`FAIL  ${file} (${counts}; log: ${log})`);
-    for (const f of t.failures) console.log(`      ${f}`);
+    out.push(`FAIL  ${file} (${counts}; log: ${log})`);
+    for (const f of t.failures) out.push(`      ${f}`);
   } else {
-    console.log(`ok    ${file} (${counts})${r.leftovers ? "; note: left processes running in its group (killed)" : ""}`);
+    out.push(`ok    ${file} (${counts})${r.leftovers ? "; note: left processes running in its group (killed)" : ""}`);
   }
+  if (jobs > 1) {
+    let text = fs.readFileSync(log, "utf8");
+    if (text && !text.endsWith("\n")) text += "\n";
+    process.stdout.write(`--- ${file}\n${text}`);
+  }
+  process.stdout.write(out.join("\n") + "\n");
+  return t;
+}
+
+const alone = (file) => { try { return /^\/\/ tally: run alone$/m.test(fs.readFileSync(file, "utf8")); } catch { return false; } };
+
+// A simple pool: up to `jobs` files at once, in the order given; a "run alone" file waits until
+// nothing else runs and holds the pool while it runs.
+async function runAll() {
+  const results = new Array(files.length);
+  let next = 0, running = 0, soloRunning = false;
+  await new Promise((done) => {
+    const pump = () => {
+      if (next >= files.length && running === 0) return done();
+      while (next < files.length && !soloRunning && running < jobs) {
+        const solo = jobs > 1 && alone(files[next]);
+        if (solo && running > 0) break;
+        const i = next++;
+        running++; soloRunning = solo;
+        runFile(files[i])
+          .catch((e) => {
+            console.log(`FAIL  ${files[i]}: the runner failed on it: ${e.message}`);
+            return { passed: 0, failed: 1, skipped: 0, failures: [`${files[i]}: the runner failed on it: ${e.message}`], skips: [] };
+          })
+          .then((t) => { results[i] = t; running--; if (solo) soloRunning = false; pump(); });
+      }
+    };
+    pump();
+  });
+  return results;
+}
+
+const total = { passed: 0, failed: 0, skipped: 0, failures: [], skips: [] };
+for (const t of await runAll()) {
   for (const k of ["passed", "failed", "skipped"]) total[k] += t[k];
   total.failures.push(...t.failures);
   total.skips.push(...t.skips);
-  void problems;
 }
 if (files.length === 0) { total.failed++; total.failures.push(`${label}: no test files given`); console.log(`FAIL  ${label}: no test files given`); }
 writeTally(o.tally, { label, ...total });
