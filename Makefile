@@ -176,7 +176,7 @@ APT_PKGS := build-essential pkg-config clang libclang-rt-14-dev \
 	libsqlite3-dev libpq-dev postgresql libsystemd-dev zlib1g-dev libssl-dev libcmocka-dev libcurl4-openssl-dev libpcre2-dev \
 	umockdev libumockdev-dev qemu-system-arm firmware-microbit-micropython binutils-arm-none-eabi \
 	libdw-dev libelf-dev lld binutils-xtensa-lx106 \
-	chromium socat systemd wrk ca-certificates python3 python3-serial
+	chromium socat systemd wrk ca-certificates python3 python3-serial python3-yaml
 # Node.js >= 20 for the lab and the tests: the system's node when it is new enough, else (Debian 12
 # ships 18) the pinned tests/node-runtime/linux-<cpu> (the npm registry's node-linux-<cpu>, the node
 # binary inside) installed with the system's npm into build/node-runtime, whose bin/ comes first on
