@@ -9,7 +9,8 @@ import { test } from "node:test";
 import { ROOT } from "./lib.mjs";
 
 const FILE = path.join(ROOT, "api/openapi.yaml");
-const load = (file) => JSON.parse(execFileSync("python3", ["-c",
+const PY = "/usr/bin/python3"; // Debian's, with python3-yaml (make deps)
+const load = (file) => JSON.parse(execFileSync(PY, ["-c",
   "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", file], { encoding: "utf8" }));
 
 test("openapi.yaml parses as YAML and is an OpenAPI 3 document with paths", () => {
@@ -41,6 +42,7 @@ test("every $ref resolves and every operation has responses", () => {
 });
 
 test("the loader refuses what broke the file before (an unquoted ': ' in a description)", () => {
-  assert.throws(() => execFileSync("python3", ["-c", "import sys, yaml; yaml.safe_load(sys.stdin)"],
-    { input: "a:\n  description: see {\"x\": 1} here\n", stdio: ["pipe", "pipe", "pipe"] }));
+  assert.throws(() => execFileSync(PY, ["-c", "import sys, yaml; yaml.safe_load(sys.stdin)"],
+    { input: "a:\n  description: see {\"x\": 1} here\n", encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] }),
+  (e) => /mapping values are not allowed/.test(e.stderr));
 });
