@@ -69,6 +69,10 @@ enum MHD_Result routes_metrics(struct api_req *rq);
 enum MHD_Result routes_events(struct api_req *rq);
 enum MHD_Result routes_static(struct api_req *rq);
 enum MHD_Result routes_firmware(struct api_req *rq);
+/* PATCH /firmware/{id} (routes_firmware_edit.c); takes row (the entry as read). */
+enum MHD_Result routes_firmware_patch(struct api_req *rq, const char *id, json_t *row);
+/* Adds download_url to a firmware row; returns row. */
+json_t *routes_firmware_urls(json_t *row);
 enum MHD_Result routes_reservations(struct api_req *rq);
 /* routes_auth.c: POST /login, POST /logout, GET /session, GET /audit, GET /tokens. */
 enum MHD_Result routes_auth(struct api_req *rq);

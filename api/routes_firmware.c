@@ -1,5 +1,6 @@
 /* /api/v1/firmware: streaming uploads (raw or multipart, to a temp file, limit max_upload),
- * list with filters, metadata and download, delete (guarded), and known-good pins per family. */
+ * list with filters, metadata and download, delete (guarded), and known-good pins per family.
+ * PATCH (the catalogue edit) is routes_firmware_edit.c. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -146,7 +147,7 @@ struct api_upload *api_upload_free(struct api_upload *u)
 
 /* ---- helpers ---- */
 
-static json_t *with_urls(json_t *row)
+json_t *routes_firmware_urls(json_t *row)
 {
         const char *id = json_string_value(json_object_get(row, "id"));
         if (id) {
@@ -355,7 +356,7 @@ static enum MHD_Result post_firmware_checked(struct api_req *rq)
         char loc[128];
         snprintf(loc, sizeof(loc), "/api/v1/firmware/%s", sha);
         json_object_set_new(row, "created", json_boolean(created));
-        return api_reply_json_at(rq, created ? 201 : 200, with_urls(row), loc, false);
+        return api_reply_json_at(rq, created ? 201 : 200, routes_firmware_urls(row), loc, false);
 }
 
 /* A refused upload's temp file goes before the answer is sent, not when the connection ends:
@@ -418,7 +419,7 @@ static enum MHD_Result pin_reply(struct api_req *rq, unsigned status, json_t *pi
         json_t *row = NULL;
         const char *id = json_string_value(json_object_get(pin, "firmware_id"));
         if (id && store_firmware_get(rq->ctx->store, id, &row) == 0)
-                json_object_set_new(pin, "firmware", with_urls(row));
+                json_object_set_new(pin, "firmware", routes_firmware_urls(row));
         return api_reply_json(rq, status, pin);
 }
 
@@ -538,7 +539,7 @@ enum MHD_Result routes_firmware(struct api_req *rq)
                 size_t i;
                 json_t *row;
                 json_array_foreach(list, i, row)
-                        with_urls(row);
+                        routes_firmware_urls(row);
                 return api_reply_json(rq, 200, json_pack("{s:o}", "firmware", list));
         }
         if (!strcmp(rq->segs[1], "known-good"))
@@ -583,12 +584,15 @@ enum MHD_Result routes_firmware(struct api_req *rq)
                 }
                 return pin_firmware(rq, id, row);
         }
+        if (!strcmp(rq->method, "PATCH"))
+                return routes_firmware_patch(rq, id, row);
         if (strcmp(rq->method, "GET")) {
                 json_decref(row);
-                return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL, "Use GET or DELETE on /firmware/{id}.");
+                return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL,
+                                       "Use GET, PATCH or DELETE on /firmware/{id}.");
         }
         const char *dl = api_query(rq, "download");
         if (dl && (!strcmp(dl, "1") || !strcmp(dl, "true")))
                 return download(rq, id, row);
-        return api_reply_json(rq, 200, with_urls(row));
+        return api_reply_json(rq, 200, routes_firmware_urls(row));
 }

@@ -321,6 +321,10 @@ int console_annotate_pump(struct console_annot *a, struct port *p, struct consol
                 return rc == -ECANCELED ? 0 : rc;
         }
         console_annot_line(family, baud, d, line, sizeof(line));
+        if (d) {
+                a->boot = *d;
+                a->boot_fresh = true;
+        }
         char *msg = NULL;
         if (asprintf(&msg, "\r\n\x1b[33m[corral] %s\x1b[0m\r\n%s%s%s", line, rom[0] ? "\x1b[2m[corral] the ROM log at 74880 baud: " : "",
                      rom, rom[0] ? "\x1b[0m\r\n" : "") >= 0) {

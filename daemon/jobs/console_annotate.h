@@ -40,6 +40,10 @@ struct console_annot {
         uint64_t hold_until_ms;    /* nothing judged before this (console_annot_hold) */
         uint64_t bad_since_ms;     /* when the current run of garbage began (valid if in_bad) */
         bool in_bad;
+        /* The ROM log the last annotation decoded, for the board fact "boot" (boot_state.h):
+         * set with boot_fresh by console_annotate_pump(), taken by the port worker. */
+        struct bootlog_result boot;
+        bool boot_fresh;
 };
 
 /* Feed bytes read from the board at now_ms. Returns true when the recent stream looks like

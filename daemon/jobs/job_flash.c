@@ -15,6 +15,7 @@
 #include "firmware/firmware.h"
 #include "firmware/hostfile.h"
 #include "firmware/zcache.h"
+#include "jobs/boot_state.h"
 #include "jobs/job_power.h"
 
 /* Compressed images kept for boards flashed with the same bytes (in parallel or one after the
@@ -416,6 +417,8 @@ static int flash_run(struct job_run *jr)
                 e = write_and_report(fj, boot_check, t_start, &r);
         if (e == 0 && boot_check && (e = flash_boot_check_loop(fj, &r)) > 0)
                 e = 0;
+        if (e == 0 && !boot_check)
+                jr_fact(jr, "boot", boot_state_flashed(NULL)); /* a blank board's boot loop is over */
         if (e == 0)
                 jr_progress(jr, 100, "done");
         /* The next job talks to the firmware at the port's own baud, whatever the flash used. A

@@ -8,6 +8,7 @@
 #include "engines/esp/bootlog.h"
 #include "engines/esp/esp_image.h"
 #include "firmware/firmware.h"
+#include "jobs/boot_state.h"
 #include "jobs/job_flash.h"
 #include "store/store_firmware.h"
 
@@ -240,6 +241,8 @@ int flash_boot_check_loop(struct flash_job *fj, const struct esp_flash_result *f
         const struct esp_bootcheck_attempt *last = &fj->att[fj->n_att - 1];
         if (last->flash_error == 0 && last->boot.cls == BOOTLOG_BOOTED)
                 record_boot(fj, last);
+        if (last->flash_error == 0) /* what the board does now: the fleet's boot state */
+                jr_fact(jr, "boot", boot_state_from_bootlog(&last->boot, "flash", NULL));
         char verdict[1024];
         esp_bootcheck_verdict(fj->att, fj->n_att, esp_flash_size_name(fj->l->flash_size), verdict, sizeof(verdict));
         const char *code = esp_bootcheck_error_code(fj->att, fj->n_att);

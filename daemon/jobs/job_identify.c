@@ -9,6 +9,7 @@
 #include "engines/esp/esp_rom.h"
 #include "engines/esp/esp_info.h"
 #include "engines/mp/mp_repl.h"
+#include "jobs/boot_state.h"
 #include "jobs/job_run.h"
 #include "jobs/kinds.h"
 
@@ -88,6 +89,7 @@ static int identify_repl(struct job_run *jr, struct mp_diag *diag, char *msg, si
                 return rc;
         json_object_set_new(facts, "firmware", json_string("micropython"));
         store_facts(jr, facts);
+        jr_fact(jr, "boot", boot_state_booted("identify", NULL)); /* its firmware started: no boot loop */
         if (esp_facts) {
                 json_object_update_missing(facts, esp_facts);
                 jr_result_set(jr, "answered", json_string("esp-rom"));

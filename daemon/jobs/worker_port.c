@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
+#include "jobs/boot_state.h"
 #include "jobs/console.h"
 #include "ports/port.h"
 #include "store/store.h"
@@ -147,6 +149,37 @@ static bool annot_release(void *user)
 
 /* One console pump step between jobs: send what the writer typed, then wait a slice for what the
  * board prints and hand it to the console. Returns the read's result (bytes, 0, negative errno). */
+static bool same_boot(const json_t *a, const json_t *b)
+{
+        static const char *const keys[] = { "state", "reason", "rst_cause" };
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                if (!json_equal(json_object_get(a, keys[i]), json_object_get(b, keys[i])) &&
+                    (json_object_get(a, keys[i]) || json_object_get(b, keys[i])))
+                        return false;
+        return a && b;
+}
+
+/* The boot the console's annotator just decoded, as the board fact "boot" (boot_state.h) when it
+ * differs from the one stored: the same boot loop seen again a minute later is not news. */
+static void record_boot_state(struct worker *w)
+{
+        if (!w->annot.boot_fresh)
+                return;
+        w->annot.boot_fresh = false;
+        json_t *v = boot_state_from_bootlog(&w->annot.boot, "console", NULL);
+        if (!v)
+                return;
+        json_t *b = NULL;
+        const json_t *cur = NULL;
+        if (store_board_get(w->store, w->board_id, &b) == 0)
+                cur = json_object_get(json_object_get(json_object_get(b, "facts"), "boot"), "value");
+        if (!same_boot(cur, v) && store_fact_set(w->store, w->board_id, "boot", v, 0) == 0)
+                events_publish(w->events, "board.fact",
+                               json_pack("{s:s, s:s, s:O, s:n}", "board", w->board_id, "key", "boot", "value", v, "job"));
+        json_decref(b);
+        json_decref(v);
+}
+
 int worker_pump_console(struct worker *w, uint8_t *buf, size_t size)
 {
         uint8_t in[1024];
@@ -187,6 +220,7 @@ int worker_pump_console(struct worker *w, uint8_t *buf, size_t size)
                 port_memo_disturb(&w->memo);
                 const struct console_annot_claim cl = { annot_claim, annot_release, w };
                 int ar = console_annotate_pump(&w->annot, w->port, w->console, w->hints, &cl, buf, (size_t)n);
+                record_boot_state(w);
                 if (ar < 0)
                         return ar;
         }

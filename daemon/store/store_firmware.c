@@ -118,6 +118,23 @@ int store_firmware_set_catalogue(struct store *s, const char *id, const char *ti
         return r < 0 ? r : 0;
 }
 
+int store_firmware_set_info(struct store *s, const char *id, const char *name, const char *notes,
+                            const json_t *labels)
+{
+        if (!s || !id || (name && !*name) || (labels && !json_is_array(labels)))
+                return -EINVAL;
+        int r = store_write_lock(s);
+        if (r >= 0)
+                r = store_run(s,
+                              "UPDATE firmware SET name = coalesce(?2, name), notes = coalesce(?3, notes),"
+                              " labels = coalesce(?4, labels) WHERE id = ?1",
+                              "sssJ", id, name, notes, labels);
+        r = store_write_unlock(s, r);
+        if (r == 0)
+                return -ENOENT;
+        return r < 0 ? r : 0;
+}
+
 static int get_locked(struct store *s, const char *id, json_t **ret)
 {
         json_t *row;

@@ -27,6 +27,10 @@ int store_firmware_put(struct store *s, const char *id, int64_t size, const json
  * said; version drops a leading 'v'. -ENOENT for an unknown id. */
 int store_firmware_set_catalogue(struct store *s, const char *id, const char *title, const char *family,
                                  const char *version, const char *release_notes);
+/* The library fields a person edits (PATCH /firmware/{id}); NULL leaves one as it is. name must
+ * not be empty; labels is an array of strings. -ENOENT for an unknown id. */
+int store_firmware_set_info(struct store *s, const char *id, const char *name, const char *notes,
+                            const json_t *labels);
 /* New reference in *ret, or -ENOENT. */
 int store_firmware_get(struct store *s, const char *id, json_t **ret);
 /* Newest first; filters may be NULL. version matches the MicroPython version ("1.25.0" or

@@ -1,6 +1,7 @@
 // The firmware library over the real HTTP API: raw and multipart uploads, list/get/download,
 // the max_upload limit (413), content that contradicts what was declared (422), delete and its
-// guards, flash jobs by firmware id, and known-good pins. Images come from tests/vboard/mkimage.
+// guards, flash jobs by firmware id, known-good pins, and editing an entry (PATCH, its rights and
+// audit). Images come from tests/vboard/mkimage.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -207,6 +208,114 @@ describe("firmware library API", () => {
     assert.equal(own.status, 200);
     assert.equal(own.body.family, "esp8266");
     await api(d.url, "DELETE", "/api/v1/firmware/known-good/esp8266");
+  });
+});
+
+describe("editing a library entry: PATCH /firmware/{id}", () => {
+  const SECRETS = { view: "viewer-secret-fw-31c8", ops: "operator-secret-fw-77a2", boss: "admin-secret-fw-0b5e" };
+  const as = (who) => ({ authorization: `Bearer ${SECRETS[who]}` });
+  let d, img, id;
+  before(async () => {
+    img = mkimage("esp8266", "1.24.1");
+    const conf = path.join(work, "auth.conf");
+    writeFileSync(conf, Object.entries({ view: "viewer", ops: "operator", boss: "admin" })
+      .map(([n, role]) => `[token ${n}]\nrole = ${role}\nsecret = ${SECRETS[n]}\n`).join("\n"));
+    d = await startCorrald({ args: ["--config", conf] });
+    const up = await api(d.url, "POST", "/api/v1/firmware?filename=ESP8266_GENERIC-20240602-v1.24.1.bin",
+      new Uint8Array(img), { ...octet, ...as("ops") });
+    assert.equal(up.status, 201, JSON.stringify(up.body));
+    id = up.body.id;
+  });
+  after(async () => { await d?.stop(); });
+  const patch = (body, who = "ops", fid = id) => api(d.url, "PATCH", `/api/v1/firmware/${fid}`, body, as(who));
+
+  test("the catalogue fields, name, notes and labels change; the others stay; GET shows the same", async () => {
+    const r = await patch({ title: "MicroPython 1.24.1 for ESP8266", version: "v1.24.1-lab", release_notes: "Lab build.",
+      notes: "from the lab", labels: ["lab", "old"] });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.title, "MicroPython 1.24.1 for ESP8266");
+    assert.equal(r.body.version, "1.24.1-lab", "a leading v is dropped");
+    assert.equal(r.body.release_notes, "Lab build.");
+    assert.equal(r.body.notes, "from the lab");
+    assert.deepEqual(r.body.labels, ["lab", "old"]);
+    assert.equal(r.body.family, "esp8266", "untouched");
+    assert.equal(r.body.filename, "ESP8266_GENERIC-20240602-v1.24.1.bin", "untouched");
+    assert.equal(r.body.download_url, `/api/v1/firmware/${id}?download=1`);
+    const g = await api(d.url, "GET", `/api/v1/firmware/${id}`, undefined, as("view"));
+    assert.deepEqual(g.body, r.body);
+    const only = await patch({ name: "generic 1.24" });
+    assert.equal(only.body.name, "generic 1.24");
+    assert.equal(only.body.title, "MicroPython 1.24.1 for ESP8266", "a field not sent stays");
+  });
+
+  test("known_good pins it for its family and unpins it; a family change under a pin is 409", async () => {
+    const pin = await patch({ known_good: true });
+    assert.equal(pin.status, 200, JSON.stringify(pin.body));
+    assert.deepEqual(pin.body.known_good_for, ["esp8266"]);
+    assert.equal((await api(d.url, "GET", "/api/v1/firmware/known-good/esp8266", undefined, as("view"))).body.firmware_id, id);
+    const moved = await patch({ family: "esp8285" });
+    assert.equal(moved.status, 409);
+    assert.equal(moved.body.error.code, "firmware_pinned");
+    assert.equal(moved.body.error.details.pinned_family, "esp8266");
+    assert.equal((await api(d.url, "GET", `/api/v1/firmware/${id}`, undefined, as("view"))).body.family, "esp8266",
+      "nothing changed");
+    const both = await patch({ family: "esp8285", known_good: false });
+    assert.equal(both.status, 200, JSON.stringify(both.body));
+    assert.equal(both.body.family, "esp8285");
+    assert.deepEqual(both.body.known_good_for, []);
+    assert.equal((await api(d.url, "GET", "/api/v1/firmware/known-good/esp8266", undefined, as("view"))).status, 404);
+    const repin = await patch({ family: "esp8266", known_good: true });
+    assert.deepEqual(repin.body.known_good_for, ["esp8266"]);
+    assert.equal((await patch({ known_good: false })).body.known_good_for.length, 0);
+  });
+
+  test("bad fields are 400 naming the field, and nothing changes", async () => {
+    const before = (await api(d.url, "GET", `/api/v1/firmware/${id}`, undefined, as("view"))).body;
+    const cases = [
+      [{ title: 7 }, "invalid_field", "title"],
+      [{ title: "x".repeat(201) }, "invalid_field", "title"],
+      [{ version: "1".repeat(41) }, "invalid_field", "version"],
+      [{ release_notes: "n".repeat(8001) }, "invalid_field", "release_notes"],
+      [{ name: "" }, "invalid_field", "name"],
+      [{ notes: null }, "invalid_field", "notes"],
+      [{ family: "ESP 8266" }, "invalid_field", "family"],
+      [{ labels: "a,b" }, "invalid_field", "labels"],
+      [{ labels: ["ok", ""] }, "invalid_field", "labels"],
+      [{ known_good: "yes" }, "invalid_field", "known_good"],
+      [{ title: "fine", chip: "esp32" }, "unknown_field", "chip"],
+      [{ title: "fine", id: "0".repeat(64) }, "unknown_field", "id"],
+    ];
+    for (const [body, code, field] of cases) {
+      const r = await patch(body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.body.error.code, code, JSON.stringify(body));
+      assert.equal(r.body.error.details.field, field, JSON.stringify(body));
+      assert.match(r.body.error.message, new RegExp(`'${field}'`));
+    }
+    assert.equal((await patch("[1]")).body.error.code, "invalid_body");
+    assert.equal((await patch("{nope")).body.error.code, "malformed_json");
+    assert.equal((await api(d.url, "PATCH", `/api/v1/firmware/${id}`, undefined, as("ops"))).body.error.code, "missing_body");
+    assert.deepEqual((await api(d.url, "GET", `/api/v1/firmware/${id}`, undefined, as("view"))).body, before);
+  });
+
+  test("an unknown id is 404, a malformed one 400", async () => {
+    const r = await patch({ title: "x" }, "ops", "0".repeat(64));
+    assert.equal(r.status, 404);
+    assert.equal(r.body.error.code, "firmware_not_found");
+    const bad = await patch({ title: "x" }, "ops", "nothex");
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, "invalid_firmware_id");
+  });
+
+  test("a viewer may not edit (403), an operator may, and the audit log has both", async () => {
+    const v = await patch({ title: "by a viewer" }, "view");
+    assert.equal(v.status, 403);
+    assert.notEqual((await api(d.url, "GET", `/api/v1/firmware/${id}`, undefined, as("view"))).body.title, "by a viewer");
+    const o = await patch({ title: "by an operator" }, "ops");
+    assert.equal(o.status, 200);
+    const { entries } = (await api(d.url, "GET", "/api/v1/audit?limit=50", undefined, as("boss"))).body;
+    const mine = entries.filter((e) => e.path === `/api/v1/firmware/${id}` && e.method === "PATCH");
+    assert.deepEqual(mine.slice(0, 2).map((e) => `${e.token} ${e.status}`), ["ops 200", "view 403"]);
   });
 });
 
