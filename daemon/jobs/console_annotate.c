@@ -100,6 +100,10 @@ void console_annot_retry(struct console_annot *a, uint64_t now_ms)
 void console_annot_hold(struct console_annot *a, uint64_t now_ms)
 {
         a->hold_until_ms = now_ms + ANNOT_HOLD_MS;
+        /* the job may have changed what the board does (an erase, a flash): garbage after the
+         * hold is news at once, not a minute after the last annotation */
+        a->quiet_until_ms = 0;
+        a->decode_failures = 0;
         forget(a);
 }
 

@@ -56,7 +56,8 @@ void console_annot_noted(struct console_annot *a, uint64_t now_ms);
 void console_annot_retry(struct console_annot *a, uint64_t now_ms);
 /* The worker just ran a job or reset the board itself: forget what was judged and judge nothing
  * for ANNOT_HOLD_MS (the ROM log that follows a reset is expected, the firmware's output after
- * it must reach the console). */
+ * it must reach the console). The once-a-minute limit starts afresh: what the board does after
+ * a job is news. */
 void console_annot_hold(struct console_annot *a, uint64_t now_ms);
 
 /* Is this family's ROM log at 74880 baud (esp8266 or a generic "esp" hint)? */

@@ -30,7 +30,15 @@ const termText = () => page.$$eval(".xterm-rows > div", (rows) => rows.map((r) =
 const waitTerm = (re, timeout = 15000) => page.waitForFunction(([src, flags]) => new RegExp(src, flags).test(
   [...document.querySelectorAll(".xterm-rows > div")].map((r) => r.textContent).join("\n")), [re.source, re.flags], { timeout });
 const runStatus = () => page.textContent("#run-status");
-const noSideScroll = () => page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1);
+// at a phone's 390 px nothing may scroll sideways: the page is exactly as wide as the screen
+const noSideScroll = () => page.evaluate(() => document.documentElement.scrollWidth <= 390);
+const wideElements = () => page.evaluate(() => [...document.querySelectorAll("body *")]
+  .filter((e) => e.getBoundingClientRect().right > 390.5 && getComputedStyle(e).position !== "fixed" && e.offsetParent)
+  .slice(0, 8).map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${[...e.classList].join(".")} ` +
+    `right=${Math.round(e.getBoundingClientRect().right)}`));
+async function assertFits(what) {
+  assert.ok(await noSideScroll(), `${what} fits 390 px; too wide: ${(await wideElements()).join(", ")}`);
+}
 
 /** Replace the editor's buffer with text, typed as a person would: each line's indentation is
  * CodeMirror's (it indents after a colon), so lines are given without their own. */
@@ -114,8 +122,12 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     assert.deepEqual(jobs.map((j) => `${j.board}:${j.kind}`).sort(), ["esp32-devkit:identify", "mp-1:identify", "nodemcu-v3:identify"]);
     assert.match(await page.textContent('tr[data-board="nodemcu-v3"] td[data-label=Chip]'), /ESP8266/);
     assert.match(await page.textContent('tr[data-board="mp-1"] td[data-label=Firmware]'), /^1\.\d+\.\d+/);
-    // a blank board says what is known of its firmware instead of an empty cell
-    assert.match(await page.textContent('tr[data-board="nodemcu-v3"] td[data-label=Firmware]'), /^(blank \(boot loop\)|none detected)$/);
+    // a blank board says what its console saw: corrald decoded its ROM boot loop into the fact "boot"
+    const fw = 'tr[data-board="nodemcu-v3"] td[data-label=Firmware]';
+    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === "blank (boot loop)", fw, { timeout: 20000 });
+    assert.match(await page.getAttribute(fw, "title"), /^boot loop: flash blank \(rst cause \d+\), seen by the console /);
+    const boot = (await api(corrald.url, "GET", "/api/v1/boards/nodemcu-v3")).body.facts.boot.value;
+    assert.deepEqual([boot.state, boot.reason, boot.source], ["boot_loop", "flash blank", "console"]);
     await shot("01-fleet-filled");
   });
 
@@ -126,6 +138,9 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     await page.waitForFunction(() => /^ESP8266 boot loop: the flash is blank \(rst cause \d+\)\. Flash MicroPython to this board\.$/
       .test(document.querySelector("#console-explain:not([hidden]) .what")?.textContent || ""));
     assert.match(await page.textContent("#console-explain .rom"), /^Decoded: ets Jan  8 2013,rst cause:\d+, boot mode:\(3,6\)/);
+    // the board page says it too, beside the firmware
+    assert.equal(await page.textContent("dl.ident dd[data-k=firmware]"), "blank (boot loop)");
+    assert.match(await page.textContent("dl.ident dd.boot-bad[data-k=boot]"), /^boot loop: flash blank \(rst cause \d+\), seen by the console /);
     // the facts table renders nested values as key: value lines and lists, no raw JSON
     await page.waitForSelector(".facts table.facts");
     assert.doesNotMatch(await page.textContent(".facts"), /[{}\[\]"]/);
@@ -140,6 +155,29 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     assert.equal(await sel.evaluate((s) => s.selectedOptions[0].textContent), "MicroPython 1.25.0 for ESP8266 (known good)");
     assert.match(await dlg.locator(".fw-notes").textContent(), /MicroPython v1\.25\.0/);
     await shot("03-flash-dialog-catalogue");
+    // the entry's catalogue fields are edited in place (PATCH /firmware/{id}); a bad value is refused by name
+    const group = dlg.locator("fieldset.fw-group[data-family=esp8266]");
+    await group.locator("button.fw-edit-open").click();
+    const form = group.locator("fieldset.fw-edit");
+    await form.waitFor({ state: "visible" });
+    assert.equal(await form.locator(".fwe-title").inputValue(), "MicroPython 1.25.0 for ESP8266");
+    assert.equal(await form.locator(".fwe-known-good").isChecked(), true);
+    await form.locator(".fwe-family").fill("ESP 8266");
+    await form.locator(".fwe-save").click();
+    await form.locator(".fwe-message.error").waitFor();
+    assert.match(await form.locator(".fwe-message").textContent(), /^'family' must be a board family/);
+    await form.locator(".fwe-family").fill("esp8266");
+    await form.locator(".fwe-title").fill("MicroPython 1.25.0 for ESP8266 (lab build)");
+    await form.locator(".fwe-release-notes").fill("Edited in the Flash dialog: the lab's DIO build.");
+    await form.locator(".fwe-save").click();
+    await form.locator(".fwe-message.ok").waitFor();
+    assert.equal(await sel.evaluate((s) => s.selectedOptions[0].textContent), "MicroPython 1.25.0 for ESP8266 (lab build) (known good)");
+    assert.equal(await group.locator(".fw-notes").textContent(), "Edited in the Flash dialog: the lab's DIO build.");
+    const saved = (await api(corrald.url, "GET", `/api/v1/firmware/${(await sel.inputValue()).slice(4)}`)).body;
+    assert.deepEqual([saved.title, saved.release_notes, saved.known_good_for],
+      ["MicroPython 1.25.0 for ESP8266 (lab build)", "Edited in the Flash dialog: the lab's DIO build.", ["esp8266"]]);
+    await shot("03b-flash-dialog-edit");
+    await form.locator(".fwe-cancel").click();
     await page.click("#flash-start");
     const row = dlg.locator('.flash-row[data-board="nodemcu-v3"]');
     await row.locator(".bar[data-state=succeeded]").waitFor({ timeout: 90000 });
@@ -233,14 +271,16 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     await shot("09-upload-download");
   });
 
-  await step("all of it at 390 px: fleet, board page, run", async () => {
+  await step("all of it at 390 px: fleet, board page, files, console, run", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(corrald.url + "/");
     await page.waitForSelector('tr[data-board="nodemcu-v3"]');
-    assert.ok(await noSideScroll(), "fleet fits 390 px");
+    // flashed and seen booting by the flash job's boot check: the boot loop is over
+    assert.equal(await page.textContent('tr[data-board="nodemcu-v3"] td[data-label=Firmware]'), "1.25.0");
+    await assertFits("the fleet");
     await shot("10-phone-fleet");
     await openBoard("nodemcu-v3");
-    assert.ok(await noSideScroll(), "board page fits 390 px");
+    await assertFits("the board page");
     for (const sel of ["#editor-run", "#editor-stop", "#editor-save", "#editor-save-reset", "#fs-new-file", "#fs-upload"]) {
       const box = await page.locator(sel).boundingBox();
       assert.ok(box && box.x >= 0 && box.x + box.width <= 391, `${sel} within the screen`);
@@ -249,12 +289,29 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     await page.click("#editor-run");
     await page.waitForFunction(() => /^Exit status 0/.test(document.querySelector("#run-status").textContent), null, { timeout: 30000 });
     await waitTerm(/from a phone 4/);
+    await assertFits("the board page after a run");
     await shot("11-phone-board");
+    // each part of the page on its own, at full size, for whoever reviews the phone layout
+    const part = (sel, name) => page.locator(sel).screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
+    await part("header.board-head", "11a-phone-board-head");
+    await part(".main-col", "11b-phone-editor-console");
+    await page.click("#fs-refresh");
+    await page.locator('#fs-tree li[data-path="/main.py"]').waitFor({ timeout: 30000 });
+    await assertFits("the files panel");
     await page.locator("#board-files").scrollIntoViewIfNeeded();
     await page.screenshot({ path: path.join(ARTIFACTS, "12-phone-files.png") });
+    await part("#board-files", "12a-phone-files-panel");
+    await part("#board-jobs", "12b-phone-jobs");
+    await page.click("button:has-text('Flash…')");
+    await page.locator("dialog#flash-dialog button.fw-edit-open").first().click();
+    await assertFits("the flash dialog with its edit form");
+    await page.locator("dialog#flash-dialog").screenshot({ path: path.join(ARTIFACTS, "12c-phone-flash-edit.png") });
+    await page.click("dialog#flash-dialog button:has-text('Close')");
     await openBoard("mp-1");
     await waitTerm(/^>>>/m); // joining an idle MicroPython board shows a fresh prompt (the board printed none before)
+    await assertFits("the console page");
     await shot("13-phone-mp-console");
+    await part(".console-box", "13a-phone-console");
   });
 
   assert.deepEqual(pageErrors, [], "no uncaught errors in the page");

@@ -4,12 +4,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include <jansson.h>
 
 #include "jobs/auto_identify.h"
+#include "jobs/boot_state.h"
 #include "jobs/console_annotate.h"
 
 /* What a 74880-baud ROM log looks like at 115200: bytes no terminal text explains (the lab's
@@ -103,6 +105,25 @@ static void nothing_is_judged_right_after_the_workers_own_reset(void **state)
         assert_true(console_annot_feed(&a, g, sizeof(g), end + ANNOT_PERSIST_MS));
 }
 
+/* A job may change what the board does (an erase makes it loop): the minute's quiet after the
+ * last annotation does not hide what comes after the hold. */
+static void a_job_ends_the_quiet_minute(void **state)
+{
+        struct console_annot a = { 0 };
+        uint8_t g[200];
+        garbage(g, sizeof(g));
+        assert_false(console_annot_feed(&a, g, sizeof(g), 1000));
+        assert_true(console_annot_feed(&a, g, sizeof(g), 1000 + ANNOT_PERSIST_MS));
+        console_annot_noted(&a, 1000 + ANNOT_PERSIST_MS);
+        uint64_t t = 2000 + ANNOT_PERSIST_MS;
+        assert_false(console_annot_feed(&a, g, sizeof(g), t));
+        assert_false(console_annot_feed(&a, g, sizeof(g), t + ANNOT_PERSIST_MS)); /* quiet: noted a moment ago */
+        console_annot_hold(&a, t + ANNOT_PERSIST_MS);
+        uint64_t end = t + ANNOT_PERSIST_MS + ANNOT_HOLD_MS;
+        assert_false(console_annot_feed(&a, g, sizeof(g), end));
+        assert_true(console_annot_feed(&a, g, sizeof(g), end + ANNOT_PERSIST_MS));
+}
+
 static void a_blank_esp8266_says_so_with_its_reset_cause(void **state)
 {
         const char *rom = "\r\n ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n\r\nets_main.c \r\n"
@@ -113,6 +134,35 @@ static void a_blank_esp8266_says_so_with_its_reset_cause(void **state)
         char line[600];
         console_annot_line("esp8266", 115200, &r, line, sizeof(line));
         assert_string_equal(line, "ESP8266 boot loop: the flash is blank (rst cause 2). Flash MicroPython to this board.");
+}
+
+/* The board fact "boot" the worker records from the decoded log (boot_state.c). */
+static void the_decoded_blank_loop_is_the_boot_fact(void **state)
+{
+        const char *rom = "\r\n ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n\r\nets_main.c \r\n"
+                          "\r\n ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n\r\nets_main.c \r\n";
+        struct bootlog_capture c = { (const uint8_t *)rom, strlen(rom), BOOTLOG_ROM_BAUD_ESP8266 };
+        struct bootlog_result r;
+        bootlog_classify(BOOTLOG_ESP8266, &c, NULL, &r);
+        json_t *v = boot_state_from_bootlog(&r, "console", "2026-01-02T03:04:05Z");
+        char *text = json_dumps(v, JSON_SORT_KEYS | JSON_COMPACT);
+        assert_string_equal(text, "{\"reason\":\"flash blank\",\"resets\":2,\"rst_cause\":2,\"seen\":"
+                                  "\"2026-01-02T03:04:05Z\",\"source\":\"console\",\"state\":\"boot_loop\"}");
+        assert_true(boot_state_is_bad(v));
+        free(text);
+        json_decref(v);
+        /* one cycle is a board that does not boot, not (yet) a loop */
+        c.len = strlen(rom) / 2;
+        bootlog_classify(BOOTLOG_ESP8266, &c, NULL, &r);
+        v = boot_state_from_bootlog(&r, "console", NULL);
+        assert_string_equal(json_string_value(json_object_get(v, "state")), "no_boot");
+        json_decref(v);
+        v = boot_state_booted("identify", NULL);
+        assert_false(boot_state_is_bad(v));
+        assert_non_null(json_string_value(json_object_get(v, "seen")));
+        json_decref(v);
+        r.cls = BOOTLOG_SILENT; /* says nothing definite: no fact */
+        assert_null(boot_state_from_bootlog(&r, "console", NULL));
 }
 
 static void undecoded_garbage_names_the_bauds(void **state)
@@ -175,7 +225,9 @@ int main(void)
                 cmocka_unit_test(a_little_noise_in_text_is_not_a_wrong_baud),
                 cmocka_unit_test(one_rom_log_then_text_is_not_a_wrong_baud),
                 cmocka_unit_test(nothing_is_judged_right_after_the_workers_own_reset),
+                cmocka_unit_test(a_job_ends_the_quiet_minute),
                 cmocka_unit_test(a_blank_esp8266_says_so_with_its_reset_cause),
+                cmocka_unit_test(the_decoded_blank_loop_is_the_boot_fact),
                 cmocka_unit_test(undecoded_garbage_names_the_bauds),
                 cmocka_unit_test(an_idle_board_that_appears_is_identified_once),
                 cmocka_unit_test(a_busy_or_queued_board_is_left_alone),

@@ -7,6 +7,7 @@ import { mountConsole } from "./console.js";
 import { mountEditor } from "./editor_panel.js";
 import { mountFiles } from "./files.js";
 import { openFlashDialog } from "./flash.js";
+import { bootDetail, bootText } from "./boot.js";
 import { firmwareText } from "./fleet.js";
 import { boards, fact, liveState, subscribe, verdict } from "./store.js";
 
@@ -74,9 +75,11 @@ export function renderBoard(root, id) {
     const items = [
       ["id", b.id], ["family", b.family], ["chip", fact(b, "chip_description") || b.chip],
       ["MAC", fact(b, "mac")], ["flash", fact(b, "flash_size")], ["firmware", firmwareText(b)],
-      ["port", b.port && b.port.url], ["labels", (b.labels || []).join(", ")],
+      ["boot", bootDetail(b)], ["port", b.port && b.port.url], ["labels", (b.labels || []).join(", ")],
     ].filter(([, v]) => v);
-    fill(ident, items.map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]));
+    const stuck = !!bootText(fact(b, "boot"));
+    fill(ident, items.map(([k, v]) => [h("dt", {}, k),
+      h("dd", { class: (k === "boot" || k === "firmware") && stuck ? "boot-bad" : null, dataset: { k } }, String(v))]));
     const facts = Object.entries(b.facts || {}).sort(([a], [c]) => a.localeCompare(c));
     fill(factsBox, facts.length
       ? h("table.facts", {}, h("tbody", {}, facts.map(([k, f]) => h("tr", {},

@@ -3,6 +3,7 @@
 // progress bar and verdict side by side.
 import { api, isFinal } from "./api.js";
 import { fill, fmtBytes, h, setText } from "./dom.js";
+import { fwEditor } from "./fwedit.js";
 import { boards, fact, jobs, subscribe, verdict } from "./store.js";
 
 const MODE_HINT =
@@ -183,16 +184,34 @@ function groupUi(fam, list, lib) {
   const fileRow = h("label", {}, "File ", file);
   const notes = h("p.hint.fw-notes");
   const byId = new Map(matching.map((f) => [f.id, f]));
+  // Edit the chosen library entry's catalogue fields in place; the labels follow (a new known-good
+  // pin moves "(known good)" from one entry to another, so every entry is read again).
+  const editor = fwEditor(fam, async () => {
+    const again = await loadLibrary();
+    if (!again.ok) return;
+    for (const f of again.list) {
+      if (!byId.has(f.id)) continue;
+      byId.set(f.id, f);
+      const o = [...src.options].find((x) => x.value === "lib:" + f.id);
+      if (o) { setText(o, fwLabel(f, fam)); o.title = f.release_notes || ""; }
+    }
+    sync();
+  });
+  const editBtn = h("button.fw-edit-open", { type: "button", title: "Edit the title, version, notes and known-good pin of this entry",
+    onclick: () => { const f = byId.get(src.value.slice(4)); if (f) editor.open(f); } }, "Edit…");
   const sync = () => {
     fileRow.hidden = src.value !== "upload";
     const f = byId.get(src.value.slice(4));
     setText(notes, f && f.release_notes ? f.release_notes : "");
+    editBtn.hidden = !f;
+    if (!f) editor.el.hidden = true;
   };
-  src.onchange = sync;
+  src.onchange = () => { editor.el.hidden = true; sync(); };
   sync();
   const el = h("fieldset.fw-group", { dataset: { family: fam } },
     h("legend", {}, `${fam} · ${names}`),
-    h("label", {}, "Firmware ", src), notes, fileRow, h("label", {}, "Offset ", offset));
+    h("div.fw-pick", {}, h("label", {}, "Firmware ", src), editBtn), notes, editor.el, fileRow,
+    h("label", {}, "Offset ", offset));
 
   function explicitOffset() {
     const t = offset.value.trim();
@@ -206,7 +225,7 @@ function groupUi(fam, list, lib) {
     describe: () => (src.value.startsWith("lib:") ? src.selectedOptions[0].textContent
       : `upload ${file.files?.[0]?.name || ""}`),
     offsetFor: (b) => explicitOffset() ?? bootOffset(b),
-    setDisabled(d) { for (const x of [src, file, offset]) x.disabled = d; },
+    setDisabled(d) { for (const x of [src, file, offset, editBtn]) x.disabled = d; if (d) editor.el.hidden = true; },
     /** -> the job parameters naming the firmware; uploads first when asked. */
     async resolve() {
       explicitOffset(); // validate before anything is sent

@@ -2,6 +2,7 @@
 import { api } from "./api.js";
 import { fill, h, setText } from "./dom.js";
 import { openFlashDialog } from "./flash.js";
+import { bootDetail, bootText } from "./boot.js";
 import { boards, fact, lastJob, liveState, subscribe, verdict } from "./store.js";
 
 const selected = new Set();
@@ -95,6 +96,8 @@ export function renderFleet(root) {
     setText(c.chip, fact(b, "chip_description") || b.chip || fact(b, "chip") || "");
     setText(c.mac, fact(b, "mac") || "");
     setText(c.fw, firmwareText(b));
+    c.fw.classList.toggle("boot-bad", !!bootText(fact(b, "boot")));
+    c.fw.title = bootDetail(b);
     const labels = (b.labels || []).join(" ");
     if (c.labels.dataset.v !== labels) {
       c.labels.dataset.v = labels;
@@ -146,16 +149,16 @@ export function renderFleet(root) {
   return subscribe((m) => { if (m.type === "boards" || m.type === "board" || m.type === "job") schedule(); });
 }
 
-/** What is known of a board's firmware: its MicroPython version, else the firmware fact's name,
- * else (once identified) that none was detected, never an empty cell. */
+/** What is known of a board's firmware: a boot loop first (see bootText), its MicroPython version,
+ * else the firmware fact's name, else (once identified) that none was detected, never an empty cell. */
 export function firmwareText(b) {
+  const stuck = bootText(fact(b, "boot"));
+  if (stuck) return stuck;
   const v = fact(b, "mp_version");
   if (v) return String(v);
   const f = fact(b, "firmware");
   if (f && typeof f === "object") return String(f.name || f.title || f.version || "unknown firmware");
   if (f) return String(f);
-  const boot = String(fact(b, "boot") || fact(b, "boot_state") || "");
-  if (/loop|blank/i.test(boot)) return "blank (boot loop)";
   if (fact(b, "chip") || fact(b, "mac")) return "none detected";
   return "";
 }
