@@ -302,9 +302,16 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     await page.screenshot({ path: path.join(ARTIFACTS, "12-phone-files.png") });
     await part("#board-files", "12a-phone-files-panel");
     await part("#board-jobs", "12b-phone-jobs");
+    await part(".side-col", "12d-phone-side-column");
+    // a fact's value gets the card's width under its name, not a sliver beside it
+    const narrowest = await page.$$eval("table.facts td:not(.muted)", (tds) => Math.min(...tds.map((td) => td.getBoundingClientRect().width)));
+    assert.ok(narrowest >= 300, `fact values are ${Math.round(narrowest)} px wide at 390 px`);
     await page.click("button:has-text('Flash…')");
     await page.locator("dialog#flash-dialog button.fw-edit-open").first().click();
     await assertFits("the flash dialog with its edit form");
+    // the dialog scrolls itself: its content must fit it too (a long title in a select once pushed it out)
+    assert.ok(await page.$eval("dialog#flash-dialog", (d) => d.scrollWidth <= d.clientWidth),
+      "the flash dialog's content fits its width");
     await page.locator("dialog#flash-dialog").screenshot({ path: path.join(ARTIFACTS, "12c-phone-flash-edit.png") });
     await page.click("dialog#flash-dialog button:has-text('Close')");
     await openBoard("mp-1");
