@@ -144,6 +144,10 @@ test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files,
     // the facts table renders nested values as key: value lines and lists, no raw JSON
     await page.waitForSelector(".facts table.facts");
     assert.doesNotMatch(await page.textContent(".facts"), /[{}\[\]"]/);
+    // and each value gets the side column's width under its name (the boot fact's time was once one
+    // character a line beside a wide name column)
+    const narrowest = await page.$$eval("table.facts td:not(.muted)", (tds) => Math.min(...tds.map((td) => td.getBoundingClientRect().width)));
+    assert.ok(narrowest >= 240, `fact values are ${Math.round(narrowest)} px wide in the side column`);
     await shot("02-blank-board-console");
   });
 
