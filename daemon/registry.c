@@ -33,6 +33,7 @@
 #include "reservations.h"
 #include "health/health.h"
 #include "store/store.h"
+#include "store/store_health.h"
 #include "util.h"
 
 #define MAX_BOARDS 512
@@ -182,8 +183,9 @@ static const char *state_of(struct present *p, struct worker_status *ws)
         return "online";
 }
 
-/* Board JSON = stored row + live state. Caller holds r->mu. */
-static json_t *board_json_locked(struct registry *r, json_t *row)
+/* Board JSON = stored row + live state. Caller holds r->mu. health: every board's status
+ * (store_health_status_all(), for lists), or NULL to read this board's. */
+static json_t *board_json_locked(struct registry *r, json_t *row, const json_t *health)
 {
         const char *id = json_string_value(json_object_get(row, "id"));
         struct present *p = id ? find_by_id(r, id) : NULL;
@@ -209,7 +211,10 @@ static json_t *board_json_locked(struct registry *r, json_t *row)
                 json_object_set(row, "chip", chip);
         if (r->on_board_json && id)
                 r->on_board_json(r->on_board_json_user, id, row);
-        health_decorate(r->store, row); /* "health": good / degraded / quarantined */
+        if (health) /* "health": good / degraded / quarantined */
+                health_decorate_from(health, row);
+        else
+                health_decorate(r->store, row);
         return row;
 }
 
@@ -219,7 +224,7 @@ static void publish_board(struct registry *r, const char *type, const char *id)
         if (store_board_get(r->store, id, &row) < 0)
                 return;
         pthread_mutex_lock(&r->mu);
-        board_json_locked(r, row);
+        board_json_locked(r, row, NULL);
         pthread_mutex_unlock(&r->mu);
         events_publish(r->events, type, row);
 }
@@ -488,13 +493,16 @@ int registry_boards_json(struct registry *r, const char *label, const char *fami
         int rc = store_board_list(r->store, &rows);
         if (rc < 0)
                 return rc;
+        json_t *health = NULL; /* one query for every board's health; unreadable: all read good */
+        if (store_health_status_all(r->store, &health) < 0)
+                health = json_object();
         json_t *out = json_array();
         size_t i;
         json_t *row;
         pthread_mutex_lock(&r->mu);
         json_array_foreach(rows, i, row)
         {
-                board_json_locked(r, row);
+                board_json_locked(r, row, health);
                 if (label && !labels_match(row, label))
                         continue;
                 if (family && strcmp(json_string_value(json_object_get(row, "family")), family))
@@ -504,6 +512,7 @@ int registry_boards_json(struct registry *r, const char *label, const char *fami
                 json_array_append(out, row);
         }
         pthread_mutex_unlock(&r->mu);
+        json_decref(health);
         json_decref(rows);
         *ret = out;
         return 0;
@@ -516,7 +525,7 @@ int registry_board_json(struct registry *r, const char *id, json_t **ret)
         if (rc < 0)
                 return rc;
         pthread_mutex_lock(&r->mu);
-        board_json_locked(r, row);
+        board_json_locked(r, row, NULL);
         pthread_mutex_unlock(&r->mu);
         *ret = row;
         return 0;

@@ -289,20 +289,34 @@ int health_board_json(struct store *st, const char *board_id, int history_limit,
         return 0;
 }
 
+/* row's "health" from its status row (NULL: never set, so good). */
+static void decorate(json_t *row, const json_t *status)
+{
+        if (status)
+                json_object_set_new(row, "health", json_pack("{s:O, s:O, s:O}", "state", json_object_get(status, "state"),
+                                                             "reason", json_object_get(status, "reason"), "since",
+                                                             json_object_get(status, "since")));
+        else
+                json_object_set_new(row, "health", json_pack("{s:s, s:s, s:n}", "state", "good", "reason", "", "since"));
+}
+
 void health_decorate(struct store *st, json_t *row)
 {
         const char *id = json_string_value(json_object_get(row, "id"));
         json_t *status = NULL;
         if (!id)
                 return;
-        if (store_health_status_get(st, id, &status) == 0) {
-                json_object_set_new(row, "health", json_pack("{s:O, s:O, s:O}", "state", json_object_get(status, "state"),
-                                                             "reason", json_object_get(status, "reason"), "since",
-                                                             json_object_get(status, "since")));
-                json_decref(status);
-        } else {
-                json_object_set_new(row, "health", json_pack("{s:s, s:s, s:n}", "state", "good", "reason", "", "since"));
-        }
+        if (store_health_status_get(st, id, &status) < 0)
+                status = NULL;
+        decorate(row, status);
+        json_decref(status);
+}
+
+void health_decorate_from(const json_t *statuses, json_t *row)
+{
+        const char *id = json_string_value(json_object_get(row, "id"));
+        if (id)
+                decorate(row, json_object_get(statuses, id));
 }
 
 bool health_row_quarantined(const json_t *row)

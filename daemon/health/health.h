@@ -32,6 +32,9 @@ bool health_code_is_infra(const char *code);
 int health_board_json(struct store *st, const char *board_id, int history_limit, json_t **ret);
 /* Add "health": {"state","reason","since"} to a board row (as the registry lists it). */
 void health_decorate(struct store *st, json_t *row);
+/* The same from every board's status read at once (store_health_status_all(); NULL or a board
+ * missing there: good), with no query of its own: for lists. */
+void health_decorate_from(const json_t *statuses, json_t *row);
 /* Is the board row (decorated) quarantined? */
 bool health_row_quarantined(const json_t *row);
 bool health_is_quarantined(struct store *st, const char *board_id);

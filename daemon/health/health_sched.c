@@ -33,18 +33,19 @@ struct health_sched {
         json_t *seen; /* {board: {"last_ms": n, "infra_seen": n}} */
 };
 
-static json_int_t counter(struct store *st, const char *id, const char *key)
+/* One tick's view of the store, read once for every board (not one query per board). */
+struct tick_view {
+        json_t *counters; /* {board: {key: n}} */
+        json_t *leased;   /* {board: true} of the boards with an active lease */
+};
+
+static json_int_t counter(const struct tick_view *v, const char *id, const char *key)
 {
-        json_t *c = NULL;
-        json_int_t v = 0;
-        if (store_health_counters(st, id, &c) == 0)
-                v = json_integer_value(json_object_get(c, key));
-        json_decref(c);
-        return v;
+        return json_integer_value(json_object_get(json_object_get(v->counters, id), key));
 }
 
 /* Is the board idle (online, nothing running or queued), unleased and in rotation? */
-static bool idle(struct health_sched *hs, const json_t *b, const char *id)
+static bool idle(const struct tick_view *v, const json_t *b, const char *id)
 {
         const char *state = json_string_value(json_object_get(b, "state"));
         if (!state || strcmp(state, "online") || !json_is_null(json_object_get(b, "running_job")))
@@ -53,7 +54,32 @@ static bool idle(struct health_sched *hs, const json_t *b, const char *id)
                 return false;
         if (health_row_quarantined(b))
                 return false;
-        return reservations_check_board(registry_reservations(hs->reg), id, NULL, util_wall_ms(), NULL) == 0;
+        return !json_object_get(v->leased, id);
+}
+
+/* 0, or negative errno when the store could not be read (the tick is skipped). */
+static int view_read(struct health_sched *hs, struct tick_view *v)
+{
+        struct reservations *rs = registry_reservations(hs->reg);
+        json_t *list = NULL;
+        int r = rs ? reservations_list(rs, util_wall_ms(), &list) : 0; /* no reservations: nothing leased */
+        if (r < 0)
+                return r;
+        v->leased = json_object();
+        size_t i;
+        json_t *l;
+        json_array_foreach(list, i, l) {
+                const char *board = json_string_value(json_object_get(l, "board"));
+                if (board)
+                        json_object_set_new(v->leased, board, json_true());
+        }
+        json_decref(list);
+        r = store_health_counters_all(hs->st, &v->counters);
+        if (r < 0) {
+                json_decref(v->leased);
+                return r;
+        }
+        return 0;
 }
 
 static void submit(struct health_sched *hs, const char *id, const char *why)
@@ -74,8 +100,13 @@ static void submit(struct health_sched *hs, const char *id, const char *why)
 static void tick(struct health_sched *hs, const struct health_policy *pol)
 {
         json_t *boards = NULL;
+        struct tick_view v = { 0 };
         if (registry_boards_json(hs->reg, NULL, NULL, NULL, &boards) < 0)
                 return;
+        if (view_read(hs, &v) < 0) {
+                json_decref(boards);
+                return;
+        }
         uint64_t now = util_mono_ms();
         size_t i;
         json_t *b;
@@ -88,11 +119,11 @@ static void tick(struct health_sched *hs, const struct health_policy *pol)
                         s = json_pack("{s:I, s:I}", "last_ms", (json_int_t)now, "infra_seen", (json_int_t)-1);
                         json_object_set_new(hs->seen, id, s);
                 }
-                if (!idle(hs, b, id))
+                if (!idle(&v, b, id))
                         continue;
                 json_int_t last = json_integer_value(json_object_get(s, "last_ms"));
-                json_int_t in_row = counter(hs->st, id, "infra_failures_in_row");
-                json_int_t infra = counter(hs->st, id, "infra_failures");
+                json_int_t in_row = counter(&v, id, "infra_failures_in_row");
+                json_int_t infra = counter(&v, id, "infra_failures");
                 const char *why = NULL;
                 if (pol->check_after_infra_failures && in_row >= pol->check_after_infra_failures &&
                     infra != json_integer_value(json_object_get(s, "infra_seen")))
@@ -105,6 +136,8 @@ static void tick(struct health_sched *hs, const struct health_policy *pol)
                 json_object_set_new(s, "infra_seen", json_integer(infra));
                 submit(hs, id, why);
         }
+        json_decref(v.counters);
+        json_decref(v.leased);
         json_decref(boards);
 }
 

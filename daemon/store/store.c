@@ -243,6 +243,23 @@ int store_get(struct store *s, store_row_fn *from_row, json_t **ret, const char 
         return r;
 }
 
+/* A row into out (an array: appended; an object: under column 0's text, merged into an object
+ * already there). Takes row. 0 or -ENOMEM; a row with a NULL or unusable key is dropped. */
+static int collect(json_t *out, struct db_stmt *st, json_t *row)
+{
+        if (json_is_array(out))
+                return json_array_append_new(out, row) < 0 ? -ENOMEM : 0;
+        const char *key = db_col_text(st, 0);
+        json_t *have = key ? json_object_get(out, key) : NULL;
+        int r = 0;
+        if (have && json_is_object(have) && json_is_object(row))
+                r = json_object_update(have, row) < 0 ? -ENOMEM : 0;
+        else if (key)
+                json_object_set(out, key, row);
+        json_decref(row);
+        return r;
+}
+
 static int query_all_v(struct store *s, store_row_fn *from_row, json_t *list, const char *sql, const char *fmt,
                        va_list ap)
 {
@@ -252,7 +269,7 @@ static int query_all_v(struct store *s, store_row_fn *from_row, json_t *list, co
                 return r;
         while ((r = store_step(st)) == 1) {
                 json_t *row = from_row(st);
-                if (!row || json_array_append_new(list, row) < 0) {
+                if (!row || collect(list, st, row) < 0) {
                         r = -ENOMEM;
                         break;
                 }
@@ -270,23 +287,38 @@ int store_query_all(struct store *s, store_row_fn *from_row, json_t *list, const
         return r;
 }
 
-int store_list(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...)
+static int list_v(struct store *s, json_t *list, store_row_fn *from_row, json_t **ret, const char *sql,
+                  const char *fmt, va_list ap)
 {
-        json_t *list = json_array();
         if (!list)
                 return -ENOMEM;
-        va_list ap;
-        va_start(ap, fmt);
         store_lock(s);
         int r = query_all_v(s, from_row, list, sql, fmt, ap);
         store_unlock(s);
-        va_end(ap);
         if (r < 0) {
                 json_decref(list);
                 return r;
         }
         *ret = list;
         return 0;
+}
+
+int store_list(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int r = list_v(s, json_array(), from_row, ret, sql, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+int store_list_keyed(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int r = list_v(s, json_object(), from_row, ret, sql, fmt, ap);
+        va_end(ap);
+        return r;
 }
 
 json_t *store_col_string(struct db_stmt *st, int col)

@@ -107,51 +107,39 @@ int store_health_bump(struct store *s, const char *board_id, const json_t *add, 
         return store_write_unlock(s, r);
 }
 
-/* Columns: board_id, key, value. */
+/* Columns: board_id, key, value: {key: value}, merged per board by store_list_keyed(). */
 static json_t *counter_from_row(struct db_stmt *st)
 {
-        return json_pack("{s:o, s:o, s:o}", "board", store_col_string(st, 0), "key", store_col_string(st, 1), "value",
-                         store_col_int(st, 2));
+        const char *key = db_col_text(st, 1);
+        json_t *c = json_object();
+        if (c && key)
+                json_object_set_new(c, key, store_col_int(st, 2));
+        return c;
 }
 
+/* {board: {key: n}} of one board (board_id) or of all (NULL). */
 static int counters_query(struct store *s, const char *board_id, json_t **ret)
 {
-        json_t *rows = NULL;
-        int r = board_id ? store_list(s, counter_from_row, &rows,
-                                      "SELECT board_id, key, value FROM board_health_counters WHERE board_id = ?1"
-                                      " ORDER BY key", "s", board_id)
-                         : store_list(s, counter_from_row, &rows,
-                                      "SELECT board_id, key, value FROM board_health_counters ORDER BY board_id, key", "");
-        if (r < 0)
-                return r;
-        json_t *out = json_object();
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row) {
-                const char *b = json_string_value(json_object_get(row, "board"));
-                const char *key = json_string_value(json_object_get(row, "key"));
-                if (!b || !key)
-                        continue;
-                json_t *dst = out;
-                if (!board_id) {
-                        dst = json_object_get(out, b);
-                        if (!dst) {
-                                dst = json_object();
-                                json_object_set_new(out, b, dst);
-                        }
-                }
-                json_object_set(dst, key, json_object_get(row, "value"));
-        }
-        json_decref(rows);
-        *ret = out;
-        return 0;
+        return board_id ? store_list_keyed(s, counter_from_row, ret,
+                                           "SELECT board_id, key, value FROM board_health_counters WHERE board_id = ?1"
+                                           " ORDER BY key", "s", board_id)
+                        : store_list_keyed(s, counter_from_row, ret,
+                                           "SELECT board_id, key, value FROM board_health_counters ORDER BY board_id, key",
+                                           "");
 }
 
 int store_health_counters(struct store *s, const char *board_id, json_t **ret)
 {
         if (!s || !board_id || !ret)
                 return -EINVAL;
-        return counters_query(s, board_id, ret);
+        json_t *all = NULL;
+        int r = counters_query(s, board_id, &all);
+        if (r < 0)
+                return r;
+        json_t *mine = json_object_get(all, board_id);
+        *ret = mine ? json_incref(mine) : json_object();
+        json_decref(all);
+        return *ret ? 0 : -ENOMEM;
 }
 
 int store_health_counters_all(struct store *s, json_t **ret)
@@ -243,6 +231,21 @@ static json_t *status_from_row(struct db_stmt *st)
 {
         return json_pack("{s:o, s:o, s:o, s:o}", "state", store_col_string(st, 0), "reason", store_col_string(st, 1),
                          "evidence", store_col_json(st, 2), "since", store_col_string(st, 3));
+}
+
+/* Columns: board_id, state, reason, evidence, since. */
+static json_t *status_all_from_row(struct db_stmt *st)
+{
+        return json_pack("{s:o, s:o, s:o, s:o}", "state", store_col_string(st, 1), "reason", store_col_string(st, 2),
+                         "evidence", store_col_json(st, 3), "since", store_col_string(st, 4));
+}
+
+int store_health_status_all(struct store *s, json_t **ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        return store_list_keyed(s, status_all_from_row, ret,
+                                "SELECT board_id, state, reason, evidence, since FROM board_health_status", "");
 }
 
 int store_health_status_get(struct store *s, const char *board_id, json_t **ret)

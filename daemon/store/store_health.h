@@ -38,5 +38,8 @@ int store_health_status_set(struct store *s, const char *board_id, const char *s
                             const json_t *evidence);
 /* {"state","reason","evidence","since"}; -ENOENT when never set (the board is "good"). */
 int store_health_status_get(struct store *s, const char *board_id, json_t **ret);
+/* Every board's status in one query: {board_id: {"state","reason","evidence","since"}}, boards
+ * never set absent (new reference). */
+int store_health_status_all(struct store *s, json_t **ret);
 
 #endif

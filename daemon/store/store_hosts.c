@@ -2,6 +2,7 @@
 #include "store/store_hosts.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,27 +82,40 @@ int64_t store_host_stale_ms(const struct store *s)
         return v > 0 ? v : STORE_HOST_STALE_MS;
 }
 
+/* One statement per beat whatever the number of boards: the states travel as one JSON array
+ * [{"id","state","job"}] unpacked by the database, and rows already holding those values are
+ * not written. */
+static const char publish_pg[] =
+        "UPDATE boards b SET live_state = v.state, live_job = v.job"
+        " FROM json_to_recordset(?2::json) AS v(id text, state text, job bigint)"
+        " WHERE b.id = v.id AND b.host = ?1"
+        " AND (b.live_state IS DISTINCT FROM v.state OR b.live_job IS DISTINCT FROM v.job)";
+static const char publish_sqlite[] =
+        "UPDATE boards SET live_state = v.state, live_job = v.job"
+        " FROM (SELECT value ->> 'id' AS id, value ->> 'state' AS state, value ->> 'job' AS job FROM json_each(?2)) AS v"
+        " WHERE boards.id = v.id AND boards.host = ?1"
+        " AND (boards.live_state IS NOT v.state OR boards.live_job IS NOT v.job)";
+
 int store_host_publish(struct store *s, const json_t *states)
 {
         if (!s || !s->host[0] || !json_is_array(states))
                 return -EINVAL;
-        int r = store_write_lock(s);
+        json_t *rows = json_array();
         size_t i;
         json_t *b;
         json_array_foreach(states, i, b) {
-                const char *id = json_string_value(json_object_get(b, "id"));
-                const char *state = json_string_value(json_object_get(b, "state"));
+                json_t *id = json_object_get(b, "id"), *state = json_object_get(b, "state");
                 json_t *job = json_object_get(b, "running_job");
-                if (r < 0 || !id || !state)
+                if (!json_is_string(id) || !json_is_string(state))
                         continue;
-                int64_t jid = json_is_integer(job) ? json_integer_value(job) : 0;
-                r = store_run(s,
-                              "UPDATE boards SET live_state = ?3, live_job = CASE WHEN ?4 > 0 THEN ?4 END"
-                              " WHERE id = ?1 AND host = ?2 AND (live_state IS DISTINCT FROM ?3"
-                              "  OR live_job IS DISTINCT FROM CASE WHEN ?4 > 0 THEN ?4 END)",
-                              "sssI", id, s->host, state, jid);
+                bool has_job = json_is_integer(job) && json_integer_value(job) > 0;
+                json_array_append_new(rows, json_pack("{s:O, s:O, s:O}", "id", id, "state", state, "job",
+                                                      has_job ? job : json_null()));
         }
-        return store_write_unlock(s, r < 0 ? r : 0);
+        int r = json_array_size(rows) ? store_write(s, store_is_pg(s) ? publish_pg : publish_sqlite, "sJ", s->host, rows)
+                                      : 0;
+        json_decref(rows);
+        return r < 0 ? r : 0;
 }
 
 /* Columns: id, host, live_state, live_job, heartbeat_ms (NULL: no host row), now_ms, bound_ms. */
@@ -109,33 +123,18 @@ static json_t *remote_from_row(struct db_stmt *st)
 {
         bool alive = !db_col_null(st, 4) && db_col_int64(st, 5) - db_col_int64(st, 4) <= db_col_int64(st, 6);
         const char *state = db_col_text(st, 2);
-        return json_pack("{s:s, s:o, s:s, s:o, s:b}", "id", db_col_text(st, 0) ? db_col_text(st, 0) : "", "host",
-                         store_col_string(st, 1), "state", state ? state : "offline", "running_job",
-                         store_col_int(st, 3), "host_alive", alive);
+        return json_pack("{s:o, s:s, s:o, s:b}", "host", store_col_string(st, 1), "state", state ? state : "offline",
+                         "running_job", store_col_int(st, 3), "host_alive", alive);
 }
 
 int store_host_remote_boards(struct store *s, int64_t now_ms, json_t **ret)
 {
         if (!s || !ret)
                 return -EINVAL;
-        json_t *rows = NULL;
-        int r = store_list(s, remote_from_row, &rows,
-                           "SELECT b.id, b.host, b.live_state, b.live_job, h.heartbeat_ms, ?2, ?3 FROM boards b"
-                           " LEFT JOIN hosts h ON h.name = b.host WHERE b.host <> ?1 AND b.host <> ''",
-                           "sII", s->host, now_ms, store_host_stale_ms(s));
-        if (r < 0)
-                return r;
-        json_t *out = json_object();
-        size_t i;
-        json_t *row;
-        json_array_foreach(rows, i, row) {
-                json_t *id = json_object_get(row, "id");
-                json_object_set(out, json_string_value(id), row);
-                json_object_del(row, "id");
-        }
-        json_decref(rows);
-        *ret = out;
-        return 0;
+        return store_list_keyed(s, remote_from_row, ret,
+                                "SELECT b.id, b.host, b.live_state, b.live_job, h.heartbeat_ms, ?2, ?3 FROM boards b"
+                                " LEFT JOIN hosts h ON h.name = b.host WHERE b.host <> ?1 AND b.host <> ''",
+                                "sII", s->host, now_ms, store_host_stale_ms(s));
 }
 
 /* Columns: name, heartbeat_ms. */

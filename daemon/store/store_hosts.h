@@ -35,7 +35,8 @@ void store_host_set_stale_ms(struct store *s, int64_t stale_ms);
 int64_t store_host_stale_ms(const struct store *s);
 /* Publish this host's boards' live state for the other hosts: states is an array of
  * {"id", "state": "online"|"busy"|"offline", "running_job": id|null} of boards on this host
- * (others are ignored). Rows that did not change are not written. One transaction. */
+ * (others are ignored). Rows that did not change are not written. One statement, whatever the
+ * number of boards. */
 int store_host_publish(struct store *s, const json_t *states);
 /* The boards on other hosts (host neither this one nor ""), as an object
  * {board id: {"host", "state" (as published; "offline" before any), "running_job", "host_alive"}},

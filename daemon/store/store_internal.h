@@ -80,13 +80,18 @@ typedef json_t *store_row_fn(struct db_stmt *st);
 /* With the lock held, prepare and bind as store_prepare() and turn rows into JSON:
  * store_query_one() the first row into *ret (caller frees; set only on success): 0, -ENOENT
  * (no row), -ENOMEM or negative errno. store_query_all() appends every row to list
- * (borrowed): 0, -ENOMEM or negative errno; rows appended before a failure stay. */
+ * (borrowed; an object: keyed as store_list_keyed() does): 0, -ENOMEM or negative errno; rows
+ * added before a failure stay. */
 int store_query_one(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
 int store_query_all(struct store *s, store_row_fn *from_row, json_t *list, const char *sql, const char *fmt, ...);
 /* The same taking the lock: store_get() as store_query_one(); store_list() every row as a new
  * array in *ret (caller frees; set only on success), returning 0, -ENOMEM or negative errno. */
 int store_get(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
 int store_list(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
+/* store_list() into an object keyed by each row's column 0 (text; rows with NULL there are
+ * skipped): {col0: from_row(row)}; rows with the same key whose JSON are objects merge into one
+ * (later keys win). New object in *ret (caller frees; set only on success). */
+int store_list_keyed(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
 
 /* JSON text of a value, canonical (compact, sorted keys). Caller frees. NULL on ENOMEM. */
 char *store_json_dump(const json_t *v);

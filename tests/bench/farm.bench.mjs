@@ -59,6 +59,16 @@ function pgCounters(pg, stmts) {
   }
   return { t: Date.now(), xacts: commit + rollback, calls, notifies };
 }
+/** The statements that ran most since the last pg_stat_statements_reset(): [[calls, query]], at most n. */
+function topStatements(pg, stmts, n = 6) {
+  if (!stmts) return [];
+  return pg.psql("farm", "SELECT s.calls, regexp_replace(left(s.query, 110), '\\s+', ' ', 'g') FROM pg_stat_statements s"
+    + ` JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'farm' ORDER BY s.calls DESC LIMIT ${n}`)
+    .trim().split("\n").filter(Boolean).map((l) => { const i = l.indexOf("|"); return [Number(l.slice(0, i)), l.slice(i + 1)]; });
+}
+function resetStatements(pg, stmts) {
+  if (stmts) pg.psql("farm", "SELECT pg_stat_statements_reset()");
+}
 function rate(a, b) {
   const s = (b.t - a.t) / 1000;
   // the sampling queries themselves (2 per sample, each its own transaction) are subtracted
@@ -169,15 +179,19 @@ async function main() {
     farm = await startFarm(pg, url, dir);
     const { hosts } = farm;
     const rss0 = hosts.map((h) => rssKb(h.proc.pid));
+    resetStatements(pg, stmts);
     let a = pgCounters(pg, stmts);
     await sleep(SECONDS * 1000);
     let b = pgCounters(pg, stmts);
     const idle = rate(a, b);
+    const idleTop = topStatements(pg, stmts);
 
+    resetStatements(pg, stmts);
     a = pgCounters(pg, stmts);
     const list = await listLatency(hosts);
     b = pgCounters(pg, stmts);
     const listLoad = rate(a, b);
+    const listTop = topStatements(pg, stmts);
 
     for (let k = 0; k < POOL; k++) { // pool boards spread over the hosts, labelled through any host
       const id = boardId(k % HOSTS, Math.floor(k / HOSTS));
@@ -191,6 +205,8 @@ async function main() {
     const rss1 = hosts.map((h) => rssKb(h.proc.pid));
     const cross = await crossDispatch(hosts);
     report({ farm, idle, list, listLoad, res, resLoad, rss0, rss1, cross, stmts });
+    printTop(`most frequent statements at idle (${SECONDS} s)`, idleTop);
+    printTop(`most frequent statements under GET /boards (${list.all.length} requests)`, listTop);
   } finally {
     if (farm) {
       for (const h of farm.hosts) await h.stop();
@@ -199,6 +215,14 @@ async function main() {
     await pg.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function printTop(title, rows) {
+  if (!rows.length) return;
+  console.log("");
+  console.log(`| ${title} | calls |`);
+  console.log("|---|---|");
+  for (const [calls, q] of rows) console.log(`| \`${q.replace(/\|/g, "\\|")}\` | ${calls} |`);
 }
 
 function report({ farm, idle, list, listLoad, res, resLoad, rss0, rss1, cross, stmts }) {

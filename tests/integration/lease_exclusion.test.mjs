@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
-import { api, startCorrald, startVboard, waitFor } from "./lib.mjs";
+import { api, listenTracked, startCorrald, startVboard, waitFor } from "./lib.mjs";
 
 const SECRETS = { alice: "alice-secret-0a1b2c3d", mallory: "mallory-secret-4e5f6a7b", boss: "boss-secret-8c9d0e1f" };
 const bearer = (who) => ({ authorization: `Bearer ${SECRETS[who]}` });
@@ -27,11 +27,11 @@ async function recordingBoard() {
     s.on("close", () => socks.delete(s));
     s.on("data", (d) => { board.received = Buffer.concat([board.received, d]); });
   });
-  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
-  board.port = srv.address().port;
+  const { port, close } = await listenTracked(srv, socks);
+  board.port = port;
   board.connected = () => socks.size > 0;
   board.text = () => board.received.toString("latin1");
-  board.close = () => { for (const s of socks) s.destroy(); srv.close(); };
+  board.close = close;
   return board;
 }
 

@@ -1,6 +1,7 @@
 // Helpers for black-box tests: start the real corrald (sanitized build under make check) and
 // virtual boards as child processes, talk to corrald over its real HTTP API.
 import { spawn } from "node:child_process";
+import { after } from "node:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -14,6 +15,24 @@ export const VBOARD = path.join(ROOT, "tests/vboard/vboard");
 
 const children = new Set();
 process.on("exit", () => { for (const c of children) try { c.kill("SIGKILL"); } catch {} });
+
+// A failed setup (PostgreSQL that cannot start, a corrald that does not come up) leaves what the
+// hook started before it (a silent server, a vboard) running with nobody to stop it, and the file
+// would hang to the runner's limit. So once the file's suites are over (a root `after`, which runs
+// after every suite's hooks), whatever is still running stops holding the process open (unref);
+// stop() holds it again while it waits, and the exit handler above kills leftover children.
+const servers = new Set(); // {release()} of the servers started here that are still open
+let released = false;
+const unref = (h) => { try { h?.unref(); } catch {} };
+const ref = (h) => { try { h?.ref(); } catch {} };
+function releaseChild(c) { unref(c); unref(c.stdout); unref(c.stderr); }
+function holdChild(c) { ref(c); ref(c.stdout); ref(c.stderr); }
+function releaseLeftovers() {
+  released = true;
+  for (const c of children) releaseChild(c);
+  for (const s of servers) s.release();
+}
+if (/\.test\.mjs$/.test(process.argv[1] ?? "")) after(releaseLeftovers); // not in benches and demos
 
 /** Wait until pred() returns a truthy value (async allowed) or throw after ms. */
 export async function waitFor(pred, ms = 10000, what = "condition") {
@@ -55,13 +74,14 @@ export async function startCorrald(opts = {}) {
   const port = await Promise.race([
     waitFor(() => { const m = err.match(/listening on http:\/\/[^:]+:(\d+)\//); return m && Number(m[1]); }, 20000, "corrald to listen"),
     exited.then(({ code, sig }) => { throw new Error(`corrald exited (${code ?? sig}) before listening:\n${err}`); }),
-  ]);
+  ]).catch((e) => { proc.kill("SIGKILL"); throw e; }); // nobody else holds this corrald
   const url = `http://127.0.0.1:${port}`;
   return {
     url, stateDir, pgDb, proc, exited,
     stderr: () => err,
     async stop(signal = "SIGTERM") {
       if (proc.exitCode !== null || proc.signalCode) return exited;
+      holdChild(proc);
       proc.kill(signal);
       const r = await exited;
       if (!opts.keepState && !opts.stateDir && signal !== "SIGKILL") rmSync(stateDir, { recursive: true, force: true });
@@ -103,16 +123,20 @@ export async function startVboard(kind, args = []) {
   const info = await Promise.race([
     waitFor(() => { const nl = out.indexOf("\n"); return nl >= 0 && JSON.parse(out.slice(0, nl)); }, 60000, `vboard ${kind}`),
     exited.then(({ code, sig }) => { throw new Error(`vboard ${kind} exited (${code ?? sig}):\n${err}`); }),
-  ]);
-  return { ...info, proc, stderr: () => err, async stop() { if (proc.exitCode === null && !proc.signalCode) { proc.kill("SIGTERM"); } return exited; } };
+  ]).catch((e) => { proc.kill("SIGKILL"); throw e; }); // nobody else holds this vboard
+  return { ...info, proc, stderr: () => err, async stop() { if (proc.exitCode === null && !proc.signalCode) { holdChild(proc); proc.kill("SIGTERM"); } return exited; } };
 }
 
 /** A TCP server that accepts connections and never says a word (a silent board). */
 export async function silentServer() {
   const socks = new Set();
-  const srv = net.createServer((s) => { socks.add(s); s.on("error", () => {}); s.on("close", () => socks.delete(s)); });
-  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
-  return { port: srv.address().port, close: () => { for (const s of socks) s.destroy(); srv.close(); } };
+  const srv = net.createServer((s) => {
+    socks.add(s);
+    if (released) s.unref();
+    s.on("error", () => {});
+    s.on("close", () => socks.delete(s));
+  });
+  return listenTracked(srv, socks);
 }
 
 /**
@@ -127,14 +151,27 @@ export async function garbageServer() {
     socks.add(s);
     s.on("error", () => {});
     s.on("close", () => socks.delete(s));
+    if (released) s.unref();
     s.on("data", (d) => {
       const out = Buffer.alloc(d.length * 4 + 8);
       for (let i = 0; i < out.length; i++) out[i] = 0x80 | ((next() >>> 16) & 0x7f); // never ASCII text
       s.write(out);
     });
   });
+  return listenTracked(srv, socks);
+}
+
+/**
+ * Listen with a test's own net.Server on a loopback port; socks: the Set its connection handler
+ * keeps its sockets in. Returns {port, close()}; until closed, a failed setup does not leave it
+ * holding the test file open (releaseLeftovers()).
+ */
+export async function listenTracked(srv, socks) {
   await new Promise((r) => srv.listen(0, "127.0.0.1", r));
-  return { port: srv.address().port, close: () => { for (const s of socks) s.destroy(); srv.close(); } };
+  const handle = { release() { srv.unref(); for (const s of socks) s.unref(); } };
+  servers.add(handle);
+  if (released) handle.release();
+  return { port: srv.address().port, close: () => { servers.delete(handle); for (const s of socks) s.destroy(); srv.close(); } };
 }
 
 /** POST a job to a board and wait until it finishes; returns the finished job. Throws unless 202. */

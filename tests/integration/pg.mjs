@@ -10,8 +10,13 @@ import path from "node:path";
 
 const PG_PORT = 5432; // only names the socket file: no TCP listener (listen_addresses='')
 
-/** The newest /usr/lib/postgresql/N/bin, or null when Debian's postgresql is not installed. */
+/**
+ * The newest /usr/lib/postgresql/N/bin, or null when Debian's postgresql is not installed.
+ * CORRAL_TEST_PG_BIN names another directory holding initdb, pg_ctl, psql (a lab knob: e.g. one
+ * whose initdb fails, to check that a failed start fails fast).
+ */
 export function pgBinDir() {
+  if (process.env.CORRAL_TEST_PG_BIN) return process.env.CORRAL_TEST_PG_BIN;
   const base = "/usr/lib/postgresql";
   if (!existsSync(base)) return null;
   const versions = readdirSync(base).filter((v) => existsSync(path.join(base, v, "bin/initdb")))
@@ -55,12 +60,18 @@ export function startPostgres() {
   const data = path.join(dir, "data");
   chmodSync(dir, 0o755);
   if (isRoot) chownSync(dir, UNPRIV.uid, UNPRIV.gid);
-  asOwner(path.join(bin, "initdb"), ["-D", data, "-U", "corral", "--auth=trust", "-E", "UTF8", "--locale=C", "-N"]);
   const pgctl = path.join(bin, "pg_ctl");
   const opts = `-k ${dir} -p ${PG_PORT} -c listen_addresses='' -c fsync=off -c full_page_writes=off`
     + " -c synchronous_commit=off -c max_connections=200";
   const start = () => asOwner(pgctl, ["-D", data, "-o", opts, "-l", path.join(dir, "log"), "-w", "-t", "60", "start"]);
-  start();
+  try {
+    asOwner(path.join(bin, "initdb"), ["-D", data, "-U", "corral", "--auth=trust", "-E", "UTF8", "--locale=C", "-N"]);
+    start();
+  } catch (e) { // nothing runs: leave no data dir behind
+    asOwner(pgctl, ["-D", data, "-m", "immediate", "-w", "stop"], { allowFail: true });
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   let running = true;
   const server = {
     dir, bin,
@@ -103,10 +114,17 @@ export function startPostgres() {
   return server;
 }
 
-// One server per test process, started on first use (lib.mjs, CORRAL_TEST_STORE=pg).
-let shared = null;
+// One server per test process, started on first use (lib.mjs, CORRAL_TEST_STORE=pg). A server
+// that could not start is not tried again: every later start fails at once with the same error.
+let shared = null, sharedError = null;
 export function sharedPostgres() {
-  if (!shared) shared = startPostgres();
+  if (sharedError) throw sharedError;
+  try {
+    if (!shared) shared = startPostgres();
+  } catch (e) {
+    sharedError = e;
+    throw e;
+  }
   return shared;
 }
 

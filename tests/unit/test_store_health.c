@@ -90,6 +90,20 @@ static void status_since_moves_only_when_the_state_changes(void **state)
         assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "evidence"), "link_errors")), 9);
         json_decref(st);
         assert_int_equal(store_health_status_set(f->s, "b1", "sick", "", NULL), -EINVAL); /* CHECK */
+        /* every board's status in one read, keyed by board; boards never set are absent */
+        add_board(f, "b2");
+        add_board(f, "b3");
+        assert_int_equal(store_health_status_set(f->s, "b2", "degraded", "slow", NULL), 0);
+        json_t *all = NULL;
+        assert_int_equal(store_health_status_all(f->s, &all), 0);
+        assert_int_equal(json_object_size(all), 2);
+        assert_string_equal(str(json_object_get(all, "b1"), "state"), "quarantined");
+        assert_string_equal(str(json_object_get(all, "b1"), "reason"), "rule");
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(all, "b1"), "evidence"),
+                                                            "link_errors")), 9);
+        assert_string_equal(str(json_object_get(all, "b2"), "state"), "degraded");
+        assert_null(json_object_get(all, "b3"));
+        json_decref(all);
 }
 
 static void end(struct fx *f, struct events *ev, const char *kind, const char *state, const char *code, json_t *obs,

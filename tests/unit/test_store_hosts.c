@@ -129,6 +129,15 @@ static void test_farm_publish_view_and_sweep(void **state)
         assert_int_equal(json_integer_value(json_object_get(a1, "running_job")), job);
         assert_true(json_is_true(json_object_get(a1, "host_alive")));
         json_decref(view);
+        /* publishing the same states again writes no row; a change is written (job cleared) */
+        states = json_pack("[{s:s, s:s, s:n}]", "id", "a1", "state", "online", "running_job");
+        assert_int_equal(store_host_publish(f->s, states), 0);
+        assert_int_equal(store_host_publish(f->s, states), 0);
+        json_decref(states);
+        assert_int_equal(store_host_remote_boards(b, t0 + 3000, &view), 0);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(view, "a1"), "state")), "online");
+        assert_true(json_is_null(json_object_get(json_object_get(view, "a1"), "running_job")));
+        json_decref(view);
         assert_int_equal(store_host_remote_boards(f->s, t0, &view), 0);
         assert_string_equal(json_string_value(json_object_get(json_object_get(view, "b1"), "state")), "offline");
         json_decref(view); /* never published: offline */
