@@ -84,6 +84,12 @@ describe("corral test --spec with several boards by role", () => {
       [[`corral.ap.${out.roles.ap.board}`, 1, 0, 0], [`corral.sta.${out.roles.sta.board}`, 1, 0, 0]]);
     const leases = (await api(d.url, "GET", "/api/v1/reservations")).body.reservations;
     assert.deepEqual(leases, [], "the test released its boards");
+    // flashed in parallel: by the jobs' own records, each started before the other finished flashing
+    const jobs = {};
+    for (const role of ["ap", "sta"]) jobs[role] = (await api(d.url, "GET", `/api/v1/jobs/${out.roles[role].job}`)).body;
+    const flashed = (j) => Date.parse(j.log.find((l) => l.line.startsWith("Flashed; now the expect steps")).t);
+    const spans = Object.values(jobs).map((j) => [Date.parse(j.started_at), flashed(j)]);
+    assert.ok(spans[0][0] < spans[1][1] && spans[1][0] < spans[0][1], `flash spans ${JSON.stringify(spans)} do not overlap`);
   });
 
   test("two such tests at once on 3 boards: both finish, the second waits, no board is held by both at once", async () => {
