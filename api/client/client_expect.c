@@ -75,6 +75,9 @@ void cli_expect_explain(const json_t *res)
         }
         if (str(bt, "note"))
                 fprintf(stderr, "corral: backtrace: %s\n", str(bt, "note"));
+        if (str(json_object_get(res, "boot_reset"), "text"))
+                fprintf(stderr, "corral: the board booted after a reset: %s\n",
+                        str(json_object_get(res, "boot_reset"), "text"));
         if (fs)
                 fprintf(stderr, "corral: step %lld (%s '%s') failed: %s\n",
                         (long long)json_integer_value(json_object_get(fs, "index")), str(fs, "type"),

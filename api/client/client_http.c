@@ -88,7 +88,7 @@ int cli_call_raw(struct cli *c, const char *method, const char *path, const void
         memset(ret, 0, sizeof(*ret));
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ret->status);
         if (b.data)
-                ret->body = json_loadb(b.data, b.len, 0, NULL);
+                ret->body = json_loadb(b.data, b.len, JSON_ALLOW_NUL, NULL); /* board output may hold \u0000 */
         free(b.data);
         return 0;
 }

@@ -389,9 +389,10 @@ static int report_roles(struct cli *c, const struct role *roles, size_t n, const
                 json_t *out = json_pack("{s:i, s:{}}", "exit_status", rc, "roles");
                 for (size_t k = 0; k < n; k++)
                         json_object_set_new(json_object_get(out, "roles"), roles[k].name,
-                                            json_pack("{s:s, s:I, s:i, s:O?}", "board", roles[k].board,
-                                                      "reservation", (json_int_t)roles[k].resv_id,
-                                                      "exit_status", roles[k].rc, "result",
+                                            json_pack("{s:s, s:I, s:O?, s:i, s:O?}", "board", roles[k].board,
+                                                      "reservation", (json_int_t)roles[k].resv_id, "job",
+                                                      json_object_get(roles[k].job, "id"), "exit_status",
+                                                      roles[k].rc, "result",
                                                       json_object_get(roles[k].job, "result")));
                 char *s = json_dumps(out, JSON_COMPACT);
                 if (s)

@@ -20,15 +20,22 @@
 #define ELF_FILE_MAX (1024ull * 1024 * 1024) /* app ELFs with debug info are large; 1 GiB is plenty */
 #define STACK_FRAMES_MAX 12                  /* decoded stack words kept */
 
+/* A ROM reset line, named. */
+struct reset_seen {
+        char line[BOOTLOG_LINE_MAX];
+        char text[256];
+        int cause;
+        char reason[40];
+        const char *kind;
+};
+
 struct crash_report {
         struct backtrace *bt;
         bool expect_reset;
         unsigned resets;
-        char reset_line[BOOTLOG_LINE_MAX];
-        char reset_text[256];
-        int reset_cause;
-        char reset_reason[40];
-        const char *reset_kind;
+        struct reset_seen boot;       /* the boot the job's own reset caused */
+        struct reset_seen unexpected; /* the first reset after it */
+        char reset_text[300];         /* "the board reset during the test: ..." (after finish) */
         char where[600];
         char *text;
         bool finished;
@@ -108,18 +115,9 @@ struct crash_report *crash_report_free(struct crash_report *cr)
         return NULL;
 }
 
-void crash_report_line(struct crash_report *cr, const char *line, size_t len)
+/* Classify a ROM reset line into rs (text: "watchdog (rst cause 4)"). false when it names no cause. */
+static bool reset_parse(const char *line, size_t len, struct reset_seen *rs)
 {
-        if (!cr)
-                return;
-        backtrace_line(cr->bt, line, len);
-        /* A ROM reset line: the first after the job's own reset is the boot it asked for. */
-        if (!memmem(line, len, "rst cause:", 10) && !memmem(line, len, "rst:0x", 6))
-                return;
-        if (cr->resets++ == 0 && cr->expect_reset)
-                return;
-        if (cr->reset_text[0])
-                return; /* the first unexpected one is the story */
         char buf[BOOTLOG_LINE_MAX];
         size_t n = len < sizeof(buf) - 2 ? len : sizeof(buf) - 2;
         memcpy(buf, line, n);
@@ -129,17 +127,33 @@ void crash_report_line(struct crash_report *cr, const char *line, size_t len)
         struct bootlog_result r;
         bootlog_classify(chip, &cap, NULL, &r);
         if (r.reset_cause < 0)
-                return;
-        snprintf(cr->reset_line, sizeof(cr->reset_line), "%.*s", (int)(n - 1), buf);
+                return false;
+        snprintf(rs->line, sizeof(rs->line), "%.*s", (int)(n - 1), buf);
         if (r.reset_reason[0])
-                snprintf(cr->reset_text, sizeof(cr->reset_text), "the board reset during the test: %s (rst:0x%x %s)",
-                         bootlog_reset_kind(&r), (unsigned)r.reset_cause, r.reset_reason);
+                snprintf(rs->text, sizeof(rs->text), "%s (rst:0x%x %s)", bootlog_reset_kind(&r),
+                         (unsigned)r.reset_cause, r.reset_reason);
         else
-                snprintf(cr->reset_text, sizeof(cr->reset_text), "the board reset during the test: %s (rst cause %d)",
-                         bootlog_reset_kind(&r), r.reset_cause);
-        cr->reset_cause = r.reset_cause;
-        snprintf(cr->reset_reason, sizeof(cr->reset_reason), "%s", r.reset_reason);
-        cr->reset_kind = bootlog_reset_kind(&r);
+                snprintf(rs->text, sizeof(rs->text), "%s (rst cause %d)", bootlog_reset_kind(&r), r.reset_cause);
+        rs->cause = r.reset_cause;
+        snprintf(rs->reason, sizeof(rs->reason), "%s", r.reset_reason);
+        rs->kind = bootlog_reset_kind(&r);
+        return true;
+}
+
+void crash_report_line(struct crash_report *cr, const char *line, size_t len)
+{
+        if (!cr)
+                return;
+        backtrace_line(cr->bt, line, len);
+        /* A ROM reset line: the first after the job's own reset is the boot it asked for. */
+        if (!memmem(line, len, "rst cause:", 10) && !memmem(line, len, "rst:0x", 6))
+                return;
+        if (cr->resets++ == 0 && cr->expect_reset) {
+                reset_parse(line, len, &cr->boot);
+                return;
+        }
+        if (!cr->unexpected.text[0]) /* the first unexpected one is the story */
+                reset_parse(line, len, &cr->unexpected);
 }
 
 /* Open the job's ELF: the library file, or the host path (confined again: the config or the file
@@ -227,16 +241,25 @@ static json_t *frame_json(const struct backtrace_addr *a, struct elf_symbols *es
         return o;
 }
 
+/* {line, cause, reason, kind, text}; text: the given one, or the named reset. */
+static json_t *reset_json(const struct reset_seen *rs, const char *text)
+{
+        return json_pack("{s:s, s:i, s:s?, s:s, s:s}", "line", rs->line, "cause", rs->cause, "reason",
+                         rs->reason[0] ? rs->reason : NULL, "kind", rs->kind ? rs->kind : "unknown", "text",
+                         text[0] ? text : rs->text);
+}
+
 void crash_report_finish(struct crash_report *cr, struct job_run *jr)
 {
         if (!cr || cr->finished)
                 return;
         cr->finished = true;
-        if (cr->reset_text[0])
-                jr_result_set(jr, "unexpected_reset",
-                              json_pack("{s:s, s:i, s:s?, s:s, s:s}", "line", cr->reset_line, "cause", cr->reset_cause,
-                                        "reason", cr->reset_reason[0] ? cr->reset_reason : NULL, "kind",
-                                        cr->reset_kind ? cr->reset_kind : "unknown", "text", cr->reset_text));
+        if (cr->boot.text[0])
+                jr_result_set(jr, "boot_reset", reset_json(&cr->boot, ""));
+        if (cr->unexpected.text[0]) {
+                snprintf(cr->reset_text, sizeof(cr->reset_text), "the board reset during the test: %s", cr->unexpected.text);
+                jr_result_set(jr, "unexpected_reset", reset_json(&cr->unexpected, cr->reset_text));
+        }
         size_t n = backtrace_count(cr->bt);
         if (!n)
                 return;
@@ -295,4 +318,9 @@ const char *crash_report_text(const struct crash_report *cr)
 const char *crash_report_reset(const struct crash_report *cr)
 {
         return cr && cr->reset_text[0] ? cr->reset_text : NULL;
+}
+
+const char *crash_report_boot(const struct crash_report *cr)
+{
+        return cr && cr->boot.text[0] ? cr->boot.text : NULL;
 }

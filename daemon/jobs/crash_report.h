@@ -1,7 +1,7 @@
 /* A job's crash report: follows the serial lines of a run (crash addresses through the backtrace
  * scanner, ROM reset lines through the boot-log parser), then decodes the addresses against the
  * app's ELF (a firmware-library id or a confined host path) into function and file:line, and
- * names a reset that happened during the test. */
+ * names the boot log's reset reason and a reset that happened during the test. */
 #ifndef CORRAL_CRASH_REPORT_H
 #define CORRAL_CRASH_REPORT_H
 
@@ -28,8 +28,9 @@ void crash_report_line(struct crash_report *cr, const char *line, size_t len);
 
 /* Build the report (call once, after the run): decodes with the job's ELF when it has one. Sets
  * result "backtrace" {elf, machine, crashes, frames: [{addr, role, format, crash, function,
- * offset, file, line}], note} when addresses were seen, and "unexpected_reset" {line, cause,
- * reason, kind, text} when the board reset during the test. */
+ * offset, file, line}], note} when addresses were seen, "boot_reset" {line, cause, reason, kind,
+ * text: "power-on (rst:0x1 POWERON_RESET)"} for the boot log's reset line after the job's own
+ * reset, and "unexpected_reset" (the same keys) when the board reset during the test. */
 void crash_report_finish(struct crash_report *cr, struct job_run *jr);
 /* After finish: "at read_sensor (main/app.c:5)" for the first decoded crash frame, or NULL. */
 const char *crash_report_where(const struct crash_report *cr);
@@ -37,5 +38,7 @@ const char *crash_report_where(const struct crash_report *cr);
 const char *crash_report_text(const struct crash_report *cr);
 /* After finish: "the board reset during the test: watchdog (rst cause 4)", or NULL. */
 const char *crash_report_reset(const struct crash_report *cr);
+/* After a line: the boot log's reset, named: "power-on (rst:0x1 POWERON_RESET)", or NULL. */
+const char *crash_report_boot(const struct crash_report *cr);
 
 #endif

@@ -2,7 +2,8 @@
  * board, then follow its serial output from the reset through the expect engine's steps, with
  * fail_on patterns and the test result parsers; the result says which step failed and why, the
  * captures, the transcript around the failure, the parsed tests (exit_status 0 / 1 / 124), the
- * crash addresses decoded with the app's ELF ("elf" / "elf_path") and a reset during the test. */
+ * crash addresses decoded with the app's ELF ("elf" / "elf_path"), the boot's reset reason and a
+ * reset during the test. */
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -316,6 +317,8 @@ static void report(struct run *r, uint64_t t0)
                                 fprintf(f, "\n\nBacktrace decoded:\n%s", decoded);
                         if (reset)
                                 fprintf(f, "\n\n%s", reset);
+                        if (crash_report_boot(r->cr))
+                                fprintf(f, "\n\nthe test's boot: %s", crash_report_boot(r->cr));
                         fclose(f);
                 }
                 const char *running = testparse_running(r->tp);

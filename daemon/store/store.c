@@ -340,7 +340,9 @@ json_t *store_col_json(struct db_stmt *st, int col)
         const char *text = db_col_text(st, col);
         if (!text)
                 return json_null();
-        json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+        /* NUL is valid in stored strings (board output keeps it, utf8.h): jansson writes it as
+         * \u0000 and refuses it back unless allowed, which turned a whole result into null. */
+        json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
         return v ? v : json_null();
 }
 

@@ -1,7 +1,8 @@
 // Hardware-in-the-loop for any firmware (issue 21): the expect job kind and `corral test --expect`
 // against virtual ESP32s running scripted apps (mkimage --app-script): Unity output to JUnit, a
 // panic mid-test, an expect that never matches, a fail_on pattern, send/echo with captures, the
-// flash-first path, and bad parameters refused with 400.
+// flash-first path, the boot's reset reason, a NUL byte in the output, and bad parameters refused
+// with 400.
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -72,12 +73,13 @@ function unityScript({ panicAt = -1 } = {}) {
 const SUMMARY_RE = "(?<tests>\\d+) Tests (?<failures>\\d+) Failures (?<ignored>\\d+) Ignored";
 
 describe("expect jobs and corral test --expect on virtual ESP32 apps", () => {
-  let d, unity, spare, fwPanic, fwFatal, fwConsole;
+  let d, unity, spare, fwPanic, fwFatal, fwConsole, fwNul;
   before(async () => {
     const img = appImage("unity", unityScript());
     fwPanic = appImage("panic", unityScript({ panicAt: 2 }));
     fwFatal = appImage("fatal", { steps: [{ print: "booting" }, { delay_ms: 100 }, { print: "FATAL: sensor init failed (-3)" },
       { repeat: 400, steps: [{ delay_ms: 25 }, { print: "still alive" }] }] });
+    fwNul = appImage("nul", { steps: [{ print: "bin\u0000ary" }, { print: "after the NUL" }] });
     fwConsole = appImage("console", { steps: [{ print: "console ready" }, { write: "> " }, { wait_for: "\n" },
       { print: "token=7f3a" }, { write: "name? " }, { wait_for: "\n" }, { print: "hello board" }] });
     unity = await startVboard("esp32", ["--no-pacing", "--image", `${img}@0x1000`]);
@@ -111,6 +113,10 @@ describe("expect jobs and corral test --expect on virtual ESP32 apps", () => {
     assert.deepEqual(job.result.captures, { tests: "5", failures: "1", ignored: "0" });
     assert.equal(job.result.tests.length, 5);
     assert.deepEqual(job.result.test_totals.unity_summary, { tests: 5, failures: 1, ignored: 0 });
+    // the boot log's reset reason: the ROM line after the job's own reset (EN), named
+    assert.deepEqual(job.result.boot_reset, { line: "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)", cause: 1,
+      reason: "POWERON_RESET", kind: "power-on", text: "power-on (rst:0x1 POWERON_RESET)" });
+    assert.equal(job.result.unexpected_reset, undefined);
     const t = job.result.tests[2];
     assert.deepEqual([t.name, t.status, t.file, t.line, t.message], ["test_wifi_connects", "failed", "/src/main/test_main.c", 42, "Expected 1 Was 0"]);
   });
@@ -127,6 +133,8 @@ describe("expect jobs and corral test --expect on virtual ESP32 apps", () => {
     const e = x.cases[2].error;
     assert.match(e.message, /Guru Meditation Error: Core {2}0 panic'ed \(LoadProhibited\)/);
     assert.match(e.text, /Backtrace: 0x400d1f2e:0x3ffb4e80 0x400d2a11:0x3ffb4ea0/);
+    assert.match(e.text, /the test's boot: power-on \(rst:0x1 POWERON_RESET\)/);
+    assert.match(r.stderr, /the board booted after a reset: power-on \(rst:0x1 POWERON_RESET\)/);
   });
 
   test("an expect that never matches: exit 124 with the transcript tail", async () => {
@@ -154,9 +162,13 @@ describe("expect jobs and corral test --expect on virtual ESP32 apps", () => {
     assert.equal(res.fail_on.line, "FATAL: sensor init failed (-3)");
     assert.equal(res.failed_step.index, 0);
     // the job's own clock: when the line arrived, when the engine decided, when the job stopped reading
+    assert.ok(res.fail_on.at_ms >= 100, JSON.stringify(res.fail_on)); // the app waits 100 ms after booting to print it
     assert.ok(res.ended_ms === res.fail_on.at_ms, JSON.stringify(res));
+    assert.ok(res.stopped_ms >= res.ended_ms, JSON.stringify(res));
     assert.ok(res.stopped_ms - res.fail_on.at_ms < 100, `stopped ${res.stopped_ms - res.fail_on.at_ms} ms after the line`);
-    assert.ok(!res.transcript.includes("still alive") || res.transcript.indexOf("still alive") > res.transcript.indexOf(res.fail_on.line));
+    // nothing after the line was taken in: the app's "still alive" every 25 ms never reached the engine
+    assert.equal(res.transcript.at(-1), "FATAL: sensor init failed (-3)");
+    assert.ok(!res.transcript.includes("still alive"), JSON.stringify(res.transcript));
   });
 
   test("send and expect: a console app answers, captures from a regex", async () => {
@@ -169,6 +181,14 @@ describe("expect jobs and corral test --expect on virtual ESP32 apps", () => {
     assert.equal(job.result.captures.token, "7f3a");
     assert.equal(job.result.steps_done, 6);
     assert.deepEqual(job.result.tests, []);
+  });
+
+  test("a NUL byte in the board's output: kept in the stored result, and the CLI reads it", async () => {
+    const r = await corral(["test", "spare", "--firmware", fwNul, "--expect-re", "bin(?<blob>.)ary", "--expect", "after the NUL",
+      "--timeout", "120", "--json"], d.url);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout); // the job as GET /api/v1/jobs/ID serves it from the store
+    assert.deepEqual(out.result.captures, { blob: "\u0000" });
   });
 
   test("bad parameters are refused with 400 naming the problem", async () => {

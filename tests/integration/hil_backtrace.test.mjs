@@ -1,9 +1,10 @@
 // Crashes decoded (issue 21): virtual ESP boards run scripted apps that crash in each layout corral
-// reads (ESP-IDF Xtensa on an ESP32, ESP-IDF RISC-V on an ESP32-C3, a Zephyr Cortex-M fatal error, a
-// bare-metal HardFault handler) at addresses of real ELFs built here (tests/unit/elf/build: Xtensa,
-// RISC-V and ARM); `corral test --elf` must name the function and file:line in the JUnit error and
-// the job's result; a ROM reset line during the test is named; without the ELF the addresses are
-// still reported, undecoded.
+// reads (ESP-IDF Xtensa on an ESP32, ESP-IDF RISC-V on an ESP32-C3, an ESP8266 exception, a Zephyr
+// Cortex-M fatal error, a bare-metal HardFault handler) at addresses of real ELFs built here
+// (tests/unit/elf/build: Xtensa, RISC-V and ARM); `corral test --elf` must name the function and
+// file:line in the JUnit error and the job's result; the boot log's reset reason is named (the
+// job's own reset and a reset during the test); without the ELF the addresses are still reported,
+// undecoded.
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -80,6 +81,10 @@ describe("crash backtraces decoded with the app's ELF", () => {
         stack: [0x3fc8f300, r.app_main + 6, 0x3fc80000] })],
       zephyr: ["esp32", 0x1000, crashing("START - test_three", { layout: "zephyr", pc: a.read_sensor + 4, lr: (a.test_three + 6) | 1 })],
       cortexm: ["esp32", 0x1000, crashing("Running test_three...", { layout: "cortex-m", pc: a.read_sensor + 2, lr: (a.app_main + 6) | 1 })],
+      esp8266: ["esp8266", 0x0, crashing("Running test_three...", { layout: "esp8266", pc: x.read_sensor + 6,
+        stack: [0x3ffee7ec, x.test_three + 9, 0x3ffe8000, x.app_main + 6] })],
+      reboot: ["esp32", 0x1000, crashing("Running test_three...", { reason: "IllegalInstruction",
+        backtrace: [`${hex(x.read_sensor + 6)}:0x3ffb4e80`] })],
       reset: ["esp32", 0x1000, { line_delay_ms: 2, steps: [{ print: "Running test_sleeps..." }, { delay_ms: 20 },
         { print: " ets Jan  8 2013,rst cause:4, boot mode:(3,6)" }, { print: "" }, { print: "load 0x40100000, len 2408" }] }],
     };
@@ -129,6 +134,10 @@ describe("crash backtraces decoded with the app's ELF", () => {
     assert.equal(bt.frames[0].addr, hex(syms.riscv.read_sensor + 4));
   });
 
+  test("ESP8266 (Xtensa lx106, binutils-xtensa-lx106's ELF): epc1 and the >>>stack>>> dump's code words", async () => {
+    await crashTest("esp8266", "xtensa", "read_sensor", ["read_sensor", "test_three", "app_main"]);
+  });
+
   test("Zephyr fatal error on a Cortex-M: faulting PC and r14/lr (Thumb) decoded; the default fail_on ends it", async () => {
     const r = await crashTest("zephyr", "arm", "read_sensor", ["read_sensor", "test_three"]);
     assert.match(r.stderr, /fail_on 'fatal_error' matched/);
@@ -145,6 +154,40 @@ describe("crash backtraces decoded with the app's ELF", () => {
       [[hex(syms.xtensa.read_sensor + 6), "pc", undefined], [hex(syms.xtensa.test_three + 9), "frame", undefined],
         [hex(syms.xtensa.app_main + 6), "frame", undefined]]);
     assert.match(bt.note, /give the app's ELF/);
+  });
+
+  test("the boot log's reset reason is named: the job's own reset (power-on), and the reboot after a panic (SW_CPU_RESET)", async () => {
+    // default fail_on off: the panic does not end the run, the board reboots, and the app panics again
+    const job = await runJob(d.url, "reboot", { kind: "expect", default_fail_on: false,
+      steps: [{ expect: "never printed", timeout_ms: 1500 }] });
+    assert.equal(job.result.exit_status, 124, JSON.stringify(job.result));
+    assert.deepEqual(job.result.boot_reset, { line: "rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)", cause: 1,
+      reason: "POWERON_RESET", kind: "power-on", text: "power-on (rst:0x1 POWERON_RESET)" });
+    assert.deepEqual(job.result.unexpected_reset, { line: "rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)", cause: 12,
+      reason: "SW_CPU_RESET", kind: "software restart", text: "the board reset during the test: software restart (rst:0xc SW_CPU_RESET)" });
+    assert.match(job.result.reason, /no match for expect 'never printed'.*; the board reset during the test: software restart \(rst:0xc SW_CPU_RESET\)/);
+    assert.ok(job.result.backtrace.crashes >= 2, JSON.stringify(job.result.backtrace)); // one per boot
+    assert.equal(job.result.backtrace.frames[0].addr, hex(syms.xtensa.read_sensor + 6));
+    // an ESP32-C3's ROM names its reset differently
+    const c3 = await runJob(d.url, "riscv", { kind: "expect", steps: [{ expect: "never printed" }] });
+    assert.deepEqual([c3.result.boot_reset.reason, c3.result.boot_reset.kind], ["POWERON", "power-on"]);
+    // an ESP8266's ROM prints its reset line at 74880 baud: at the app's 115200 it is noise, and no
+    // reset reason is made up from it (the crashes are still there, one per boot)
+    const e8266 = await runJob(d.url, "esp8266", { kind: "expect", default_fail_on: false, steps: [{ expect: "never printed", timeout_ms: 1500 }] });
+    assert.equal(e8266.state, "succeeded", JSON.stringify([e8266.error, e8266.log]));
+    assert.ok(e8266.result, JSON.stringify(e8266).slice(0, 4000));
+    assert.equal(e8266.result.exit_status, 124, JSON.stringify(e8266.result));
+    assert.deepEqual([e8266.result.boot_reset, e8266.result.unexpected_reset], [undefined, undefined]);
+    assert.ok(e8266.result.backtrace.crashes >= 2, JSON.stringify(e8266.result.backtrace));
+  });
+
+  test("the CLI and the JUnit error name the boot's reset", async () => {
+    const junit = path.join(dir, "boot.xml");
+    const r = await corral(["test", "xtensa", "--expect", "never printed", "--timeout", "60", "--junit", junit], d.url);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /the board booted after a reset: power-on \(rst:0x1 POWERON_RESET\)/);
+    const [tc] = await parseJunit(junit);
+    assert.match(tc.error.text, /the test's boot: power-on \(rst:0x1 POWERON_RESET\)/);
   });
 
   test("a ROM reset line during the test is named: watchdog (rst cause 4)", async () => {

@@ -4,7 +4,7 @@
 // deadlock, no board shared), a clear refusal without waiting, bad specs and bad group requests.
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,9 +14,9 @@ import { MKIMAGE } from "./esp_lib.mjs";
 const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
 const dir = mkdtempSync(path.join(tmpdir(), "corral-hilm-"));
 
-function corral(args, server) {
+function corral(args, server, cwd = undefined) {
   return new Promise((resolve) => {
-    const p = spawn(CORRAL, args, { env: { ...process.env, CORRAL_LEASE: "", CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(CORRAL, args, { cwd, env: { ...process.env, CORRAL_LEASE: "", CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "", stderr = "";
     p.stdout.on("data", (d) => { stdout += d; });
     p.stderr.on("data", (d) => { stderr += d; });
@@ -24,8 +24,8 @@ function corral(args, server) {
   });
 }
 
-function appImage(name, script) {
-  const js = path.join(dir, `${name}.json`), out = path.join(dir, `${name}.bin`);
+function appImage(name, script, out = path.join(dir, `${name}.bin`)) {
+  const js = path.join(dir, `${name}.json`);
   writeFileSync(js, JSON.stringify(script));
   execFileSync(MKIMAGE, ["--chip", "esp32", "--app-script", js, "-o", out], { stdio: "ignore" });
   return out;
@@ -84,6 +84,12 @@ describe("corral test --spec with several boards by role", () => {
       [[`corral.ap.${out.roles.ap.board}`, 1, 0, 0], [`corral.sta.${out.roles.sta.board}`, 1, 0, 0]]);
     const leases = (await api(d.url, "GET", "/api/v1/reservations")).body.reservations;
     assert.deepEqual(leases, [], "the test released its boards");
+    // flashed in parallel: by the jobs' own records, each started before the other finished flashing
+    const jobs = {};
+    for (const role of ["ap", "sta"]) jobs[role] = (await api(d.url, "GET", `/api/v1/jobs/${out.roles[role].job}`)).body;
+    const flashed = (j) => Date.parse(j.log.find((l) => l.line.startsWith("Flashed; now the expect steps")).t);
+    const spans = Object.values(jobs).map((j) => [Date.parse(j.started_at), flashed(j)]);
+    assert.ok(spans[0][0] < spans[1][1] && spans[1][0] < spans[0][1], `flash spans ${JSON.stringify(spans)} do not overlap`);
   });
 
   test("two such tests at once on 3 boards: both finish, the second waits, no board is held by both at once", async () => {
@@ -111,6 +117,30 @@ describe("corral test --spec with several boards by role", () => {
         if (x.board === y.board) assert.ok(x.to <= y.from || y.to <= x.from, JSON.stringify([x, y]));
     // with 3 boards, 4 leases: at least one board served both, so one test waited for the other
     assert.ok(new Set(leases.map((l) => l.board)).size <= 3);
+  });
+
+  test("the README's spec and its CI command line run as written", async () => {
+    const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("**HIL tests kept next to the code"));
+    const spec = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)[1]);
+    const cmds = [...section.matchAll(/(?:run|script): (corral test --spec .*)$/gm)].map((m) => m[1]);
+    assert.equal(cmds.length, 2, "a GitHub and a GitLab example");
+    assert.equal(cmds[0], cmds[1]);
+    const [specPath] = cmds[0].split(" ").slice(cmds[0].split(" ").indexOf("--spec") + 1);
+    const repo = path.join(dir, "repo"), specDir = path.dirname(path.join(repo, specPath));
+    // the apps the spec names: ap prints its token; sta answers "connected" only to "join <that token>"
+    for (const [role, script] of [["ap", { steps: [{ print: "AP up, token=q7w8e9" }, { delay_ms: 3000 }] }],
+      ["sta", { steps: [{ write: "sta> " }, { wait_for: "join q7w8e9\n" }, { print: "connected" }] }]]) {
+      const out = path.join(specDir, spec.roles[role].firmware);
+      mkdirSync(path.dirname(out), { recursive: true });
+      appImage(`readme-${role}`, script, out);
+    }
+    writeFileSync(path.join(repo, specPath), JSON.stringify(spec));
+    const r = await corral(cmds[0].split(" ").slice(1), d.url, repo);
+    assert.equal(r.code, 0, r.stderr);
+    // passing means sta printed "connected", which it does only after "join q7w8e9"
+    const x = await parseJunit(path.join(repo, "hil.xml"));
+    assert.deepEqual(x.map((su) => [su.name.split(".")[1], su.tests, su.failures, su.errors]), [["ap", 1, 0, 0], ["sta", 1, 0, 0]]);
   });
 
   test("without wait_s, a test that cannot get all its boards fails cleanly (exit 3) and takes none", async () => {

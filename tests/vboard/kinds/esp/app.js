@@ -18,7 +18,7 @@ const LAYOUT = {
 };
 
 const STEP_KEYS = ["print", "write", "delay_ms", "wait_for", "panic", "repeat"];
-const PANIC_LAYOUTS = ["xtensa", "riscv", "zephyr", "cortex-m"];
+const PANIC_LAYOUTS = ["xtensa", "riscv", "esp8266", "zephyr", "cortex-m"];
 
 /** Throws an Error naming the first problem of a script ({line_delay_ms?, steps: [...]}). */
 export function validateScript(script) {
@@ -73,9 +73,10 @@ export function findAppScript(buf) {
 
 const hex8 = (v) => `0x${(Number(v) >>> 0).toString(16).padStart(8, "0")}`;
 
-/** A crash's output in one of four layouts (p.layout): "xtensa" (the default: ESP-IDF on an ESP32:
+/** A crash's output in one of five layouts (p.layout): "xtensa" (the default: ESP-IDF on an ESP32:
  * register dump, Backtrace, ELF SHA, Rebooting), "riscv" (ESP-IDF on an ESP32-C3: MEPC/RA register
- * dump, Stack memory words), "zephyr" (a Zephyr Cortex-M fatal error: r14/lr, Faulting instruction
+ * dump, Stack memory words), "esp8266" (the Arduino/NONOS core's "Exception (N):", epc1 and the
+ * >>>stack>>> dump), "zephyr" (a Zephyr Cortex-M fatal error: r14/lr, Faulting instruction
  * address, ZEPHYR FATAL ERROR, Halting system) or "cortex-m" (a bare-metal HardFault handler's
  * "HardFault: PC=0x... LR=0x..."). */
 export function panicText(p = {}) {
@@ -97,6 +98,16 @@ export function panicText(p = {}) {
     s += "\r\n\r\nELF file SHA256: 6f2c0d1e8b7d6a5f\r\n\r\n";
     if ((p.then ?? "reboot") === "reboot") s += "Rebooting...\r\n";
     return s;
+  }
+  if (layout === "esp8266") {
+    const h = (v) => (Number(v) >>> 0).toString(16).padStart(8, "0");
+    let s = `\r\nException (${p.cause ?? 28}):\r\nepc1=${hex8(p.pc ?? 0x40201a3d)} epc2=0x00000000 epc3=0x00000000 `;
+    s += "excvaddr=0x00000000 depc=0x00000000\r\n\r\n>>>stack>>>\r\n\r\nctx: cont\r\nsp: 3ffffe00 end: 3fffffc0 offset: 01a0\r\n";
+    const words = [0x3fffdad0, 0, ...(p.stack ?? []), 0xfeefeffe];
+    for (let i = 0; i < words.length; i += 4) {
+      s += `${h(0x3ffffe40 + i * 4)}:  ${words.slice(i, i + 4).map(h).join(" ")}  \r\n`;
+    }
+    return `${s}<<<stack<<<\r\n`;
   }
   if (layout === "zephyr") {
     const e = "[00:00:00.010,000] <err> os: ";
