@@ -130,6 +130,10 @@ int firmware_blob_publish(struct store *st, const char *id, const char *path, ui
  * temp file, size and SHA-256 checked against the id, fsync, rename. -ENODATA when the store has
  * no copy (always with SQLite), -EBADMSG when it does not match, -ENOSPC, -ENOTCONN, -errno. */
 int firmware_blob_fetch(struct store *st, const char *id, uint64_t size, const char *final);
+/* With a PostgreSQL store, publish every library file of this host whose bytes the store lacks
+ * (uploaded before the store kept bytes). Call at start. How many were published, or negative
+ * errno; 0 with SQLite. */
+int firmware_blob_backfill(struct store *st);
 /* Why firmware_path()/firmware_resolve() failed, as the rest of "Firmware <id> ..." (static). */
 const char *firmware_strerror(int err);
 

@@ -131,6 +131,37 @@ int firmware_blob_fetch(struct store *st, const char *id, uint64_t size, const c
         return 0;
 }
 
+int firmware_blob_backfill(struct store *st)
+{
+        if (!st)
+                return -EINVAL;
+        if (!store_is_pg(st))
+                return 0;
+        json_t *list = NULL;
+        char dir[512], path[600];
+        int r = store_firmware_dir(st, dir, sizeof(dir));
+        if (r >= 0)
+                r = store_firmware_blob_missing(st, &list);
+        if (r < 0)
+                return r;
+        int n = 0;
+        size_t i;
+        json_t *row;
+        json_array_foreach(list, i, row) {
+                const char *id = json_string_value(json_object_get(row, "id"));
+                uint64_t size = (uint64_t)json_integer_value(json_object_get(row, "size"));
+                struct stat sb;
+                snprintf(path, sizeof(path), "%s/%s", dir, id ? id : "");
+                if (!firmware_id_valid(id) || stat(path, &sb) < 0 || (uint64_t)sb.st_size != size)
+                        continue; /* another host's image, or a file gone */
+                if ((r = firmware_blob_publish(st, id, path, size)) < 0)
+                        break;
+                n++;
+        }
+        json_decref(list);
+        return r < 0 ? r : n;
+}
+
 const char *firmware_strerror(int err)
 {
         switch (err) {

@@ -145,3 +145,23 @@ int store_firmware_blob_get(struct store *s, const char *id, store_blob_sink *si
         free(buf);
         return r < 0 ? r : 0;
 }
+
+static json_t *missing_row(struct db_stmt *st)
+{
+        json_t *o = json_object();
+        if (o) {
+                json_object_set_new(o, "id", store_col_string(st, 0));
+                json_object_set_new(o, "size", store_col_int(st, 1));
+        }
+        return o;
+}
+
+int store_firmware_blob_missing(struct store *s, json_t **ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        if (!store_is_pg(s))
+                return -EOPNOTSUPP;
+        return store_list(s, missing_row, ret, "SELECT id, size FROM firmware f WHERE NOT EXISTS"
+                          " (SELECT 1 FROM firmware_blobs b WHERE b.firmware_id = f.id) ORDER BY id", "");
+}

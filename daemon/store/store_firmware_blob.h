@@ -5,6 +5,7 @@
 #ifndef CORRAL_STORE_FIRMWARE_BLOB_H
 #define CORRAL_STORE_FIRMWARE_BLOB_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,5 +28,9 @@ typedef int store_blob_sink(void *ctx, const uint8_t *data, size_t len);
 /* Read the chunks of id in order into sink, in one read transaction. -ENODATA when the store
  * has none, -EBADMSG when the chunks are not numbered 0..n-1. */
 int store_firmware_blob_get(struct store *s, const char *id, store_blob_sink *sink, void *ctx);
+
+/* Firmware rows with no bytes in the store (uploaded before schema step 10, or while a copy
+ * failed): a new array of {"id", "size"} in *ret (caller frees). */
+int store_firmware_blob_missing(struct store *s, json_t **ret);
 
 #endif

@@ -3,11 +3,12 @@
 // (firmware_blobs); host B, which never saw the upload, flashes it: it fetches the bytes by id,
 // checks their SHA-256 and caches them in its own library, and the virtual flash reads back what
 // a correct flasher leaves. A store copy that is corrupt or missing gives a clear 422, never a
-// crash; uploading the same bytes again repairs it; deleting the image removes its bytes from
-// the store. `corral boards` shows a HOST column once the boards come from more than one host.
+// crash; uploading the same bytes again repairs it, and so does restarting the host that has the
+// file (it copies what the store lacks at start); deleting the image removes its bytes from the
+// store. `corral boards` shows a HOST column once the boards come from more than one host.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -33,6 +34,14 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
   const boards = {};
   const hosts = {};
   const sql = (q) => pg.psql("fw", q).trim();
+  /** Start (or start again, on the same state dir) host name with board id. */
+  const startHost = async (name, id, family) => {
+    const conf = path.join(dir, `${name}.conf`);
+    const stateDir = path.join(dir, name);
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(conf, `store = ${url}\nhost_name = ${name}\n`);
+    hosts[name] = await startCorrald({ stateDir, args: ["--config", conf, "--port", `${id}=${boards[id].endpoint},family=${family}`] });
+  };
 
   before(async () => {
     pg = startPostgres();
@@ -40,11 +49,8 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     dir = mkdtempSync(path.join(tmpdir(), "corral-farm-fw-"));
     boards.a = await E.board("esp8266", ["--no-pacing"]);
     boards.b = await E.board("esp32", ["--no-pacing"]);
-    for (const [name, id, family] of [["host-a", "a", "esp8266"], ["host-b", "b", "esp32"]]) {
-      const conf = path.join(dir, `${name}.conf`);
-      writeFileSync(conf, `store = ${url}\nhost_name = ${name}\n`);
-      hosts[name] = await startCorrald({ args: ["--config", conf, "--port", `${id}=${boards[id].endpoint},family=${family}`] });
-    }
+    await startHost("host-a", "a", "esp8266");
+    await startHost("host-b", "b", "esp32");
     await waitFor(async () => {
       const r = await api(hosts["host-b"].url, "GET", "/api/v1/boards");
       return r.body.boards?.length === 2 && r.body.boards.every((b) => b.state === "online");
@@ -117,8 +123,16 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     const r = await api(hosts["host-b"].url, "POST", "/api/v1/boards/b/jobs", { kind: "flash", firmware: id });
     assert.equal(r.status, 422, JSON.stringify(r.body));
     assert.match(r.body.error.message, /no bytes on this host and none in the store: upload it again/);
-    // host-a still has its file, so host-a's own board can be flashed as before
+    // host-a still has its file: started again, it copies what the store lacks, and host-b can flash it
     assert.ok(existsSync(libFile("host-a", id)));
+    await hosts["host-a"].stop();
+    await startHost("host-a", "a", "esp8266");
+    assert.match(hosts["host-a"].stderr(), /copied 1 firmware image\(s\) into the shared store/);
+    assert.equal(sql(`SELECT encode(sha256(string_agg(data, ''::bytea ORDER BY seq)), 'hex') FROM firmware_blobs WHERE firmware_id = '${id}'`), id);
+    const q = await api(hosts["host-b"].url, "POST", "/api/v1/boards/b/jobs", { kind: "flash", firmware: id });
+    assert.equal(q.status, 202, JSON.stringify(q.body));
+    const job = await waitJob(hosts["host-b"].url, q.body.id, 120000);
+    assert.equal(job.state, "succeeded", JSON.stringify(job.error));
 
     const kept = await E.uploadFirmware(hosts["host-b"].url, E.mkimage("esp32", ["--size", "8k"]).data, "kept.bin");
     assert.notEqual(sql(`SELECT count(*) FROM firmware_blobs WHERE firmware_id = '${kept}'`), "0");
