@@ -5,7 +5,7 @@
 // a correct flasher leaves. A store copy that is corrupt or missing gives a clear 422, never a
 // crash; uploading the same bytes again repairs it, and so does restarting the host that has the
 // file (it copies what the store lacks at start); deleting the image removes its bytes from the
-// store. `corral boards` shows a HOST column once the boards come from more than one host.
+// store; the library quota is farm-wide. `corral boards` shows a HOST column once the boards come from more than one host.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -35,11 +35,11 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
   const hosts = {};
   const sql = (q) => pg.psql("fw", q).trim();
   /** Start (or start again, on the same state dir) host name with board id. */
-  const startHost = async (name, id, family) => {
+  const startHost = async (name, id, family, extra = "") => {
     const conf = path.join(dir, `${name}.conf`);
     const stateDir = path.join(dir, name);
     mkdirSync(stateDir, { recursive: true });
-    writeFileSync(conf, `store = ${url}\nhost_name = ${name}\n`);
+    writeFileSync(conf, `store = ${url}\nhost_name = ${name}\n${extra}`);
     hosts[name] = await startCorrald({ stateDir, args: ["--config", conf, "--port", `${id}=${boards[id].endpoint},family=${family}`] });
   };
 
@@ -140,6 +140,21 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     assert.equal(del.status, 204, JSON.stringify(del.body));
     assert.equal(sql(`SELECT count(*) FROM firmware_blobs WHERE firmware_id = '${kept}'`), "0", "the bytes went with the row");
     assert.equal(sql(`SELECT count(*) FROM firmware_blobs b WHERE NOT EXISTS (SELECT 1 FROM firmware f WHERE f.id = b.firmware_id)`), "0");
+  });
+
+  test("the library quota counts every host's uploads; a refused upload leaves nothing in the store", async () => {
+    const used = Number(sql("SELECT sum(size) FROM firmware"));
+    assert.ok(used > 300 * 1024, "host-a's uploads are in the farm's library");
+    await hosts["host-b"].stop();
+    await startHost("host-b", "b", "esp32", `max_library = ${used + 1000}\n`);
+    const img = E.mkimage("esp32", ["--size", "4k"]);
+    const r = await api(hosts["host-b"].url, "POST", "/api/v1/firmware?filename=over.bin", new Uint8Array(img.data),
+      { "content-type": "application/octet-stream" });
+    assert.equal(r.status, 507, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, "library_full");
+    assert.equal(r.body.error.details.used_bytes, used, "the quota is farm-wide");
+    assert.equal(sql(`SELECT count(*) FROM firmware_blobs WHERE firmware_id = '${E.sha256(img.data)}'`), "0");
+    assert.ok(!existsSync(libFile("host-b", E.sha256(img.data))));
   });
 
   test("`corral boards` against either host shows each board's host", async () => {
