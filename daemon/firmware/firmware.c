@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "engines/esp/esp_chips.h"
+#include "log.h"
 #include "store/store.h"
 #include "store/store_firmware.h"
 
@@ -265,8 +266,8 @@ static int publish(struct store *st, const char *sha, uint64_t size, bool create
         if (r >= 0)
                 r = firmware_blob_publish(st, sha, path, size);
         if (r < 0 && created) {
-                fprintf(stderr, "<3>firmware %.12s: copying the bytes into the store failed (%s); the upload is undone\n",
-                        sha, strerror(-r));
+                log_error("firmware %.12s: copying the bytes into the store failed (%s); the upload is undone", sha,
+                          strerror(-r));
                 (void)store_firmware_delete(st, sha, NULL, NULL, 0, path);
         }
         return r;

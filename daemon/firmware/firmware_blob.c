@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "store/store.h"
 #include "store/store_firmware.h"
 #include "store/store_firmware_blob.h"
@@ -126,8 +127,7 @@ int firmware_blob_fetch(struct store *st, const char *id, uint64_t size, const c
                 fsync(dfd);
                 close(dfd);
         }
-        fprintf(stderr, "<6>firmware %.12s: fetched %llu bytes from the store into the library\n", id,
-                (unsigned long long)size);
+        log_info("firmware %.12s: fetched %llu bytes from the store into the library", id, (unsigned long long)size);
         return 0;
 }
 

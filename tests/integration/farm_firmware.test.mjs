@@ -5,7 +5,7 @@
 // a correct flasher leaves. A store copy that is corrupt or missing gives a clear 422, never a
 // crash; uploading the same bytes again repairs it, and so does restarting the host that has the
 // file (it copies what the store lacks at start); deleting the image removes its bytes from the
-// store; the library quota is farm-wide. `corral boards` shows a HOST column once the boards come from more than one host.
+// store; the library quota is farm-wide; a database that refuses the bytes fails the upload whole. `corral boards` shows a HOST column once the boards come from more than one host.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -155,6 +155,25 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     assert.equal(r.body.error.details.used_bytes, used, "the quota is farm-wide");
     assert.equal(sql(`SELECT count(*) FROM firmware_blobs WHERE firmware_id = '${E.sha256(img.data)}'`), "0");
     assert.ok(!existsSync(libFile("host-b", E.sha256(img.data))));
+  });
+
+  test("a database that refuses the bytes (disk full): the upload fails as a whole, no row and no file are left", async () => {
+    sql("CREATE FUNCTION refuse_blob() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+      + " RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$;"
+      + " CREATE TRIGGER refuse_blob BEFORE INSERT ON firmware_blobs FOR EACH ROW EXECUTE FUNCTION refuse_blob()");
+    try {
+      const img = E.mkimage("esp32", ["--size", "6k"]);
+      const id = E.sha256(img.data);
+      const r = await api(hosts["host-a"].url, "POST", "/api/v1/firmware?filename=refused.bin", new Uint8Array(img.data),
+        { "content-type": "application/octet-stream" });
+      assert.equal(r.status, 507, JSON.stringify(r.body));
+      assert.equal(r.body.error.code, "disk_full");
+      assert.equal(sql(`SELECT count(*) FROM firmware WHERE id = '${id}'`), "0", "no row another host could not use");
+      assert.ok(!existsSync(libFile("host-a", id)));
+      assert.equal((await api(hosts["host-b"].url, "GET", `/api/v1/firmware/${id}`)).status, 404);
+    } finally {
+      sql("DROP TRIGGER refuse_blob ON firmware_blobs; DROP FUNCTION refuse_blob()");
+    }
   });
 
   test("`corral boards` against either host shows each board's host", async () => {
