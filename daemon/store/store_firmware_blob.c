@@ -105,13 +105,25 @@ int store_firmware_blob_stat(struct store *s, const char *id, int64_t *ret_chunk
         return r < 0 ? r : 0;
 }
 
-/* One chunk, hex text: decoded into buf and handed to sink. */
-static int emit_chunk(const char *hex, uint8_t *buf, store_blob_sink *sink, void *ctx)
+/* Chunk seq of id decoded into buf (STORE_FIRMWARE_BLOB_CHUNK bytes): its length, -EBADMSG for
+ * a gap in the numbering or bad text, or negative errno. Takes the lock for this one query. */
+static ssize_t read_chunk(struct store *s, const char *id, int64_t seq, uint8_t *buf)
 {
-        if (!hex || strlen(hex) > 2 * STORE_FIRMWARE_BLOB_CHUNK)
-                return -EBADMSG;
-        ssize_t n = hex_decode(hex, buf);
-        return n < 0 ? (int)n : sink(ctx, buf, (size_t)n);
+        struct db_stmt *st;
+        store_lock(s);
+        ssize_t r = store_prepare(s, &st, "SELECT encode(data, 'hex') FROM firmware_blobs WHERE firmware_id = ?1"
+                                  " AND seq = ?2", "sI", id, seq);
+        if (r >= 0) {
+                r = store_step(st);
+                const char *hex = r == 1 ? db_col_text(st, 0) : NULL;
+                if (r == 0 || (r == 1 && (!hex || strlen(hex) > 2 * STORE_FIRMWARE_BLOB_CHUNK)))
+                        r = -EBADMSG;
+                else if (r == 1)
+                        r = hex_decode(hex, buf);
+                db_finalize(st);
+        }
+        store_unlock(s);
+        return r;
 }
 
 int store_firmware_blob_get(struct store *s, const char *id, store_blob_sink *sink, void *ctx)
@@ -124,24 +136,18 @@ int store_firmware_blob_get(struct store *s, const char *id, store_blob_sink *si
         if (!buf)
                 return -ENOMEM;
         int64_t chunks = 0;
-        int r = store_read_lock(s);
-        if (r >= 0)
-                r = store_run_int(s, &chunks, "SELECT count(*) FROM firmware_blobs WHERE firmware_id = ?1", "s", id);
+        store_lock(s);
+        int r = store_run_int(s, &chunks, "SELECT count(*) FROM firmware_blobs WHERE firmware_id = ?1", "s", id);
+        store_unlock(s);
         if (r >= 0 && chunks == 0)
                 r = -ENODATA;
-        const char *sql = "SELECT encode(data, 'hex') FROM firmware_blobs WHERE firmware_id = ?1 AND seq = ?2";
+        /* One short query per chunk, the lock dropped in between: a large image does not hold up
+         * this host's other store users (heartbeats). A copy replaced meanwhile reads as a mix,
+         * which the caller's digest check refuses. */
         for (int64_t seq = 0; r >= 0 && seq < chunks; seq++) {
-                struct db_stmt *st;
-                if ((r = store_prepare(s, &st, sql, "sI", id, seq)) < 0)
-                        break;
-                r = store_step(st);
-                if (r == 1)
-                        r = emit_chunk(db_col_text(st, 0), buf, sink, ctx);
-                else if (r == 0)
-                        r = -EBADMSG; /* a gap in the numbering */
-                db_finalize(st);
+                ssize_t n = read_chunk(s, id, seq, buf);
+                r = n < 0 ? (int)n : sink(ctx, buf, (size_t)n);
         }
-        store_read_unlock(s);
         free(buf);
         return r < 0 ? r : 0;
 }

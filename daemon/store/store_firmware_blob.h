@@ -25,8 +25,9 @@ int store_firmware_blob_stat(struct store *s, const char *id, int64_t *ret_chunk
 /* Called with each chunk in order (data borrowed for the call); a negative return stops the
  * read and is returned by store_firmware_blob_get(). */
 typedef int store_blob_sink(void *ctx, const uint8_t *data, size_t len);
-/* Read the chunks of id in order into sink, in one read transaction. -ENODATA when the store
- * has none, -EBADMSG when the chunks are not numbered 0..n-1. */
+/* Read the chunks of id in order into sink, one query (and one hold of the store lock) per
+ * chunk: the caller checks the whole against its digest. -ENODATA when the store has none,
+ * -EBADMSG when the chunks are not numbered 0..n-1. */
 int store_firmware_blob_get(struct store *s, const char *id, store_blob_sink *sink, void *ctx);
 
 /* Firmware rows with no bytes in the store (uploaded before schema step 10, or while a copy
