@@ -130,10 +130,14 @@ int firmware_blob_publish(struct store *st, const char *id, const char *path, ui
  * temp file, size and SHA-256 checked against the id, fsync, rename. -ENODATA when the store has
  * no copy (always with SQLite), -EBADMSG when it does not match, -ENOSPC, -ENOTCONN, -errno. */
 int firmware_blob_fetch(struct store *st, const char *id, uint64_t size, const char *final);
-/* With a PostgreSQL store, publish every library file of this host whose bytes the store lacks
- * (uploaded before the store kept bytes). Call at start. How many were published, or negative
- * errno; 0 with SQLite. */
+/* With a PostgreSQL store, at start: remove library files whose row is gone (deleted through
+ * another host), then publish every library file whose bytes the store lacks (uploaded before
+ * the store kept bytes). How many were published, or negative errno; 0 with SQLite. */
 int firmware_blob_backfill(struct store *st);
+/* Can firmware id be used on this host, without fetching it: 0 when its row exists and its file
+ * is here, or (PostgreSQL) the store holds a complete copy (size and server-side SHA-256 match).
+ * Errors as firmware_path(). For checks at job submit, on a host that may not run the job. */
+int firmware_available(struct store *st, const char *id);
 /* Why firmware_path()/firmware_resolve() failed, as the rest of "Firmware <id> ..." (static). */
 const char *firmware_strerror(int err);
 

@@ -4,6 +4,7 @@
  * into place, so later uses read the local copy. */
 #include "firmware/firmware.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -131,6 +132,55 @@ int firmware_blob_fetch(struct store *st, const char *id, uint64_t size, const c
         return 0;
 }
 
+int firmware_available(struct store *st, const char *id)
+{
+        if (!st || !firmware_id_valid(id))
+                return -EINVAL;
+        json_t *row = NULL;
+        int r = store_firmware_get(st, id, &row);
+        json_int_t size = json_integer_value(json_object_get(row, "size"));
+        json_decref(row);
+        if (r < 0)
+                return r;
+        char dir[512], path[600];
+        if ((r = store_firmware_dir(st, dir, sizeof(dir))) < 0)
+                return r;
+        snprintf(path, sizeof(path), "%s/%s", dir, id);
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+                return 0;
+        if (!store_is_pg(st))
+                return -ENOENT;
+        int64_t chunks = 0, bytes = 0;
+        char have[65];
+        if ((r = store_firmware_blob_stat(st, id, &chunks, &bytes, have)) < 0)
+                return r;
+        if (chunks == 0)
+                return -ENODATA;
+        return bytes == size && !strcmp(have, id) ? 0 : -EBADMSG;
+}
+
+/* Remove library files whose row is gone (the image was deleted through another host). Only at
+ * start: no upload of this host is between its file and its row then. */
+static void prune_deleted(struct store *st, const char *dir)
+{
+        DIR *d = opendir(dir);
+        if (!d)
+                return;
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+                json_t *row = NULL;
+                if (firmware_id_valid(e->d_name) && store_firmware_get(st, e->d_name, &row) == -ENOENT &&
+                    unlinkat(dirfd(d), e->d_name, 0) == 0)
+                        n++;
+                json_decref(row);
+        }
+        closedir(d);
+        if (n)
+                log_info("firmware: removed %d cached image(s) deleted from the library through other hosts", n);
+}
+
 int firmware_blob_backfill(struct store *st)
 {
         if (!st)
@@ -144,6 +194,7 @@ int firmware_blob_backfill(struct store *st)
                 r = store_firmware_blob_missing(st, &list);
         if (r < 0)
                 return r;
+        prune_deleted(st, dir);
         int n = 0;
         size_t i;
         json_t *row;

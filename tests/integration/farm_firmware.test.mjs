@@ -34,6 +34,7 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
   const boards = {};
   const hosts = {};
   const sql = (q) => pg.psql("fw", q).trim();
+  let kept; // uploaded on host-b, deleted through host-a
   /** Start (or start again, on the same state dir) host name with board id. */
   const startHost = async (name, id, family, extra = "") => {
     const conf = path.join(dir, `${name}.conf`);
@@ -134,15 +135,16 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     const job = await waitJob(hosts["host-b"].url, q.body.id, 120000);
     assert.equal(job.state, "succeeded", JSON.stringify(job.error));
 
-    const kept = await E.uploadFirmware(hosts["host-b"].url, E.mkimage("esp32", ["--size", "8k"]).data, "kept.bin");
+    kept = await E.uploadFirmware(hosts["host-b"].url, E.mkimage("esp32", ["--size", "8k"]).data, "kept.bin");
     assert.notEqual(sql(`SELECT count(*) FROM firmware_blobs WHERE firmware_id = '${kept}'`), "0");
     const del = await api(hosts["host-a"].url, "DELETE", `/api/v1/firmware/${kept}`);
     assert.equal(del.status, 204, JSON.stringify(del.body));
+    assert.ok(existsSync(libFile("host-b", kept)), "host-b's copy stays until host-b starts again");
     assert.equal(sql(`SELECT count(*) FROM firmware_blobs WHERE firmware_id = '${kept}'`), "0", "the bytes went with the row");
     assert.equal(sql(`SELECT count(*) FROM firmware_blobs b WHERE NOT EXISTS (SELECT 1 FROM firmware f WHERE f.id = b.firmware_id)`), "0");
   });
 
-  test("the library quota counts every host's uploads; a refused upload leaves nothing in the store", async () => {
+  test("the library quota counts every host's uploads; a refused upload leaves nothing in the store; a restart drops copies of deleted images", async () => {
     const used = Number(sql("SELECT sum(size) FROM firmware"));
     assert.ok(used > 300 * 1024, "host-a's uploads are in the farm's library");
     await hosts["host-b"].stop();
@@ -155,6 +157,9 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     assert.equal(r.body.error.details.used_bytes, used, "the quota is farm-wide");
     assert.equal(sql(`SELECT count(*) FROM firmware_blobs WHERE firmware_id = '${E.sha256(img.data)}'`), "0");
     assert.ok(!existsSync(libFile("host-b", E.sha256(img.data))));
+    // started again, host-b dropped its copy of the image deleted through host-a
+    assert.ok(!existsSync(libFile("host-b", kept)));
+    assert.match(hosts["host-b"].stderr(), /removed 1 cached image\(s\) deleted from the library through other hosts/);
   });
 
   test("a database that refuses the bytes (disk full): the upload fails as a whole, no row and no file are left", async () => {

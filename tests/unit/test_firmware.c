@@ -435,8 +435,11 @@ static void test_sqlite_library_keeps_bytes_only_as_files(void **state)
         assert_int_equal(firmware_blob_publish(f->s, str(row, "id"), path, n), 0);
         assert_int_equal(firmware_blob_backfill(f->s), 0);
         assert_int_equal(firmware_blob_fetch(f->s, str(row, "id"), n, path), -ENODATA);
+        assert_int_equal(firmware_available(f->s, str(row, "id")), 0);
         assert_int_equal(unlink(path), 0);
         assert_int_equal(firmware_path(f->s, str(row, "id"), path, sizeof(path)), -ENOENT);
+        assert_int_equal(firmware_available(f->s, str(row, "id")), -ENOENT);
+        assert_int_equal(firmware_available(f->s, "nope"), -EINVAL);
         assert_string_equal(firmware_strerror(-ENOENT), "is not (or no longer) in the firmware library");
         assert_non_null(strstr(firmware_strerror(-EBADMSG), "corrupt copy in the store"));
         assert_non_null(strstr(firmware_strerror(-ENODATA), "none in the store: upload it again"));
