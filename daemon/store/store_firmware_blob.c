@@ -59,10 +59,12 @@ int store_firmware_blob_put(struct store *s, const char *id, const uint8_t *data
         if (!hex)
                 return -ENOMEM;
         int r = store_write_lock(s);
-        int64_t have = 0;
+        int64_t one = 0;
         if (r >= 0) {
-                r = store_run_int(s, &have, "SELECT count(*) FROM firmware WHERE id = ?1", "s", id);
-                if (r >= 0 && have == 0)
+                /* The row locked: two hosts publishing the same image (one upload each) take turns
+                 * instead of colliding on the chunks' keys; the second replaces the first's copy. */
+                r = store_run_int(s, &one, "SELECT 1 FROM firmware WHERE id = ?1 FOR UPDATE", "s", id);
+                if (r == 0)
                         r = -ENOENT;
         }
         if (r >= 0)

@@ -162,6 +162,18 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     assert.match(hosts["host-b"].stderr(), /removed 1 cached image\(s\) deleted from the library through other hosts/);
   });
 
+  test("the same image uploaded to both hosts at once: both uploads succeed, one intact copy in the store", async () => {
+    const data = E.randomFile(700 * 1024).data; // three chunks
+    const id = E.sha256(data);
+    const up = (h) => api(hosts[h].url, "POST", "/api/v1/firmware?filename=twice.bin", new Uint8Array(data),
+      { "content-type": "application/octet-stream" });
+    const replies = await Promise.all([up("host-a"), up("host-b"), up("host-a"), up("host-b")]);
+    for (const r of replies) assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.body));
+    assert.equal(replies.filter((r) => r.status === 201).length, 1, "one upload created the row");
+    assert.equal(sql(`SELECT count(*) || ' ' || sum(length(data)) || ' ' || encode(sha256(string_agg(data, ''::bytea ORDER BY seq)), 'hex')`
+      + ` FROM firmware_blobs WHERE firmware_id = '${id}'`), `3 ${data.length} ${id}`);
+  });
+
   test("a database that refuses the bytes (disk full): the upload fails as a whole, no row and no file are left", async () => {
     sql("CREATE FUNCTION refuse_blob() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
       + " RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$;"
