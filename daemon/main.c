@@ -292,6 +292,11 @@ static int open_store(const struct config *boot, struct store **ret)
         int stale = firmware_remove_stale_uploads(store); /* temp files of uploads cut short by a crash */
         if (stale > 0)
                 log_notice("corrald: removed %d unfinished upload(s) from the firmware directory", stale);
+        int shared = firmware_blob_backfill(store); /* library files older than the store's copies */
+        if (shared > 0)
+                log_notice("corrald: copied %d firmware image(s) into the shared store", shared);
+        else if (shared < 0) /* not fatal: other hosts cannot fetch those images until they are uploaded again */
+                log_warning("corrald: cannot copy this host's firmware into the shared store: %s", strerror(-shared));
         int n = store_jobs_mark_interrupted(store);
         if (n > 0)
                 log_notice("%d job(s) left unfinished by the previous run are now marked interrupted", n);

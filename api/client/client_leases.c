@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,50 @@ static json_t *lease_of(json_t *list, const char *id)
                 if (!strcmp(json_string_value(json_object_get(r, "board")), id))
                         return r;
         return NULL;
+}
+
+/* Whether the boards come from more than one host (a farm on a shared store): then the table
+ * gets a HOST column. */
+static bool several_hosts(const json_t *boards)
+{
+        const char *first = NULL;
+        size_t i;
+        json_t *bd;
+        json_array_foreach(boards, i, bd) {
+                const char *h = json_string_value(json_object_get(bd, "host"));
+                if (!h || !*h)
+                        continue;
+                if (!first)
+                        first = h;
+                else if (strcmp(first, h))
+                        return true;
+        }
+        return false;
+}
+
+static void print_board_row(const json_t *bd, json_t *leases, bool hosts)
+{
+        const char *id = json_string_value(json_object_get(bd, "id"));
+        char labels[256] = "";
+        size_t k;
+        json_t *l;
+        json_array_foreach(json_object_get(bd, "labels"), k, l) {
+                size_t n = strlen(labels);
+                snprintf(labels + n, sizeof(labels) - n, "%s%s", n ? "," : "", json_string_value(l));
+        }
+        json_t *lease = lease_of(leases, id);
+        char held[256] = "-";
+        if (lease)
+                snprintf(held, sizeof(held), "%s until %s", json_string_value(json_object_get(lease, "owner")),
+                         json_string_value(json_object_get(lease, "expires_at")));
+        const char *host = json_string_value(json_object_get(bd, "host"));
+        if (hosts)
+                printf("%-20s %-16s %-8s %-12s %-24s %s\n", id, host && *host ? host : "-",
+                       json_string_value(json_object_get(bd, "state")), json_string_value(json_object_get(bd, "family")),
+                       labels[0] ? labels : "-", held);
+        else
+                printf("%-20s %-8s %-12s %-24s %s\n", id, json_string_value(json_object_get(bd, "state")),
+                       json_string_value(json_object_get(bd, "family")), labels[0] ? labels : "-", held);
 }
 
 int cmd_boards(struct cli *c, int argc, char **argv)
@@ -55,25 +100,14 @@ int cmd_boards(struct cli *c, int argc, char **argv)
                 }
                 print_json(boards);
         } else {
-                printf("%-20s %-8s %-12s %-24s %s\n", "ID", "STATE", "FAMILY", "LABELS", "RESERVED BY");
-                json_array_foreach(boards, i, bd) {
-                        const char *id = json_string_value(json_object_get(bd, "id"));
-                        char labels[256] = "";
-                        size_t k;
-                        json_t *l;
-                        json_array_foreach(json_object_get(bd, "labels"), k, l) {
-                                size_t n = strlen(labels);
-                                snprintf(labels + n, sizeof(labels) - n, "%s%s", n ? "," : "", json_string_value(l));
-                        }
-                        json_t *lease = lease_of(leases, id);
-                        char held[256] = "-";
-                        if (lease)
-                                snprintf(held, sizeof(held), "%s until %s",
-                                         json_string_value(json_object_get(lease, "owner")),
-                                         json_string_value(json_object_get(lease, "expires_at")));
-                        printf("%-20s %-8s %-12s %-24s %s\n", id, json_string_value(json_object_get(bd, "state")),
-                               json_string_value(json_object_get(bd, "family")), labels[0] ? labels : "-", held);
-                }
+                bool hosts = several_hosts(boards);
+                if (hosts)
+                        printf("%-20s %-16s %-8s %-12s %-24s %s\n", "ID", "HOST", "STATE", "FAMILY", "LABELS",
+                               "RESERVED BY");
+                else
+                        printf("%-20s %-8s %-12s %-24s %s\n", "ID", "STATE", "FAMILY", "LABELS", "RESERVED BY");
+                json_array_foreach(boards, i, bd)
+                        print_board_row(bd, leases, hosts);
         }
         cli_resp_clear(&b);
         cli_resp_clear(&r);

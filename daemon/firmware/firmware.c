@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "engines/esp/esp_chips.h"
+#include "log.h"
+#include "store/store.h"
 #include "store/store_firmware.h"
 
 struct firmware_upload {
@@ -254,6 +256,23 @@ static int file_path(struct store *st, const char *id, char *buf, size_t size)
         return w < 0 || (size_t)w >= size ? -ENAMETOOLONG : 0;
 }
 
+/* With a shared store, the bytes go into it too, so that every host can flash them. A new row
+ * whose bytes could not be published is removed again: no host is left with an image only one
+ * host can use. */
+static int publish(struct store *st, const char *sha, uint64_t size, bool created)
+{
+        char path[600];
+        int r = file_path(st, sha, path, sizeof(path));
+        if (r >= 0)
+                r = firmware_blob_publish(st, sha, path, size);
+        if (r < 0 && created) {
+                log_error("firmware %.12s: copying the bytes into the store failed (%s); the upload is undone", sha,
+                          strerror(-r));
+                (void)store_firmware_delete(st, sha, NULL, NULL, 0, path);
+        }
+        return r;
+}
+
 int firmware_register(struct store *st, const char *sha, uint64_t size, const struct firmware_info *fi,
                       const struct firmware_user *user, json_t **ret, bool *ret_created)
 {
@@ -287,6 +306,9 @@ int firmware_register(struct store *st, const char *sha, uint64_t size, const st
                 json_decref(row);
                 return r;
         }
+        r = publish(st, sha, size, created);
+        if (r < 0)
+                return r;
         if (user->title || user->family || user->version || user->release_notes) {
                 r = store_firmware_set_catalogue(st, sha, user->title, user->family, user->version,
                                                  user->release_notes);
@@ -338,13 +360,18 @@ int firmware_path(struct store *st, const char *id, char *buf, size_t size)
                 return -EINVAL;
         json_t *row = NULL;
         int r = store_firmware_get(st, id, &row);
+        json_int_t bytes = json_integer_value(json_object_get(row, "size"));
         json_decref(row);
         if (r < 0)
                 return r;
         if ((r = file_path(st, id, buf, size)) < 0)
                 return r;
         struct stat sb;
-        return stat(buf, &sb) == 0 && S_ISREG(sb.st_mode) ? 0 : -ENOENT;
+        if (stat(buf, &sb) == 0 && S_ISREG(sb.st_mode))
+                return 0;
+        if (!store_is_pg(st))
+                return -ENOENT; /* a host-local library: nowhere else to look */
+        return firmware_blob_fetch(st, id, (uint64_t)bytes, buf); /* uploaded to another host */
 }
 
 int firmware_resolve(struct store *st, const char *id, char *path, size_t path_size, uint32_t *ret_offset)

@@ -106,7 +106,10 @@ int firmware_register(struct store *st, const char *sha, uint64_t size, const st
 /* Whole-buffer convenience (tests, tools): write, inspect, commit, register. msg on failure. */
 int firmware_add_buffer(struct store *st, const void *data, size_t len, const struct firmware_user *user,
                         json_t **ret, char *msg, size_t msg_size);
-/* Path of a stored firmware file; -ENOENT when there is no such row or its file is missing. */
+/* Path of a stored firmware file; -ENOENT when there is no such row. With a PostgreSQL store a
+ * file missing here is fetched from the store's copy first (firmware_blob_fetch()): -ENODATA
+ * when neither this host nor the store has the bytes, -EBADMSG when the store's copy is corrupt,
+ * -ENOTCONN, -ENOSPC. With SQLite a missing file is -ENOENT. firmware_strerror() words these. */
 int firmware_path(struct store *st, const char *id, char *buf, size_t size);
 /* Path and the flash offset its chip boots from (ESP32/S2: 0x1000, others 0). */
 int firmware_resolve(struct store *st, const char *id, char *path, size_t path_size, uint32_t *ret_offset);
@@ -116,6 +119,27 @@ int firmware_delete(struct store *st, const char *id, int64_t *ret_job, char *ms
 /* Remove the temp files (".upload-*") uploads left in the firmware directory when corrald was
  * killed mid-upload. Call at start, before any upload. Returns how many, or negative errno. */
 int firmware_remove_stale_uploads(struct store *st);
+
+/* ---- the bytes in a shared store (firmware_blob.c) ---- */
+
+/* With a PostgreSQL store, copy the library file at path (size bytes) of firmware id into the
+ * store unless a complete copy is there already. 0 (also: SQLite, nothing to do) or negative
+ * errno (-ENOENT: no firmware row, -ENOSPC, -ENOTCONN, -EIO). */
+int firmware_blob_publish(struct store *st, const char *id, const char *path, uint64_t size);
+/* Fetch firmware id (size bytes, as its row says) from the store into the library file final:
+ * temp file, size and SHA-256 checked against the id, fsync, rename. -ENODATA when the store has
+ * no copy (always with SQLite), -EBADMSG when it does not match, -ENOSPC, -ENOTCONN, -errno. */
+int firmware_blob_fetch(struct store *st, const char *id, uint64_t size, const char *final);
+/* With a PostgreSQL store, at start: remove library files whose row is gone (deleted through
+ * another host), then publish every library file whose bytes the store lacks (uploaded before
+ * the store kept bytes). How many were published, or negative errno; 0 with SQLite. */
+int firmware_blob_backfill(struct store *st);
+/* Can firmware id be used on this host, without fetching it: 0 when its row exists and its file
+ * is here, or (PostgreSQL) the store holds a complete copy (size and server-side SHA-256 match).
+ * Errors as firmware_path(). For checks at job submit, on a host that may not run the job. */
+int firmware_available(struct store *st, const char *id);
+/* Why firmware_path()/firmware_resolve() failed, as the rest of "Firmware <id> ..." (static). */
+const char *firmware_strerror(int err);
 
 /* Known-good pins: one firmware per board family ("esp8266", "esp32", ...). The flash job calls
  * firmware_pin_known_good() after a verified boot (recorded as pinned_by "boot-check"); people

@@ -149,8 +149,9 @@ static int read_part(struct flash_job *fj, size_t i, const char *what, const cha
         struct job_run *jr = fj->jr;
         if (id) {
                 char lib[640];
-                if (firmware_resolve(jr_store(jr), id, lib, sizeof(lib), lib_off) < 0) {
-                        snprintf(msg, size, "Firmware %s is not (or no longer) in the firmware library", id);
+                int e = firmware_resolve(jr_store(jr), id, lib, sizeof(lib), lib_off);
+                if (e < 0) {
+                        snprintf(msg, size, "Firmware %s %s", id, firmware_strerror(e));
                         return -ENOMEDIUM;
                 }
                 snprintf(fj->names[i], sizeof(fj->names[i]), "fw-%.12s", id);

@@ -123,23 +123,28 @@ int job_flash_check(const json_t *params, char *msg, size_t size)
         return job_esp_check_common(params, msg, size);
 }
 
-/* A firmware id (the job's, or a part's) must name a file in the library (else -EBADMSG: unprocessable). */
+/* A firmware id (the job's, or a part's) must name a file in the library, here or (a farm) as a
+ * complete copy in the store, which the host running the job fetches (else -EBADMSG:
+ * unprocessable). */
 int job_flash_check_store(const json_t *params, struct store *store, char *msg, size_t size)
 {
         const char *id = json_string_value(json_object_get(params, "firmware"));
-        char path[640];
         size_t i;
         json_t *p;
-        if (id && firmware_path(store, id, path, sizeof(path)) < 0)
+        int e = 0;
+        if (id && (e = firmware_available(store, id)) < 0)
                 goto unknown;
         json_array_foreach(json_object_get(params, "parts"), i, p) {
                 id = json_string_value(json_object_get(p, "firmware"));
-                if (id && firmware_path(store, id, path, sizeof(path)) < 0)
+                if (id && (e = firmware_available(store, id)) < 0)
                         goto unknown;
         }
         return 0;
 unknown:
-        snprintf(msg, size, "unknown firmware id %s: upload it first (POST /api/v1/firmware)", id);
+        if (e == -ENOENT || e == -EINVAL)
+                snprintf(msg, size, "unknown firmware id %s: upload it first (POST /api/v1/firmware)", id);
+        else /* in the library, but its bytes cannot be had (a shared store's copy missing or corrupt) */
+                snprintf(msg, size, "firmware %s %s", id, firmware_strerror(e));
         return -EBADMSG;
 }
 

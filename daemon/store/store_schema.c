@@ -147,6 +147,15 @@ static const char *const migrations[] = {
         "ALTER TABLE boards ADD COLUMN live_state TEXT;"
         "ALTER TABLE boards ADD COLUMN live_job INTEGER;"
         "ALTER TABLE hosts ADD COLUMN swept_ms INTEGER;",
+        /* 10: firmware bytes in the store (store_firmware_blob.c), in chunks of at most 256 KiB:
+         * written on upload when the store is shared (PostgreSQL), so that any host can flash an
+         * image uploaded to another; removed with the firmware row. Unused with SQLite. */
+        "CREATE TABLE firmware_blobs ("
+        "  firmware_id TEXT NOT NULL REFERENCES firmware(id) ON DELETE CASCADE,"
+        "  seq         INTEGER NOT NULL,"
+        "  data        BLOB NOT NULL,"
+        "  PRIMARY KEY (firmware_id, seq)"
+        ") WITHOUT ROWID;",
 };
 
 int store_schema_latest(void)
@@ -382,6 +391,13 @@ static const char *const migrations_pg[] = {
         " WHERE state = 'active' AND EXISTS (SELECT 1 FROM reservations q"
         "  WHERE q.board_id = r.board_id AND q.state = 'active' AND q.id > r.id);"
         "CREATE UNIQUE INDEX reservations_one_active ON reservations(board_id) WHERE state = 'active';",
+        /* 10 */
+        "CREATE TABLE firmware_blobs ("
+        "  firmware_id TEXT COLLATE \"C\" NOT NULL REFERENCES firmware(id) ON DELETE CASCADE,"
+        "  seq         INTEGER NOT NULL,"
+        "  data        BYTEA NOT NULL,"
+        "  PRIMARY KEY (firmware_id, seq)"
+        ");",
 };
 
 _Static_assert(sizeof(migrations_pg) == sizeof(migrations), "every schema step exists for both backends");

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
 #include "store_fixture.h"
 
@@ -421,6 +422,30 @@ static void test_resolve_gives_the_chip_boot_offset(void **state)
         json_decref(row);
 }
 
+/* With SQLite the library is this host's files only: nothing goes into the store, a file gone
+ * from the library is -ENOENT (nothing to fetch), and the farm's errors have their own words. */
+static void test_sqlite_library_keeps_bytes_only_as_files(void **state)
+{
+        struct fx *f = *state;
+        uint8_t img[256];
+        size_t n = build_image(img, true, 0, "local", false);
+        json_t *row = add(f, img, n, NULL);
+        char path[512];
+        assert_int_equal(firmware_path(f->s, str(row, "id"), path, sizeof(path)), 0);
+        assert_int_equal(firmware_blob_publish(f->s, str(row, "id"), path, n), 0);
+        assert_int_equal(firmware_blob_backfill(f->s), 0);
+        assert_int_equal(firmware_blob_fetch(f->s, str(row, "id"), n, path), -ENODATA);
+        assert_int_equal(firmware_available(f->s, str(row, "id")), 0);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(firmware_path(f->s, str(row, "id"), path, sizeof(path)), -ENOENT);
+        assert_int_equal(firmware_available(f->s, str(row, "id")), -ENOENT);
+        assert_int_equal(firmware_available(f->s, "nope"), -EINVAL);
+        assert_string_equal(firmware_strerror(-ENOENT), "is not (or no longer) in the firmware library");
+        assert_non_null(strstr(firmware_strerror(-EBADMSG), "corrupt copy in the store"));
+        assert_non_null(strstr(firmware_strerror(-ENODATA), "none in the store: upload it again"));
+        json_decref(row);
+}
+
 /* ---- failures ---- */
 
 static void test_disk_full_during_upload_is_enospc_and_leaves_no_file(void **state)
@@ -708,6 +733,7 @@ int main(void)
                 T(test_row_records_size_kind_and_micropython),
                 T(test_list_filters_by_chip_and_version),
                 T(test_resolve_gives_the_chip_boot_offset),
+                T(test_sqlite_library_keeps_bytes_only_as_files),
                 T(test_disk_full_during_upload_is_enospc_and_leaves_no_file),
                 T(test_writes_after_an_error_keep_failing),
                 T(test_upload_over_the_limit_is_efbig_and_leaves_no_file),

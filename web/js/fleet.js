@@ -1,4 +1,6 @@
 // The fleet page: one row per board, kept live from the store; select boards to flash or identify.
+// In a farm (boards from more than one host) a Host column and a host filter appear, rows grouped
+// by host.
 import { api } from "./api.js";
 import { fill, h, setText } from "./dom.js";
 import { openFlashDialog } from "./flash.js";
@@ -12,6 +14,8 @@ export function renderFleet(root) {
   const tbody = h("tbody");
   const empty = h("p.empty", {}, "No boards yet. Plug one in, or add a [port] to corrald.conf.");
   const filter = h("input.filter", { type: "search", placeholder: "Filter by name, label, family…", "aria-label": "Filter boards" });
+  const hostSel = h("select.host-filter", { id: "host-filter", "aria-label": "Filter by host", hidden: true });
+  const hostTh = h("th", { hidden: true }, "Host");
   const all = h("input", { type: "checkbox", "aria-label": "Select all boards" });
   const flashBtn = h("button.primary", { type: "button", id: "flash-selected" }, "Flash…");
   const identifyBtn = h("button", { type: "button", id: "identify-selected" }, "Identify");
@@ -32,23 +36,25 @@ export function renderFleet(root) {
     update();
   };
   filter.oninput = () => update();
+  hostSel.onchange = () => update();
 
   fill(root,
     h("section.fleet", {},
-      h("div.toolbar", {}, h("h1", {}, "Boards"), filter, h("span.spacer"), count, identifyBtn, flashBtn),
+      h("div.toolbar", {}, h("h1", {}, "Boards"), filter, hostSel, h("span.spacer"), count, identifyBtn, flashBtn),
       message,
       h("div.table-wrap", {},
         h("table.boards", {},
           h("thead", {}, h("tr", {},
-            h("th.sel", {}, all), h("th", {}, "Name"), h("th", {}, "State"), h("th", {}, "Health"), h("th", {}, "Family"), h("th", {}, "Chip"),
+            h("th.sel", {}, all), h("th", {}, "Name"), hostTh, h("th", {}, "State"), h("th", {}, "Health"), h("th", {}, "Family"), h("th", {}, "Chip"),
             h("th", {}, "MAC"), h("th", {}, "Firmware"), h("th", {}, "Labels"), h("th", {}, "Last job"))),
           tbody)),
       empty));
 
   function matches(b) {
+    if (!hostSel.hidden && hostSel.value && (b.host || "") !== hostSel.value) return false;
     const q = filter.value.trim().toLowerCase();
     if (!q) return true;
-    const hay = [b.id, b.name, b.family, b.chip, ...(b.labels || []), liveState(b).state, b.health?.state].join(" ").toLowerCase();
+    const hay = [b.id, b.name, b.host, b.family, b.chip, ...(b.labels || []), liveState(b).state, b.health?.state].join(" ").toLowerCase();
     return q.split(/\s+/).every((w) => hay.includes(w));
   }
   function visibleIds() {
@@ -63,13 +69,14 @@ export function renderFleet(root) {
       check, link,
       state: h("span.badge"), reason: h("span.reason"),
       health: h("a.hbadge", { href: `#/boards/${encodeURIComponent(id)}/health` }), healthWhy: h("span.reason"),
+      host: h("td.host", { "data-label": "Host", hidden: true }),
       family: h("td", { "data-label": "Family" }), chip: h("td", { "data-label": "Chip" }),
       mac: h("td.mono", { "data-label": "MAC" }), fw: h("td", { "data-label": "Firmware" }),
       labels: h("td.labels", { "data-label": "Labels" }),
       bar: h("div.bar", {}, h("div.fill")), job: h("span.job"),
     };
     const tr = h("tr", { dataset: { board: id } },
-      h("td.sel", {}, check), h("td.name", { "data-label": "Name" }, link),
+      h("td.sel", {}, check), h("td.name", { "data-label": "Name" }, link), cells.host,
       h("td.state", { "data-label": "State" }, cells.state, cells.reason),
       h("td.health", { "data-label": "Health" }, cells.health, cells.healthWhy),
       cells.family, cells.chip, cells.mac, cells.fw, cells.labels,
@@ -77,10 +84,12 @@ export function renderFleet(root) {
     return { tr, cells };
   }
 
-  function updateRow(r, b) {
+  function updateRow(r, b, multiHost) {
     const c = r.cells;
     c.check.checked = selected.has(b.id);
     setText(c.link, b.name || b.id);
+    c.host.hidden = !multiHost;
+    setText(c.host, b.host || "");
     const { state, reason } = liveState(b);
     setText(c.state, state);
     c.state.className = `badge ${state}`;
@@ -121,14 +130,32 @@ export function renderFleet(root) {
     setText(count, `${boards.size} board${boards.size === 1 ? "" : "s"}`);
   }
 
+  /** Show the host filter and column only when the boards come from more than one host; keep
+   * the chosen host while it still has boards. Returns whether there are several hosts. */
+  function updateHosts() {
+    const hosts = hostsOf(boards.values());
+    const multi = hosts.length > 1;
+    const keys = hosts.join("\n");
+    if (hostSel.dataset.v !== keys) {
+      const keep = hosts.includes(hostSel.value) ? hostSel.value : "";
+      hostSel.dataset.v = keys;
+      fill(hostSel, [h("option", { value: "" }, "All hosts"), ...hosts.map((n) => h("option", { value: n }, n))]);
+      hostSel.value = keep;
+    }
+    hostSel.hidden = hostTh.hidden = !multi;
+    return multi;
+  }
+
   function update() {
-    const sorted = [...boards.values()].sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id));
+    const multi = updateHosts();
+    const byName = (a, b) => (a.name || a.id).localeCompare(b.name || b.id);
+    const sorted = [...boards.values()].sort((a, b) => (multi && (a.host || "").localeCompare(b.host || "")) || byName(a, b));
     for (const [id, r] of rows) if (!boards.has(id)) { r.tr.remove(); rows.delete(id); }
     let prev = null;
     for (const b of sorted) {
       let r = rows.get(b.id);
       if (!r) rows.set(b.id, (r = makeRow(b.id)));
-      updateRow(r, b);
+      updateRow(r, b, multi);
       r.tr.hidden = !matches(b);
       const want = prev ? prev.nextSibling : tbody.firstChild;
       if (want !== r.tr) tbody.insertBefore(r.tr, want);
@@ -147,6 +174,11 @@ export function renderFleet(root) {
   };
   update();
   return subscribe((m) => { if (m.type === "boards" || m.type === "board" || m.type === "job") schedule(); });
+}
+
+/** The distinct hosts the boards are on, sorted (boards without a host left out). */
+export function hostsOf(list) {
+  return [...new Set([...list].map((b) => b.host).filter(Boolean))].sort();
 }
 
 /** What is known of a board's firmware: a boot loop first (see bootText), its MicroPython version,
