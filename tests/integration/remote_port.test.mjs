@@ -5,7 +5,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { api, ROOT, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
@@ -141,7 +143,11 @@ test("esptool-js flashes a virtual ESP32 through the remote port and the flash r
       fileArray: [{ data: new Uint8Array(img), address: 0x1000 }], flashMode: "keep", flashFreq: "keep", flashSize: "keep",
       eraseAll: false, compress: true, calculateMD5Hash: (d) => createHash("md5").update(d).digest("hex"),
     });
-    await loader.after("hard_reset");
+    // esptool's --after hard_reset: esptool-js 0.7's HardReset never asserts RTS (the lab's notes,
+    // §5.2), so the pulse esptool (Python) sends: RTS (EN low), 100 ms, RTS released.
+    await transport.setRTS(true);
+    await new Promise((r) => setTimeout(r, 100));
+    await transport.setRTS(false);
   } finally {
     await transport.disconnect().catch(() => {});
   }
@@ -149,6 +155,12 @@ test("esptool-js flashes a virtual ESP32 through the remote port and the flash r
     for (const x of lines.filter((s) => /^(Chip is|Wrote|Hash)/.test(s))) t.diagnostic(x);
     assert.match(lines.join("\n"), /Hash of data verified/);
     assert.equal(await E.flashSha(e32, 0x1000, img.length), E.sha256(img), "the board's flash holds the image");
+    // --after hard_reset through the remote port: the board leaves the flasher stub and runs the image.
+    const modes = [];
+    for (const end = Date.now() + 10000; modes.at(-1) !== "app" && Date.now() < end; await new Promise((r) => setTimeout(r, 50)))
+      modes.push((await E.control(e32.control, "state")).state.mode);
+    assert.equal(modes.at(-1), "app", `the firmware runs after esptool-js's hard_reset (modes seen: ${[...new Set(modes)]}); ` +
+      c.stderr().split("\n").filter((x) => /remote|reset/.test(x)).slice(-8).join("\n"));
   } finally {
     await release(l);
   }
@@ -160,6 +172,40 @@ test("MicroPython: a raw-REPL exec through the remote port", async () => {
     const r = await py(["raw-repl", l.url, "print(6*7)"]);
     assert.equal(r.stdout, "42\r\n");
     assert.equal(r.stderr, "");
+  } finally {
+    await release(l);
+  }
+});
+
+test("mpremote's flow through the remote port: soft reset on connect, exec, fs cp and read back, reset, Ctrl-B on disconnect", async () => {
+  const l = await lease("mp");
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-mpremote-"));
+  const local = path.join(dir, "blob.bin");
+  const blob = randomBytes(1500); // every byte value likely, 0xff (IAC) included
+  blob[0] = 0xff; blob[1] = 0xff;
+  writeFileSync(local, blob);
+  const want = createHash("sha256").update(blob).digest("hex");
+  const boots = async () => (await E.control(mp.control, "state")).state.boots;
+  try {
+    const b0 = await boots();
+    const r1 = await py(["mpremote", l.url, "exec:marker = 6*7\nprint(marker)", `cp:${local}:blob.bin`, "cat:blob.bin", "reset"]);
+    assert.equal(r1.soft_reboots, 1, "mpremote's connect soft-reset the board");
+    assert.equal(r1.raw_paste, true, "raw-paste mode (with its flow control) went through the port");
+    assert.equal(r1.results[0].exec, "42\r\n");
+    assert.equal(r1.results[2].sha256, want, "fs cp reads back identical");
+    assert.equal(r1.results[3].reset, true);
+    const b1 = await boots();
+    assert.equal(b1.soft, b0.soft + 1, JSON.stringify([b0, b1]));
+    await waitFor(async () => (await boots()).hard === b0.hard + 1, 10000, "machine.reset() to hard-reset the board");
+    // A new connection (mpremote again): soft reset, the state is gone, the file stayed.
+    const r2 = await py(["mpremote", l.url, "eval:'marker' in globals()", "cat:blob.bin"]);
+    assert.equal(r2.soft_reboots, 1);
+    assert.equal(r2.results[0].eval, "False");
+    assert.equal(r2.results[1].sha256, want);
+    // mpremote's Ctrl-B on disconnect (written just before it closes) reached the board: the
+    // next client finds the friendly REPL, which answers a CR with its prompt (the raw one is silent).
+    assert.match((await py(["prompt", l.url])).reply, />>> $/);
+    assert.equal((await boots()).soft, b0.soft + 2);
   } finally {
     await release(l);
   }
@@ -207,8 +253,25 @@ test("the port closes when the lease is released (the connected client is droppe
   assert.equal(await connectOutcome(l.port), "refused");
   assert.equal((await api(c.url, "GET", "/api/v1/boards/esp32")).body.remote, undefined);
 
-  const short = await lease("esp8266", { ttl_s: 1 });
-  await waitFor(async () => (await connectOutcome(short.port, {}, 500)) === "refused", 5000, "the expired lease's port to close");
+  const short = await lease("esp8266", { ttl_s: 2 });
+  const held2 = pyBackground(["hold", short.url, "30"]);
+  await held2.opened;
+  const h2 = await held2.done;
+  assert.equal(h2.closed_by_server, true, `the connected client is dropped when the lease expires: ${JSON.stringify(h2)}`);
+  assert.ok(h2.held_s < 15, `dropped within seconds of the expiry (${h2.held_s} s)`);
+  assert.equal(await connectOutcome(short.port), "refused");
+  assert.equal((await api(c.url, "GET", "/api/v1/boards/esp8266")).body.remote, undefined);
+});
+
+test("a lease without 'expose' has no remote port", async () => {
+  const r = await api(c.url, "POST", "/api/v1/reservations", { match: { board: "esp32" }, owner: "tester" });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  try {
+    assert.equal(r.body.remote, undefined);
+    assert.equal((await api(c.url, "GET", "/api/v1/boards/esp32")).body.remote, undefined);
+  } finally {
+    await release({ id: r.body.id, token: r.body.token });
+  }
 });
 
 test("a bad 'expose' is a 400 naming the field; expose with 'boards' too", async () => {
