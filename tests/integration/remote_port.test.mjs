@@ -12,6 +12,7 @@ import net from "node:net";
 import path from "node:path";
 import { api, ROOT, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
 import * as E from "./esp_lib.mjs";
+import WebSocket from "ws";
 import { Rfc2217SerialPort, makeLoader } from "../vboard/test/esptool_adapter.mjs";
 import { buildFirmware } from "../vboard/kinds/esp/image.js";
 
@@ -144,10 +145,14 @@ test("esptool-js flashes a virtual ESP32 through the remote port and the flash r
       eraseAll: false, compress: true, calculateMD5Hash: (d) => createHash("md5").update(d).digest("hex"),
     });
     // esptool's --after hard_reset: esptool-js 0.7's HardReset never asserts RTS (the lab's notes,
-    // §5.2), so the pulse esptool (Python) sends: RTS (EN low), 100 ms, RTS released.
-    await transport.setRTS(true);
+    // §5.2), and its transport re-sends a stale DTR=true with every RTS change (that would release
+    // EN within 2 ms), so the lines esptool (Python) sets: DTR off + RTS on (EN low), 100 ms, RTS
+    // off. pyserial waits for the server's SET-CONTROL answer (sent once the board's line is set)
+    // before it sleeps; the lab's port does not wait, so the test waits for the board's reset.
+    await transport.device.setSignals({ dataTerminalReady: false, requestToSend: true });
+    await waitFor(async () => (await E.control(e32.control, "state")).state.mode === "reset", 5000, "EN low at the board");
     await new Promise((r) => setTimeout(r, 100));
-    await transport.setRTS(false);
+    await transport.device.setSignals({ requestToSend: false });
   } finally {
     await transport.disconnect().catch(() => {});
   }
@@ -238,6 +243,34 @@ test("one connection at a time, from the requester's address; the board shows th
     const after = (await api(c.url, "GET", "/api/v1/boards/esp32")).body;
     assert.equal(after.remote.session, null, "the session is gone from the board state");
   } finally {
+    await release(l);
+  }
+});
+
+test("console viewers see a remote session's traffic read-only; the console is writable again when it ends", async () => {
+  const l = await lease("mp");
+  const ws = new WebSocket(c.url.replace(/^http/, "ws") + "/ws/v1/boards/mp/console");
+  const v = { msgs: [], bytes: "" };
+  ws.on("message", (d, bin) => { if (bin) v.bytes += d.toString("latin1"); else v.msgs.push(JSON.parse(d.toString())); });
+  await new Promise((r, j) => { ws.once("open", r); ws.once("error", j); });
+  const msg = (pred, what) => waitFor(() => v.msgs.find(pred), 10000, what);
+  try {
+    ws.send(JSON.stringify({ type: "take", lease: l.token }));
+    await msg((m) => m.type === "lock" && m.writer === true, "the write lock");
+    const hold = pyBackground(["hold", l.url, "3"]);
+    await hold.opened;
+    const busy = await msg((m) => m.type === "status" && m.busy === true, "a busy status");
+    assert.match(busy.reason, /^A remote RFC 2217 session \(tester, from 127\.0\.0\.1\) is using the port; the console is read-only/);
+    ws.send(Buffer.from("typed during the session\r"));
+    const refused = await msg((m) => m.type === "error", "input refused");
+    assert.equal(refused.code, "read_only");
+    await hold.done;
+    const out = await py(["raw-repl", l.url, "print('seen', 'by', 'viewers')"]);
+    assert.equal(out.stdout, "seen by viewers\r\n");
+    await waitFor(() => v.bytes.includes("seen by viewers\r\n"), 5000, "the viewer to see the session's output");
+    await waitFor(() => v.msgs.filter((m) => m.type === "status").at(-1)?.busy === false, 5000, "an idle status");
+  } finally {
+    ws.close();
     await release(l);
   }
 });
