@@ -296,6 +296,32 @@ test("the port closes when the lease is released (the connected client is droppe
   assert.equal((await api(c.url, "GET", "/api/v1/boards/esp8266")).body.remote, undefined);
 });
 
+test("the port closes when the board goes away (its static port removed by a reload): the client is dropped, then connections are refused", async () => {
+  const b = await startVboard("micropython");
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-remote-gone-"));
+  const conf = path.join(dir, "corrald.conf");
+  writeFileSync(conf, `[port gone]\nurl = ${b.endpoint}\nfamily = micropython\n`);
+  const d = await startCorrald({ args: ["--config", conf] });
+  try {
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/gone")).body.state === "online", 10000, "online");
+    const r = await api(d.url, "POST", "/api/v1/reservations", { match: { board: "gone" }, owner: "tester", expose: ["rfc2217"] });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const port = Number(new URL(r.body.remote.rfc2217.replace("rfc2217:", "http:")).port);
+    const hold = pyBackground(["hold", r.body.remote.rfc2217, "20"]);
+    await hold.opened;
+    writeFileSync(conf, "\n");
+    d.proc.kill("SIGHUP");
+    const held = await hold.done;
+    assert.equal(held.closed_by_server, true, JSON.stringify(held));
+    assert.ok(held.held_s < 15, `dropped within seconds (${held.held_s} s)`);
+    await waitFor(async () => (await connectOutcome(port, {}, 500)) === "refused", 10000, "the port to close");
+    assert.match(d.stderr(), new RegExp(`remote port ${port} of board gone \\(reservation ${r.body.id}\\) closed: the board is gone`));
+  } finally {
+    await d.stop();
+    await b.stop();
+  }
+});
+
 test("a lease without 'expose' has no remote port", async () => {
   const r = await api(c.url, "POST", "/api/v1/reservations", { match: { board: "esp32" }, owner: "tester" });
   assert.equal(r.status, 201, JSON.stringify(r.body));
