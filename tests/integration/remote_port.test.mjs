@@ -322,6 +322,33 @@ test("the port closes when the board goes away (its static port removed by a rel
   }
 });
 
+test("an unplugged board: the client is dropped, connections are closed at once while it is away, served again when it is back", async () => {
+  const b = await startVboard("micropython");
+  const d = await startCorrald({ args: ["--port", `unp=${b.endpoint},family=micropython`] });
+  const state = async () => (await api(d.url, "GET", "/api/v1/boards/unp")).body.state;
+  try {
+    await waitFor(async () => (await state()) === "online", 10000, "online");
+    const r = await api(d.url, "POST", "/api/v1/reservations", { match: { board: "unp" }, owner: "tester", expose: ["rfc2217"] });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const url = r.body.remote.rfc2217;
+    const port = Number(new URL(url.replace("rfc2217:", "http:")).port);
+    const hold = pyBackground(["hold", url, "20"]);
+    await hold.opened;
+    await E.control(b.control, "unplug");
+    const held = await hold.done;
+    assert.equal(held.closed_by_server, true, JSON.stringify(held));
+    await waitFor(async () => (await state()) !== "online", 15000, "the board to go offline");
+    assert.equal(await connectOutcome(port), "closed", "a client is closed at once while the board is away");
+    await E.control(b.control, "replug");
+    await waitFor(async () => (await state()) === "online", 15000, "the board back online");
+    const out = await py(["raw-repl", url, "print(2+3)"]);
+    assert.equal(out.stdout, "5\r\n", "the same lease's port serves again");
+  } finally {
+    await d.stop();
+    await b.stop();
+  }
+});
+
 test("a lease without 'expose' has no remote port", async () => {
   const r = await api(c.url, "POST", "/api/v1/reservations", { match: { board: "esp32" }, owner: "tester" });
   assert.equal(r.status, 201, JSON.stringify(r.body));
