@@ -1,7 +1,7 @@
 // Remote-port bench: esptool-js flashing a virtual ESP32 through a lease's RFC 2217 remote port
 // beside the same client straight to the board's own RFC 2217 endpoint (time and ratio), and the
 // extra latency of one byte through corrald's remote port (a TCP echo board: straight vs through
-// corrald, p50/p99). Prints tables; nothing is asserted.
+// corrald, alternating sample by sample, p50/p99). Prints tables; nothing is asserted.
 import { createHash } from "node:crypto";
 import net from "node:net";
 import { api, startCorrald, startVboard } from "../integration/lib.mjs";
@@ -10,6 +10,7 @@ import { buildFirmware } from "../vboard/kinds/esp/image.js";
 
 const SAMPLES = Number(process.env.REMOTE_BENCH_SAMPLES || 500);
 const FLASH_BAUD = 921600;
+const FLASH_ROUNDS = Number(process.env.REMOTE_BENCH_FLASH_ROUNDS || 3);
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
 
 async function lease(base, board) {
@@ -37,25 +38,33 @@ async function flashOnce(host, port, img) {
   return (performance.now() - t0) / 1000;
 }
 
+/** Alternating rounds (through corrald, then straight), so load drifts hit both alike; medians. */
 async function flashBench() {
   const b = await startVboard("esp32");
-  const d = await startCorrald({ args: ["--port", `esp32=${b.endpoint},family=esp32`] });
   const img = buildFirmware({ chip: "esp32", version: "1.22.1", size: 512 * 1024 });
   const m = /^rfc2217:\/\/([^:]+):(\d+)$/.exec(b.endpoint);
+  const through = [], straight = [];
   try {
-    const l = await lease(d.url, "esp32");
-    // The board's endpoint serves one client (a new one replaces corrald's), so corrald is
-    // stopped before the straight run.
-    const viaCorrald = await flashOnce("127.0.0.1", l.port, img);
-    await release(d.url, l);
-    await d.stop();
-    const straight = await flashOnce(m[1], Number(m[2]), img);
-    console.log(`| esptool-js write_flash, 512 KiB at ${FLASH_BAUD} | seconds |`);
-    console.log(`| straight to the board's RFC 2217 endpoint       | ${straight.toFixed(2).padStart(7)} |`);
-    console.log(`| through corrald's remote port                   | ${viaCorrald.toFixed(2).padStart(7)} |`);
-    console.log(`| ratio (through / straight)                      | ${(viaCorrald / straight).toFixed(2).padStart(7)} |`);
+    for (let round = 0; round < FLASH_ROUNDS; round++) {
+      // The board's endpoint serves one client (a new one replaces corrald's), so corrald is
+      // stopped before each straight run.
+      const d = await startCorrald({ args: ["--port", `esp32=${b.endpoint},family=esp32`] });
+      try {
+        const l = await lease(d.url, "esp32");
+        through.push(await flashOnce("127.0.0.1", l.port, img));
+        await release(d.url, l);
+      } finally {
+        await d.stop();
+      }
+      straight.push(await flashOnce(m[1], Number(m[2]), img));
+    }
+    const med = (xs) => pct(xs, 50);
+    const all = (xs) => xs.map((x) => x.toFixed(2)).join(" ");
+    console.log(`| esptool-js write_flash, 512 KiB at ${FLASH_BAUD}, ${FLASH_ROUNDS} alternating rounds | median s | each |`);
+    console.log(`| straight to the board's RFC 2217 endpoint       | ${med(straight).toFixed(2).padStart(7)} | ${all(straight)} |`);
+    console.log(`| through corrald's remote port                   | ${med(through).toFixed(2).padStart(7)} | ${all(through)} |`);
+    console.log(`| ratio (through / straight, medians)             | ${(med(through) / med(straight)).toFixed(2).padStart(7)} | |`);
   } finally {
-    await d.stop();
     await b.stop();
   }
 }
@@ -80,16 +89,24 @@ async function telnetCounter(port) {
   return c;
 }
 
-async function roundTrips(c, raw) {
-  const t = [];
+/** One byte's round trip on c, in ms. */
+async function roundTrip(c) {
+  const want = c.n + 1;
+  const t0 = process.hrtime.bigint();
+  c.s.write("a");
+  while (c.n < want) await new Promise((r) => c.waiters.push(r));
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/** SAMPLES round trips on each, alternating (a load spike hits both alike), after a warm-up. */
+async function roundTrips(a, b) {
+  const ta = [], tb = [];
+  for (let i = 0; i < 50; i++) { await roundTrip(a); await roundTrip(b); }
   for (let i = 0; i < SAMPLES; i++) {
-    const want = c.n + 1;
-    const t0 = process.hrtime.bigint();
-    c.s.write("a");
-    while (c.n < want) await new Promise((r) => c.waiters.push(r));
-    t.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    ta.push(await roundTrip(a));
+    tb.push(await roundTrip(b));
   }
-  return t;
+  return [ta, tb];
 }
 
 async function latencyBench() {
@@ -103,12 +120,11 @@ async function latencyBench() {
     await new Promise((r) => direct.once("connect", r));
     const dc = { s: direct, n: 0, waiters: [] };
     direct.on("data", (b) => { dc.n += b.length; for (const w of dc.waiters.splice(0)) w(); });
-    const straight = await roundTrips(dc);
-    direct.destroy();
     const l = await lease(d.url, "echo");
     const c = await telnetCounter(l.port);
     await new Promise((r) => setTimeout(r, 300));
-    const through = await roundTrips(c);
+    const [straight, through] = await roundTrips(dc, c);
+    direct.destroy();
     c.s.destroy();
     await release(d.url, l);
     console.log(`| one byte's round trip (${SAMPLES} samples), ms | p50 | p99 |`);

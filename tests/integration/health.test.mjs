@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { control } from "./esp_lib.mjs";
+import { STUB_DIR, control, flashSha, mkimage, sha256, uploadFirmware } from "./esp_lib.mjs";
 import { api, eventsSince, runJob, silentServer, startCorrald, startVboard, waitFor } from "./lib.mjs";
 
 const SICK = "sick", WELL = "well";
@@ -217,5 +217,37 @@ describe("a health check after infrastructure failures", () => {
     assert.equal(h.counters.infra_failures, 3, JSON.stringify(h.counters));
     assert.equal(h.evidence.counters.checks_failed, 1);
     assert.equal((await checks()).length, 1, "a quarantined board is not checked again on its own");
+  });
+});
+
+describe("a health check of an ESP board with a known-good pin", () => {
+  let d, eb;
+  before(async () => {
+    eb = await startVboard("esp8266", ["--name", "hk"]);
+    d = await startCorrald({ args: ["--port", `hk=${eb.endpoint},family=esp8266`, "--stub-dir", STUB_DIR] });
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/hk")).body.state === "online", 10000, "hk online");
+  });
+  after(async () => {
+    await d?.stop();
+    await eb?.stop();
+  });
+
+  test("identify, then flash the family's pinned firmware and check that it boots (an ESP has no REPL loopback)", async () => {
+    const img = mkimage("esp8266", ["--flash-mode", "dio"]);
+    const id = await uploadFirmware(d.url, img.data, "known-good.bin");
+    assert.equal((await api(d.url, "PUT", `/api/v1/firmware/${id}/known-good`, { family: "esp8266" })).status, 200);
+    const before = await flashSha(eb, 0, img.data.length);
+    assert.notEqual(before, sha256(img.data), "the board does not hold the pinned image yet");
+    const j = await runJob(d.url, "hk", { kind: "health_check" }, 180000);
+    const log = (await api(d.url, "GET", `/api/v1/jobs/${j.id}`)).body.log.map((l) => l.line);
+    assert.equal(j.state, "succeeded", JSON.stringify([j.error, j.result, log.slice(-15)]));
+    assert.deepEqual(j.result.checks.map((c) => [c.name, c.ok]), [["identify", true], ["known_good_flash", true]]);
+    assert.match(j.result.checks[1].detail, new RegExp(`firmware ${id} flashed and booted`));
+    assert.equal(await flashSha(eb, 0, img.data.length), sha256(img.data), "the pinned image is on the board");
+    const h = (await api(d.url, "GET", "/api/v1/boards/hk/health")).body;
+    assert.equal(h.counters.checks_passed, 1);
+    assert.equal(h.counters.flash_succeeded, 1);
+    assert.equal(h.counters.boot_checks_ok, 1, JSON.stringify(h.counters));
+    assert.ok(h.history.some((e) => e.kind === "check" && e.ok));
   });
 });

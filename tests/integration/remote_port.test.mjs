@@ -5,11 +5,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { api, ROOT, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
 import * as E from "./esp_lib.mjs";
+import WebSocket from "ws";
 import { Rfc2217SerialPort, makeLoader } from "../vboard/test/esptool_adapter.mjs";
 import { buildFirmware } from "../vboard/kinds/esp/image.js";
 
@@ -141,7 +144,15 @@ test("esptool-js flashes a virtual ESP32 through the remote port and the flash r
       fileArray: [{ data: new Uint8Array(img), address: 0x1000 }], flashMode: "keep", flashFreq: "keep", flashSize: "keep",
       eraseAll: false, compress: true, calculateMD5Hash: (d) => createHash("md5").update(d).digest("hex"),
     });
-    await loader.after("hard_reset");
+    // esptool's --after hard_reset: esptool-js 0.7's HardReset never asserts RTS (the lab's notes,
+    // §5.2), and its transport re-sends a stale DTR=true with every RTS change (that would release
+    // EN within 2 ms), so the lines esptool (Python) sets: DTR off + RTS on (EN low), 100 ms, RTS
+    // off. pyserial waits for the server's SET-CONTROL answer (sent once the board's line is set)
+    // before it sleeps; the lab's port does not wait, so the test waits for the board's reset.
+    await transport.device.setSignals({ dataTerminalReady: false, requestToSend: true });
+    await waitFor(async () => (await E.control(e32.control, "state")).state.mode === "reset", 5000, "EN low at the board");
+    await new Promise((r) => setTimeout(r, 100));
+    await transport.device.setSignals({ requestToSend: false });
   } finally {
     await transport.disconnect().catch(() => {});
   }
@@ -149,6 +160,12 @@ test("esptool-js flashes a virtual ESP32 through the remote port and the flash r
     for (const x of lines.filter((s) => /^(Chip is|Wrote|Hash)/.test(s))) t.diagnostic(x);
     assert.match(lines.join("\n"), /Hash of data verified/);
     assert.equal(await E.flashSha(e32, 0x1000, img.length), E.sha256(img), "the board's flash holds the image");
+    // --after hard_reset through the remote port: the board leaves the flasher stub and runs the image.
+    const modes = [];
+    for (const end = Date.now() + 10000; modes.at(-1) !== "app" && Date.now() < end; await new Promise((r) => setTimeout(r, 50)))
+      modes.push((await E.control(e32.control, "state")).state.mode);
+    assert.equal(modes.at(-1), "app", `the firmware runs after esptool-js's hard_reset (modes seen: ${[...new Set(modes)]}); ` +
+      c.stderr().split("\n").filter((x) => /remote|reset/.test(x)).slice(-8).join("\n"));
   } finally {
     await release(l);
   }
@@ -160,6 +177,40 @@ test("MicroPython: a raw-REPL exec through the remote port", async () => {
     const r = await py(["raw-repl", l.url, "print(6*7)"]);
     assert.equal(r.stdout, "42\r\n");
     assert.equal(r.stderr, "");
+  } finally {
+    await release(l);
+  }
+});
+
+test("mpremote's flow through the remote port: soft reset on connect, exec, fs cp and read back, reset, Ctrl-B on disconnect", async () => {
+  const l = await lease("mp");
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-mpremote-"));
+  const local = path.join(dir, "blob.bin");
+  const blob = randomBytes(1500); // every byte value likely, 0xff (IAC) included
+  blob[0] = 0xff; blob[1] = 0xff;
+  writeFileSync(local, blob);
+  const want = createHash("sha256").update(blob).digest("hex");
+  const boots = async () => (await E.control(mp.control, "state")).state.boots;
+  try {
+    const b0 = await boots();
+    const r1 = await py(["mpremote", l.url, "exec:marker = 6*7\nprint(marker)", `cp:${local}:blob.bin`, "cat:blob.bin", "reset"]);
+    assert.equal(r1.soft_reboots, 1, "mpremote's connect soft-reset the board");
+    assert.equal(r1.raw_paste, true, "raw-paste mode (with its flow control) went through the port");
+    assert.equal(r1.results[0].exec, "42\r\n");
+    assert.equal(r1.results[2].sha256, want, "fs cp reads back identical");
+    assert.equal(r1.results[3].reset, true);
+    const b1 = await boots();
+    assert.equal(b1.soft, b0.soft + 1, JSON.stringify([b0, b1]));
+    await waitFor(async () => (await boots()).hard === b0.hard + 1, 10000, "machine.reset() to hard-reset the board");
+    // A new connection (mpremote again): soft reset, the state is gone, the file stayed.
+    const r2 = await py(["mpremote", l.url, "eval:'marker' in globals()", "cat:blob.bin"]);
+    assert.equal(r2.soft_reboots, 1);
+    assert.equal(r2.results[0].eval, "False");
+    assert.equal(r2.results[1].sha256, want);
+    // mpremote's Ctrl-B on disconnect (written just before it closes) reached the board: the
+    // next client finds the friendly REPL, which answers a CR with its prompt (the raw one is silent).
+    assert.match((await py(["prompt", l.url])).reply, />>> $/);
+    assert.equal((await boots()).soft, b0.soft + 2);
   } finally {
     await release(l);
   }
@@ -196,6 +247,34 @@ test("one connection at a time, from the requester's address; the board shows th
   }
 });
 
+test("console viewers see a remote session's traffic read-only; the console is writable again when it ends", async () => {
+  const l = await lease("mp");
+  const ws = new WebSocket(c.url.replace(/^http/, "ws") + "/ws/v1/boards/mp/console");
+  const v = { msgs: [], bytes: "" };
+  ws.on("message", (d, bin) => { if (bin) v.bytes += d.toString("latin1"); else v.msgs.push(JSON.parse(d.toString())); });
+  await new Promise((r, j) => { ws.once("open", r); ws.once("error", j); });
+  const msg = (pred, what) => waitFor(() => v.msgs.find(pred), 10000, what);
+  try {
+    ws.send(JSON.stringify({ type: "take", lease: l.token }));
+    await msg((m) => m.type === "lock" && m.writer === true, "the write lock");
+    const hold = pyBackground(["hold", l.url, "3"]);
+    await hold.opened;
+    const busy = await msg((m) => m.type === "status" && m.busy === true, "a busy status");
+    assert.match(busy.reason, /^A remote RFC 2217 session \(tester, from 127\.0\.0\.1\) is using the port; the console is read-only/);
+    ws.send(Buffer.from("typed during the session\r"));
+    const refused = await msg((m) => m.type === "error", "input refused");
+    assert.equal(refused.code, "read_only");
+    await hold.done;
+    const out = await py(["raw-repl", l.url, "print('seen', 'by', 'viewers')"]);
+    assert.equal(out.stdout, "seen by viewers\r\n");
+    await waitFor(() => v.bytes.includes("seen by viewers\r\n"), 5000, "the viewer to see the session's output");
+    await waitFor(() => v.msgs.filter((m) => m.type === "status").at(-1)?.busy === false, 5000, "an idle status");
+  } finally {
+    ws.close();
+    await release(l);
+  }
+});
+
 test("the port closes when the lease is released (the connected client is dropped) or expires; then connections are refused", async () => {
   const l = await lease("esp32");
   const hold = pyBackground(["hold", l.url, "20"]);
@@ -207,8 +286,78 @@ test("the port closes when the lease is released (the connected client is droppe
   assert.equal(await connectOutcome(l.port), "refused");
   assert.equal((await api(c.url, "GET", "/api/v1/boards/esp32")).body.remote, undefined);
 
-  const short = await lease("esp8266", { ttl_s: 1 });
-  await waitFor(async () => (await connectOutcome(short.port, {}, 500)) === "refused", 5000, "the expired lease's port to close");
+  const short = await lease("esp8266", { ttl_s: 2 });
+  const held2 = pyBackground(["hold", short.url, "30"]);
+  await held2.opened;
+  const h2 = await held2.done;
+  assert.equal(h2.closed_by_server, true, `the connected client is dropped when the lease expires: ${JSON.stringify(h2)}`);
+  assert.ok(h2.held_s < 15, `dropped within seconds of the expiry (${h2.held_s} s)`);
+  assert.equal(await connectOutcome(short.port), "refused");
+  assert.equal((await api(c.url, "GET", "/api/v1/boards/esp8266")).body.remote, undefined);
+});
+
+test("the port closes when the board goes away (its static port removed by a reload): the client is dropped, then connections are refused", async () => {
+  const b = await startVboard("micropython");
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-remote-gone-"));
+  const conf = path.join(dir, "corrald.conf");
+  writeFileSync(conf, `[port gone]\nurl = ${b.endpoint}\nfamily = micropython\n`);
+  const d = await startCorrald({ args: ["--config", conf] });
+  try {
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/gone")).body.state === "online", 10000, "online");
+    const r = await api(d.url, "POST", "/api/v1/reservations", { match: { board: "gone" }, owner: "tester", expose: ["rfc2217"] });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const port = Number(new URL(r.body.remote.rfc2217.replace("rfc2217:", "http:")).port);
+    const hold = pyBackground(["hold", r.body.remote.rfc2217, "20"]);
+    await hold.opened;
+    writeFileSync(conf, "\n");
+    d.proc.kill("SIGHUP");
+    const held = await hold.done;
+    assert.equal(held.closed_by_server, true, JSON.stringify(held));
+    assert.ok(held.held_s < 15, `dropped within seconds (${held.held_s} s)`);
+    await waitFor(async () => (await connectOutcome(port, {}, 500)) === "refused", 10000, "the port to close");
+    assert.match(d.stderr(), new RegExp(`remote port ${port} of board gone \\(reservation ${r.body.id}\\) closed: the board is gone`));
+  } finally {
+    await d.stop();
+    await b.stop();
+  }
+});
+
+test("an unplugged board: the client is dropped, connections are closed at once while it is away, served again when it is back", async () => {
+  const b = await startVboard("micropython");
+  const d = await startCorrald({ args: ["--port", `unp=${b.endpoint},family=micropython`] });
+  const state = async () => (await api(d.url, "GET", "/api/v1/boards/unp")).body.state;
+  try {
+    await waitFor(async () => (await state()) === "online", 10000, "online");
+    const r = await api(d.url, "POST", "/api/v1/reservations", { match: { board: "unp" }, owner: "tester", expose: ["rfc2217"] });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const url = r.body.remote.rfc2217;
+    const port = Number(new URL(url.replace("rfc2217:", "http:")).port);
+    const hold = pyBackground(["hold", url, "20"]);
+    await hold.opened;
+    await E.control(b.control, "unplug");
+    const held = await hold.done;
+    assert.equal(held.closed_by_server, true, JSON.stringify(held));
+    await waitFor(async () => (await state()) !== "online", 15000, "the board to go offline");
+    assert.equal(await connectOutcome(port), "closed", "a client is closed at once while the board is away");
+    await E.control(b.control, "replug");
+    await waitFor(async () => (await state()) === "online", 15000, "the board back online");
+    const out = await py(["raw-repl", url, "print(2+3)"]);
+    assert.equal(out.stdout, "5\r\n", "the same lease's port serves again");
+  } finally {
+    await d.stop();
+    await b.stop();
+  }
+});
+
+test("a lease without 'expose' has no remote port", async () => {
+  const r = await api(c.url, "POST", "/api/v1/reservations", { match: { board: "esp32" }, owner: "tester" });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  try {
+    assert.equal(r.body.remote, undefined);
+    assert.equal((await api(c.url, "GET", "/api/v1/boards/esp32")).body.remote, undefined);
+  } finally {
+    await release({ id: r.body.id, token: r.body.token });
+  }
 });
 
 test("a bad 'expose' is a 400 naming the field; expose with 'boards' too", async () => {

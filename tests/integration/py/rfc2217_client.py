@@ -8,8 +8,17 @@ the way esptool and mpremote do. One JSON line on stdout per run.
                              the board's mode is checked after each step.
   baud URL BAUD CONTROL      open at 115200, set BAUD over RFC 2217; report the board's host baud
   raw-repl URL CODE          MicroPython raw REPL: Ctrl-C, Ctrl-A, CODE, Ctrl-D; report the output
+  prompt URL                 send CR, report the answer within 1 s ('>>> ' in the friendly REPL)
   hold URL SECONDS           open, stay connected SECONDS (or until the server closes), report
+  mpremote URL ACTION...     mpremote's own serial flow (its SerialTransport, mpremote 1.2x):
+                             connect = Ctrl-C, Ctrl-A, soft reset (Ctrl-D, "soft reboot"), raw
+                             REPL; commands through raw-paste mode with its flow control; exit =
+                             Ctrl-B, close. ACTIONs: exec:CODE, eval:EXPR, cp:LOCAL:REMOTE (its
+                             fs_writefile), cat:REMOTE (its fs_readfile; reports the sha256),
+                             reset (its `reset`: machine.reset() without waiting, then close)
 """
+import ast
+import hashlib
 import json
 import socket
 import struct
@@ -183,6 +192,171 @@ def hold(url, seconds):
     print(json.dumps({"held_s": round(time.time() - t0, 2), "closed_by_server": closed_by_server}))
 
 
+class MpRemote:
+    """mpremote's SerialTransport on pyserial's rfc2217:// (mpremote opens rfc2217 URLs with
+    serial_for_url and leaves DTR/RTS as pyserial sets them)."""
+
+    def __init__(self, url):
+        self.serial = serial.serial_for_url(url, baudrate=115200, interCharTimeout=1, timeout=0.1)
+        self.in_raw_repl = False
+        self.use_raw_paste = True
+        self.soft_reboots = 0
+
+    def read_until(self, ending, timeout=10):
+        data = b""
+        deadline = time.time() + timeout
+        while not data.endswith(ending):
+            if time.time() > deadline:
+                raise RuntimeError("timeout waiting for %r after %r" % (ending, data[-200:]))
+            data += self.serial.read(1)
+        return data
+
+    def enter_raw_repl(self, soft_reset=True):
+        self.serial.write(b"\r\x03")
+        n = self.serial.in_waiting
+        while n > 0:
+            self.serial.read(n)
+            n = self.serial.in_waiting
+        self.serial.write(b"\r\x01")
+        if soft_reset:
+            self.read_until(b"raw REPL; CTRL-B to exit\r\n>")
+            self.serial.write(b"\x04")
+            self.read_until(b"soft reboot\r\n")
+            self.soft_reboots += 1
+        self.read_until(b"raw REPL; CTRL-B to exit\r\n")
+        self.in_raw_repl = True
+
+    def exit_raw_repl(self):
+        self.serial.write(b"\r\x02")
+        self.in_raw_repl = False
+
+    def raw_paste_write(self, cmd):
+        window = struct.unpack("<H", self.serial.read(2))[0]
+        remain = window
+        i = 0
+        while i < len(cmd):
+            while remain == 0 or self.serial.in_waiting:
+                d = self.serial.read(1)
+                if d == b"\x01":
+                    remain += window
+                elif d == b"\x04":
+                    self.serial.write(b"\x04")
+                    return
+                elif d:
+                    raise RuntimeError("unexpected read during raw paste: %r" % d)
+            b = cmd[i:i + remain]
+            self.serial.write(b)
+            remain -= len(b)
+            i += len(b)
+        self.serial.write(b"\x04")
+        self.read_until(b"\x04")
+
+    def exec_raw_no_follow(self, command):
+        cmd = command.encode() if isinstance(command, str) else command
+        if self.read_until(b">", 1) != b">":
+            raise RuntimeError("could not enter raw repl")
+        if self.use_raw_paste:
+            self.serial.write(b"\x05A\x01")
+            d = self.serial.read(2)
+            if d == b"R\x01":
+                return self.raw_paste_write(cmd)
+            if d != b"R\x00":
+                self.read_until(b"w REPL; CTRL-B to exit\r\n>")
+            self.use_raw_paste = False
+        for i in range(0, len(cmd), 256):
+            self.serial.write(cmd[i:i + 256])
+            time.sleep(0.01)
+        self.serial.write(b"\x04")
+        d = self.serial.read(2)
+        if d != b"OK":
+            raise RuntimeError("could not exec command (response: %r)" % d)
+
+    def exec(self, command):
+        self.exec_raw_no_follow(command)
+        out = self.read_until(b"\x04")[:-1]
+        err = self.read_until(b"\x04")[:-1]
+        if err:
+            raise RuntimeError("exec %r: %r" % (command[:60], err))
+        return out
+
+    def eval(self, expr):
+        return ast.literal_eval(self.exec("print(repr(%s))" % expr).decode())
+
+    def fs_writefile(self, dest, data, chunk=256):
+        self.exec("f=open('%s','wb')\nw=f.write" % dest)
+        while data:
+            self.exec("w(" + repr(data[:chunk]) + ")")
+            data = data[chunk:]
+        self.exec("f.close()")
+
+    def fs_readfile(self, src, chunk=256):
+        out = bytearray()
+        self.exec("f=open('%s','rb')\nr=f.read" % src)
+        while True:
+            b = self.eval("r(%d)" % chunk)
+            if not b:
+                break
+            out.extend(b)
+        self.exec("f.close()")
+        return bytes(out)
+
+    def reset(self):
+        self.exec_raw_no_follow("import machine; machine.reset()")
+        self.serial.close()
+        self.serial = None
+
+    def disconnect(self):
+        if self.serial is None:
+            return
+        if self.in_raw_repl:
+            self.exit_raw_repl()
+        self.serial.close()
+
+
+def mpremote(url, actions):
+    t = MpRemote(url)
+    results = []
+    try:
+        t.enter_raw_repl(soft_reset=True)
+        for a in actions:
+            kind, _, arg = a.partition(":")
+            if kind == "exec":
+                results.append({"exec": t.exec(arg).decode(errors="replace")})
+            elif kind == "eval":
+                results.append({"eval": repr(t.eval(arg))})
+            elif kind == "cp":
+                local, remote = arg.rsplit(":", 1)
+                with open(local, "rb") as f:
+                    t.fs_writefile(remote, f.read())
+                results.append({"cp": remote})
+            elif kind == "cat":
+                results.append({"sha256": hashlib.sha256(t.fs_readfile(arg)).hexdigest()})
+            elif kind == "reset":
+                t.reset()
+                results.append({"reset": True})
+                break
+            else:
+                raise SystemExit("unknown action " + a)
+    finally:
+        t.disconnect()
+    print(json.dumps({"soft_reboots": t.soft_reboots, "raw_paste": t.use_raw_paste, "results": results}))
+
+
+def prompt(url):
+    """Open, send a CR, report what comes back within a second (the friendly REPL answers with
+    its '>>> ' prompt; the raw REPL stays silent)."""
+    port = serial.serial_for_url(url, baudrate=115200, timeout=0.1)
+    try:
+        port.write(b"\r")
+        got = b""
+        deadline = time.time() + 1.0
+        while time.time() < deadline and b">>> " not in got:
+            got += port.read(port.in_waiting or 1)
+    finally:
+        port.close()
+    print(json.dumps({"reply": got.decode(errors="replace")}))
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "esp-sync":
@@ -191,6 +365,10 @@ def main():
         baud(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif cmd == "raw-repl":
         raw_repl(sys.argv[2], sys.argv[3])
+    elif cmd == "mpremote":
+        mpremote(sys.argv[2], sys.argv[3:])
+    elif cmd == "prompt":
+        prompt(sys.argv[2])
     elif cmd == "hold":
         hold(sys.argv[2], float(sys.argv[3]))
     else:
