@@ -230,8 +230,10 @@ static int session_open(struct ws_server *s, struct lws *wsi, struct ws_session 
                 snprintf(msg, sizeof(msg), "cannot follow the event stream");
         }
         if (r < 0) {
-                lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)msg, strlen(msg));
-                return -1;
+                /* Closed at the next WRITEABLE, the way lws sends a close reason: failing ESTABLISHED
+                 * itself still brought a WRITEABLE to a session without a console (a crash). */
+                ss->failed = true;
+                snprintf(ss->fail_reason, sizeof(ss->fail_reason), "%.123s", msg);
         }
         lws_callback_on_writable(wsi);
         return 0;
@@ -333,7 +335,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                         *pss = NULL;
                 return 0;
         case LWS_CALLBACK_RECEIVE:
-                if (!ss || ss->revoked) /* a revoked session's bytes are refused, never queued */
+                if (!ss || ss->revoked || ss->failed) /* a revoked session's bytes are refused, never queued */
                         return -1;
                 if (ss->relay)
                         return ws_relay_receive(ss, in, len);
@@ -347,6 +349,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                 if (ss->revoked) {
                         static const char why[] = "session_ended: logged out or the token was removed";
                         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, sizeof(why) - 1);
+                        return -1;
+                }
+                if (ss->failed) {
+                        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)ss->fail_reason,
+                                         strlen(ss->fail_reason));
                         return -1;
                 }
                 int r = ws_write_reply(ss);

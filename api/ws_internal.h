@@ -39,6 +39,9 @@ struct ws_session {
         unsigned nreplies;
         struct auth_identity who;       /* authenticated at the upgrade */
         bool revoked;                   /* its session or token ended: closed at the next WRITEABLE */
+        bool failed;                    /* its endpoint could not be opened: closed with fail_reason at
+                                         * the next WRITEABLE */
+        char fail_reason[124];
         bool farm;                      /* opened by another host of the farm on a user's behalf: its
                                          * identity is that host's word (ws_relay_identify) */
         struct ws_relay *relay;         /* a console of a board on another host: relayed (ws_relay.c) */
@@ -84,6 +87,7 @@ struct ws_server {
         bool subscribed;
         struct lws_vhost *relay_vhost;  /* the console relays' client connections (ws_relay.c) */
         struct farm_routes *routes;     /* boards on other hosts; NULL off a farm */
+        lws_retry_bo_t relay_retry;     /* relays ping an idle owning host, hang up on silence */
 };
 
 /* ws_session.c. Wake the service thread (any thread; coalesced). Matches console_wake_fn. */

@@ -148,7 +148,7 @@ static void peer_gone(struct ws_relay *r, struct lws *wsi)
         queue_clear(&r->up);
         if (!r->close_why[0]) {
                 r->close_code = RELAY_CLOSE_GATEWAY;
-                snprintf(r->close_why, sizeof(r->close_why), "host unreachable: %s closed the connection", r->route.host);
+                snprintf(r->close_why, sizeof(r->close_why), "host unreachable: %s: connection lost", r->route.host);
         }
         if (r->ss)
                 lws_callback_on_writable(r->ss->wsi);
@@ -275,6 +275,10 @@ int ws_relay_init(struct ws_server *s)
                 stale_s = cfg->host_stale_s ? cfg->host_stale_s : stale_s;
                 config_put(cfg);
         }
+        /* A host that stops answering without closing (network gone, frozen) is given up after
+         * the farm's own bound: PING after a third of it idle, hang up after all of it. */
+        s->relay_retry.secs_since_valid_ping = (uint16_t)(stale_s / 3 ? stale_s / 3 : 1);
+        s->relay_retry.secs_since_valid_hangup = (uint16_t)(stale_s > 2 ? stale_s : 2);
         return farm_routes_start(s->o.store, stale_s * 1000 / 3, &s->routes);
 }
 
@@ -369,10 +373,6 @@ int ws_relay_open(struct ws_session *ss, const char *board, const char *name, co
                 snprintf(msg, msg_size, "board on host %s: set farm_secret on every host to relay it", route->host);
                 return -EPERM;
         }
-        if (!route->alive) {
-                snprintf(msg, msg_size, "host unreachable: %s (no heartbeat)", route->host);
-                return -EHOSTUNREACH;
-        }
         struct ws_relay *r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
@@ -409,6 +409,7 @@ int ws_relay_open(struct ws_session *ss, const char *board, const char *name, co
         ci.local_protocol_name = RELAY_PROTOCOL;
         ci.ietf_version_or_minus_one = -1;
         ci.opaque_user_data = r;
+        ci.retry_and_idle_policy = &s->relay_retry;
         struct lws *c = lws_client_connect_via_info(&ci);
         if (!r->client_gone) /* a failure may have been reported (and r->client cleared) inside the call */
                 r->client = c;

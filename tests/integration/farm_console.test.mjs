@@ -3,8 +3,8 @@
 // host B is relayed by A to B (A checks the viewer's token, B trusts A's farm credential and the
 // identity it vouches for): a writer on A types print(6*7) and sees 42, a read-only viewer on C
 // sees it too and is refused typing by B, the write lock and leases hold across hosts; an upgrade
-// to B with a wrong farm credential is refused by B (401); B killed with SIGKILL closes A's
-// viewer with "host unreachable".
+// to B with a wrong farm credential is refused by B (401); host C frozen (SIGSTOP) or B killed
+// (SIGKILL) closes A's relayed viewer with "host unreachable".
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -179,17 +179,63 @@ describe("consoles across the farm: relayed host to host", () => {
     for (const h of Object.values(hosts)) assert.doesNotMatch(h.stderr(), new RegExp(FARM_SECRET.slice(0, 12)));
   });
 
+  test("a host without farm_secret does not relay: the viewer's socket closes saying what to set", async () => {
+    const conf = path.join(dir, "rack-d.conf");
+    writeFileSync(conf, `store = ${url}\nhost_name = rack-d\nhost_stale_s = ${STALE_S}\n${TOKENS}`);
+    const d = await startCorrald({ args: ["--config", conf] });
+    try {
+      for (let i = 0; i < 3; i++) { // the same refusal each time, the host unharmed
+        const c = await waitFor(async () => {
+          const x = wsOpen(d.url, "/ws/v1/boards/b1/console", bearer("ops"));
+          return x.ready.then(() => x, (e) => { if (e.status !== 404) throw e; return null; });
+        }, 10000, "b1's console on rack-d");
+        const closed = await c.closedP;
+        assert.deepEqual(closed, { code: 1008, reason: "board on host rack-b: set farm_secret on every host to relay it" });
+      }
+      assert.equal((await api(d.url, "GET", "/api/v1/boards", undefined, bearer("view"))).status, 200);
+    } finally {
+      const { code } = await d.stop();
+      assert.equal(code, 0);
+      assert.doesNotMatch(d.stderr(), /AddressSanitizer|LeakSanitizer|runtime error:/);
+    }
+  });
+
+  test("C frozen (SIGSTOP, its sockets open but silent): A's relayed viewer is closed within the bound, host unreachable", async () => {
+    const c = hosts["rack-c"];
+    const viewer = await consoleOn(hosts["rack-a"], "c1", "view", "hank");
+    const t0 = Date.now();
+    c.proc.kill("SIGSTOP");
+    try {
+      const closed = await Promise.race([viewer.closedP, new Promise((r) => setTimeout(() => r(null), 15000))]);
+      assert.ok(closed, "A's viewer still open 15 s after C froze");
+      assert.equal(closed.code, 1014);
+      assert.equal(closed.reason, "host unreachable: rack-c: connection lost");
+      const ms = Date.now() - t0;
+      assert.ok(ms >= (STALE_S - 1) * 1000, `closed after ${ms} ms: before C could have missed a PING`);
+      process.stderr.write(`# farm_console: frozen host given up after ${ms} ms (host_stale_s ${STALE_S})\n`);
+    } finally {
+      c.proc.kill("SIGCONT");
+    }
+    // back: C's board is relayed again once C beats again
+    await waitFor(async () => (await api(hosts["rack-a"].url, "GET", "/api/v1/boards/c1", undefined, bearer("view"))).body.state
+      === "online", 20000, "c1 online again as A sees it");
+    const again = await consoleOn(hosts["rack-a"], "c1", "view", "ivy");
+    assert.equal(again.msgs.find((m) => m.type === "hello").online, true);
+    again.ws.close();
+  });
+
   test("B killed: A's relayed viewer is closed with the reason host unreachable; a new one is refused the same way", async () => {
     const viewer = await consoleOn(hosts["rack-a"], "b1", "view", "frank");
     await hosts["rack-b"].stop("SIGKILL");
     const closed = await Promise.race([viewer.closedP, new Promise((r) => setTimeout(() => r(null), 15000))]);
     assert.ok(closed, "A's viewer still open 15 s after B died");
     assert.equal(closed.code, 1014);
-    assert.match(closed.reason, /^host unreachable: rack-b/);
+    assert.equal(closed.reason, "host unreachable: rack-b: connection lost");
     const again = wsOpen(hosts["rack-a"].url, "/ws/v1/boards/b1/console", bearer("view"));
     await again.ready;
     const c2 = await again.closedP;
-    assert.match(c2.reason, /^host unreachable: rack-b/);
+    assert.equal(c2.code, 1014);
+    assert.match(c2.reason, /^host unreachable: rack-b \(/);
     // A's own board is untouched
     const local = await consoleOn(hosts["rack-a"], "a1", "view", "gina");
     assert.equal(local.msgs.find((m) => m.type === "hello").board, "a1");
