@@ -200,6 +200,24 @@ describe("consoles across the farm: relayed host to host", () => {
     }
   });
 
+  test("a host with another farm_secret is refused by the board's host: the viewer is told, HTTP 401", async () => {
+    const conf = path.join(dir, "rack-e.conf");
+    writeFileSync(conf, `store = ${url}\nhost_name = rack-e\nhost_stale_s = ${STALE_S}\nfarm_secret = not-the-farm-secret-000\n${TOKENS}`);
+    const e = await startCorrald({ args: ["--config", conf] });
+    try {
+      const c = await waitFor(async () => {
+        const x = wsOpen(e.url, "/ws/v1/boards/b1/console", bearer("ops"));
+        return x.ready.then(() => x, (err) => { if (err.status !== 404) throw err; return null; });
+      }, 10000, "b1's console on rack-e");
+      assert.deepEqual(await c.closedP, { code: 1014, reason: "host rack-b refused the console relay (HTTP 401)" });
+      assert.match(hosts["rack-b"].stderr(), /refused a console relay from host 'rack-e'/);
+    } finally {
+      const { code } = await e.stop();
+      assert.equal(code, 0);
+      assert.doesNotMatch(e.stderr(), /AddressSanitizer|LeakSanitizer|runtime error:/);
+    }
+  });
+
   test("C frozen (SIGSTOP, its sockets open but silent): A's relayed viewer is closed within the bound, host unreachable", async () => {
     const c = hosts["rack-c"];
     const viewer = await consoleOn(hosts["rack-a"], "c1", "view", "hank");
