@@ -175,8 +175,10 @@ static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
                 /* Memory only: an upgrade never waits for the store (a disk write elsewhere). */
                 struct farm_route route;
                 /* A board on another host is relayed there (unless this is already a relay). */
-                if (!registry_board_known(s->o.registry, t.board) && (farm || !ws_relay_route(s, t.board, &route)))
+                if (!registry_board_known(s->o.registry, t.board) && (farm || !ws_relay_route(s, t.board, &route))) {
+                        ws_relay_missed(s);
                         return http_error(wsi, CORRAL_E_BOARD_NOT_FOUND, "No board with id '%s'.", t.board) < 0 ? -1 : 1;
+                }
                 const struct config *cfg = config_live_get(s->o.config);
                 unsigned limit = cfg->max_viewers ? cfg->max_viewers : CONSOLE_MAX_VIEWERS;
                 config_put(cfg);

@@ -112,8 +112,10 @@ bool ws_console_pending(struct ws_session *ss);
 struct farm_route;
 int ws_relay_init(struct ws_server *s);
 void ws_relay_fini(struct ws_server *s);
-/* Is board on another host (memory only)? Fills ret. A miss asks for a fresh table. */
+/* Is board on another host (memory only)? Fills ret. */
 bool ws_relay_route(struct ws_server *s, const char *board, struct farm_route *ret);
+/* A board known nowhere was asked for: refresh the table soon (it may be new on another host). */
+void ws_relay_missed(struct ws_server *s);
 /* An upgrade from another host of the farm (X-Corral-Farm): 1 when it is not one, 0 with who
  * (the viewer that host vouches for), -EPERM when its credential or identity is not valid. */
 int ws_relay_identify(struct ws_server *s, struct lws *wsi, struct auth_identity *who);

@@ -289,10 +289,12 @@ void ws_relay_fini(struct ws_server *s)
 
 bool ws_relay_route(struct ws_server *s, const char *board, struct farm_route *ret)
 {
-        if (farm_routes_lookup(s->routes, board, ret) == 0)
-                return true;
-        farm_routes_kick(s->routes); /* perhaps attached elsewhere since the last refresh */
-        return false;
+        return farm_routes_lookup(s->routes, board, ret) == 0;
+}
+
+void ws_relay_missed(struct ws_server *s)
+{
+        farm_routes_kick(s->routes);
 }
 
 /* Copy the custom header name (with its ':') into dst; -1 when absent or too long. */

@@ -15,6 +15,8 @@
 #include "store/store_hosts.h"
 #include "util.h"
 
+#define FARM_ROUTES_MIN_GAP_MS 250
+
 struct farm_routes {
         struct store *st;
         int64_t period_ms;
@@ -90,6 +92,12 @@ static void *routes_main(void *arg)
                 refresh(fr);
                 pthread_mutex_lock(&fr->mu);
                 struct timespec until = util_deadline_ts(fr->period_ms);
+                /* Kicks (unknown boards asked for) refresh at most this often: a stream of bad
+                 * upgrades must not turn into a stream of queries. */
+                struct timespec gap = util_deadline_ts(FARM_ROUTES_MIN_GAP_MS);
+                while (!fr->stop)
+                        if (pthread_cond_timedwait(&fr->cv, &fr->mu, &gap) == ETIMEDOUT)
+                                break;
                 while (!fr->stop && !fr->kicked)
                         if (pthread_cond_timedwait(&fr->cv, &fr->mu, &until) == ETIMEDOUT)
                                 break;
