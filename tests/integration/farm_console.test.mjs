@@ -177,6 +177,21 @@ describe("consoles across the farm: relayed host to host", () => {
     assert.match(stdout, /relayed 42\r\n/, JSON.stringify(stdout));
   });
 
+  test("a browser's session on A relays too, and logging out on A closes the relayed socket (session_ended)", async () => {
+    const a = hosts["rack-a"];
+    const cookie = (await api(a.url, "POST", "/api/v1/login", { token: SECRETS.ops })).headers.get("set-cookie").split(";")[0];
+    const c = wsOpen(a.url, "/ws/v1/boards/b1/console?name=web", { cookie });
+    await c.ready;
+    open.push(c);
+    await c.msg((m) => m.type === "hello" && m.board === "b1" && m.online === true, "hello from b1 through the cookie's session");
+    c.send({ type: "take" });
+    await c.msg((m) => m.type === "lock" && m.writer === true, "the lock, as the session's operator");
+    c.send({ type: "release" });
+    assert.equal((await api(a.url, "POST", "/api/v1/logout", undefined, { cookie })).status, 200);
+    const closed = await Promise.race([c.closedP, new Promise((r) => setTimeout(() => r(null), 10000))]);
+    assert.deepEqual(closed, { code: 1008, reason: "session_ended: logged out or the token was removed" });
+  });
+
   test("host B refuses a relay without the farm credential; no host logs the secret", async () => {
     const b = hosts["rack-b"];
     const id = { "x-corral-farm-user": "mallory", "x-corral-farm-role": "admin", "x-corral-farm-host": "rack-x" };
