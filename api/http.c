@@ -496,7 +496,8 @@ int http_start(const struct http_ctx *ctx, struct http_server **ret, char *msg, 
                 return -ENOMEM;
         }
         struct ws_opts wo = { .registry = ctx->registry, .events = ctx->events, .config = ctx->config,
-                              .consoles = ctx->consoles, .auth = s->ctx.auth, .budget = s->budget };
+                              .consoles = ctx->consoles, .auth = s->ctx.auth, .budget = s->budget,
+                              .store = ctx->store };
         r = ws_start(&wo, &s->ws, msg, msg_size);
         if (r < 0) {
                 close(fd);

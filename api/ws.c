@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "conn_budget.h"
+#include "farm/farm_routes.h"
 #include "jobs/console.h"
 #include "log.h"
 #include "reply.h"
@@ -116,10 +117,15 @@ static bool origin_allowed(struct ws_server *s, struct lws *wsi, char *origin, s
         return listed || same_origin(wsi, origin);
 }
 
-/* Who opens this socket: the Authorization header (Bearer) or the session cookie. 0 or what
+/* Who opens this socket: another host of the farm on a viewer's behalf (*farm, ws_relay.c), the
+ * Authorization header (Bearer) or the session cookie. 0, -EPERM (a bad farm credential) or what
  * auth_check() says. */
-static int identify(struct ws_server *s, struct lws *wsi, struct auth_identity *who)
+static int identify(struct ws_server *s, struct lws *wsi, struct auth_identity *who, bool *farm)
 {
+        int f = ws_relay_identify(s, wsi, who);
+        *farm = f == 0;
+        if (f <= 0)
+                return f;
         char authz[512] = "", cookie[2048] = "";
         int na = lws_hdr_copy(wsi, authz, sizeof(authz), WSI_TOKEN_HTTP_AUTHORIZATION);
         int nc = lws_hdr_copy(wsi, cookie, sizeof(cookie), WSI_TOKEN_HTTP_COOKIE);
@@ -149,7 +155,12 @@ static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
                                   "WebSocket connections from origin '%s' are not allowed; add it to ws_origins "
                                   "in corrald.conf if it should be.", origin) < 0 ? -1 : 1;
         struct auth_identity who;
-        int a = identify(s, wsi, &who);
+        bool farm;
+        int a = identify(s, wsi, &who, &farm);
+        if (a == -EPERM)
+                return http_error(wsi, CORRAL_E_INVALID_TOKEN, "The farm credential (X-Corral-Farm) or the identity "
+                                  "it vouches for is not valid here: every host of a farm needs the same "
+                                  "farm_secret.") < 0 ? -1 : 1;
         if (a < 0)
                 return http_error(wsi, a == -ENOKEY ? CORRAL_E_UNAUTHORIZED : CORRAL_E_INVALID_TOKEN, "%s",
                                   a == -ENOKEY ? "This needs a token: send 'Authorization: Bearer TOKEN' or log in "
@@ -162,8 +173,12 @@ static int confirm_upgrade(struct ws_server *s, struct lws *wsi)
                 return http_error(wsi, r == -EINVAL ? CORRAL_E_INVALID_QUERY : CORRAL_E_NOT_FOUND, "%s", msg) < 0 ? -1 : 1;
         if (t.kind == WS_CONSOLE) {
                 /* Memory only: an upgrade never waits for the store (a disk write elsewhere). */
-                if (!registry_board_known(s->o.registry, t.board))
+                struct farm_route route;
+                /* A board on another host is relayed there (unless this is already a relay). */
+                if (!registry_board_known(s->o.registry, t.board) && (farm || !ws_relay_route(s, t.board, &route))) {
+                        ws_relay_missed(s);
                         return http_error(wsi, CORRAL_E_BOARD_NOT_FOUND, "No board with id '%s'.", t.board) < 0 ? -1 : 1;
+                }
                 const struct config *cfg = config_live_get(s->o.config);
                 unsigned limit = cfg->max_viewers ? cfg->max_viewers : CONSOLE_MAX_VIEWERS;
                 config_put(cfg);
@@ -184,7 +199,8 @@ static int session_open(struct ws_server *s, struct lws *wsi, struct ws_session 
         if (parse_target(wsi, &t, msg, sizeof(msg)) < 0)
                 return -1;
         struct auth_identity who;
-        if (identify(s, wsi, &who) < 0) /* checked at the upgrade; a session may have ended since */
+        bool farm;
+        if (identify(s, wsi, &who, &farm) < 0) /* checked at the upgrade; a session may have ended since */
                 return -1;
         struct ws_session *ss = calloc(1, sizeof(*ss));
         if (!ss)
@@ -193,6 +209,7 @@ static int session_open(struct ws_server *s, struct lws *wsi, struct ws_session 
         ss->wsi = wsi;
         ss->s = s;
         ss->kind = t.kind;
+        ss->farm = farm;
         ss->next = s->sessions;
         if (s->sessions)
                 s->sessions->prev = ss;
@@ -205,14 +222,20 @@ static int session_open(struct ws_server *s, struct lws *wsi, struct ws_session 
                         lws_get_peer_simple(wsi, peer, sizeof(peer));
                         snprintf(t.name, sizeof(t.name), "%s", peer);
                 }
-                r = ws_console_open(ss, t.board, t.name, msg, sizeof(msg));
+                struct farm_route route;
+                if (!farm && ws_relay_route(s, t.board, &route))
+                        r = ws_relay_open(ss, t.board, t.name, &route, msg, sizeof(msg));
+                else
+                        r = ws_console_open(ss, t.board, t.name, msg, sizeof(msg));
         } else {
                 r = ws_events_open(ss, t.since);
                 snprintf(msg, sizeof(msg), "cannot follow the event stream");
         }
         if (r < 0) {
-                lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)msg, strlen(msg));
-                return -1;
+                /* Closed at the next WRITEABLE, the way lws sends a close reason: failing ESTABLISHED
+                 * itself still brought a WRITEABLE to a session without a console (a crash). */
+                ss->failed = true;
+                snprintf(ss->fail_reason, sizeof(ss->fail_reason), "%.123s", msg);
         }
         lws_callback_on_writable(wsi);
         return 0;
@@ -222,7 +245,9 @@ static void session_close(struct ws_server *s, struct ws_session *ss)
 {
         if (!ss)
                 return;
-        if (ss->kind == WS_CONSOLE)
+        if (ss->relay)
+                ws_relay_close(ss);
+        else if (ss->kind == WS_CONSOLE)
                 ws_console_close(ss);
         else
                 ws_events_close(ss);
@@ -253,7 +278,7 @@ static void on_wake(struct ws_server *s)
         if (recheck) {
                 int64_t now = util_wall_ms();
                 for (struct ws_session *ss = s->sessions; ss; ss = ss->next)
-                        if (!ss->revoked && !auth_identity_live(s->o.auth, &ss->who, now)) {
+                        if (!ss->revoked && !ss->farm && !auth_identity_live(s->o.auth, &ss->who, now)) {
                                 ss->revoked = true;
                                 lws_callback_on_writable(ss->wsi);
                         }
@@ -312,8 +337,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                         *pss = NULL;
                 return 0;
         case LWS_CALLBACK_RECEIVE:
-                if (!ss || ss->revoked) /* a revoked session's bytes are refused, never queued */
+                if (!ss || ss->revoked || ss->failed) /* a revoked session's bytes are refused, never queued */
                         return -1;
+                if (ss->relay)
+                        return ws_relay_receive(ss, in, len);
                 if (ss->kind == WS_CONSOLE)
                         return ws_console_receive(ss, in, len);
                 ws_reply(ss, "error", "read_only", "The event stream takes no messages.");
@@ -326,6 +353,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, sizeof(why) - 1);
                         return -1;
                 }
+                if (ss->failed) {
+                        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)ss->fail_reason,
+                                         strlen(ss->fail_reason));
+                        return -1;
+                }
                 int r = ws_write_reply(ss);
                 if (r < 0)
                         return -1;
@@ -333,6 +365,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                         lws_callback_on_writable(wsi);
                         return 0;
                 }
+                if (ss->relay)
+                        return ws_relay_writeable(ss);
                 return ss->kind == WS_CONSOLE ? ws_console_writeable(ss) : ws_events_writeable(ss);
         }
         default:
@@ -409,6 +443,12 @@ int ws_start(const struct ws_opts *o, struct ws_server **ret, char *msg, size_t 
                 ws_stop(s);
                 return -ENOMEM;
         }
+        r = ws_relay_init(s);
+        if (r < 0) {
+                snprintf(msg, msg_size, "cannot set up console relays to the farm's other hosts");
+                ws_stop(s);
+                return r;
+        }
         /* Under mu: event subscribers (worker threads) read live and ctx in ws_wake() already. */
         pthread_mutex_lock(&s->mu);
         s->live = true;
@@ -471,6 +511,7 @@ struct ws_server *ws_stop(struct ws_server *s)
         pthread_mutex_unlock(&s->mu);
         if (s->ctx)
                 lws_context_destroy(s->ctx); /* closes every session (CLOSED callbacks) */
+        ws_relay_fini(s);
         ws_events_free_ring(s);
         pthread_mutex_destroy(&s->mu);
         free(s);

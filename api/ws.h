@@ -14,6 +14,7 @@ struct console_dir;
 struct ws_server;
 struct auth;
 struct conn_budget;
+struct store;
 
 struct ws_opts {
         struct registry *registry;     /* borrowed: board lookups */
@@ -22,6 +23,8 @@ struct ws_opts {
         struct console_dir *consoles;  /* borrowed: where the workers' consoles are */
         struct auth *auth;             /* borrowed: who may open a socket (viewer), write (operator) */
         struct conn_budget *budget;    /* borrowed: each adopted socket was counted (CONN_WS) */
+        struct store *store;           /* borrowed, may be NULL: on PostgreSQL, where other hosts' boards are
+                                        * (their consoles are relayed, ws_relay.c) */
 };
 
 /* Create the lws context (no listener), subscribe to events and start the service thread.

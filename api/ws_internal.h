@@ -39,6 +39,12 @@ struct ws_session {
         unsigned nreplies;
         struct auth_identity who;       /* authenticated at the upgrade */
         bool revoked;                   /* its session or token ended: closed at the next WRITEABLE */
+        bool failed;                    /* its endpoint could not be opened: closed with fail_reason at
+                                         * the next WRITEABLE */
+        char fail_reason[124];
+        bool farm;                      /* opened by another host of the farm on a user's behalf: its
+                                         * identity is that host's word (ws_relay_identify) */
+        struct ws_relay *relay;         /* a console of a board on another host: relayed (ws_relay.c) */
         /* console */
         struct console_viewer *viewer;
         char board[72];                 /* the console's board id (reservation checks on take) */
@@ -79,6 +85,9 @@ struct ws_server {
         struct ws_session *sessions;    /* service thread only */
         struct ws_evring ev;
         bool subscribed;
+        struct lws_vhost *relay_vhost;  /* the console relays' client connections (ws_relay.c) */
+        struct farm_routes *routes;     /* boards on other hosts; NULL off a farm */
+        lws_retry_bo_t relay_retry;     /* relays ping an idle owning host, hang up on silence */
 };
 
 /* ws_session.c. Wake the service thread (any thread; coalesced). Matches console_wake_fn. */
@@ -97,6 +106,26 @@ void ws_console_close(struct ws_session *ss);
 int ws_console_receive(struct ws_session *ss, const void *in, size_t len);
 int ws_console_writeable(struct ws_session *ss);
 bool ws_console_pending(struct ws_session *ss);
+
+/* ws_relay.c: consoles of boards on other hosts of the farm. init: after the context (the
+ * client vhost, the routing table); fini: after the context is destroyed. */
+struct farm_route;
+int ws_relay_init(struct ws_server *s);
+void ws_relay_fini(struct ws_server *s);
+/* Is board on another host (memory only)? Fills ret. */
+bool ws_relay_route(struct ws_server *s, const char *board, struct farm_route *ret);
+/* A board known nowhere was asked for: refresh the table soon (it may be new on another host). */
+void ws_relay_missed(struct ws_server *s);
+/* An upgrade from another host of the farm (X-Corral-Farm): 1 when it is not one, 0 with who
+ * (the viewer that host vouches for), -EPERM when its credential or identity is not valid. */
+int ws_relay_identify(struct ws_server *s, struct lws *wsi, struct auth_identity *who);
+/* Relay the session to route's host. 0 (a connection failure closes the socket later, with
+ * its reason) or negative errno with msg (a close reason, short). */
+int ws_relay_open(struct ws_session *ss, const char *board, const char *name, const struct farm_route *route,
+                  char *msg, size_t msg_size);
+void ws_relay_close(struct ws_session *ss);
+int ws_relay_receive(struct ws_session *ss, const void *in, size_t len);
+int ws_relay_writeable(struct ws_session *ss);
 
 /* /ws/v1/events. init: ring + bus subscription (before the thread starts); unsubscribe: no bus
  * callbacks once it returns; free_ring: after every session closed. */

@@ -288,9 +288,48 @@ int config_set_store(struct config *c, const char *v, char *err, size_t es)
         return 0;
 }
 
+/* farm_secret (the text) or farm_secret_file (an absolute path; its first line): the credential
+ * hosts of one farm present to each other. err never quotes the secret. 0, -EINVAL, 1 other key. */
+static int set_farm_secret(struct config *c, const char *k, const char *v, char *err, size_t es)
+{
+        char buf[sizeof(c->farm_secret) + 2] = "";
+        const char *secret = v;
+        if (!strcmp(k, "farm_secret_file")) {
+                FILE *f = v[0] == '/' ? fopen(v, "re") : NULL;
+                if (!f) {
+                        snprintf(err, es, "'farm_secret_file' must be an absolute path to a readable file, not '%s'", v);
+                        return -EINVAL;
+                }
+                if (!fgets(buf, sizeof(buf), f))
+                        buf[0] = '\0';
+                fclose(f);
+                buf[strcspn(buf, "\r\n")] = '\0';
+                secret = buf;
+        } else if (strcmp(k, "farm_secret")) {
+                return 1;
+        }
+        size_t n = strlen(secret);
+        bool printable = true;
+        for (size_t i = 0; i < n; i++)
+                printable = printable && isgraph((unsigned char)secret[i]);
+        int r = 0;
+        if (n < CONFIG_FARM_SECRET_MIN || n >= sizeof(c->farm_secret) || !printable) {
+                snprintf(err, es, "'%s' must give %d to %zu printable characters without spaces", k,
+                         CONFIG_FARM_SECRET_MIN, sizeof(c->farm_secret) - 1);
+                r = -EINVAL;
+        } else {
+                memcpy(c->farm_secret, secret, n + 1); /* n < sizeof(c->farm_secret): checked above */
+        }
+        explicit_bzero(buf, sizeof(buf));
+        return r;
+}
+
 /* The keys of this host in a farm (a shared store): 0 set, -EINVAL (err filled), 1 not one of them. */
 static int set_farm(struct config *c, const char *k, const char *v, char *err, size_t es)
 {
+        int fr = set_farm_secret(c, k, v, err, es);
+        if (fr <= 0)
+                return fr;
         if (!strcmp(k, "host_name")) {
                 if (!name_valid(v)) {
                         snprintf(err, es, "'host_name' must be 1 to 63 letters, digits, '-', '_' or '.', not '%s'", v);
@@ -719,8 +758,12 @@ int config_load_string(struct config *c, const char *path, const char *text, siz
                 }
                 *eq = '\0';
                 char *k = trim(s), *v = trim(eq + 1);
-                if (sec == SEC_MAIN)
+                if (sec == SEC_MAIN) {
+                        bool secret = !strcmp(k, "farm_secret");
                         r = set_main(c, k, v, err, sizeof(err));
+                        if (secret)
+                                explicit_bzero(line, sizeof(line)); /* like token secrets */
+                }
                 else if (sec == SEC_PORT)
                         r = set_port(&c->ports[c->nports - 1], k, v, err, sizeof(err));
                 else {

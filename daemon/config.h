@@ -12,6 +12,7 @@
 #define CONFIG_MAX_PORTS 128
 #define CONFIG_MAX_USB_IDS 64
 #define CONFIG_MAX_TOKENS 64
+#define CONFIG_FARM_SECRET_MIN 16 /* farm_secret: at least this many characters */
 #define CONFIG_MAX_ORIGINS 16
 #define CONFIG_MAX_FIRMWARE_DIRS 8
 
@@ -42,6 +43,9 @@ struct config {
         char host_name[64];      /* this host in the store's hosts table; "" = gethostname() (start-time only) */
         char advertise_url[256]; /* the API URL other hosts and clients reach this one at; "" = the
                                   * listen address (start-time only) */
+        char farm_secret[128];   /* the credential hosts of one farm present to each other (console
+                                  * relays, farm/farm_auth.h); "" = none: no relaying. Plain text
+                                  * (this host sends it), never logged; reloadable */
         unsigned host_stale_s;   /* a host silent this long is dead to the farm (boards offline, jobs
                                   * interrupted); the heartbeat runs at a third of it (start-time only) */
         char web_root[512];
