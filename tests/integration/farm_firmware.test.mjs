@@ -160,6 +160,9 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     // started again, host-b dropped its copy of the image deleted through host-a
     assert.ok(!existsSync(libFile("host-b", kept)));
     assert.match(hosts["host-b"].stderr(), /removed 1 cached image\(s\) deleted from the library through other hosts/);
+    // host-b gets its default quota back: the tests below upload more than this one allowed
+    await hosts["host-b"].stop();
+    await startHost("host-b", "b", "esp32");
   });
 
   test("the same image uploaded to both hosts at once: both uploads succeed, one intact copy in the store", async () => {
