@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jobs/console.h"
@@ -13,6 +14,7 @@
 #include "reply.h"
 #include "reservations.h"
 #include "util.h"
+#include "ws_console_wire.h"
 
 int ws_console_open(struct ws_session *ss, const char *board_id, const char *name, char *msg, size_t msg_size)
 {
@@ -185,11 +187,20 @@ int ws_console_writeable(struct ws_session *ss)
         /* Several frames per callback while the socket takes them: one frame per poll round
          * would cap a viewer far below what the socket can carry. */
         for (int i = 0; i < WS_FRAMES_PER_WRITEABLE; i++) {
-                bool text = false;
-                size_t n = console_viewer_next(ss->viewer, buf + LWS_PRE, WS_CHUNK, &text);
+                struct console_msg m;
+                bool is_msg = false;
+                size_t n = console_viewer_next(ss->viewer, buf + LWS_PRE, WS_CHUNK, &m, &is_msg);
                 if (!n)
                         return 0; /* drained: the console wakes us when more arrives */
-                if (ws_write_frame(ss, buf + LWS_PRE, n, text) < 0)
+                if (is_msg) {
+                        char *text = ws_console_wire(&m);
+                        if (!text)
+                                continue; /* too long for the wire (or out of memory): not sent */
+                        n = strlen(text);
+                        memcpy(buf + LWS_PRE, text, n); /* n < CONSOLE_TEXT_MAX < WS_CHUNK */
+                        free(text);
+                }
+                if (ws_write_frame(ss, buf + LWS_PRE, n, is_msg) < 0)
                         return -1;
                 if (lws_send_pipe_choked(ss->wsi))
                         break;

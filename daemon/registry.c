@@ -4,13 +4,15 @@
  * Locks, in the only order they are ever taken:
  *   registry.mu -> worker.mu (board_json_locked, registry_stats: worker_status; the reaper:
  *                  worker_check_deadline; registry_sync_static: worker_set_max_queued;
- *                  registry_port_added: worker_start)
+ *                  registry_port_added: worker_start; registry_lend: worker_lend)
  *   registry.mu -> console_dir.mu (worker_start gets the board's console)
+ *   registry.mu -> remote.mu (board_json_locked: the on_board_json hook, remote_board_decorate)
  *   reservations.mu, worker.unsaved_mu, store.lock: never while registry.mu is held.
  * registry.mu guards only memory (the present boards and their reference counts, the known ids,
  * the reaper's flags): no store call, no event publication, no worker call that writes to the
  * store (worker_enqueue is memory only; worker_cancel and worker_gone finish jobs in the store)
- * happens under it. A caller that needs a present board past the lock takes a reference
+ * happens under it (a board's stored parts, its health, are read before: board_json_stored).
+ * A caller that needs a present board past the lock takes a reference
  * (present_get_locked) and drops it with present_put; the last reference frees the worker. So a
  * WebSocket upgrade (registry_board_known: memory only) or an API read never waits for a disk
  * write behind registry.mu. */
@@ -183,9 +185,8 @@ static const char *state_of(struct present *p, struct worker_status *ws)
         return "online";
 }
 
-/* Board JSON = stored row + live state. Caller holds r->mu. health: every board's status
- * (store_health_status_all(), for lists), or NULL to read this board's. */
-static json_t *board_json_locked(struct registry *r, json_t *row, const json_t *health)
+/* Board JSON = stored row + live state. Caller holds r->mu. */
+static json_t *board_json_locked(struct registry *r, json_t *row)
 {
         const char *id = json_string_value(json_object_get(row, "id"));
         struct present *p = id ? find_by_id(r, id) : NULL;
@@ -211,7 +212,15 @@ static json_t *board_json_locked(struct registry *r, json_t *row, const json_t *
                 json_object_set(row, "chip", chip);
         if (r->on_board_json && id)
                 r->on_board_json(r->on_board_json_user, id, row);
-        if (health) /* "health": good / degraded / quarantined */
+        return row;
+}
+
+/* The stored parts of a board's JSON: "health" (good / degraded / quarantined), read from the
+ * store before registry.mu is taken, so no store access happens under it. health: every board's
+ * status (store_health_status_all(), for lists), or NULL to read this board's. */
+static json_t *board_json_stored(struct registry *r, json_t *row, const json_t *health)
+{
+        if (health)
                 health_decorate_from(health, row);
         else
                 health_decorate(r->store, row);
@@ -223,8 +232,9 @@ static void publish_board(struct registry *r, const char *type, const char *id)
         json_t *row = NULL;
         if (store_board_get(r->store, id, &row) < 0)
                 return;
+        board_json_stored(r, row, NULL);
         pthread_mutex_lock(&r->mu);
-        board_json_locked(r, row, NULL);
+        board_json_locked(r, row);
         pthread_mutex_unlock(&r->mu);
         events_publish(r->events, type, row);
 }
@@ -499,10 +509,12 @@ int registry_boards_json(struct registry *r, const char *label, const char *fami
         json_t *out = json_array();
         size_t i;
         json_t *row;
+        json_array_foreach(rows, i, row)
+                board_json_stored(r, row, health);
         pthread_mutex_lock(&r->mu);
         json_array_foreach(rows, i, row)
         {
-                board_json_locked(r, row, health);
+                board_json_locked(r, row);
                 if (label && !labels_match(row, label))
                         continue;
                 if (family && strcmp(json_string_value(json_object_get(row, "family")), family))
@@ -524,8 +536,9 @@ int registry_board_json(struct registry *r, const char *id, json_t **ret)
         int rc = store_board_get(r->store, id, &row);
         if (rc < 0)
                 return rc;
+        board_json_stored(r, row, NULL);
         pthread_mutex_lock(&r->mu);
-        board_json_locked(r, row, NULL);
+        board_json_locked(r, row);
         pthread_mutex_unlock(&r->mu);
         *ret = row;
         return 0;

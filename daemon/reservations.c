@@ -425,6 +425,8 @@ static void announce(struct after *a, const char *type, const struct resv *r, co
 
 /* ---- internals (rs->mu held) ---- */
 
+static ssize_t find_id_locked(struct reservations *rs, int64_t id);
+
 static void remove_at(struct reservations *rs, size_t i)
 {
         resv_free(rs->active[i]);
@@ -438,27 +440,40 @@ static void wake_all_locked(struct reservations *rs, struct after *a)
         rs->nwaiters = 0;
 }
 
-/* Expire what is due; an ended lease wakes every waiter. */
+/* Expire what is due; an ended lease wakes every waiter. Called and returns with rs->mu held,
+ * but drops it around the store writes, so a console take or a status read never waits for
+ * disk: the due ids are collected under the lock, recorded unlocked, and once relocked the
+ * leases the store now has ended leave memory (unless a concurrent change removed one first:
+ * it announced it then). Meanwhile a due lease is already treated as free (find_board_locked). */
 static void expire_locked(struct reservations *rs, int64_t now_ms, struct after *a)
 {
+        int64_t due[RESV_MAX_ACTIVE];
+        bool recorded[RESV_MAX_ACTIVE];
+        size_t n = 0;
+        for (size_t i = 0; i < rs->nactive; i++)
+                if (rs->active[i]->expires_ms <= now_ms)
+                        due[n++] = rs->active[i]->id;
+        if (!n)
+                return;
+        pthread_mutex_unlock(&rs->mu);
+        for (size_t k = 0; k < n; k++) {
+                int rc = store_resv_end(rs->store, due[k], "expired");
+                recorded[k] = rc >= 0 || rc == -ENOENT; /* -ENOENT: already ended in the store */
+                if (!recorded[k]) /* retried on the next tick; already treated as free */
+                        log_warning("reservation %lld expired but cannot be recorded: %s", (long long)due[k],
+                                    strerror(-rc));
+        }
+        pthread_mutex_lock(&rs->mu);
         bool ended = false;
-        for (size_t i = 0; i < rs->nactive;) {
+        for (size_t k = 0; k < n; k++) {
+                ssize_t i = recorded[k] ? find_id_locked(rs, due[k]) : -1;
+                if (i < 0)
+                        continue;
                 struct resv *r = rs->active[i];
-                if (r->expires_ms > now_ms) {
-                        i++;
-                        continue;
-                }
-                int rc = store_resv_end(rs->store, r->id, "expired");
-                if (rc < 0 && rc != -ENOENT) {
-                        log_warning("reservation %lld on %s expired but cannot be recorded: %s", (long long)r->id,
-                                    r->board, strerror(-rc));
-                        i++; /* retried on the next tick; already treated as free (expires_ms passed) */
-                        continue;
-                }
                 log_info("reservation %lld on board %s (owner %s) expired; the board is free", (long long)r->id,
                          r->board, r->owner);
                 announce(a, "reservation.expired", r, "expired", now_ms);
-                remove_at(rs, i);
+                remove_at(rs, (size_t)i);
                 ended = true;
         }
         if (ended) {
@@ -982,57 +997,81 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
         return rc;
 }
 
+/* A lease token that is no lease in memory: what the store says of it (read with no lock held).
+ * due: memory still had it, but past its expiry (recorded by the reaper soon). */
+static int lease_lost(struct reservations *rs, const char *board_id, const char *h, bool due,
+                      struct corral_error *err)
+{
+        json_t *row = NULL;
+        if (store_resv_find_token(rs->store, h, &row) < 0)
+                return corral_error_set(err, CORRAL_E_LEASE_UNKNOWN, json_pack("{s:s}", "board", board_id), -ENOKEY,
+                                        "The lease token presented is not one corrald granted.");
+        const char *state = json_string_value(json_object_get(row, "state"));
+        if (due && state && !strcmp(state, "active"))
+                state = "expired";
+        json_t *d = json_pack("{s:s, s:O, s:s, s:O}", "board", board_id, "reservation", json_object_get(row, "id"),
+                              "state", state ? state : "?", "ended_at", json_object_get(row, "ended_at"));
+        int rc = corral_error_set(err, CORRAL_E_LEASE_LOST, d, -ESTALE,
+                                  "Your lease (reservation %lld on '%s') is no longer valid: it was %s.",
+                                  (long long)json_integer_value(json_object_get(row, "id")),
+                                  json_string_value(json_object_get(row, "board")), state ? state : "ended");
+        json_decref(row);
+        return rc;
+}
+
+/* The decision of reservations_check_board from memory alone (rs->mu held): 0, an error (err
+ * filled), or 1 when the store must say why the token is no lease (*due: it was one, now past). */
+static int check_board_locked(struct reservations *rs, const char *board_id, const char *h, int64_t now_ms,
+                              bool *due, struct corral_error *err)
+{
+        const struct resv *held = find_board_locked(rs, board_id, now_ms);
+        if (h) {
+                const struct resv *mine = NULL;
+                for (size_t i = 0; i < rs->nactive && !mine; i++)
+                        if (!CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
+                                mine = rs->active[i];
+                if (!mine || mine->expires_ms <= now_ms) {
+                        *due = mine != NULL;
+                        return 1;
+                }
+                if (strcmp(mine->board, board_id))
+                        return corral_error_set(err, CORRAL_E_LEASE_NOT_FOR_BOARD,
+                                                json_pack("{s:s, s:s, s:I}", "board", board_id, "lease_board",
+                                                          mine->board, "reservation", (json_int_t)mine->id),
+                                                -EXDEV, "Your lease (reservation %lld) is for board '%s', not '%s'.",
+                                                (long long)mine->id, mine->board, board_id);
+        } else if (held) {
+                char exp[32];
+                util_iso_from_ms(held->expires_ms, exp, sizeof(exp));
+                return corral_error_set(
+                        err, CORRAL_E_BOARD_RESERVED, holder_details(held), -EBUSY,
+                        "Board '%s' is reserved by %s until %s; present its lease (X-Corral-Lease) to use it.",
+                        board_id, held->owner, exp);
+        }
+        return 0;
+}
+
+/* A console take and a job submit come here: decided from memory under rs->mu, which is never
+ * held across a store write on this path (due leases are left to the reaper, a lost token is
+ * looked up once the lock is dropped). On a farm the lock covers the read of the store's
+ * leases (sync_locked), so memory never misses a lease granted meanwhile. */
 int reservations_check_board(struct reservations *rs, const char *board_id, const char *lease, int64_t now_ms,
                              struct corral_error *err)
 {
         if (!rs)
                 return 0;
-        struct after *a = change_begin(rs, now_ms, err);
-        if (!a)
-                return -ENOMEM;
-        int rc = 0;
-        const struct resv *held = find_board_locked(rs, board_id, now_ms);
-        if (lease && *lease) {
-                char h[65];
+        char h[65];
+        bool with_lease = lease && *lease, due = false;
+        if (with_lease)
                 reservations_token_hash(lease, h);
-                const struct resv *mine = NULL;
-                for (size_t i = 0; i < rs->nactive && !mine; i++)
-                        if (!CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
-                                mine = rs->active[i];
-                if (mine && strcmp(mine->board, board_id)) {
-                        rc = corral_error_set(err, CORRAL_E_LEASE_NOT_FOR_BOARD,
-                                           json_pack("{s:s, s:s, s:I}", "board", board_id, "lease_board", mine->board,
-                                                     "reservation", (json_int_t)mine->id),
-                                           -EXDEV, "Your lease (reservation %lld) is for board '%s', not '%s'.",
-                                           (long long)mine->id, mine->board, board_id);
-                } else if (!mine) {
-                        json_t *row = NULL;
-                        if (store_resv_find_token(rs->store, h, &row) == 0) {
-                                const char *state = json_string_value(json_object_get(row, "state"));
-                                json_t *d = json_pack("{s:s, s:O, s:s, s:O}", "board", board_id, "reservation",
-                                                      json_object_get(row, "id"), "state", state ? state : "?",
-                                                      "ended_at", json_object_get(row, "ended_at"));
-                                rc = corral_error_set(
-                                        err, CORRAL_E_LEASE_LOST, d, -ESTALE,
-                                        "Your lease (reservation %lld on '%s') is no longer valid: it was %s.",
-                                        (long long)json_integer_value(json_object_get(row, "id")),
-                                        json_string_value(json_object_get(row, "board")), state ? state : "ended");
-                                json_decref(row);
-                        } else {
-                                rc = corral_error_set(err, CORRAL_E_LEASE_UNKNOWN, json_pack("{s:s}", "board", board_id),
-                                                   -ENOKEY, "The lease token presented is not one corrald granted.");
-                        }
-                }
-        } else if (held) {
-                char exp[32];
-                util_iso_from_ms(held->expires_ms, exp, sizeof(exp));
-                rc = corral_error_set(
-                        err, CORRAL_E_BOARD_RESERVED, holder_details(held), -EBUSY,
-                        "Board '%s' is reserved by %s until %s; present its lease (X-Corral-Lease) to use it.",
-                        board_id, held->owner, exp);
-        }
+        struct after *a = calloc(1, sizeof(*a));
+        if (!a)
+                return corral_error_set(err, CORRAL_E_NO_MEMORY, NULL, -ENOMEM, "Out of memory.");
+        pthread_mutex_lock(&rs->mu);
+        sync_locked(rs, a);
+        int rc = check_board_locked(rs, board_id, with_lease ? h : NULL, now_ms, &due, err);
         change_end(rs, a);
-        return rc;
+        return rc == 1 ? lease_lost(rs, board_id, h, due, err) : rc;
 }
 
 int64_t reservations_board_lease(struct reservations *rs, const char *board_id, int64_t now_ms)

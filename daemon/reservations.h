@@ -83,7 +83,9 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
 /* May this request use board_id? lease: the token the request presented (NULL or "" = none).
  * 0 yes; -EBUSY CORRAL_E_BOARD_RESERVED (someone else holds it), -ESTALE CORRAL_E_LEASE_LOST
  * (the lease was released or expired), -ENOKEY CORRAL_E_LEASE_UNKNOWN, -EXDEV
- * CORRAL_E_LEASE_NOT_FOR_BOARD. NULL rs: 0. */
+ * CORRAL_E_LEASE_NOT_FOR_BOARD. NULL rs: 0. Decided from memory: it never writes the store (a
+ * due lease counts as ended; the reaper records it); a lost token is looked up with no lock held
+ * (on a farm the shared leases are read under the lock first, as for every change). */
 int reservations_check_board(struct reservations *rs, const char *board_id, const char *lease, int64_t now_ms,
                              struct corral_error *err);
 /* The active lease on board_id at now_ms: its reservation id, or 0 when the board is free (or rs

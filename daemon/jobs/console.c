@@ -1,11 +1,11 @@
 /* Per-board console: one shared 64 KB byte ring with a read position per viewer (a viewer more
- * than the ring behind loses the oldest bytes and is told how many), a small status-message
- * queue per viewer, the write lock and the input queue the port worker drains. */
+ * than the ring behind loses the oldest bytes and is told how many), a small queue of status
+ * messages (as data: struct console_msg; api/ formats them) per viewer, the write lock and the
+ * input queue the port worker drains. */
 #include "jobs/console.h"
 #include "util.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@ struct console_viewer {
         unsigned id;
         char name[64];
         uint64_t tail;                  /* position in the byte stream of the next byte to send */
-        char *texts[CONSOLE_TEXT_QUEUE];
+        struct console_msg *msgs[CONSOLE_TEXT_QUEUE];
         unsigned thead, tcount;
         uint64_t dropped;               /* bytes lost to the lag limit, total */
         unsigned dropped_texts;
@@ -135,33 +135,28 @@ static void wake_locked(struct console_viewer *v)
         }
 }
 
-/* Queue a status message for one viewer; when its queue is full the oldest is dropped. */
-static void push_text_locked(struct console_viewer *v, json_t *msg /* stolen */)
+/* Queue a status message for one viewer (copied); when its queue is full the oldest is dropped. */
+static void push_msg_locked(struct console_viewer *v, const struct console_msg *m)
 {
-        char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-        json_decref(msg);
-        if (!text)
+        struct console_msg *copy = malloc(sizeof(*copy));
+        if (!copy)
                 return;
-        if (strlen(text) >= CONSOLE_TEXT_MAX) {
-                free(text);
-                return;
-        }
+        *copy = *m;
         if (v->tcount == CONSOLE_TEXT_QUEUE) {
-                free(v->texts[v->thead]);
+                free(v->msgs[v->thead]);
                 v->thead = (v->thead + 1) % CONSOLE_TEXT_QUEUE;
                 v->tcount--;
                 v->dropped_texts++;
         }
-        v->texts[(v->thead + v->tcount) % CONSOLE_TEXT_QUEUE] = text;
+        v->msgs[(v->thead + v->tcount) % CONSOLE_TEXT_QUEUE] = copy;
         v->tcount++;
         wake_locked(v);
 }
 
-static json_t *holder_json(struct console *c)
+static void holder_locked(struct console *c, struct console_msg *m)
 {
-        if (!c->writer)
-                return json_null();
-        return json_pack("{s:i, s:s}", "viewer", (int)c->writer->id, "name", c->writer->name);
+        m->holder = c->writer ? c->writer->id : 0;
+        snprintf(m->holder_name, sizeof(m->holder_name), "%s", c->writer ? c->writer->name : "");
 }
 
 static void reason_locked(struct console *c, char *buf, size_t size)
@@ -179,28 +174,40 @@ static void reason_locked(struct console *c, char *buf, size_t size)
                 buf[0] = '\0';
 }
 
-/* Fields shared by hello and status. */
-static json_t *state_json_locked(struct console *c, const char *type)
+/* A message of that type carrying the fields shared by hello and status. */
+static void state_locked(struct console *c, enum console_msg_type type, struct console_msg *m)
 {
-        char reason[512];
-        reason_locked(c, reason, sizeof(reason));
-        return json_pack("{s:s, s:b, s:b, s:o, s:s*, s:s}", "type", type, "online", c->attached && c->port_open,
-                         "busy", c->job != 0 || c->holder[0], "job", c->job ? json_integer(c->job) : json_null(), "kind",
-                         c->job ? c->job_kind : NULL, "reason", reason);
+        memset(m, 0, sizeof(*m));
+        m->type = type;
+        m->online = c->attached && c->port_open;
+        m->busy = c->job != 0 || c->holder[0];
+        m->job = c->job;
+        snprintf(m->kind, sizeof(m->kind), "%s", c->job ? c->job_kind : "");
+        reason_locked(c, m->reason, sizeof(m->reason));
 }
 
 static void broadcast_status_locked(struct console *c)
 {
+        struct console_msg m;
+        state_locked(c, CONSOLE_MSG_STATUS, &m);
         for (struct console_viewer *v = c->viewers; v; v = v->next)
-                push_text_locked(v, state_json_locked(c, "status"));
+                push_msg_locked(v, &m);
 }
 
 /* code/reason (may be NULL): why the lock changed hands when nobody released it. */
 static void broadcast_lock_why_locked(struct console *c, const char *code, const char *reason)
 {
-        for (struct console_viewer *v = c->viewers; v; v = v->next)
-                push_text_locked(v, json_pack("{s:s, s:o, s:b, s:s*, s:s*}", "type", "lock", "holder", holder_json(c),
-                                              "writer", c->writer == v, "code", code, "reason", reason));
+        struct console_msg m;
+        memset(&m, 0, sizeof(m));
+        m.type = CONSOLE_MSG_LOCK;
+        holder_locked(c, &m);
+        m.why_given = code || reason;
+        snprintf(m.code, sizeof(m.code), "%s", code ? code : "");
+        snprintf(m.why, sizeof(m.why), "%s", reason ? reason : "");
+        for (struct console_viewer *v = c->viewers; v; v = v->next) {
+                m.writer = c->writer == v;
+                push_msg_locked(v, &m);
+        }
 }
 
 static void broadcast_lock_locked(struct console *c)
@@ -332,9 +339,13 @@ void console_revoke_writer(struct console *c, int64_t lease, const char *code, c
 void console_report_reset(struct console *c, bool ok, const char *message)
 {
         pthread_mutex_lock(&c->mu);
+        struct console_msg m;
+        memset(&m, 0, sizeof(m));
+        m.type = CONSOLE_MSG_RESET;
+        m.ok = ok;
+        snprintf(m.message, sizeof(m.message), "%s", message ? message : "");
         for (struct console_viewer *v = c->viewers; v; v = v->next)
-                push_text_locked(v, json_pack("{s:s, s:b, s:s}", "type", "reset", "ok", ok, "message",
-                                              message ? message : ""));
+                push_msg_locked(v, &m);
         pthread_mutex_unlock(&c->mu);
 }
 
@@ -365,13 +376,13 @@ int console_viewer_join(struct console *c, const char *name, console_wake_fn wak
         v->next = c->viewers;
         c->viewers = v;
         c->nviewers++;
-        json_t *hello = state_json_locked(c, "hello");
-        json_object_set_new(hello, "board", json_string(c->board_id));
-        json_object_set_new(hello, "viewer", json_integer(v->id));
-        json_object_set_new(hello, "writer", json_false());
-        json_object_set_new(hello, "holder", holder_json(c));
-        json_object_set_new(hello, "replay_bytes", json_integer((json_int_t)replay));
-        push_text_locked(v, hello);
+        struct console_msg hello;
+        state_locked(c, CONSOLE_MSG_HELLO, &hello);
+        snprintf(hello.board, sizeof(hello.board), "%s", c->board_id);
+        hello.viewer = v->id;
+        holder_locked(c, &hello);
+        hello.replay_bytes = replay;
+        push_msg_locked(v, &hello);
         /* During a job too: the worker takes it when the port is idle again. */
         if (c->attached && c->port_open && !c->writer) {
                 c->prompt_asked = true;
@@ -405,7 +416,7 @@ struct console_viewer *console_viewer_leave(struct console_viewer *v)
         }
         pthread_mutex_unlock(&c->mu);
         for (unsigned i = 0; i < v->tcount; i++)
-                free(v->texts[(v->thead + i) % CONSOLE_TEXT_QUEUE]);
+                free(v->msgs[(v->thead + i) % CONSOLE_TEXT_QUEUE]);
         free(v);
         console_unref(c);
         return NULL;
@@ -416,7 +427,7 @@ static bool pending_locked(struct console_viewer *v)
         return v->tcount > 0 || v->tail < v->c->head;
 }
 
-size_t console_viewer_next(struct console_viewer *v, void *buf, size_t cap, bool *is_text)
+size_t console_viewer_next(struct console_viewer *v, void *buf, size_t cap, struct console_msg *msg, bool *is_msg)
 {
         struct console *c = v->c;
         size_t n = 0;
@@ -425,20 +436,21 @@ size_t console_viewer_next(struct console_viewer *v, void *buf, size_t cap, bool
                 uint64_t lost = c->head - CONSOLE_HISTORY - v->tail;
                 v->tail += lost;
                 v->dropped += lost;
-                push_text_locked(v, json_pack("{s:s, s:I, s:I}", "type", "dropped", "bytes", (json_int_t)lost,
-                                              "total", (json_int_t)v->dropped));
+                struct console_msg m;
+                memset(&m, 0, sizeof(m));
+                m.type = CONSOLE_MSG_DROPPED;
+                m.bytes = lost;
+                m.total = v->dropped;
+                push_msg_locked(v, &m);
         }
         if (v->tcount) {
-                char *t = v->texts[v->thead];
-                size_t len = strlen(t);
-                if (len <= cap) {
-                        memcpy(buf, t, len);
-                        free(t);
-                        v->thead = (v->thead + 1) % CONSOLE_TEXT_QUEUE;
-                        v->tcount--;
-                        *is_text = true;
-                        n = len;
-                }
+                struct console_msg *m = v->msgs[v->thead];
+                *msg = *m;
+                free(m);
+                v->thead = (v->thead + 1) % CONSOLE_TEXT_QUEUE;
+                v->tcount--;
+                *is_msg = true;
+                n = 1;
         } else if (v->tail < c->head) {
                 uint64_t avail = c->head - v->tail;
                 n = avail < cap ? (size_t)avail : cap;
@@ -447,7 +459,7 @@ size_t console_viewer_next(struct console_viewer *v, void *buf, size_t cap, bool
                 memcpy(buf, c->ring + at, first);
                 memcpy((uint8_t *)buf + first, c->ring, n - first);
                 v->tail += n;
-                *is_text = false;
+                *is_msg = false;
         }
         if (!n && !pending_locked(v))
                 v->signalled = false;

@@ -2,9 +2,10 @@
  * its own lag limit and drop counter), one write lock, and the bytes waiting to go to the port.
  * The port worker feeds and drains it; the WebSocket layer joins viewers. Thread-safe.
  *
- * Wire protocol (JSON text messages produced here, carried by /ws/v1/boards/{id}/console):
- * hello, lock, status, dropped, reset, error; see api/websocket.md. A writer holds the lock
- * for the lease it presented (if any): a new lease on the board revokes any other writer. */
+ * Each viewer gets the bytes and structured messages (struct console_msg: hello, lock, status,
+ * dropped, reset); api/ws_console_wire.c turns a message into the JSON text of
+ * /ws/v1/boards/{id}/console (api/websocket.md). A writer holds the lock for the lease it
+ * presented (if any): a new lease on the board revokes any other writer. */
 #ifndef CORRAL_CONSOLE_H
 #define CORRAL_CONSOLE_H
 
@@ -17,11 +18,46 @@
 #define CONSOLE_HISTORY 65536    /* bytes kept and replayed on join; also each viewer's lag limit */
 #define CONSOLE_INPUT_MAX 16384  /* bytes queued for the port before input is refused */
 #define CONSOLE_TEXT_QUEUE 32    /* status messages queued per viewer before the oldest is dropped */
-#define CONSOLE_TEXT_MAX 1024    /* longest status message */
+#define CONSOLE_TEXT_MAX 1024    /* longest status message on the wire (longer ones are not sent) */
 
 struct console_dir;
 struct console;
 struct console_viewer;
+
+/* What a viewer is told, as data; api/ws_console_wire.c formats it for the wire. */
+enum console_msg_type {
+        CONSOLE_MSG_HELLO,      /* on join: the state, the board, the viewer's id, the lock holder */
+        CONSOLE_MSG_STATUS,     /* the state changed */
+        CONSOLE_MSG_LOCK,       /* the write lock changed hands */
+        CONSOLE_MSG_DROPPED,    /* the viewer lagged and lost bytes */
+        CONSOLE_MSG_RESET,      /* how a requested hard reset went */
+};
+
+struct console_msg {
+        enum console_msg_type type;
+        /* hello, status: the console's state */
+        bool online, busy;
+        int64_t job;            /* the job holding the port, 0: none */
+        char kind[32];          /* that job's kind */
+        char reason[512];       /* why the console is offline or read-only, "" when it is not */
+        /* hello */
+        char board[72];
+        unsigned viewer;        /* the receiving viewer's id */
+        uint64_t replay_bytes;
+        /* hello, lock: who holds the write lock */
+        unsigned holder;        /* its viewer id, 0: nobody */
+        char holder_name[64];
+        /* lock */
+        bool writer;            /* the receiving viewer holds it */
+        bool why_given;         /* it changed hands without a release: code and why say why */
+        char code[32];
+        char why[512];
+        /* dropped */
+        uint64_t bytes, total;  /* lost now, lost since joining */
+        /* reset */
+        bool ok;
+        char message[512];
+};
 
 /* Called when there is something new; runs on the caller's thread with the console lock held:
  * it must only flag and wake (never call back into the console). */
@@ -76,10 +112,10 @@ int console_viewer_join(struct console *c, const char *name, console_wake_fn wak
                         struct console_viewer **ret);
 /* Leave (releases the write lock if held) and free. NULL-safe; returns NULL. */
 struct console_viewer *console_viewer_leave(struct console_viewer *v);
-/* Next thing to send: a status message (*is_text = true) or history bytes. Returns the length
- * copied into buf (a status message needs cap >= CONSOLE_TEXT_MAX), 0 when nothing is pending
+/* Next thing to send: a message (copied into *msg, *is_msg = true, returns 1) or history bytes
+ * (copied into buf, at most cap, *is_msg = false, returns their count); 0 when nothing is pending
  * (the viewer is woken again when something arrives). */
-size_t console_viewer_next(struct console_viewer *v, void *buf, size_t cap, bool *is_text);
+size_t console_viewer_next(struct console_viewer *v, void *buf, size_t cap, struct console_msg *msg, bool *is_msg);
 /* Anything waiting for this viewer (does not consume). */
 bool console_viewer_pending(struct console_viewer *v);
 /* Bytes this viewer has lost to its lag limit so far. */

@@ -64,6 +64,33 @@ char *store_utf8_clean(const char *in, size_t max_bytes)
 
 /* ---- locking and transactions ---- */
 
+/* The connection this thread's store_prepare() uses for s: the read connection between
+ * store_read_lock() and store_read_unlock(), else the write connection. Thread-local because
+ * a reader and a writer run at once on two threads. */
+static _Thread_local struct {
+        const struct store *s;
+        struct db *db;
+} reading;
+
+static struct db *conn(struct store *s)
+{
+        return reading.s == s ? reading.db : s->db;
+}
+
+static void read_begin(struct store *s)
+{
+        pthread_mutex_lock(&s->rlock);
+        reading.s = s;
+        reading.db = s->rdb;
+}
+
+static void read_end(struct store *s)
+{
+        reading.s = NULL;
+        reading.db = NULL;
+        pthread_mutex_unlock(&s->rlock);
+}
+
 void store_lock(struct store *s)
 {
         pthread_mutex_lock(&s->lock);
@@ -98,16 +125,16 @@ int store_write_unlock(struct store *s, int r)
 
 int store_read_lock(struct store *s)
 {
-        store_lock(s);
-        return db_begin(s->db, false);
+        read_begin(s);
+        return db_begin(s->rdb, false);
 }
 
 void store_read_unlock(struct store *s)
 {
-        if (db_in_transaction(s->db))
-                db_commit(s->db);
-        db_rollback(s->db);
-        store_unlock(s);
+        if (db_in_transaction(s->rdb))
+                db_commit(s->rdb);
+        db_rollback(s->rdb);
+        read_end(s);
 }
 
 /* ---- statements ---- */
@@ -119,7 +146,7 @@ char *store_json_dump(const json_t *v)
 
 static int prepare_v(struct store *s, struct db_stmt **ret, const char *sql, const char *fmt, va_list ap)
 {
-        return db_prepare_v(s->db, ret, sql, fmt, ap);
+        return db_prepare_v(conn(s), ret, sql, fmt, ap);
 }
 
 int store_prepare(struct store *s, struct db_stmt **ret, const char *sql, const char *fmt, ...)
@@ -236,9 +263,9 @@ int store_get(struct store *s, store_row_fn *from_row, json_t **ret, const char 
 {
         va_list ap;
         va_start(ap, fmt);
-        store_lock(s);
+        read_begin(s);
         int r = query_one_v(s, from_row, ret, sql, fmt, ap);
-        store_unlock(s);
+        read_end(s);
         va_end(ap);
         return r;
 }
@@ -292,9 +319,9 @@ static int list_v(struct store *s, json_t *list, store_row_fn *from_row, json_t 
 {
         if (!list)
                 return -ENOMEM;
-        store_lock(s);
+        read_begin(s);
         int r = query_all_v(s, from_row, list, sql, fmt, ap);
-        store_unlock(s);
+        read_end(s);
         if (r < 0) {
                 json_decref(list);
                 return r;
@@ -440,15 +467,26 @@ static int open_sqlite(struct store *s, char *msg, size_t msg_size)
                 r = exec_pragma(db, "PRAGMA foreign_keys=ON", s->path, msg, msg_size);
         if (r >= 0)
                 r = store_schema_migrate(db, s->path, &s->schema_version, msg, msg_size);
+        if (r < 0)
+                return r;
+        /* The read connection, opened once the schema is there: in WAL mode its reads see the
+         * last commit and never wait for the write connection's transaction. */
+        r = db_open_sqlite(s->path, &s->rdb, msg, msg_size);
+        if (r >= 0)
+                r = exec_pragma(db_sqlite(s->rdb), "PRAGMA busy_timeout=5000", s->path, msg, msg_size);
+        if (r >= 0)
+                r = exec_pragma(db_sqlite(s->rdb), "PRAGMA query_only=ON", s->path, msg, msg_size);
         return r;
 }
 
 static int open_pg(struct store *s, const char *url, char *msg, size_t msg_size)
 {
         int r = db_open_pg(url, &s->db, msg, msg_size);
-        if (r < 0)
-                return r;
-        return store_schema_migrate_pg(s->db, &s->schema_version, msg, msg_size);
+        if (r >= 0)
+                r = store_schema_migrate_pg(s->db, &s->schema_version, msg, msg_size);
+        if (r >= 0) /* a second session for reads: READ COMMITTED sees every commit */
+                r = db_open_pg(url, &s->rdb, msg, msg_size);
+        return r;
 }
 
 bool store_url_is_pg(const char *url)
@@ -488,6 +526,8 @@ int store_open_url(const char *state_dir, const char *url, struct store **ret, c
                 return -ENOMEM;
         }
         r = pthread_mutex_init(&s->lock, NULL);
+        if (r == 0 && (r = pthread_mutex_init(&s->rlock, NULL)) != 0)
+                pthread_mutex_destroy(&s->lock);
         if (r != 0) {
                 free(s->path);
                 free(s);
@@ -517,7 +557,9 @@ struct store *store_close(struct store *s)
         sqlite3 *lite = db_sqlite(s->db);
         if (lite && s->schema_version > 0)
                 sqlite3_exec(lite, "PRAGMA optimize", NULL, NULL, NULL); /* cheap housekeeping; failure is harmless */
+        db_close(s->rdb);
         db_close(s->db);
+        pthread_mutex_destroy(&s->rlock);
         pthread_mutex_destroy(&s->lock);
         free(s->path);
         free(s);

@@ -1,6 +1,7 @@
 /* Persistent inventory and job history in SQLite (WAL, the default) or PostgreSQL: boards,
  * facts with the time learned, jobs with their log lines and results. Versioned schema
- * migrations. Thread-safe: one connection behind a mutex; callers may use a store from any
+ * migrations. Thread-safe: a write connection and a read connection, each behind its own mutex
+ * (reads never wait for a write; they see the last commit); callers may use a store from any
  * thread. */
 #ifndef CORRAL_STORE_H
 #define CORRAL_STORE_H

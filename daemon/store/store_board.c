@@ -141,9 +141,10 @@ int store_board_count(struct store *s, size_t *ret)
         if (!s || !ret)
                 return -EINVAL;
         int64_t n = 0;
-        store_lock(s);
-        int r = store_run_int(s, &n, "SELECT COUNT(*) FROM boards", "");
-        store_unlock(s);
+        int r = store_read_lock(s);
+        if (r >= 0)
+                r = store_run_int(s, &n, "SELECT COUNT(*) FROM boards", "");
+        store_read_unlock(s);
         if (r < 0)
                 return r;
         *ret = (size_t)n;

@@ -276,9 +276,10 @@ int store_firmware_total(struct store *s, uint64_t *ret)
         if (!s || !ret)
                 return -EINVAL;
         int64_t n = 0;
-        store_lock(s);
-        int r = store_run_int(s, &n, "SELECT COALESCE(SUM(size), 0) FROM firmware", "");
-        store_unlock(s);
+        int r = store_read_lock(s);
+        if (r >= 0)
+                r = store_run_int(s, &n, "SELECT COALESCE(SUM(size), 0) FROM firmware", "");
+        store_read_unlock(s);
         *ret = r < 0 || n < 0 ? 0 : (uint64_t)n;
         return r < 0 ? r : 0;
 }

@@ -20,8 +20,12 @@
 #define STORE_TIME_SIZE 32
 
 struct store {
-        struct db *db;          /* one connection: SQLite (FULLMUTEX) or PostgreSQL */
-        pthread_mutex_t lock;   /* held around every operation (multi-statement atomicity) */
+        struct db *db;          /* the write connection: SQLite (FULLMUTEX) or PostgreSQL */
+        pthread_mutex_t lock;   /* held around every operation on db (multi-statement atomicity) */
+        struct db *rdb;         /* the read connection (store_get, store_list, store_read_lock):
+                                 * SQLite WAL readers see the last commit and never wait for a
+                                 * writer; PostgreSQL a second session */
+        pthread_mutex_t rlock;  /* held around every operation on rdb; never with lock */
         int schema_version;
         int inject_err;         /* test seam: negative errno for the next write, 0 = none */
         char *path;             /* "<state_dir>/corral.db" (the firmware files and the reserve sit
@@ -49,8 +53,10 @@ void store_unlock(struct store *s);
  * drops the lock and returns r, or the commit's error, or the injected test error. */
 int store_write_lock(struct store *s);
 int store_write_unlock(struct store *s, int r);
-/* Take the lock and begin a read transaction, for consistent multi-statement reads; pair with
- * store_read_unlock() even when it fails. */
+/* Take the read connection's lock and begin a read transaction on it, for consistent
+ * multi-statement reads that never wait for a writer (they see the last committed data); pair
+ * with store_read_unlock() even when it fails. Between the two, store_prepare(), store_run*(),
+ * store_query_*() on this thread use the read connection. Never nest with store_lock(). */
 int store_read_lock(struct store *s);
 void store_read_unlock(struct store *s);
 
@@ -84,8 +90,9 @@ typedef json_t *store_row_fn(struct db_stmt *st);
  * added before a failure stay. */
 int store_query_one(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
 int store_query_all(struct store *s, store_row_fn *from_row, json_t *list, const char *sql, const char *fmt, ...);
-/* The same taking the lock: store_get() as store_query_one(); store_list() every row as a new
- * array in *ret (caller frees; set only on success), returning 0, -ENOMEM or negative errno. */
+/* The same on the read connection, taking its lock (so they never wait for a writer):
+ * store_get() as store_query_one(); store_list() every row as a new array in *ret (caller
+ * frees; set only on success), returning 0, -ENOMEM or negative errno. */
 int store_get(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
 int store_list(struct store *s, store_row_fn *from_row, json_t **ret, const char *sql, const char *fmt, ...);
 /* store_list() into an object keyed by each row's column 0 (text; rows with NULL there are

@@ -3,6 +3,7 @@
 #include "store/store_reservations.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "store/store_internal.h"
@@ -27,22 +28,44 @@ static json_t *resv_from_row(struct db_stmt *st)
         return j;
 }
 
-int store_resv_insert(struct store *s, int64_t id, const char *board_id, const char *owner,
-                      const char *token_sha256, const json_t *match, int ttl_s, int64_t expires_ms)
+static bool resv_args_ok(const struct store *s, int64_t id, const char *board_id, const char *owner,
+                         const char *token_sha256, const json_t *match, int ttl_s)
 {
-        if (!s || id <= 0 || !board_id || !owner || !token_sha256 || strlen(token_sha256) != 64 ||
-            (match && !json_is_object(match)) || ttl_s <= 0)
+        return s && id > 0 && board_id && owner && token_sha256 && strlen(token_sha256) == 64 &&
+               (!match || json_is_object(match)) && ttl_s > 0;
+}
+
+/* One write transaction: with expire_due, first end board_id's active leases due at
+ * *expire_due (Unix ms), then the row of the new active lease (no match: {}). */
+static int resv_insert(struct store *s, int64_t id, const char *board_id, const char *owner,
+                       const char *token_sha256, const json_t *match, int ttl_s, const int64_t *expire_due,
+                       int64_t expires_ms)
+{
+        if (!resv_args_ok(s, id, board_id, owner, token_sha256, match, ttl_s))
                 return -EINVAL;
         char now[STORE_TIME_SIZE];
         store_now(now);
         json_t *empty = match ? NULL : json_object();
-        int r = store_write_row(s,
-                                "INSERT INTO reservations (id, board_id, owner, token_sha256, match, ttl_s, created_at,"
-                                " expires_ms, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')",
-                                "IsssJisI", id, board_id, owner, token_sha256, match ? match : empty, ttl_s, now,
-                                expires_ms);
+        int r = store_write_lock(s);
+        if (r >= 0 && expire_due)
+                r = store_run(s,
+                              "UPDATE reservations SET state = 'expired', ended_at = ?1"
+                              " WHERE board_id = ?2 AND state = 'active' AND expires_ms <= ?3",
+                              "ssI", now, board_id, *expire_due);
+        if (r >= 0)
+                r = store_run(s,
+                              "INSERT INTO reservations (id, board_id, owner, token_sha256, match, ttl_s, created_at,"
+                              " expires_ms, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')",
+                              "IsssJisI", id, board_id, owner, token_sha256, match ? match : empty, ttl_s, now,
+                              expires_ms);
         json_decref(empty);
-        return r;
+        return store_write_unlock(s, r < 0 ? r : 0);
+}
+
+int store_resv_insert(struct store *s, int64_t id, const char *board_id, const char *owner,
+                      const char *token_sha256, const json_t *match, int ttl_s, int64_t expires_ms)
+{
+        return resv_insert(s, id, board_id, owner, token_sha256, match, ttl_s, NULL, expires_ms);
 }
 
 int store_resv_renew(struct store *s, int64_t id, int ttl_s, int64_t expires_ms)
@@ -127,24 +150,5 @@ int store_resv_insert_exclusive(struct store *s, int64_t id, const char *board_i
                                 const char *token_sha256, const json_t *match, int ttl_s, int64_t now_ms,
                                 int64_t expires_ms)
 {
-        if (!s || id <= 0 || !board_id || !owner || !token_sha256 || strlen(token_sha256) != 64 ||
-            (match && !json_is_object(match)) || ttl_s <= 0)
-                return -EINVAL;
-        char now[STORE_TIME_SIZE];
-        store_now(now);
-        json_t *empty = match ? NULL : json_object();
-        int r = store_write_lock(s);
-        if (r >= 0)
-                r = store_run(s,
-                              "UPDATE reservations SET state = 'expired', ended_at = ?1"
-                              " WHERE board_id = ?2 AND state = 'active' AND expires_ms <= ?3",
-                              "ssI", now, board_id, now_ms);
-        if (r >= 0)
-                r = store_run(s,
-                              "INSERT INTO reservations (id, board_id, owner, token_sha256, match, ttl_s, created_at,"
-                              " expires_ms, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active')",
-                              "IsssJisI", id, board_id, owner, token_sha256, match ? match : empty, ttl_s, now,
-                              expires_ms);
-        json_decref(empty);
-        return store_write_unlock(s, r < 0 ? r : 0);
+        return resv_insert(s, id, board_id, owner, token_sha256, match, ttl_s, &now_ms, expires_ms);
 }

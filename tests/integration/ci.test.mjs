@@ -4,27 +4,15 @@
 // that expire or are lost; the farm-error exit code for an unreachable daemon and a board unplugged
 // mid-run.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, api, eventsSince, startCorrald, startVboard, waitFor } from "./lib.mjs";
+import { ROOT, api, eventsSince, startCorrald, startVboard, waitFor, corral } from "./lib.mjs";
 import { control, flashRead, MKIMAGE } from "./esp_lib.mjs";
 
-const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
 const FARM = 3; // the documented farm-error exit code
-
-/** Run the CLI; resolves to {code, stdout, stderr}. */
-function corral(args, { env = {}, server } = {}) {
-  return new Promise((resolve) => {
-    const p = spawn(CORRAL, args, { env: { ...process.env, CORRAL_LEASE: "", ...env, CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.on("data", (d) => { stdout += d; });
-    p.stderr.on("data", (d) => { stderr += d; });
-    p.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** JUnit XML -> {suite: {tests, failures, errors}, cases: [{name, failure: {type, message}|null, out}]} via Python's parser. */
 function parseJunit(file) {

@@ -7,29 +7,16 @@
 // are online again everywhere; PostgreSQL restarted, every host answers again and leases still
 // exclude.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, api, startCorrald, startVboard, waitFor } from "./lib.mjs";
+import { ROOT, api, startCorrald, startVboard, waitFor, corral } from "./lib.mjs";
 import { startPostgres } from "./pg.mjs";
 
 const STALE_S = 3; // host_stale_s: the bound after which a silent host is dead to the farm
 const LAYOUT = { "rack-a": ["a1", "a2"], "rack-b": ["b1", "b2"], "rack-c": ["c1", "c2"] };
 const MATCHING = ["a1", "a2", "b1", "b2", "c1"]; // labelled "pool": 5 boards over 3 hosts
-const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
-
-/** The corral CLI against server; resolves to {code, stdout, stderr}. */
-function corral(args, server, env = {}) {
-  return new Promise((resolve) => {
-    const p = spawn(CORRAL, args, { env: { ...process.env, CORRAL_LEASE: "", ...env, CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.on("data", (d) => { stdout += d; });
-    p.stderr.on("data", (d) => { stderr += d; });
-    p.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe("a farm of three hosts on one PostgreSQL", () => {
   let pg, url, dir;

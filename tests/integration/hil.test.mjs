@@ -4,26 +4,15 @@
 // flash-first path, the boot's reset reason, a NUL byte in the output, and bad parameters refused
 // with 400.
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, api, runJob, startCorrald, startVboard } from "./lib.mjs";
+import { ROOT, api, runJob, startCorrald, startVboard, corral } from "./lib.mjs";
 import { MKIMAGE } from "./esp_lib.mjs";
 
-const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
 const dir = mkdtempSync(path.join(tmpdir(), "corral-hil-"));
-
-function corral(args, server) {
-  return new Promise((resolve) => {
-    const p = spawn(CORRAL, args, { env: { ...process.env, CORRAL_LEASE: "", CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.on("data", (d) => { stdout += d; });
-    p.stderr.on("data", (d) => { stderr += d; });
-    p.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** JUnit XML -> {suite, cases: [{name, classname, failure|error: {type, message, text}}]} through Python's parser. */
 function parseJunit(file) {

@@ -3,26 +3,15 @@
 // through ${ROLE.NAME}, one JUnit testsuite per role, two such tests at once on 3 boards (no
 // deadlock, no board shared), a clear refusal without waiting, bad specs and bad group requests.
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, api, startCorrald, startVboard } from "./lib.mjs";
+import { ROOT, api, startCorrald, startVboard, corral } from "./lib.mjs";
 import { MKIMAGE } from "./esp_lib.mjs";
 
-const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
 const dir = mkdtempSync(path.join(tmpdir(), "corral-hilm-"));
-
-function corral(args, server, cwd = undefined) {
-  return new Promise((resolve) => {
-    const p = spawn(CORRAL, args, { cwd, env: { ...process.env, CORRAL_LEASE: "", CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.on("data", (d) => { stdout += d; });
-    p.stderr.on("data", (d) => { stderr += d; });
-    p.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function appImage(name, script, out = path.join(dir, `${name}.bin`)) {
   const js = path.join(dir, `${name}.json`);
@@ -136,7 +125,7 @@ describe("corral test --spec with several boards by role", () => {
       appImage(`readme-${role}`, script, out);
     }
     writeFileSync(path.join(repo, specPath), JSON.stringify(spec));
-    const r = await corral(cmds[0].split(" ").slice(1), d.url, repo);
+    const r = await corral(cmds[0].split(" ").slice(1), { server: d.url, cwd: repo });
     assert.equal(r.code, 0, r.stderr);
     // passing means sta printed "connected", which it does only after "join q7w8e9"
     const x = await parseJunit(path.join(repo, "hil.xml"));

@@ -90,6 +90,24 @@ export async function startCorrald(opts = {}) {
   };
 }
 
+export const CORRAL_CLI = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
+
+/**
+ * Run the corral CLI against a corrald: resolves {code, stdout, stderr}. Called as
+ * corral(args, server, env) or corral(args, {server, env, cwd}); CORRAL_LEASE is cleared unless env sets it.
+ */
+export function corral(args, server, env = {}) {
+  let cwd;
+  if (server && typeof server === "object") ({ server, env = {}, cwd } = server);
+  return new Promise((resolve) => {
+    const p = spawn(CORRAL_CLI, args, { cwd, env: { ...process.env, CORRAL_LEASE: "", ...env, CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    p.stdout.on("data", (d) => { stdout += d; });
+    p.stderr.on("data", (d) => { stderr += d; });
+    p.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** fetch + JSON; returns {status, headers, body} (body parsed when JSON). */
 export async function api(base, method, p, body, headers = {}) {
   const init = { method, headers: { ...headers } };

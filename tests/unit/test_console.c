@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "jobs/console.h"
+#include "ws_console_wire.h"
 
 struct fixture {
         struct console_dir *dir;
@@ -53,17 +54,28 @@ static struct console_viewer *join(struct fixture *f, const char *name)
         return v;
 }
 
+/* A status message as the console WebSocket sends it (api/ws_console_wire.c), parsed back. */
+static json_t *wire(const struct console_msg *m)
+{
+        char *text = ws_console_wire(m);
+        assert_non_null(text);
+        json_t *j = json_loads(text, 0, NULL);
+        free(text);
+        return j;
+}
+
 /* Read everything pending: bytes into out (may be NULL when none are expected), status messages
  * appended to texts (may be NULL). Returns the byte count. */
 static size_t drain(struct console_viewer *v, uint8_t *out, size_t cap, json_t *texts)
 {
         uint8_t buf[CONSOLE_TEXT_MAX + 4096];
         size_t got = 0, n;
-        bool is_text;
-        while ((n = console_viewer_next(v, buf, sizeof(buf), &is_text)) > 0) {
-                if (is_text) {
+        bool is_msg;
+        struct console_msg m;
+        while ((n = console_viewer_next(v, buf, sizeof(buf), &m, &is_msg)) > 0) {
+                if (is_msg) {
                         if (texts)
-                                json_array_append_new(texts, json_loadb((char *)buf, n, 0, NULL));
+                                json_array_append_new(texts, wire(&m));
                         continue;
                 }
                 assert_non_null(out);
@@ -103,11 +115,12 @@ static json_t *last_of_type(struct console_viewer *v, const char *type)
 /* The first pending item, which must be a status message. */
 static json_t *next_text(struct console_viewer *v)
 {
-        char buf[CONSOLE_TEXT_MAX];
-        bool is_text = false;
-        size_t n = console_viewer_next(v, buf, sizeof(buf), &is_text);
-        assert_true(n > 0 && is_text);
-        return json_loadb(buf, n, 0, NULL);
+        char buf[16];
+        struct console_msg m;
+        bool is_msg = false;
+        size_t n = console_viewer_next(v, buf, sizeof(buf), &m, &is_msg);
+        assert_true(n > 0 && is_msg);
+        return wire(&m);
 }
 
 static void fill_pattern(uint8_t *p, size_t n, size_t offset)
