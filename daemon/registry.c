@@ -33,6 +33,7 @@
 #include "reservations.h"
 #include "health/health.h"
 #include "store/store.h"
+#include "store/store_farm_jobs.h"
 #include "util.h"
 
 #define MAX_BOARDS 512
@@ -736,11 +737,17 @@ static int submit_queue(struct registry *r, const char *board_id, const struct j
         pthread_mutex_lock(&r->mu);
         struct present *p = present_get_locked(find_by_id(r, board_id));
         pthread_mutex_unlock(&r->mu);
-        if (!p)
+        int64_t id = 0;
+        if (!p) { /* on another host of the farm (farm/farm_dispatch.c runs it there)? */
+                int fr = store_farm_job_post(r->store, board_id, kind->name, body, timeout_s, util_wall_ms(), &id);
+                if (fr == 0)
+                        *ret_id = id;
+                if (fr == 0 || fr == -ENOTCONN)
+                        return fr ? corral_error_store(err, fr, -EINVAL, "Could not record the job") : 0;
                 return corral_error_set(err, CORRAL_E_BOARD_OFFLINE, json_pack("{s:s}", "board", board_id), -EINVAL,
                                         "Board '%s' is offline (not plugged in or its port is not configured).",
                                         board_id);
-        int64_t id = 0;
+        }
         int rc = store_job_create(r->store, board_id, kind->name, body, timeout_s, &id);
         if (rc < 0) {
                 present_put(r, p);
@@ -826,7 +833,11 @@ int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_
         pthread_mutex_unlock(&r->mu);
         int rc = p ? worker_cancel(p->worker, job_id) : -ENOENT; /* a queued job ends in the store */
         present_put(r, p);
+        if (!p && board) /* a board on another host: the store tells it (farm/farm_dispatch.c) */
+                rc = registry_job_cancel_remote(r, job);
         json_decref(job);
+        if (rc == -ENOTCONN)
+                return corral_error_store(err, rc, -EINVAL, "Cannot cancel the job");
         if (rc < 0)
                 return corral_error_set(err, CORRAL_E_JOB_FINISHED, json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,
                                      "Job %lld is no longer queued or running.", (long long)job_id);
@@ -859,4 +870,46 @@ void registry_stats(struct registry *r, struct registry_stats *s)
         size_t present = r->nboards;
         pthread_mutex_unlock(&r->mu);
         s->boards_offline = unreachable + (total > present ? (unsigned)(total - present) : 0);
+}
+
+/* ---- cross-host jobs (farm/farm_dispatch.c) ---- */
+
+int registry_job_cancel_remote(struct registry *r, const json_t *job)
+{
+        int64_t id = json_integer_value(json_object_get(job, "id"));
+        int rc = store_farm_job_cancel(r->store, id);
+        if (rc == 1) /* still pending: it ends here, as a worker ends a queued job */
+                events_publish(r->events, "job.state",
+                               json_pack("{s:I, s:O, s:O, s:s, s:{s:s, s:s}}", "job", (json_int_t)id, "board",
+                                         json_object_get(job, "board"), "kind", json_object_get(job, "kind"), "state",
+                                         "cancelled", "error", "code", "cancelled", "message",
+                                         "Cancelled before it started."));
+        return rc < 0 ? rc : 0;
+}
+
+int registry_job_enqueue_claimed(struct registry *r, const json_t *job)
+{
+        const char *board_id = json_string_value(json_object_get(job, "board"));
+        const struct job_kind *kind = job_kind_find(json_string_value(json_object_get(job, "kind")));
+        if (!board_id || !kind)
+                return -EINVAL;
+        pthread_mutex_lock(&r->mu);
+        struct present *p = present_get_locked(find_by_id(r, board_id));
+        pthread_mutex_unlock(&r->mu);
+        if (!p)
+                return -ENODEV;
+        int rc = worker_enqueue(p->worker, json_integer_value(json_object_get(job, "id")), kind,
+                                json_object_get(job, "params"), (int)json_integer_value(json_object_get(job, "timeout_s")));
+        present_put(r, p);
+        return rc;
+}
+
+int registry_job_cancel_local(struct registry *r, const char *board_id, int64_t job_id)
+{
+        pthread_mutex_lock(&r->mu);
+        struct present *p = present_get_locked(board_id ? find_by_id(r, board_id) : NULL);
+        pthread_mutex_unlock(&r->mu);
+        int rc = p ? worker_cancel(p->worker, job_id) : -ENODEV;
+        present_put(r, p);
+        return rc;
 }
