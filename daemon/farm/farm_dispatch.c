@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -19,6 +20,7 @@
 #include "store/db_listen.h"
 #include "store/store.h"
 #include "store/store_farm_jobs.h"
+#include "store/store_hosts.h"
 #include "util.h"
 
 #define PRUNE_EVERY_MS 10000
@@ -40,6 +42,10 @@ struct farm_dispatch {
         pthread_mutex_t mu;     /* guards outbox and dropped */
         json_t *outbox;         /* [{"type","data"}] of this host's job events, not yet written */
         size_t dropped;
+        char token[128];        /* the last claim's dispatch token */
+        bool token_unsure;      /* that claim failed: it may have committed all the same */
+        uint64_t claims;        /* claim attempts, for the next token */
+        int64_t started_ms;     /* wall clock at start: tokens differ across restarts */
         int64_t last_event;     /* the newest farm_events id relayed (or skipped) */
         bool have_last;
 };
@@ -152,20 +158,47 @@ static void claim_failed(struct farm_dispatch *fd, const json_t *job, int rc)
                                  "error", "code", code, "message", msg));
 }
 
+/* Claimed jobs onto their boards' workers. Steals jobs. */
+static void enqueue_all(struct farm_dispatch *fd, json_t *jobs)
+{
+        size_t i;
+        json_t *job;
+        json_array_foreach(jobs, i, job) {
+                int rc = registry_job_enqueue_claimed(fd->reg, job);
+                if (rc < 0)
+                        claim_failed(fd, job, rc);
+        }
+        json_decref(jobs);
+}
+
+/* Claim with a new token. A claim that failed may still have committed (the connection dropped
+ * around its COMMIT): its token is kept and the jobs it took, if any, are read back and queued
+ * before the next claim, so none is left claimed and never run. */
+static void claim(struct farm_dispatch *fd)
+{
+        json_t *jobs = NULL;
+        if (fd->token_unsure) {
+                if (store_farm_job_claimed(fd->st, fd->token, &jobs) < 0)
+                        return;
+                fd->token_unsure = false;
+                if (json_array_size(jobs))
+                        log_notice("farm: %zu job(s) claimed by a claim whose answer was lost are queued now",
+                                   json_array_size(jobs));
+                enqueue_all(fd, jobs);
+        }
+        snprintf(fd->token, sizeof(fd->token), "claimed %s %lld.%llu", store_host_name(fd->st),
+                 (long long)fd->started_ms, (unsigned long long)++fd->claims);
+        if (store_farm_job_claim(fd->st, fd->token, &jobs) < 0) {
+                fd->token_unsure = true;
+                return;
+        }
+        enqueue_all(fd, jobs);
+}
+
 /* Jobs other hosts posted for this host's boards, then cancels asked for this host's jobs. */
 static void take_jobs(struct farm_dispatch *fd)
 {
-        json_t *jobs = NULL;
-        if (store_farm_job_claim(fd->st, &jobs) == 0) {
-                size_t i;
-                json_t *job;
-                json_array_foreach(jobs, i, job) {
-                        int rc = registry_job_enqueue_claimed(fd->reg, job);
-                        if (rc < 0)
-                                claim_failed(fd, job, rc);
-                }
-                json_decref(jobs);
-        }
+        claim(fd);
         json_t *cancels = NULL;
         if (store_farm_job_cancels(fd->st, &cancels) == 0) {
                 size_t i;
@@ -238,7 +271,7 @@ int farm_dispatch_start(struct registry *reg, struct store *st, struct events *e
         struct farm_dispatch *fd = calloc(1, sizeof(*fd));
         if (!fd)
                 return -ENOMEM;
-        *fd = (struct farm_dispatch){ .reg = reg, .st = st, .ev = ev, .url = url, .wake_fd = -1, .outbox = json_array() };
+        *fd = (struct farm_dispatch){ .reg = reg, .st = st, .ev = ev, .url = url, .wake_fd = -1, .started_ms = util_wall_ms(), .outbox = json_array() };
         pthread_mutex_init(&fd->mu, NULL);
         char msg[512] = "";
         int r = db_listener_open(url, channels, &fd->ln, msg, sizeof(msg));

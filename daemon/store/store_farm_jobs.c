@@ -62,8 +62,9 @@ static json_t *claim_from_row(struct db_stmt *st)
                          store_col_int(st, 4));
 }
 
-/* One UPDATE ... RETURNING in its own transaction, rows into a new array in *ret. */
-static int update_rows(struct store *s, store_row_fn *fn, json_t **ret, const char *sql)
+/* One UPDATE ... RETURNING in its own transaction (?1 this host, ?2 arg), rows into a new array
+ * in *ret. */
+static int update_rows(struct store *s, store_row_fn *fn, json_t **ret, const char *sql, const char *arg)
 {
         if (!s || !ret)
                 return -EINVAL;
@@ -74,7 +75,7 @@ static int update_rows(struct store *s, store_row_fn *fn, json_t **ret, const ch
         if (store_is_pg(s) && s->host[0]) {
                 r = store_write_lock(s);
                 if (r >= 0)
-                        r = store_query_all(s, fn, rows, sql, "s", s->host);
+                        r = store_query_all(s, fn, rows, sql, "ss", s->host, arg ? arg : "");
                 r = store_write_unlock(s, r);
         }
         if (r < 0) {
@@ -85,12 +86,26 @@ static int update_rows(struct store *s, store_row_fn *fn, json_t **ret, const ch
         return 0;
 }
 
-int store_farm_job_claim(struct store *s, json_t **ret)
+int store_farm_job_claim(struct store *s, const char *token, json_t **ret)
 {
+        if (!token || strncmp(token, "claimed", 7))
+                return -EINVAL;
         return update_rows(s, claim_from_row, ret,
-                           "UPDATE jobs SET dispatch = 'claimed' WHERE dispatch = 'pending' AND state = 'queued'"
+                           "UPDATE jobs SET dispatch = ?2 WHERE dispatch = 'pending' AND state = 'queued'"
                            " AND board_id IN (SELECT id FROM boards WHERE host = ?1)"
-                           " RETURNING id, board_id, kind, params, timeout_s");
+                           " RETURNING id, board_id, kind, params, timeout_s",
+                           token);
+}
+
+int store_farm_job_claimed(struct store *s, const char *token, json_t **ret)
+{
+        if (!token || strncmp(token, "claimed", 7))
+                return -EINVAL;
+        return update_rows(s, claim_from_row, ret,
+                           "SELECT id, board_id, kind, params, timeout_s FROM jobs WHERE dispatch = ?2"
+                           " AND state = 'queued' AND started_at IS NULL"
+                           " AND board_id IN (SELECT id FROM boards WHERE host = ?1) ORDER BY id",
+                           token);
 }
 
 /* Columns: id, board_id. */
@@ -103,7 +118,8 @@ int store_farm_job_cancels(struct store *s, json_t **ret)
 {
         return update_rows(s, cancel_from_row, ret,
                            "UPDATE jobs SET cancel_requested = 2 WHERE cancel_requested = 1"
-                           " AND board_id IN (SELECT id FROM boards WHERE host = ?1) RETURNING id, board_id");
+                           " AND board_id IN (SELECT id FROM boards WHERE host = ?1) RETURNING id, board_id",
+                           NULL);
 }
 
 int store_farm_job_cancel(struct store *s, int64_t id)

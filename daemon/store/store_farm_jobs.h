@@ -23,8 +23,12 @@ struct store;
 int store_farm_job_post(struct store *s, const char *board_id, const char *kind, const json_t *params, int timeout_s,
                         int64_t now_ms, int64_t *ret_id);
 /* Claim every pending job of the boards on this host (store_host_set_name): exactly once in the
- * farm, whatever runs concurrently. *ret: [{"id","board","kind","params","timeout_s"}] (new). */
-int store_farm_job_claim(struct store *s, json_t **ret);
+ * farm, whatever runs concurrently; the rows get dispatch = token (unique per attempt, starting
+ * with "claimed"). *ret: [{"id","board","kind","params","timeout_s"}] (new). */
+int store_farm_job_claim(struct store *s, const char *token, json_t **ret);
+/* The jobs an earlier claim with token took and that are still queued, as above: after a claim
+ * whose answer was lost (the connection dropped around its COMMIT), what it did take. */
+int store_farm_job_claimed(struct store *s, const char *token, json_t **ret);
 /* Cancel job id for a host that does not have its board: a job still pending ends 'cancelled'
  * here (returns 1); a job claimed by its host gets cancel_requested and that host is notified
  * (returns 0). -ENOENT when the job is not queued or running. */
