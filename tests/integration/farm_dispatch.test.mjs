@@ -3,7 +3,8 @@
 // exactly once, and its progress, output and result are seen from host B through REST and
 // /ws/v1/events (job events travel through the store's farm_events); a lease taken on one host
 // still guards the board when the job comes from another; a job is cancelled from a host that
-// does not have its board; PostgreSQL restarted while jobs run and wait: every accepted job ends
+// does not have its board (running, queued on its host, or still waiting for its host to claim
+// it); PostgreSQL restarted while jobs run and wait: every accepted job ends
 // succeeded and each ran exactly once (each run appends its tag to a file on the virtual board's
 // flash, read back at the end).
 import assert from "node:assert/strict";
@@ -127,6 +128,30 @@ describe("cross-host jobs in a farm of three hosts on one PostgreSQL", () => {
     assert.equal(again.status, 409, JSON.stringify(again.body));
     assert.equal(again.body.error.code, "job_finished");
     await viewer.close();
+  });
+
+  test("a job still waiting for its host (rack-c paused) is cancelled from rack-b at once and never runs", async () => {
+    const c = hosts["rack-c"];
+    c.proc.kill("SIGSTOP"); // well within host_stale_s: rack-c is alive to the farm but claims nothing
+    let posted, cancelled;
+    try {
+      posted = await api(hosts["rack-a"].url, "POST", "/api/v1/boards/c1/jobs", { kind: "run", script: tagged("paused", 0) });
+      cancelled = await api(hosts["rack-b"].url, "POST", `/api/v1/jobs/${posted.body.id}/cancel`);
+    } finally {
+      c.proc.kill("SIGCONT");
+    }
+    assert.equal(posted.status, 202, JSON.stringify(posted.body));
+    assert.equal(cancelled.status, 202, JSON.stringify(cancelled.body));
+    assert.equal(cancelled.body.state, "cancelled", "ended by rack-b: rack-c never claimed it");
+    assert.equal(cancelled.body.started_at, null);
+    // rack-c, awake again, runs what comes next and not the cancelled job
+    const next = await api(hosts["rack-a"].url, "POST", "/api/v1/boards/c1/jobs",
+      { kind: "run", script: "import os\nprint('files:', 'runs.txt' in os.listdir() and open('runs.txt').read().count('paused'))" });
+    assert.equal(next.status, 202, JSON.stringify(next.body));
+    const r = await waitJob(hosts["rack-b"].url, next.body.id, 30000);
+    assert.equal(r.state, "succeeded", JSON.stringify(r));
+    assert.match(JSON.stringify(r.result), /files: (False|0)/);
+    assert.equal((await api(hosts["rack-c"].url, "GET", `/api/v1/jobs/${posted.body.id}`)).body.state, "cancelled");
   });
 
   test("PostgreSQL restarted while cross-host jobs run and wait: none lost, none run twice", async () => {
