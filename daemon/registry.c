@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "events.h"
+#include "farm/farm_dispatch.h"
 #include "jobs/console.h"
 #include "jobs/job_run.h"
 #include "jobs/worker.h"
@@ -732,7 +733,7 @@ static int submit_check_board(struct registry *r, const struct job_kind *kind, c
 /* Record the job and queue it on the board's worker; *ret_id its id. The store write happens
  * outside registry.mu, on a reference to the present board. */
 static int submit_queue(struct registry *r, const char *board_id, const struct job_kind *kind, const json_t *body,
-                        int timeout_s, int64_t *ret_id, struct corral_error *err)
+                        int timeout_s, int64_t *ret_id, bool *ret_remote, struct corral_error *err)
 {
         pthread_mutex_lock(&r->mu);
         struct present *p = present_get_locked(find_by_id(r, board_id));
@@ -741,7 +742,7 @@ static int submit_queue(struct registry *r, const char *board_id, const struct j
         if (!p) { /* on another host of the farm (farm/farm_dispatch.c runs it there)? */
                 int fr = store_farm_job_post(r->store, board_id, kind->name, body, timeout_s, util_wall_ms(), &id);
                 if (fr == 0)
-                        *ret_id = id;
+                        *ret_id = id, *ret_remote = true;
                 if (fr == 0 || fr == -ENOTCONN)
                         return fr ? corral_error_store(err, fr, -EINVAL, "Could not record the job") : 0;
                 return corral_error_set(err, CORRAL_E_BOARD_OFFLINE, json_pack("{s:s}", "board", board_id), -EINVAL,
@@ -788,11 +789,15 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
         if (lease_ok(r, board_id, c, err) < 0)
                 return -EPERM;
         int64_t id = 0;
-        if ((rc = submit_queue(r, board_id, kind, body, timeout_s, &id, err)) < 0)
+        bool remote = false; /* the store holds its "queued" event for the other hosts already */
+        if ((rc = submit_queue(r, board_id, kind, body, timeout_s, &id, &remote, err)) < 0)
                 return rc;
-        events_publish(r->events, "job.state",
-                       json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
-                                 "state", "queued"));
+        json_t *queued = json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
+                                   "state", "queued");
+        if (remote)
+                farm_dispatch_publish_here(r->events, "job.state", queued);
+        else
+                events_publish(r->events, "job.state", queued);
         rc = store_job_get(r->store, id, false, ret_job);
         if (rc == -ENOTCONN)
                 return corral_error_store(err, rc, -EINVAL, "The job was queued but cannot be read back");

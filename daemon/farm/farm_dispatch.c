@@ -141,6 +141,14 @@ static void relay_events(struct farm_dispatch *fd)
         }
 }
 
+void farm_dispatch_publish_here(struct events *ev, const char *type, json_t *data)
+{
+        bool was = relaying;
+        relaying = true;
+        events_publish(ev, type, data);
+        relaying = was;
+}
+
 /* A claimed job that cannot be queued here ends failed, with its event. */
 static void claim_failed(struct farm_dispatch *fd, const json_t *job, int rc)
 {
@@ -158,9 +166,12 @@ static void claim_failed(struct farm_dispatch *fd, const json_t *job, int rc)
                                  "error", "code", code, "message", msg));
 }
 
-/* Claimed jobs onto their boards' workers. Steals jobs. */
+/* Claimed jobs onto their boards' workers. Steals jobs. Their "queued" events (committed with
+ * the jobs) are relayed first, so this host's stream has them before the workers' "running". */
 static void enqueue_all(struct farm_dispatch *fd, json_t *jobs)
 {
+        if (json_array_size(jobs))
+                relay_events(fd);
         size_t i;
         json_t *job;
         json_array_foreach(jobs, i, job) {

@@ -7,6 +7,8 @@
 #ifndef CORRAL_FARM_DISPATCH_H
 #define CORRAL_FARM_DISPATCH_H
 
+#include <jansson.h>
+
 struct registry;
 struct store;
 struct events;
@@ -21,6 +23,9 @@ struct farm_dispatch;
  * (logged). */
 int farm_dispatch_start(struct registry *reg, struct store *st, struct events *ev, const char *url,
                         struct farm_dispatch **ret);
+/* Publish on this host's bus an event the farm's event log already has (store_farm_job_post
+ * wrote it): not written to farm_events again. Steals data. */
+void farm_dispatch_publish_here(struct events *ev, const char *type, json_t *data);
 /* Stop the thread (pending events are written first when the store answers). NULL-safe. */
 struct farm_dispatch *farm_dispatch_stop(struct farm_dispatch *fd);
 

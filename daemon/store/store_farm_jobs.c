@@ -44,8 +44,21 @@ int store_farm_job_post(struct store *s, const char *board_id, const char *kind,
                 if (r == 0)
                         r = -EIO;
         }
+        /* Its "queued" event enters the farm's event log before the board's host can see the job,
+         * so every host relays it before that host's "running". */
+        json_t *ev = r >= 0 ? json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind,
+                                        "state", "queued")
+                            : NULL;
+        if (r >= 0)
+                r = ev ? store_run(s, "SELECT pg_advisory_xact_lock(" FARM_EVENTS_LOCK ")", "") : -ENOMEM;
+        if (r >= 0)
+                r = store_run(s, "INSERT INTO farm_events (host, type, data, at_ms) VALUES (?1, 'job.state', ?2, ?3)",
+                              "sJI", s->host, ev, now_ms);
+        json_decref(ev);
         if (r >= 0)
                 r = store_run(s, "SELECT pg_notify('" STORE_FARM_JOBS_CHANNEL "', ?1)", "s", json_string_value(host));
+        if (r >= 0)
+                r = store_run(s, "SELECT pg_notify('" STORE_FARM_EVENTS_CHANNEL "', ?1)", "s", s->host);
         json_decref(host);
         r = store_write_unlock(s, r);
         if (r < 0)

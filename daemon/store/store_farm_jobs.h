@@ -17,8 +17,8 @@ struct store;
 #define STORE_FARM_EVENTS_KEEP_MS 60000
 
 /* Insert a job for board_id when that board is on another host that is alive (heartbeat within
- * the bound of now_ms) and publishes it online or busy: state 'queued', dispatch 'pending', and
- * that host notified, in one transaction. *ret_id its id. -ENODEV when the board is not on such
+ * the bound of now_ms) and publishes it online or busy: state 'queued', dispatch 'pending', its
+ * job.state "queued" event in farm_events, and that host notified, in one transaction. *ret_id its id. -ENODEV when the board is not on such
  * a host (SQLite: always), -ENOTCONN store unavailable, else negative errno. */
 int store_farm_job_post(struct store *s, const char *board_id, const char *kind, const json_t *params, int timeout_s,
                         int64_t now_ms, int64_t *ret_id);

@@ -64,6 +64,7 @@ describe("cross-host jobs in a farm of three hosts on one PostgreSQL", () => {
 
   test("a run job posted on rack-a for rack-c's board runs on rack-c; output and result seen from rack-b (REST and /ws/v1/events)", async () => {
     const viewer = await events(hosts["rack-b"].url).ready;
+    const onC = await events(hosts["rack-c"].url).ready;
     const posted = await api(hosts["rack-a"].url, "POST", "/api/v1/boards/c1/jobs",
       { kind: "run", script: "for i in range(3):\n    print('line', i * 7)\n" });
     assert.equal(posted.status, 202, JSON.stringify(posted.body));
@@ -83,6 +84,10 @@ describe("cross-host jobs in a farm of three hosts on one PostgreSQL", () => {
     const output = mine().filter((m) => m.type === "job.output").map((m) => m.data.data).join("");
     assert.match(output, /line 0[\s\S]*line 7[\s\S]*line 14/);
     await viewer.close();
+    await waitFor(() => onC.msgs.some((m) => m.data?.job === id && m.data.state === "succeeded"), 10000, "succeeded on rack-c");
+    const onCStates = onC.msgs.filter((m) => m.type === "job.state" && m.data.job === id).map((m) => m.data.state);
+    assert.deepEqual(onCStates, ["queued", "running", "succeeded"], "the same order on the board's host");
+    await onC.close();
     // rack-c (the only host with c1's port) claimed it
     assert.match(pg.psql("farm_dispatch", `SELECT dispatch FROM jobs WHERE id = ${id}`).trim(), /^claimed rack-c /);
   });
