@@ -27,6 +27,7 @@
 #include "store/store.h"
 #include "store/store_hosts.h"
 #include "farm/farm.h"
+#include "farm/farm_dispatch.h"
 #include "udev/udev_watch.h"
 #include "util.h"
 
@@ -415,6 +416,7 @@ struct parts {
         struct health_sched *hsched;
         struct udev_watch *uw;
         struct remote *remote;
+        struct farm_dispatch *fdisp; /* PostgreSQL only */
         struct http_ctx hctx; /* the HTTP server holds its address */
         struct http_server *http;
 };
@@ -438,6 +440,8 @@ static int parts_start(struct parts *p, const struct config *boot)
         if (health_sched_start(p->registry, p->store, &p->hsched) < 0)
                 log_warning("health checks will not be scheduled: cannot start their thread");
         p->uw = start_udev(boot, &p->dctx);
+        if (farm_dispatch_start(p->registry, p->store, p->events, boot->store_url, &p->fdisp) < 0)
+                log_warning("jobs posted on other hosts will not run here: cannot start the farm dispatcher");
         int rr = remote_new(p->registry, boot, &p->remote);
         if (rr < 0)
                 log_warning("remote ports are off: %s", strerror(-rr));
@@ -460,6 +464,7 @@ static void parts_stop(struct parts *p)
         udev_watch_stop(p->uw);
         p->autoid = auto_identify_stop(p->autoid);
         p->hsched = health_sched_stop(p->hsched);
+        p->fdisp = farm_dispatch_stop(p->fdisp);
         p->registry = registry_free(p->registry);
         p->remote = remote_free(p->remote);
         p->consoles = console_dir_free(p->consoles);

@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "events.h"
+#include "farm/farm_dispatch.h"
 #include "jobs/console.h"
 #include "jobs/job_run.h"
 #include "jobs/worker.h"
@@ -36,6 +37,7 @@
 #include "health/health.h"
 #include "store/store.h"
 #include "store/store_health.h"
+#include "store/store_farm_jobs.h"
 #include "util.h"
 
 #define MAX_BOARDS 512
@@ -753,16 +755,22 @@ static int submit_check_board(struct registry *r, const struct job_kind *kind, c
 /* Record the job and queue it on the board's worker; *ret_id its id. The store write happens
  * outside registry.mu, on a reference to the present board. */
 static int submit_queue(struct registry *r, const char *board_id, const struct job_kind *kind, const json_t *body,
-                        int timeout_s, int64_t *ret_id, struct corral_error *err)
+                        int timeout_s, int64_t *ret_id, bool *ret_remote, struct corral_error *err)
 {
         pthread_mutex_lock(&r->mu);
         struct present *p = present_get_locked(find_by_id(r, board_id));
         pthread_mutex_unlock(&r->mu);
-        if (!p)
+        int64_t id = 0;
+        if (!p) { /* on another host of the farm (farm/farm_dispatch.c runs it there)? */
+                int fr = store_farm_job_post(r->store, board_id, kind->name, body, timeout_s, util_wall_ms(), &id);
+                if (fr == 0)
+                        *ret_id = id, *ret_remote = true;
+                if (fr == 0 || fr == -ENOTCONN)
+                        return fr ? corral_error_store(err, fr, -EINVAL, "Could not record the job") : 0;
                 return corral_error_set(err, CORRAL_E_BOARD_OFFLINE, json_pack("{s:s}", "board", board_id), -EINVAL,
                                         "Board '%s' is offline (not plugged in or its port is not configured).",
                                         board_id);
-        int64_t id = 0;
+        }
         int rc = store_job_create(r->store, board_id, kind->name, body, timeout_s, &id);
         if (rc < 0) {
                 present_put(r, p);
@@ -803,11 +811,15 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
         if (lease_ok(r, board_id, c, err) < 0)
                 return -EPERM;
         int64_t id = 0;
-        if ((rc = submit_queue(r, board_id, kind, body, timeout_s, &id, err)) < 0)
+        bool remote = false; /* the store holds its "queued" event for the other hosts already */
+        if ((rc = submit_queue(r, board_id, kind, body, timeout_s, &id, &remote, err)) < 0)
                 return rc;
-        events_publish(r->events, "job.state",
-                       json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
-                                 "state", "queued"));
+        json_t *queued = json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
+                                   "state", "queued");
+        if (remote)
+                farm_dispatch_publish_here(r->events, "job.state", queued);
+        else
+                events_publish(r->events, "job.state", queued);
         rc = store_job_get(r->store, id, false, ret_job);
         if (rc == -ENOTCONN)
                 return corral_error_store(err, rc, -EINVAL, "The job was queued but cannot be read back");
@@ -848,7 +860,11 @@ int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_
         pthread_mutex_unlock(&r->mu);
         int rc = p ? worker_cancel(p->worker, job_id) : -ENOENT; /* a queued job ends in the store */
         present_put(r, p);
+        if (!p && board) /* a board on another host: the store tells it (farm/farm_dispatch.c) */
+                rc = registry_job_cancel_remote(r, job);
         json_decref(job);
+        if (rc == -ENOTCONN)
+                return corral_error_store(err, rc, -EINVAL, "Cannot cancel the job");
         if (rc < 0)
                 return corral_error_set(err, CORRAL_E_JOB_FINISHED, json_pack("{s:I}", "job", (json_int_t)job_id), -EINVAL,
                                      "Job %lld is no longer queued or running.", (long long)job_id);
@@ -881,4 +897,46 @@ void registry_stats(struct registry *r, struct registry_stats *s)
         size_t present = r->nboards;
         pthread_mutex_unlock(&r->mu);
         s->boards_offline = unreachable + (total > present ? (unsigned)(total - present) : 0);
+}
+
+/* ---- cross-host jobs (farm/farm_dispatch.c) ---- */
+
+int registry_job_cancel_remote(struct registry *r, const json_t *job)
+{
+        int64_t id = json_integer_value(json_object_get(job, "id"));
+        int rc = store_farm_job_cancel(r->store, id);
+        if (rc == 1) /* still pending: it ends here, as a worker ends a queued job */
+                events_publish(r->events, "job.state",
+                               json_pack("{s:I, s:O, s:O, s:s, s:{s:s, s:s}}", "job", (json_int_t)id, "board",
+                                         json_object_get(job, "board"), "kind", json_object_get(job, "kind"), "state",
+                                         "cancelled", "error", "code", "cancelled", "message",
+                                         "Cancelled before it started."));
+        return rc < 0 ? rc : 0;
+}
+
+int registry_job_enqueue_claimed(struct registry *r, const json_t *job)
+{
+        const char *board_id = json_string_value(json_object_get(job, "board"));
+        const struct job_kind *kind = job_kind_find(json_string_value(json_object_get(job, "kind")));
+        if (!board_id || !kind)
+                return -EINVAL;
+        pthread_mutex_lock(&r->mu);
+        struct present *p = present_get_locked(find_by_id(r, board_id));
+        pthread_mutex_unlock(&r->mu);
+        if (!p)
+                return -ENODEV;
+        int rc = worker_enqueue(p->worker, json_integer_value(json_object_get(job, "id")), kind,
+                                json_object_get(job, "params"), (int)json_integer_value(json_object_get(job, "timeout_s")));
+        present_put(r, p);
+        return rc;
+}
+
+int registry_job_cancel_local(struct registry *r, const char *board_id, int64_t job_id)
+{
+        pthread_mutex_lock(&r->mu);
+        struct present *p = present_get_locked(board_id ? find_by_id(r, board_id) : NULL);
+        pthread_mutex_unlock(&r->mu);
+        int rc = p ? worker_cancel(p->worker, job_id) : -ENODEV;
+        present_put(r, p);
+        return rc;
 }

@@ -89,6 +89,17 @@ int registry_job_cancel(struct registry *r, int64_t job_id, json_t **ret_job, st
 int registry_job_cancel_as(struct registry *r, int64_t job_id, const struct reg_caller *c, json_t **ret_job,
                            struct corral_error *err);
 
+/* Cross-host jobs (farm/farm_dispatch.c, PostgreSQL). registry_job_cancel_remote: cancel job
+ * (its JSON: "id", "board", "kind") whose board is on another host, through the store (a job still
+ * pending ends cancelled here, with its event); 0, -ENOENT when it is no longer queued or running,
+ * or negative errno. registry_job_enqueue_claimed: queue a job this host claimed
+ * ({"id","board","kind","params","timeout_s"}, validated by the host that took it) on its board's
+ * worker: worker_enqueue's result, -ENODEV when the board is not present, -EINVAL for an unknown
+ * kind. registry_job_cancel_local: worker_cancel on a present board (-ENODEV when it is not). */
+int registry_job_cancel_remote(struct registry *r, const json_t *job);
+int registry_job_enqueue_claimed(struct registry *r, const json_t *job);
+int registry_job_cancel_local(struct registry *r, const char *board_id, int64_t job_id);
+
 /* Remote ports (daemon/remote/): lend a present board's port to a borrower (worker_lend in
  * jobs/worker.h): -ENOENT when the board is not present, else worker_lend's result. */
 struct worker_lend;

@@ -156,6 +156,22 @@ static const char *const migrations[] = {
         "  data        BLOB NOT NULL,"
         "  PRIMARY KEY (firmware_id, seq)"
         ") WITHOUT ROWID;",
+        /* 11: cross-host jobs and farm-wide events (store_farm_jobs.c): a job posted on one host for
+         * a board on another waits with dispatch 'pending' until the board's host claims it
+         * ('claimed'); cancel_requested 1 asks the board's host to cancel it (2: done); farm_events
+         * carries each host's job events to the others (pruned after a minute). On SQLite (one
+         * host) nothing writes them. */
+        "ALTER TABLE jobs ADD COLUMN dispatch TEXT;"
+        "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX jobs_dispatch_pending ON jobs(board_id) WHERE dispatch = 'pending';"
+        "CREATE INDEX jobs_cancel_requested ON jobs(board_id) WHERE cancel_requested = 1;"
+        "CREATE TABLE farm_events ("
+        "  id     INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  host   TEXT NOT NULL,"
+        "  type   TEXT NOT NULL,"
+        "  data   TEXT NOT NULL,"
+        "  at_ms  INTEGER NOT NULL"
+        ");",
 };
 
 int store_schema_latest(void)
@@ -397,6 +413,18 @@ static const char *const migrations_pg[] = {
         "  seq         INTEGER NOT NULL,"
         "  data        BYTEA NOT NULL,"
         "  PRIMARY KEY (firmware_id, seq)"
+        ");",
+        /* 11 */
+        "ALTER TABLE jobs ADD COLUMN dispatch TEXT;"
+        "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX jobs_dispatch_pending ON jobs(board_id) WHERE dispatch = 'pending';"
+        "CREATE INDEX jobs_cancel_requested ON jobs(board_id) WHERE cancel_requested = 1;"
+        "CREATE TABLE farm_events ("
+        "  id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        "  host   TEXT NOT NULL,"
+        "  type   TEXT NOT NULL,"
+        "  data   TEXT NOT NULL,"
+        "  at_ms  BIGINT NOT NULL"
         ");",
 };
 

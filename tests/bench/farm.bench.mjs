@@ -3,24 +3,25 @@
 // every host, reservation throughput under contention (grants/s, 409s, double holders checked both
 // by the clients and in the database), PostgreSQL load at idle and under load (statements/s from
 // pg_stat_statements when it loads, transactions/s from pg_stat_database, NOTIFY/s), and each
-// corrald's RSS. Cross-host job dispatch is tried (a job posted on one host for another host's board)
-// and reported as measured or refused. Boards are silent TCP servers (socket://, family micropython):
+// corrald's RSS, and cross-host job dispatch: latency from a job POSTed on one host to its running
+// event on the board's host (and relayed back), cross-host cancel, NOTIFY/s meanwhile. Boards are silent TCP servers (socket://, family micropython):
 // the cheapest kind that stays online. Prints a markdown table; nothing is asserted.
 //
 // Knobs: FARM_HOSTS (5), FARM_BOARDS (32 per host), FARM_SECONDS (10: each load/idle window),
 // FARM_LIST_REQS (40 per host, at least; the list window lasts FARM_SECONDS), FARM_CLIENTS (50 reserve/release clients), FARM_POOL (5 boards
 // labelled "pool", spread over the hosts, that every client competes for), FARM_HOLD_MS (20: how
-// long a client holds each lease before releasing it).
+// long a client holds each lease before releasing it), FARM_DISPATCH_SAMPLES (50 cross-host jobs).
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import WebSocket from "ws";
 import { api, silentServer, startCorrald, waitFor } from "../integration/lib.mjs";
 import { startPostgres } from "../integration/pg.mjs";
 
 const env = (k, d) => (process.env[k] ? Number(process.env[k]) : d);
 const HOSTS = env("FARM_HOSTS", 5), BOARDS = env("FARM_BOARDS", 32), SECONDS = env("FARM_SECONDS", 10);
 const LIST_REQS = env("FARM_LIST_REQS", 40), CLIENTS = env("FARM_CLIENTS", 50), POOL = env("FARM_POOL", 5);
-const HOLD_MS = env("FARM_HOLD_MS", 20);
+const HOLD_MS = env("FARM_HOLD_MS", 20), DISPATCH_SAMPLES = env("FARM_DISPATCH_SAMPLES", 50);
 const TOTAL = HOSTS * BOARDS;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hostName = (h) => `host-${h + 1}`;
@@ -152,21 +153,48 @@ async function contention(pg, hosts) {
   return st;
 }
 
-/** A run job posted on host-1 for a board of host-2: accepted and run there, or refused. */
-async function crossDispatch(hosts) {
+/** A /ws/v1/events socket; each JSON message is kept with its arrival time. */
+async function eventSocket(base) {
+  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws/v1/events");
+  const c = { ws, msgs: [] };
+  ws.on("message", (data, bin) => { if (!bin) c.msgs.push({ at: performance.now(), m: JSON.parse(data.toString()) }); });
+  await new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); });
+  c.when = (job, pred, what) => waitFor(() => c.msgs.find((x) => x.m.data?.job === job && pred(x.m))?.at, 15000, what);
+  c.close = () => new Promise((r) => { if (ws.readyState === WebSocket.CLOSED) return r(); ws.once("close", r); ws.close(); });
+  return c;
+}
+
+/**
+ * Cross-host dispatch, DISPATCH_SAMPLES times one after the other: a run job POSTed on one host for
+ * a silent board of another; dispatch = POST sent → job.state running on the board host's own event
+ * stream; relay = POST sent → that running event back on the posting host's stream (through
+ * farm_events); cancel = cancel POSTed on the posting host → job.state cancelled on the board host.
+ */
+async function crossDispatch(pg, stmts, hosts) {
   if (hosts.length < 2) return { note: "not measured: needs 2 hosts" };
-  const r = await api(hosts[0].url, "POST", `/api/v1/boards/${boardId(1, BOARDS - 1)}/jobs`, { kind: "run", script: "print(1)\n" });
-  if (r.status !== 202)
-    return { note: `not measured: needs cross-host dispatch (POST on ${hostName(0)} for a ${hostName(1)} board: `
-      + `${r.status} ${r.body?.error?.code ?? ""})` };
-  const t0 = performance.now();
-  const j = await waitFor(async () => {
-    const x = (await api(hosts[1].url, "GET", `/api/v1/jobs/${r.body.id}`)).body;
-    return x.state !== "queued" && x;
-  }, 10000, "the cross-host job to leave queued").catch(() => null);
-  await api(hosts[0].url, "POST", `/api/v1/jobs/${r.body.id}/cancel`).catch(() => {});
-  if (!j) return { note: `not measured: POST on ${hostName(0)} for a ${hostName(1)} board was accepted (202) but the job stayed queued 10 s (no cross-host dispatch)` };
-  return { note: `1 sample: ${(performance.now() - t0).toFixed(0)} ms to ${j.state} (single probe, no p50/p99)` };
+  const socks = await Promise.all(hosts.map((h) => eventSocket(h.url)));
+  const st = { dispatch: [], relay: [], cancel: [], refused: [] };
+  const a = pgCounters(pg, stmts);
+  for (let i = 0; i < DISPATCH_SAMPLES; i++) {
+    const from = i % HOSTS, to = (from + 1 + (Math.floor(i / HOSTS) % (HOSTS - 1))) % HOSTS;
+    const board = boardId(to, BOARDS - 1 - (Math.floor(i / HOSTS) % BOARDS));
+    const t0 = performance.now();
+    const r = await api(hosts[from].url, "POST", `/api/v1/boards/${board}/jobs`, { kind: "run", script: "print(1)\n", timeout_s: 60 });
+    if (r.status !== 202) { st.refused.push([r.status, r.body?.error?.code]); continue; }
+    const id = r.body.id;
+    const running = (x) => x.type === "job.state" && x.data.state === "running";
+    st.dispatch.push((await socks[to].when(id, running, `job ${id} running on ${hostName(to)}`)) - t0);
+    st.relay.push((await socks[from].when(id, running, `job ${id} running, relayed to ${hostName(from)}`)) - t0);
+    const t1 = performance.now();
+    const c = await api(hosts[from].url, "POST", `/api/v1/jobs/${id}/cancel`);
+    const ended = (x) => x.type === "job.state" && !["queued", "running"].includes(x.data.state);
+    const at = await socks[to].when(id, ended, `job ${id} to end on ${hostName(to)}`);
+    if (c.status === 202 || c.status === 200) st.cancel.push(at - t1);
+  }
+  const b = pgCounters(pg, stmts);
+  for (const s of socks) await s.close();
+  st.load = rate(a, b);
+  return st;
 }
 
 async function main() {
@@ -203,7 +231,7 @@ async function main() {
     b = pgCounters(pg, stmts);
     const resLoad = rate(a, b);
     const rss1 = hosts.map((h) => rssKb(h.proc.pid));
-    const cross = await crossDispatch(hosts);
+    const cross = await crossDispatch(pg, stmts, hosts);
     report({ farm, idle, list, listLoad, res, resLoad, rss0, rss1, cross, stmts });
     printTop(`most frequent statements at idle (${SECONDS} s)`, idleTop);
     printTop(`most frequent statements under GET /boards (${list.all.length} requests)`, listTop);
@@ -250,7 +278,11 @@ function report({ farm, idle, list, listLoad, res, resLoad, rss0, rss1, cross, s
   if (!stmts) console.log("| statements/s | not measured: pg_stat_statements did not load |");
   console.log(`| corrald RSS at idle | ${rss0.map((k) => (k / 1024).toFixed(1)).join(", ")} MB |`);
   console.log(`| corrald RSS after the load | ${rss1.map((k) => (k / 1024).toFixed(1)).join(", ")} MB |`);
-  console.log(`| cross-host dispatch latency (POST on one host → running on another) | ${cross.note} |`);
+  if (cross.note) return console.log(`| cross-host dispatch latency (POST on one host → running on another) | ${cross.note} |`);
+  console.log(`| cross-host dispatch latency (POST on one host → job.state running on the board's host; ${cross.dispatch.length} jobs, one at a time) | ${ls(cross.dispatch)}${cross.refused.length ? `; refused: ${JSON.stringify(cross.refused.slice(0, 3))}` : ""} |`);
+  console.log(`| … that running event relayed back to the posting host's /ws/v1/events | ${ls(cross.relay)} |`);
+  console.log(`| cross-host cancel (POST cancel on the posting host → job.state cancelled on the board's host) | ${ls(cross.cancel)} (${cross.cancel.length} cancels) |`);
+  console.log(load("during cross-host dispatch", cross.load));
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
