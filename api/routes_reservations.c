@@ -77,8 +77,10 @@ static void peer_addr(struct api_req *rq, char *out, size_t size)
                 memmove(out, out + 7, strlen(out + 7) + 1);
 }
 
-/* Open the lease's remote port; on failure the lease is released again and the error replied. */
-static int expose_rfc2217(struct api_req *rq, struct reservations *rs, json_t *resv, enum MHD_Result *reply)
+/* Open the lease's remote port (idempotent). On failure the error is replied and, for a lease
+ * just created (new_lease), the lease is released again. */
+static int expose_rfc2217(struct api_req *rq, struct reservations *rs, json_t *resv, bool new_lease,
+                          enum MHD_Result *reply)
 {
         const char *board = json_string_value(json_object_get(resv, "board"));
         int64_t id = json_integer_value(json_object_get(resv, "id"));
@@ -92,6 +94,11 @@ static int expose_rfc2217(struct api_req *rq, struct reservations *rs, json_t *r
                                json_string_value(json_object_get(resv, "owner")), peer[0] ? peer : NULL, family, url,
                                sizeof(url), msg, sizeof(msg));
         json_decref(b);
+        if (rc < 0 && rc != -EEXIST && !new_lease) {
+                *reply = api_reply_error(rq, CORRAL_E_REMOTE_PORT_UNAVAILABLE, json_pack("{s:s}", "board", board ? board : ""),
+                                         "%s", msg);
+                return -1;
+        }
         if (rc < 0 && rc != -EEXIST) {
                 struct corral_error err = { 0 };
                 json_t *gone = NULL;
@@ -152,7 +159,7 @@ static enum MHD_Result create(struct api_req *rq, struct reservations *rs)
         int rc = reservations_create(rs, &req, boards, now, &resv, &gen, &err);
         json_decref(boards);
         json_decref(body); /* req.match pointed into it */
-        if (rc == 0 && expose && expose_rfc2217(rq, rs, resv, &reply) < 0) {
+        if (rc == 0 && expose && expose_rfc2217(rq, rs, resv, true, &reply) < 0) {
                 json_decref(resv);
                 return reply;
         }
@@ -215,6 +222,48 @@ static enum MHD_Result renew(struct api_req *rq, struct reservations *rs, int64_
         return api_reply_json(rq, 200, resv);
 }
 
+/* PATCH /reservations/{id} {"expose": ["rfc2217"] | []}: the holder opens or closes the lease's
+ * remote port later. Idempotent both ways; replies the lease with "remote" while one is open. */
+static enum MHD_Result patch(struct api_req *rq, struct reservations *rs, int64_t id)
+{
+        enum MHD_Result reply;
+        json_t *body = api_body_json(rq, &reply);
+        if (!body)
+                return reply;
+        const char *key;
+        json_t *v;
+        json_object_foreach(body, key, v) {
+                if (strcmp(key, "expose")) {
+                        reply = api_reply_error(rq, CORRAL_E_UNKNOWN_FIELD, json_pack("{s:s}", "field", key),
+                                                "A lease can change only 'expose' here, not '%s' (renew it with POST "
+                                                "/reservations/{id}/renew).", key);
+                        json_decref(body);
+                        return reply;
+                }
+        }
+        bool want = false;
+        if (!json_object_get(body, "expose")) {
+                json_decref(body);
+                return api_reply_error(rq, CORRAL_E_INVALID_EXPOSE, json_pack("{s:s}", "field", "expose"),
+                                       "Give 'expose': [\"rfc2217\"] to open the lease's remote port, or [] to close it.");
+        }
+        int t = take_expose(rq, body, &want, &reply);
+        json_decref(body);
+        if (t < 0)
+                return reply;
+        struct corral_error err = { 0 };
+        json_t *resv = NULL;
+        if (reservations_authorize(rs, id, rq->lease, util_wall_ms(), &resv, &err) < 0)
+                return api_reply_corral_error(rq, &err);
+        if (want && expose_rfc2217(rq, rs, resv, false, &reply) < 0) {
+                json_decref(resv);
+                return reply;
+        }
+        if (!want && rq->ctx->remote)
+                remote_unexpose(rq->ctx->remote, id);
+        return api_reply_json(rq, 200, resv);
+}
+
 enum MHD_Result routes_reservations(struct api_req *rq)
 {
         struct reservations *rs = registry_reservations(rq->ctx->registry);
@@ -250,8 +299,10 @@ enum MHD_Result routes_reservations(struct api_req *rq)
                                 return api_reply_corral_error(rq, &err);
                         return api_reply_json(rq, 200, resv);
                 }
+                if (!strcmp(rq->method, "PATCH"))
+                        return patch(rq, rs, id);
                 return api_reply_error(rq, CORRAL_E_METHOD_NOT_ALLOWED, NULL,
-                                       "Use GET to read or DELETE to release /reservations/{id}.");
+                                       "Use GET to read, PATCH to change 'expose' or DELETE to release /reservations/{id}.");
         }
         if (rq->nsegs == 3 && !strcmp(rq->segs[2], "renew")) {
                 if (strcmp(rq->method, "POST"))

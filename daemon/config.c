@@ -570,7 +570,14 @@ static int set_port(struct config_port *p, const char *k, const char *v, char *e
                 snprintf(p->power, sizeof(p->power), "%s", v);
                 return 0;
         }
-        snprintf(err, es, "unknown key '%s' in a [port] section (known: url, family, baud, power)", k);
+        if (!strcmp(k, "remote_port")) {
+                if (parse_uint(v, 1, 65535, &p->remote_port) < 0) {
+                        snprintf(err, es, "'remote_port' must be a TCP port from 1 to 65535, not '%s'", v);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        snprintf(err, es, "unknown key '%s' in a [port] section (known: url, family, baud, power, remote_port)", k);
         return -EINVAL;
 }
 
@@ -816,8 +823,32 @@ int config_load_file(struct config *c, const char *path, char *msg, size_t msg_s
         return r;
 }
 
+/* A static remote_port serves whoever connects: only without tokens (loopback-only mode). */
+static int validate_remote_ports(const struct config *c, char *msg, size_t msg_size)
+{
+        for (size_t i = 0; i < c->nports; i++) {
+                if (!c->ports[i].remote_port)
+                        continue;
+                if (c->ntokens) {
+                        snprintf(msg, msg_size, "port '%s' has remote_port = %u, but tokens are configured: a static "
+                                 "remote port would bypass leases; remove remote_port and ask for the port with a lease "
+                                 "(\"expose\": [\"rfc2217\"]) instead", c->ports[i].name, c->ports[i].remote_port);
+                        return -EINVAL;
+                }
+                for (size_t j = 0; j < i; j++)
+                        if (c->ports[j].remote_port == c->ports[i].remote_port) {
+                                snprintf(msg, msg_size, "ports '%s' and '%s' have the same remote_port %u",
+                                         c->ports[j].name, c->ports[i].name, c->ports[i].remote_port);
+                                return -EINVAL;
+                        }
+        }
+        return 0;
+}
+
 int config_validate(const struct config *c, char *msg, size_t msg_size)
 {
+        if (validate_remote_ports(c, msg, msg_size) < 0)
+                return -EINVAL;
         for (size_t i = 0; i < c->nports; i++) {
                 if (!c->ports[i].url[0]) {
                         snprintf(msg, msg_size, "port '%s' has no url", c->ports[i].name);

@@ -22,6 +22,7 @@ struct config_port {
         char family[24];  /* hint: "esp8266", "esp32", "micropython", ... (may be empty) */
         unsigned baud;    /* 0 = default 115200 */
         char power[256];  /* power backend (power/power.h spec), "" = none */
+        unsigned remote_port; /* static RFC 2217 port on remote_bind (0 = none); only without tokens */
 };
 
 struct config_usb_id {

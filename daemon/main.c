@@ -198,7 +198,7 @@ static void on_udev(const struct udev_port_info *info, void *user)
 /* SIGHUP: build a whole new config, keep what needs a restart, hand the tokens to the HTTP side,
  * then publish it in one swap. Any failure before the swap leaves the running config as it is. */
 static void reload(int argc, char **argv, struct config_live *live, struct http_server *http, struct store *store,
-                   struct registry *registry)
+                   struct registry *registry, struct remote *remote)
 {
         char msg[1024] = "", changed[256] = "";
         bool exit_now = false;
@@ -227,6 +227,7 @@ static void reload(int argc, char **argv, struct config_live *live, struct http_
         health_policy_publish(&now->health);
         store_set_job_log_max(store, now->max_log_lines);
         registry_sync_static(registry, now);
+        remote_sync_static(remote, now);
         log_notice("configuration reloaded: %zu static port(s), %zu token(s)", now->nports, now->ntokens);
         config_put(now);
 }
@@ -373,7 +374,7 @@ static void host_beat_tick(struct store *store, struct host_beat *hb)
 
 /* The main thread's life after start-up: the systemd watchdog, SIGHUP reloads, until SIGTERM/SIGINT. */
 static void serve_signals(int sfd, int argc, char **argv, struct config_live *live, struct http_server *http,
-                          struct store *store, struct registry *registry, struct host_beat *hb)
+                          struct store *store, struct registry *registry, struct remote *remote, struct host_beat *hb)
 {
         uint64_t wd_usec = 0;
         int wd = sd_watchdog_enabled(0, &wd_usec);
@@ -395,7 +396,7 @@ static void serve_signals(int sfd, int argc, char **argv, struct config_live *li
                         /* systemd's notify-reload protocol: RELOADING=1 with the monotonic time. */
                         sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                                    (unsigned long long)util_mono_us());
-                        reload(argc, argv, live, http, store, registry);
+                        reload(argc, argv, live, http, store, registry, remote);
                         sd_notify(0, "READY=1");
                         continue;
                 }
@@ -447,6 +448,7 @@ static int parts_start(struct parts *p, const struct config *boot)
                 log_warning("remote ports are off: %s", strerror(-rr));
         else
                 registry_on_board_json(p->registry, remote_board_decorate, p->remote);
+        remote_sync_static(p->remote, boot);
         p->hctx = (struct http_ctx){ .registry = p->registry, .store = p->store, .events = p->events,
                                      .consoles = p->consoles, .config = p->live, .version = CORRAL_VERSION,
                                      .remote = p->remote };
@@ -498,7 +500,7 @@ int main(int argc, char **argv)
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", boot->listen_host, http_port(p.http));
         config_put(boot);
 
-        serve_signals(sfd, argc, argv, p.live, p.http, p.store, p.registry, &hb);
+        serve_signals(sfd, argc, argv, p.live, p.http, p.store, p.registry, p.remote, &hb);
         sd_notify(0, "STOPPING=1");
         parts_stop(&p);
         close(sfd);

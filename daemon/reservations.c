@@ -969,6 +969,24 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
         return rc;
 }
 
+int reservations_authorize(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
+                           struct corral_error *err)
+{
+        if (!rs || !ret)
+                return -EINVAL;
+        struct after a0, *a = &a0;
+        a->nevents = a->nwake = 0;
+        pthread_mutex_lock(&rs->mu);
+        sync_locked(rs, a);
+        expire_locked(rs, now_ms, a);
+        ssize_t i = authorize_locked(rs, id, token, err);
+        if (i >= 0)
+                *ret = public_json(rs->active[i], now_ms);
+        pthread_mutex_unlock(&rs->mu);
+        run_after(rs, a);
+        return i < 0 ? (int)i : 0;
+}
+
 int reservations_release(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
                          struct corral_error *err)
 {

@@ -80,6 +80,9 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
                        json_t **ret, struct corral_error *err);
 int reservations_release(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
                          struct corral_error *err);
+/* Does token hold active reservation id? 0 with *ret its public JSON; errors as renew. Changes nothing. */
+int reservations_authorize(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
+                           struct corral_error *err);
 /* May this request use board_id? lease: the token the request presented (NULL or "" = none).
  * 0 yes; -EBUSY CORRAL_E_BOARD_RESERVED (someone else holds it), -ESTALE CORRAL_E_LEASE_LOST
  * (the lease was released or expired), -ENOKEY CORRAL_E_LEASE_UNKNOWN, -EXDEV

@@ -76,6 +76,7 @@ int cmd_boards(struct cli *c, int argc, char **argv);
 int cmd_reserve(struct cli *c, int argc, char **argv);
 int cmd_release(struct cli *c, int argc, char **argv);
 int cmd_renew(struct cli *c, int argc, char **argv);
+int cmd_expose(struct cli *c, int argc, char **argv);
 int cmd_flash(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
 int cmd_test(struct cli *c, int argc, char **argv);

@@ -1,4 +1,5 @@
-/* CLI commands about boards and leases: `corral boards`, `corral reserve`, `corral release`. */
+/* CLI commands about boards and leases: `corral boards`, `corral reserve`, `corral release`,
+ * `corral renew`, `corral expose`. */
 #include "client.h"
 
 #include <errno.h>
@@ -272,6 +273,48 @@ int cmd_renew(struct cli *c, int argc, char **argv)
                 fprintf(stderr, "corral: board %s is yours until %s (reservation %lld)\n",
                         json_string_value(json_object_get(r.body, "board")),
                         json_string_value(json_object_get(r.body, "expires_at")), id);
+        cli_resp_clear(&r);
+        return CLI_OK;
+}
+
+/* corral expose [LEASE_ID] rfc2217|none: open (or close) the lease's remote port later. */
+int cmd_expose(struct cli *c, int argc, char **argv)
+{
+        const char *kind = argc ? argv[argc - 1] : "";
+        if (argc < 1 || argc > 2 || !c->lease[0] || (strcmp(kind, "rfc2217") && strcmp(kind, "none"))) {
+                fprintf(stderr, "corral: usage: corral expose [LEASE_ID] rfc2217|none, with the lease in CORRAL_LEASE, "
+                                "--lease or --lease-file\n");
+                return CLI_USAGE;
+        }
+        long long id = argc == 2 ? strtoll(argv[0], NULL, 10) : cli_lease_id(c->lease);
+        if (id <= 0) {
+                fprintf(stderr, "corral: which reservation? give its id (corral expose ID rfc2217)\n");
+                return CLI_USAGE;
+        }
+        char path[64];
+        snprintf(path, sizeof(path), "/api/v1/reservations/%lld", id);
+        bool open = !strcmp(kind, "rfc2217");
+        json_t *body = json_pack("{s:o}", "expose", open ? json_pack("[s]", "rfc2217") : json_array());
+        struct cli_resp r = { 0 };
+        int rc = cli_call(c, "PATCH", path, body, 0, &r);
+        json_decref(body);
+        if (rc)
+                return rc;
+        if (r.status != 200) {
+                rc = cli_fail(c, open ? "cannot open the remote port" : "cannot close the remote port", &r);
+                cli_resp_clear(&r);
+                return rc;
+        }
+        const char *url = json_string_value(json_object_get(json_object_get(r.body, "remote"), "rfc2217"));
+        if (c->json)
+                print_json(r.body);
+        else if (url)
+                printf("%s\n", url);
+        if (url)
+                fprintf(stderr, "corral: remote port %s (esptool --port %s; mpremote connect %s)\n", url, url, url);
+        else
+                fprintf(stderr, "corral: board %s has no remote port now (reservation %lld)\n",
+                        json_string_value(json_object_get(r.body, "board")), id);
         cli_resp_clear(&r);
         return CLI_OK;
 }

@@ -22,6 +22,8 @@ static void usage(FILE *f)
                 "                                           lease a matching board; prints the lease token\n"
                 "                                           (or writes it to --lease-file)\n"
                 "  renew [LEASE_ID] [--ttl S]               extend the lease to S seconds from now\n"
+                "  expose [LEASE_ID] rfc2217|none           open (prints rfc2217://host:port) or close the\n"
+                "                                           lease's remote port later\n"
                 "  release [LEASE_ID]                       give the leased board back\n"
                 "  flash BOARD FIRMWARE [--mode dio] [--erase]\n"
                 "                                           upload FIRMWARE and flash it, following progress\n"
@@ -242,7 +244,7 @@ static int dispatch(struct cli *c, const char *cmd, int argc, char **argv)
                 int (*fn)(struct cli *, int, char **);
         } cmds[] = {
                 { "boards", cmd_boards }, { "reserve", cmd_reserve }, { "release", cmd_release },
-                { "renew", cmd_renew },
+                { "renew", cmd_renew },   { "expose", cmd_expose },
                 { "flash", cmd_flash },   { "run", cmd_run },         { "test", cmd_test },
                 { "console", cmd_console },
         };

@@ -34,6 +34,7 @@ struct conn;
 struct exposure {
         bool used;
         bool closing;            /* the lease ended: no listener; freed when the session is done */
+        bool fixed;              /* a static port from the config (remote_port; resv 0), no lease */
         char board[72];
         int64_t resv;
         char owner[RESV_OWNER_MAX + 1];
@@ -75,7 +76,9 @@ static void wake(struct remote *rm)
 /* Caller holds mu. Close the listener and the connection; free the slot when no session is on it. */
 static void close_locked(struct exposure *e, const char *why)
 {
-        if (!e->closing)
+        if (!e->closing && e->fixed)
+                log_info("static remote port %u of board %s closed: %s", e->port, e->board, why);
+        else if (!e->closing)
                 log_info("remote port %u of board %s (reservation %lld) closed: %s", e->port, e->board,
                          (long long)e->resv, why);
         e->closing = true;
@@ -128,6 +131,17 @@ static void peer_text(const struct sockaddr_storage *sa, socklen_t len, char *ou
                 memmove(out, out + 7, strlen(out + 7) + 1);
 }
 
+static bool board_is_esp(struct registry *reg, const char *board)
+{
+        json_t *b = NULL;
+        if (registry_board_json(reg, board, &b) < 0)
+                return false;
+        const char *family = json_string_value(json_object_get(b, "family"));
+        bool esp = family && !strncmp(family, "esp", 3);
+        json_decref(b);
+        return esp;
+}
+
 static void on_accept(struct remote *rm, size_t i, int cfd, const char *peer)
 {
         pthread_mutex_lock(&rm->mu);
@@ -163,7 +177,10 @@ static void on_accept(struct remote *rm, size_t i, int cfd, const char *peer)
         e->conn = k;
         char board[72];
         snprintf(board, sizeof(board), "%s", e->board);
+        bool fixed = e->fixed;
         pthread_mutex_unlock(&rm->mu);
+        if (fixed && !k->s.esp) /* the config's family hint may be empty: ask the registry */
+                k->s.esp = board_is_esp(rm->reg, board);
         int one = 1;
         setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct worker_lend l = { .run = conn_run, .done = conn_done, .arg = k };
@@ -179,7 +196,7 @@ static void check_leases(struct remote *rm)
         size_t n = 0;
         pthread_mutex_lock(&rm->mu);
         for (size_t i = 0; i < REMOTE_MAX_EXPOSED; i++)
-                if (rm->ex[i].used && !rm->ex[i].closing) {
+                if (rm->ex[i].used && !rm->ex[i].closing && !rm->ex[i].fixed) {
                         snprintf(live[n].board, sizeof(live[n].board), "%s", rm->ex[i].board);
                         live[n++].resv = rm->ex[i].resv;
                 }
@@ -196,7 +213,7 @@ static void check_leases(struct remote *rm)
                         continue;
                 pthread_mutex_lock(&rm->mu);
                 for (size_t i = 0; i < REMOTE_MAX_EXPOSED; i++)
-                        if (rm->ex[i].used && !rm->ex[i].closing && rm->ex[i].resv == live[j].resv &&
+                        if (rm->ex[i].used && !rm->ex[i].closing && !rm->ex[i].fixed && rm->ex[i].resv == live[j].resv &&
                             !strcmp(rm->ex[i].board, live[j].board))
                                 close_locked(&rm->ex[i], why);
                 pthread_mutex_unlock(&rm->mu);
@@ -319,7 +336,7 @@ int remote_expose(struct remote *rm, const char *board_id, int64_t resv, const c
         pthread_mutex_lock(&rm->mu);
         struct exposure *e = NULL;
         for (size_t i = 0; i < REMOTE_MAX_EXPOSED; i++) {
-                if (rm->ex[i].used && !rm->ex[i].closing && rm->ex[i].resv == resv) {
+                if (rm->ex[i].used && !rm->ex[i].closing && !rm->ex[i].fixed && rm->ex[i].resv == resv) {
                         snprintf(url, url_size, "%s", rm->ex[i].url);
                         pthread_mutex_unlock(&rm->mu);
                         return -EEXIST;
@@ -369,6 +386,79 @@ int remote_expose(struct remote *rm, const char *board_id, int64_t resv, const c
         return 0;
 }
 
+int remote_unexpose(struct remote *rm, int64_t resv)
+{
+        int r = -ENOENT;
+        pthread_mutex_lock(&rm->mu);
+        for (size_t i = 0; i < REMOTE_MAX_EXPOSED; i++)
+                if (rm->ex[i].used && !rm->ex[i].closing && !rm->ex[i].fixed && rm->ex[i].resv == resv) {
+                        close_locked(&rm->ex[i], "the lease holder closed it");
+                        r = 0;
+                }
+        pthread_mutex_unlock(&rm->mu);
+        wake(rm);
+        return r;
+}
+
+static const struct config_port *static_port(const struct config *cfg, const char *board)
+{
+        for (size_t i = 0; cfg && !cfg->ntokens && i < cfg->nports; i++)
+                if (cfg->ports[i].remote_port && !strcmp(cfg->ports[i].name, board))
+                        return &cfg->ports[i];
+        return NULL;
+}
+
+/* Caller holds mu. Open the static port of p in a free slot (errors are logged). */
+static void open_static_locked(struct remote *rm, const struct config_port *p)
+{
+        struct exposure *e = NULL;
+        for (size_t i = 0; i < REMOTE_MAX_EXPOSED && !e; i++)
+                if (!rm->ex[i].used)
+                        e = &rm->ex[i];
+        int fd = -1, r = e ? listen_on(rm->bind, p->remote_port, &fd, &(unsigned){ 0 }) : -ENFILE;
+        if (r < 0) {
+                log_error("board %s: cannot open its static remote port %s:%u: %s", p->name, rm->bind, p->remote_port,
+                          strerror(-r));
+                return;
+        }
+        memset(e, 0, sizeof(*e));
+        e->used = e->fixed = true;
+        e->lfd = fd;
+        e->port = p->remote_port;
+        e->esp = !strncmp(p->family, "esp", 3);
+        snprintf(e->board, sizeof(e->board), "%s", p->name);
+        snprintf(e->owner, sizeof(e->owner), "static");
+        bool v6 = strchr(rm->host, ':') != NULL;
+        snprintf(e->url, sizeof(e->url), "rfc2217://%s%s%s:%u", v6 ? "[" : "", rm->host, v6 ? "]" : "", e->port);
+        log_notice("board %s: static remote port %s (no tokens: anyone who reaches it may use the board)", p->name,
+                   e->url);
+}
+
+void remote_sync_static(struct remote *rm, const struct config *cfg)
+{
+        if (!rm)
+                return;
+        pthread_mutex_lock(&rm->mu);
+        for (size_t i = 0; i < REMOTE_MAX_EXPOSED; i++) {
+                struct exposure *e = &rm->ex[i];
+                if (!e->used || e->closing || !e->fixed)
+                        continue;
+                const struct config_port *p = static_port(cfg, e->board);
+                if (!p || p->remote_port != e->port)
+                        close_locked(e, "no longer configured");
+        }
+        for (size_t i = 0; cfg && !cfg->ntokens && i < cfg->nports; i++) {
+                const struct config_port *p = &cfg->ports[i];
+                bool open = false;
+                for (size_t j = 0; j < REMOTE_MAX_EXPOSED && !open; j++)
+                        open = rm->ex[j].used && !rm->ex[j].closing && rm->ex[j].fixed && !strcmp(rm->ex[j].board, p->name);
+                if (p->remote_port && !open)
+                        open_static_locked(rm, p);
+        }
+        pthread_mutex_unlock(&rm->mu);
+        wake(rm);
+}
+
 json_t *remote_board_json(struct remote *rm, const char *board_id)
 {
         json_t *j = NULL;
@@ -389,8 +479,9 @@ json_t *remote_board_json(struct remote *rm, const char *board_id)
                                          (int)atomic_load(&s->loader_resets), "hard_resets",
                                          (int)atomic_load(&s->hard_resets));
                 }
-                j = json_pack("{s:s, s:I, s:s, s:o}", "rfc2217", e->url, "reservation", (json_int_t)e->resv, "owner",
-                              e->owner, "session", sess);
+                j = json_pack("{s:s, s:o, s:s, s:b, s:o}", "rfc2217", e->url, "reservation",
+                              e->fixed ? json_null() : json_integer(e->resv), "owner", e->owner, "static", e->fixed,
+                              "session", sess);
         }
         pthread_mutex_unlock(&rm->mu);
         return j;

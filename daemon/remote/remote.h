@@ -28,8 +28,14 @@ int remote_new(struct registry *reg, const struct config *cfg, struct remote **r
  * many exposed ports, -EEXIST that lease has one already (url gets it). */
 int remote_expose(struct remote *rm, const char *board_id, int64_t resv, const char *owner, const char *peer,
                   const char *family, char *url, size_t url_size, char *msg, size_t msg_size);
-/* The remote-port JSON for a board (NULL when none), e.g. {"rfc2217": url, "reservation": id,
- * "session": {...} | null}. New reference. */
+/* Close the remote port of lease resv (its holder asked; a session on it ends). 0, or -ENOENT
+ * when it had none. */
+int remote_unexpose(struct remote *rm, int64_t resv);
+/* Open the static ports of cfg ([port] remote_port, only when cfg has no tokens) and close the
+ * static ones it no longer names; at start and on SIGHUP. Failures are logged. NULL rm: nothing. */
+void remote_sync_static(struct remote *rm, const struct config *cfg);
+/* The remote-port JSON for a board (NULL when none), e.g. {"rfc2217": url, "reservation": id
+ * (null for a static port), "owner", "static": bool, "session": {...} | null}. New reference. */
 struct json_t;
 struct json_t *remote_board_json(struct remote *rm, const char *board_id);
 /* A registry_board_fn (registry.h): adds "remote" to a board's JSON when it has a remote port. */

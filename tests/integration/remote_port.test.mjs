@@ -10,7 +10,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
-import { api, ROOT, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
+import { api, CORRALD, ROOT, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
 import * as E from "./esp_lib.mjs";
 import WebSocket from "ws";
 import { Rfc2217SerialPort, makeLoader } from "../vboard/test/esptool_adapter.mjs";
@@ -385,4 +385,155 @@ test("`corral reserve --expose rfc2217` prints the token, then the remote port; 
   assert.equal(out.stdout, "via cli\r\n");
   const id = /^cl-(\d+)-/.exec(token)[1];
   assert.equal((await api(c.url, "DELETE", `/api/v1/reservations/${id}`, undefined, { "X-Corral-Lease": token })).status, 200);
+});
+
+test("a remote port asked for later: PATCH {expose: [\"rfc2217\"]} by the holder opens it (idempotent), pyserial gets SYNC, [] closes it; others are refused", async (t) => {
+  const r = await api(c.url, "POST", "/api/v1/reservations", { match: { board: "esp32" }, owner: "tester" });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const l = { id: r.body.id, token: r.body.token };
+  const patch = (body, headers = { "X-Corral-Lease": l.token }, id = l.id) =>
+    api(c.url, "PATCH", `/api/v1/reservations/${id}`, body, headers);
+  try {
+    assert.equal(r.body.remote, undefined);
+    let p = await patch({ expose: ["rfc2217"] }, {});
+    assert.equal(p.status, 401, JSON.stringify(p.body));
+    assert.equal(p.body.error.code, "lease_required");
+    p = await patch({ expose: ["rfc2217"] }, { "X-Corral-Lease": `cl-${l.id}-${"0".repeat(64)}` });
+    assert.equal(p.status, 403, JSON.stringify(p.body));
+    assert.equal(p.body.error.code, "lease_mismatch");
+    assert.equal((await api(c.url, "GET", "/api/v1/boards/esp32")).body.remote, undefined, "a refused PATCH opened nothing");
+    p = await patch({ expose: ["telnet"] });
+    assert.equal(p.status, 400);
+    assert.equal(p.body.error.code, "invalid_expose");
+    p = await patch({});
+    assert.equal(p.status, 400);
+    assert.equal(p.body.error.code, "invalid_expose");
+    assert.match(p.body.error.message, /'expose'/);
+    p = await patch({ expose: ["rfc2217"], ttl_s: 60 });
+    assert.equal(p.status, 400);
+    assert.equal(p.body.error.code, "unknown_field");
+    p = await patch({ expose: ["rfc2217"] }, { "X-Corral-Lease": l.token }, 999999);
+    assert.equal(p.status, 404);
+    assert.equal(p.body.error.code, "reservation_not_found");
+
+    p = await patch({ expose: ["rfc2217"] });
+    assert.equal(p.status, 200, JSON.stringify(p.body));
+    assert.equal(p.body.id, l.id);
+    assert.equal(p.body.token, undefined, "the token is shown only at creation");
+    const url = p.body.remote.rfc2217;
+    assert.match(url, /^rfc2217:\/\/127\.0\.0\.1:\d+$/);
+    const port = Number(new URL(url.replace("rfc2217:", "http:")).port);
+    const again = await patch({ expose: ["rfc2217"] });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.remote.rfc2217, url, "asking again answers the same port");
+    assert.equal((await api(c.url, "GET", "/api/v1/boards/esp32")).body.remote.reservation, l.id);
+
+    const s = await py(["esp-sync", url, "5", e32.control]);
+    t.diagnostic(`esp32 through a port opened later: ${s.ok}/5 SYNC answered`);
+    for (const x of s.results) assert.ok(x.sync && x.mode_after === "rom", JSON.stringify(x));
+    assert.equal(s.ok, 5);
+
+    const hold = pyBackground(["hold", url, "20"]);
+    await hold.opened;
+    p = await patch({ expose: [] });
+    assert.equal(p.status, 200, JSON.stringify(p.body));
+    assert.equal(p.body.remote, undefined);
+    const held = await hold.done;
+    assert.equal(held.closed_by_server, true, `closing the port drops the client: ${JSON.stringify(held)}`);
+    assert.equal(await connectOutcome(port), "refused");
+    assert.equal((await api(c.url, "GET", "/api/v1/boards/esp32")).body.remote, undefined);
+    p = await patch({ expose: [] });
+    assert.equal(p.status, 200, "closing a closed port is fine");
+    assert.equal(p.body.state, "active", "the lease stays");
+  } finally {
+    await release(l);
+  }
+  const p = await api(c.url, "PATCH", `/api/v1/reservations/${l.id}`, { expose: ["rfc2217"] }, { "X-Corral-Lease": l.token });
+  assert.equal(p.status, 409);
+  assert.equal(p.body.error.code, "reservation_ended");
+});
+
+test("`corral expose ID rfc2217` prints the port of an existing lease; `corral expose ID none` closes it", async () => {
+  const cli = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
+  const run = (args, lease) => new Promise((resolve) => {
+    execFile(cli, args, { env: { ...process.env, CORRAL_LEASE: lease, CORRAL_URL: c.url } },
+      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+  const r = await api(c.url, "POST", "/api/v1/reservations", { match: { board: "mp" }, owner: "cli" });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const l = { id: r.body.id, token: r.body.token };
+  try {
+    const o = await run(["expose", String(l.id), "rfc2217"], l.token);
+    assert.equal(o.code, 0, o.stderr);
+    const url = o.stdout.trim();
+    assert.match(url, /^rfc2217:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal((await py(["raw-repl", url, "print('later')"])).stdout, "later\r\n");
+    const wrong = await run(["expose", String(l.id), "rfc2217"], `cl-${l.id}-${"0".repeat(64)}`);
+    assert.equal(wrong.code, 3, wrong.stderr);
+    assert.match(wrong.stderr, /cannot open the remote port/);
+    const off = await run(["expose", "none"], l.token); // the id from the lease token
+    assert.equal(off.code, 0, off.stderr);
+    assert.equal(off.stdout, "");
+    assert.match(off.stderr, /has no remote port now/);
+    assert.equal((await api(c.url, "GET", "/api/v1/boards/mp")).body.remote, undefined);
+  } finally {
+    await release(l);
+  }
+});
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+test("without tokens a static remote_port serves its board without a lease (SYNC, jobs queue behind it); a reload without it closes it", async (t) => {
+  const b = await startVboard("esp32");
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-remote-static-"));
+  const conf = path.join(dir, "corrald.conf");
+  const port = await freePort();
+  writeFileSync(conf, `[port st]\nurl = ${b.endpoint}\nfamily = esp32\nremote_port = ${port}\n`);
+  const d = await startCorrald({ args: ["--config", conf] });
+  const url = `rfc2217://127.0.0.1:${port}`;
+  try {
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/st")).body.state === "online", 10000, "online");
+    const bj = (await api(d.url, "GET", "/api/v1/boards/st")).body;
+    assert.deepEqual({ ...bj.remote, session: undefined }, { rfc2217: url, reservation: null, owner: "static", static: true, session: undefined });
+    const s = await py(["esp-sync", url, "5", b.control]);
+    t.diagnostic(`static port: ${s.ok}/5 SYNC answered`);
+    for (const x of s.results) assert.ok(x.sync && x.mode_after === "rom", JSON.stringify(x));
+    assert.equal(s.ok, 5);
+    const hold = pyBackground(["hold", url, "4"]);
+    await hold.opened;
+    const job = await api(d.url, "POST", "/api/v1/boards/st/jobs", { kind: "reset" });
+    assert.equal(job.status, 202, JSON.stringify(job.body));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await api(d.url, "GET", `/api/v1/jobs/${job.body.id}`)).body.state, "queued", "the job waits for the session");
+    assert.equal((await api(d.url, "GET", "/api/v1/boards/st")).body.remote.session.owner, "static");
+    assert.equal((await hold.done).closed_by_server, false);
+    assert.equal((await waitJob(d.url, job.body.id, 20000)).state, "succeeded");
+    writeFileSync(conf, `[port st]\nurl = ${b.endpoint}\nfamily = esp32\n`);
+    d.proc.kill("SIGHUP");
+    await waitFor(async () => (await connectOutcome(port, {}, 500)) === "refused", 10000, "the static port to close");
+    assert.equal((await api(d.url, "GET", "/api/v1/boards/st")).body.remote, undefined);
+    assert.match(d.stderr(), new RegExp(`remote port ${port} of board st .*closed: no longer configured`));
+  } finally {
+    await d.stop();
+    await b.stop();
+  }
+});
+
+test("a static remote_port with tokens configured is refused at config load, saying why", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-remote-static-tok-"));
+  const conf = path.join(dir, "corrald.conf");
+  writeFileSync(conf, "[port st]\nurl = socket://127.0.0.1:9\nremote_port = 4001\n\n[token ops]\nrole = operator\nsecret = operator-secret-5d8e2b44\n");
+  const r = await new Promise((resolve, reject) => {
+    const p = execFile(CORRALD, ["--config", conf, "--listen", "127.0.0.1:0", "--state-dir", dir, "--no-udev"], { timeout: 20000 },
+      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr }));
+    p.on("error", reject);
+  });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /port 'st' has remote_port = 4001, but tokens are configured: a static remote port would bypass leases/);
+  assert.doesNotMatch(r.stderr, /listening on/);
 });

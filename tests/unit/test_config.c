@@ -395,7 +395,7 @@ static void test_port_sections(void **state)
         refused("[port a]\nurl = /dev/x\nfamily = abcdefghijklmnopqrstuvwxyz\n", "'family' must be a short word");
         /* keys after a section header belong to it: a main key there is unknown */
         refused("[port a]\nurl = /dev/x\nmax_body = 1K\n",
-                "t.conf:3: unknown key 'max_body' in a [port] section (known: url, family, baud, power)");
+                "t.conf:3: unknown key 'max_body' in a [port] section (known: url, family, baud, power, remote_port)");
         refused("[port a]\nfamily = esp32\n", "port 'a' has no url");
         refused("[port a]\nurl = /dev/x\n[port a]\nurl = /dev/y\n", "port name 'a' is used twice");
         refused("[port]\n", "t.conf:1: a section is written [port NAME] or [token NAME]");
@@ -403,6 +403,22 @@ static void test_port_sections(void **state)
         refused("[port a/b]\n", "t.conf:1: a section is written");
         refused("[port a\n", "t.conf:1: a section is written");
         refused("\n[board a]\n", "t.conf:2: unknown section '[board ...]' (known: port, token)");
+}
+
+/* remote_port: a static RFC 2217 port, only without tokens (it would bypass leases). */
+static void test_static_remote_port(void **state)
+{
+        (void)state;
+        struct config *c = ok("[port a]\nurl = /dev/x\nremote_port = 4001\n[port b]\nurl = /dev/y\n");
+        assert_int_equal(c->ports[0].remote_port, 4001);
+        assert_int_equal(c->ports[1].remote_port, 0);
+        config_put(c);
+        refused("[port a]\nurl = /dev/x\nremote_port = 0\n", "t.conf:3: 'remote_port' must be a TCP port from 1 to 65535, not '0'");
+        refused("[port a]\nurl = /dev/x\nremote_port = 65536\n", "'remote_port' must be a TCP port from 1 to 65535");
+        refused("[port a]\nurl = /dev/x\nremote_port = 4001\n[port b]\nurl = /dev/y\nremote_port = 4001\n",
+                "ports 'a' and 'b' have the same remote_port 4001");
+        refused("[port a]\nurl = /dev/x\nremote_port = 4001\n[token t]\nrole = operator\nsecret = " SECRET "\n",
+                "port 'a' has remote_port = 4001, but tokens are configured: a static remote port would bypass leases");
 }
 
 static void test_token_sections(void **state)
@@ -814,6 +830,7 @@ int main(void)
                 cmocka_unit_test(test_comment_rule),
                 cmocka_unit_test(test_long_lines_and_nul_bytes),
                 cmocka_unit_test(test_port_sections),
+                cmocka_unit_test(test_static_remote_port),
                 cmocka_unit_test(test_token_sections),
                 cmocka_unit_test(test_how_many_ports_and_tokens),
                 cmocka_unit_test(test_port_flag),
