@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "auth.h"
-#include "http.h"
+#include "http_ctx.h"
 #include "reply.h"
 
 #define API_MAX_SEGS 8

@@ -6,27 +6,10 @@
 #include <jansson.h>
 #include <stddef.h>
 
-struct registry;
-struct store;
-struct events;
-struct config;
-struct config_live;
-struct console_dir;
-struct http_server;
-struct auth;
-struct remote;
+#include "http_ctx.h"
 
-struct http_ctx {
-        struct registry *registry;  /* borrowed */
-        struct store *store;        /* borrowed */
-        struct events *events;      /* borrowed */
-        struct console_dir *consoles; /* borrowed: board consoles for /ws/v1/boards/{id}/console */
-        struct config_live *config; /* borrowed: the running config (config_live_get per use) */
-        struct remote *remote;      /* borrowed: remote ports ("expose" on reservations); may be NULL */
-        const char *version;
-        struct auth *auth;          /* set by http_start (from cfg's tokens); callers leave it NULL */
-        struct conn_budget *budget; /* set by http_start: connections and refusals (/metrics) */
-};
+struct config;
+struct http_server;
 
 /* Start listening on the running config's listen_host:listen_port. msg gets a plain reason on failure; -EPERM
  * (before binding) for a non-loopback address without tokens. */

@@ -93,18 +93,6 @@ static int sha256(const void *data, size_t len, unsigned char out[32])
         return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == 32 ? 0 : -EIO;
 }
 
-int auth_sha256_hex(const char *s, size_t len, char out[65])
-{
-        unsigned char d[32];
-        int r = sha256(s, len, d);
-        if (r < 0)
-                return r;
-        for (int i = 0; i < 32; i++)
-                snprintf(out + 2 * i, 3, "%02x", d[i]);
-        OPENSSL_cleanse(d, sizeof(d));
-        return 0;
-}
-
 static int hexval(int c)
 {
         return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;

@@ -42,8 +42,6 @@ const char *auth_role_name(enum auth_role r);
 /* -EINVAL for an unknown name. */
 int auth_role_parse(const char *name, enum auth_role *ret);
 
-/* SHA-256 of s as 64 lowercase hex digits + NUL. 0 or -ENOMEM/-EIO. */
-int auth_sha256_hex(const char *s, size_t len, char out[65]);
 
 /* True for 127.0.0.0/8, ::1, ::ffff:127.x.x.x and "localhost". */
 bool auth_host_is_loopback(const char *host);

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth.h" /* auth_sha256_hex: token secrets are kept hashed */
+#include "digest.h" /* token secrets are kept hashed */
 #include "bounds.h"
 #include "power/power.h"
 
@@ -609,7 +609,7 @@ static int set_token(struct config_token *t, const char *k, const char *v, char 
                         return -EINVAL;
                 }
                 memcpy(t->secret, "sha256:", 7);
-                if (auth_sha256_hex(v, strlen(v), t->secret + 7) < 0) {
+                if (digest_sha256_hex(v, strlen(v), t->secret + 7) < 0) {
                         snprintf(err, es, "cannot hash the secret");
                         return -EIO;
                 }

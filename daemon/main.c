@@ -443,6 +443,8 @@ static int parts_start(struct parts *p, const struct config *boot)
         p->uw = start_udev(boot, &p->dctx);
         if (farm_dispatch_start(p->registry, p->store, p->events, boot->store_url, &p->fdisp) < 0)
                 log_warning("jobs posted on other hosts will not run here: cannot start the farm dispatcher");
+        else if (p->fdisp)
+                registry_on_publish_here(p->registry, farm_dispatch_publish_here);
         int rr = remote_new(p->registry, boot, &p->remote);
         if (rr < 0)
                 log_warning("remote ports are off: %s", strerror(-rr));
@@ -466,6 +468,7 @@ static void parts_stop(struct parts *p)
         udev_watch_stop(p->uw);
         p->autoid = auto_identify_stop(p->autoid);
         p->hsched = health_sched_stop(p->hsched);
+        registry_on_publish_here(p->registry, NULL);
         p->fdisp = farm_dispatch_stop(p->fdisp);
         p->registry = registry_free(p->registry);
         p->remote = remote_free(p->remote);

@@ -28,7 +28,6 @@
 
 #include "config.h"
 #include "events.h"
-#include "farm/farm_dispatch.h"
 #include "jobs/console.h"
 #include "jobs/job_run.h"
 #include "jobs/worker.h"
@@ -69,6 +68,7 @@ struct registry {
         char (*known)[72];         /* every board id in the store (ids are never removed), memory only */
         size_t nknown, known_cap;
         registry_board_fn on_board_json;  /* remote ports add their session */
+        registry_publish_fn *publish_here; /* the farm dispatcher's; NULL: events_publish */
         void *on_board_json_user;
 };
 
@@ -626,6 +626,13 @@ bool registry_board_present(struct registry *r, const char *board_id)
         return present;
 }
 
+void registry_on_publish_here(struct registry *r, registry_publish_fn *fn)
+{
+        pthread_mutex_lock(&r->mu);
+        r->publish_here = fn;
+        pthread_mutex_unlock(&r->mu);
+}
+
 void registry_on_board_json(struct registry *r, registry_board_fn fn, void *user)
 {
         pthread_mutex_lock(&r->mu);
@@ -816,8 +823,11 @@ int registry_job_submit_as(struct registry *r, const char *board_id, const json_
                 return rc;
         json_t *queued = json_pack("{s:I, s:s, s:s, s:s}", "job", (json_int_t)id, "board", board_id, "kind", kind->name,
                                    "state", "queued");
-        if (remote)
-                farm_dispatch_publish_here(r->events, "job.state", queued);
+        pthread_mutex_lock(&r->mu);
+        registry_publish_fn *here = remote ? r->publish_here : NULL;
+        pthread_mutex_unlock(&r->mu);
+        if (here)
+                here(r->events, "job.state", queued);
         else
                 events_publish(r->events, "job.state", queued);
         rc = store_job_get(r->store, id, false, ret_job);

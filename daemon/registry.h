@@ -110,6 +110,11 @@ bool registry_board_present(struct registry *r, const char *board_id);
  * must not call back into the registry. One hook; fn NULL removes it. Set before sharing. */
 typedef void (*registry_board_fn)(void *user, const char *board_id, json_t *board);
 void registry_on_board_json(struct registry *r, registry_board_fn fn, void *user);
+/* How an event the shared store already carries to the other hosts (a cross-host job's
+ * "queued") is published on this host only, so it is not relayed twice; the farm dispatcher's
+ * farm_dispatch_publish_here. NULL (the default): events_publish. */
+typedef void registry_publish_fn(struct events *ev, const char *type, json_t *data /* stolen */);
+void registry_on_publish_here(struct registry *r, registry_publish_fn *fn);
 
 /* Counters for /metrics and /health. */
 struct registry_stats {

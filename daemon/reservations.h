@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "registry.h" /* struct corral_error */
+#include "error.h" /* struct corral_error */
 
 struct store;
 struct events;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "api.h"
 #include "auth.h"
 #include "config.h"
@@ -27,7 +28,7 @@ static void init(void)
         snprintf(cfg.tokens[0].name, sizeof(cfg.tokens[0].name), "fuzz");
         snprintf(cfg.tokens[0].role, sizeof(cfg.tokens[0].role), "operator");
         char hex[65];
-        if (auth_sha256_hex(SECRET, strlen(SECRET), hex) < 0)
+        if (digest_sha256_hex(SECRET, strlen(SECRET), hex) < 0)
                 abort();
         snprintf(cfg.tokens[0].secret, sizeof(cfg.tokens[0].secret), "sha256:%s", hex);
         struct auth_identity id;

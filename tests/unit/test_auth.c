@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "digest.h"
 #include "auth.h"
 #include "config.h"
 #include "store/store_audit.h"
@@ -46,7 +47,7 @@ static void test_plain_secret_is_kept_only_as_its_sha256(void **state)
         int r;
         struct config *c = cfg_with(TOKENS, msg, sizeof(msg), &r);
         assert_int_equal(r, 0);
-        assert_int_equal(auth_sha256_hex(S_OPS, strlen(S_OPS), want), 0);
+        assert_int_equal(digest_sha256_hex(S_OPS, strlen(S_OPS), want), 0);
         assert_string_equal(c->tokens[1].secret + 7, want);
         assert_memory_equal(c->tokens[1].secret, "sha256:", 7);
         assert_null(memmem(c, sizeof(*c), S_OPS, strlen(S_OPS)));

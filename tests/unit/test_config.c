@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "digest.h"
 #include "auth.h"
 #include "config.h"
 #include "jobs/console.h"
@@ -425,7 +426,7 @@ static void test_token_sections(void **state)
 {
         (void)state;
         char want[72];
-        assert_int_equal(auth_sha256_hex(SECRET, strlen(SECRET), want), 0);
+        assert_int_equal(digest_sha256_hex(SECRET, strlen(SECRET), want), 0);
         struct config *c = ok("[token ci]\nrole = operator\nsecret = " SECRET "\n"
                               "[token boss]\nrole = admin\nsecret = SHA256:"
                               "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789\n"
