@@ -1,5 +1,6 @@
 /* The farm's dispatch thread: LISTEN/NOTIFY plus a poll, claims of jobs posted on other hosts,
- * cancels asked elsewhere, and the job events exchanged through the store's farm_events. */
+ * cancels asked elsewhere, and every event exchanged through the store's farm_events: each host
+ * writes the events it originates (job, board, lease, health) and relays the others' into its bus. */
 #include "farm/farm_dispatch.h"
 
 #include <errno.h>
@@ -40,7 +41,7 @@ struct farm_dispatch {
         int wake_fd;            /* eventfd: new outgoing events, or stop */
         atomic_bool stop;
         pthread_mutex_t mu;     /* guards outbox and dropped */
-        json_t *outbox;         /* [{"type","data"}] of this host's job events, not yet written */
+        json_t *outbox;         /* [{"type","data"}] of this host's events, not yet written */
         size_t dropped;
         char token[128];        /* the last claim's dispatch token */
         bool token_unsure;      /* that claim failed: it may have committed all the same */
@@ -61,12 +62,15 @@ static void wake(struct farm_dispatch *fd)
         }
 }
 
-/* Bus subscriber (bus lock held: copy and return): this host's job events into the outbox. */
+/* Bus subscriber (bus lock held: copy and return): the events this host originates into the
+ * outbox. Every event has exactly one origin (no host publishes what it merely read from the
+ * shared rows; reservations.c announces an expiry only on the host whose update ended it), so
+ * relaying all of them shows each once on every host. */
 static void on_event(void *user, uint64_t seq, const char *type, const char *text)
 {
         (void)seq;
         struct farm_dispatch *fd = user;
-        if (relaying || strncmp(type, "job.", 4))
+        if (relaying)
                 return;
         json_t *msg = json_loads(text, 0, NULL);
         json_t *e = msg ? json_pack("{s:s, s:O}", "type", type, "data", json_object_get(msg, "data")) : NULL;
@@ -93,7 +97,7 @@ static void flush_outbox(struct farm_dispatch *fd)
         fd->dropped = 0;
         pthread_mutex_unlock(&fd->mu);
         if (dropped)
-                log_warning("farm: %zu job event(s) of this host were dropped while the store was away", dropped);
+                log_warning("farm: %zu event(s) of this host were dropped while the store was away", dropped);
         if (json_array_size(batch) == 0) {
                 json_decref(batch);
                 return;
@@ -139,6 +143,11 @@ static void relay_events(struct farm_dispatch *fd)
                 if (n < RELAY_BATCH)
                         return;
         }
+}
+
+bool farm_dispatch_relaying(void)
+{
+        return relaying;
 }
 
 void farm_dispatch_publish_here(struct events *ev, const char *type, json_t *data)
