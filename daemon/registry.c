@@ -537,7 +537,7 @@ int registry_present_json(struct registry *r, json_t **ret)
         json_t *health = NULL, *out = json_array();
         if (!out)
                 return -ENOMEM;
-        if (store_health_status_all(r->store, &health) < 0) /* unreadable: all read good */
+        if (store_health_status_here(r->store, &health) < 0) /* unreadable: all read good */
                 health = json_object();
         pthread_mutex_lock(&r->mu);
         for (size_t i = 0; i < r->nboards; i++) {

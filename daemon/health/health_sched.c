@@ -75,7 +75,7 @@ static int view_read(struct health_sched *hs, struct tick_view *v)
                         json_object_set_new(v->leased, board, json_true());
         }
         json_decref(list);
-        r = store_health_counters_all(hs->st, &v->counters);
+        r = store_health_counters_here(hs->st, &v->counters);
         if (r < 0) {
                 json_decref(v->leased);
                 return r;
