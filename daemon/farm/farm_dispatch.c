@@ -47,6 +47,7 @@ struct farm_dispatch {
         bool token_unsure;      /* that claim failed: it may have committed all the same */
         uint64_t claims;        /* claim attempts, for the next token */
         int64_t started_ms;     /* wall clock at start: tokens differ across restarts */
+        uint64_t first_seq;     /* the bus seq of the first event this subscriber saw (0: none yet) */
         int64_t last_event;     /* the newest farm_events id relayed (or skipped) */
         bool have_last;
 };
@@ -68,7 +69,6 @@ static void wake(struct farm_dispatch *fd)
  * relaying all of them shows each once on every host. */
 static void on_event(void *user, uint64_t seq, const char *type, const char *text)
 {
-        (void)seq;
         struct farm_dispatch *fd = user;
         if (relaying)
                 return;
@@ -78,6 +78,8 @@ static void on_event(void *user, uint64_t seq, const char *type, const char *tex
         if (!e)
                 return;
         pthread_mutex_lock(&fd->mu);
+        if (!fd->first_seq)
+                fd->first_seq = seq;
         if (json_array_size(fd->outbox) >= FARM_DISPATCH_OUTBOX_MAX) {
                 json_array_remove(fd->outbox, 0);
                 fd->dropped++;
@@ -282,6 +284,32 @@ static void *dispatch_main(void *arg)
         return NULL;
 }
 
+/* The events this host published before the subscription (the boards found at start: the
+ * registry and udev run first so that no claim meets a board not yet present) into the outbox,
+ * ahead of and not overlapping what the subscriber already took. */
+static void take_early_events(struct farm_dispatch *fd)
+{
+        json_t *hist = events_since(fd->ev, 0), *early = json_array(), *e;
+        size_t i;
+        pthread_mutex_lock(&fd->mu);
+        json_array_foreach(hist, i, e) {
+                uint64_t seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
+                if (fd->first_seq && seq >= fd->first_seq)
+                        break;
+                json_array_append_new(early, json_pack("{s:O, s:O?}", "type", json_object_get(e, "type"), "data",
+                                                       json_object_get(e, "data")));
+        }
+        if (early && json_array_size(early) + json_array_size(fd->outbox) <= FARM_DISPATCH_OUTBOX_MAX) {
+                json_array_extend(early, fd->outbox);
+                json_decref(fd->outbox);
+                fd->outbox = early;
+                early = NULL;
+        }
+        pthread_mutex_unlock(&fd->mu);
+        json_decref(early);
+        json_decref(hist);
+}
+
 int farm_dispatch_start(struct registry *reg, struct store *st, struct events *ev, const char *url,
                         struct farm_dispatch **ret)
 {
@@ -304,10 +332,15 @@ int farm_dispatch_start(struct registry *reg, struct store *st, struct events *e
                 farm_dispatch_stop(fd);
                 return r;
         }
-        if (events_subscribe(ev, on_event, fd) < 0 || (r = -pthread_create(&fd->thread, NULL, dispatch_main, fd)) < 0) {
+        if (events_subscribe(ev, on_event, fd) < 0) {
+                farm_dispatch_stop(fd);
+                return -ENOSPC;
+        }
+        take_early_events(fd);
+        if ((r = -pthread_create(&fd->thread, NULL, dispatch_main, fd)) < 0) {
                 events_unsubscribe(ev, on_event, fd);
                 farm_dispatch_stop(fd);
-                return r < 0 ? r : -ENOSPC;
+                return r;
         }
         fd->started = true;
         *ret = fd;

@@ -1,5 +1,6 @@
 // Farm-wide events for everything in a farm of two corrald on one private PostgreSQL (pg.mjs):
-// the board, lease and health events host rack-b originates (board.updated, board.fact,
+// rack-b's start-up board.online events (published before its dispatcher ran) reach rack-a; the
+// board, lease and health events host rack-b originates (board.updated, board.fact,
 // board.state, reservation.created / expired / released, board.health of a board quarantined
 // after a silent run) reach rack-a's
 // /ws/v1/events through the store's farm_events, each exactly once and in rack-b's order; a lease
@@ -60,6 +61,11 @@ describe("farm-wide events: every event once on every host", () => {
         const r = await api(h.url, "GET", "/api/v1/boards");
         return r.status === 200 && r.body.boards.length === 3 && r.body.boards.every((b) => b.state === "online");
       }, 30000, `every board online as ${h.url} sees it`);
+    // rack-b's start-up events relayed to rack-a before any test opens its sockets.
+    await waitFor(async () => {
+      const evs = (await api(hosts["rack-a"].url, "GET", "/api/v1/events?since=0")).body.events ?? [];
+      return ["b1", "mute"].every((id) => evs.some((e) => e.type === "board.online" && e.data?.id === id));
+    }, 15000, "rack-b's boards online in rack-a's events");
   });
   after(async () => {
     for (const h of Object.values(hosts)) await h.stop();
