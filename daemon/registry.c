@@ -532,6 +532,27 @@ int registry_boards_json(struct registry *r, const char *label, const char *fami
         return 0;
 }
 
+int registry_present_json(struct registry *r, json_t **ret)
+{
+        json_t *health = NULL, *out = json_array();
+        if (!out)
+                return -ENOMEM;
+        if (store_health_status_here(r->store, &health) < 0) /* unreadable: all read good */
+                health = json_object();
+        pthread_mutex_lock(&r->mu);
+        for (size_t i = 0; i < r->nboards; i++) {
+                json_t *row = json_pack("{s:s}", "id", r->boards[i]->id);
+                if (!row)
+                        continue;
+                health_decorate_from(health, row);
+                json_array_append_new(out, board_json_locked(r, row));
+        }
+        pthread_mutex_unlock(&r->mu);
+        json_decref(health);
+        *ret = out;
+        return 0;
+}
+
 int registry_board_json(struct registry *r, const char *id, json_t **ret)
 {
         json_t *row = NULL;

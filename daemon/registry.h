@@ -50,6 +50,9 @@ int registry_sync_static(struct registry *r, const struct config *cfg);
 int registry_boards_json(struct registry *r, const char *label, const char *family, const char *state,
                          json_t **ret);
 int registry_board_json(struct registry *r, const char *id, json_t **ret);
+/* The boards present on this host only, with their live state, port and health but none of the
+ * other stored columns: one store read (this host's health statuses) whatever the farm's size. */
+int registry_present_json(struct registry *r, json_t **ret);
 /* Is id a board corrald knows (stored, present or not)? Memory only: no store call, no wait for
  * a disk write (the WebSocket upgrade asks this). */
 bool registry_board_known(struct registry *r, const char *id);

@@ -444,11 +444,12 @@ static void wake_all_locked(struct reservations *rs, struct after *a)
  * but drops it around the store writes, so a console take or a status read never waits for
  * disk: the due ids are collected under the lock, recorded unlocked, and once relocked the
  * leases the store now has ended leave memory (unless a concurrent change removed one first:
- * it announced it then). Meanwhile a due lease is already treated as free (find_board_locked). */
+ * it announced it then; on a farm, one that another host ended first is that host's to announce).
+ * Meanwhile a due lease is already treated as free (find_board_locked). */
 static void expire_locked(struct reservations *rs, int64_t now_ms, struct after *a)
 {
         int64_t due[RESV_MAX_ACTIVE];
-        bool recorded[RESV_MAX_ACTIVE];
+        bool recorded[RESV_MAX_ACTIVE], mine[RESV_MAX_ACTIVE];
         size_t n = 0;
         for (size_t i = 0; i < rs->nactive; i++)
                 if (rs->active[i]->expires_ms <= now_ms)
@@ -459,6 +460,7 @@ static void expire_locked(struct reservations *rs, int64_t now_ms, struct after 
         for (size_t k = 0; k < n; k++) {
                 int rc = store_resv_end(rs->store, due[k], "expired");
                 recorded[k] = rc >= 0 || rc == -ENOENT; /* -ENOENT: already ended in the store */
+                mine[k] = rc >= 0 || !rs->farm; /* on a farm, the host whose update ended it announces */
                 if (!recorded[k]) /* retried on the next tick; already treated as free */
                         log_warning("reservation %lld expired but cannot be recorded: %s", (long long)due[k],
                                     strerror(-rc));
@@ -470,9 +472,11 @@ static void expire_locked(struct reservations *rs, int64_t now_ms, struct after 
                 if (i < 0)
                         continue;
                 struct resv *r = rs->active[i];
-                log_info("reservation %lld on board %s (owner %s) expired; the board is free", (long long)r->id,
-                         r->board, r->owner);
-                announce(a, "reservation.expired", r, "expired", now_ms);
+                if (mine[k]) { /* each expiry is announced once, farm-wide */
+                        log_info("reservation %lld on board %s (owner %s) expired; the board is free",
+                                 (long long)r->id, r->board, r->owner);
+                        announce(a, "reservation.expired", r, "expired", now_ms);
+                }
                 remove_at(rs, (size_t)i);
                 ended = true;
         }

@@ -1,5 +1,6 @@
 /* The farm's dispatch thread: LISTEN/NOTIFY plus a poll, claims of jobs posted on other hosts,
- * cancels asked elsewhere, and the job events exchanged through the store's farm_events. */
+ * cancels asked elsewhere, and every event exchanged through the store's farm_events: each host
+ * writes the events it originates (job, board, lease, health) and relays the others' into its bus. */
 #include "farm/farm_dispatch.h"
 
 #include <errno.h>
@@ -40,12 +41,13 @@ struct farm_dispatch {
         int wake_fd;            /* eventfd: new outgoing events, or stop */
         atomic_bool stop;
         pthread_mutex_t mu;     /* guards outbox and dropped */
-        json_t *outbox;         /* [{"type","data"}] of this host's job events, not yet written */
+        json_t *outbox;         /* [{"type","data"}] of this host's events, not yet written */
         size_t dropped;
         char token[128];        /* the last claim's dispatch token */
         bool token_unsure;      /* that claim failed: it may have committed all the same */
         uint64_t claims;        /* claim attempts, for the next token */
         int64_t started_ms;     /* wall clock at start: tokens differ across restarts */
+        uint64_t first_seq;     /* the bus seq of the first event this subscriber saw (0: none yet) */
         int64_t last_event;     /* the newest farm_events id relayed (or skipped) */
         bool have_last;
 };
@@ -61,12 +63,14 @@ static void wake(struct farm_dispatch *fd)
         }
 }
 
-/* Bus subscriber (bus lock held: copy and return): this host's job events into the outbox. */
+/* Bus subscriber (bus lock held: copy and return): the events this host originates into the
+ * outbox. Every event has exactly one origin (no host publishes what it merely read from the
+ * shared rows; reservations.c announces an expiry only on the host whose update ended it), so
+ * relaying all of them shows each once on every host. */
 static void on_event(void *user, uint64_t seq, const char *type, const char *text)
 {
-        (void)seq;
         struct farm_dispatch *fd = user;
-        if (relaying || strncmp(type, "job.", 4))
+        if (relaying)
                 return;
         json_t *msg = json_loads(text, 0, NULL);
         json_t *e = msg ? json_pack("{s:s, s:O}", "type", type, "data", json_object_get(msg, "data")) : NULL;
@@ -74,6 +78,8 @@ static void on_event(void *user, uint64_t seq, const char *type, const char *tex
         if (!e)
                 return;
         pthread_mutex_lock(&fd->mu);
+        if (!fd->first_seq)
+                fd->first_seq = seq;
         if (json_array_size(fd->outbox) >= FARM_DISPATCH_OUTBOX_MAX) {
                 json_array_remove(fd->outbox, 0);
                 fd->dropped++;
@@ -93,7 +99,7 @@ static void flush_outbox(struct farm_dispatch *fd)
         fd->dropped = 0;
         pthread_mutex_unlock(&fd->mu);
         if (dropped)
-                log_warning("farm: %zu job event(s) of this host were dropped while the store was away", dropped);
+                log_warning("farm: %zu event(s) of this host were dropped while the store was away", dropped);
         if (json_array_size(batch) == 0) {
                 json_decref(batch);
                 return;
@@ -139,6 +145,11 @@ static void relay_events(struct farm_dispatch *fd)
                 if (n < RELAY_BATCH)
                         return;
         }
+}
+
+bool farm_dispatch_relaying(void)
+{
+        return relaying;
 }
 
 void farm_dispatch_publish_here(struct events *ev, const char *type, json_t *data)
@@ -273,6 +284,32 @@ static void *dispatch_main(void *arg)
         return NULL;
 }
 
+/* The events this host published before the subscription (the boards found at start: the
+ * registry and udev run first so that no claim meets a board not yet present) into the outbox,
+ * ahead of and not overlapping what the subscriber already took. */
+static void take_early_events(struct farm_dispatch *fd)
+{
+        json_t *hist = events_since(fd->ev, 0), *early = json_array(), *e;
+        size_t i;
+        pthread_mutex_lock(&fd->mu);
+        json_array_foreach(hist, i, e) {
+                uint64_t seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
+                if (fd->first_seq && seq >= fd->first_seq)
+                        break;
+                json_array_append_new(early, json_pack("{s:O, s:O?}", "type", json_object_get(e, "type"), "data",
+                                                       json_object_get(e, "data")));
+        }
+        if (early && json_array_size(early) + json_array_size(fd->outbox) <= FARM_DISPATCH_OUTBOX_MAX) {
+                json_array_extend(early, fd->outbox);
+                json_decref(fd->outbox);
+                fd->outbox = early;
+                early = NULL;
+        }
+        pthread_mutex_unlock(&fd->mu);
+        json_decref(early);
+        json_decref(hist);
+}
+
 int farm_dispatch_start(struct registry *reg, struct store *st, struct events *ev, const char *url,
                         struct farm_dispatch **ret)
 {
@@ -295,10 +332,15 @@ int farm_dispatch_start(struct registry *reg, struct store *st, struct events *e
                 farm_dispatch_stop(fd);
                 return r;
         }
-        if (events_subscribe(ev, on_event, fd) < 0 || (r = -pthread_create(&fd->thread, NULL, dispatch_main, fd)) < 0) {
+        if (events_subscribe(ev, on_event, fd) < 0) {
+                farm_dispatch_stop(fd);
+                return -ENOSPC;
+        }
+        take_early_events(fd);
+        if ((r = -pthread_create(&fd->thread, NULL, dispatch_main, fd)) < 0) {
                 events_unsubscribe(ev, on_event, fd);
                 farm_dispatch_stop(fd);
-                return r < 0 ? r : -ENOSPC;
+                return r;
         }
         fd->started = true;
         *ret = fd;

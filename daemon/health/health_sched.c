@@ -1,6 +1,7 @@
-/* Health-check scheduler thread: once a second, look at every board and queue the checks that
- * are due (interval since the last check this corrald saw, or a run of infra failures). The due
- * times live in memory: after a restart the interval counts from the start. */
+/* Health-check scheduler thread: once a second, look at this host's present boards (on a farm
+ * not the others': each host schedules its own) and queue the checks that are due (interval
+ * since the last check this corrald saw, or a run of infra failures). The due times live in
+ * memory: after a restart the interval counts from the start. */
 #include "health/health_sched.h"
 
 #include <errno.h>
@@ -74,7 +75,7 @@ static int view_read(struct health_sched *hs, struct tick_view *v)
                         json_object_set_new(v->leased, board, json_true());
         }
         json_decref(list);
-        r = store_health_counters_all(hs->st, &v->counters);
+        r = store_health_counters_here(hs->st, &v->counters);
         if (r < 0) {
                 json_decref(v->leased);
                 return r;
@@ -101,7 +102,7 @@ static void tick(struct health_sched *hs, const struct health_policy *pol)
 {
         json_t *boards = NULL;
         struct tick_view v = { 0 };
-        if (registry_boards_json(hs->reg, NULL, NULL, NULL, &boards) < 0)
+        if (registry_present_json(hs->reg, &boards) < 0) /* this host's boards: not the farm's */
                 return;
         if (view_read(hs, &v) < 0) {
                 json_decref(boards);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "events.h"
+#include "farm/farm_dispatch.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
@@ -75,12 +76,13 @@ static struct ai_board *find_locked(struct auto_identify *a, const char *id, boo
         return b;
 }
 
-/* On the publishing thread with the bus lock held: note the id and wake the thread. */
+/* On the publishing thread with the bus lock held: note the id and wake the thread. Another
+ * host's board events (relayed on a farm) are its own auto-identify's business. */
 static void on_event(void *user, uint64_t seq, const char *type, const char *text)
 {
         struct auto_identify *a = user;
         (void)seq;
-        if (strncmp(type, "board.", 6) || !strcmp(type, "board.fact"))
+        if (strncmp(type, "board.", 6) || !strcmp(type, "board.fact") || farm_dispatch_relaying())
                 return;
         json_t *e = json_loads(text, 0, NULL);
         const char *id = json_string_value(json_object_get(json_object_get(e, "data"), "id"));

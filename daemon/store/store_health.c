@@ -3,8 +3,10 @@
 #include "store/store_health.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "store/store_hosts.h"
 #include "store/store_internal.h"
 
 const char store_health_migration[] =
@@ -149,6 +151,26 @@ int store_health_counters_all(struct store *s, json_t **ret)
         return counters_query(s, NULL, ret);
 }
 
+/* This host's name, copied under the store's lock (it is set once the farm registers). */
+static void host_copy(struct store *s, char *buf, size_t size)
+{
+        store_lock(s);
+        snprintf(buf, size, "%s", store_host_name(s));
+        store_unlock(s);
+}
+
+int store_health_counters_here(struct store *s, json_t **ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        char host[256];
+        host_copy(s, host, sizeof(host));
+        return store_list_keyed(s, counter_from_row, ret,
+                                "SELECT board_id, key, value FROM board_health_counters"
+                                " WHERE board_id IN (SELECT id FROM boards WHERE host = ?1) ORDER BY board_id, key",
+                                "s", host);
+}
+
 int store_health_history_add(struct store *s, const char *board_id, const char *kind, bool ok, const char *summary,
                              const json_t *detail)
 {
@@ -246,6 +268,17 @@ int store_health_status_all(struct store *s, json_t **ret)
                 return -EINVAL;
         return store_list_keyed(s, status_all_from_row, ret,
                                 "SELECT board_id, state, reason, evidence, since FROM board_health_status", "");
+}
+
+int store_health_status_here(struct store *s, json_t **ret)
+{
+        if (!s || !ret)
+                return -EINVAL;
+        char host[256];
+        host_copy(s, host, sizeof(host));
+        return store_list_keyed(s, status_all_from_row, ret,
+                                "SELECT board_id, state, reason, evidence, since FROM board_health_status"
+                                " WHERE board_id IN (SELECT id FROM boards WHERE host = ?1)", "s", host);
 }
 
 int store_health_status_get(struct store *s, const char *board_id, json_t **ret)

@@ -24,6 +24,9 @@ int store_health_bump(struct store *s, const char *board_id, const json_t *add, 
 int store_health_counters(struct store *s, const char *board_id, json_t **ret);
 /* Every board's counters: {board_id: {key: n}} (new reference). */
 int store_health_counters_all(struct store *s, json_t **ret);
+/* The same for the boards whose row names this host (store_host_name(); on a farm, the boards
+ * attached here): what this host's health scheduler reads, whatever the farm's size. */
+int store_health_counters_here(struct store *s, json_t **ret);
 
 /* A history row: kind ("job", "check", "quarantine", "release", "power_cycle"), ok, a one-line
  * summary and detail (object, copied; NULL = {}). Keeps the newest STORE_HEALTH_HISTORY_KEEP. */
@@ -41,5 +44,7 @@ int store_health_status_get(struct store *s, const char *board_id, json_t **ret)
 /* Every board's status in one query: {board_id: {"state","reason","evidence","since"}}, boards
  * never set absent (new reference). */
 int store_health_status_all(struct store *s, json_t **ret);
+/* The same for the boards whose row names this host (as store_health_counters_here()). */
+int store_health_status_here(struct store *s, json_t **ret);
 
 #endif

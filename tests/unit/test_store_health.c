@@ -11,6 +11,7 @@
 #include "health/health_policy.h"
 #include "store/store_audit.h"
 #include "store/store_health.h"
+#include "store/store_hosts.h"
 
 static json_int_t counter(struct fx *f, const char *board, const char *key)
 {
@@ -40,6 +41,34 @@ static void counters_add_and_set_and_survive_a_restart(void **state)
         assert_int_equal(store_health_counters_all(f->s, &all), 0);
         assert_int_equal(json_integer_value(json_object_get(json_object_get(all, "b1"), "resends")), 4);
         json_decref(all);
+}
+
+/* The health scheduler's reads: only the boards whose row names this host. */
+static void counters_and_status_here_are_this_hosts_boards_only(void **state)
+{
+        struct fx *f = *state;
+        assert_int_equal(store_host_set_name(f->s, "rack-a"), 0);
+        add_board(f, "a1");
+        assert_int_equal(store_host_set_name(f->s, "rack-b"), 0);
+        add_board(f, "b1");
+        json_t *one = json_pack("{s:i}", "link_errors", 1);
+        assert_int_equal(store_health_bump(f->s, "a1", one, NULL), 0);
+        assert_int_equal(store_health_bump(f->s, "b1", one, NULL), 0);
+        json_decref(one);
+        assert_int_equal(store_health_status_set(f->s, "a1", "degraded", "a", NULL), 0);
+        assert_int_equal(store_health_status_set(f->s, "b1", "quarantined", "b", NULL), 0);
+        json_t *c = NULL, *st = NULL;
+        assert_int_equal(store_health_counters_here(f->s, &c), 0);
+        assert_int_equal(store_health_status_here(f->s, &st), 0);
+        assert_int_equal(json_object_size(c), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "b1"), "link_errors")), 1);
+        assert_int_equal(json_object_size(st), 1);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(st, "b1"), "state")), "quarantined");
+        json_decref(c);
+        json_decref(st);
+        assert_int_equal(store_health_counters_all(f->s, &c), 0);
+        assert_int_equal(json_object_size(c), 2);
+        json_decref(c);
 }
 
 static void history_is_capped_per_board_newest_first(void **state)
@@ -200,6 +229,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(counters_add_and_set_and_survive_a_restart, setup, teardown),
+                cmocka_unit_test_setup_teardown(counters_and_status_here_are_this_hosts_boards_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(history_is_capped_per_board_newest_first, setup, teardown),
                 cmocka_unit_test_setup_teardown(status_since_moves_only_when_the_state_changes, setup, teardown),
                 cmocka_unit_test_setup_teardown(infra_failures_in_a_row_quarantine_script_failures_do_not, setup,
