@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { api, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
+import { api, eventsSince, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
 import { startPostgres } from "./pg.mjs";
 
 const MP = "mp";
@@ -213,6 +213,7 @@ describe("corrald on PostgreSQL", () => {
       await online(d);
       const reset = await post(d, "import os\ntry:\n os.remove('runs.txt')\nexcept OSError:\n pass\n");
       assert.equal((await waitJob(d.url, reset.body.id)).state, "succeeded");
+      const since = (await eventsSince(d.url, 0)).at(-1)?.seq ?? 0;
       const N = 6;
       const ids = [];
       for (let i = 0; i < N; i++) {
@@ -220,7 +221,14 @@ describe("corrald on PostgreSQL", () => {
         assert.equal(r.status, 202, JSON.stringify(r.body));
         ids.push(r.body.id);
       }
-      await waitFor(async () => (await api(d.url, "GET", `/api/v1/jobs/${ids[0]}`)).body.state === "running", 15000, "first job running");
+      // "running" is a moment: polling GET /jobs/{id} for it missed it under load (job 0 ran its
+      // 0.4 s while the other five were posted, and every poll said "succeeded"). The event
+      // history keeps it, and says which jobs had ended when the server went away.
+      const states = async () => (await eventsSince(d.url, since)).filter((e) => e.type === "job.state" && ids.includes(e.data.job));
+      await waitFor(async () => (await states()).some((e) => e.data.job === ids[0] && e.data.state === "running"), 15000,
+        "first job running (its job.state event)");
+      const ended = (await states()).filter((e) => !["queued", "running"].includes(e.data.state)).map((e) => e.data.job);
+      assert.ok(!ended.includes(ids[N - 1]), `jobs still running or queued when the server restarts (ended: ${ended})`);
       pg.restart(); // every connection is cut while jobs run and wait
       const done = [];
       for (const id of ids) done.push(await waitRecorded(d, id));
