@@ -38,21 +38,26 @@ struct waiter {
         uint64_t retry_at_ms; /* monotonic */
 };
 
+/* Two locks: write_mu serializes every change of the leases (grant, renew, release, expiry, a
+ * farm's sync) and is held across its store I/O; mu guards what readers see and is never held
+ * across I/O. A change decides from memory under write_mu alone (it is the only writer), writes
+ * the store, then takes mu briefly to apply the change to memory. Order: write_mu -> mu. */
 struct reservations {
+        pthread_mutex_t write_mu;
         pthread_mutex_t mu;
         struct store *store;
         struct events *events;
-        struct resv *active[RESV_MAX_ACTIVE];
+        struct resv *active[RESV_MAX_ACTIVE]; /* written with write_mu and mu held; read under either */
         size_t nactive;
-        int64_t next_id;
-        uint64_t gen;           /* bumped whenever a lease ends */
+        int64_t next_id;        /* write_mu */
+        uint64_t gen;           /* bumped whenever a lease ends (write_mu and mu held) */
         struct waiter waiters[RESV_MAX_WAITERS];
         size_t nwaiters;
         bool closed;
         resv_grant_fn on_grant;
         void *on_grant_user;
         bool farm;              /* a shared (PostgreSQL) store: the store, not memory, decides */
-        uint64_t next_reap_sync;/* monotonic ms: the reaper reads the store's leases this seldom */
+        uint64_t next_reap_sync;/* monotonic ms: the reaper reads the store's leases this seldom (write_mu) */
 };
 
 /* A grant that lost the board to another host is retried on the next free one this often. */
@@ -300,6 +305,7 @@ int reservations_new(struct store *st, struct events *ev, struct reservations **
         struct reservations *rs = calloc(1, sizeof(*rs));
         if (!rs)
                 return -ENOMEM;
+        pthread_mutex_init(&rs->write_mu, NULL);
         pthread_mutex_init(&rs->mu, NULL);
         rs->store = st;
         rs->events = ev;
@@ -381,6 +387,7 @@ struct reservations *reservations_free(struct reservations *rs)
         for (size_t i = 0; i < rs->nactive; i++)
                 resv_free(rs->active[i]);
         pthread_mutex_destroy(&rs->mu);
+        pthread_mutex_destroy(&rs->write_mu);
         free(rs);
         return NULL;
 }
@@ -423,7 +430,7 @@ static void announce(struct after *a, const char *type, const struct resv *r, co
         a->events[a->nevents++] = j;
 }
 
-/* ---- internals (rs->mu held) ---- */
+/* ---- internals: a change holds write_mu; memory is changed with mu taken too ---- */
 
 static ssize_t find_id_locked(struct reservations *rs, int64_t id);
 
@@ -433,20 +440,21 @@ static void remove_at(struct reservations *rs, size_t i)
         rs->active[i] = rs->active[--rs->nactive];
 }
 
+/* A lease ended: bump gen and hand every waiter to a (rs->mu held). */
 static void wake_all_locked(struct reservations *rs, struct after *a)
 {
+        rs->gen++;
         memcpy(a->wake + a->nwake, rs->waiters, rs->nwaiters * sizeof(rs->waiters[0]));
         a->nwake += rs->nwaiters;
         rs->nwaiters = 0;
 }
 
-/* Expire what is due; an ended lease wakes every waiter. Called and returns with rs->mu held,
- * but drops it around the store writes, so a console take or a status read never waits for
- * disk: the due ids are collected under the lock, recorded unlocked, and once relocked the
- * leases the store now has ended leave memory (unless a concurrent change removed one first:
- * it announced it then; on a farm, one that another host ended first is that host's to announce).
- * Meanwhile a due lease is already treated as free (find_board_locked). */
-static void expire_locked(struct reservations *rs, int64_t now_ms, struct after *a)
+/* Expire what is due (rs->write_mu held, rs->mu not): the due ids are read from memory, their
+ * ends written to the store with only write_mu held, then the recorded ones leave memory under
+ * mu, and an ended lease wakes every waiter. Meanwhile a due lease is already treated as free
+ * (find_board_locked), and one whose end cannot be recorded is retried on the next tick. On a
+ * farm, one that another host ended first is that host's to announce. */
+static void expire_w(struct reservations *rs, int64_t now_ms, struct after *a)
 {
         int64_t due[RESV_MAX_ACTIVE];
         bool recorded[RESV_MAX_ACTIVE], mine[RESV_MAX_ACTIVE];
@@ -456,7 +464,6 @@ static void expire_locked(struct reservations *rs, int64_t now_ms, struct after 
                         due[n++] = rs->active[i]->id;
         if (!n)
                 return;
-        pthread_mutex_unlock(&rs->mu);
         for (size_t k = 0; k < n; k++) {
                 int rc = store_resv_end(rs->store, due[k], "expired");
                 recorded[k] = rc >= 0 || rc == -ENOENT; /* -ENOENT: already ended in the store */
@@ -465,8 +472,8 @@ static void expire_locked(struct reservations *rs, int64_t now_ms, struct after 
                         log_warning("reservation %lld expired but cannot be recorded: %s", (long long)due[k],
                                     strerror(-rc));
         }
-        pthread_mutex_lock(&rs->mu);
         bool ended = false;
+        pthread_mutex_lock(&rs->mu);
         for (size_t k = 0; k < n; k++) {
                 ssize_t i = recorded[k] ? find_id_locked(rs, due[k]) : -1;
                 if (i < 0)
@@ -480,18 +487,23 @@ static void expire_locked(struct reservations *rs, int64_t now_ms, struct after 
                 remove_at(rs, (size_t)i);
                 ended = true;
         }
-        if (ended) {
-                rs->gen++;
+        if (ended)
                 wake_all_locked(rs, a);
-        }
+        pthread_mutex_unlock(&rs->mu);
 }
 
+static struct resv *find_board_in(struct resv *const *active, size_t n, const char *board, int64_t now_ms)
+{
+        for (size_t i = 0; i < n; i++)
+                if (!strcmp(active[i]->board, board) && active[i]->expires_ms > now_ms)
+                        return active[i];
+        return NULL;
+}
+
+/* rs->mu or rs->write_mu held. */
 static struct resv *find_board_locked(struct reservations *rs, const char *board, int64_t now_ms)
 {
-        for (size_t i = 0; i < rs->nactive; i++)
-                if (!strcmp(rs->active[i]->board, board) && rs->active[i]->expires_ms > now_ms)
-                        return rs->active[i];
-        return NULL;
+        return find_board_in(rs->active, rs->nactive, board, now_ms);
 }
 
 static ssize_t find_id_locked(struct reservations *rs, int64_t id)
@@ -514,13 +526,15 @@ static bool rows_have_id(const json_t *rows, int64_t id)
 
 /* A farm: make memory the store's active leases (granted, renewed, released or expired by any
  * host); a lease that ended elsewhere wakes the waiters. A store that cannot be read leaves
- * memory as it was (a grant then fails on the store itself). rs->mu held. */
-static void sync_locked(struct reservations *rs, struct after *a)
+ * memory as it was (a grant then fails on the store itself). rs->write_mu held, not rs->mu: the
+ * store is read with write_mu only, memory changed under mu. */
+static void sync_w(struct reservations *rs, struct after *a)
 {
         json_t *rows = NULL;
         if (!rs->farm || store_resv_list_active(rs->store, &rows) < 0)
                 return;
         bool ended = false;
+        pthread_mutex_lock(&rs->mu);
         for (size_t i = 0; i < rs->nactive;) {
                 if (rows_have_id(rows, rs->active[i]->id)) {
                         i++;
@@ -542,11 +556,10 @@ static void sync_locked(struct reservations *rs, struct after *a)
                 if (r)
                         rs->active[rs->nactive++] = r;
         }
-        json_decref(rows);
-        if (ended) {
-                rs->gen++;
+        if (ended)
                 wake_all_locked(rs, a);
-        }
+        pthread_mutex_unlock(&rs->mu);
+        json_decref(rows);
 }
 
 static json_t *holder_details(const struct resv *r)
@@ -559,8 +572,8 @@ static json_t *holder_details(const struct resv *r)
 
 /* ---- leases ---- */
 
-/* Start a change: a fresh struct after, the lock taken and expired leases dealt with. NULL when
- * out of memory (err filled in). End it with change_end(). */
+/* Start a change: a fresh struct after, write_mu taken (rs->mu is not held) and expired leases
+ * dealt with. NULL when out of memory (err filled in). End it with change_end(). */
 static struct after *change_begin(struct reservations *rs, int64_t now_ms, struct corral_error *err)
 {
         struct after *a = calloc(1, sizeof(*a));
@@ -568,27 +581,29 @@ static struct after *change_begin(struct reservations *rs, int64_t now_ms, struc
                 corral_error_set(err, CORRAL_E_NO_MEMORY, NULL, -ENOMEM, "Out of memory.");
                 return NULL;
         }
-        pthread_mutex_lock(&rs->mu);
-        sync_locked(rs, a);
-        expire_locked(rs, now_ms, a);
+        pthread_mutex_lock(&rs->write_mu);
+        sync_w(rs, a);
+        expire_w(rs, now_ms, a);
         return a;
 }
 
-/* Drop the lock, then announce and wake what the change collected. */
+/* Drop write_mu, then announce and wake what the change collected. */
 static void change_end(struct reservations *rs, struct after *a)
 {
-        pthread_mutex_unlock(&rs->mu);
+        pthread_mutex_unlock(&rs->write_mu);
         run_after(rs, a);
         free(a);
 }
 
-/* Lease board to req's owner for req's ttl (recorded with match): the public JSON plus "token"
- * into *ret. rs->mu held; the caller checked the board is free. On a farm, -EEXIST (err not
- * set) when another host leased the board since the last sync: sync and pick again. */
-static int grant_locked(struct reservations *rs, const json_t *match, const struct resv_request *req,
-                        const char *board, int64_t now_ms, struct after *a, json_t **ret, struct corral_error *err)
+/* Record a lease of board to req's owner for req's ttl (with match) in the store, not yet in
+ * memory: *ret_r, and the public JSON plus "token" into *ret. rs->write_mu held; the caller
+ * checked the board is free; pending: leases of this change recorded but not yet in memory. On a
+ * farm, -EEXIST (err not set) when another host leased the board since the last sync. */
+static int grant_store(struct reservations *rs, const json_t *match, const struct resv_request *req,
+                       const char *board, int64_t now_ms, size_t pending, struct resv **ret_r, json_t **ret,
+                       struct corral_error *err)
 {
-        if (rs->nactive == RESV_MAX_ACTIVE)
+        if (rs->nactive + pending >= RESV_MAX_ACTIVE)
                 return corral_error_set(err, CORRAL_E_TOO_MANY_RESERVATIONS, NULL, -ENOSPC, "Too many active reservations.");
         int rc = 0;
         int64_t farm_id = 0;
@@ -623,17 +638,28 @@ static int grant_locked(struct reservations *rs, const json_t *match, const stru
         if (rc == 0) {
                 if (!rs->farm)
                         rs->next_id++;
-                rs->active[rs->nactive++] = r;
+                *ret_r = r;
                 *ret = public_json(r, now_ms);
                 json_object_set_new(*ret, "token", json_string(token));
-                announce(a, "reservation.created", r, "active", now_ms);
-                log_info("reservation %lld: board %s reserved by %s for %d s", (long long)r->id, r->board, r->owner,
-                         r->ttl_s);
         } else {
                 resv_free(r);
         }
         OPENSSL_cleanse(token, sizeof(token));
         return rc;
+}
+
+/* Publish the n recorded leases rv[] at once (rs->write_mu held): readers see all or none. */
+static void grant_publish(struct reservations *rs, struct resv **rv, size_t n, struct after *a, int64_t now_ms)
+{
+        pthread_mutex_lock(&rs->mu);
+        for (size_t k = 0; k < n; k++)
+                rs->active[rs->nactive++] = rv[k];
+        pthread_mutex_unlock(&rs->mu);
+        for (size_t k = 0; k < n; k++) {
+                announce(a, "reservation.created", rv[k], "active", now_ms);
+                log_info("reservation %lld: board %s reserved by %s for %d s", (long long)rv[k]->id, rv[k]->board,
+                         rv[k]->owner, rv[k]->ttl_s);
+        }
 }
 
 /* Assign role k onward a distinct free board from cand (cand[k][0..ncand[k]-1] are board indexes;
@@ -657,8 +683,8 @@ static bool assign(size_t k, size_t n, size_t *const *cand, const size_t *ncand,
 
 /* The indexes of boards that role ({"role", "match"}) could get: present ones that match, and
  * with free_only those not leased either. *ret (n + 1 entries, freed by the caller) and *ret_n;
- * refused when none matches, or (without free_only) none is present. rs->mu held. */
-static int role_candidates_locked(struct reservations *rs, const json_t *role, const json_t *boards, bool free_only,
+ * refused when none matches, or (without free_only) none is present. rs->write_mu held. */
+static int role_candidates_w(struct reservations *rs, const json_t *role, const json_t *boards, bool free_only,
                                   int64_t now_ms, size_t **ret, size_t *ret_n, struct corral_error *err)
 {
         const json_t *match = json_object_get(role, "match");
@@ -692,9 +718,10 @@ static int role_candidates_locked(struct reservations *rs, const json_t *role, c
         return 0;
 }
 
-/* Several roles' boards in one transaction under rs->mu: every role gets a distinct board or no
- * role gets any (so multi-board requests never hold part of what they need and never deadlock). */
-static int create_group_locked(struct reservations *rs, const struct resv_request *req, const json_t *boards,
+/* Several roles' boards in one change under rs->write_mu: every role gets a distinct board or no
+ * role gets any (so multi-board requests never hold part of what they need and never deadlock).
+ * All are recorded in the store first, then published to memory at once (readers never see part). */
+static int create_group_w(struct reservations *rs, const struct resv_request *req, const json_t *boards,
                                int64_t now_ms, struct after *a, json_t **ret, struct corral_error *err)
 {
         size_t n = json_array_size(req->boards), nb = json_array_size(boards);
@@ -707,7 +734,7 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
         for (int pass = 0; pass < 2 && rc == 0; pass++) {
                 for (size_t k = 0; k < n && rc == 0; k++) {
                         free(cand[k]);
-                        rc = role_candidates_locked(rs, json_array_get(req->boards, k), boards, pass == 1, now_ms,
+                        rc = role_candidates_w(rs, json_array_get(req->boards, k), boards, pass == 1, now_ms,
                                                     &cand[k], &ncand[k], err);
                 }
                 if (rc)
@@ -725,36 +752,33 @@ static int create_group_locked(struct reservations *rs, const struct resv_reques
                 }
         }
         json_t *list = json_array();
+        struct resv *got[RESV_GROUP_MAX];
+        size_t ngot = 0;
         for (size_t k = 0; rc == 0 && k < n; k++) {
                 const json_t *role = json_array_get(req->boards, k);
                 json_t *one = NULL;
-                rc = grant_locked(rs, json_object_get(role, "match"), req,
-                                  json_string_value(json_object_get(json_array_get(boards, pick[k]), "id")), now_ms, a,
-                                  &one, err);
+                rc = grant_store(rs, json_object_get(role, "match"), req,
+                                 json_string_value(json_object_get(json_array_get(boards, pick[k]), "id")), now_ms,
+                                 ngot, &got[ngot], &one, err);
                 if (rc == -EEXIST) /* another host took one of the boards meanwhile: none is kept */
                         rc = corral_error_set(err, CORRAL_E_BOARD_RESERVED, json_pack("{s:I}", "roles", (json_int_t)n),
                                               -EBUSY, "Another host leased one of the chosen boards meanwhile; none "
                                               "was taken.");
                 if (rc == 0) {
+                        ngot++;
                         json_object_set(one, "role", json_object_get(role, "role"));
                         json_array_append_new(list, one);
                 }
         }
         if (rc < 0) {
-                /* all or none: give back what this request got before the failure */
-                size_t i;
-                json_t *one;
-                json_array_foreach(list, i, one) {
-                        int64_t id = json_integer_value(json_object_get(one, "id"));
-                        ssize_t at = find_id_locked(rs, id);
-                        store_resv_end(rs->store, id, "released");
-                        if (at >= 0)
-                                remove_at(rs, (size_t)at);
-                        a->nevents--; /* its reservation.created, not announced */
-                        json_decref(a->events[a->nevents]);
+                /* all or none: give back what this request recorded before the failure (never in memory) */
+                for (size_t k = 0; k < ngot; k++) {
+                        store_resv_end(rs->store, got[k]->id, "released");
+                        resv_free(got[k]);
                 }
                 json_decref(list);
         } else {
+                grant_publish(rs, got, ngot, a, now_ms);
                 *ret = json_pack("{s:o}", "reservations", list);
         }
         for (size_t k = 0; k < n; k++)
@@ -790,8 +814,8 @@ static int no_free_board(const json_t *match, size_t nmatch, size_t npresent, si
 }
 
 /* The first present board of boards that matches and is not leased: 0 with *ret_pick, or the
- * refusal (err filled). rs->mu held. */
-static int pick_free_board_locked(struct reservations *rs, const json_t *match, const json_t *boards,
+ * refusal (err filled). rs->write_mu held. */
+static int pick_free_board_w(struct reservations *rs, const json_t *match, const json_t *boards,
                                   int64_t now_ms, const json_t **ret_pick, struct corral_error *err)
 {
         const struct resv *first_holder = NULL;
@@ -826,22 +850,25 @@ static int pick_free_board_locked(struct reservations *rs, const json_t *match, 
 }
 
 /* One board for req->match: the first free one; on a farm, a board another host leased since
- * the last sync is learnt (sync) and the next one tried. rs->mu held. */
-static int create_one_locked(struct reservations *rs, const struct resv_request *req, const json_t *boards,
+ * the last sync is learnt (sync) and the next one tried. rs->write_mu held. */
+static int create_one_w(struct reservations *rs, const struct resv_request *req, const json_t *boards,
                              int64_t now_ms, struct after *a, json_t **ret, struct corral_error *err)
 {
         for (int tries = 0;; tries++) {
                 const json_t *pick = NULL;
-                int rc = pick_free_board_locked(rs, req->match, boards, now_ms, &pick, err);
-                if (rc == 0) /* grant_locked refuses past RESV_MAX_ACTIVE */
-                        rc = grant_locked(rs, req->match, req, json_string_value(json_object_get(pick, "id")), now_ms,
-                                          a, ret, err);
+                int rc = pick_free_board_w(rs, req->match, boards, now_ms, &pick, err);
+                struct resv *r = NULL;
+                if (rc == 0) /* grant_store refuses past RESV_MAX_ACTIVE */
+                        rc = grant_store(rs, req->match, req, json_string_value(json_object_get(pick, "id")), now_ms,
+                                         0, &r, ret, err);
+                if (rc == 0)
+                        grant_publish(rs, &r, 1, a, now_ms);
                 if (rc != -EEXIST)
                         return rc;
                 if (tries == RESV_FARM_TRIES)
                         return corral_error_set(err, CORRAL_E_BOARD_RESERVED, json_pack("{s:O}", "match", req->match),
                                                 -EBUSY, "Other hosts leased every board tried; try again.");
-                sync_locked(rs, a);
+                sync_w(rs, a);
         }
 }
 
@@ -857,9 +884,9 @@ int reservations_create(struct reservations *rs, const struct resv_request *req,
                 *ret_gen = rs->gen;
         int rc;
         if (req->boards) {
-                rc = create_group_locked(rs, req, boards, now_ms, a, ret, err);
+                rc = create_group_w(rs, req, boards, now_ms, a, ret, err);
         } else {
-                rc = create_one_locked(rs, req, boards, now_ms, a, ret, err);
+                rc = create_one_w(rs, req, boards, now_ms, a, ret, err);
         }
         change_end(rs, a);
         return rc;
@@ -888,56 +915,93 @@ int reservations_get(struct reservations *rs, int64_t id, int64_t now_ms, json_t
         return 0;
 }
 
+/* A farm's list is the store's (leases granted on every host), read with no lock held; here,
+ * memory's, under rs->mu. Due leases are left out either way (the reaper records their end). */
 int reservations_list(struct reservations *rs, int64_t now_ms, json_t **ret)
 {
         if (!rs || !ret)
                 return -EINVAL;
-        /* A farm's list is the store's (leases granted on every host). */
-        struct after *a = rs->farm ? change_begin(rs, now_ms, NULL) : NULL;
-        if (rs->farm && !a)
-                return -ENOMEM;
-        if (!a)
-                pthread_mutex_lock(&rs->mu);
-        json_t *list = json_array();
+        json_t *list = json_array(), *rows = NULL;
+        if (rs->farm) {
+                int rc = store_resv_list_active(rs->store, &rows);
+                if (rc < 0) {
+                        json_decref(list);
+                        return rc;
+                }
+                size_t i;
+                json_t *row;
+                json_array_foreach(rows, i, row)
+                        if (json_integer_value(json_object_get(row, "expires_ms")) > now_ms)
+                                json_array_append_new(list, public_from_row(json_incref(row), now_ms));
+                json_decref(rows);
+                *ret = list;
+                return 0;
+        }
+        pthread_mutex_lock(&rs->mu);
         for (size_t i = 0; i < rs->nactive; i++)
                 if (rs->active[i]->expires_ms > now_ms)
                         json_array_append_new(list, public_json(rs->active[i], now_ms));
-        if (a)
-                change_end(rs, a);
-        else
-                pthread_mutex_unlock(&rs->mu);
+        pthread_mutex_unlock(&rs->mu);
         *ret = list;
         return 0;
 }
 
-/* Find an active lease by id and check the token. Returns its index or a negative errno. */
-static ssize_t authorize_locked(struct reservations *rs, int64_t id, const char *token, struct corral_error *err)
+/* Does token open reservation id, whose token hash is hash? 0 or the refusal (err filled). */
+static int token_check(int64_t id, const char *hash, const char *token, struct corral_error *err)
 {
-        ssize_t i = find_id_locked(rs, id);
-        if (i < 0) {
-                json_t *row = NULL;
-                if (store_resv_get(rs->store, id, &row) < 0)
-                        return corral_error_set(err, CORRAL_E_RESERVATION_NOT_FOUND,
-                                             json_pack("{s:I}", "reservation", (json_int_t)id), -ENOENT,
-                                             "No reservation with id %lld.", (long long)id);
-                char state[16];
-                snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(row, "state")));
-                json_t *d = json_pack("{s:I, s:s, s:O}", "reservation", (json_int_t)id, "state", state, "ended_at",
-                                      json_object_get(row, "ended_at"));
-                json_decref(row);
-                return corral_error_set(err, CORRAL_E_RESERVATION_ENDED, d, -ESTALE,
-                                     "Reservation %lld has already ended (%s).", (long long)id, state);
-        }
         if (!token || !*token)
                 return corral_error_set(err, CORRAL_E_LEASE_REQUIRED, json_pack("{s:I}", "reservation", (json_int_t)id),
                                      -EACCES, "Present the lease token in the X-Corral-Lease header.");
         char h[65];
         reservations_token_hash(token, h);
-        if (CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
+        if (!hash || strlen(hash) != 64 || CRYPTO_memcmp(h, hash, 64))
                 return corral_error_set(err, CORRAL_E_LEASE_MISMATCH, json_pack("{s:I}", "reservation", (json_int_t)id),
                                      -EPERM, "The lease token presented is not the one of reservation %lld.",
                                      (long long)id);
-        return i;
+        return 0;
+}
+
+/* Reservation id is no lease in memory: what the store says (no rs lock needed). On a farm a
+ * lease granted on another host is active there: 0 and its row (public) into *ret_row when the
+ * token opens it. Otherwise not found, or ended (a due lease counts as expired). */
+static int authorize_stored(struct reservations *rs, int64_t id, const char *token, int64_t now_ms,
+                            json_t **ret_row, struct corral_error *err)
+{
+        json_t *row = NULL;
+        if (store_resv_get(rs->store, id, &row) < 0)
+                return corral_error_set(err, CORRAL_E_RESERVATION_NOT_FOUND,
+                                     json_pack("{s:I}", "reservation", (json_int_t)id), -ENOENT,
+                                     "No reservation with id %lld.", (long long)id);
+        char state[16];
+        snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(row, "state")));
+        bool active = !strcmp(state, "active");
+        if (active && json_integer_value(json_object_get(row, "expires_ms")) > now_ms && ret_row) {
+                int rc = token_check(id, json_string_value(json_object_get(row, "token_sha256")), token, err);
+                if (rc == 0)
+                        *ret_row = public_from_row(row, now_ms);
+                else
+                        json_decref(row);
+                return rc;
+        }
+        if (active)
+                snprintf(state, sizeof(state), "expired");
+        json_t *d = json_pack("{s:I, s:s, s:O}", "reservation", (json_int_t)id, "state", state, "ended_at",
+                              json_object_get(row, "ended_at"));
+        json_decref(row);
+        return corral_error_set(err, CORRAL_E_RESERVATION_ENDED, d, -ESTALE,
+                             "Reservation %lld has already ended (%s).", (long long)id, state);
+}
+
+/* A change's check (rs->write_mu held, after sync and expiry): the index of active lease id when
+ * token opens it, or a negative errno (err filled). */
+static ssize_t authorize_w(struct reservations *rs, int64_t id, const char *token, int64_t now_ms,
+                           struct corral_error *err)
+{
+        ssize_t i = find_id_locked(rs, id);
+        if (i < 0)
+                return authorize_stored(rs, id, token, now_ms, NULL, err);
+        int rc = token_check(id, rs->active[i]->token_hash, token, err);
+        return rc < 0 ? rc : i;
 }
 
 int reservations_renew(struct reservations *rs, int64_t id, const char *token, int ttl_s, int64_t now_ms,
@@ -948,12 +1012,10 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
         if (ttl_s < 1 || ttl_s > RESV_TTL_MAX_S)
                 return corral_error_set(err, CORRAL_E_INVALID_FIELD, json_pack("{s:s}", "field", "ttl_s"), -EINVAL,
                                      "'ttl_s' must be a whole number of seconds from 1 to %d.", RESV_TTL_MAX_S);
-        struct after a0, *a = &a0;
-        a->nevents = a->nwake = 0;
-        pthread_mutex_lock(&rs->mu);
-        sync_locked(rs, a);
-        expire_locked(rs, now_ms, a);
-        ssize_t i = authorize_locked(rs, id, token, err);
+        struct after *a = change_begin(rs, now_ms, err);
+        if (!a)
+                return -ENOMEM;
+        ssize_t i = authorize_w(rs, id, token, now_ms, err);
         int rc = i < 0 ? (int)i : 0;
         if (rc == 0) {
                 struct resv *r = rs->active[i];
@@ -962,33 +1024,35 @@ int reservations_renew(struct reservations *rs, int64_t id, const char *token, i
                 if (rc < 0) {
                         rc = corral_error_store(err, rc, rc, "Could not record the renewal");
                 } else {
+                        pthread_mutex_lock(&rs->mu);
                         r->ttl_s = ttl_s;
                         r->expires_ms = exp;
+                        pthread_mutex_unlock(&rs->mu);
                         *ret = public_json(r, now_ms);
                         announce(a, "reservation.renewed", r, "active", now_ms);
                 }
         }
-        pthread_mutex_unlock(&rs->mu);
-        run_after(rs, a);
+        change_end(rs, a);
         return rc;
 }
 
+/* A read: memory under rs->mu, or (a lease memory does not hold, or a due one) the store with no
+ * lock held. Nothing is changed here; the reaper records what is due. */
 int reservations_authorize(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
                            struct corral_error *err)
 {
         if (!rs || !ret)
                 return -EINVAL;
-        struct after a0, *a = &a0;
-        a->nevents = a->nwake = 0;
         pthread_mutex_lock(&rs->mu);
-        sync_locked(rs, a);
-        expire_locked(rs, now_ms, a);
-        ssize_t i = authorize_locked(rs, id, token, err);
-        if (i >= 0)
+        ssize_t i = find_id_locked(rs, id);
+        bool live = i >= 0 && rs->active[i]->expires_ms > now_ms;
+        int rc = live ? token_check(id, rs->active[i]->token_hash, token, err) : 0;
+        if (live && rc == 0)
                 *ret = public_json(rs->active[i], now_ms);
         pthread_mutex_unlock(&rs->mu);
-        run_after(rs, a);
-        return i < 0 ? (int)i : 0;
+        if (live)
+                return rc;
+        return authorize_stored(rs, id, token, now_ms, ret, err);
 }
 
 int reservations_release(struct reservations *rs, int64_t id, const char *token, int64_t now_ms, json_t **ret,
@@ -999,7 +1063,7 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
         struct after *a = change_begin(rs, now_ms, err);
         if (!a)
                 return -ENOMEM;
-        ssize_t i = authorize_locked(rs, id, token, err);
+        ssize_t i = authorize_w(rs, id, token, now_ms, err);
         int rc = i < 0 ? (int)i : 0;
         if (rc == 0) {
                 struct resv *r = rs->active[i];
@@ -1010,9 +1074,10 @@ int reservations_release(struct reservations *rs, int64_t id, const char *token,
                         log_info("reservation %lld on board %s released by %s", (long long)id, r->board, r->owner);
                         announce(a, "reservation.released", r, "released", now_ms);
                         *ret = json_incref(a->events[a->nevents - 1]);
+                        pthread_mutex_lock(&rs->mu);
                         remove_at(rs, (size_t)i);
-                        rs->gen++;
                         wake_all_locked(rs, a);
+                        pthread_mutex_unlock(&rs->mu);
                 }
         }
         change_end(rs, a);
@@ -1041,17 +1106,18 @@ static int lease_lost(struct reservations *rs, const char *board_id, const char 
         return rc;
 }
 
-/* The decision of reservations_check_board from memory alone (rs->mu held): 0, an error (err
- * filled), or 1 when the store must say why the token is no lease (*due: it was one, now past). */
-static int check_board_locked(struct reservations *rs, const char *board_id, const char *h, int64_t now_ms,
-                              bool *due, struct corral_error *err)
+/* The decision of reservations_check_board from the n active leases alone (memory under rs->mu,
+ * or a farm's store rows): 0, an error (err filled), or 1 when the store must say why the token
+ * is no lease (*due: it was one, now past). */
+static int check_board_in(struct resv *const *active, size_t n, const char *board_id, const char *h,
+                          int64_t now_ms, bool *due, struct corral_error *err)
 {
-        const struct resv *held = find_board_locked(rs, board_id, now_ms);
+        const struct resv *held = find_board_in(active, n, board_id, now_ms);
         if (h) {
                 const struct resv *mine = NULL;
-                for (size_t i = 0; i < rs->nactive && !mine; i++)
-                        if (!CRYPTO_memcmp(h, rs->active[i]->token_hash, 64))
-                                mine = rs->active[i];
+                for (size_t i = 0; i < n && !mine; i++)
+                        if (!CRYPTO_memcmp(h, active[i]->token_hash, 64))
+                                mine = active[i];
                 if (!mine || mine->expires_ms <= now_ms) {
                         *due = mine != NULL;
                         return 1;
@@ -1073,10 +1139,10 @@ static int check_board_locked(struct reservations *rs, const char *board_id, con
         return 0;
 }
 
-/* A console take and a job submit come here: decided from memory under rs->mu, which is never
- * held across a store write on this path (due leases are left to the reaper, a lost token is
- * looked up once the lock is dropped). On a farm the lock covers the read of the store's
- * leases (sync_locked), so memory never misses a lease granted meanwhile. */
+/* A console take and a job submit come here, and never wait for a store write: decided from
+ * memory under rs->mu (due leases are left to the reaper, a lost token is looked up with no lock
+ * held). On a farm the store's active leases are read with no lock held and decide (so a lease
+ * another host granted meanwhile is never missed); memory only when that read fails. */
 int reservations_check_board(struct reservations *rs, const char *board_id, const char *lease, int64_t now_ms,
                              struct corral_error *err)
 {
@@ -1086,13 +1152,24 @@ int reservations_check_board(struct reservations *rs, const char *board_id, cons
         bool with_lease = lease && *lease, due = false;
         if (with_lease)
                 reservations_token_hash(lease, h);
-        struct after *a = calloc(1, sizeof(*a));
-        if (!a)
-                return corral_error_set(err, CORRAL_E_NO_MEMORY, NULL, -ENOMEM, "Out of memory.");
-        pthread_mutex_lock(&rs->mu);
-        sync_locked(rs, a);
-        int rc = check_board_locked(rs, board_id, with_lease ? h : NULL, now_ms, &due, err);
-        change_end(rs, a);
+        json_t *rows = NULL;
+        int rc;
+        if (rs->farm && store_resv_list_active(rs->store, &rows) == 0) {
+                struct resv *view[RESV_MAX_ACTIVE];
+                size_t n = 0, i;
+                json_t *row;
+                json_array_foreach(rows, i, row)
+                        if (n < RESV_MAX_ACTIVE && (view[n] = resv_from_store(row)))
+                                n++;
+                json_decref(rows);
+                rc = check_board_in(view, n, board_id, with_lease ? h : NULL, now_ms, &due, err);
+                for (i = 0; i < n; i++)
+                        resv_free(view[i]);
+        } else {
+                pthread_mutex_lock(&rs->mu);
+                rc = check_board_in(rs->active, rs->nactive, board_id, with_lease ? h : NULL, now_ms, &due, err);
+                pthread_mutex_unlock(&rs->mu);
+        }
         return rc == 1 ? lease_lost(rs, board_id, h, due, err) : rc;
 }
 
@@ -1124,12 +1201,13 @@ void reservations_reap(struct reservations *rs, int64_t now_ms, uint64_t mono_ms
         struct after *a = calloc(1, sizeof(*a));
         if (!a)
                 return;
-        pthread_mutex_lock(&rs->mu);
+        pthread_mutex_lock(&rs->write_mu);
         if (rs->farm && mono_ms >= rs->next_reap_sync) { /* leases ended on other hosts wake waiters here */
-                sync_locked(rs, a);
+                sync_w(rs, a);
                 rs->next_reap_sync = mono_ms + RESV_RETRY_MS;
         }
-        expire_locked(rs, now_ms, a);
+        expire_w(rs, now_ms, a);
+        pthread_mutex_lock(&rs->mu);
         for (size_t i = 0; i < rs->nwaiters;) {
                 if (rs->waiters[i].retry_at_ms <= mono_ms) {
                         a->wake[a->nwake++] = rs->waiters[i];
@@ -1138,6 +1216,7 @@ void reservations_reap(struct reservations *rs, int64_t now_ms, uint64_t mono_ms
                         i++;
                 }
         }
+        pthread_mutex_unlock(&rs->mu);
         change_end(rs, a);
 }
 

@@ -69,9 +69,11 @@ int64_t reservations_token_id(const char *token);
  * made at, for reservations_wait(). */
 int reservations_create(struct reservations *rs, const struct resv_request *req, const json_t *boards,
                         int64_t now_ms, json_t **ret, uint64_t *ret_gen, struct corral_error *err);
+/* Reads (get, list, authorize, check_board, board_lease) never wait for a lease change's store
+ * write: they read memory under a lock no I/O is done under, or the store with no lock held. */
 /* Public JSON of one reservation (any state; active ones from memory). -ENOENT if unknown. */
 int reservations_get(struct reservations *rs, int64_t id, int64_t now_ms, json_t **ret);
-/* Every active reservation (array). */
+/* Every active reservation (array); on a farm, the shared store's, read with no lock held. */
 int reservations_list(struct reservations *rs, int64_t now_ms, json_t **ret);
 /* Renew / release with the lease token. Errors: -ENOENT CORRAL_E_RESERVATION_NOT_FOUND, -EACCES
  * CORRAL_E_LEASE_REQUIRED (no token), -EPERM CORRAL_E_LEASE_MISMATCH, -ESTALE
@@ -88,7 +90,7 @@ int reservations_authorize(struct reservations *rs, int64_t id, const char *toke
  * (the lease was released or expired), -ENOKEY CORRAL_E_LEASE_UNKNOWN, -EXDEV
  * CORRAL_E_LEASE_NOT_FOR_BOARD. NULL rs: 0. Decided from memory: it never writes the store (a
  * due lease counts as ended; the reaper records it); a lost token is looked up with no lock held
- * (on a farm the shared leases are read under the lock first, as for every change). */
+ * (on a farm the shared leases are read from the store, with no lock held, and decide). */
 int reservations_check_board(struct reservations *rs, const char *board_id, const char *lease, int64_t now_ms,
                              struct corral_error *err);
 /* The active lease on board_id at now_ms: its reservation id, or 0 when the board is free (or rs

@@ -68,16 +68,23 @@ static bool writer_still_stuck(struct store *s)
 struct writer {
         struct store *s;
         struct reservations *rs; /* set: run the reaper instead of a plain write */
+        const struct resv_request *grant; /* set (with rs): lease a board instead */
+        const json_t *boards;
+        json_t *lease;
         int rc;
 };
 
 static void *write_main(void *arg)
 {
         struct writer *w = arg;
-        if (w->rs)
+        struct corral_error err = { 0 };
+        if (w->grant)
+                w->rc = reservations_create(w->rs, w->grant, w->boards, T0 + 1000, &w->lease, NULL, &err);
+        else if (w->rs)
                 reservations_reap(w->rs, T0 + 5000, 1);
         else
                 w->rc = store_write_row(w->s, "UPDATE boards SET name = 'renamed' WHERE id = ?1", "s", "b1");
+        corral_error_clear(&err);
         return NULL;
 }
 
@@ -162,11 +169,75 @@ static void test_console_take_answers_while_the_reaper_writes(void **state)
         json_decref(boards);
 }
 
+/* A lease grant on b2 is stuck in its store write: the API reads of the leases (GET
+ * /api/v1/reservations, GET /reservations/{id}, a lease check) and a console take on b1, leased
+ * before, all answer meanwhile; the grant then lands and is seen. */
+static void test_lease_reads_answer_while_a_grant_writes(void **state)
+{
+        struct fx *f = *state;
+        add_board(f, "b1");
+        add_board(f, "b2");
+        struct reservations *rs = NULL;
+        assert_int_equal(reservations_new(f->s, NULL, &rs), 0);
+        json_t *boards = json_pack("[{s:s, s:s, s:s, s:[]}, {s:s, s:s, s:s, s:[]}]", "id", "b1", "state", "online",
+                                   "family", "esp32", "labels", "id", "b2", "state", "online", "family", "esp32",
+                                   "labels");
+        json_t *body1 = json_pack("{s:{s:s}, s:i}", "match", "board", "b1", "ttl_s", 60);
+        json_t *body2 = json_pack("{s:{s:s}, s:i}", "match", "board", "b2", "ttl_s", 60);
+        struct resv_request req1, req2;
+        struct corral_error err = { 0 };
+        json_t *lease = NULL;
+        assert_int_equal(reservations_parse_request(body1, &req1, &err), 0);
+        assert_int_equal(reservations_parse_request(body2, &req2, &err), 0);
+        assert_int_equal(reservations_create(rs, &req1, boards, T0, &lease, NULL, &err), 0);
+        int64_t id1 = json_integer_value(json_object_get(lease, "id"));
+        const char *token = json_string_value(json_object_get(lease, "token"));
+
+        sqlite3 *other = hold_write_lock(f);
+        struct writer w = { .s = f->s, .rs = rs, .grant = &req2, .boards = boards };
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, write_main, &w), 0);
+        wait_writer_holds_lock(f->s);
+
+        json_t *list = NULL, *one = NULL, *auth = NULL;
+        assert_int_equal(reservations_list(rs, T0 + 1000, &list), 0);
+        assert_int_equal(reservations_get(rs, id1, T0 + 1000, &one), 0);
+        assert_int_equal(reservations_authorize(rs, id1, token, T0 + 1000, &auth, &err), 0);
+        assert_int_equal(reservations_check_board(rs, "b1", token, T0 + 1000, &err), 0); /* the holder's take */
+        assert_int_equal(reservations_check_board(rs, "b1", NULL, T0 + 1000, &err), -EBUSY);
+        corral_error_clear(&err);
+        assert_int_equal(reservations_board_lease(rs, "b1", T0 + 1000), id1);
+        assert_true(writer_still_stuck(f->s)); /* all answered while the grant is still stuck */
+        assert_int_equal(json_array_size(list), 1); /* the grant is not seen before it is recorded */
+        assert_string_equal(str(json_array_get(list, 0), "board"), "b1");
+        assert_string_equal(str(one, "state"), "active");
+        assert_string_equal(str(auth, "board"), "b1");
+        json_decref(list);
+        json_decref(one);
+        json_decref(auth);
+
+        let_go(other);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_int_equal(w.rc, 0);
+        assert_int_equal(reservations_list(rs, T0 + 1000, &list), 0);
+        assert_int_equal(json_array_size(list), 2);
+        assert_int_equal(reservations_check_board(rs, "b2", NULL, T0 + 1000, &err), -EBUSY);
+        corral_error_clear(&err);
+        json_decref(list);
+        json_decref(w.lease);
+        rs = reservations_free(rs);
+        json_decref(lease);
+        json_decref(body1);
+        json_decref(body2);
+        json_decref(boards);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_board_list_answers_while_a_write_waits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_console_take_answers_while_the_reaper_writes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lease_reads_answer_while_a_grant_writes, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
