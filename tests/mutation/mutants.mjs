@@ -69,8 +69,8 @@ export default [
   {
     id: "resv-lease-expiry-boundary",
     file: "daemon/reservations.c",
-    find: "                if (r->expires_ms > now_ms) {\n                        i++;",
-    replace: "                if (r->expires_ms >= now_ms) {\n                        i++;",
+    find: "                if (rs->active[i]->expires_ms <= now_ms)\n                        due[n++] = rs->active[i]->id;",
+    replace: "                if (rs->active[i]->expires_ms < now_ms)\n                        due[n++] = rs->active[i]->id;",
     why: "reservations: a lease not reaped at the exact instant it expires",
     tests: ["test_reservations"],
   },
