@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import WebSocket from "ws";
 import { api, eventsSince, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
 import { startPostgres } from "./pg.mjs";
 
@@ -114,13 +115,28 @@ describe("corrald on PostgreSQL", () => {
     assert.equal(pg.psql("foreign", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim(), "1");
   });
 
-  test("server down: the API answers 503 store_unavailable, and works again once it is back, without a corrald restart", async () => {
+  test("server down: the API answers 503 store_unavailable, the local console keeps working, and all works again once it is back, without a corrald restart", async () => {
     const url = pg.createDb("down");
     const d = await startCorrald({ args: ["--store", url, ...board()] });
     try {
       await online(d);
       pg.stopServer();
       try {
+        // the board's console needs no store: open it, take the write lock, run a line
+        const ws = new WebSocket(`${d.url.replace(/^http/, "ws")}/ws/v1/boards/${MP}/console?name=down`);
+        let out = "";
+        const msgs = [];
+        ws.on("message", (data, bin) => { if (bin) out += data.toString("latin1"); else msgs.push(JSON.parse(data.toString())); });
+        await new Promise((resolve, reject) => { ws.once("open", resolve); ws.once("error", reject); });
+        try {
+          ws.send(JSON.stringify({ type: "take" }));
+          await waitFor(() => msgs.find((m) => m.type === "lock" && m.writer === true), 15000, "the write lock with the store down");
+          const at = out.length;
+          ws.send(Buffer.from("print(6*7)\r"));
+          await waitFor(() => /\r\n42\r\n/.test(out.slice(at)), 15000, "42 from the board with the store down");
+        } finally {
+          ws.close();
+        }
         for (const [method, p, body] of [["GET", "/api/v1/jobs"], ["GET", "/api/v1/boards"],
           ["POST", `/api/v1/boards/${MP}/jobs`, { kind: "run", script: "print(1)\n" }], ["GET", "/api/v1/jobs/1"]]) {
           const r = await api(d.url, method, p, body);
