@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "util.h"
 
 bool api_parse_id(const char *s, int64_t *ret)
 {
@@ -16,20 +17,12 @@ bool api_parse_id(const char *s, int64_t *ret)
         return true;
 }
 
-static int hexval(int c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        c = tolower(c);
-        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 int api_unescape(char *s)
 {
         char *o = s;
         for (char *i = s; *i; i++) {
                 if (*i == '%') {
-                        int h = hexval((unsigned char)i[1]), l = h >= 0 ? hexval((unsigned char)i[2]) : -1;
+                        int h = util_hexval((unsigned char)i[1]), l = h >= 0 ? util_hexval((unsigned char)i[2]) : -1;
                         if (h < 0 || l < 0 || (h == 0 && l == 0))
                                 return -EINVAL;
                         *o++ = (char)(h * 16 + l);

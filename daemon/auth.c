@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "util.h"
 
 struct auth_token {
         char name[64];
@@ -93,15 +94,10 @@ static int sha256(const void *data, size_t len, unsigned char out[32])
         return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == 32 ? 0 : -EIO;
 }
 
-static int hexval(int c)
-{
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 static int unhex(const char *hex, size_t n, unsigned char *out)
 {
         for (size_t i = 0; i < n; i++) {
-                int hi = hexval((unsigned char)hex[2 * i]), lo = hi < 0 ? -1 : hexval((unsigned char)hex[2 * i + 1]);
+                int hi = util_hexval((unsigned char)hex[2 * i]), lo = hi < 0 ? -1 : util_hexval((unsigned char)hex[2 * i + 1]);
                 if (lo < 0)
                         return -EINVAL;
                 out[i] = (unsigned char)(hi * 16 + lo);

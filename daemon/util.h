@@ -25,4 +25,10 @@ int util_cond_init_mono(pthread_cond_t *cv);
  * pthread_cond_timedwait on a util_cond_init_mono() condition variable. */
 struct timespec util_deadline_ts(int64_t ms);
 
+/* The value of one hexadecimal digit (either case), or -1 for any other character. */
+static inline int util_hexval(int c)
+{
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 #endif

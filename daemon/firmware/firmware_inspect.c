@@ -11,6 +11,7 @@
 
 #include "engines/esp/esp_chips.h"
 #include "engines/esp/esp_image.h"
+#include "util.h"
 
 #define UF2_MAGIC0 0x0A324655u
 #define UF2_MAGIC1 0x9E5D5157u
@@ -131,14 +132,6 @@ static bool inspect_uf2(const uint8_t *d, size_t len, struct firmware_info *fi, 
         return true;
 }
 
-static int hexval(int c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        c = tolower(c);
-        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Intel HEX: every line ":LLAAAATT<data>CC" with a zero byte sum, record types 00-05 (and the
  * micro:bit universal-hex types 0A-0E), ending with an EOF record. Returns false when the file
  * does not even look like one (first byte not ':'). */
@@ -177,7 +170,7 @@ static bool inspect_ihex(const uint8_t *d, size_t len, struct firmware_info *fi)
                         return true;
                 }
                 for (size_t k = 0; k < nb; k++) {
-                        int h = hexval(d[s + 1 + 2 * k]), l = hexval(d[s + 2 + 2 * k]);
+                        int h = util_hexval(d[s + 1 + 2 * k]), l = util_hexval(d[s + 2 + 2 * k]);
                         if (h < 0 || l < 0) {
                                 snprintf(fi->ihex_error, sizeof(fi->ihex_error), "line %u: bad hex digit", line);
                                 return true;

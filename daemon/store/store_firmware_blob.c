@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "store/store_internal.h"
+#include "util.h"
 
 static const char HEX[] = "0123456789abcdef";
 
@@ -23,17 +24,6 @@ static void hex_encode(const uint8_t *in, size_t len, char *out)
         out[2 * len] = '\0';
 }
 
-static int hex_val(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Decode hex text in place into out (room for strlen(in) / 2). Length or -EBADMSG. */
 static ssize_t hex_decode(const char *in, uint8_t *out)
 {
@@ -41,7 +31,7 @@ static ssize_t hex_decode(const char *in, uint8_t *out)
         if (n % 2)
                 return -EBADMSG;
         for (size_t i = 0; i < n / 2; i++) {
-                int hi = hex_val(in[2 * i]), lo = hex_val(in[2 * i + 1]);
+                int hi = util_hexval(in[2 * i]), lo = util_hexval(in[2 * i + 1]);
                 if (hi < 0 || lo < 0)
                         return -EBADMSG;
                 out[i] = (uint8_t)(hi << 4 | lo);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engines/esp/esp_reset.h"
+#include "util.h"
 
 #define fail esp_loader_fail
 #define port_err_text esp_port_err_text
@@ -188,17 +189,6 @@ int esp_flash_finish(struct esp_loader *l, bool deflated)
                            ESP_DEFAULT_TIMEOUT_MS, NULL);
 }
 
-static int hexval(uint8_t c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 int esp_flash_md5(struct esp_loader *l, uint32_t offset, uint32_t size, uint8_t md5[16])
 {
         if (is_8266_rom(l) || (!l->stub && l->chip && !l->chip->rom_has_md5))
@@ -221,7 +211,7 @@ int esp_flash_md5(struct esp_loader *l, uint32_t offset, uint32_t size, uint8_t 
                 memcpy(out, r.data, 16);
         } else {
                 for (int i = 0; i < 16; i++) {
-                        int hi = hexval(r.data[2 * i]), lo = hexval(r.data[2 * i + 1]);
+                        int hi = util_hexval(r.data[2 * i]), lo = util_hexval(r.data[2 * i + 1]);
                         if (hi < 0 || lo < 0)
                                 return fail(l, -EBADMSG, "SPI_FLASH_MD5 reply is not hex");
                         out[i] = (uint8_t)(hi << 4 | lo);

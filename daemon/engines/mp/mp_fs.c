@@ -1,6 +1,7 @@
 /* File operations on a MicroPython board via the raw REPL, with fallbacks for small/old firmware. */
 #include "engines/mp/mp_fs.h"
 #include "engines/mp/mp_xfer.h"
+#include "util.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -559,17 +560,6 @@ out:
         return rc;
 }
 
-static int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Lines of base64 (each padded on its own) or hex into one buffer. */
 static int decode_lines(const char *text, bool b64, uint8_t **ret, size_t *ret_len)
 {
@@ -595,7 +585,7 @@ static int decode_lines(const char *text, bool b64, uint8_t **ret, size_t *ret_l
                                 return -EPROTO;
                         }
                         for (size_t i = 0; i < ll; i += 2) {
-                                int hi = hexval(line[i]), lo = hexval(line[i + 1]);
+                                int hi = util_hexval(line[i]), lo = util_hexval(line[i + 1]);
                                 if (hi < 0 || lo < 0) {
                                         free(out);
                                         return -EPROTO;
