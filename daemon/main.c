@@ -496,10 +496,12 @@ int main(int argc, char **argv)
                 close(sfd);
                 return 1;
         }
-        log_notice("corrald %s listening on http://%s:%u/ (state in %s)", CORRAL_VERSION, boot->listen_host,
-                   http_port(p.http), boot->state_dir);
+        /* Registered before the line that says it serves (and before READY=1): a client that waits
+         * for either finds this host in the store's host list. */
         struct host_beat hb = { .registry = p.registry };
         host_register(p.store, boot, http_port(p.http), &hb);
+        log_notice("corrald %s listening on http://%s:%u/ (state in %s)", CORRAL_VERSION, boot->listen_host,
+                   http_port(p.http), boot->state_dir);
         sd_notifyf(0, "READY=1\nSTATUS=Serving on %s:%u", boot->listen_host, http_port(p.http));
         config_put(boot);
 

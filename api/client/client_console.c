@@ -16,6 +16,10 @@
 
 #define CON_IN_MAX 16384
 #define CON_QUIT_KEY 0x1d /* Ctrl-] */
+/* Piped input ended: leave once it has all been sent and the console has been quiet this long
+ * (the board's answer has arrived), or after CON_EOF_MAX_MS whatever comes. */
+#define CON_QUIET_MS 1000
+#define CON_EOF_MAX_MS 30000
 
 struct con {
         struct lws_context *ctx;
@@ -30,6 +34,7 @@ struct con {
         atomic_bool quit;
         bool established, tty;
         bool gone;                    /* ctx destroyed (under mu): the reader must not wake it */
+        _Atomic uint64_t last_io_ms;  /* monotonic: the last console bytes received or keys sent */
         int exit_code;
 };
 
@@ -43,6 +48,13 @@ static void say(struct con *k, const char *fmt, ...)
         vsnprintf(line, sizeof(line), fmt, ap);
         va_end(ap);
         fprintf(stderr, "%s[corral] %s%s", k->tty ? "\r\n" : "", line, k->tty ? "\r\n" : "\n");
+}
+
+static uint64_t con_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void on_text(struct con *k, const char *text, size_t len)
@@ -143,12 +155,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         case LWS_CALLBACK_CLIENT_ESTABLISHED:
                 k->established = true;
+                atomic_store(&k->last_io_ms, con_now_ms());
                 lws_callback_on_writable(wsi);
                 return 0;
         case LWS_CALLBACK_CLIENT_RECEIVE:
                 if (lws_frame_is_binary(wsi)) {
                         fwrite(in, 1, len, stdout);
                         fflush(stdout);
+                        atomic_store(&k->last_io_ms, con_now_ms());
                 } else {
                         on_text(k, in, len);
                 }
@@ -171,6 +185,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 pthread_mutex_unlock(&k->mu);
                 if (n && send_frame(wsi, chunk, n, LWS_WRITE_BINARY) < 0)
                         return -1;
+                if (n)
+                        atomic_store(&k->last_io_ms, con_now_ms());
                 return 0;
         }
         case LWS_CALLBACK_CLIENT_CLOSED:
@@ -199,6 +215,26 @@ static void wake(struct con *k)
         pthread_mutex_unlock(&k->mu);
 }
 
+/* Piped input ended: wait until every key has left and the console has been quiet for
+ * CON_QUIET_MS (the board has answered), at most CON_EOF_MAX_MS, or the session ends. */
+static void wait_quiet(struct con *k)
+{
+        uint64_t start = con_now_ms();
+        struct timespec tick = { 0, 50 * 1000 * 1000 };
+        while (!atomic_load(&k->quit)) {
+                nanosleep(&tick, NULL);
+                uint64_t now = con_now_ms();
+                if (now - start >= CON_EOF_MAX_MS)
+                        return;
+                pthread_mutex_lock(&k->mu);
+                bool sent = k->nin == 0;
+                pthread_mutex_unlock(&k->mu);
+                uint64_t last = atomic_load(&k->last_io_ms);
+                if (sent && last && now - last >= CON_QUIET_MS) /* last: 0 until connected */
+                        return;
+        }
+}
+
 static void *stdin_main(void *arg)
 {
         struct con *k = arg;
@@ -208,9 +244,7 @@ static void *stdin_main(void *arg)
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0) {
-                        /* Piped input ended: give the board a moment to answer, then leave. */
-                        struct timespec ts = { 1, 0 };
-                        nanosleep(&ts, NULL);
+                        wait_quiet(k);
                         break;
                 }
                 void *quit = memchr(b, CON_QUIT_KEY, (size_t)n);
