@@ -131,6 +131,42 @@ test("auto-reset circuit: IO0 low at EN release gives download mode; short EN gl
   await e.stop();
 });
 
+// The event loop stalled (a loaded host): the next line change is read before the due timer runs.
+function stall(ms) {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+test("a stalled event loop does not move the chip's deadlines: EN held past minResetMs resets, IO0 low at the strap sample downloads", async () => {
+  const img = buildFirmware({ chip: "esp32", version: "1.22.0" });
+  const h = await board("esp32", { images: [{ data: img, offset: 0x1000 }] });
+  try {
+    await waitFor(() => h.board.mode === "app");
+    // esptool's classic reset as corrald performs it: EN low, then released with IO0 low, IO0 held
+    // 50 ms. The loop sleeps through both deadlines; the chip still reset and sampled IO0 low.
+    h.board.onLines({ dtr: false, rts: true });
+    stall(30);
+    h.board.onLines({ dtr: true, rts: true });
+    h.board.onLines({ dtr: true, rts: false });
+    stall(50);
+    h.board.onLines({ dtr: false, rts: false });
+    assert.equal(h.board.mode, "rom");
+    await sleep(20);
+    assert.equal(h.board.mode, "rom");
+    // the same with IO0 high at the sample (esptool's hard reset): the firmware boots
+    h.board.onLines({ dtr: false, rts: true });
+    stall(30);
+    h.board.onLines({ dtr: false, rts: false });
+    stall(20);
+    h.board.onLines({ dtr: true, rts: false }); // IO0 low only after the sample: too late
+    assert.notEqual(h.board.mode, "rom");
+    assert.notEqual(h.board.mode, "reset");
+    h.board.onLines({ dtr: false, rts: false });
+  } finally {
+    await h.stop();
+  }
+});
+
 test("flash persists in stateDir/flash.bin across board instances", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "vesp-"));
   const img = buildFirmware({ chip: "esp32c3", version: "1.24.0" });

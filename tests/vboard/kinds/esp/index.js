@@ -73,6 +73,10 @@ export class EspBoard extends Board {
 
   onLines({ dtr, rts }) {
     if (this.stopped) return;
+    // The chip's own deadlines (EN capacitor, strap sample) happen in real time: one that passed
+    // before this change was read (a busy event loop runs I/O ahead of due timers) acts first,
+    // on the lines as they were then.
+    this._catchUp(performance.now());
     if (dtr !== undefined) this.lines.dtr = !!dtr;
     if (rts !== undefined) this.lines.rts = !!rts;
     const enLow = this.lines.rts && !this.lines.dtr;
@@ -83,19 +87,38 @@ export class EspBoard extends Board {
       clearTimeout(this._bootTimer);
       this._bootTimer = null;
       // the EN capacitor: a glitch shorter than minResetMs does not reset the chip
-      this._resetTimer = setTimeout(() => { this._resetTimer = null; this._enterReset(); }, this.opts.minResetMs ?? 1);
+      const ms = this.opts.minResetMs ?? 1;
+      this._resetDue = performance.now() + ms;
+      this._resetTimer = setTimeout(() => this._resetFires(), ms);
     } else if (this._resetTimer) {
       clearTimeout(this._resetTimer);
       this._resetTimer = null;
     } else if (this.mode === "reset") {
       // EN released: the chip samples its strap pin(s) after the RC delay
-      this._bootTimer = setTimeout(() => {
-        this._bootTimer = null;
-        if (this.enLow || this.mode !== "reset") return;
-        if (this.io0Low || this.opts.holdIo0) this.enterDownload("en");
-        else this.bootFromFlash("en");
-      }, this.opts.bootDelayMs ?? 5);
+      const ms = this.opts.bootDelayMs ?? 5;
+      this._bootDue = performance.now() + ms;
+      this._bootTimer = setTimeout(() => this._strapSample(), ms);
     }
+  }
+
+  _resetFires() {
+    clearTimeout(this._resetTimer);
+    this._resetTimer = null;
+    this._enterReset();
+  }
+
+  _strapSample() {
+    clearTimeout(this._bootTimer);
+    this._bootTimer = null;
+    if (this.enLow || this.mode !== "reset") return;
+    if (this.io0Low || this.opts.holdIo0) this.enterDownload("en");
+    else this.bootFromFlash("en");
+  }
+
+  /** Run the EN-capacitor reset and the strap sample that were due by `now` (they cannot both be pending). */
+  _catchUp(now) {
+    if (this._resetTimer && now >= this._resetDue) this._resetFires();
+    if (this._bootTimer && now >= this._bootDue) this._strapSample();
   }
 
   onRx(buf) {
