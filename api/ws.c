@@ -303,6 +303,16 @@ static void on_wake(struct ws_server *s)
         }
 }
 
+/* A revoked or failed session ends with its reason (1008), whichever callback sees it first: a
+ * frame that arrives after a logout must not cut the socket without a close frame (1006). */
+static int close_with_reason(struct lws *wsi, const struct ws_session *ss)
+{
+        static const char revoked[] = "session_ended: logged out or the token was removed";
+        const char *why = ss->revoked ? revoked : ss->fail_reason;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
+        return -1;
+}
+
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
         struct ws_server *s = lws_context_user(lws_get_context(wsi));
@@ -337,8 +347,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                         *pss = NULL;
                 return 0;
         case LWS_CALLBACK_RECEIVE:
-                if (!ss || ss->revoked || ss->failed) /* a revoked session's bytes are refused, never queued */
+                if (!ss)
                         return -1;
+                if (ss->revoked || ss->failed) /* a revoked session's bytes are refused, never queued */
+                        return close_with_reason(wsi, ss);
                 if (ss->relay)
                         return ws_relay_receive(ss, in, len);
                 if (ss->kind == WS_CONSOLE)
@@ -348,16 +360,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         case LWS_CALLBACK_SERVER_WRITEABLE: {
                 if (!ss)
                         return 0;
-                if (ss->revoked) {
-                        static const char why[] = "session_ended: logged out or the token was removed";
-                        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, sizeof(why) - 1);
-                        return -1;
-                }
-                if (ss->failed) {
-                        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)ss->fail_reason,
-                                         strlen(ss->fail_reason));
-                        return -1;
-                }
+                if (ss->revoked || ss->failed)
+                        return close_with_reason(wsi, ss);
                 int r = ws_write_reply(ss);
                 if (r < 0)
                         return -1;
