@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define CON_IN_MAX 16384
 #define CON_QUIT_KEY 0x1d /* Ctrl-] */
 /* Piped input ended: leave once it has all been sent and the console has been quiet this long
@@ -48,13 +50,6 @@ static void say(struct con *k, const char *fmt, ...)
         vsnprintf(line, sizeof(line), fmt, ap);
         va_end(ap);
         fprintf(stderr, "%s[corral] %s%s", k->tty ? "\r\n" : "", line, k->tty ? "\r\n" : "\n");
-}
-
-static uint64_t con_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void on_text(struct con *k, const char *text, size_t len)
@@ -155,14 +150,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         case LWS_CALLBACK_CLIENT_ESTABLISHED:
                 k->established = true;
-                atomic_store(&k->last_io_ms, con_now_ms());
+                atomic_store(&k->last_io_ms, util_mono_ms());
                 lws_callback_on_writable(wsi);
                 return 0;
         case LWS_CALLBACK_CLIENT_RECEIVE:
                 if (lws_frame_is_binary(wsi)) {
                         fwrite(in, 1, len, stdout);
                         fflush(stdout);
-                        atomic_store(&k->last_io_ms, con_now_ms());
+                        atomic_store(&k->last_io_ms, util_mono_ms());
                 } else {
                         on_text(k, in, len);
                 }
@@ -186,7 +181,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 if (n && send_frame(wsi, chunk, n, LWS_WRITE_BINARY) < 0)
                         return -1;
                 if (n)
-                        atomic_store(&k->last_io_ms, con_now_ms());
+                        atomic_store(&k->last_io_ms, util_mono_ms());
                 return 0;
         }
         case LWS_CALLBACK_CLIENT_CLOSED:
@@ -219,11 +214,11 @@ static void wake(struct con *k)
  * CON_QUIET_MS (the board has answered), at most CON_EOF_MAX_MS, or the session ends. */
 static void wait_quiet(struct con *k)
 {
-        uint64_t start = con_now_ms();
+        uint64_t start = util_mono_ms();
         struct timespec tick = { 0, 50 * 1000 * 1000 };
         while (!atomic_load(&k->quit)) {
                 nanosleep(&tick, NULL);
-                uint64_t now = con_now_ms();
+                uint64_t now = util_mono_ms();
                 if (now - start >= CON_EOF_MAX_MS)
                         return;
                 pthread_mutex_lock(&k->mu);
