@@ -354,7 +354,7 @@ int firmware_add_buffer(struct store *st, const void *data, size_t len, const st
         return r;
 }
 
-int firmware_path(struct store *st, const char *id, char *buf, size_t size)
+int firmware_locate(struct store *st, const char *id, char *buf, size_t size, uint64_t *ret_size)
 {
         if (!st || !firmware_id_valid(id) || !buf)
                 return -EINVAL;
@@ -364,14 +364,23 @@ int firmware_path(struct store *st, const char *id, char *buf, size_t size)
         json_decref(row);
         if (r < 0)
                 return r;
-        if ((r = file_path(st, id, buf, size)) < 0)
+        if (ret_size)
+                *ret_size = (uint64_t)bytes;
+        return file_path(st, id, buf, size);
+}
+
+int firmware_path(struct store *st, const char *id, char *buf, size_t size)
+{
+        uint64_t bytes = 0;
+        int r = firmware_locate(st, id, buf, size, &bytes);
+        if (r < 0)
                 return r;
         struct stat sb;
         if (stat(buf, &sb) == 0 && S_ISREG(sb.st_mode))
                 return 0;
         if (!store_is_pg(st))
                 return -ENOENT; /* a host-local library: nowhere else to look */
-        return firmware_blob_fetch(st, id, (uint64_t)bytes, buf); /* uploaded to another host */
+        return firmware_blob_fetch(st, id, bytes, buf); /* uploaded to another host */
 }
 
 int firmware_resolve(struct store *st, const char *id, char *path, size_t path_size, uint32_t *ret_offset)

@@ -138,6 +138,10 @@ int firmware_blob_backfill(struct store *st);
  * is here, or (PostgreSQL) the store holds a complete copy (size and server-side SHA-256 match).
  * Errors as firmware_path(). For checks at job submit, on a host that may not run the job. */
 int firmware_available(struct store *st, const char *id);
+/* Where firmware id's library file lives on this host (buf, whether or not it is there yet) and
+ * its size as the row says (*ret_size, may be NULL). 0, -EINVAL, -ENOENT (no such firmware),
+ * -ENAMETOOLONG or a store error. */
+int firmware_locate(struct store *st, const char *id, char *buf, size_t size, uint64_t *ret_size);
 /* Why firmware_path()/firmware_resolve() failed, as the rest of "Firmware <id> ..." (static). */
 const char *firmware_strerror(int err);
 

@@ -134,18 +134,11 @@ int firmware_blob_fetch(struct store *st, const char *id, uint64_t size, const c
 
 int firmware_available(struct store *st, const char *id)
 {
-        if (!st || !firmware_id_valid(id))
-                return -EINVAL;
-        json_t *row = NULL;
-        int r = store_firmware_get(st, id, &row);
-        json_int_t size = json_integer_value(json_object_get(row, "size"));
-        json_decref(row);
+        char path[600];
+        uint64_t size = 0;
+        int r = firmware_locate(st, id, path, sizeof(path), &size);
         if (r < 0)
                 return r;
-        char dir[512], path[600];
-        if ((r = store_firmware_dir(st, dir, sizeof(dir))) < 0)
-                return r;
-        snprintf(path, sizeof(path), "%s/%s", dir, id);
         struct stat sb;
         if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
                 return 0;
@@ -157,7 +150,7 @@ int firmware_available(struct store *st, const char *id)
                 return r;
         if (chunks == 0)
                 return -ENODATA;
-        return bytes == size && !strcmp(have, id) ? 0 : -EBADMSG;
+        return (uint64_t)bytes == size && !strcmp(have, id) ? 0 : -EBADMSG;
 }
 
 /* Remove library files whose row is gone (the image was deleted through another host). Only at
