@@ -1,6 +1,6 @@
-/* Reservations' private header: the lease table and its two locks, shared by the files that
- * implement reservations (reservations.c, reservations_request.c, reservations_pick.c,
- * reservations_sync.c). Nothing outside them includes it. */
+/* Reservations' private header: the lease table, its two locks and the helpers shared by the files
+ * that change it (reservations.c, reservations_pick.c, reservations_sync.c); nothing else includes
+ * it. Every struct resv in rs->active is owned by rs. */
 #ifndef CORRAL_RESERVATIONS_INTERNAL_H
 #define CORRAL_RESERVATIONS_INTERNAL_H
 
@@ -11,7 +11,6 @@
 #include <sys/types.h>
 
 #include "reservations.h"
-
 
 struct resv {
         int64_t id;
