@@ -77,6 +77,7 @@ const ALLOWED_CYCLES = new Map([
   ["daemon/store/db daemon/store/db_internal", "the db layer and its backends' private header"],
   ["daemon/store/store daemon/store/store_internal daemon/store/store_reserve", "the store and its private header; store_reserve is the disk reserve the store opens with"],
   ["daemon/power/power daemon/power/power_backends", "the power API and its backends"],
+  ["daemon/reservations daemon/reservations_internal", "the leases and their private header (the lease table, shared with reservations_pick/_sync)"],
   ["daemon/jobs/job_run daemon/jobs/kinds daemon/jobs/port_memo daemon/jobs/worker daemon/jobs/worker_internal", "the worker and the job runtime it hands to each job kind"],
   ["api/api api/reply", "the REST handlers' request type and their reply helpers"],
   ["api/ws api/ws_internal", "the WebSocket server and its private header"],

@@ -76,7 +76,7 @@ export default [
   },
   {
     id: "resv-match-ignores-family",
-    file: "daemon/reservations.c",
+    file: "daemon/reservations_request.c",
     find: "if (!fam || strcmp(fam, want_family))",
     replace: "if (!fam)",
     why: "reservations: a match on family accepts a board of another family",
@@ -84,7 +84,7 @@ export default [
   },
   {
     id: "resv-match-first-label-only",
-    file: "daemon/reservations.c",
+    file: "daemon/reservations_request.c",
     find: "json_array_foreach(json_object_get(match, \"labels\"), i, l)\n",
     replace: "json_array_foreach(json_object_get(match, \"labels\"), i, l) if (i == 0)\n",
     why: "reservations: only the first wanted label is checked",
