@@ -7,26 +7,12 @@
 // file (it copies what the store lacks at start); deleting the image removes its bytes from the
 // store; the library quota is farm-wide; a database that refuses the bytes fails the upload whole. `corral boards` shows a HOST column once the boards come from more than one host.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startFarm } from "./farm_lib.mjs";
-import { ROOT, api, waitFor, waitJob } from "./lib.mjs";
+import { api, corral, waitFor, waitJob } from "./lib.mjs";
 import * as E from "./esp_lib.mjs";
-
-const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
-
-/** The corral CLI against server; resolves to {code, stdout, stderr}. */
-function corral(args, server) {
-  return new Promise((resolve) => {
-    const p = spawn(CORRAL, args, { env: { ...process.env, CORRAL_LEASE: "", CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.on("data", (d) => { stdout += d; });
-    p.stderr.on("data", (d) => { stderr += d; });
-    p.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe("firmware uploaded to one host of a farm is flashed on another", () => {
   let farm, pg, hosts;
