@@ -15,7 +15,7 @@ import { api, corral, waitFor, waitJob } from "./lib.mjs";
 import * as E from "./esp_lib.mjs";
 
 describe("firmware uploaded to one host of a farm is flashed on another", () => {
-  let farm, pg, hosts;
+  let farm, pg, hosts, boards;
   const sql = (q) => pg.psql("fw", q).trim();
   let kept; // uploaded on host-b, deleted through host-a
   const FAMILY = { a: "esp8266", b: "esp32" };
@@ -26,7 +26,7 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     // each host keeps its state dir (its firmware library) across restarts
     farm = await startFarm({ "host-a": ["a"], "host-b": ["b"] }, { db: "fw", stateDirs: true,
       board: (id) => E.board(FAMILY[id], ["--no-pacing"]), family: (id) => FAMILY[id] });
-    ({ pg, hosts } = farm);
+    ({ pg, hosts, boards } = farm);
   });
   after(async () => { await farm?.stop(); });
 
