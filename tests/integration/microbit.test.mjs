@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { after, before, describe, test as nodeTest } from "node:test";
-import { api, eventsSince, runJob, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
-import { mpRunTests } from "./mp_lib.mjs";
+import { api, runJob, startCorrald, startVboard, waitFor } from "./lib.mjs";
+import { mpCancelTest, mpRunTests } from "./mp_lib.mjs";
 
 const MB = "microbit";
 const NAME = "corral.bin";
@@ -124,19 +124,7 @@ describe("MicroPython jobs on the QEMU micro:bit", () => {
 
   mpRunTests(test, run, "<string>"); // firmware 1.9.2 has no compile(): its traceback names the script "<string>"
 
-  test("a cancelled run keeps its output so far, and the next job finds the board usable", async () => {
-    const since = (await api(d.url, "GET", "/api/v1/events")).body.last_seq;
-    const r = await api(d.url, "POST", `/api/v1/boards/${MB}/jobs`, { kind: "run", script: "print('go')\nwhile True:\n pass\n" });
-    await waitFor(async () => (await eventsSince(d.url, since)).some((e) => e.type === "job.output" && e.data.job === r.body.id),
-      15000, "the script to start");
-    assert.equal((await api(d.url, "POST", `/api/v1/jobs/${r.body.id}/cancel`)).status, 202);
-    const j = await waitJob(d.url, r.body.id, 15000);
-    assert.equal(j.state, "cancelled");
-    assert.equal(j.result.stdout, "go\r\n");
-    const next = await run({ script: "print(6*7)" });
-    assert.equal(next.state, "succeeded", JSON.stringify(next.error));
-    assert.equal(next.result.stdout, "42\r\n");
-  });
+  mpCancelTest(test, run, () => d.url, MB);
 
   test("run puts its files first (flat filesystem), then runs a script that imports them", async () => {
     const helper = Buffer.from("def answer():\n    return 6 * 7\n").toString("base64");

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { api, eventsSince, garbageServer, runJob, silentServer, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
-import { mpRunTests } from "./mp_lib.mjs";
+import { mpCancelTest, mpRunTests } from "./mp_lib.mjs";
 
 const MP = "mp";
 
@@ -61,21 +61,7 @@ describe("MicroPython jobs on the virtual board", () => {
     assert.ok(j.log.some((l) => /put \/lib\/corral_helper.py \(\d+ bytes, verified\)/.test(l.line)), JSON.stringify(j.log));
   });
 
-  test("a cancelled run keeps its output so far, and the next job finds the board usable", async () => {
-    // A cancelled job cannot send Ctrl-C itself (its port reads are cancelled); the next job's
-    // connect interrupts the busy board (the vboard restarts a wasm loop that does not yield).
-    const since = (await api(d.url, "GET", "/api/v1/events")).body.last_seq;
-    const r = await api(d.url, "POST", `/api/v1/boards/${MP}/jobs`, { kind: "run", script: "print('go')\nwhile True:\n pass\n" });
-    await waitFor(async () => (await eventsSince(d.url, since)).some((e) => e.type === "job.output" && e.data.job === r.body.id),
-      15000, "the script to start");
-    assert.equal((await api(d.url, "POST", `/api/v1/jobs/${r.body.id}/cancel`)).status, 202);
-    const j = await waitJob(d.url, r.body.id, 15000);
-    assert.equal(j.state, "cancelled");
-    assert.equal(j.result.stdout, "go\r\n");
-    const next = await run({ script: "print(6*7)" });
-    assert.equal(next.state, "succeeded", JSON.stringify(next.error));
-    assert.equal(next.result.stdout, "42\r\n");
-  });
+  mpCancelTest(test, run, () => d.url, MP);
 
   describe("files", () => {
     const blob = crypto.randomBytes(20 * 1024);

@@ -1,6 +1,8 @@
 // The run-job tests every MicroPython board passes the same way (the virtual board in mp.test.mjs,
-// the QEMU micro:bit's firmware 1.9.2 in microbit.test.mjs): output, an uncaught exception, a timeout.
+// the QEMU micro:bit's firmware 1.9.2 in microbit.test.mjs): output, an uncaught exception, a
+// timeout, a cancel.
 import assert from "node:assert/strict";
+import { api, eventsSince, waitFor, waitJob } from "./lib.mjs";
 
 /**
  * Register the tests with test(name, fn) (node:test's or a wrapper); run(body, ms): a finished run
@@ -37,5 +39,24 @@ export function mpRunTests(test, run, traceFile) {
     assert.equal(r.board_usable, true);
     assert.ok(r.duration_ms >= 2000, `the script got its whole 2 s (job took ${r.duration_ms} ms)`);
     assert.equal((await exited({ script: "print(6*7)" }, 0)).stdout, "42\r\n");
+  });
+}
+
+/** Register the cancel test for board on the corrald at url() (read when the test runs). */
+export function mpCancelTest(test, run, url, board) {
+  test("a cancelled run keeps its output so far, and the next job finds the board usable", async () => {
+    // A cancelled job cannot send Ctrl-C itself (its port reads are cancelled); the next job's
+    // connect interrupts the busy board (the vboard restarts a wasm loop that does not yield).
+    const since = (await api(url(), "GET", "/api/v1/events")).body.last_seq;
+    const r = await api(url(), "POST", `/api/v1/boards/${board}/jobs`, { kind: "run", script: "print('go')\nwhile True:\n pass\n" });
+    await waitFor(async () => (await eventsSince(url(), since)).some((e) => e.type === "job.output" && e.data.job === r.body.id),
+      15000, "the script to start");
+    assert.equal((await api(url(), "POST", `/api/v1/jobs/${r.body.id}/cancel`)).status, 202);
+    const j = await waitJob(url(), r.body.id, 15000);
+    assert.equal(j.state, "cancelled");
+    assert.equal(j.result.stdout, "go\r\n");
+    const next = await run({ script: "print(6*7)" });
+    assert.equal(next.state, "succeeded", JSON.stringify(next.error));
+    assert.equal(next.result.stdout, "42\r\n");
   });
 }
