@@ -10,22 +10,18 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
 import { seedCatalogue } from "../demo/catalogue.mjs";
 import { ROOT, api, startCorrald, startVboard, waitFor } from "../integration/lib.mjs";
+import { launch, screenshots, steps } from "./browser.mjs";
 
 const ARTIFACTS = path.join(ROOT, "build/test-logs/e2e/beginner");
 const WEB_ROOT = process.env.CORRAL_WEB_ROOT || path.join(ROOT, "web");
 const STUB_DIR = path.join(ROOT, "node_modules/esptool-js/lib/targets/stub_flasher");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 const tmp = mkdtempSync(path.join(tmpdir(), "corral-beginner-"));
-let corrald, ctx, page, vb = {}, fleetMs = null;
-const pageErrors = [];
+let corrald, ctx, page, pageErrors, vb = {}, fleetMs = null;
 
-const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+const shot = screenshots(ARTIFACTS, () => page);
 const termText = () => page.$$eval(".xterm-rows > div", (rows) => rows.map((r) => r.textContent.replace(/\s+$/, "")).join("\n"));
 // A line longer than the terminal is wrapped over several rows (the ESP8266's 74880-baud boot
 // noise before main.py's output has a random length): rows are matched as lines and run together.
@@ -73,12 +69,7 @@ before(async () => {
     startVboard("esp8266", ["--module-modes", "dio,dout", "--flash-size", "4MB", "--state-dir", path.join(tmp, "nodemcu")]),
     startVboard("esp32", ["--flash-size", "4MB"]),
   ]);
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "chromium"), {
-    executablePath: CHROMIUM, headless: true, args: CHROME_ARGS, viewport: { width: 1280, height: 900 }, acceptDownloads: true,
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
-  page.setDefaultTimeout(15000);
-  page.on("pageerror", (e) => pageErrors.push(e.message));
+  ({ ctx, page, pageErrors } = await launch(path.join(tmp, "chromium"), { viewport: { width: 1280, height: 900 }, acceptDownloads: true }));
 });
 
 after(async () => {
@@ -97,17 +88,7 @@ after(async () => {
 });
 
 test("the beginner's flow: fleet, boot-loop note, flash, edit, run, stop, files, phone width", { timeout: 240000 }, async (t) => {
-  let failed = false;
-  const step = async (name, fn) => {
-    if (failed) return t.test(name, { skip: "an earlier step failed" }, () => {});
-    return t.test(name, async () => {
-      try { await fn(); } catch (e) {
-        failed = true;
-        await shot(`failed-${name.replace(/\W+/g, "-")}`).catch(() => {});
-        throw e;
-      }
-    });
-  };
+  const step = steps(t, shot);
 
   await step("the fleet fills in chip, MAC and firmware by itself within 10 s", async () => {
     const t0 = Date.now();

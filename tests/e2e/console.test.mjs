@@ -11,19 +11,16 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
 import { ROOT, api, startCorrald, startVboard, waitFor, waitJob } from "../integration/lib.mjs";
+import { launch, screenshots, steps } from "./browser.mjs";
 
 const ARTIFACTS = path.join(ROOT, "build/e2e-artifacts");
 const WEB_ROOT = process.env.CORRAL_WEB_ROOT || path.join(ROOT, "web");
 const STUB_DIR = path.join(ROOT, "node_modules/esptool-js/lib/targets/stub_flasher");
 const MKIMAGE = path.join(ROOT, "tests/vboard/mkimage");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 const tmp = mkdtempSync(path.join(tmpdir(), "corral-e2e-"));
-let corrald, ctx, page, vb = {}, images = {}, stateDir, port;
+let corrald, ctx, page, pageErrors, vb = {}, images = {}, stateDir, port;
 
 /** One control-channel command to a virtual board ("unplug") -> its JSON reply. */
 function control(board, line) {
@@ -43,9 +40,7 @@ function control(board, line) {
   });
 }
 
-async function shot(name) {
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
+const shot = screenshots(ARTIFACTS, () => page);
 
 /** Text of the row of the fleet table for board id, by cell class. */
 const rowCell = (id, sel) => page.locator(`tr[data-board="${id}"] ${sel}`);
@@ -82,16 +77,9 @@ before(async () => {
   mkdirSync(stateDir);
   corrald = await startDaemon();
   port = Number(new URL(corrald.url).port);
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "chromium"), {
-    executablePath: CHROMIUM, headless: true, args: CHROME_ARGS, viewport: { width: 1280, height: 860 },
-  });
+  ({ ctx, page, pageErrors } = await launch(path.join(tmp, "chromium"), { viewport: { width: 1280, height: 860 } }));
   await ctx.grantPermissions(["clipboard-read", "clipboard-write"], { origin: corrald.url });
-  page = ctx.pages()[0] || (await ctx.newPage());
-  page.setDefaultTimeout(15000);
-  page.on("pageerror", (e) => { pageErrors.push(e.message); });
 });
-
-const pageErrors = [];
 
 after(async () => {
   if (ctx) await ctx.close().catch(() => {});
@@ -104,17 +92,7 @@ after(async () => {
 });
 
 test("web console: fleet, flash three boards, console, inventory, unplug, restart", { timeout: 170000 }, async (t) => {
-  let failed = false;
-  const step = async (name, fn) => {
-    if (failed) return t.test(name, { skip: "an earlier step failed" }, () => {});
-    return t.test(name, async () => {
-      try { await fn(); } catch (e) {
-        failed = true;
-        await shot(`failed-${name.replace(/\W+/g, "-")}`).catch(() => {});
-        throw e;
-      }
-    });
-  };
+  const step = steps(t, shot);
 
   await step("the fleet table lists every board, live over the event WebSocket", async () => {
     await page.goto(corrald.url + "/");

@@ -5,52 +5,29 @@
 // it would come last), and the host filter shows only that host's boards.
 // Screenshot: build/e2e-artifacts/fleet-hosts.png.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
-import { ROOT, api, startCorrald, startVboard, waitFor } from "../integration/lib.mjs";
-import { startPostgres } from "../integration/pg.mjs";
+import { startFarm } from "../integration/farm_lib.mjs";
+import { ROOT, api, waitFor } from "../integration/lib.mjs";
+import { launch, screenshots } from "./browser.mjs";
 
 const ARTIFACTS = path.join(ROOT, "build/e2e-artifacts");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const LAYOUT = { "bench-a": ["z1"], "bench-b": ["b1", "b2"] };
 
-const tmp = mkdtempSync(path.join(tmpdir(), "corral-e2e-hosts-"));
-let pg, url, ctx, page;
-const vboards = {}, hosts = {};
-const pageErrors = [];
-
-async function startHost(name) {
-  const conf = path.join(tmp, `${name}.conf`);
-  writeFileSync(conf, `store = ${url}\nhost_name = ${name}\n`);
-  const ports = LAYOUT[name].flatMap((id) => ["--port", `${id}=${vboards[id].endpoint},family=micropython`]);
-  hosts[name] = await startCorrald({ args: ["--config", conf, ...ports] });
-}
+let farm, hosts, ctx, page, pageErrors;
+const shot = screenshots(ARTIFACTS, () => page);
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  pg = startPostgres();
-  url = pg.createDb("hosts");
-  for (const ids of Object.values(LAYOUT)) for (const id of ids) vboards[id] = await startVboard("micropython");
-  await startHost("bench-a");
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "chromium"), {
-    executablePath: CHROMIUM, headless: true, args: CHROME_ARGS, viewport: { width: 1280, height: 900 },
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
-  page.setDefaultTimeout(15000);
-  page.on("pageerror", (e) => { pageErrors.push(e.message); });
+  farm = await startFarm(LAYOUT, { db: "hosts", start: ["bench-a"] }); // bench-b joins in a test
+  hosts = farm.hosts;
+  ({ ctx, page, pageErrors } = await launch(path.join(farm.dir, "chromium"), { viewport: { width: 1280, height: 900 } }));
 });
 
 after(async () => {
   if (ctx) await ctx.close().catch(() => {});
-  for (const h of Object.values(hosts)) await h.stop();
-  for (const v of Object.values(vboards)) await v.stop();
-  await pg?.stop();
-  rmSync(tmp, { recursive: true, force: true });
+  await farm?.stop();
 });
 
 const visibleRows = () => page.locator("table.boards tbody tr:not([hidden])").evaluateAll((trs) => trs.map((t) => t.dataset.board));
@@ -64,7 +41,7 @@ test("one host: no host filter, no Host column", async () => {
 });
 
 test("two hosts: each board's host, rows grouped by host, and the filter shows one host's boards", { timeout: 90000 }, async () => {
-  await startHost("bench-b");
+  await farm.startHost("bench-b");
   await waitFor(async () => (await api(hosts["bench-a"].url, "GET", "/api/v1/boards")).body.boards.length === 3, 30000,
     "bench-a to list bench-b's boards");
   for (const h of ["bench-a", "bench-b"]) {
@@ -88,6 +65,6 @@ test("two hosts: each board's host, rows grouped by host, and the filter shows o
     await page.locator("input.filter").fill("");
   }
   await page.locator("#host-filter").selectOption("bench-b");
-  await page.screenshot({ path: path.join(ARTIFACTS, "fleet-hosts.png"), fullPage: true });
+  await shot("fleet-hosts");
   assert.deepEqual(pageErrors, []);
 });

@@ -9,18 +9,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
 import { ROOT, api, runJob, startCorrald, startVboard, waitFor } from "../integration/lib.mjs";
+import { launch, screenshots } from "./browser.mjs";
 
 const ARTIFACTS = path.join(ROOT, "build/e2e-artifacts");
 const WEB_ROOT = process.env.CORRAL_WEB_ROOT || path.join(ROOT, "web");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
 const tmp = mkdtempSync(path.join(tmpdir(), "corral-e2e-health-"));
-let corrald, ctx, page, sick, well;
-const pageErrors = [];
+let corrald, ctx, page, pageErrors, sick, well;
 
 before(async () => {
   assert.ok(existsSync(path.join(WEB_ROOT, "vendor/uPlot.iife.min.js")), `${WEB_ROOT}/vendor/uPlot.iife.min.js is missing: run 'make web' first`);
@@ -36,12 +32,7 @@ before(async () => {
   corrald = await startCorrald({ args: ["--config", conf] });
   for (const b of ["bench-1", "bench-3"])
     await waitFor(async () => (await api(corrald.url, "GET", `/api/v1/boards/${b}`)).body.state === "online", 10000, b);
-  ctx = await chromium.launchPersistentContext(path.join(tmp, "chromium"), {
-    executablePath: CHROMIUM, headless: true, args: CHROME_ARGS, viewport: { width: 1280, height: 900 },
-  });
-  page = ctx.pages()[0] || (await ctx.newPage());
-  page.setDefaultTimeout(15000);
-  page.on("pageerror", (e) => { pageErrors.push(e.message); });
+  ({ ctx, page, pageErrors } = await launch(path.join(tmp, "chromium"), { viewport: { width: 1280, height: 900 } }));
 });
 
 after(async () => {
@@ -54,7 +45,7 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-const shot = (name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+const shot = screenshots(ARTIFACTS, () => page);
 const script = (n) => Array.from({ length: 12 }, (_, k) => `x${k}=${k}*${n}`).join("\n") + "\nprint(x11)\n";
 
 test("health view: a quarantined board, its reason, evidence and charts, and a re-check", { timeout: 170000 }, async () => {

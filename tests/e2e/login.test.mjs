@@ -6,12 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { chromium } from "playwright-core";
 import { silentServer, startCorrald } from "../integration/lib.mjs";
+import { launch } from "./browser.mjs";
 
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const SECRET = "web-viewer-secret-8d2f61";
-let d, browser, page, quiet, dir;
+let d, ctx, page, quiet, dir;
 
 before(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "corral-login-"));
@@ -19,13 +18,11 @@ before(async () => {
   quiet = await silentServer();
   d = await startCorrald({ args: ["--config", path.join(dir, "corrald.conf"),
     "--port", `quiet=socket://127.0.0.1:${quiet.port},family=micropython`] });
-  browser = await chromium.launch({ executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
-  page = await (await browser.newContext()).newPage();
+  ({ ctx, page } = await launch(path.join(dir, "chromium")));
 });
 
 after(async () => {
-  await browser?.close();
+  await ctx?.close();
   await d?.stop();
   quiet?.close();
   rmSync(dir, { recursive: true, force: true });

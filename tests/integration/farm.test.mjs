@@ -7,56 +7,31 @@
 // are online again everywhere; PostgreSQL restarted, every host answers again and leases still
 // exclude.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, api, startCorrald, startVboard, waitFor, corral } from "./lib.mjs";
-import { startPostgres } from "./pg.mjs";
+import { startFarm } from "./farm_lib.mjs";
+import { api, waitFor, corral } from "./lib.mjs";
 
 const STALE_S = 3; // host_stale_s: the bound after which a silent host is dead to the farm
 const LAYOUT = { "rack-a": ["a1", "a2"], "rack-b": ["b1", "b2"], "rack-c": ["c1", "c2"] };
 const MATCHING = ["a1", "a2", "b1", "b2", "c1"]; // labelled "pool": 5 boards over 3 hosts
 
 describe("a farm of three hosts on one PostgreSQL", () => {
-  let pg, url, dir;
-  const vboards = {};
-  const hosts = {};
-  const start = async (name, stateDir) => {
-    const conf = path.join(dir, `${name}.conf`);
-    writeFileSync(conf, `store = ${url}\nhost_name = ${name}\nhost_stale_s = ${STALE_S}\n`);
-    const ports = LAYOUT[name].flatMap((id) => ["--port", `${id}=${vboards[id].endpoint},family=micropython`]);
-    hosts[name] = await startCorrald({ args: ["--config", conf, ...ports], ...(stateDir ? { stateDir } : {}) });
-    return hosts[name];
-  };
+  let farm, pg, hosts, vboards;
   const boardsOn = async (h) => {
     const r = await api(h.url, "GET", "/api/v1/boards");
     assert.equal(r.status, 200, JSON.stringify(r.body));
     return Object.fromEntries(r.body.boards.map((b) => [b.id, b]));
   };
-  const allOnline = (h) => waitFor(async () => {
-    const b = await boardsOn(h);
-    return Object.keys(vboards).every((id) => b[id]?.state === "online") && b;
-  }, 30000, `every board online as ${h.url} sees it`);
 
   before(async () => {
-    pg = startPostgres();
-    url = pg.createDb("farm");
-    dir = mkdtempSync(path.join(tmpdir(), "corral-farm-"));
-    for (const ids of Object.values(LAYOUT))
-      for (const id of ids) vboards[id] = await startVboard("micropython");
-    for (const name of Object.keys(LAYOUT)) await start(name);
+    farm = await startFarm(LAYOUT, { db: "farm", staleS: STALE_S });
+    ({ pg, hosts, boards: vboards } = farm);
   });
-  after(async () => {
-    for (const h of Object.values(hosts)) await h.stop();
-    for (const v of Object.values(vboards)) await v.stop();
-    await pg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => { await farm?.stop(); });
 
   test("every host lists every host's boards, each with its host and its state", async () => {
     for (const [name, h] of Object.entries(hosts)) {
-      const b = await allOnline(h);
+      const b = await farm.online(h);
       for (const [owner, ids] of Object.entries(LAYOUT))
         for (const id of ids) assert.equal(b[id].host, owner, `${id} as ${name} sees it`);
       assert.equal(Object.keys(b).length, 6);
@@ -153,8 +128,8 @@ describe("a farm of three hosts on one PostgreSQL", () => {
     const hostRow = (await api(hosts["rack-a"].url, "GET", "/api/v1/hosts")).body.hosts.find((h) => h.name === "rack-c");
     assert.equal(hostRow.alive, false);
 
-    await start("rack-c", c.stateDir);
-    for (const name of ["rack-a", "rack-b"]) await allOnline(hosts[name]);
+    await farm.startHost("rack-c", { stateDir: c.stateDir });
+    for (const name of ["rack-a", "rack-b"]) await farm.online(hosts[name]);
     const back = Date.now() - t0;
     assert.equal((await api(hosts["rack-a"].url, "GET", `/api/v1/jobs/${job.body.id}`)).body.state, "interrupted");
     process.stderr.write(`# farm: bound ${STALE_S} s; boards offline elsewhere after ${seenOffline} ms, job interrupted `

@@ -8,13 +8,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
-import { ROOT, api, startCorrald, startVboard, waitFor } from "./lib.mjs";
-import { startPostgres } from "./pg.mjs";
+import { startFarm } from "./farm_lib.mjs";
+import { ROOT, api, startCorrald, waitFor } from "./lib.mjs";
 
 const STALE_S = 3;
 const FARM_SECRET = "farm-secret-3b9d0e6a41f2c857";
@@ -51,17 +50,8 @@ function wsOpen(base, p, headers = {}) {
 }
 
 describe("consoles across the farm: relayed host to host", () => {
-  let pg, url, dir;
-  const vboards = {};
-  const hosts = {};
+  let farm, url, dir, hosts;
   const open = [];
-  const start = async (name, stateDir) => {
-    const conf = path.join(dir, `${name}.conf`);
-    writeFileSync(conf, `store = ${url}\nhost_name = ${name}\nhost_stale_s = ${STALE_S}\nfarm_secret = ${FARM_SECRET}\n${TOKENS}`);
-    const ports = LAYOUT[name].flatMap((id) => ["--port", `${id}=${vboards[id].endpoint},family=micropython`]);
-    hosts[name] = await startCorrald({ args: ["--config", conf, ...ports], ...(stateDir ? { stateDir } : {}) });
-    return hosts[name];
-  };
   /** Open board's console on host h as who, once h routes it (its table refreshes every STALE_S/3 s). */
   const consoleOn = async (h, board, who, name) => {
     let c;
@@ -81,24 +71,13 @@ describe("consoles across the farm: relayed host to host", () => {
   };
 
   before(async () => {
-    pg = startPostgres();
-    url = pg.createDb("farm_console");
-    dir = mkdtempSync(path.join(tmpdir(), "corral-farm-console-"));
-    for (const ids of Object.values(LAYOUT))
-      for (const id of ids) vboards[id] = await startVboard("micropython");
-    for (const name of Object.keys(LAYOUT)) await start(name);
-    for (const h of Object.values(hosts))
-      await waitFor(async () => {
-        const r = await api(h.url, "GET", "/api/v1/boards", undefined, bearer("view"));
-        return r.status === 200 && r.body.boards.length === 3 && r.body.boards.every((b) => b.state === "online");
-      }, 30000, `every board online as ${h.url} sees it`);
+    farm = await startFarm(LAYOUT, { db: "farm_console", staleS: STALE_S, conf: `farm_secret = ${FARM_SECRET}\n${TOKENS}`,
+      headers: bearer("view") });
+    ({ url, dir, hosts } = farm);
   });
   after(async () => {
     for (const c of open) c.ws.terminate();
-    for (const h of Object.values(hosts)) await h.stop();
-    for (const v of Object.values(vboards)) await v.stop();
-    await pg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await farm?.stop();
   });
 
   test("a writer on A types into B's board and sees 42; a read-only viewer on C sees it too and may not type", async () => {

@@ -8,59 +8,24 @@
 // succeeded and each ran exactly once (each run appends its tag to a file on the virtual board's
 // flash, read back at the end).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import WebSocket from "ws";
-import { api, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
-import { startPostgres } from "./pg.mjs";
+import { events, startFarm } from "./farm_lib.mjs";
+import { api, waitFor, waitJob } from "./lib.mjs";
 
 const LAYOUT = { "rack-a": ["a1"], "rack-b": ["b1"], "rack-c": ["c1", "c2"] };
-
-/** A /ws/v1/events socket collecting the JSON messages. */
-function events(base) {
-  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws/v1/events");
-  const c = { ws, msgs: [] };
-  ws.on("message", (data, bin) => { if (!bin) c.msgs.push(JSON.parse(data.toString())); });
-  c.ready = new Promise((resolve, reject) => { ws.once("open", () => resolve(c)); ws.once("error", reject); });
-  c.close = () => new Promise((r) => { if (ws.readyState === WebSocket.CLOSED) return r(); ws.once("close", r); ws.close(); });
-  return c;
-}
 
 /** Python that appends tag to runs.txt on the board's flash, then sleeps. */
 const tagged = (tag, sleep_s = 0) =>
   `f = open('runs.txt', 'a')\nf.write('${tag}\\n')\nf.close()\nimport time\ntime.sleep(${sleep_s})\nprint('ran ${tag}')\n`;
 
 describe("cross-host jobs in a farm of three hosts on one PostgreSQL", () => {
-  let pg, url, dir;
-  const vboards = {};
-  const hosts = {};
+  let farm, pg, hosts;
 
   before(async () => {
-    pg = startPostgres();
-    url = pg.createDb("farm_dispatch");
-    dir = mkdtempSync(path.join(tmpdir(), "corral-farm-dispatch-"));
-    for (const ids of Object.values(LAYOUT))
-      for (const id of ids) vboards[id] = await startVboard("micropython");
-    for (const [name, ids] of Object.entries(LAYOUT)) {
-      const conf = path.join(dir, `${name}.conf`);
-      writeFileSync(conf, `store = ${url}\nhost_name = ${name}\nhost_stale_s = 6\n`);
-      const ports = ids.flatMap((id) => ["--port", `${id}=${vboards[id].endpoint},family=micropython`]);
-      hosts[name] = await startCorrald({ args: ["--config", conf, ...ports] });
-    }
-    for (const h of Object.values(hosts))
-      await waitFor(async () => {
-        const r = await api(h.url, "GET", "/api/v1/boards");
-        return r.status === 200 && r.body.boards.length === 4 && r.body.boards.every((b) => b.state === "online");
-      }, 30000, `every board online as ${h.url} sees it`);
+    farm = await startFarm(LAYOUT, { db: "farm_dispatch", staleS: 6 });
+    ({ pg, hosts } = farm);
   });
-  after(async () => {
-    for (const h of Object.values(hosts)) await h.stop();
-    for (const v of Object.values(vboards)) await v.stop();
-    await pg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => { await farm?.stop(); });
 
   test("a run job posted on rack-a for rack-c's board runs on rack-c; output and result seen from rack-b (REST and /ws/v1/events)", async () => {
     const viewer = await events(hosts["rack-b"].url).ready;

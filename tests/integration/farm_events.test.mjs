@@ -7,25 +7,11 @@
 // that expires while both hosts hold it in memory is announced once, by the host that ended it;
 // a lease ended on rack-a is seen once on rack-b.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import WebSocket from "ws";
-import { api, silentServer, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
-import { startPostgres } from "./pg.mjs";
+import { events, startFarm } from "./farm_lib.mjs";
+import { api, silentServer, waitFor, waitJob } from "./lib.mjs";
 
 const LAYOUT = { "rack-a": ["a1"], "rack-b": ["b1"] };
-
-/** A /ws/v1/events socket collecting the JSON messages. */
-function events(base) {
-  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws/v1/events");
-  const c = { ws, msgs: [] };
-  ws.on("message", (data, bin) => { if (!bin) c.msgs.push(JSON.parse(data.toString())); });
-  c.ready = new Promise((resolve, reject) => { ws.once("open", () => resolve(c)); ws.once("error", reject); });
-  c.close = () => new Promise((r) => { if (ws.readyState === WebSocket.CLOSED) return r(); ws.once("close", r); ws.close(); });
-  return c;
-}
 
 /** JSON with object keys sorted (the store keeps a relayed event's data as jsonb: keys reordered). */
 const canon = (v) => JSON.stringify(v, (k, x) => x && typeof x === "object" && !Array.isArray(x)
@@ -37,30 +23,14 @@ const count = (list, type, pred = () => true) =>
   list.filter((s) => s.startsWith(type + " ") && pred(JSON.parse(s.slice(type.length + 1)))).length;
 
 describe("farm-wide events: every event once on every host", () => {
-  let pg, url, dir, silent;
-  const vboards = {};
-  const hosts = {};
+  let farm, hosts, silent;
 
   before(async () => {
-    pg = startPostgres();
-    url = pg.createDb("farm_events");
-    dir = mkdtempSync(path.join(tmpdir(), "corral-farm-events-"));
-    for (const ids of Object.values(LAYOUT))
-      for (const id of ids) vboards[id] = await startVboard("micropython");
     silent = await silentServer(); // rack-b's "mute": every job fails (an infrastructure failure)
-    for (const [name, ids] of Object.entries(LAYOUT)) {
-      const conf = path.join(dir, `${name}.conf`);
-      writeFileSync(conf, [`store = ${url}`, `host_name = ${name}`, "auto_identify = false",
-        "health_check_interval = 0", "quarantine_after_infra_failures = 1", ""].join("\n"));
-      const ports = ids.flatMap((id) => ["--port", `${id}=${vboards[id].endpoint},family=micropython`]);
-      if (name === "rack-b") ports.push("--port", `mute=socket://127.0.0.1:${silent.port},family=micropython`);
-      hosts[name] = await startCorrald({ args: ["--config", conf, ...ports] });
-    }
-    for (const h of Object.values(hosts))
-      await waitFor(async () => {
-        const r = await api(h.url, "GET", "/api/v1/boards");
-        return r.status === 200 && r.body.boards.length === 3 && r.body.boards.every((b) => b.state === "online");
-      }, 30000, `every board online as ${h.url} sees it`);
+    farm = await startFarm(LAYOUT, { db: "farm_events", boards: 3,
+      conf: "auto_identify = false\nhealth_check_interval = 0\nquarantine_after_infra_failures = 1\n",
+      args: (name) => (name === "rack-b" ? ["--port", `mute=socket://127.0.0.1:${silent.port},family=micropython`] : []) });
+    hosts = farm.hosts;
     // rack-b's start-up events relayed to rack-a before any test opens its sockets.
     await waitFor(async () => {
       const evs = (await api(hosts["rack-a"].url, "GET", "/api/v1/events?since=0")).body.events ?? [];
@@ -68,11 +38,8 @@ describe("farm-wide events: every event once on every host", () => {
     }, 15000, "rack-b's boards online in rack-a's events");
   });
   after(async () => {
-    for (const h of Object.values(hosts)) await h.stop();
-    for (const v of Object.values(vboards)) await v.stop();
+    await farm?.stop();
     silent?.close();
-    await pg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test("rack-b's board fact, label change, lease grant/expiry and a quarantine show once, in order, on rack-a", async () => {

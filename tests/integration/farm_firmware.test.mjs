@@ -7,62 +7,28 @@
 // file (it copies what the store lacks at start); deleting the image removes its bytes from the
 // store; the library quota is farm-wide; a database that refuses the bytes fails the upload whole. `corral boards` shows a HOST column once the boards come from more than one host.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, api, startCorrald, waitFor, waitJob } from "./lib.mjs";
-import { startPostgres } from "./pg.mjs";
+import { startFarm } from "./farm_lib.mjs";
+import { api, corral, waitFor, waitJob } from "./lib.mjs";
 import * as E from "./esp_lib.mjs";
 
-const CORRAL = process.env.CORRAL_CLI || path.join(ROOT, "build/corral");
-
-/** The corral CLI against server; resolves to {code, stdout, stderr}. */
-function corral(args, server) {
-  return new Promise((resolve) => {
-    const p = spawn(CORRAL, args, { env: { ...process.env, CORRAL_LEASE: "", CORRAL_URL: server }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "", stderr = "";
-    p.stdout.on("data", (d) => { stdout += d; });
-    p.stderr.on("data", (d) => { stderr += d; });
-    p.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 describe("firmware uploaded to one host of a farm is flashed on another", () => {
-  let pg, url, dir;
-  const boards = {};
-  const hosts = {};
+  let farm, pg, hosts, boards;
   const sql = (q) => pg.psql("fw", q).trim();
   let kept; // uploaded on host-b, deleted through host-a
-  /** Start (or start again, on the same state dir) host name with board id. */
-  const startHost = async (name, id, family, extra = "") => {
-    const conf = path.join(dir, `${name}.conf`);
-    const stateDir = path.join(dir, name);
-    mkdirSync(stateDir, { recursive: true });
-    writeFileSync(conf, `store = ${url}\nhost_name = ${name}\n${extra}`);
-    hosts[name] = await startCorrald({ stateDir, args: ["--config", conf, "--port", `${id}=${boards[id].endpoint},family=${family}`] });
-  };
+  const FAMILY = { a: "esp8266", b: "esp32" };
+  /** Start (or start again, on the same state dir) a host with its board; extra: conf lines. */
+  const startHost = (name, extra = "") => farm.startHost(name, { conf: extra });
 
   before(async () => {
-    pg = startPostgres();
-    url = pg.createDb("fw");
-    dir = mkdtempSync(path.join(tmpdir(), "corral-farm-fw-"));
-    boards.a = await E.board("esp8266", ["--no-pacing"]);
-    boards.b = await E.board("esp32", ["--no-pacing"]);
-    await startHost("host-a", "a", "esp8266");
-    await startHost("host-b", "b", "esp32");
-    await waitFor(async () => {
-      const r = await api(hosts["host-b"].url, "GET", "/api/v1/boards");
-      return r.body.boards?.length === 2 && r.body.boards.every((b) => b.state === "online");
-    }, 30000, "both boards online as host-b sees them");
+    // each host keeps its state dir (its firmware library) across restarts
+    farm = await startFarm({ "host-a": ["a"], "host-b": ["b"] }, { db: "fw", stateDirs: true,
+      board: (id) => E.board(FAMILY[id], ["--no-pacing"]), family: (id) => FAMILY[id] });
+    ({ pg, hosts, boards } = farm);
   });
-  after(async () => {
-    for (const h of Object.values(hosts)) await h.stop();
-    for (const b of Object.values(boards)) await b.stop();
-    await pg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => { await farm?.stop(); });
 
   const libFile = (host, id) => path.join(hosts[host].stateDir, "firmware", id);
 
@@ -127,7 +93,7 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     // host-a still has its file: started again, it copies what the store lacks, and host-b can flash it
     assert.ok(existsSync(libFile("host-a", id)));
     await hosts["host-a"].stop();
-    await startHost("host-a", "a", "esp8266");
+    await startHost("host-a");
     assert.match(hosts["host-a"].stderr(), /copied 1 firmware image\(s\) into the shared store/);
     assert.equal(sql(`SELECT encode(sha256(string_agg(data, ''::bytea ORDER BY seq)), 'hex') FROM firmware_blobs WHERE firmware_id = '${id}'`), id);
     const q = await api(hosts["host-b"].url, "POST", "/api/v1/boards/b/jobs", { kind: "flash", firmware: id });
@@ -148,7 +114,7 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     const used = Number(sql("SELECT sum(size) FROM firmware"));
     assert.ok(used > 300 * 1024, "host-a's uploads are in the farm's library");
     await hosts["host-b"].stop();
-    await startHost("host-b", "b", "esp32", `max_library = ${used + 1000}\n`);
+    await startHost("host-b", `max_library = ${used + 1000}\n`);
     const img = E.mkimage("esp32", ["--size", "4k"]);
     const r = await api(hosts["host-b"].url, "POST", "/api/v1/firmware?filename=over.bin", new Uint8Array(img.data),
       { "content-type": "application/octet-stream" });
@@ -162,7 +128,7 @@ describe("firmware uploaded to one host of a farm is flashed on another", () => 
     assert.match(hosts["host-b"].stderr(), /removed 1 cached image\(s\) deleted from the library through other hosts/);
     // host-b gets its default quota back: the tests below upload more than this one allowed
     await hosts["host-b"].stop();
-    await startHost("host-b", "b", "esp32");
+    await startHost("host-b");
   });
 
   test("the same image uploaded to both hosts at once: both uploads succeed, one intact copy in the store", async () => {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { api, eventsSince, garbageServer, runJob, silentServer, startCorrald, startVboard, waitFor, waitJob } from "./lib.mjs";
+import { mpCancelTest, mpRunTests } from "./mp_lib.mjs";
 
 const MP = "mp";
 
@@ -32,39 +33,7 @@ describe("MicroPython jobs on the virtual board", () => {
 
   const run = (body, ms) => runJob(d.url, MP, { kind: "run", ...body }, ms);
 
-  test("run reports the script's output with exit status 0", async () => {
-    const j = await run({ script: "for i in range(3):\n print('line', i)\n" });
-    assert.equal(j.state, "succeeded", JSON.stringify(j.error));
-    assert.equal(j.result.exit_status, 0);
-    assert.equal(j.result.stdout, "line 0\r\nline 1\r\nline 2\r\n");
-    assert.equal(j.result.stderr, "");
-    assert.equal(typeof j.result.duration_ms, "number");
-  });
-
-  test("run with an uncaught exception exits 1 with its type, message and line parsed", async () => {
-    const j = await run({ script: "def f():\n raise ValueError('bad value 7')\nprint('before')\nf()\n" });
-    assert.equal(j.state, "succeeded", JSON.stringify(j.error));
-    assert.equal(j.result.exit_status, 1);
-    assert.equal(j.result.exception_type, "ValueError");
-    assert.equal(j.result.exception_message, "bad value 7");
-    assert.equal(j.result.exception_line, 2);
-    assert.equal(j.result.stdout, "before\r\n");
-    // The script's own frames and line numbers: nothing of the transfer helper it ran through.
-    assert.equal(j.result.stderr, 'Traceback (most recent call last):\r\n  File "<stdin>", line 4, in <module>\r\n' +
-      '  File "<stdin>", line 2, in f\r\nValueError: bad value 7\r\n');
-  });
-
-  test("run still running at its timeout_s exits 124, and the next job on the board succeeds", async () => {
-    const j = await run({ script: "print('start')\nwhile True:\n pass\n", timeout_s: 2 }, 30000);
-    assert.equal(j.state, "succeeded", JSON.stringify(j.error));
-    assert.equal(j.result.exit_status, 124);
-    assert.equal(j.result.stdout, "start\r\n");
-    assert.equal(j.result.board_usable, true);
-    assert.ok(j.result.duration_ms >= 2000, `the script got its whole 2 s (job took ${j.result.duration_ms} ms)`);
-    const next = await run({ script: "print(6*7)" });
-    assert.equal(next.state, "succeeded", JSON.stringify(next.error));
-    assert.equal(next.result.stdout, "42\r\n");
-  });
+  mpRunTests(test, run, "<stdin>");
 
   test("run streams stdout live as job.output events while the script still runs", async () => {
     const since = (await api(d.url, "GET", "/api/v1/events")).body.last_seq;
@@ -92,21 +61,7 @@ describe("MicroPython jobs on the virtual board", () => {
     assert.ok(j.log.some((l) => /put \/lib\/corral_helper.py \(\d+ bytes, verified\)/.test(l.line)), JSON.stringify(j.log));
   });
 
-  test("a cancelled run keeps its output so far, and the next job finds the board usable", async () => {
-    // A cancelled job cannot send Ctrl-C itself (its port reads are cancelled); the next job's
-    // connect interrupts the busy board (the vboard restarts a wasm loop that does not yield).
-    const since = (await api(d.url, "GET", "/api/v1/events")).body.last_seq;
-    const r = await api(d.url, "POST", `/api/v1/boards/${MP}/jobs`, { kind: "run", script: "print('go')\nwhile True:\n pass\n" });
-    await waitFor(async () => (await eventsSince(d.url, since)).some((e) => e.type === "job.output" && e.data.job === r.body.id),
-      15000, "the script to start");
-    assert.equal((await api(d.url, "POST", `/api/v1/jobs/${r.body.id}/cancel`)).status, 202);
-    const j = await waitJob(d.url, r.body.id, 15000);
-    assert.equal(j.state, "cancelled");
-    assert.equal(j.result.stdout, "go\r\n");
-    const next = await run({ script: "print(6*7)" });
-    assert.equal(next.state, "succeeded", JSON.stringify(next.error));
-    assert.equal(next.result.stdout, "42\r\n");
-  });
+  mpCancelTest(test, run, () => d.url, MP);
 
   describe("files", () => {
     const blob = crypto.randomBytes(20 * 1024);
