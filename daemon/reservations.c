@@ -104,14 +104,25 @@ int reservations_new(struct store *st, struct events *ev, struct reservations **
         return 0;
 }
 
+/* Tell the registry a lease was granted ({board, id, owner}): the board's console writers lose it. */
+static void grant_note(struct reservations *rs, const json_t *lease)
+{
+        if (rs->on_grant)
+                rs->on_grant(rs->on_grant_user, json_string_value(json_object_get(lease, "board")),
+                             json_integer_value(json_object_get(lease, "id")),
+                             json_string_value(json_object_get(lease, "owner")));
+}
+
 static void run_after(struct reservations *rs, struct after *a)
 {
         /* A grant first: other writers lose the board's console before anyone hears of the lease. */
         for (size_t i = 0; rs->on_grant && i < a->nevents; i++)
                 if (!strcmp(a->types[i], "reservation.created"))
-                        rs->on_grant(rs->on_grant_user, json_string_value(json_object_get(a->events[i], "board")),
-                                     json_integer_value(json_object_get(a->events[i], "id")),
-                                     json_string_value(json_object_get(a->events[i], "owner")));
+                        grant_note(rs, a->events[i]);
+        for (size_t i = 0; i < a->ngranted; i++) {
+                grant_note(rs, a->granted[i]);
+                json_decref(a->granted[i]);
+        }
         for (size_t i = 0; i < a->nevents; i++)
                 if (rs->events)
                         events_publish(rs->events, a->types[i], a->events[i]);
@@ -119,7 +130,7 @@ static void run_after(struct reservations *rs, struct after *a)
                         json_decref(a->events[i]);
         for (size_t i = 0; i < a->nwake; i++)
                 a->wake[i].fn(a->wake[i].arg);
-        a->nevents = a->nwake = 0;
+        a->nevents = a->nwake = a->ngranted = 0;
 }
 
 void reservations_waiters_close(struct reservations *rs)
@@ -728,6 +739,18 @@ void reservations_reap(struct reservations *rs, int64_t now_ms, uint64_t mono_ms
                 }
         }
         pthread_mutex_unlock(&rs->mu);
+        change_end(rs, a);
+}
+
+void reservations_sync_now(struct reservations *rs)
+{
+        if (!rs || !rs->farm)
+                return;
+        struct after *a = calloc(1, sizeof(*a));
+        if (!a)
+                return;
+        pthread_mutex_lock(&rs->write_mu);
+        resv_sync_w(rs, a);
         change_end(rs, a);
 }
 

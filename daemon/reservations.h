@@ -101,6 +101,10 @@ int64_t reservations_board_lease(struct reservations *rs, const char *board_id, 
  * hook; fn NULL removes it. Set it before the reservations are shared between threads. */
 typedef void (*resv_grant_fn)(void *user, const char *board_id, int64_t id, const char *owner);
 void reservations_on_grant(struct reservations *rs, resv_grant_fn fn, void *user);
+/* A farm: another host changed a lease (its event is being relayed here): make memory the
+ * store's active leases now, not at the reaper's next sync, so that this host's console takes and
+ * job checks follow at once; waiters of a lease that ended are woken. A no-op without a farm. */
+void reservations_sync_now(struct reservations *rs);
 /* Expire leases due at now_ms (wall clock, Unix ms: lease expiry is stored as a time of day; stored,
  * logged, announced) and wake waiters whose retry time (monotonic, util_mono_ms) is at or before
  * mono_ms: a wall-clock step back never holds a waiter past its deadline. Called periodically (the

@@ -61,6 +61,9 @@ struct after {
         size_t nevents;
         struct waiter wake[RESV_MAX_WAITERS];
         size_t nwake;
+        json_t *granted[RESV_MAX_ACTIVE]; /* farm: leases another host granted ({board, id, owner}, owned):
+                                           * this host's console writers lose the board, unannounced here */
+        size_t ngranted;
 };
 
 

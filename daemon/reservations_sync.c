@@ -18,7 +18,8 @@ static bool rows_have_id(const json_t *rows, int64_t id)
 }
 
 /* A farm: make memory the store's active leases (granted, renewed, released or expired by any
- * host); a lease that ended elsewhere wakes the waiters. A store that cannot be read leaves
+ * host); a lease that ended elsewhere wakes the waiters, one granted elsewhere takes the board's
+ * console from its writers here (as a grant on this host does). A store that cannot be read leaves
  * memory as it was (a grant then fails on the store itself). rs->write_mu held, not rs->mu: the
  * store is read with write_mu only, memory changed under mu. */
 void resv_sync_w(struct reservations *rs, struct after *a)
@@ -46,8 +47,12 @@ void resv_sync_w(struct reservations *rs, struct after *a)
                         continue;
                 }
                 struct resv *r = rs->nactive < RESV_MAX_ACTIVE ? resv_from_store(row) : NULL;
-                if (r)
-                        rs->active[rs->nactive++] = r;
+                if (!r)
+                        continue;
+                rs->active[rs->nactive++] = r; /* granted on another host */
+                if (a->ngranted < RESV_MAX_ACTIVE)
+                        a->granted[a->ngranted++] = json_pack("{s:s, s:I, s:s}", "board", r->board, "id",
+                                                              (json_int_t)r->id, "owner", r->owner);
         }
         if (ended)
                 resv_wake_all_locked(rs, a);

@@ -18,6 +18,7 @@
 #include "events.h"
 #include "log.h"
 #include "registry.h"
+#include "reservations.h"
 #include "store/db_listen.h"
 #include "store/store.h"
 #include "store/store_farm_jobs.h"
@@ -120,7 +121,22 @@ static void flush_outbox(struct farm_dispatch *fd)
         json_decref(batch);
 }
 
-/* The other hosts' events since the last one relayed, into this host's bus. */
+/* Does a batch of relayed rows change a lease? */
+static bool has_lease_event(const json_t *rows)
+{
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+                const char *type = json_string_value(json_object_get(row, "type"));
+                if (type && !strncmp(type, "reservation.", 12))
+                        return true;
+        }
+        return false;
+}
+
+/* The other hosts' events since the last one relayed, into this host's bus. A lease change is
+ * applied to this host's leases before its event is published here: whoever sees it on this
+ * host's stream can rely on this host enforcing it. */
 static void relay_events(struct farm_dispatch *fd)
 {
         if (!fd->have_last) {
@@ -134,6 +150,8 @@ static void relay_events(struct farm_dispatch *fd)
                         return;
                 size_t i, n = json_array_size(rows);
                 json_t *row;
+                if (has_lease_event(rows))
+                        reservations_sync_now(registry_reservations(fd->reg));
                 relaying = true;
                 json_array_foreach(rows, i, row) {
                         fd->last_event = json_integer_value(json_object_get(row, "id"));

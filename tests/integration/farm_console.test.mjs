@@ -12,7 +12,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
-import { startFarm } from "./farm_lib.mjs";
+import { events, startFarm } from "./farm_lib.mjs";
 import { ROOT, api, startCorrald, waitFor } from "./lib.mjs";
 
 const STALE_S = 3;
@@ -123,6 +123,8 @@ describe("consoles across the farm: relayed host to host", () => {
   });
 
   test("a lease taken through host C binds the writer on host A: without it nothing is sent, with it the lock is had", async () => {
+    const onB = events(hosts["rack-b"].url, bearer("view")); // the board's host: it enforces the lease
+    await onB.ready;
     const r = await api(hosts["rack-c"].url, "POST", "/api/v1/reservations", { match: { board: "b1" }, ttl_s: 60, owner: "ci" },
       bearer("ops"));
     assert.equal(r.status, 201, JSON.stringify(r.body));
@@ -140,7 +142,54 @@ describe("consoles across the farm: relayed host to host", () => {
     } finally {
       await api(hosts["rack-a"].url, "DELETE", `/api/v1/reservations/${r.body.id}`, undefined,
         { ...bearer("ops"), "X-Corral-Lease": r.body.token });
+      // released through A: once B's stream shows it, B enforces it (the next test types freely)
+      await waitFor(() => onB.msgs.some((m) => m.type === "reservation.released" && m.data?.id === r.body.id), 15000,
+        "the release on rack-b's event stream");
+      await onB.close();
     }
+  });
+
+  test("the board's host enforces a lease granted or released on other hosts from the moment its event stream shows it", async () => {
+    const b = hosts["rack-b"];
+    const onB = events(b.url, bearer("view"));
+    await onB.ready;
+    const w = await consoleOn(b, "b1", "ops", "frank"); // straight to B: no relay hop for B to catch up in
+    const seen = (type, id) => onB.msgs.some((m) => m.type === type && m.data?.id === id);
+    const newMsg = (n, pred, what) => waitFor(() => w.msgs.slice(n).find(pred), 15000, what);
+    let n = w.msgs.length, b0 = 0;
+    w.send({ type: "take" });
+    assert.equal((await newMsg(n, (m) => m.type === "lock" || m.type === "error", "the take")).writer, true);
+    const r = await api(hosts["rack-c"].url, "POST", "/api/v1/reservations", { match: { board: "b1" }, ttl_s: 60, owner: "ci" },
+      bearer("ops"));
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    try {
+      await waitFor(() => seen("reservation.created", r.body.id), 15000, "the lease made on C, on B's stream");
+      // B took the lock from frank as a grant on B itself would, and his bytes no longer reach the board
+      const revoked = await newMsg(n, (m) => m.type === "lock" && m.writer === false, "frank's lock revoked on B");
+      assert.equal(revoked.code, "lease_granted", JSON.stringify(revoked));
+      n = w.msgs.length;
+      b0 = w.bytes.length;
+      w.ws.send(Buffer.from("print(11*11)\r"));
+      const refused = await newMsg(n, (m) => m.type === "error", "B refusing frank's bytes");
+      assert.ok(["read_only", "board_reserved", "not_writer"].includes(refused.code), JSON.stringify(refused));
+    } finally {
+      await api(hosts["rack-a"].url, "DELETE", `/api/v1/reservations/${r.body.id}`, undefined,
+        { ...bearer("ops"), "X-Corral-Lease": r.body.token });
+    }
+    await waitFor(() => seen("reservation.released", r.body.id), 15000, "the release made on A, on B's stream");
+    n = w.msgs.length;
+    w.send({ type: "take" });
+    const again = await newMsg(n, (m) => m.type === "lock" || m.type === "error", "the take after the release");
+    assert.equal(again.writer, true, JSON.stringify(again));
+    const b1 = w.bytes.length;
+    w.ws.send(Buffer.from("print(12*12)\r"));
+    await waitFor(() => /\r\n144\r\n/.test(w.bytes.subarray(b1).toString("latin1")) || w.msgs.slice(n).find((m) => m.type === "error"),
+      15000, "144, or B's refusal");
+    assert.deepEqual(w.msgs.slice(n).filter((m) => m.type === "error"), [], "B refused the writer after the release");
+    // 144 came back after 11*11 was refused: had those bytes reached the board, 121 would be before it
+    assert.doesNotMatch(w.bytes.subarray(b0).toString("latin1"), /121/, "bytes reached the board while leased on C");
+    w.send({ type: "release" });
+    await onB.close();
   });
 
   test("the corral CLI, unchanged: `corral console b1` against host A types into B's board", async () => {

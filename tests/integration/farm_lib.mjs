@@ -66,9 +66,10 @@ export async function startFarm(layout, opts = {}) {
   return farm;
 }
 
-/** A /ws/v1/events socket collecting the JSON messages in msgs; await .ready, then .close(). */
-export function events(base) {
-  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws/v1/events");
+/** A /ws/v1/events socket (headers: e.g. authorization) collecting the JSON messages in msgs;
+ * await .ready, then .close(). */
+export function events(base, headers = {}) {
+  const ws = new WebSocket(base.replace(/^http/, "ws") + "/ws/v1/events", { headers });
   const c = { ws, msgs: [] };
   ws.on("message", (data, bin) => { if (!bin) c.msgs.push(JSON.parse(data.toString())); });
   c.ready = new Promise((resolve, reject) => { ws.once("open", () => resolve(c)); ws.once("error", reject); });
