@@ -18,8 +18,8 @@
 
 #define CON_IN_MAX 16384
 #define CON_QUIT_KEY 0x1d /* Ctrl-] */
-/* Piped input ended: leave once it has all been sent and the console has been quiet this long
- * (the board's answer has arrived), or after CON_EOF_MAX_MS whatever comes. */
+/* Piped input ended: leave once it has all been sent, the board has answered the last keys and
+ * has then been quiet this long, or after CON_EOF_MAX_MS whatever comes. */
 #define CON_QUIET_MS 1000
 #define CON_EOF_MAX_MS 30000
 
@@ -36,7 +36,9 @@ struct con {
         atomic_bool quit;
         bool established, tty;
         bool gone;                    /* ctx destroyed (under mu): the reader must not wake it */
-        _Atomic uint64_t last_io_ms;  /* monotonic: the last console bytes received or keys sent */
+        _Atomic uint64_t rx_ms;       /* monotonic: the last console bytes received (or connected) */
+        atomic_bool answered;         /* live bytes came after the last keys sent (both on lws's thread) */
+        uint64_t replay_left;         /* history bytes still to come (hello's replay_bytes): not an answer */
         int exit_code;
 };
 
@@ -59,6 +61,8 @@ static void on_text(struct con *k, const char *text, size_t len)
         const char *msg = json_string_value(json_object_get(j, "message"));
         if (!type) {
         } else if (!strcmp(type, "hello")) {
+                json_int_t replay = json_integer_value(json_object_get(j, "replay_bytes"));
+                k->replay_left = replay > 0 ? (uint64_t)replay : 0;
                 say(k, "connected to %s (%s%s); Ctrl-] leaves", json_string_value(json_object_get(j, "board")),
                     json_is_true(json_object_get(j, "online")) ? "online" : "offline",
                     json_is_true(json_object_get(j, "busy")) ? ", busy with a job" : "");
@@ -76,7 +80,9 @@ static void on_text(struct con *k, const char *text, size_t len)
                 const char *reason = json_string_value(json_object_get(j, "reason"));
                 say(k, "%s", msg ? msg : reason && *reason ? reason : "status changed");
         } else if (!strcmp(type, "dropped")) {
-                say(k, "fell behind: %lld bytes skipped", (long long)json_integer_value(json_object_get(j, "bytes")));
+                json_int_t skipped = json_integer_value(json_object_get(j, "bytes"));
+                say(k, "fell behind: %lld bytes skipped", (long long)skipped);
+                k->replay_left = skipped > 0 && (uint64_t)skipped < k->replay_left ? k->replay_left - (uint64_t)skipped : 0;
         }
         json_decref(j);
 }
@@ -150,14 +156,20 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         case LWS_CALLBACK_CLIENT_ESTABLISHED:
                 k->established = true;
-                atomic_store(&k->last_io_ms, util_mono_ms());
+                atomic_store(&k->rx_ms, util_mono_ms());
                 lws_callback_on_writable(wsi);
                 return 0;
         case LWS_CALLBACK_CLIENT_RECEIVE:
                 if (lws_frame_is_binary(wsi)) {
                         fwrite(in, 1, len, stdout);
                         fflush(stdout);
-                        atomic_store(&k->last_io_ms, util_mono_ms());
+                        atomic_store(&k->rx_ms, util_mono_ms());
+                        if (len <= k->replay_left) {
+                                k->replay_left -= len; /* the history from before we came */
+                        } else {
+                                k->replay_left = 0;
+                                atomic_store(&k->answered, true);
+                        }
                 } else {
                         on_text(k, in, len);
                 }
@@ -181,7 +193,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 if (n && send_frame(wsi, chunk, n, LWS_WRITE_BINARY) < 0)
                         return -1;
                 if (n)
-                        atomic_store(&k->last_io_ms, util_mono_ms());
+                        atomic_store(&k->answered, false);
                 return 0;
         }
         case LWS_CALLBACK_CLIENT_CLOSED:
@@ -210,8 +222,9 @@ static void wake(struct con *k)
         pthread_mutex_unlock(&k->mu);
 }
 
-/* Piped input ended: wait until every key has left and the console has been quiet for
- * CON_QUIET_MS (the board has answered), at most CON_EOF_MAX_MS, or the session ends. */
+/* Piped input ended: wait until every key has left, the board has sent something after the last
+ * of them (however slow the path: a farm relay on a busy host can take seconds) and has then been
+ * quiet for CON_QUIET_MS; at most CON_EOF_MAX_MS, or until the session ends. */
 static void wait_quiet(struct con *k)
 {
         uint64_t start = util_mono_ms();
@@ -224,8 +237,8 @@ static void wait_quiet(struct con *k)
                 pthread_mutex_lock(&k->mu);
                 bool sent = k->nin == 0;
                 pthread_mutex_unlock(&k->mu);
-                uint64_t last = atomic_load(&k->last_io_ms);
-                if (sent && last && now - last >= CON_QUIET_MS) /* last: 0 until connected */
+                uint64_t rx = atomic_load(&k->rx_ms); /* 0 until connected */
+                if (sent && rx && atomic_load(&k->answered) && now - rx >= CON_QUIET_MS)
                         return;
         }
 }
@@ -288,6 +301,7 @@ static struct con *con_new(struct cli *c, const char *board)
                 return NULL;
         pthread_mutex_init(&k->mu, NULL);
         atomic_init(&k->quit, false);
+        atomic_init(&k->answered, true); /* nothing typed yet: nothing to wait for */
         k->tty = isatty(STDIN_FILENO);
         snprintf(k->board, sizeof(k->board), "%s", board);
         k->token = c->token;
