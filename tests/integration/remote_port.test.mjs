@@ -97,6 +97,11 @@ for (const kind of ["esp32", "esp8266"]) {
     try {
       const r = await py(["esp-sync", l.url, String(RESETS), board.control]);
       t.diagnostic(`${kind}: ${r.ok}/${RESETS} SYNC answered; per try (ms): ${r.results.map((x) => x.ms).join(" ")}`);
+      if (r.ok !== RESETS) {
+        const ev = (await E.control(board.control, "events")).events;
+        t.diagnostic(`${kind}: board events:\n${ev.map((x) => JSON.stringify(x)).join("\n")}`);
+        t.diagnostic(c.stderr().split("\n").filter((x) => /remote|reset|loader/.test(x)).slice(-60).join("\n"));
+      }
       for (const x of r.results) {
         const why = JSON.stringify(x);
         assert.notEqual(x.mode_before, "rom", `the hard reset left the loader (the firmware ran): ${why}`);
