@@ -95,9 +95,12 @@ for (const kind of ["esp32", "esp8266"]) {
     const board = kind === "esp32" ? e32 : e8266;
     const l = await lease(kind);
     try {
-      const r = await py(["esp-sync", l.url, String(RESETS), board.control]);
+      // the ESP32 ROM's banner is readable at 115200 (the ESP8266's, at 74880, is not)
+      const r = await py(["esp-sync", l.url, String(RESETS), board.control, ...(kind === "esp32" ? ["waiting for download"] : [])]);
       t.diagnostic(`${kind}: ${r.ok}/${RESETS} SYNC answered; per try (ms): ${r.results.map((x) => x.ms).join(" ")}`);
-      if (r.ok !== RESETS) {
+      if (kind === "esp32") t.diagnostic(`esp32: the ROM banner complete after the reset's last line change + 50 ms + (ms): ${r.results.map((x) => x.banner_ms).join(" ")}`);
+      const bad = r.results.some((x) => x.mode_before === "rom" || x.mode_after !== "rom" || !x.sync || (kind === "esp32" && !x.download_banner));
+      if (bad) {
         const ev = (await E.control(board.control, "events")).events;
         t.diagnostic(`${kind}: board events:\n${ev.map((x) => JSON.stringify(x)).join("\n")}`);
         t.diagnostic(c.stderr().split("\n").filter((x) => /remote|reset|loader/.test(x)).slice(-60).join("\n"));

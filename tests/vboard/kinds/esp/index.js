@@ -270,7 +270,7 @@ export class EspBoard extends Board {
   }
 
   enterDownload(cause) {
-    this._note("download", { cause });
+    this._note("download", { cause, wall: Date.now() });
     this._cancel();
     this.setBaud(this.chip.romBaud);
     this._out(downloadBanner(this.chip, cause));
