@@ -532,6 +532,48 @@ test("without tokens a static remote_port serves its board without a lease (SYNC
   }
 });
 
+/** Connect, collect what the server sends until it closes (or ms pass): {outcome, bytes}. */
+function connectRead(port, ms = 3000) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    let bytes = 0;
+    const t = setTimeout(() => { s.destroy(); resolve({ outcome: "open", bytes }); }, ms);
+    s.on("data", (d) => { bytes += d.length; });
+    s.on("error", (e) => { clearTimeout(t); resolve({ outcome: e.code, bytes }); });
+    s.on("close", () => { clearTimeout(t); resolve({ outcome: "closed", bytes }); });
+  });
+}
+
+test("a static remote_port refuses connections (closed, no data) while someone leases its board, drops the session it was serving, and serves again when the lease ends", async () => {
+  const b = await startVboard("micropython");
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-remote-static-lease-"));
+  const conf = path.join(dir, "corrald.conf");
+  const port = await freePort();
+  writeFileSync(conf, `[port sl]\nurl = ${b.endpoint}\nfamily = micropython\nremote_port = ${port}\n`);
+  const d = await startCorrald({ args: ["--config", conf] });
+  const url = `rfc2217://127.0.0.1:${port}`;
+  try {
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/sl")).body.state === "online", 10000, "online");
+    assert.equal((await py(["raw-repl", url, "print(1+1)"])).stdout, "2\r\n", "served without a lease");
+    const hold = pyBackground(["hold", url, "20"]);
+    await hold.opened;
+    const r = await api(d.url, "POST", "/api/v1/reservations", { match: { board: "sl" }, owner: "tester" });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const held = await hold.done;
+    assert.equal(held.closed_by_server, true, `the static session is dropped when a lease takes the board: ${JSON.stringify(held)}`);
+    assert.ok(held.held_s < 10, `dropped within seconds (${held.held_s} s)`);
+    assert.deepEqual(await connectRead(port), { outcome: "closed", bytes: 0 }, "refused while leased: closed with no data");
+    assert.match(d.stderr(), new RegExp(`remote port ${port} of board sl: connection from 127\\.0\\.0\\.1 refused: the board is leased \\(reservation ${r.body.id}\\)`));
+    assert.equal((await api(d.url, "GET", "/api/v1/boards/sl")).body.remote.static, true, "the port stays configured");
+    const del = await api(d.url, "DELETE", `/api/v1/reservations/${r.body.id}`, undefined, { "X-Corral-Lease": r.body.token });
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    assert.equal((await py(["raw-repl", url, "print(2+3)"])).stdout, "5\r\n", "served again once the lease ended");
+  } finally {
+    await d.stop();
+    await b.stop();
+  }
+});
+
 test("a static remote_port with tokens configured is refused at config load, saying why", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "corral-remote-static-tok-"));
   const conf = path.join(dir, "corrald.conf");
