@@ -49,6 +49,7 @@ struct exposure {
 struct conn {
         struct remote *rm;
         size_t idx;
+        bool dropped;            /* a static port's session ended because a lease took the board */
         struct remote_session s;
 };
 
@@ -142,8 +143,21 @@ static bool board_is_esp(struct registry *reg, const char *board)
         return esp;
 }
 
+/* The lease holding the board of static slot i, 0 when free or not a static slot. Asked without
+ * our lock (the reservations lock is taken inside). */
+static int64_t static_board_lease(struct remote *rm, size_t i, char *board, size_t board_size)
+{
+        pthread_mutex_lock(&rm->mu);
+        bool fixed = rm->ex[i].used && !rm->ex[i].closing && rm->ex[i].fixed;
+        snprintf(board, board_size, "%s", rm->ex[i].board);
+        pthread_mutex_unlock(&rm->mu);
+        return fixed ? reservations_board_lease(registry_reservations(rm->reg), board, util_wall_ms()) : 0;
+}
+
 static void on_accept(struct remote *rm, size_t i, int cfd, const char *peer)
 {
+        char leased_board[72], why[160];
+        int64_t leased = static_board_lease(rm, i, leased_board, sizeof(leased_board));
         pthread_mutex_lock(&rm->mu);
         struct exposure *e = &rm->ex[i];
         const char *refuse = NULL;
@@ -153,6 +167,11 @@ static void on_accept(struct remote *rm, size_t i, int cfd, const char *peer)
                 refuse = "another connection holds it";
         else if (e->allow[0] && strcmp(peer, e->allow))
                 refuse = "only the address that asked for the lease may connect";
+        else if (e->fixed && leased && !strcmp(e->board, leased_board)) {
+                snprintf(why, sizeof(why), "the board is leased (reservation %lld) until that lease ends",
+                         (long long)leased);
+                refuse = why;
+        }
         if (refuse) {
                 log_notice("remote port %u of board %s: connection from %s refused: %s", e->port, e->board, peer,
                            refuse);
@@ -187,6 +206,32 @@ static void on_accept(struct remote *rm, size_t i, int cfd, const char *peer)
         int r = registry_lend(rm->reg, board, &l);
         if (r < 0)
                 conn_done(k, false, r == -ENOENT || r == -ENODEV ? "the board is not present" : strerror(-r));
+}
+
+/* A lease took the board of a static port: end the session on it (the port itself stays, refusing
+ * connections until the lease ends). */
+static void drop_static_sessions(struct remote *rm)
+{
+        for (size_t i = 0; i < REMOTE_MAX_EXPOSED; i++) {
+                pthread_mutex_lock(&rm->mu);
+                bool busy = rm->ex[i].used && rm->ex[i].fixed && rm->ex[i].conn && !rm->ex[i].conn->dropped;
+                pthread_mutex_unlock(&rm->mu);
+                if (!busy)
+                        continue;
+                char board[72];
+                int64_t leased = static_board_lease(rm, i, board, sizeof(board));
+                if (!leased)
+                        continue;
+                pthread_mutex_lock(&rm->mu);
+                struct exposure *e = &rm->ex[i];
+                if (e->used && e->fixed && e->conn && !e->conn->dropped && !strcmp(e->board, board)) {
+                        log_notice("static remote port %u of board %s: session of %s dropped: the board is leased "
+                                   "(reservation %lld)", e->port, e->board, e->conn->s.peer, (long long)leased);
+                        e->conn->dropped = true;
+                        shutdown(e->conn->s.fd, SHUT_RDWR); /* the session sees the end and hands the port back */
+                }
+                pthread_mutex_unlock(&rm->mu);
+        }
 }
 
 /* Close the ports of leases that ended and of boards that went away. */
@@ -261,6 +306,7 @@ static void *listener_main(void *arg)
                         on_accept(rm, idx[j], cfd, peer);
                 }
                 check_leases(rm);
+                drop_static_sessions(rm);
         }
         return NULL;
 }

@@ -95,8 +95,16 @@ for (const kind of ["esp32", "esp8266"]) {
     const board = kind === "esp32" ? e32 : e8266;
     const l = await lease(kind);
     try {
-      const r = await py(["esp-sync", l.url, String(RESETS), board.control]);
+      // the ESP32 ROM's banner is readable at 115200 (the ESP8266's, at 74880, is not)
+      const r = await py(["esp-sync", l.url, String(RESETS), board.control, ...(kind === "esp32" ? ["waiting for download"] : [])]);
       t.diagnostic(`${kind}: ${r.ok}/${RESETS} SYNC answered; per try (ms): ${r.results.map((x) => x.ms).join(" ")}`);
+      if (kind === "esp32") t.diagnostic(`esp32: the ROM banner complete after the reset's last line change + 50 ms + (ms): ${r.results.map((x) => x.banner_ms).join(" ")}`);
+      const bad = r.results.some((x) => x.mode_before === "rom" || x.mode_after !== "rom" || !x.sync || (kind === "esp32" && !x.download_banner));
+      if (bad) {
+        const ev = (await E.control(board.control, "events")).events;
+        t.diagnostic(`${kind}: board events:\n${ev.map((x) => JSON.stringify(x)).join("\n")}`);
+        t.diagnostic(c.stderr().split("\n").filter((x) => /remote|reset|loader/.test(x)).slice(-60).join("\n"));
+      }
       for (const x of r.results) {
         const why = JSON.stringify(x);
         assert.notEqual(x.mode_before, "rom", `the hard reset left the loader (the firmware ran): ${why}`);
@@ -518,6 +526,48 @@ test("without tokens a static remote_port serves its board without a lease (SYNC
     await waitFor(async () => (await connectOutcome(port, {}, 500)) === "refused", 10000, "the static port to close");
     assert.equal((await api(d.url, "GET", "/api/v1/boards/st")).body.remote, undefined);
     assert.match(d.stderr(), new RegExp(`remote port ${port} of board st .*closed: no longer configured`));
+  } finally {
+    await d.stop();
+    await b.stop();
+  }
+});
+
+/** Connect, collect what the server sends until it closes (or ms pass): {outcome, bytes}. */
+function connectRead(port, ms = 3000) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    let bytes = 0;
+    const t = setTimeout(() => { s.destroy(); resolve({ outcome: "open", bytes }); }, ms);
+    s.on("data", (d) => { bytes += d.length; });
+    s.on("error", (e) => { clearTimeout(t); resolve({ outcome: e.code, bytes }); });
+    s.on("close", () => { clearTimeout(t); resolve({ outcome: "closed", bytes }); });
+  });
+}
+
+test("a static remote_port refuses connections (closed, no data) while someone leases its board, drops the session it was serving, and serves again when the lease ends", async () => {
+  const b = await startVboard("micropython");
+  const dir = mkdtempSync(path.join(tmpdir(), "corral-remote-static-lease-"));
+  const conf = path.join(dir, "corrald.conf");
+  const port = await freePort();
+  writeFileSync(conf, `[port sl]\nurl = ${b.endpoint}\nfamily = micropython\nremote_port = ${port}\n`);
+  const d = await startCorrald({ args: ["--config", conf] });
+  const url = `rfc2217://127.0.0.1:${port}`;
+  try {
+    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/sl")).body.state === "online", 10000, "online");
+    assert.equal((await py(["raw-repl", url, "print(1+1)"])).stdout, "2\r\n", "served without a lease");
+    const hold = pyBackground(["hold", url, "20"]);
+    await hold.opened;
+    const r = await api(d.url, "POST", "/api/v1/reservations", { match: { board: "sl" }, owner: "tester" });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const held = await hold.done;
+    assert.equal(held.closed_by_server, true, `the static session is dropped when a lease takes the board: ${JSON.stringify(held)}`);
+    assert.ok(held.held_s < 10, `dropped within seconds (${held.held_s} s)`);
+    assert.deepEqual(await connectRead(port), { outcome: "closed", bytes: 0 }, "refused while leased: closed with no data");
+    assert.match(d.stderr(), new RegExp(`remote port ${port} of board sl: connection from 127\\.0\\.0\\.1 refused: the board is leased \\(reservation ${r.body.id}\\)`));
+    assert.equal((await api(d.url, "GET", "/api/v1/boards/sl")).body.remote.static, true, "the port stays configured");
+    const del = await api(d.url, "DELETE", `/api/v1/reservations/${r.body.id}`, undefined, { "X-Corral-Lease": r.body.token });
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    assert.equal((await py(["raw-repl", url, "print(2+3)"])).stdout, "5\r\n", "served again once the lease ended");
   } finally {
     await d.stop();
     await b.stop();

@@ -2,10 +2,13 @@
 """Drive a remote port with pyserial's own rfc2217:// client (Debian's python3-serial, unmodified),
 the way esptool and mpremote do. One JSON line on stdout per run.
 
-  esp-sync URL N [CONTROL]   N times: esptool's ClassicReset (its exact line order and sleeps),
+  esp-sync URL N [CONTROL [BANNER]]
+                             N times: esptool's ClassicReset (its exact line order and sleeps),
                              then the ROM SYNC; between tries esptool's HardReset (the firmware
                              runs). With CONTROL (the vboard's tcp://host:port control channel)
-                             the board's mode is checked after each step.
+                             the board's mode is checked after each step. With BANNER (text the
+                             ROM prints in download mode) the output after the reset is read
+                             until it has come (at most 1 s) before the SYNC.
   baud URL BAUD CONTROL      open at 115200, set BAUD over RFC 2217; report the board's host baud
   raw-repl URL CODE          MicroPython raw REPL: Ctrl-C, Ctrl-A, CODE, Ctrl-D; report the output
   prompt URL                 send CR, report the answer within 1 s ('>>> ' in the friendly REPL)
@@ -101,7 +104,19 @@ def sync(port, timeout=1.0):
     return False
 
 
-def esp_sync(url, n, ctl=None):
+def read_until_marker(port, marker, timeout=1.0):
+    """What the board printed since the last read: what has arrived, and with a marker (the ROM's
+    banner) on until it has come or timeout s passed. The bytes arrive through the remote port and
+    pyserial's reader thread; a single read is a snapshot of a stream still arriving."""
+    buf = port.read(port.in_waiting or 1)
+    deadline = time.time() + timeout
+    while marker and marker not in buf and time.time() < deadline:
+        buf += port.read(port.in_waiting or 1)
+    return buf
+
+
+def esp_sync(url, n, ctl=None, banner=None):
+    banner = banner.encode() if banner else None
     results = []
     port = serial.serial_for_url(url, baudrate=115200, timeout=0.05)
     try:
@@ -115,12 +130,15 @@ def esp_sync(url, n, ctl=None):
             t0 = time.time()
             classic_reset(port)
             time.sleep(0.05)
-            boot = port.read(port.in_waiting or 1)
+            t1 = time.time()
+            boot = read_until_marker(port, banner)
+            banner_ms = round((time.time() - t1) * 1000) if banner and banner in boot else None
             ok = sync(port)
             mode_after = board_state(ctl).get("mode") if ctl else None
             results.append({"try": i + 1, "sync": ok, "ms": round((time.time() - t0) * 1000),
                             "mode_before": mode_before, "mode_after": mode_after,
-                            "download_banner": b"waiting for download" in boot})
+                            "download_banner": b"waiting for download" in boot, "banner_ms": banner_ms,
+                            "at": round(t1 * 1000), "boot_tail": boot[-80:].decode("latin1")})
     finally:
         port.close()
     print(json.dumps({"results": results, "ok": sum(1 for r in results if r["sync"])}))
@@ -360,7 +378,8 @@ def prompt(url):
 def main():
     cmd = sys.argv[1]
     if cmd == "esp-sync":
-        esp_sync(sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None)
+        esp_sync(sys.argv[2], int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else None,
+                 sys.argv[5] if len(sys.argv) > 5 else None)
     elif cmd == "baud":
         baud(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif cmd == "raw-repl":

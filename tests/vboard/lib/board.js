@@ -12,7 +12,10 @@ import { EventEmitter } from "node:events";
  * Hooks called by lib/uart.js:
  *   onRx(buf)                bytes that arrived intact at the board's RX pin (the uart layer has already
  *                            garbled them if the host's baud differs from this.rxBaud)
- *   onLines({dtr, rts})      host modem-control lines changed (logical: true = asserted)
+ *   onLines({dtr, rts}, at)  host modem-control lines changed (logical: true = asserted); at = when the
+ *                            change reached the board (performance.now() of the read that carried it:
+ *                            changes read together are simultaneous, however long the lab takes to apply
+ *                            them; omitted = now)
  *   onBreak(on)              host BREAK condition
  *   onPurge()                host asked to purge buffers (RFC 2217 PURGE-DATA)
  *   onHostBaud(baud)         host changed its line baud (informational; garbling is done in uart.js)
@@ -48,7 +51,7 @@ export class Board extends EventEmitter {
     this.txBaud = baud;
   }
   onRx(_buf) {}
-  onLines(_lines) {}
+  onLines(_lines, _at) {}
   onBreak(_on) {}
   onPurge() {}
   onHostBaud(_baud) {}

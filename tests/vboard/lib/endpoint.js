@@ -93,7 +93,7 @@ export class TcpEndpoint {
           },
           onData: (b) => link.rx(b),
           onBaud: (baud) => link.setBaud(baud),
-          onLines: (l) => link.setLines(l),
+          onLines: (l, at) => link.setLines(l, at),
           onBreak: (on) => link.setBreak(on),
           onPurge: (w) => link.purge(w),
           onSuspend: (on) => link.suspend(on),
@@ -104,7 +104,9 @@ export class TcpEndpoint {
     }
     const cur = { sock, link };
     this.current = cur;
-    sock.on("data", (d) => (session ? session.feed(d) : link.rx(d)));
+    // One arrival time per read: the SET-CONTROLs of one segment change the lines together, even
+    // when this process is preempted between applying them (a loaded host).
+    sock.on("data", (d) => (session ? session.feed(d, performance.now()) : link.rx(d)));
     const done = () => {
       link.detach();
       if (this.current === cur) this.current = null;

@@ -28,7 +28,7 @@ async function createBoard(kind, opts) {
 
 const CONTROL_HELP =
   "state | unplug | replug | hang | unhang | garbage N | reset | pacing on|off | latency MS | hold-io0 on|off | " +
-  "flash-sha256 OFFSET LEN | flash-read OFFSET LEN | help";
+  "flash-sha256 OFFSET LEN | flash-read OFFSET LEN | events | help";
 
 function onOff(args, cmd) {
   const v = (args[0] || "").toLowerCase();

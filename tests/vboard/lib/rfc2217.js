@@ -81,7 +81,7 @@ const u32be = (v) => {
 /**
  * One client connection's Telnet + COM-PORT-OPTION state.
  * handlers: send(buf) [required], onData(buf), onBaud(baud), onDataSize(n), onParity(p), onStopSize(s),
- *           onLines({dtr, rts}), onBreak(on), onPurge(which: 1 rx | 2 tx | 3 both), onSuspend(bool)
+ *           onLines({dtr, rts}, at), onBreak(on), onPurge(which: 1 rx | 2 tx | 3 both), onSuspend(bool)
  * opts: baud (initial line baud reported on query), signature (string)
  */
 export class Rfc2217Session {
@@ -123,7 +123,9 @@ export class Rfc2217Session {
     return escapeIac(buf);
   }
 
-  feed(buf) {
+  /** Bytes from the client; at = when they arrived (performance.now()), passed on with line changes. */
+  feed(buf, at = performance.now()) {
+    this.at = at;
     for (const b of buf) this._byte(b);
     this._flushData();
   }
@@ -302,7 +304,7 @@ export class Rfc2217Session {
 
   _setControl(v) {
     const code = CPO.SET_CONTROL;
-    const lines = () => this.h.onLines?.({ dtr: this.dtr, rts: this.rts });
+    const lines = () => this.h.onLines?.({ dtr: this.dtr, rts: this.rts }, this.at);
     switch (v) {
       case CTL.FLOW_REQUEST:
         return this._reply(code, [CTL.FLOW_NONE]);

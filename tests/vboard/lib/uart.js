@@ -157,10 +157,10 @@ class Link {
     this.baud = baud;
     this.uart.board.onHostBaud(baud);
   }
-  setLines({ dtr, rts }) {
+  setLines({ dtr, rts }, at) {
     this.dtr = dtr;
     this.rts = rts;
-    if (this.uart.plugged) this.uart.board.onLines({ dtr, rts });
+    if (this.uart.plugged) this.uart.board.onLines({ dtr, rts }, at);
   }
   setBreak(on) {
     if (this.uart.plugged) this.uart.board.onBreak(on);

@@ -6,8 +6,13 @@ import os from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import net from "node:net";
 import { Harness, waitFor, sleep } from "../kinds/esp/testing.js";
 import { buildFirmware, buildMultipart, parseImageBuffer, findMarker } from "../kinds/esp/image.js";
+import { createEspBoard } from "../kinds/esp/index.js";
+import { Uart } from "../lib/uart.js";
+import { TcpEndpoint } from "../lib/endpoint.js";
+import { IAC, SB, SE, OPT_COM_PORT, CPO, CTL } from "../lib/rfc2217.js";
 
 const MKIMAGE = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "mkimage");
 const count = (s, sub) => s.split(sub).length - 1;
@@ -164,6 +169,42 @@ test("a stalled event loop does not move the chip's deadlines: EN held past minR
     h.board.onLines({ dtr: false, rts: false });
   } finally {
     await h.stop();
+  }
+});
+
+// corrald's release into the loader over RFC 2217: DTR on and RTS off in one TCP segment. The lab
+// applies them one after the other; a loaded host can preempt it in between (here: a 20 ms stall
+// after the first). The two changes arrived together, so the chip sees no (T,T) phase of 20 ms:
+// its strap sample (5 ms after EN rises) finds IO0 low. Before the fix the stall counted as chip
+// time and the sample found IO0 high: the firmware booted (the remote_port esp32 flake).
+test("line changes that arrive in one segment are simultaneous for the chip, even when the lab is preempted between applying them", async () => {
+  const board = createEspBoard("esp32", { fast: true });
+  const uart = new Uart(board, {});
+  const ep = await new TcpEndpoint(uart, { protocol: "rfc2217" }).start();
+  await board.start();
+  const onLines = board.onLines.bind(board);
+  board.onLines = (l, at) => {
+    onLines(l, at);
+    if (l.dtr && l.rts) stall(20); // preempted right after (T,T): EN high, IO0 still high
+  };
+  const ctl = (...vs) => Buffer.from(vs.flatMap((v) => [IAC, SB, OPT_COM_PORT, CPO.SET_CONTROL, v, IAC, SE]));
+  const sock = net.connect({ host: "127.0.0.1", port: ep.port });
+  sock.on("data", () => {});
+  try {
+    await new Promise((r, j) => { sock.once("connect", r); sock.once("error", j); });
+    sock.write(ctl(CTL.DTR_OFF, CTL.RTS_ON)); // EN low
+    await waitFor(() => board.mode === "reset", { what: "EN low to reset the chip" });
+    await sleep(30);
+    sock.write(ctl(CTL.DTR_ON, CTL.RTS_OFF)); // EN released with IO0 low, in one segment
+    await waitFor(() => board.mode !== "reset", { what: "the strap sample" });
+    assert.equal(board.mode, "rom", JSON.stringify(board.events.slice(-6)));
+    sock.write(ctl(CTL.DTR_OFF, CTL.RTS_OFF)); // IO0 released 50 ms later, as corrald does
+    await sleep(50);
+    assert.equal(board.mode, "rom");
+  } finally {
+    sock.destroy();
+    await ep.close();
+    await board.stop();
   }
 });
 

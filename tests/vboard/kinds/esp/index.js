@@ -14,6 +14,8 @@ import { ScriptApp } from "./app.js";
 
 export { KINDS };
 
+const EVENTS_MAX = 1000;
+
 /**
  * Options (all optional):
  *   flashSize "4MB" | moduleModes ["dio","dout"] (default all four) | images [{file|data, offset}] (fresh flash only,
@@ -52,6 +54,13 @@ export class EspBoard extends Board {
     this.bootCount = 0;
     this.lastBoot = null;
     this.log = opts.log || (() => {});
+    this.events = []; // ring of the last EVENTS_MAX line changes, resets, strap samples, boots (control "events")
+  }
+
+  /** Note an event in the ring (cheap, always on; read with the control command "events"). */
+  _note(ev, extra) {
+    if (this.events.length >= EVENTS_MAX) this.events.shift();
+    this.events.push({ t: Math.round(performance.now() * 10) / 10, ev, mode: this.mode, ...extra });
   }
 
   // ---------------------------------------------------------------- Board hooks
@@ -62,8 +71,8 @@ export class EspBoard extends Board {
 
   async stop() {
     this.stopped = true;
-    clearTimeout(this._resetTimer);
-    clearTimeout(this._bootTimer);
+    this._disarm("_resetTimer");
+    this._disarm("_bootTimer");
     const repl = this.repl;
     this._cancel();
     this.mode = "off";
@@ -71,12 +80,18 @@ export class EspBoard extends Board {
     await repl?.stop().catch(() => {});
   }
 
-  onLines({ dtr, rts }) {
+  /**
+   * at: when the change reached the chip (performance.now() of the read that carried it). The
+   * chip's own deadlines (EN capacitor, strap sample) run on that clock, not on when this code gets
+   * the CPU: changes read together (corrald's DTR and RTS in one segment) are simultaneous even
+   * if the process is preempted between applying them, and a deadline that passed before this
+   * change arrived (a busy event loop runs I/O ahead of due timers) acts first, on the lines as
+   * they were then.
+   */
+  onLines({ dtr, rts }, at = performance.now()) {
     if (this.stopped) return;
-    // The chip's own deadlines (EN capacitor, strap sample) happen in real time: one that passed
-    // before this change was read (a busy event loop runs I/O ahead of due timers) acts first,
-    // on the lines as they were then.
-    this._catchUp(performance.now());
+    this._catchUp(at);
+    this._note("lines", { dtr, rts, at: Math.round(at * 10) / 10 });
     if (dtr !== undefined) this.lines.dtr = !!dtr;
     if (rts !== undefined) this.lines.rts = !!rts;
     const enLow = this.lines.rts && !this.lines.dtr;
@@ -84,41 +99,53 @@ export class EspBoard extends Board {
     if (enLow === this.enLow) return;
     this.enLow = enLow;
     if (enLow) {
-      clearTimeout(this._bootTimer);
-      this._bootTimer = null;
+      this._disarm("_bootTimer");
       // the EN capacitor: a glitch shorter than minResetMs does not reset the chip
-      const ms = this.opts.minResetMs ?? 1;
-      this._resetDue = performance.now() + ms;
-      this._resetTimer = setTimeout(() => this._resetFires(), ms);
+      this._resetDue = at + (this.opts.minResetMs ?? 1);
+      this._armAt("_resetTimer", this._resetDue, () => this._resetFires());
     } else if (this._resetTimer) {
-      clearTimeout(this._resetTimer);
-      this._resetTimer = null;
+      this._disarm("_resetTimer");
     } else if (this.mode === "reset") {
       // EN released: the chip samples its strap pin(s) after the RC delay
-      const ms = this.opts.bootDelayMs ?? 5;
-      this._bootDue = performance.now() + ms;
-      this._bootTimer = setTimeout(() => this._strapSample(), ms);
+      this._bootDue = at + (this.opts.bootDelayMs ?? 5);
+      this._armAt("_bootTimer", this._bootDue, () => this._strapSample());
     }
   }
 
+  /** this[key] = a timer running fn at performance.now() >= due, never earlier (Node's timers count
+   * from the loop's cached time, which lags behind a long or preempted callback). */
+  _armAt(key, due, fn) {
+    const tick = () => {
+      const left = due - performance.now();
+      if (left > 0) this[key] = setTimeout(tick, Math.ceil(left));
+      else fn();
+    };
+    this[key] = setTimeout(tick, Math.max(0, Math.ceil(due - performance.now())));
+  }
+
+  _disarm(key) {
+    clearTimeout(this[key]);
+    this[key] = null;
+  }
+
   _resetFires() {
-    clearTimeout(this._resetTimer);
-    this._resetTimer = null;
+    this._note("en-reset", { due: Math.round(this._resetDue * 10) / 10 });
+    this._disarm("_resetTimer");
     this._enterReset();
   }
 
   _strapSample() {
-    clearTimeout(this._bootTimer);
-    this._bootTimer = null;
+    this._note("strap", { io0Low: this.io0Low, enLow: this.enLow, due: Math.round(this._bootDue * 10) / 10 });
+    this._disarm("_bootTimer");
     if (this.enLow || this.mode !== "reset") return;
     if (this.io0Low || this.opts.holdIo0) this.enterDownload("en");
     else this.bootFromFlash("en");
   }
 
-  /** Run the EN-capacitor reset and the strap sample that were due by `now` (they cannot both be pending). */
-  _catchUp(now) {
-    if (this._resetTimer && now >= this._resetDue) this._resetFires();
-    if (this._bootTimer && now >= this._bootDue) this._strapSample();
+  /** Run the EN-capacitor reset and the strap sample that were due by `at` (they cannot both be pending). */
+  _catchUp(at) {
+    if (this._resetTimer && at >= this._resetDue) this._resetFires();
+    if (this._bootTimer && at >= this._bootDue) this._strapSample();
   }
 
   onRx(buf) {
@@ -135,6 +162,7 @@ export class EspBoard extends Board {
   }
 
   onPurge() {
+    this._note("purge");
     this.decoder.reset();
   }
 
@@ -151,7 +179,8 @@ export class EspBoard extends Board {
 
   /**
    * Control-port commands: "hold-io0 on|off" (the BOOT button); "flash-sha256 OFFSET LEN" and
-   * "flash-read OFFSET LEN" (base64, at most 1 MiB) to inspect the flash. "reset" is left to the lab's EN pulse.
+   * "flash-read OFFSET LEN" (base64, at most 1 MiB) to inspect the flash; "events" (the ring of line
+   * changes, resets, strap samples and boots). "reset" is left to the lab's EN pulse.
    */
   onControl(cmd, args = []) {
     if (cmd === "hold-io0") {
@@ -160,6 +189,7 @@ export class EspBoard extends Board {
       this.opts = { ...this.opts, holdIo0: ["on", "1", "true"].includes(v) };
       return { hold_io0: this.opts.holdIo0 };
     }
+    if (cmd === "events") return { events: this.events };
     if (cmd === "flash-sha256" || cmd === "flash-read") {
       // Look at the virtual flash from tests: SHA-256 (hex) or the bytes (base64) of a region.
       const num = (s) => (/^(0x[0-9a-f]+|\d+)$/i.test(String(s ?? "")) ? Number(s) : NaN);
@@ -240,6 +270,7 @@ export class EspBoard extends Board {
   }
 
   enterDownload(cause) {
+    this._note("download", { cause, wall: Date.now() });
     this._cancel();
     this.setBaud(this.chip.romBaud);
     this._out(downloadBanner(this.chip, cause));
@@ -251,6 +282,7 @@ export class EspBoard extends Board {
   }
 
   bootFromFlash(cause) {
+    this._note("boot", { cause });
     this._cancel();
     this.mode = "booting";
     this.emit("mode", "booting");
