@@ -33,7 +33,7 @@ function py(args, ms = 120000) {
  * done to its last. */
 function pyBackground(args, ms = 60000) {
   let out = "";
-  let opened;
+  let opened, release;
   const openedP = new Promise((r) => { opened = r; });
   const done = new Promise((resolve, reject) => {
     const child = execFile(PY, [CLIENT, ...args], { timeout: ms }, (err, stdout, stderr) => {
@@ -41,8 +41,10 @@ function pyBackground(args, ms = 60000) {
       resolve(JSON.parse(stdout.trim().split("\n").pop()));
     });
     child.stdout.on("data", (d) => { out += d; if (out.includes("\n")) opened(); });
+    release = () => child.stdin.end();
   });
-  return { opened: Promise.race([openedP, done]), done };
+  // release(): a `hold` ends its session now (its stdin ends) rather than when its time is up
+  return { opened: Promise.race([openedP, done]), done, release };
 }
 
 const cleanup = [];
@@ -227,7 +229,7 @@ test("mpremote's flow through the remote port: soft reset on connect, exec, fs c
 test("one connection at a time, from the requester's address; the board shows the session; a job queues behind it and runs when it ends", async () => {
   const l = await lease("esp32");
   try {
-    const hold = pyBackground(["hold", l.url, "5"]);
+    const hold = pyBackground(["hold", l.url, "60"]);
     await hold.opened;
     const b = await waitFor(async () => {
       const r = (await api(c.url, "GET", "/api/v1/boards/esp32")).body;
@@ -244,6 +246,7 @@ test("one connection at a time, from the requester's address; the board shows th
     assert.equal(job.status, 202, JSON.stringify(job.body));
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await api(c.url, "GET", `/api/v1/jobs/${job.body.id}`)).body.state, "queued", "the job waits for the session");
+    hold.release();
     const held = await hold.done;
     assert.equal(held.closed_by_server, false);
     const done = await waitJob(c.url, job.body.id, 20000);
@@ -265,13 +268,14 @@ test("console viewers see a remote session's traffic read-only; the console is w
   try {
     ws.send(JSON.stringify({ type: "take", lease: l.token }));
     await msg((m) => m.type === "lock" && m.writer === true, "the write lock");
-    const hold = pyBackground(["hold", l.url, "3"]);
+    const hold = pyBackground(["hold", l.url, "60"]);
     await hold.opened;
     const busy = await msg((m) => m.type === "status" && m.busy === true, "a busy status");
     assert.match(busy.reason, /^A remote RFC 2217 session \(tester, from 127\.0\.0\.1\) is using the port; the console is read-only/);
     ws.send(Buffer.from("typed during the session\r"));
     const refused = await msg((m) => m.type === "error", "input refused");
     assert.equal(refused.code, "read_only");
+    hold.release();
     await hold.done;
     const out = await py(["raw-repl", l.url, "print('seen', 'by', 'viewers')"]);
     assert.equal(out.stdout, "seen by viewers\r\n");
@@ -512,13 +516,14 @@ test("without tokens a static remote_port serves its board without a lease (SYNC
     t.diagnostic(`static port: ${s.ok}/5 SYNC answered`);
     for (const x of s.results) assert.ok(x.sync && x.mode_after === "rom", JSON.stringify(x));
     assert.equal(s.ok, 5);
-    const hold = pyBackground(["hold", url, "4"]);
+    const hold = pyBackground(["hold", url, "60"]);
     await hold.opened;
     const job = await api(d.url, "POST", "/api/v1/boards/st/jobs", { kind: "reset" });
     assert.equal(job.status, 202, JSON.stringify(job.body));
     await new Promise((r) => setTimeout(r, 500));
     assert.equal((await api(d.url, "GET", `/api/v1/jobs/${job.body.id}`)).body.state, "queued", "the job waits for the session");
     assert.equal((await api(d.url, "GET", "/api/v1/boards/st")).body.remote.session.owner, "static");
+    hold.release();
     assert.equal((await hold.done).closed_by_server, false);
     assert.equal((await waitJob(d.url, job.body.id, 20000)).state, "succeeded");
     writeFileSync(conf, `[port st]\nurl = ${b.endpoint}\nfamily = esp32\n`);

@@ -12,7 +12,8 @@ the way esptool and mpremote do. One JSON line on stdout per run.
   baud URL BAUD CONTROL      open at 115200, set BAUD over RFC 2217; report the board's host baud
   raw-repl URL CODE          MicroPython raw REPL: Ctrl-C, Ctrl-A, CODE, Ctrl-D; report the output
   prompt URL                 send CR, report the answer within 1 s ('>>> ' in the friendly REPL)
-  hold URL SECONDS           open, stay connected SECONDS (or until the server closes), report
+  hold URL SECONDS           open, stay connected SECONDS, until stdin ends (the test is done with
+                             the session) or until the server closes; report
   mpremote URL ACTION...     mpremote's own serial flow (its SerialTransport, mpremote 1.2x):
                              connect = Ctrl-C, Ctrl-A, soft reset (Ctrl-D, "soft reboot"), raw
                              REPL; commands through raw-paste mode with its flow control; exit =
@@ -23,6 +24,7 @@ the way esptool and mpremote do. One JSON line on stdout per run.
 import ast
 import hashlib
 import json
+import select
 import socket
 import struct
 import sys
@@ -194,6 +196,8 @@ def hold(url, seconds):
     closed_by_server = False
     try:
         while time.time() - t0 < seconds:
+            if select.select([sys.stdin], [], [], 0)[0] and not sys.stdin.buffer.read1(1):
+                break  # stdin ended: the test has checked what it wanted during the session
             try:
                 port.read(1)
                 if not port._thread or not port._thread.is_alive():
