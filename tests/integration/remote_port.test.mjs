@@ -500,16 +500,21 @@ function freePort() {
   });
 }
 
-test("without tokens a static remote_port serves its board without a lease (SYNC, jobs queue behind it); a reload without it closes it", async (t) => {
-  const b = await startVboard("esp32");
-  const dir = mkdtempSync(path.join(tmpdir(), "corral-remote-static-"));
-  const conf = path.join(dir, "corrald.conf");
+/** A corrald without tokens whose board id (a new vboard of kind) has a static remote_port; once
+ * the board is online: {b, conf, port, d, url}. */
+async function staticPort(kind, id) {
+  const b = await startVboard(kind);
+  const conf = path.join(mkdtempSync(path.join(tmpdir(), "corral-remote-static-")), "corrald.conf");
   const port = await freePort();
-  writeFileSync(conf, `[port st]\nurl = ${b.endpoint}\nfamily = esp32\nremote_port = ${port}\n`);
+  writeFileSync(conf, `[port ${id}]\nurl = ${b.endpoint}\nfamily = ${kind}\nremote_port = ${port}\n`);
   const d = await startCorrald({ args: ["--config", conf] });
-  const url = `rfc2217://127.0.0.1:${port}`;
+  await waitFor(async () => (await api(d.url, "GET", `/api/v1/boards/${id}`)).body.state === "online", 10000, "online");
+  return { b, conf, port, d, url: `rfc2217://127.0.0.1:${port}` };
+}
+
+test("without tokens a static remote_port serves its board without a lease (SYNC, jobs queue behind it); a reload without it closes it", async (t) => {
+  const { b, conf, port, d, url } = await staticPort("esp32", "st");
   try {
-    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/st")).body.state === "online", 10000, "online");
     const bj = (await api(d.url, "GET", "/api/v1/boards/st")).body;
     assert.deepEqual({ ...bj.remote, session: undefined }, { rfc2217: url, reservation: null, owner: "static", static: true, session: undefined });
     const s = await py(["esp-sync", url, "5", b.control]);
@@ -550,15 +555,8 @@ function connectRead(port, ms = 3000) {
 }
 
 test("a static remote_port refuses connections (closed, no data) while someone leases its board, drops the session it was serving, and serves again when the lease ends", async () => {
-  const b = await startVboard("micropython");
-  const dir = mkdtempSync(path.join(tmpdir(), "corral-remote-static-lease-"));
-  const conf = path.join(dir, "corrald.conf");
-  const port = await freePort();
-  writeFileSync(conf, `[port sl]\nurl = ${b.endpoint}\nfamily = micropython\nremote_port = ${port}\n`);
-  const d = await startCorrald({ args: ["--config", conf] });
-  const url = `rfc2217://127.0.0.1:${port}`;
+  const { b, port, d, url } = await staticPort("micropython", "sl");
   try {
-    await waitFor(async () => (await api(d.url, "GET", "/api/v1/boards/sl")).body.state === "online", 10000, "online");
     assert.equal((await py(["raw-repl", url, "print(1+1)"])).stdout, "2\r\n", "served without a lease");
     const hold = pyBackground(["hold", url, "20"]);
     await hold.opened;
