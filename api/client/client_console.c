@@ -82,7 +82,8 @@ static void on_text(struct con *k, const char *text, size_t len)
         } else if (!strcmp(type, "dropped")) {
                 json_int_t skipped = json_integer_value(json_object_get(j, "bytes"));
                 say(k, "fell behind: %lld bytes skipped", (long long)skipped);
-                k->replay_left = skipped > 0 && (uint64_t)skipped < k->replay_left ? k->replay_left - (uint64_t)skipped : 0;
+                if (skipped > 0) /* skipped history will not come */
+                        k->replay_left = (uint64_t)skipped < k->replay_left ? k->replay_left - (uint64_t)skipped : 0;
         }
         json_decref(j);
 }
